@@ -1,0 +1,181 @@
+// fusepp::Operations: the base class a filesystem derives from, one coroutine per request of
+// libfuse 3.14's low-level API. Signatures follow pyfuse3's Operations (argument names and
+// order); additions pyfuse3 lacks are marked. Every handler defaults to ENOSYS except forget.
+#pragma once
+
+#include <utility>  // before Asio: Boost 1.74's awaitable.hpp needs std::exchange
+
+#include <fcntl.h>
+#include <sys/file.h>
+
+#include <boost/asio/awaitable.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "fusepp/types.hpp"
+
+struct fuse_pollhandle;
+
+namespace fusepp {
+
+namespace asio = boost::asio;
+
+// What every handler returns: a coroutine producing a T or an errno.
+template <class T>
+using Reply = asio::awaitable<Result<T>>;
+
+// Opaque state of one readdir request; pass it to readdir_reply() unchanged.
+class ReaddirToken {
+ public:
+  ReaddirToken(const ReaddirToken&) = delete;
+  ReaddirToken& operator=(const ReaddirToken&) = delete;
+  // True for READDIRPLUS: each accepted entry adds one to its inode's lookup count.
+  // False for a plain READDIR (kernels without readdirplus): no lookup count is added.
+  bool plus() const { return plus_; }
+
+ private:
+  friend class Dispatcher;
+  friend bool readdir_reply(ReaddirToken&, std::string_view, const EntryAttributes&, off_t);
+  ReaddirToken(fuse_req* req, size_t size, bool plus) : req_(req), capacity_(size), plus_(plus) {}
+  fuse_req* req_;
+  size_t capacity_;
+  bool plus_;
+  std::string buffer_;
+};
+
+// Adds one entry to a readdir reply. Returns false and adds nothing when the kernel's
+// buffer is full; the handler then returns and the kernel asks again from next_id.
+// next_id must be non-zero and must stay valid while entries are added or removed.
+// For '.' and '..' the lookup count is never touched; otherwise see ReaddirToken::plus().
+bool readdir_reply(ReaddirToken& token, std::string_view name, const EntryAttributes& attr,
+                   off_t next_id);
+
+// One (inode, nlookup) pair of a FORGET or BATCH_FORGET.
+struct ForgetRequest {
+  InodeT inode;
+  uint64_t nlookup;
+};
+
+// A POSIX record lock as getlk/setlk see it; lock_owner identifies the open-file owner.
+struct LockRequest {
+  struct flock lock;
+  uint64_t lock_owner;
+};
+
+// A poll handle the filesystem may keep to wake a poller later (owns fuse_pollhandle).
+class PollHandle {
+ public:
+  explicit PollHandle(fuse_pollhandle* ph = nullptr) : ph_(ph) {}
+  PollHandle(PollHandle&& o) noexcept : ph_(std::exchange(o.ph_, nullptr)) {}
+  PollHandle& operator=(PollHandle&& o) noexcept;
+  PollHandle(const PollHandle&) = delete;
+  ~PollHandle();
+  explicit operator bool() const { return ph_ != nullptr; }
+  void notify();  // wakes the poller (fuse_lowlevel_notify_poll)
+
+ private:
+  fuse_pollhandle* ph_;
+};
+
+// Result of a restricted (non-retry) ioctl.
+struct IoctlReply {
+  int result = 0;
+  std::string out;  // at most out_size bytes, copied back to the caller's buffer
+};
+
+class Operations {
+ public:
+  // pyfuse3's class attributes, applied when the kernel's INIT arrives.
+  bool supports_dot_lookup = true;       // FUSE_CAP_EXPORT_SUPPORT: lookups of . and ..
+  bool enable_writeback_cache = false;   // FUSE_CAP_WRITEBACK_CACHE
+  bool enable_acl = false;               // FUSE_CAP_POSIX_ACL
+
+  Operations() = default;
+  Operations(const Operations&) = delete;
+  Operations& operator=(const Operations&) = delete;
+  virtual ~Operations() = default;
+
+  // Called inside the INIT request, before any other. Must not throw (a throw is logged).
+  virtual void init() {}
+
+  // ----- entries (names) -----
+  // Name views (name, target, value, buf) stay valid until the handler completes, even
+  // across suspension: the dispatcher pins the request buffer while a handler is suspended.
+  virtual Reply<EntryAttributes> lookup(InodeT parent_inode, std::string_view name,
+                                        const RequestContext& ctx);
+  // Never fails; called after the kernel got its (empty) reply.
+  virtual asio::awaitable<void> forget(std::vector<ForgetRequest> inode_list);
+  virtual Reply<EntryAttributes> mknod(InodeT parent_inode, std::string_view name, ModeT mode,
+                                       dev_t rdev, const RequestContext& ctx);
+  virtual Reply<EntryAttributes> mkdir(InodeT parent_inode, std::string_view name, ModeT mode,
+                                       const RequestContext& ctx);
+  virtual Reply<void> unlink(InodeT parent_inode, std::string_view name, const RequestContext& ctx);
+  virtual Reply<void> rmdir(InodeT parent_inode, std::string_view name, const RequestContext& ctx);
+  virtual Reply<EntryAttributes> symlink(InodeT parent_inode, std::string_view name,
+                                         std::string_view target, const RequestContext& ctx);
+  virtual Reply<void> rename(InodeT parent_inode_old, std::string_view name_old,
+                             InodeT parent_inode_new, std::string_view name_new, FlagT flags,
+                             const RequestContext& ctx);
+  virtual Reply<EntryAttributes> link(InodeT inode, InodeT new_parent_inode,
+                                      std::string_view new_name, const RequestContext& ctx);
+
+  // ----- attributes -----
+  virtual Reply<EntryAttributes> getattr(InodeT inode, const RequestContext& ctx);
+  // fh is set for calls on an open file (ftruncate, fchmod...), empty for path-based ones.
+  virtual Reply<EntryAttributes> setattr(InodeT inode, const EntryAttributes& attr,
+                                         const SetattrFields& fields,
+                                         std::optional<FileHandleT> fh, const RequestContext& ctx);
+  virtual Reply<std::string> readlink(InodeT inode, const RequestContext& ctx);
+  // Only called when mounted without default_permissions. false answers EACCES.
+  virtual Reply<bool> access(InodeT inode, int mode, const RequestContext& ctx);
+  virtual Reply<StatvfsData> statfs(const RequestContext& ctx);
+
+  // ----- files -----
+  // flags exclude O_CREAT, O_EXCL, O_NOCTTY and O_TRUNC's creation bits as in pyfuse3;
+  // O_TRUNC is passed when the kernel forwards it (atomic_o_trunc).
+  virtual Reply<FileInfo> open(InodeT inode, FlagT flags, const RequestContext& ctx);
+  virtual Reply<std::pair<FileInfo, EntryAttributes>> create(InodeT parent_inode,
+                                                             std::string_view name, ModeT mode,
+                                                             FlagT flags, const RequestContext& ctx);
+  // A short result means end of file.
+  virtual Reply<std::string> read(FileHandleT fh, off_t off, size_t size);
+  // Returns the count written: all of buf unless the file is direct_io.
+  virtual Reply<size_t> write(FileHandleT fh, off_t off, std::string_view buf);
+  virtual Reply<void> flush(FileHandleT fh);
+  virtual Reply<void> release(FileHandleT fh);  // an error here is logged, the kernel ignores it
+  virtual Reply<void> fsync(FileHandleT fh, bool datasync);
+  // Additions to pyfuse3:
+  virtual Reply<void> fallocate(FileHandleT fh, int mode, off_t offset, off_t length);
+  virtual Reply<off_t> lseek(FileHandleT fh, off_t off, int whence);  // SEEK_DATA / SEEK_HOLE
+  virtual Reply<size_t> copy_file_range(FileHandleT fh_in, off_t off_in, FileHandleT fh_out,
+                                        off_t off_out, size_t length, FlagT flags);
+  virtual Reply<LockRequest> getlk(FileHandleT fh, LockRequest lock);
+  virtual Reply<void> setlk(FileHandleT fh, LockRequest lock, bool sleep);
+  virtual Reply<void> flock(FileHandleT fh, uint64_t lock_owner, int op);
+  virtual Reply<unsigned> poll(FileHandleT fh, PollHandle handle);  // returns revents
+  virtual Reply<IoctlReply> ioctl(FileHandleT fh, unsigned cmd, uint64_t arg, FlagT flags,
+                                  std::string_view in_buf, size_t out_size);
+
+  // ----- directories -----
+  virtual Reply<FileHandleT> opendir(InodeT inode, const RequestContext& ctx);
+  // Serves READDIRPLUS and plain READDIR alike (token.plus() tells which).
+  virtual Reply<void> readdir(FileHandleT fh, off_t start_id, ReaddirToken& token);
+  virtual Reply<void> releasedir(FileHandleT fh);
+  virtual Reply<void> fsyncdir(FileHandleT fh, bool datasync);
+
+  // ----- extended attributes -----
+  // flags: 0, XATTR_CREATE or XATTR_REPLACE, passed through (pyfuse3 emulates them
+  // non-atomically with a getxattr first; we let the filesystem decide atomically).
+  virtual Reply<void> setxattr(InodeT inode, std::string_view name, std::string_view value,
+                               FlagT flags, const RequestContext& ctx);
+  // The binding answers size queries and ERANGE from the returned value.
+  virtual Reply<std::string> getxattr(InodeT inode, std::string_view name,
+                                      const RequestContext& ctx);
+  virtual Reply<std::vector<std::string>> listxattr(InodeT inode, const RequestContext& ctx);
+  virtual Reply<void> removexattr(InodeT inode, std::string_view name, const RequestContext& ctx);
+};
+
+}  // namespace fusepp

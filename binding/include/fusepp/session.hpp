@@ -1,0 +1,92 @@
+// fusepp's module functions: mount, serve, unmount and kernel notifications. A Session is
+// one mounted filesystem; the free functions (init, main, terminate, close, invalidate_*,
+// notify_store) act on one process-wide session exactly like pyfuse3's module functions.
+#pragma once
+
+#include <utility>  // before Asio (Boost 1.74)
+
+#include <boost/asio/io_context.hpp>
+#include <filesystem>
+#include <memory>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "fusepp/operations.hpp"
+
+namespace fusepp {
+
+struct MainOptions {
+  // Threads serving requests. 1: handlers need no locks (pyfuse3's model). N > 1: each
+  // thread reads its own cloned /dev/fuse fd (libfuse's clone_fd), handlers run
+  // concurrently and must synchronise themselves.
+  unsigned threads = 1;
+  // Most requests in flight at once (suspended handlers included); 0 means no limit.
+  // When reached, the loop stops reading /dev/fuse until a handler completes.
+  unsigned max_tasks = 0;
+};
+
+class Session {
+ public:
+  // pyfuse3.init: creates the libfuse session and mounts it. options are mount options
+  // without "-o" (e.g. "default_permissions", "allow_other", "fsname=x"). Throws
+  // std::system_error with the mountpoint in the message when mounting fails.
+  Session(Operations& ops, const std::filesystem::path& mountpoint,
+          const std::set<std::string>& options = default_options);
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+  ~Session();  // close(true) unless already closed
+
+  // pyfuse3.main: serves requests until the filesystem is unmounted or terminate() is
+  // called. Rethrows nothing from handlers (they are answered with EIO and logged).
+  void main(MainOptions options = {});
+  // Makes main() return soon. Safe from any thread and from inside a handler.
+  void terminate();
+  // Unmounts (if asked) and destroys the session. Idempotent.
+  void close(bool unmount = true);
+
+  // Kernel cache notifications. These block until the kernel processed them; calling
+  // the synchronous forms from inside a handler of a "related" request can deadlock,
+  // which the *_async forms never do (they run on a notifier thread, in FIFO order).
+  // Errors: std::system_error (ENOENT when the kernel does not know the entry...).
+  void invalidate_inode(InodeT inode, bool attr_only = false);
+  void invalidate_entry(InodeT inode_p, std::string_view name, InodeT deleted = InodeT{0});
+  void invalidate_entry_async(InodeT inode_p, std::string name, InodeT deleted = InodeT{0},
+                              bool ignore_enoent = false);
+  void invalidate_inode_async(InodeT inode, bool attr_only = false);
+  void notify_store(InodeT inode, off_t offset, std::string_view data);
+
+  const std::filesystem::path& mountpoint() const;
+  // The io_context handlers run on (also reachable as co_await asio::this_coro::executor).
+  asio::io_context& io_context();
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// pyfuse3-style module functions on one process-wide session.
+void init(Operations& ops, const std::filesystem::path& mountpoint,
+          const std::set<std::string>& options = default_options);
+void main(MainOptions options = {});
+void terminate();
+void close(bool unmount = true);
+void invalidate_inode(InodeT inode, bool attr_only = false);
+void invalidate_entry(InodeT inode_p, std::string_view name, InodeT deleted = InodeT{0});
+void invalidate_entry_async(InodeT inode_p, std::string name, InodeT deleted = InodeT{0},
+                            bool ignore_enoent = false);
+void notify_store(InodeT inode, off_t offset, std::string_view data);
+Session& current_session();  // throws std::logic_error before init()
+
+// Client-side helpers, as in pyfuse3 (they act on paths, not inside a handler).
+std::set<gid_t> get_sup_groups(pid_t pid);           // parses /proc/PID/status Groups:
+std::vector<std::string> listdir(const std::filesystem::path& path);  // without . and ..
+void syncfs(const std::filesystem::path& path);       // syncfs(2) on the filesystem of path
+void setxattr(const std::filesystem::path& path, std::string_view name, std::string_view value,
+              std::string_view ns = "user");
+std::string getxattr(const std::filesystem::path& path, std::string_view name,
+                     size_t size_guess = 128, std::string_view ns = "user");  // retries ERANGE
+
+}  // namespace fusepp
