@@ -92,6 +92,10 @@ class Operations {
   bool supports_dot_lookup = true;       // FUSE_CAP_EXPORT_SUPPORT: lookups of . and ..
   bool enable_writeback_cache = false;   // FUSE_CAP_WRITEBACK_CACHE
   bool enable_acl = false;               // FUSE_CAP_POSIX_ACL
+  // Addition to pyfuse3: FUSE_CAP_POSIX_LOCKS and FUSE_CAP_FLOCK_LOCKS. Off, the kernel keeps
+  // fcntl/flock locks locally and getlk/setlk/flock are never called (the kernel would pass
+  // a default ENOSYS straight to the caller instead of falling back to local locking).
+  bool enable_locks = false;
 
   Operations() = default;
   Operations(const Operations&) = delete;

@@ -166,7 +166,10 @@ class FUSEError : public std::exception {
   explicit FUSEError(int errno_value) noexcept : errno_value_(errno_value) {}
   int errno_() const noexcept { return errno_value_; }
   const char* what() const noexcept override;  // strerror text
-  friend bool operator==(const FUSEError&, const FUSEError&) = default;
+  // Not defaulted: std::exception has no operator==, which would make a default deleted.
+  friend bool operator==(const FUSEError& a, const FUSEError& b) noexcept {
+    return a.errno_value_ == b.errno_value_;
+  }
 
  private:
   int errno_value_;

@@ -1,0 +1,129 @@
+// Dispatch of directory requests: opendir, releasedir, fsyncdir, and one readdir handler that
+// serves READDIRPLUS (each accepted entry but . and .. adds a lookup) and plain READDIR alike.
+// readdir_reply() fills the reply buffer and reports when the kernel's buffer is full.
+#include <cstring>
+
+#include "dispatcher.hpp"
+
+namespace fusepp {
+
+namespace {
+
+bool is_dot_or_dotdot(std::string_view name) { return name == "." || name == ".."; }
+
+// fuse_add_direntry* read the name with strlen, so it needs a terminated copy.
+struct TerminatedName {
+  explicit TerminatedName(std::string_view name) {
+    if (name.size() < sizeof(small)) {
+      std::memcpy(small, name.data(), name.size());
+      small[name.size()] = '\0';
+      ptr = small;
+    } else {
+      large.assign(name);
+      ptr = large.c_str();
+    }
+  }
+  char small[256];
+  std::string large;
+  const char* ptr;
+};
+
+}  // namespace
+
+bool readdir_reply(ReaddirToken& token, std::string_view name, const EntryAttributes& attr, off_t next_id) {
+  TerminatedName cname(name);
+  std::string& buf = Dispatcher::token_buffer(token);
+  size_t used = buf.size();
+  size_t room = token.capacity_ > used ? token.capacity_ - used : 0;
+  size_t needed;
+  if (token.plus()) {
+    fuse_entry_param e = to_entry_param(attr);
+    // A zero node id in a READDIRPLUS entry tells the kernel not to instantiate it, so no
+    // lookup count is taken for . and .. (the dirent keeps the real inode number).
+    if (is_dot_or_dotdot(name)) e.ino = 0;
+    needed = fuse_add_direntry_plus(token.req_, nullptr, 0, cname.ptr, &e, next_id);
+    if (needed > room) return false;
+    buf.resize(used + needed);
+    fuse_add_direntry_plus(token.req_, buf.data() + used, needed, cname.ptr, &e, next_id);
+  } else {
+    struct stat st{};
+    st.st_ino = attr.st_ino;
+    st.st_mode = attr.st_mode;
+    needed = fuse_add_direntry(token.req_, nullptr, 0, cname.ptr, &st, next_id);
+    if (needed > room) return false;
+    buf.resize(used + needed);
+    fuse_add_direntry(token.req_, buf.data() + used, needed, cname.ptr, &st, next_id);
+  }
+  return true;
+}
+
+namespace ll {
+
+namespace {
+
+asio::awaitable<void> run_readdir(Dispatcher& d, fuse_req_t req, fuse_ino_t ino, FileHandleT fh, off_t off,
+                                  size_t size, bool plus) {
+  RequestScope scope(d);
+  ReaddirToken token = Dispatcher::make_token(req, size, plus);
+  Dispatcher::token_buffer(token).reserve(size);
+  std::optional<Result<void>> result;
+  int err = 0;
+  try {
+    result.emplace(co_await d.ops.readdir(fh, off, token));
+  } catch (...) {
+    err = errno_from_current_exception(plus ? "readdirplus" : "readdir", ino);
+  }
+  if (result) {
+    if (result->ok()) {
+      const std::string& buf = Dispatcher::token_buffer(token);
+      fuse_reply_buf(req, buf.data(), buf.size());
+      co_return;
+    }
+    err = checked_errno(result->error(), "readdir", ino);
+  }
+  fuse_reply_err(req, err);
+}
+
+}  // namespace
+
+void opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+  start<FileHandleT>(
+      req, "opendir", ino,
+      [&ops = dispatcher_of(req).ops, ino](const RequestContext& ctx) { return ops.opendir(InodeT{ino}, ctx); },
+      [](fuse_req_t r, Result<FileHandleT>& res) {
+        fuse_file_info fi{};
+        fi.fh = *res;
+        fuse_reply_open(r, &fi);
+      });
+}
+
+void readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+  Dispatcher& d = dispatcher_of(req);
+  launch(req, d.io, run_readdir(d, req, ino, FileHandleT{fi->fh}, off, size, false));
+}
+
+void readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+  Dispatcher& d = dispatcher_of(req);
+  launch(req, d.io, run_readdir(d, req, ino, FileHandleT{fi->fh}, off, size, true));
+}
+
+void releasedir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  start<void>(
+      req, "releasedir", ino,
+      [&ops = dispatcher_of(req).ops, fh = FileHandleT{fi->fh}](const RequestContext&) {
+        return ops.releasedir(fh);
+      },
+      reply_ok);
+}
+
+void fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) {
+  start<void>(
+      req, "fsyncdir", ino,
+      [&ops = dispatcher_of(req).ops, fh = FileHandleT{fi->fh}, datasync](const RequestContext&) {
+        return ops.fsyncdir(fh, datasync != 0);
+      },
+      reply_ok);
+}
+
+}  // namespace ll
+}  // namespace fusepp

@@ -1,0 +1,119 @@
+// Dispatch of name (entry) requests: lookup, forget/batch_forget, mknod, mkdir, unlink, rmdir,
+// symlink, rename, link. Name views point into the pinned receive buffer.
+#include <sys/stat.h>
+
+#include "dispatcher.hpp"
+
+namespace fusepp::ll {
+
+namespace {
+
+asio::awaitable<void> run_forget(Dispatcher& d, std::vector<ForgetRequest> list) {
+  RequestScope scope(d);
+  uint64_t first = list.empty() ? 0 : uint64_t{list.front().inode};
+  try {
+    co_await d.ops.forget(std::move(list));
+  } catch (...) {
+    errno_from_current_exception("forget", first);  // nothing to answer: the log is all
+  }
+}
+
+// Forget has no reply to carry an error; anything thrown while starting is logged.
+void start_forget(fuse_req_t req, std::vector<ForgetRequest> list) {
+  Dispatcher& d = dispatcher_of(req);
+  fuse_reply_none(req);  // the kernel waits for nothing; the handler runs afterwards
+  try {
+    launch_coroutine(d.io, run_forget(d, std::move(list)));
+  } catch (...) {
+    std::fprintf(stderr, "fusepp: could not start a forget handler\n");
+  }
+}
+
+}  // namespace
+
+void lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  start<EntryAttributes>(
+      req, "lookup", parent,
+      [&ops = dispatcher_of(req).ops, parent, n = std::string_view(name)](const RequestContext& ctx) {
+        return ops.lookup(InodeT{parent}, n, ctx);
+      },
+      reply_entry);
+}
+
+void forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
+  start_forget(req, {ForgetRequest{InodeT{ino}, nlookup}});
+}
+
+void forget_multi(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
+  std::vector<ForgetRequest> list;
+  list.reserve(count);
+  for (size_t i = 0; i < count; ++i) list.push_back({InodeT{forgets[i].ino}, forgets[i].nlookup});
+  start_forget(req, std::move(list));
+}
+
+void mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
+  start<EntryAttributes>(
+      req, "mknod", parent,
+      [&ops = dispatcher_of(req).ops, parent, n = std::string_view(name), mode, rdev](const RequestContext& ctx) {
+        return ops.mknod(InodeT{parent}, n, ModeT{mode}, rdev, ctx);
+      },
+      reply_entry);
+}
+
+void mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+  // The kernel leaves the file type out of MKDIR's mode; pyfuse3 adds S_IFDIR, so do we.
+  start<EntryAttributes>(
+      req, "mkdir", parent,
+      [&ops = dispatcher_of(req).ops, parent, n = std::string_view(name), mode](const RequestContext& ctx) {
+        return ops.mkdir(InodeT{parent}, n, ModeT{mode | S_IFDIR}, ctx);
+      },
+      reply_entry);
+}
+
+void unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  start<void>(
+      req, "unlink", parent,
+      [&ops = dispatcher_of(req).ops, parent, n = std::string_view(name)](const RequestContext& ctx) {
+        return ops.unlink(InodeT{parent}, n, ctx);
+      },
+      reply_ok);
+}
+
+void rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  start<void>(
+      req, "rmdir", parent,
+      [&ops = dispatcher_of(req).ops, parent, n = std::string_view(name)](const RequestContext& ctx) {
+        return ops.rmdir(InodeT{parent}, n, ctx);
+      },
+      reply_ok);
+}
+
+void symlink(fuse_req_t req, const char* target, fuse_ino_t parent, const char* name) {
+  start<EntryAttributes>(
+      req, "symlink", parent,
+      [&ops = dispatcher_of(req).ops, parent, n = std::string_view(name),
+       t = std::string_view(target)](const RequestContext& ctx) { return ops.symlink(InodeT{parent}, n, t, ctx); },
+      reply_entry);
+}
+
+void rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent, const char* newname,
+            unsigned flags) {
+  start<void>(
+      req, "rename", parent,
+      [&ops = dispatcher_of(req).ops, parent, n = std::string_view(name), newparent,
+       nn = std::string_view(newname), flags](const RequestContext& ctx) {
+        return ops.rename(InodeT{parent}, n, InodeT{newparent}, nn, FlagT{static_cast<int32_t>(flags)}, ctx);
+      },
+      reply_ok);
+}
+
+void link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
+  start<EntryAttributes>(
+      req, "link", ino,
+      [&ops = dispatcher_of(req).ops, ino, newparent, nn = std::string_view(newname)](const RequestContext& ctx) {
+        return ops.link(InodeT{ino}, InodeT{newparent}, nn, ctx);
+      },
+      reply_entry);
+}
+
+}  // namespace fusepp::ll

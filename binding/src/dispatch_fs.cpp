@@ -1,0 +1,54 @@
+// Dispatch of filesystem-wide requests: INIT (capabilities from Operations' flags, and the
+// settings the dispatcher relies on: no splice, readdirplus always) and statfs.
+#include <sys/statvfs.h>
+
+#include "dispatcher.hpp"
+
+namespace fusepp::ll {
+
+void init(void* userdata, fuse_conn_info* conn) {
+  Dispatcher& d = *static_cast<Dispatcher*>(userdata);
+  // Name and data views handed to handlers point into our receive buffer, so the payload
+  // must really be there: no splice in either direction.
+  conn->want &= ~(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
+  // One readdir handler serves both; with AUTO the kernel would mix plain READDIR in.
+  if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
+  conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+
+  auto request = [conn](bool on, unsigned cap) {
+    if (on && (conn->capable & cap))
+      conn->want |= cap;
+    else
+      conn->want &= ~cap;
+  };
+  request(d.ops.supports_dot_lookup, FUSE_CAP_EXPORT_SUPPORT);
+  request(d.ops.enable_writeback_cache, FUSE_CAP_WRITEBACK_CACHE);
+  request(d.ops.enable_acl, FUSE_CAP_POSIX_ACL);
+  request(d.ops.enable_locks, FUSE_CAP_POSIX_LOCKS);
+  request(d.ops.enable_locks, FUSE_CAP_FLOCK_LOCKS);
+  try {
+    d.ops.init();
+  } catch (...) {
+    errno_from_current_exception("init", 0);
+  }
+}
+
+void statfs(fuse_req_t req, fuse_ino_t ino) {
+  start<StatvfsData>(
+      req, "statfs", ino, [&ops = dispatcher_of(req).ops](const RequestContext& ctx) { return ops.statfs(ctx); },
+      [](fuse_req_t r, Result<StatvfsData>& res) {
+        struct statvfs st{};
+        st.f_bsize = res->f_bsize;
+        st.f_frsize = res->f_frsize;
+        st.f_blocks = res->f_blocks;
+        st.f_bfree = res->f_bfree;
+        st.f_bavail = res->f_bavail;
+        st.f_files = res->f_files;
+        st.f_ffree = res->f_ffree;
+        st.f_favail = res->f_favail;
+        st.f_namemax = res->f_namemax;
+        fuse_reply_statfs(r, &st);
+      });
+}
+
+}  // namespace fusepp::ll

@@ -1,0 +1,236 @@
+// Private to the binding: the request dispatcher. Each libfuse low-level callback starts the
+// user's coroutine INLINE (a handler that never suspends replies before libfuse's callback
+// returns), pins the receive buffer while a handler is suspended, and turns results and
+// exceptions into exactly one fuse_reply_*. Callbacks live in dispatch_<family>.cpp.
+#pragma once
+
+#include <utility>  // before Asio (Boost 1.74)
+
+#include <fuse_lowlevel.h>
+
+#include <atomic>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/version.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#if BOOST_VERSION == 107400
+#include <boost/asio/impl/awaitable.hpp>
+#else
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#endif
+
+#include "fusepp/operations.hpp"
+
+namespace fusepp {
+
+class BufferPool;
+
+// One receive buffer for /dev/fuse. refs counts its owners: the reader that receives into
+// it, plus every request whose handler still runs and may hold views into it.
+struct RecvBuffer {
+  fuse_buf buf{};
+  std::atomic<int> refs{0};
+  BufferPool* pool = nullptr;
+};
+
+// Recycles receive buffers: libfuse mallocs them at its (about 1 MiB) bufsize on the first
+// receive, which is mmap-backed and far too slow to repeat per suspended request.
+class BufferPool {
+ public:
+  BufferPool() = default;
+  BufferPool(const BufferPool&) = delete;
+  BufferPool& operator=(const BufferPool&) = delete;
+  ~BufferPool();
+  RecvBuffer* acquire();  // refs == 1 (the caller)
+  static void release(RecvBuffer* b) {
+    if (b->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) b->pool->put_back(b);
+  }
+
+ private:
+  void put_back(RecvBuffer* b);
+  std::mutex mutex_;
+  std::vector<RecvBuffer*> free_;
+  std::vector<RecvBuffer*> all_;
+};
+
+// The buffer whose request libfuse is processing on this thread (set by the reader around
+// fuse_session_process_buf), so a starting handler can pin it.
+inline thread_local RecvBuffer* tl_current_buffer = nullptr;
+
+// Hooks the serving loop gives the dispatcher.
+struct LoopHooks {
+  std::atomic<unsigned> in_flight{0};
+  unsigned max_tasks = 0;  // 0: unlimited
+  std::function<void()> on_slot_free;  // called when in_flight drops below max_tasks
+};
+
+class Dispatcher {
+ public:
+  Dispatcher(Operations& ops, asio::io_context& io, LoopHooks& hooks)
+      : ops(ops), io(io), hooks(hooks) {}
+  static const fuse_lowlevel_ops& table();  // the single fixed ops table (dispatch_table.cpp)
+
+  Operations& ops;
+  asio::io_context& io;
+  LoopHooks& hooks;
+
+  // Readdir tokens have a private constructor: only the dispatcher makes them.
+  static ReaddirToken make_token(fuse_req_t req, size_t size, bool plus) { return ReaddirToken(req, size, plus); }
+  static std::string& token_buffer(ReaddirToken& t) { return t.buffer_; }
+};
+
+inline Dispatcher& dispatcher_of(fuse_req_t req) { return *static_cast<Dispatcher*>(fuse_req_userdata(req)); }
+
+// Lifetime of one request inside its coroutine frame: pins the receive buffer (so name and
+// data views stay valid across suspension) and counts the request as in flight.
+class RequestScope {
+ public:
+  explicit RequestScope(Dispatcher& d) : d_(d), buf_(tl_current_buffer) {
+    if (buf_) buf_->refs.fetch_add(1, std::memory_order_relaxed);
+    d_.hooks.in_flight.fetch_add(1, std::memory_order_relaxed);
+  }
+  RequestScope(const RequestScope&) = delete;
+  RequestScope& operator=(const RequestScope&) = delete;
+  ~RequestScope() {
+    if (buf_) BufferPool::release(buf_);
+    unsigned before = d_.hooks.in_flight.fetch_sub(1, std::memory_order_acq_rel);
+    if (d_.hooks.max_tasks != 0 && before == d_.hooks.max_tasks && d_.hooks.on_slot_free) d_.hooks.on_slot_free();
+  }
+
+ private:
+  Dispatcher& d_;
+  RecvBuffer* buf_;
+};
+
+// Logs a handler failure in one line (op and inode) and returns the errno to answer with.
+// Must be called from inside a catch block.
+int errno_from_current_exception(const char* op, uint64_t ino) noexcept;
+// An errno a handler produced that is not a valid error (<= 0) is logged and becomes EIO.
+int checked_errno(int err, const char* op, uint64_t ino) noexcept;
+
+inline RequestContext make_context(fuse_req_t req) {
+  const fuse_ctx* c = fuse_req_ctx(req);
+  return RequestContext(c->uid, c->gid, c->pid, c->umask, req);
+}
+
+// Runs a handler to completion and sends exactly one reply. call(ctx) returns the handler's
+// Reply<T>; done(req, result) sends the success reply. Everything else becomes an errno.
+template <class T, class Call, class Done>
+asio::awaitable<void> serve(Dispatcher& d, fuse_req_t req, const char* op, uint64_t ino, Call call,
+                            Done done) {
+  RequestScope scope(d);
+  RequestContext ctx = make_context(req);
+  std::optional<Result<T>> result;
+  int err = 0;
+  try {
+    result.emplace(co_await call(ctx));
+  } catch (...) {
+    err = errno_from_current_exception(op, ino);
+  }
+  if (result) {
+    if (result->ok()) {
+      done(req, *result);
+      co_return;
+    }
+    err = checked_errno(result->error(), op, ino);
+  }
+  fuse_reply_err(req, err);
+}
+
+// Starts a coroutine inside the current libfuse callback. Boost 1.74's co_spawn always
+// posts its first step (DESIGN.md §2 measured ~25% slower stat); launching the
+// awaitable_thread directly runs the handler up to its first suspension right here, and a
+// handler that never suspends has replied before this returns. The only use of Asio's
+// detail namespace; other Boost versions fall back to co_spawn.
+inline void launch_coroutine(asio::io_context& io, asio::awaitable<void> coro) {
+#if BOOST_VERSION == 107400
+  asio::detail::awaitable_thread<asio::any_io_executor>(std::move(coro), io.get_executor()).launch();
+#else
+  asio::co_spawn(io, std::move(coro), asio::detached);
+#endif
+}
+
+inline void launch(fuse_req_t req, asio::io_context& io, asio::awaitable<void> coro) {
+  try {
+    launch_coroutine(io, std::move(coro));
+  } catch (...) {
+    // Only the frame allocation can throw here (serve() catches everything else), so the
+    // request has not been answered yet.
+    std::fprintf(stderr, "fusepp: could not start a request coroutine; answered ENOMEM\n");
+    fuse_reply_err(req, ENOMEM);
+  }
+}
+
+template <class T, class Call, class Done>
+void start(fuse_req_t req, const char* op, uint64_t ino, Call call, Done done) {
+  Dispatcher& d = dispatcher_of(req);
+  launch(req, d.io, serve<T>(d, req, op, ino, std::move(call), std::move(done)));
+}
+
+// Reply helpers shared by the op families.
+fuse_entry_param to_entry_param(const EntryAttributes& attr);
+void reply_entry(fuse_req_t req, Result<EntryAttributes>& r);
+void reply_ok(fuse_req_t req, Result<void>& r);
+EntryAttributes from_stat(fuse_ino_t ino, const struct stat& st);
+
+// The callbacks, one group per op family.
+namespace ll {
+// dispatch_entry.cpp
+void lookup(fuse_req_t, fuse_ino_t, const char*);
+void forget(fuse_req_t, fuse_ino_t, uint64_t);
+void forget_multi(fuse_req_t, size_t, fuse_forget_data*);
+void mknod(fuse_req_t, fuse_ino_t, const char*, mode_t, dev_t);
+void mkdir(fuse_req_t, fuse_ino_t, const char*, mode_t);
+void unlink(fuse_req_t, fuse_ino_t, const char*);
+void rmdir(fuse_req_t, fuse_ino_t, const char*);
+void symlink(fuse_req_t, const char*, fuse_ino_t, const char*);
+void rename(fuse_req_t, fuse_ino_t, const char*, fuse_ino_t, const char*, unsigned);
+void link(fuse_req_t, fuse_ino_t, fuse_ino_t, const char*);
+// dispatch_attr.cpp
+void getattr(fuse_req_t, fuse_ino_t, fuse_file_info*);
+void setattr(fuse_req_t, fuse_ino_t, struct stat*, int, fuse_file_info*);
+void readlink(fuse_req_t, fuse_ino_t);
+void access(fuse_req_t, fuse_ino_t, int);
+// dispatch_file.cpp
+void open(fuse_req_t, fuse_ino_t, fuse_file_info*);
+void create(fuse_req_t, fuse_ino_t, const char*, mode_t, fuse_file_info*);
+void read(fuse_req_t, fuse_ino_t, size_t, off_t, fuse_file_info*);
+void write(fuse_req_t, fuse_ino_t, const char*, size_t, off_t, fuse_file_info*);
+void flush(fuse_req_t, fuse_ino_t, fuse_file_info*);
+void release(fuse_req_t, fuse_ino_t, fuse_file_info*);
+void fsync(fuse_req_t, fuse_ino_t, int, fuse_file_info*);
+void fallocate(fuse_req_t, fuse_ino_t, int, off_t, off_t, fuse_file_info*);
+void lseek(fuse_req_t, fuse_ino_t, off_t, int, fuse_file_info*);
+void copy_file_range(fuse_req_t, fuse_ino_t, off_t, fuse_file_info*, fuse_ino_t, off_t, fuse_file_info*,
+                     size_t, int);
+void getlk(fuse_req_t, fuse_ino_t, fuse_file_info*, struct flock*);
+void setlk(fuse_req_t, fuse_ino_t, fuse_file_info*, struct flock*, int);
+void flock(fuse_req_t, fuse_ino_t, fuse_file_info*, int);
+void poll(fuse_req_t, fuse_ino_t, fuse_file_info*, fuse_pollhandle*);
+void ioctl(fuse_req_t, fuse_ino_t, unsigned, void*, fuse_file_info*, unsigned, const void*, size_t, size_t);
+// dispatch_dir.cpp
+void opendir(fuse_req_t, fuse_ino_t, fuse_file_info*);
+void readdir(fuse_req_t, fuse_ino_t, size_t, off_t, fuse_file_info*);
+void readdirplus(fuse_req_t, fuse_ino_t, size_t, off_t, fuse_file_info*);
+void releasedir(fuse_req_t, fuse_ino_t, fuse_file_info*);
+void fsyncdir(fuse_req_t, fuse_ino_t, int, fuse_file_info*);
+// dispatch_xattr.cpp
+void setxattr(fuse_req_t, fuse_ino_t, const char*, const char*, size_t, int);
+void getxattr(fuse_req_t, fuse_ino_t, const char*, size_t);
+void listxattr(fuse_req_t, fuse_ino_t, size_t);
+void removexattr(fuse_req_t, fuse_ino_t, const char*);
+// dispatch_fs.cpp
+void init(void*, fuse_conn_info*);
+void statfs(fuse_req_t, fuse_ino_t);
+}  // namespace ll
+
+}  // namespace fusepp

@@ -1,0 +1,144 @@
+// fusepp::testing::ScopedMount: mounts an Operations object on a fresh temporary directory,
+// serves it on a background thread and always unmounts: normally, or by aborting the FUSE
+// connection and detaching the mount when the daemon is stuck. Never leaves a mount behind.
+#include "fusepp/testing.hpp"
+
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "session_impl.hpp"
+
+namespace fusepp::testing {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+// The kernel's device number of the mount ("major:minor" in mountinfo), which names its
+// directory in /sys/fs/fuse/connections; empty while the path is not a mountpoint.
+std::string mount_device(const std::filesystem::path& mountpoint) {
+  std::ifstream info("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(info, line)) {
+    std::istringstream fields(line);
+    std::string id, parent, dev, root, point;
+    fields >> id >> parent >> dev >> root >> point;
+    if (point == mountpoint.string()) return dev;
+  }
+  return {};
+}
+
+std::string connection_id(const std::string& dev) {
+  unsigned major = 0, minor = 0;
+  if (std::sscanf(dev.c_str(), "%u:%u", &major, &minor) != 2) return {};
+  return std::to_string((major << 20) | minor);  // the kernel's internal dev_t encoding
+}
+
+std::filesystem::path make_temp_dir() {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/fusepp-XXXXXX";
+  if (!::mkdtemp(pattern.data()))
+    throw std::runtime_error("fusepp: cannot create a mountpoint like " + pattern + ": " + std::strerror(errno));
+  return pattern;
+}
+
+}  // namespace
+
+struct ScopedMount::State {
+  std::unique_ptr<Session> session;
+  std::thread server;
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool served = false;  // main() returned
+  std::string connection;
+  bool unmounted = false;
+
+  bool wait_served(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mutex);
+    return cv.wait_for(lock, timeout, [this] { return served; });
+  }
+};
+
+ScopedMount::ScopedMount(Operations& ops, std::set<std::string> options, MainOptions main_options)
+    : mountpoint_(make_temp_dir()), state_(std::make_unique<State>()) {
+  try {
+    state_->session = std::make_unique<Session>(ops, mountpoint_, options);
+  } catch (const std::exception& e) {
+    std::filesystem::remove(mountpoint_);
+    throw std::runtime_error(std::string("fusepp: mounting on ") + mountpoint_.string() + " failed: " + e.what());
+  }
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  std::string dev;
+  while ((dev = mount_device(mountpoint_)).empty() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(5ms);
+  state_->connection = connection_id(dev);
+  State* state = state_.get();
+  state_->server = std::thread([state, main_options] {
+    try {
+      state->session->main(main_options);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "fusepp: ScopedMount's main() failed: %s\n", e.what());
+    }
+    std::lock_guard lock(state->mutex);
+    state->served = true;
+    state->cv.notify_all();
+  });
+  if (dev.empty()) {
+    unmount();
+    std::filesystem::remove(mountpoint_);
+    throw std::runtime_error("fusepp: " + mountpoint_.string() + " never appeared in /proc/self/mountinfo");
+  }
+}
+
+Session& ScopedMount::session() { return *state_->session; }
+
+void ScopedMount::unmount() {
+  State& s = *state_;
+  if (s.unmounted) return;
+  s.unmounted = true;
+  bool served = false;
+  if (::umount2(mountpoint_.c_str(), 0) == 0) served = s.wait_served(10s);
+  if (!served) {
+    // Busy or stuck: abort the connection (every pending and future request fails with
+    // ENOTCONN, the reader sees ENODEV) and detach the mount from the namespace.
+    if (!s.connection.empty()) {
+      std::ofstream abort("/sys/fs/fuse/connections/" + s.connection + "/abort");
+      abort << "1";
+    }
+    ::umount2(mountpoint_.c_str(), MNT_DETACH);
+    s.session->terminate();
+    served = s.wait_served(10s);
+  }
+  if (!served) {
+    // A handler blocks the serving thread for good. Leak the session rather than hang.
+    std::fprintf(stderr, "fusepp: the daemon for %s does not stop; leaving its thread behind\n",
+                 mountpoint_.c_str());
+    s.server.detach();
+    (void)s.session.release();
+    return;
+  }
+  s.server.join();
+  s.session->close(false);  // already unmounted above; this releases the device and session
+}
+
+ScopedMount::~ScopedMount() {
+  try {
+    unmount();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "fusepp: unmounting %s failed: %s\n", mountpoint_.c_str(), e.what());
+  }
+  std::error_code ec;
+  std::filesystem::remove(mountpoint_, ec);
+}
+
+}  // namespace fusepp::testing
