@@ -1,0 +1,126 @@
+// memfs: an in-memory filesystem on fusepp that behaves like Linux tmpfs through the syscall
+// interface. MemFs is the Operations object (usable in-process or by fusecheck-memfs);
+// Options are tmpfs's mount options plus the FUSE cache timeouts.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "fusepp/fusepp.hpp"
+
+namespace memfs {
+
+struct Options {
+  double entry_timeout = 1.0;     // seconds, handed to the kernel with every entry
+  double attr_timeout = 1.0;
+  uint64_t size_bytes = 0;        // 0: half of physical RAM, like tmpfs
+  uint64_t max_inodes = 0;        // 0: half of the RAM pages, like tmpfs
+  mode_t root_mode = 01777;       // tmpfs's mode= default
+  uid_t root_uid = 0;             // tmpfs: the mounter
+  gid_t root_gid = 0;
+};
+
+struct State;  // the inode table and accounting (src/state.hpp), opaque to users
+
+// Parses a tmpfs-style size ("64m", "1g", "4096", "10%") into bytes; nullopt when invalid.
+std::optional<uint64_t> parse_size(std::string_view text);
+
+class MemFs : public fusepp::Operations {
+ public:
+  explicit MemFs(Options options = {});
+  ~MemFs() override;
+
+  // ----- test hooks -----
+  size_t inode_count() const;
+  // Structural invariants: nlink equals the number of names (directories: 2 + subdirs),
+  // every name points to a live inode, parent links are right, counts are sane, page and
+  // inode accounting adds up. Returns one line per problem; empty means consistent.
+  std::vector<std::string> check_consistency() const;
+  const Options& options() const { return options_; }
+
+  // ----- entries (entry_ops.cpp) -----
+  fusepp::Reply<fusepp::EntryAttributes> lookup(fusepp::InodeT parent, std::string_view name,
+                                                const fusepp::RequestContext& ctx) override;
+  boost::asio::awaitable<void> forget(std::vector<fusepp::ForgetRequest> inode_list) override;
+  fusepp::Reply<fusepp::EntryAttributes> mknod(fusepp::InodeT parent, std::string_view name,
+                                               fusepp::ModeT mode, dev_t rdev,
+                                               const fusepp::RequestContext& ctx) override;
+  fusepp::Reply<fusepp::EntryAttributes> mkdir(fusepp::InodeT parent, std::string_view name,
+                                               fusepp::ModeT mode,
+                                               const fusepp::RequestContext& ctx) override;
+  fusepp::Reply<void> unlink(fusepp::InodeT parent, std::string_view name,
+                             const fusepp::RequestContext& ctx) override;
+  fusepp::Reply<void> rmdir(fusepp::InodeT parent, std::string_view name,
+                            const fusepp::RequestContext& ctx) override;
+  fusepp::Reply<fusepp::EntryAttributes> symlink(fusepp::InodeT parent, std::string_view name,
+                                                 std::string_view target,
+                                                 const fusepp::RequestContext& ctx) override;
+  fusepp::Reply<void> rename(fusepp::InodeT parent_old, std::string_view name_old,
+                             fusepp::InodeT parent_new, std::string_view name_new,
+                             fusepp::FlagT flags, const fusepp::RequestContext& ctx) override;
+  fusepp::Reply<fusepp::EntryAttributes> link(fusepp::InodeT inode, fusepp::InodeT new_parent,
+                                              std::string_view new_name,
+                                              const fusepp::RequestContext& ctx) override;
+
+  // ----- attributes (attr_ops.cpp) -----
+  fusepp::Reply<fusepp::EntryAttributes> getattr(fusepp::InodeT inode,
+                                                 const fusepp::RequestContext& ctx) override;
+  fusepp::Reply<fusepp::EntryAttributes> setattr(fusepp::InodeT inode,
+                                                 const fusepp::EntryAttributes& attr,
+                                                 const fusepp::SetattrFields& fields,
+                                                 std::optional<fusepp::FileHandleT> fh,
+                                                 const fusepp::RequestContext& ctx) override;
+  fusepp::Reply<std::string> readlink(fusepp::InodeT inode,
+                                      const fusepp::RequestContext& ctx) override;
+  fusepp::Reply<bool> access(fusepp::InodeT inode, int mode,
+                             const fusepp::RequestContext& ctx) override;
+
+  // ----- filesystem (fs_ops.cpp) -----
+  fusepp::Reply<fusepp::StatvfsData> statfs(const fusepp::RequestContext& ctx) override;
+
+  // ----- files (file_ops.cpp) -----
+  fusepp::Reply<fusepp::FileInfo> open(fusepp::InodeT inode, fusepp::FlagT flags,
+                                       const fusepp::RequestContext& ctx) override;
+  fusepp::Reply<std::pair<fusepp::FileInfo, fusepp::EntryAttributes>> create(
+      fusepp::InodeT parent, std::string_view name, fusepp::ModeT mode, fusepp::FlagT flags,
+      const fusepp::RequestContext& ctx) override;
+  fusepp::Reply<std::string> read(fusepp::FileHandleT fh, off_t off, size_t size) override;
+  fusepp::Reply<size_t> write(fusepp::FileHandleT fh, off_t off, std::string_view buf) override;
+  fusepp::Reply<void> flush(fusepp::FileHandleT fh) override;
+  fusepp::Reply<void> release(fusepp::FileHandleT fh) override;
+  fusepp::Reply<void> fsync(fusepp::FileHandleT fh, bool datasync) override;
+  fusepp::Reply<void> fallocate(fusepp::FileHandleT fh, int mode, off_t offset,
+                                off_t length) override;
+  fusepp::Reply<off_t> lseek(fusepp::FileHandleT fh, off_t off, int whence) override;
+  fusepp::Reply<size_t> copy_file_range(fusepp::FileHandleT fh_in, off_t off_in,
+                                        fusepp::FileHandleT fh_out, off_t off_out, size_t length,
+                                        fusepp::FlagT flags) override;
+
+  // ----- directories (dir_ops.cpp) -----
+  fusepp::Reply<fusepp::FileHandleT> opendir(fusepp::InodeT inode,
+                                             const fusepp::RequestContext& ctx) override;
+  fusepp::Reply<void> readdir(fusepp::FileHandleT fh, off_t start_id,
+                              fusepp::ReaddirToken& token) override;
+  fusepp::Reply<void> releasedir(fusepp::FileHandleT fh) override;
+  fusepp::Reply<void> fsyncdir(fusepp::FileHandleT fh, bool datasync) override;
+
+  // ----- extended attributes (xattr_ops.cpp) -----
+  fusepp::Reply<void> setxattr(fusepp::InodeT inode, std::string_view name,
+                               std::string_view value, fusepp::FlagT flags,
+                               const fusepp::RequestContext& ctx) override;
+  fusepp::Reply<std::string> getxattr(fusepp::InodeT inode, std::string_view name,
+                                      const fusepp::RequestContext& ctx) override;
+  fusepp::Reply<std::vector<std::string>> listxattr(fusepp::InodeT inode,
+                                                    const fusepp::RequestContext& ctx) override;
+  fusepp::Reply<void> removexattr(fusepp::InodeT inode, std::string_view name,
+                                  const fusepp::RequestContext& ctx) override;
+
+ private:
+  std::unique_ptr<State> state_;  // with its one mutex: see src/state.hpp
+  Options options_;
+};
+
+}  // namespace memfs

@@ -1,0 +1,111 @@
+// memfs attribute operations: getattr, setattr (truncate, chmod, chown, utimens) with
+// tmpfs's permission rules and timestamp updates, readlink and access.
+#include "state.hpp"
+
+namespace memfs {
+
+using fusepp::EntryAttributes;
+using fusepp::FUSEError;
+using fusepp::InodeT;
+using fusepp::Reply;
+using fusepp::RequestContext;
+
+namespace {
+
+// The checks setattr_prepare() makes in the kernel; without default_permissions the kernel
+// skips them (ATTR_FORCE), so they are memfs's job.
+int check_setattr(const State& state, const Inode& inode, const EntryAttributes& attr,
+                  const fusepp::SetattrFields& fields, bool via_open_file, const Caller& caller) {
+  bool owner = caller.is_root() || caller.uid == inode.uid;
+  if (fields.update_size() && !via_open_file && !state.may(inode, W_OK, caller)) return EACCES;
+  // chown_ok() / chgrp_ok(): only root gives a file away; the owner may pick one of
+  // their own groups.
+  if (fields.update_uid() && !caller.is_root() && !(owner && attr.st_uid == inode.uid)) {
+    return EPERM;
+  }
+  if (fields.update_gid() && !caller.is_root() &&
+      !(owner && (attr.st_gid == inode.gid || caller.in_group(attr.st_gid)))) {
+    return EPERM;
+  }
+  if (fields.update_mode() && !owner) return EPERM;
+  bool explicit_time = (fields.update_atime() && !fields.update_atime_now()) ||
+                       (fields.update_mtime() && !fields.update_mtime_now());
+  bool time_now = fields.update_atime_now() || fields.update_mtime_now();
+  if (explicit_time && !owner) return EPERM;
+  if (time_now && !owner && !state.may(inode, W_OK, caller)) return EACCES;
+  return 0;
+}
+
+}  // namespace
+
+Reply<EntryAttributes> MemFs::getattr(InodeT inode_id, const RequestContext&) {
+  State& state = *state_;
+  std::lock_guard lock(state.mutex);
+  Inode* inode = state.find(inode_id);
+  if (!inode) co_return FUSEError(ENOENT);
+  co_return state.attributes(*inode);
+}
+
+Reply<EntryAttributes> MemFs::setattr(InodeT inode_id, const EntryAttributes& attr,
+                                      const fusepp::SetattrFields& fields,
+                                      std::optional<fusepp::FileHandleT> fh,
+                                      const RequestContext& ctx) {
+  State& state = *state_;
+  Caller caller(ctx);
+  std::lock_guard lock(state.mutex);
+  Inode* found = state.find(inode_id);
+  if (!found) co_return FUSEError(ENOENT);
+  Inode& inode = *found;
+  if (int err = check_setattr(state, inode, attr, fields, fh.has_value(), caller)) {
+    co_return FUSEError(err);
+  }
+  if (fields.update_size()) {
+    if (inode.is_dir()) co_return FUSEError(EISDIR);
+    if (!inode.is_reg()) co_return FUSEError(EINVAL);
+    if (attr.st_size < 0) co_return FUSEError(EINVAL);
+  }
+
+  int64_t now = now_ns();
+  if (fields.update_size()) {
+    state.resize(inode, attr.st_size);
+    // On this kernel's tmpfs every truncate, to the same size too, updates mtime and ctime.
+    inode.mtime_ns = now;
+  }
+  if (fields.update_mode()) {
+    mode_t mode = attr.st_mode & 07777;
+    gid_t group = fields.update_gid() ? attr.st_gid : inode.gid;
+    // setattr_prepare(): without CAP_FSETID only members of the file's group keep setgid.
+    if ((mode & S_ISGID) && !caller.is_root() && !caller.in_group(group)) mode &= ~S_ISGID;
+    inode.mode = (inode.mode & S_IFMT) | mode;
+  }
+  if (fields.update_uid()) inode.uid = attr.st_uid;
+  if (fields.update_gid()) inode.gid = attr.st_gid;
+  if (fields.update_atime()) inode.atime_ns = fields.update_atime_now() ? now : attr.st_atime_ns;
+  if (fields.update_mtime()) inode.mtime_ns = fields.update_mtime_now() ? now : attr.st_mtime_ns;
+  // tmpfs changes ctime on every setattr, chown(-1, -1) included (it reaches us with no
+  // fields set); an explicit ctime only comes from writeback-cache mounts.
+  inode.ctime_ns = fields.update_ctime() ? attr.st_ctime_ns : now;
+  co_return state.attributes(inode);
+}
+
+Reply<std::string> MemFs::readlink(InodeT inode_id, const RequestContext&) {
+  State& state = *state_;
+  std::lock_guard lock(state.mutex);
+  Inode* inode = state.find(inode_id);
+  if (!inode) co_return FUSEError(ENOENT);
+  if (!inode->is_symlink()) co_return FUSEError(EINVAL);
+  state.touch_atime(*inode);
+  co_return inode->symlink_target;
+}
+
+Reply<bool> MemFs::access(InodeT inode_id, int mode, const RequestContext& ctx) {
+  State& state = *state_;
+  Caller caller(ctx);
+  std::lock_guard lock(state.mutex);
+  Inode* inode = state.find(inode_id);
+  if (!inode) co_return FUSEError(ENOENT);
+  if (mode == F_OK) co_return true;
+  co_return state.may(*inode, mode & (R_OK | W_OK | X_OK), caller);
+}
+
+}  // namespace memfs

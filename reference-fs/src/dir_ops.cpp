@@ -1,0 +1,67 @@
+// memfs directory handles: opendir/readdir/releasedir. readdir lists '.', '..' and then the
+// entries in cookie order, resuming strictly after the cookie the kernel hands back, so
+// concurrent inserts and unlinks never make it skip or repeat a surviving entry.
+#include "state.hpp"
+
+namespace memfs {
+
+using fusepp::FileHandleT;
+using fusepp::FUSEError;
+using fusepp::InodeT;
+using fusepp::Reply;
+
+namespace {
+constexpr off_t kDotCookie = 1;
+constexpr off_t kDotDotCookie = 2;
+}  // namespace
+
+Reply<FileHandleT> MemFs::opendir(InodeT inode_id, const fusepp::RequestContext& ctx) {
+  State& state = *state_;
+  Caller caller(ctx);
+  std::lock_guard lock(state.mutex);
+  Inode* inode = state.find(inode_id);
+  if (!inode) co_return FUSEError(ENOENT);
+  if (!inode->is_dir()) co_return FUSEError(ENOTDIR);
+  // The binding does not pass the open flags; a directory is only ever opened for reading.
+  if (!state.may(*inode, R_OK, caller)) co_return FUSEError(EACCES);
+  uint64_t fh = state.next_fh++;
+  state.open_files.emplace(fh, OpenFile{inode->ino, O_RDONLY | O_DIRECTORY});
+  inode->open_count++;
+  co_return FileHandleT{fh};
+}
+
+Reply<void> MemFs::readdir(FileHandleT fh, off_t start_id, fusepp::ReaddirToken& token) {
+  State& state = *state_;
+  std::lock_guard lock(state.mutex);
+  auto file = state.open_files.find(fh);
+  if (file == state.open_files.end()) co_return FUSEError(EBADF);
+  Inode& dir = *state.find(file->second.ino);
+  if (dir.nlink == 0) co_return FUSEError(ENOENT);  // iterate_dir() on a removed directory
+  state.touch_atime(dir);
+  if (start_id < kDotCookie) {
+    if (!fusepp::readdir_reply(token, ".", state.attributes(dir), kDotCookie)) co_return fusepp::ok;
+  }
+  if (start_id < kDotDotCookie) {
+    const Inode& parent = *state.find(dir.dir->parent);
+    if (!fusepp::readdir_reply(token, "..", state.attributes(parent), kDotDotCookie)) {
+      co_return fusepp::ok;
+    }
+  }
+  const auto& entries = dir.dir->by_cookie();
+  for (auto it = entries.upper_bound(static_cast<uint64_t>(std::max(start_id, kDotDotCookie)));
+       it != entries.end(); ++it) {
+    Inode& child = *state.find(it->second.ino);
+    if (!fusepp::readdir_reply(token, it->second.name, state.attributes(child),
+                               static_cast<off_t>(it->first))) {
+      break;
+    }
+    if (token.plus()) child.lookup_count++;  // READDIRPLUS hands the kernel a reference
+  }
+  co_return fusepp::ok;
+}
+
+Reply<void> MemFs::releasedir(FileHandleT fh) { co_return co_await release(fh); }
+
+Reply<void> MemFs::fsyncdir(FileHandleT, bool) { co_return fusepp::ok; }
+
+}  // namespace memfs

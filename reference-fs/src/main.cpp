@@ -1,0 +1,250 @@
+// fusecheck-memfs: mounts memfs on MOUNTPOINT and serves it in the foreground until
+// SIGINT/SIGTERM or an external unmount. Options follow tmpfs (size=, nr_inodes=, mode=...)
+// plus FUSE's cache timeouts; exit codes tell a harness exactly what went wrong.
+#include <pthread.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <atomic>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include "memfs/memfs.hpp"
+
+namespace {
+
+enum ExitCode : int {
+  kOk = 0,
+  kMountFailed = 1,
+  kUsage = 2,  // unknown option or bad value
+  kMountpointMissing = 3,
+  kMountpointNotDirectory = 4,
+  kMountpointBusy = 5,  // something is already mounted there
+};
+
+constexpr const char* kUsageText =
+    "usage: fusecheck-memfs MOUNTPOINT [-o opt[,opt...]] [--threads N] [--debug]\n"
+    "  memfs options: size=BYTES[k|m|g|%] nr_inodes=N[k|m|g] mode=OCTAL uid=N gid=N\n"
+    "                 entry_timeout=SECONDS attr_timeout=SECONDS no_default_permissions\n"
+    "  passed to FUSE: default_permissions (on by default) allow_other allow_root fsname=\n"
+    "                 subtype= ro rw nosuid suid nodev dev noexec exec noatime relatime\n"
+    "                 atime sync async dirsync\n";
+
+struct CommandLine {
+  std::filesystem::path mountpoint;
+  memfs::Options fs;
+  std::set<std::string> mount_options{"default_permissions"};
+  unsigned threads = 1;
+};
+
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+template <class T>
+T parse_number(std::string_view text, std::string_view option, int base = 10) {
+  T value{};
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value, base);
+  if (ec != std::errc() || end != text.data() + text.size()) {
+    throw UsageError("invalid value for " + std::string(option) + ": '" + std::string(text) + "'");
+  }
+  return value;
+}
+
+double parse_seconds(std::string_view text, std::string_view option) {
+  std::string copy(text);
+  char* end = nullptr;
+  double value = std::strtod(copy.c_str(), &end);
+  if (copy.empty() || *end != '\0' || !(value >= 0)) {
+    throw UsageError("invalid value for " + std::string(option) + ": '" + copy + "'");
+  }
+  return value;
+}
+
+void apply_option(CommandLine& cmd, std::string_view option) {
+  static const std::set<std::string_view> passthrough{
+      "allow_other", "allow_root", "ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec",
+      "noatime", "atime", "relatime", "sync", "async", "dirsync", "default_permissions"};
+  auto eq = option.find('=');
+  std::string_view key = option.substr(0, eq);
+  std::string_view value = eq == std::string_view::npos ? std::string_view{} : option.substr(eq + 1);
+  bool has_value = eq != std::string_view::npos;
+  auto need_value = [&] {
+    if (!has_value || value.empty()) throw UsageError("option " + std::string(key) + " needs a value");
+  };
+  if (key == "size") {
+    need_value();
+    auto bytes = memfs::parse_size(value);
+    if (!bytes || *bytes == 0) throw UsageError("invalid value for size: '" + std::string(value) + "'");
+    cmd.fs.size_bytes = *bytes;
+  } else if (key == "nr_inodes") {
+    need_value();
+    auto count = memfs::parse_size(value);
+    if (!count || *count == 0 || value.back() == '%') {
+      throw UsageError("invalid value for nr_inodes: '" + std::string(value) + "'");
+    }
+    cmd.fs.max_inodes = *count;
+  } else if (key == "mode") {
+    need_value();
+    cmd.fs.root_mode = parse_number<mode_t>(value, key, 8) & 07777;
+  } else if (key == "uid") {
+    need_value();
+    cmd.fs.root_uid = parse_number<uid_t>(value, key);
+  } else if (key == "gid") {
+    need_value();
+    cmd.fs.root_gid = parse_number<gid_t>(value, key);
+  } else if (key == "entry_timeout") {
+    need_value();
+    cmd.fs.entry_timeout = parse_seconds(value, key);
+  } else if (key == "attr_timeout") {
+    need_value();
+    cmd.fs.attr_timeout = parse_seconds(value, key);
+  } else if (key == "no_default_permissions" && !has_value) {
+    cmd.mount_options.erase("default_permissions");
+  } else if ((key == "fsname" || key == "subtype") && has_value) {
+    cmd.mount_options.insert(std::string(option));
+  } else if (passthrough.count(key) && !has_value) {
+    cmd.mount_options.insert(std::string(key));
+  } else {
+    throw UsageError("unknown mount option '" + std::string(option) + "'");
+  }
+}
+
+CommandLine parse_command_line(int argc, char** argv) {
+  CommandLine cmd;
+  bool have_mountpoint = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    auto next = [&]() -> std::string_view {
+      if (i + 1 >= argc) throw UsageError(std::string(arg) + " needs a value");
+      return argv[++i];
+    };
+    if (arg == "-o") {
+      std::string list(next());
+      std::stringstream options(list);
+      for (std::string option; std::getline(options, option, ',');) {
+        if (!option.empty()) apply_option(cmd, option);
+      }
+    } else if (arg == "--threads" || arg.starts_with("--threads=")) {
+      std::string_view value = arg == "--threads" ? next() : arg.substr(strlen("--threads="));
+      cmd.threads = parse_number<unsigned>(value, "--threads");
+      if (cmd.threads == 0) throw UsageError("--threads must be at least 1");
+    } else if (arg == "--debug" || arg == "-d") {
+      cmd.mount_options.insert("debug");
+    } else if (arg == "-h" || arg == "--help") {
+      std::cout << kUsageText;
+      std::exit(kOk);
+    } else if (arg.starts_with("-")) {
+      throw UsageError("unknown argument '" + std::string(arg) + "'");
+    } else if (!have_mountpoint) {
+      cmd.mountpoint = arg;
+      have_mountpoint = true;
+    } else {
+      throw UsageError("unexpected argument '" + std::string(arg) + "'");
+    }
+  }
+  if (!have_mountpoint) throw UsageError("missing MOUNTPOINT");
+  return cmd;
+}
+
+// /proc/self/mountinfo escapes blanks and backslashes in paths as \ooo.
+std::string unescape_mountinfo(std::string_view field) {
+  std::string out;
+  for (size_t i = 0; i < field.size(); ++i) {
+    if (field[i] == '\\' && i + 3 < field.size()) {
+      out += static_cast<char>(std::stoi(std::string(field.substr(i + 1, 3)), nullptr, 8));
+      i += 3;
+    } else {
+      out += field[i];
+    }
+  }
+  return out;
+}
+
+bool is_mountpoint(const std::filesystem::path& path) {
+  std::ifstream mountinfo("/proc/self/mountinfo");
+  for (std::string line; std::getline(mountinfo, line);) {
+    std::istringstream fields(line);
+    std::string id, parent, devno, root, mount_path;
+    fields >> id >> parent >> devno >> root >> mount_path;
+    if (unescape_mountinfo(mount_path) == path.string()) return true;
+  }
+  return false;
+}
+
+int check_mountpoint(const std::filesystem::path& mountpoint) {
+  struct stat st;
+  if (::stat(mountpoint.c_str(), &st) != 0) {
+    int err = errno;
+    std::cerr << "fusecheck-memfs: mountpoint " << mountpoint << ": " << std::strerror(err) << "\n";
+    return err == ENOENT ? kMountpointMissing : kMountFailed;
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    std::cerr << "fusecheck-memfs: mountpoint " << mountpoint << " is not a directory\n";
+    return kMountpointNotDirectory;
+  }
+  if (is_mountpoint(std::filesystem::canonical(mountpoint))) {
+    std::cerr << "fusecheck-memfs: mountpoint " << mountpoint
+              << " is busy: something is already mounted there\n";
+    return kMountpointBusy;
+  }
+  return kOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CommandLine cmd;
+  try {
+    cmd = parse_command_line(argc, argv);
+  } catch (const UsageError& e) {
+    std::cerr << "fusecheck-memfs: " << e.what() << "\n" << kUsageText;
+    return kUsage;
+  }
+  if (int code = check_mountpoint(cmd.mountpoint); code != kOk) return code;
+  cmd.fs.root_uid = cmd.fs.root_uid ? cmd.fs.root_uid : getuid();
+  cmd.fs.root_gid = cmd.fs.root_gid ? cmd.fs.root_gid : getgid();
+
+  // Signals are taken by one thread with sigwait(), so no handler runs inside the serving
+  // threads (which inherit the blocked mask) and terminate() is called from plain code.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  memfs::MemFs fs(cmd.fs);
+  std::unique_ptr<fusepp::Session> session;
+  try {
+    session = std::make_unique<fusepp::Session>(fs, cmd.mountpoint, cmd.mount_options);
+  } catch (const std::exception& e) {
+    std::cerr << "fusecheck-memfs: cannot mount " << cmd.mountpoint << ": " << e.what() << "\n";
+    return kMountFailed;
+  }
+
+  std::atomic<bool> served{false};
+  std::thread signal_thread([&] {
+    int signal = 0;
+    sigwait(&stop_signals, &signal);
+    if (!served) session->terminate();
+  });
+  int code = kOk;
+  try {
+    session->main(fusepp::MainOptions{.threads = cmd.threads});
+  } catch (const std::exception& e) {
+    std::cerr << "fusecheck-memfs: " << e.what() << "\n";
+    code = kMountFailed;
+  }
+  served = true;
+  pthread_kill(signal_thread.native_handle(), SIGTERM);  // wakes sigwait() after an external unmount
+  signal_thread.join();
+  session->close(true);
+  return code;
+}

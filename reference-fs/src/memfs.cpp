@@ -1,0 +1,428 @@
+// memfs core: the inode table, name and page bookkeeping, tmpfs's accounting and permission
+// rules, and the consistency check tests rely on. The op families live in *_ops.cpp.
+#include "state.hpp"
+
+#include <sys/sysinfo.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <ctime>
+#include <fmt/format.h>
+
+namespace memfs {
+
+using fusepp::FUSEError;
+
+int64_t now_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+std::optional<uint64_t> parse_size(std::string_view text) {
+  if (text.empty() || !std::isdigit(static_cast<unsigned char>(text.front()))) return std::nullopt;
+  uint64_t value = 0;
+  size_t i = 0;
+  for (; i < text.size() && std::isdigit(static_cast<unsigned char>(text[i])); ++i) {
+    if (value > (UINT64_MAX - 9) / 10) return std::nullopt;
+    value = value * 10 + static_cast<uint64_t>(text[i] - '0');
+  }
+  std::string_view suffix = text.substr(i);
+  if (suffix.empty()) return value;
+  if (suffix.size() != 1) return std::nullopt;
+  int shift = 0;
+  switch (std::tolower(static_cast<unsigned char>(suffix[0]))) {
+    case 'k': shift = 10; break;
+    case 'm': shift = 20; break;
+    case 'g': shift = 30; break;
+    case 't': shift = 40; break;
+    case 'p': shift = 50; break;
+    case 'e': shift = 60; break;
+    case '%': {
+      struct sysinfo info;
+      sysinfo(&info);
+      return static_cast<uint64_t>(info.totalram) * info.mem_unit / 100 * value;
+    }
+    default: return std::nullopt;
+  }
+  if (value > (UINT64_MAX >> shift)) return std::nullopt;
+  return value << shift;
+}
+
+// ----- Directory -----
+
+const DirEntry* Directory::find(std::string_view name) const {
+  auto it = cookie_of_.find(name);
+  return it == cookie_of_.end() ? nullptr : &by_cookie_.at(it->second);
+}
+
+void Directory::insert(std::string_view name, uint64_t ino) {
+  uint64_t cookie = next_cookie_++;
+  auto [it, inserted] = by_cookie_.emplace(cookie, DirEntry{std::string(name), ino});
+  cookie_of_.emplace(it->second.name, cookie);
+}
+
+void Directory::erase(std::string_view name) {
+  auto it = cookie_of_.find(name);
+  if (it == cookie_of_.end()) return;
+  uint64_t cookie = it->second;
+  cookie_of_.erase(it);  // before the string its key views is destroyed
+  by_cookie_.erase(cookie);
+}
+
+void Directory::retarget(std::string_view name, uint64_t ino) {
+  by_cookie_.at(cookie_of_.at(name)).ino = ino;
+}
+
+int64_t Inode::page_count() const {
+  if (pages) return static_cast<int64_t>(pages->size());
+  if (is_symlink() && symlink_target.size() >= kShortSymlinkLen) return 1;
+  return 0;
+}
+
+bool Caller::in_group(gid_t group) const {
+  if (group == gid) return true;
+  if (!groups_) {
+    try {
+      groups_ = fusepp::get_sup_groups(pid);
+    } catch (const std::exception&) {
+      groups_.emplace();  // the caller already exited: only its primary group counts
+    }
+  }
+  return groups_->count(group) != 0;
+}
+
+// ----- State -----
+
+State::State(const Options& options)
+    : entry_timeout(options.entry_timeout), attr_timeout(options.attr_timeout) {
+  struct sysinfo info;
+  sysinfo(&info);
+  uint64_t ram = static_cast<uint64_t>(info.totalram) * info.mem_unit;
+  // tmpfs defaults: half of RAM for data, half as many inodes as RAM pages.
+  uint64_t size = options.size_bytes ? options.size_bytes : ram / 2;
+  max_pages = (size + kPageSize - 1) / kPageSize;
+  uint64_t max_inodes = options.max_inodes ? options.max_inodes : ram / kPageSize / 2;
+  max_ispace = max_inodes * kInodeSpaceUnit;
+
+  Inode root;
+  root.ino = fusepp::ROOT_INODE;
+  root.mode = S_IFDIR | (options.root_mode & 07777);
+  root.uid = options.root_uid;
+  root.gid = options.root_gid;
+  root.nlink = 2;
+  root.size = 2 * kDirentBogoSize;
+  root.atime_ns = root.mtime_ns = root.ctime_ns = now_ns();
+  root.dir = std::make_unique<Directory>(fusepp::ROOT_INODE);
+  root.lookup_count = 1;  // the kernel holds the root from mount to unmount
+  used_ispace = kInodeSpaceUnit;
+  inodes.emplace(root.ino, std::move(root));
+}
+
+Inode* State::find(uint64_t ino) {
+  auto it = inodes.find(ino);
+  return it == inodes.end() ? nullptr : &it->second;
+}
+
+Inode* State::find_dir(uint64_t ino) {
+  Inode* inode = find(ino);
+  return inode && inode->is_dir() ? inode : nullptr;
+}
+
+bool State::reserve_ispace(uint64_t bytes) {
+  if (used_ispace + bytes > max_ispace) return false;
+  used_ispace += bytes;
+  return true;
+}
+
+fusepp::Result<Inode*> State::create_inode(Inode& parent, std::string_view name,
+                                                  mode_t mode, const Caller& caller) {
+  if (!reserve_ispace(kInodeSpaceUnit)) return FUSEError(ENOSPC);
+  Inode inode;
+  inode.ino = next_ino++;
+  inode.uid = caller.uid;
+  inode.gid = caller.gid;
+  // The kernel already applied the umask unless it asked us to (FUSE_DONT_MASK);
+  // applying it again is harmless.
+  mode_t type = mode & S_IFMT;
+  mode_t perms = mode & 07777;
+  if (!S_ISLNK(mode)) perms &= ~caller.umask;
+  if (parent.mode & S_ISGID) {  // inode_init_owner(): setgid directories pass on their group
+    inode.gid = parent.gid;
+    if (S_ISDIR(mode)) {
+      perms |= S_ISGID;
+    } else if ((perms & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP) && !caller.is_root() &&
+               !caller.in_group(inode.gid)) {
+      perms &= ~S_ISGID;
+    }
+  }
+  inode.mode = type | perms;
+  inode.atime_ns = inode.mtime_ns = inode.ctime_ns = now_ns();
+  if (S_ISDIR(mode)) {
+    inode.dir = std::make_unique<Directory>(parent.ino);
+    inode.size = 2 * kDirentBogoSize;
+  }
+  Inode& stored = inodes.emplace(inode.ino, std::move(inode)).first->second;
+  add_name(parent, name, stored);
+  return &stored;
+}
+
+void State::add_name(Inode& parent, std::string_view name, Inode& child) {
+  parent.dir->insert(name, child.ino);
+  parent.size += kDirentBogoSize;
+  if (child.is_dir()) {
+    child.nlink = 2 + child.dir->subdirs;
+    child.dir->parent = parent.ino;
+    parent.dir->subdirs++;
+    parent.nlink++;
+  } else {
+    child.nlink++;
+  }
+}
+
+void State::remove_name(Inode& parent, std::string_view name, Inode& child) {
+  parent.dir->erase(name);
+  parent.size -= kDirentBogoSize;
+  if (child.is_dir()) {
+    child.nlink = 0;  // a directory has one name: removing it (rmdir, replaced) kills it
+    parent.dir->subdirs--;
+    parent.nlink--;
+  } else {
+    child.nlink--;
+  }
+}
+
+fusepp::EntryAttributes State::attributes(const Inode& inode) const {
+  fusepp::EntryAttributes attr;
+  attr.st_ino = fusepp::InodeT{inode.ino};
+  attr.generation = 0;
+  attr.entry_timeout = entry_timeout;
+  attr.attr_timeout = attr_timeout;
+  attr.st_mode = fusepp::ModeT{inode.mode};
+  attr.st_nlink = inode.nlink;
+  attr.st_uid = inode.uid;
+  attr.st_gid = inode.gid;
+  attr.st_rdev = inode.rdev;
+  attr.st_size = inode.size;
+  attr.st_blksize = kPageSize;
+  attr.st_blocks = inode.page_count() * kBlocksPerPage;
+  attr.st_atime_ns = inode.atime_ns;
+  attr.st_mtime_ns = inode.mtime_ns;
+  attr.st_ctime_ns = inode.ctime_ns;
+  return attr;
+}
+
+fusepp::EntryAttributes State::reference(Inode& inode) {
+  inode.lookup_count++;
+  return attributes(inode);
+}
+
+void State::release_if_unreferenced(Inode& inode) {
+  if (inode.nlink != 0 || inode.open_count != 0 || inode.lookup_count != 0) return;
+  if (inode.ino == fusepp::ROOT_INODE) return;
+  used_pages -= static_cast<uint64_t>(inode.page_count());
+  uint64_t ispace = kInodeSpaceUnit;
+  if (inode.xattrs) {
+    for (const auto& [name, value] : *inode.xattrs) ispace += kXattrOverhead + name.size() + value.size();
+  }
+  release_ispace(ispace);
+  inodes.erase(inode.ino);
+}
+
+fusepp::Result<Page*> State::page_for_write(Inode& inode, uint64_t index) {
+  if (!inode.pages) inode.pages = std::make_unique<PageMap>();
+  auto it = inode.pages->find(index);
+  if (it != inode.pages->end()) return it->second.get();
+  if (used_pages >= max_pages) return FUSEError(ENOSPC);
+  auto page = std::make_unique<Page>();
+  used_pages++;
+  return inode.pages->emplace(index, std::move(page)).first->second.get();
+}
+
+void State::free_pages(Inode& inode, uint64_t first_index, uint64_t end_index) {
+  if (!inode.pages || first_index >= end_index) return;
+  auto first = inode.pages->lower_bound(first_index);
+  auto last = inode.pages->lower_bound(end_index);
+  used_pages -= static_cast<uint64_t>(std::distance(first, last));
+  inode.pages->erase(first, last);
+}
+
+fusepp::Result<size_t> State::store(Inode& inode, uint64_t off, std::string_view data) {
+  size_t done = 0;
+  while (done < data.size()) {
+    uint64_t pos = off + done;
+    auto page = page_for_write(inode, pos / kPageSize);
+    if (!page) {
+      if (done == 0) return FUSEError(page.error());
+      break;
+    }
+    size_t in_page = pos % kPageSize;
+    size_t chunk = std::min(data.size() - done, kPageSize - in_page);
+    std::memcpy((*page)->bytes.data() + in_page, data.data() + done, chunk);
+    (*page)->written = true;
+    done += chunk;
+  }
+  inode.size = std::max<int64_t>(inode.size, static_cast<int64_t>(off + done));
+  return done;
+}
+
+std::string State::load(const Inode& inode, uint64_t off, size_t size) const {
+  if (static_cast<int64_t>(off) >= inode.size) return {};
+  size = std::min<uint64_t>(size, static_cast<uint64_t>(inode.size) - off);
+  std::string out(size, '\0');  // holes read as zeros
+  if (!inode.pages) return out;
+  for (auto it = inode.pages->lower_bound(off / kPageSize);
+       it != inode.pages->end() && it->first * kPageSize < off + size; ++it) {
+    uint64_t page_start = it->first * kPageSize;
+    uint64_t from = std::max(off, page_start);
+    uint64_t to = std::min(off + size, page_start + kPageSize);
+    std::memcpy(out.data() + (from - off), it->second->bytes.data() + (from - page_start), to - from);
+  }
+  return out;
+}
+
+void State::resize(Inode& inode, int64_t size) {
+  // Not growing also drops pages fallocate(KEEP_SIZE) reserved past the end, like tmpfs.
+  if (size <= inode.size) {
+    uint64_t new_size = static_cast<uint64_t>(size);
+    free_pages(inode, (new_size + kPageSize - 1) / kPageSize, UINT64_MAX);
+    if (inode.pages && new_size % kPageSize) {
+      auto last = inode.pages->find(new_size / kPageSize);
+      if (last != inode.pages->end()) {
+        auto& bytes = last->second->bytes;
+        std::fill(bytes.begin() + static_cast<ptrdiff_t>(new_size % kPageSize), bytes.end(), '\0');
+      }
+    }
+  }
+  inode.size = size;
+}
+
+void State::touch_atime(Inode& inode) {
+  constexpr int64_t kDay = int64_t{24} * 3600 * 1'000'000'000;
+  int64_t now = now_ns();
+  if (inode.atime_ns <= inode.mtime_ns || inode.atime_ns <= inode.ctime_ns ||
+      now - inode.atime_ns >= kDay) {
+    inode.atime_ns = now;
+  }
+}
+
+bool State::may(const Inode& inode, int mask, const Caller& caller) const {
+  if (caller.is_root()) {
+    // CAP_DAC_OVERRIDE: everything but executing a file nobody may execute.
+    return !(mask & X_OK) || inode.is_dir() || (inode.mode & 0111);
+  }
+  mode_t bits;
+  if (caller.uid == inode.uid) {
+    bits = (inode.mode >> 6) & 7;
+  } else if (caller.in_group(inode.gid)) {
+    bits = (inode.mode >> 3) & 7;
+  } else {
+    bits = inode.mode & 7;
+  }
+  return (bits & static_cast<mode_t>(mask)) == static_cast<mode_t>(mask);
+}
+
+bool State::may_delete_in(const Inode& dir, const Inode& victim,
+                                 const Caller& caller) const {
+  if (!(dir.mode & S_ISVTX) || caller.is_root()) return true;
+  return caller.uid == victim.uid || caller.uid == dir.uid;
+}
+
+int State::check_search(const Inode& dir, const Caller& caller) const {
+  return may(dir, X_OK, caller) ? 0 : EACCES;
+}
+
+int State::check_modify(const Inode& dir, const Caller& caller) const {
+  return may(dir, W_OK | X_OK, caller) ? 0 : EACCES;
+}
+
+std::vector<std::string> State::check_consistency() const {
+  std::vector<std::string> problems;
+  auto problem = [&]<class... Args>(fmt::format_string<Args...> format, Args&&... args) {
+    problems.push_back(fmt::format(format, std::forward<Args>(args)...));
+  };
+  std::unordered_map<uint64_t, uint32_t> names;  // ino -> names pointing at it
+  uint64_t pages = 0;
+  uint64_t ispace = 0;
+  for (const auto& [ino, inode] : inodes) {
+    if (ino != inode.ino) problem("inode {} stored under key {}", inode.ino, ino);
+    pages += static_cast<uint64_t>(inode.page_count());
+    ispace += kInodeSpaceUnit;
+    if (!inode.is_dir() && inode.nlink > 1) ispace += (inode.nlink - 1) * kInodeSpaceUnit;
+    if (inode.xattrs) {
+      for (const auto& [name, value] : *inode.xattrs) ispace += kXattrOverhead + name.size() + value.size();
+    }
+    if (inode.nlink == 0 && inode.open_count == 0 && inode.lookup_count == 0 &&
+        ino != fusepp::ROOT_INODE) {
+      problem("inode {} is unreachable but still allocated", ino);
+    }
+    if (inode.is_dir() != (inode.dir != nullptr)) problem("inode {}: directory data mismatch", ino);
+    if (inode.pages && !inode.is_reg()) problem("inode {}: pages on a non-regular file", ino);
+    if (!inode.dir) continue;
+    uint32_t subdirs = 0;
+    for (const auto& [cookie, entry] : inode.dir->by_cookie()) {
+      if (cookie < kFirstEntryCookie) problem("dir {}: cookie {} is reserved", ino, cookie);
+      if (inode.dir->find(entry.name) != &entry) problem("dir {}: name index lost '{}'", ino, entry.name);
+      auto child = inodes.find(entry.ino);
+      if (child == inodes.end()) {
+        problem("dir {}: '{}' points to freed inode {}", ino, entry.name, entry.ino);
+        continue;
+      }
+      names[entry.ino]++;
+      if (child->second.is_dir()) {
+        subdirs++;
+        if (child->second.dir->parent != ino) {
+          problem("dir {}: subdir '{}' has parent {}", ino, entry.name, child->second.dir->parent);
+        }
+      }
+    }
+    if (subdirs != inode.dir->subdirs) problem("dir {}: {} subdirs counted as {}", ino, subdirs, inode.dir->subdirs);
+    if (inode.size != static_cast<int64_t>(2 + inode.dir->size()) * kDirentBogoSize) {
+      problem("dir {}: size {} for {} entries", ino, inode.size, inode.dir->size());
+    }
+  }
+  for (const auto& [ino, inode] : inodes) {
+    uint32_t named = names.count(ino) ? names.at(ino) : 0;
+    if (ino == fusepp::ROOT_INODE) named = 1;
+    if (inode.is_dir()) {
+      uint32_t expected = named == 0 ? 0 : 2 + inode.dir->subdirs;
+      if (named > 1) problem("dir {} has {} names", ino, named);
+      if (inode.nlink != expected) problem("dir {}: nlink {} expected {}", ino, inode.nlink, expected);
+      if (named == 0 && !inode.dir->empty()) problem("removed dir {} still has entries", ino);
+    } else if (inode.nlink != named) {
+      problem("inode {}: nlink {} but {} names", ino, inode.nlink, named);
+    }
+  }
+  for (const auto& [fh, file] : open_files) {
+    if (!inodes.count(file.ino)) problem("open file {} refers to freed inode {}", fh, file.ino);
+  }
+  std::unordered_map<uint64_t, uint32_t> opens;
+  for (const auto& [fh, file] : open_files) opens[file.ino]++;
+  for (const auto& [ino, inode] : inodes) {
+    uint32_t expected = opens.count(ino) ? opens.at(ino) : 0;
+    if (inode.open_count != expected) problem("inode {}: open_count {} but {} handles", ino, inode.open_count, expected);
+  }
+  if (pages != used_pages) problem("used_pages {} but inodes hold {}", used_pages, pages);
+  if (ispace != used_ispace) problem("used_ispace {} but inodes account for {}", used_ispace, ispace);
+  if (used_pages > max_pages) problem("used_pages {} over the limit {}", used_pages, max_pages);
+  return problems;
+}
+
+// ----- MemFs -----
+
+MemFs::MemFs(Options options) : state_(std::make_unique<State>(options)), options_(options) {}
+MemFs::~MemFs() = default;
+
+size_t MemFs::inode_count() const {
+  std::lock_guard lock(state_->mutex);
+  return state_->inodes.size();
+}
+
+std::vector<std::string> MemFs::check_consistency() const {
+  std::lock_guard lock(state_->mutex);
+  return state_->check_consistency();
+}
+
+}  // namespace memfs

@@ -1,0 +1,178 @@
+// memfs's private data model: inodes, directories with stable readdir cookies, sparse page
+// maps, open files, and the tmpfs-style accounting of pages and "inode space". Shared by the
+// op-family files; nothing here is visible to users of memfs.hpp.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "memfs/memfs.hpp"
+
+namespace memfs {
+
+inline constexpr uint64_t kPageSize = 4096;
+inline constexpr int64_t kBlocksPerPage = kPageSize / 512;
+inline constexpr uint64_t kInodeSpaceUnit = 1024;   // tmpfs BOGO_INODE_SIZE
+inline constexpr int64_t kDirentBogoSize = 20;      // tmpfs BOGO_DIRENT_SIZE: dir st_size per entry
+inline constexpr size_t kShortSymlinkLen = 128;     // tmpfs keeps shorter targets in the inode
+inline constexpr size_t kNameMax = 255;
+inline constexpr size_t kXattrNameMax = 255;
+inline constexpr size_t kXattrSizeMax = 65536;
+inline constexpr uint64_t kXattrOverhead = 40;      // tmpfs simple_xattr_space(): 40 + name + value
+inline constexpr int64_t kMaxFileSize = INT64_MAX;  // tmpfs MAX_LFS_FILESIZE on 64-bit
+// tmpfs's first directory cookie: 1 and 2 are '.' and '..'.
+inline constexpr uint64_t kFirstEntryCookie = 3;
+
+struct Page {
+  std::array<char, kPageSize> bytes{};
+  // Written at least once. fallocate() reserves pages that read as zeros and count in
+  // st_blocks but stay holes for SEEK_DATA until written, as on tmpfs.
+  bool written = false;
+};
+using PageMap = std::map<uint64_t, std::unique_ptr<Page>>;  // page index -> data; absent = hole
+
+struct DirEntry {
+  std::string name;
+  uint64_t ino;
+};
+
+// Entries ordered by a per-directory cookie that only grows, so a readdir offset handed to
+// the kernel stays meaningful while names are added and removed: resuming after cookie c
+// lists exactly the entries with a larger cookie. A renamed-in name gets a new cookie.
+class Directory {
+ public:
+  explicit Directory(uint64_t parent) : parent(parent) {}
+  const DirEntry* find(std::string_view name) const;
+  void insert(std::string_view name, uint64_t ino);
+  void erase(std::string_view name);
+  void retarget(std::string_view name, uint64_t ino);  // keeps the cookie (RENAME_EXCHANGE)
+  size_t size() const { return by_cookie_.size(); }
+  bool empty() const { return by_cookie_.empty(); }
+  const std::map<uint64_t, DirEntry>& by_cookie() const { return by_cookie_; }
+
+  uint64_t parent;          // ino of '..'; the root is its own parent
+  uint32_t subdirs = 0;     // names of directories here: nlink is 2 + subdirs
+
+ private:
+  std::map<uint64_t, DirEntry> by_cookie_;
+  std::unordered_map<std::string_view, uint64_t> cookie_of_;  // views into by_cookie_ names
+  uint64_t next_cookie_ = kFirstEntryCookie;
+};
+
+struct Inode {
+  uint64_t ino = 0;
+  mode_t mode = 0;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  uint32_t nlink = 0;        // names (directories: 2 + subdirs while linked, 0 after rmdir)
+  uint32_t open_count = 0;   // open file and directory handles
+  uint64_t lookup_count = 0; // the kernel's references (lookup/create/readdirplus - forget)
+  dev_t rdev = 0;
+  int64_t size = 0;
+  int64_t atime_ns = 0;
+  int64_t mtime_ns = 0;
+  int64_t ctime_ns = 0;
+  std::unique_ptr<PageMap> pages;       // regular files, allocated on first write
+  std::unique_ptr<Directory> dir;       // directories
+  std::string symlink_target;           // symlinks
+  std::unique_ptr<std::map<std::string, std::string, std::less<>>> xattrs;  // on first set
+
+  bool is_dir() const { return S_ISDIR(mode); }
+  bool is_reg() const { return S_ISREG(mode); }
+  bool is_symlink() const { return S_ISLNK(mode); }
+  int64_t page_count() const;  // pages charged to this inode (data, or a long symlink)
+};
+
+struct OpenFile {
+  uint64_t ino;
+  int flags;
+};
+
+// The caller of one request, with supplementary groups read from /proc only when a
+// permission decision needs them.
+class Caller {
+ public:
+  explicit Caller(const fusepp::RequestContext& ctx)
+      : uid(ctx.uid()), gid(ctx.gid()), pid(ctx.pid()), umask(ctx.umask()) {}
+  bool in_group(gid_t group) const;
+  bool is_root() const { return uid == 0; }
+  uid_t uid;
+  gid_t gid;
+  pid_t pid;
+  mode_t umask;
+
+ private:
+  mutable std::optional<std::set<gid_t>> groups_;
+};
+
+int64_t now_ns();
+
+struct State {
+  explicit State(const Options& options);
+
+  // One lock for the whole filesystem: correct by construction, and cheap because no
+  // handler blocks or suspends while holding it. Finer locking would buy parallelism
+  // tmpfs semantics (rename across directories, link counts) make hard to get right.
+  mutable std::mutex mutex;
+  std::unordered_map<uint64_t, Inode> inodes;  // node-based: Inode& stays valid on rehash
+  std::unordered_map<uint64_t, OpenFile> open_files;
+  uint64_t next_ino = fusepp::ROOT_INODE + 1;  // never reused: st_ino stays stable
+  uint64_t next_fh = 1;
+  uint64_t max_pages;
+  uint64_t used_pages = 0;
+  // tmpfs "ispace": each inode and each extra hard link costs kInodeSpaceUnit, each xattr
+  // kXattrOverhead + name + value; statfs shows free inodes as free space / unit.
+  uint64_t max_ispace;
+  uint64_t used_ispace = 0;
+  double entry_timeout;
+  double attr_timeout;
+
+  Inode* find(uint64_t ino);
+  Inode* find_dir(uint64_t ino);  // nullptr unless a directory
+  // Allocates an inode (charging inode space) named `name` in `parent`, with tmpfs's
+  // ownership rules (setgid directories pass on their group). ENOSPC when full.
+  fusepp::Result<Inode*> create_inode(Inode& parent, std::string_view name, mode_t mode,
+                                      const Caller& caller);
+  fusepp::EntryAttributes attributes(const Inode& inode) const;
+  // attributes() for a reply that hands the kernel a new reference (lookup, create...).
+  fusepp::EntryAttributes reference(Inode& inode);
+  void add_name(Inode& parent, std::string_view name, Inode& child);
+  void remove_name(Inode& parent, std::string_view name, Inode& child);
+  // Frees the inode once nothing can reach it: no name, no open handle, no kernel reference.
+  void release_if_unreferenced(Inode& inode);
+
+  bool reserve_ispace(uint64_t bytes);
+  void release_ispace(uint64_t bytes) { used_ispace -= bytes; }
+  // Page accounting for regular files: ENOSPC when the size limit is reached.
+  fusepp::Result<Page*> page_for_write(Inode& inode, uint64_t index);
+  // Copies bytes in at off (allocating pages); returns the count stored, short on ENOSPC.
+  fusepp::Result<size_t> store(Inode& inode, uint64_t off, std::string_view data);
+  std::string load(const Inode& inode, uint64_t off, size_t size) const;  // clipped to st_size
+  // Size change by truncate/ftruncate/open(O_TRUNC): frees pages past the end and zeroes
+  // the tail of the last page, so data exposed by growing again reads as zeros.
+  void resize(Inode& inode, int64_t size);
+  void touch_atime(Inode& inode);  // relatime, the default for tmpfs mounts
+  void free_pages(Inode& inode, uint64_t first_index, uint64_t end_index);  // [first, end)
+
+  // Permission checks. The kernel makes the same ones first under default_permissions;
+  // without it they are the only ones, so memfs always makes them.
+  // mask: R_OK | W_OK | X_OK.
+  bool may(const Inode& inode, int mask, const Caller& caller) const;
+  // Whether a name may be removed or replaced from a sticky directory.
+  bool may_delete_in(const Inode& dir, const Inode& victim, const Caller& caller) const;
+  // Parent directory checks for lookups (search) and for name changes (write + search).
+  int check_search(const Inode& dir, const Caller& caller) const;
+  int check_modify(const Inode& dir, const Caller& caller) const;
+
+  std::vector<std::string> check_consistency() const;
+};
+
+}  // namespace memfs
