@@ -1,0 +1,129 @@
+// The in-memory form of a scenario file (docs/scenario-format.md, format 1) and its parser.
+// Parsing checks everything that can be checked without running: keys, types, ops, flag
+// and errno names, result fields, handles, saved names and path confinement.
+#pragma once
+
+#include <sys/types.h>
+
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+#include <yaml-cpp/yaml.h>
+
+namespace fusecheck {
+
+using nlohmann::json;
+
+// An error in an input file; what() is "FILE:LINE:COL: message".
+struct FileError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct Identity {
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;
+  mode_t umask = 022;
+  std::string key() const;  // equal keys = interchangeable actor processes
+};
+
+// Kinds of values a result field holds, which decide the matchers it accepts.
+enum class FieldKind { integer, string, boolean, bytes, names, entries };
+
+// A value a matcher or an argument compares with: a literal, or taken from a saved result
+// (`{saved: NAME, field: F}`) or from another field of the current result (`{field: F}`).
+struct ValueRef {
+  enum class Kind { literal, saved, field } kind = Kind::literal;
+  json literal;
+  std::string saved;
+  std::string field;
+};
+
+struct Matcher {
+  enum class Kind {
+    eq, ne, lt, le, gt, ge, mask_eq, bits_set, bits_clear, one_of, changed, unchanged, recent,
+    set, sequence, contains, excludes, unique, len
+  } kind;
+  ValueRef value;               // eq..ge, mask_eq (value), bits_*, recent (seconds)
+  long long mask = 0;           // mask_eq
+  std::vector<json> items;      // one_of, set, sequence, contains, excludes
+  std::vector<Matcher> nested;  // len
+  std::string describe() const;
+};
+
+struct FieldExpect {
+  std::string field;
+  FieldKind kind;
+  std::vector<Matcher> matchers;
+  std::string where;  // file:line:col of the matcher
+};
+
+struct Expect {
+  enum class Kind { ok, error, any } kind = Kind::ok;
+  std::vector<int> errnos;
+  std::vector<FieldExpect> fields;
+  std::string describe() const;
+};
+
+struct Step {
+  std::string op;
+  std::string actor;       // empty for engine-side ops (sleep, parallel)
+  json request;            // what the actor receives, names resolved to numbers
+  std::map<std::string, ValueRef> ref_args;  // arguments taken from saved results at run time
+  Expect expect;
+  std::string save;
+  std::string note;
+  double timeout = 0;      // seconds; 0 = the scenario's
+  double sleep_seconds = 0;
+  std::vector<Step> parallel;
+  std::string where;       // file:line:col of the step
+  std::string summary;     // one line: "chmod f mode=0644 (as alice)"
+};
+
+struct Workdir {
+  mode_t mode = 0777;
+  uid_t uid = 0;
+  gid_t gid = 0;
+};
+
+struct Scenario {
+  std::string file;        // path of the YAML file
+  std::string base_name;   // path under scenarios/ without .yaml
+  std::string name;        // base_name plus "@k=v,..." for a params combination
+  std::string title;
+  std::vector<std::string> refs;
+  std::vector<std::string> tags;
+  std::set<std::string> requires_features;
+  std::vector<std::string> mount_options;  // sorted, so equal sets share a mount
+  std::map<std::string, Identity> actors;  // includes root
+  Workdir workdir;
+  double timeout = 5;
+  std::vector<std::pair<std::string, std::string>> params;  // this combination
+  std::vector<Step> setup, steps, cleanup;
+  YAML::Node source;       // the parsed document, for writing repro.yaml
+  std::string mount_key() const;
+};
+
+// All features a scenario may require (docs/scenario-format.md section 6).
+const std::vector<std::string>& known_features();
+
+// Parses one file into one Scenario per params combination. base_name is the test name
+// stem (path under scenarios/); throws FileError.
+std::vector<Scenario> load_scenario_file(const std::string& path, const std::string& base_name);
+
+// Same, from text (tests and replay of generated files).
+std::vector<Scenario> parse_scenario_text(const std::string& text, const std::string& file,
+                                          const std::string& base_name);
+
+// The scenario's document restricted to this params combination, plus a `repro` key:
+// a file that `fusecheck replay` runs as exactly this test.
+std::string repro_yaml(const Scenario& scenario, const std::string& fs, unsigned seed);
+
+// Deterministic pseudo-random bytes for `gen: {size, seed}` data.
+std::string generate_bytes(size_t size, unsigned long long seed);
+
+}  // namespace fusecheck

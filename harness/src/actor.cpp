@@ -1,0 +1,195 @@
+// Actor processes and their pool (see actor.hpp). Boost.Process starts them; the pipes are
+// read with poll() deadlines so that nothing an actor does can block the harness.
+#include "fusecheck/actor.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <utility>  // before Boost.Process/Asio headers (DESIGN.md section 9)
+#include <boost/process.hpp>
+#include <filesystem>
+#include <fmt/format.h>
+#include <thread>
+
+namespace bp = boost::process;
+
+namespace fusecheck {
+
+std::mutex& spawn_mutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+
+std::string describe_wait_status(int status) {
+  if (WIFEXITED(status)) return fmt::format("exited with status {}", WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) return fmt::format("killed by signal {} ({})", WTERMSIG(status), strsignal(WTERMSIG(status)));
+  return fmt::format("ended with wait status {}", status);
+}
+
+std::string executable_dir() {
+  std::error_code ec;
+  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string(".") : self.parent_path().string();
+}
+
+std::unique_ptr<ActorProcess> ActorProcess::spawn(const std::string& executable, const Identity& identity,
+                                                  std::string& error) {
+  std::unique_ptr<ActorProcess> actor(new ActorProcess());
+  actor->identity_ = identity;
+  std::string groups;
+  for (gid_t group : identity.groups) groups += fmt::format("{},", group);
+  if (groups.empty()) groups = ",";
+  try {
+    std::lock_guard lock(spawn_mutex());
+    bp::pipe to_child, from_child;
+    actor->child_ = std::make_unique<bp::child>(
+        executable, bp::args({std::to_string(identity.uid), std::to_string(identity.gid), groups,
+                              fmt::format("{:o}", identity.umask)}),
+        bp::std_in < to_child, bp::std_out > from_child);
+    // Keep our ends as plain fds with close-on-exec; the pipe objects would close them.
+    actor->to_actor_ = ::dup(to_child.native_sink());
+    actor->from_actor_ = ::dup(from_child.native_source());
+    to_child.close();
+    from_child.close();
+    ::fcntl(actor->to_actor_, F_SETFD, FD_CLOEXEC);
+    ::fcntl(actor->from_actor_, F_SETFD, FD_CLOEXEC);
+  } catch (const std::exception& failure) {
+    error = fmt::format("cannot start actor {} for uid {}: {}", executable, identity.uid, failure.what());
+    return nullptr;
+  }
+  // The first exchange proves the identity switch worked.
+  Reply hello = actor->call(json{{"op", "identity"}}, Clock::now() + std::chrono::seconds(10));
+  if (hello.status != Reply::Status::ok || !hello.body.value("ok", false)) {
+    error = fmt::format("actor for uid {} gid {} did not start: {}", identity.uid, identity.gid,
+                        hello.detail.empty() ? hello.body.dump() : hello.detail);
+    actor->kill_and_reap(std::chrono::milliseconds(500));
+    return nullptr;
+  }
+  return actor;
+}
+
+ActorProcess::~ActorProcess() {
+  if (child_ && usable_) {
+    write_frame(to_actor_, json{{"op", "exit"}}.dump());
+  }
+  if (to_actor_ >= 0) ::close(to_actor_);
+  if (from_actor_ >= 0) ::close(from_actor_);
+  if (child_) {
+    // Give a healthy actor a moment to leave by itself, then make sure.
+    for (int i = 0; i < 100 && usable_; ++i) {
+      std::error_code ec;
+      if (!child_->running(ec)) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    kill_and_reap(std::chrono::milliseconds(200));
+    child_->detach();  // reaped (or stuck in the kernel); never let ~child block
+  }
+}
+
+int ActorProcess::pid() const { return child_ ? child_->id() : -1; }
+
+bool ActorProcess::send(const json& request) {
+  if (!usable_) return false;
+  if (!write_frame(to_actor_, request.dump(-1, ' ', false, json::error_handler_t::replace))) {
+    usable_ = false;
+    return false;
+  }
+  return true;
+}
+
+std::string ActorProcess::exit_text() {
+  for (int i = 0; i < 50; ++i) {
+    std::error_code ec;
+    if (!child_->running(ec)) return describe_wait_status(child_->native_exit_code());
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return "closed its pipe but is still running";
+}
+
+ActorProcess::Reply ActorProcess::receive(Clock::time_point deadline) {
+  Reply reply;
+  if (!usable_) {
+    reply.status = Reply::Status::died;
+    reply.detail = "actor is no longer usable";
+    return reply;
+  }
+  std::string payload;
+  switch (read_frame(from_actor_, payload, deadline)) {
+    case FrameStatus::ok:
+      try {
+        reply.body = json::parse(payload);
+      } catch (const std::exception& error) {
+        usable_ = false;
+        reply.status = Reply::Status::protocol;
+        reply.detail = std::string("unreadable reply: ") + error.what();
+        return reply;
+      }
+      if (reply.body.contains("protocol_error")) {
+        reply.status = Reply::Status::protocol;
+        reply.detail = reply.body["protocol_error"].get<std::string>();
+      }
+      return reply;
+    case FrameStatus::timeout:
+      usable_ = false;
+      reply.status = Reply::Status::timeout;
+      reply.detail = "no answer before the deadline";
+      return reply;
+    case FrameStatus::eof:
+    case FrameStatus::error:
+      usable_ = false;
+      reply.status = Reply::Status::died;
+      reply.detail = "actor " + exit_text();
+      return reply;
+  }
+  return reply;
+}
+
+ActorProcess::Reply ActorProcess::call(const json& request, Clock::time_point deadline) {
+  if (!send(request)) {
+    Reply reply;
+    reply.status = Reply::Status::died;
+    reply.detail = "actor " + exit_text() + " (could not send the request)";
+    return reply;
+  }
+  return receive(deadline);
+}
+
+bool ActorProcess::kill_and_reap(std::chrono::milliseconds grace) {
+  usable_ = false;
+  if (!child_) return true;
+  std::error_code ec;
+  if (!child_->running(ec)) return true;
+  ::kill(child_->id(), SIGKILL);
+  auto until = Clock::now() + grace;
+  while (Clock::now() < until) {
+    if (!child_->running(ec)) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return false;
+}
+
+std::unique_ptr<ActorProcess> ActorPool::take(const Identity& identity, std::string& error) {
+  for (auto it = idle_.begin(); it != idle_.end(); ++it) {
+    if ((*it)->identity().key() == identity.key()) {
+      auto actor = std::move(*it);
+      idle_.erase(it);
+      return actor;
+    }
+  }
+  ++spawned_;
+  return ActorProcess::spawn(executable_, identity, error);
+}
+
+void ActorPool::give_back(std::unique_ptr<ActorProcess> actor) {
+  if (!actor || !actor->usable()) return;
+  // Back to a neutral state: every handle closed, cwd off the test's directory.
+  auto reply = actor->call(json{{"op", "reset"}}, Clock::now() + std::chrono::seconds(5));
+  if (reply.status == ActorProcess::Reply::Status::ok && reply.body.value("ok", false)) idle_.push_back(std::move(actor));
+}
+
+void ActorPool::clear() { idle_.clear(); }
+
+}  // namespace fusecheck

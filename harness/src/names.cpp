@@ -1,0 +1,113 @@
+// Flag and errno name tables for scenarios and the actor (see names.hpp). Values come
+// from the system headers at build time, so they are right for the kernel we run on.
+#include "fusecheck/names.hpp"
+
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <utility>
+
+namespace fusecheck {
+namespace {
+
+struct NamedFlag {
+  std::string_view name;
+  long value;
+};
+
+const std::vector<NamedFlag>& table(FlagFamily family) {
+  static const std::vector<NamedFlag> open_flags = {
+      {"O_RDONLY", O_RDONLY},     {"O_WRONLY", O_WRONLY},       {"O_RDWR", O_RDWR},
+      {"O_CREAT", O_CREAT},       {"O_EXCL", O_EXCL},           {"O_TRUNC", O_TRUNC},
+      {"O_APPEND", O_APPEND},     {"O_NOFOLLOW", O_NOFOLLOW},   {"O_DIRECTORY", O_DIRECTORY},
+      {"O_NONBLOCK", O_NONBLOCK}, {"O_SYNC", O_SYNC},           {"O_DSYNC", O_DSYNC},
+      {"O_NOATIME", O_NOATIME},   {"O_CLOEXEC", O_CLOEXEC},     {"O_PATH", O_PATH},
+      {"O_TMPFILE", O_TMPFILE},   {"O_NOCTTY", O_NOCTTY},
+  };
+  static const std::vector<NamedFlag> at_flags = {
+      {"AT_SYMLINK_NOFOLLOW", AT_SYMLINK_NOFOLLOW},
+      {"AT_EACCESS", AT_EACCESS},
+      {"AT_EMPTY_PATH", AT_EMPTY_PATH},
+  };
+  static const std::vector<NamedFlag> rename_flags = {
+      {"RENAME_NOREPLACE", RENAME_NOREPLACE},
+      {"RENAME_EXCHANGE", RENAME_EXCHANGE},
+      {"RENAME_WHITEOUT", RENAME_WHITEOUT},
+  };
+  static const std::vector<NamedFlag> xattr_flags = {
+      {"XATTR_CREATE", XATTR_CREATE},
+      {"XATTR_REPLACE", XATTR_REPLACE},
+  };
+  static const std::vector<NamedFlag> fallocate_flags = {
+      {"FALLOC_FL_KEEP_SIZE", FALLOC_FL_KEEP_SIZE},
+      {"FALLOC_FL_PUNCH_HOLE", FALLOC_FL_PUNCH_HOLE},
+      {"FALLOC_FL_ZERO_RANGE", FALLOC_FL_ZERO_RANGE},
+      {"FALLOC_FL_COLLAPSE_RANGE", FALLOC_FL_COLLAPSE_RANGE},
+      {"FALLOC_FL_INSERT_RANGE", FALLOC_FL_INSERT_RANGE},
+  };
+  static const std::vector<NamedFlag> access_flags = {
+      {"F_OK", F_OK}, {"R_OK", R_OK}, {"W_OK", W_OK}, {"X_OK", X_OK}};
+  static const std::vector<NamedFlag> whence_flags = {
+      {"SEEK_SET", SEEK_SET},   {"SEEK_CUR", SEEK_CUR},   {"SEEK_END", SEEK_END},
+      {"SEEK_DATA", SEEK_DATA}, {"SEEK_HOLE", SEEK_HOLE},
+  };
+  switch (family) {
+    case FlagFamily::open: return open_flags;
+    case FlagFamily::at: return at_flags;
+    case FlagFamily::rename: return rename_flags;
+    case FlagFamily::xattr: return xattr_flags;
+    case FlagFamily::fallocate: return fallocate_flags;
+    case FlagFamily::access: return access_flags;
+    case FlagFamily::whence: return whence_flags;
+  }
+  return open_flags;
+}
+
+}  // namespace
+
+std::optional<long> flag_value(FlagFamily family, std::string_view name) {
+  for (const auto& flag : table(family))
+    if (flag.name == name) return flag.value;
+  return std::nullopt;
+}
+
+std::vector<std::string> flag_names(FlagFamily family) {
+  std::vector<std::string> names;
+  for (const auto& flag : table(family)) names.emplace_back(flag.name);
+  return names;
+}
+
+std::string_view family_name(FlagFamily family) {
+  switch (family) {
+    case FlagFamily::open: return "open flag";
+    case FlagFamily::at: return "AT_* flag";
+    case FlagFamily::rename: return "rename flag";
+    case FlagFamily::xattr: return "xattr flag";
+    case FlagFamily::fallocate: return "fallocate mode";
+    case FlagFamily::access: return "access mode";
+    case FlagFamily::whence: return "whence";
+  }
+  return "flag";
+}
+
+std::optional<int> errno_from_name(std::string_view name) {
+  // glibc knows the names; scanning its range once per lookup is cheap next to a syscall.
+  for (int err = 1; err < 200; ++err) {
+    const char* known = strerrorname_np(err);
+    if (known != nullptr && name == known) return err;
+  }
+  if (name == "ENOTSUP") return ENOTSUP;
+  return std::nullopt;
+}
+
+std::string errno_name(int err) {
+  const char* known = strerrorname_np(err);
+  return known != nullptr ? std::string(known) : "errno " + std::to_string(err);
+}
+
+}  // namespace fusecheck

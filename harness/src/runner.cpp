@@ -1,0 +1,883 @@
+// Runs scenarios on mounts (see runner.hpp): workdir per test, actors from a pool, steps
+// with deadlines, expectation matching, and recovery (abort + remount) when a target hangs
+// or its daemon dies. Also the expectations-file reader.
+#include "fusecheck/runner.hpp"
+
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <linux/falloc.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <algorithm>
+#include <atomic>
+#include <fmt/format.h>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "fusecheck/actor.hpp"
+#include "fusecheck/names.hpp"
+#include "fusecheck/protocol.hpp"
+
+namespace fusecheck {
+
+std::string verdict_name(Verdict verdict) {
+  switch (verdict) {
+    case Verdict::pass: return "PASS";
+    case Verdict::fail: return "FAIL";
+    case Verdict::skip: return "SKIP";
+    case Verdict::xfail: return "XFAIL";
+    case Verdict::xpass: return "XPASS";
+    case Verdict::broken: return "BROKEN";
+  }
+  return "?";
+}
+
+// ---------------------------------------------------------------- expectations
+
+Expectations Expectations::load(const std::string& path) {
+  Expectations result;
+  result.path = path;
+  YAML::Node doc;
+  auto where = [&](const YAML::Node& node) {
+    auto mark = node.Mark();
+    return mark.is_null() ? path : fmt::format("{}:{}:{}", path, mark.line + 1, mark.column + 1);
+  };
+  try {
+    doc = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    throw FileError(fmt::format("{}: cannot read the expectations file", path));
+  } catch (const YAML::Exception& error) {
+    throw FileError(fmt::format("{}:{}:{}: YAML syntax error: {}", path, error.mark.line + 1, error.mark.column + 1, error.msg));
+  }
+  if (!doc.IsMap()) throw FileError(where(doc) + ": an expectations file is a map with format: 1 and entries:");
+  for (const auto& entry : doc) {
+    std::string key = entry.first.Scalar();
+    if (key != "format" && key != "entries" && key != "filesystem")
+      throw FileError(fmt::format("{}: unknown key '{}' (allowed: format, filesystem, entries)", where(entry.first), key));
+  }
+  if (!doc["format"] || doc["format"].Scalar() != "1") throw FileError(where(doc) + ": needs format: 1");
+  if (doc["entries"] && !doc["entries"].IsSequence()) throw FileError(where(doc["entries"]) + ": entries must be a list");
+  for (const auto& item : doc["entries"]) {
+    if (!item.IsMap()) throw FileError(where(item) + ": an entry is a map {test, status, reason}");
+    for (const auto& field : item) {
+      std::string key = field.first.Scalar();
+      if (key != "test" && key != "status" && key != "reason")
+        throw FileError(fmt::format("{}: unknown key '{}' (allowed: test, status, reason)", where(field.first), key));
+    }
+    ExpectationEntry entry;
+    entry.where = where(item);
+    if (!item["test"] || !item["test"].IsScalar()) throw FileError(where(item) + ": entry needs test: NAME-or-glob");
+    entry.pattern = item["test"].Scalar();
+    if (!item["status"] || (item["status"].Scalar() != "xfail" && item["status"].Scalar() != "skip"))
+      throw FileError(where(item["status"] ? item["status"] : item) + ": status must be xfail or skip");
+    entry.skip = item["status"].Scalar() == "skip";
+    if (!item["reason"] || !item["reason"].IsScalar() || item["reason"].Scalar().empty())
+      throw FileError(where(item) + ": every entry needs a reason");
+    entry.reason = item["reason"].Scalar();
+    result.entries_.push_back(entry);
+  }
+  return result;
+}
+
+const ExpectationEntry* Expectations::find(const Scenario& scenario) const {
+  for (const auto& entry : entries_) {
+    if (entry.pattern == scenario.name || entry.pattern == scenario.base_name ||
+        ::fnmatch(entry.pattern.c_str(), scenario.name.c_str(), 0) == 0 ||
+        ::fnmatch(entry.pattern.c_str(), scenario.base_name.c_str(), 0) == 0) {
+      entry.used = true;
+      return &entry;
+    }
+  }
+  return nullptr;
+}
+
+std::vector<const ExpectationEntry*> Expectations::unused() const {
+  std::vector<const ExpectationEntry*> out;
+  for (const auto& entry : entries_)
+    if (!entry.used) out.push_back(&entry);
+  return out;
+}
+
+// ---------------------------------------------------------------- matching
+
+namespace {
+
+using Int = __int128;
+
+bool as_int(const json& value, Int& out) {
+  if (value.is_number_unsigned()) {
+    out = static_cast<Int>(value.get<unsigned long long>());
+    return true;
+  }
+  if (value.is_number_integer()) {
+    out = static_cast<Int>(value.get<long long>());
+    return true;
+  }
+  if (value.is_boolean()) {
+    out = value.get<bool>() ? 1 : 0;
+    return true;
+  }
+  return false;
+}
+
+std::string int_text(Int value) {
+  if (value == 0) return "0";
+  bool negative = value < 0;
+  std::string digits;
+  for (Int v = negative ? -value : value; v > 0; v /= 10) digits += static_cast<char>('0' + static_cast<int>(v % 10));
+  if (negative) digits += '-';
+  return {digits.rbegin(), digits.rend()};
+}
+
+bool octal_field(const std::string& field) { return field == "mode" || field == "perm"; }
+
+std::string show(const std::string& field, FieldKind kind, const json& value) {
+  if (kind == FieldKind::bytes && value.is_string()) {
+    auto bytes = from_hex(value.get<std::string>()).value_or("");
+    bool printable = std::all_of(bytes.begin(), bytes.end(), [](unsigned char c) { return c >= 32 && c < 127; });
+    if (printable && bytes.size() <= 64) return fmt::format("\"{}\" ({} bytes)", bytes, bytes.size());
+    std::string hex = value.get<std::string>();
+    return fmt::format("{} bytes, hex {}{}", bytes.size(), hex.substr(0, 32), hex.size() > 32 ? "..." : "");
+  }
+  Int number;
+  if (!value.is_boolean() && as_int(value, number)) {
+    if (octal_field(field)) return fmt::format("0{:o}", static_cast<unsigned long long>(number));
+    return int_text(number);
+  }
+  std::string text = value.dump(-1, ' ', false, json::error_handler_t::replace);
+  return text.size() > 300 ? text.substr(0, 300) + "..." : text;
+}
+
+std::string bytes_difference(const json& expected, const json& got) {
+  auto a = from_hex(expected.get<std::string>()).value_or("");
+  auto b = from_hex(got.get<std::string>()).value_or("");
+  size_t at = 0;
+  while (at < a.size() && at < b.size() && a[at] == b[at]) ++at;
+  return fmt::format(" (first difference at offset {}; expected {} bytes, got {})", at, a.size(), b.size());
+}
+
+std::string element_key(const json& element) {
+  if (element.is_object()) return element.value("name", "");
+  return element.is_string() ? element.get<std::string>() : element.dump();
+}
+
+// An expected list element (string or {name, type?, ino?}) matches a got element.
+bool element_matches(const json& expected, const json& got) {
+  if (!expected.is_object()) return element_key(got) == element_key(expected);
+  for (const auto& [key, value] : expected.items()) {
+    if (!got.is_object() || !got.contains(key)) {
+      if (key == "name" && element_key(got) == value) continue;
+      return false;
+    }
+    if (got[key] != value) {
+      Int a, b;
+      if (!(as_int(got[key], a) && as_int(value, b) && a == b)) return false;
+    }
+  }
+  return true;
+}
+
+struct MatchContext {
+  const json& result;
+  const std::map<std::string, json>& saved;
+  long long now_ns;
+};
+
+std::optional<json> resolve(const ValueRef& ref, const std::string& field, const MatchContext& ctx, std::string& error) {
+  switch (ref.kind) {
+    case ValueRef::Kind::literal: return ref.literal;
+    case ValueRef::Kind::field:
+      if (!ctx.result.contains(ref.field)) {
+        error = "the result has no field " + ref.field;
+        return std::nullopt;
+      }
+      return ctx.result[ref.field];
+    case ValueRef::Kind::saved: {
+      auto saved = ctx.saved.find(ref.saved);
+      if (saved == ctx.saved.end()) {
+        error = fmt::format("saved result '{}' is missing (its step did not run or failed)", ref.saved);
+        return std::nullopt;
+      }
+      const std::string& wanted = ref.field.empty() ? field : ref.field;
+      if (!saved->second.contains(wanted)) {
+        error = fmt::format("saved result '{}' has no field {}", ref.saved, wanted);
+        return std::nullopt;
+      }
+      return saved->second[wanted];
+    }
+  }
+  return std::nullopt;
+}
+
+// Checks one matcher; returns "" when it holds, else the expectation text for the report.
+std::string check_matcher(const Matcher& matcher, const FieldExpect& field, const json& got, const MatchContext& ctx) {
+  std::string error;
+  auto describe_with = [&](const json& value) {
+    std::string base = matcher.describe();
+    if (matcher.value.kind != ValueRef::Kind::literal) base += " = " + show(field.field, field.kind, value);
+    else if (field.kind != FieldKind::bytes && octal_field(field.field)) {
+      Int n;
+      if (as_int(value, n)) {
+        std::string prefix = matcher.kind == Matcher::Kind::mask_eq ? fmt::format("& 0{:o} == ", matcher.mask)
+                                                                    : matcher.describe().substr(0, matcher.describe().find(' ') + 1);
+        base = prefix + show(field.field, field.kind, value);
+      }
+    }
+    return base;
+  };
+  Int got_number = 0;
+  bool numeric = as_int(got, got_number) && !got.is_boolean();
+  switch (matcher.kind) {
+    case Matcher::Kind::eq: case Matcher::Kind::ne: case Matcher::Kind::lt: case Matcher::Kind::le:
+    case Matcher::Kind::gt: case Matcher::Kind::ge: case Matcher::Kind::mask_eq: {
+      auto value = resolve(matcher.value, field.field, ctx, error);
+      if (!value) return matcher.describe() + " (" + error + ")";
+      Int want;
+      bool both_numbers = numeric && as_int(*value, want) && !value->is_boolean();
+      bool holds;
+      if (matcher.kind == Matcher::Kind::mask_eq) {
+        holds = both_numbers && (got_number & matcher.mask) == want;
+      } else if (both_numbers) {
+        switch (matcher.kind) {
+          case Matcher::Kind::eq: holds = got_number == want; break;
+          case Matcher::Kind::ne: holds = got_number != want; break;
+          case Matcher::Kind::lt: holds = got_number < want; break;
+          case Matcher::Kind::le: holds = got_number <= want; break;
+          case Matcher::Kind::gt: holds = got_number > want; break;
+          default: holds = got_number >= want; break;
+        }
+      } else {
+        bool equal = *value == got;
+        holds = matcher.kind == Matcher::Kind::eq ? equal : matcher.kind == Matcher::Kind::ne ? !equal : false;
+        if (!holds && field.kind == FieldKind::bytes && matcher.kind == Matcher::Kind::eq)
+          return describe_with(*value) + " " + show(field.field, field.kind, *value) + bytes_difference(*value, got);
+      }
+      if (holds) return "";
+      if (field.kind == FieldKind::bytes) return "== " + show(field.field, field.kind, *value);
+      return describe_with(*value);
+    }
+    case Matcher::Kind::bits_set: return numeric && (got_number & matcher.mask) == matcher.mask ? "" : matcher.describe();
+    case Matcher::Kind::bits_clear: return numeric && (got_number & matcher.mask) == 0 ? "" : matcher.describe();
+    case Matcher::Kind::one_of:
+      for (const auto& item : matcher.items) {
+        Int want;
+        if (item == got || (numeric && as_int(item, want) && want == got_number)) return "";
+      }
+      return matcher.describe();
+    case Matcher::Kind::changed:
+    case Matcher::Kind::unchanged: {
+      auto value = resolve(matcher.value, field.field, ctx, error);
+      if (!value) return matcher.describe() + " (" + error + ")";
+      bool same = *value == got;
+      bool holds = matcher.kind == Matcher::Kind::changed ? !same : same;
+      return holds ? "" : fmt::format("{} (saved value {})", matcher.describe(), show(field.field, field.kind, *value));
+    }
+    case Matcher::Kind::recent: {
+      double window = matcher.value.literal.get<double>();
+      Int distance = got_number - ctx.now_ns;
+      if (distance < 0) distance = -distance;
+      return numeric && distance <= static_cast<Int>(window * 1e9)
+                 ? ""
+                 : fmt::format("{} (engine clock {})", matcher.describe(), int_text(ctx.now_ns));
+    }
+    case Matcher::Kind::set:
+    case Matcher::Kind::sequence:
+    case Matcher::Kind::contains:
+    case Matcher::Kind::excludes:
+    case Matcher::Kind::unique:
+    case Matcher::Kind::len: {
+      if (!got.is_array()) return matcher.describe() + " (the result is not a list)";
+      if (matcher.kind == Matcher::Kind::len) {
+        FieldExpect length{field.field + " length", FieldKind::integer, {}, field.where};
+        for (const auto& inner : matcher.nested) {
+          std::string failed = check_matcher(inner, length, json(got.size()), ctx);
+          if (!failed.empty()) return "length " + failed;
+        }
+        return "";
+      }
+      if (matcher.kind == Matcher::Kind::unique) {
+        std::set<std::string> seen;
+        for (const auto& element : got)
+          if (!seen.insert(element_key(element)).second) return fmt::format("no duplicates ('{}' appears twice)", element_key(element));
+        return "";
+      }
+      if (matcher.kind == Matcher::Kind::contains || matcher.kind == Matcher::Kind::excludes) {
+        std::string problems;
+        for (const auto& item : matcher.items) {
+          bool present = std::any_of(got.begin(), got.end(), [&](const json& element) { return element_matches(item, element); });
+          if (present != (matcher.kind == Matcher::Kind::contains))
+            problems += (problems.empty() ? "" : ", ") + element_key(item);
+        }
+        if (problems.empty()) return "";
+        return fmt::format("{} ({} {})", matcher.describe(),
+                           matcher.kind == Matcher::Kind::contains ? "missing:" : "present:", problems);
+      }
+      if (matcher.kind == Matcher::Kind::sequence) {
+        bool holds = got.size() == matcher.items.size();
+        for (size_t i = 0; holds && i < got.size(); ++i) holds = element_matches(matcher.items[i], got[i]);
+        return holds ? "" : matcher.describe();
+      }
+      // set: each expected element matches exactly one got element, and nothing is left over.
+      std::vector<bool> taken(got.size(), false);
+      std::string missing, extra;
+      for (const auto& item : matcher.items) {
+        bool found = false;
+        for (size_t i = 0; i < got.size() && !found; ++i)
+          if (!taken[i] && element_matches(item, got[i])) taken[i] = found = true;
+        if (!found) missing += (missing.empty() ? "" : ", ") + element_key(item);
+      }
+      for (size_t i = 0; i < got.size(); ++i)
+        if (!taken[i]) extra += (extra.empty() ? "" : ", ") + element_key(got[i]);
+      if (missing.empty() && extra.empty()) return "";
+      return fmt::format("{} (missing: [{}], unexpected: [{}])", matcher.describe(), missing, extra);
+    }
+  }
+  return "";
+}
+
+long long realtime_ns() {
+  timespec now;
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  return static_cast<long long>(now.tv_sec) * 1000000000LL + now.tv_nsec;
+}
+
+std::string outcome_text(const json& reply) {
+  if (reply.value("ok", false)) return "success";
+  int err = reply.value("errno", 0);
+  return fmt::format("{} ({})", errno_name(err), strerror(err));
+}
+
+// ---------------------------------------------------------------- executing a test
+
+enum class StepStatus { ok, mismatch, broken };
+
+struct TestContext {
+  const Scenario& scenario;
+  Mount& mount;
+  const RunOptions& options;
+  std::map<std::string, std::unique_ptr<ActorProcess>> actors;
+  std::map<std::string, json> saved;
+  TestResult& result;
+};
+
+double step_timeout(const Step& step, const TestContext& ctx) {
+  double seconds = step.timeout > 0 ? step.timeout : ctx.scenario.timeout;
+  if (ctx.options.max_timeout) seconds = std::min(seconds, *ctx.options.max_timeout);
+  return seconds;
+}
+
+// When a call does not come back: a FUSE connection is aborted (only that frees a process
+// waiting on the daemon), and the actor is killed.
+std::string recover_from_hang(TestContext& ctx, ActorProcess& actor) {
+  std::string what;
+  if (ctx.mount.spec().is_fuse()) {
+    ctx.mount.abort_connection("step timed out");
+    what = fmt::format("; aborted FUSE connection {}", ctx.mount.connection());
+  }
+  if (!actor.kill_and_reap(std::chrono::milliseconds(2000))) what += "; the actor could not be killed (stuck in the kernel)";
+  return what;
+}
+
+std::string daemon_state(TestContext& ctx) {
+  std::string why;
+  if (ctx.mount.spec().is_fuse() && !ctx.mount.healthy(why) && !ctx.mount.aborted()) return "; " + why;
+  return "";
+}
+
+StepStatus evaluate(const Step& step, const json& reply, TestContext& ctx, const std::string& section, int index,
+                    long long now_ns) {
+  auto mismatch = [&](const std::string& field, const std::string& expected, const std::string& got) {
+    ctx.result.mismatches.push_back(Mismatch{section, index, step.where, step.summary, field, expected, got, step.note});
+  };
+  bool ok = reply.value("ok", false);
+  const Expect& expect = step.expect;
+  if (expect.kind == Expect::Kind::any) return StepStatus::ok;
+  if (expect.kind == Expect::Kind::error) {
+    if (ok) {
+      mismatch("result", expect.describe(), "success");
+      return StepStatus::mismatch;
+    }
+    int err = reply.value("errno", 0);
+    for (int wanted : expect.errnos)
+      if (wanted == err) return StepStatus::ok;
+    mismatch("result", expect.describe(), outcome_text(reply));
+    return StepStatus::mismatch;
+  }
+  if (!ok) {
+    mismatch("result", "success", outcome_text(reply));
+    return StepStatus::mismatch;
+  }
+  const json& result = reply["r"];
+  MatchContext match{result, ctx.saved, now_ns};
+  bool all_hold = true;
+  for (const auto& field : expect.fields) {
+    if (!result.contains(field.field)) {
+      mismatch(field.field, "a value", "no such field in the reply");
+      all_hold = false;
+      continue;
+    }
+    for (const auto& matcher : field.matchers) {
+      std::string failed = check_matcher(matcher, field, result[field.field], match);
+      if (!failed.empty()) {
+        mismatch(field.field, failed, show(field.field, field.kind, result[field.field]));
+        all_hold = false;
+      }
+    }
+  }
+  if (all_hold && !step.save.empty()) ctx.saved[step.save] = result;
+  return all_hold ? StepStatus::ok : StepStatus::mismatch;
+}
+
+json build_request(const Step& step, TestContext& ctx, std::string& error) {
+  json request = step.request;
+  for (const auto& [arg, ref] : step.ref_args) {
+    MatchContext match{json::object(), ctx.saved, 0};
+    auto value = resolve(ref, arg, match, error);
+    if (!value) return json();
+    request[arg] = *value;
+  }
+  return request;
+}
+
+StepStatus run_step(const Step& step, TestContext& ctx, const std::string& section, int index) {
+  std::string label = fmt::format("{} step {} ({})", section, index, step.summary);
+  if (step.op == "sleep") {
+    std::this_thread::sleep_for(std::chrono::duration<double>(step.sleep_seconds));
+    ctx.result.transcript.push_back(label + ": done");
+    return StepStatus::ok;
+  }
+  std::vector<const Step*> calls;
+  if (step.op == "parallel") {
+    for (const auto& inner : step.parallel) calls.push_back(&inner);
+  } else {
+    calls.push_back(&step);
+  }
+  double timeout = 0;
+  for (const Step* call : calls) timeout = std::max(timeout, step_timeout(*call, ctx));
+  auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout));
+  for (const Step* call : calls) {
+    std::string error;
+    json request = build_request(*call, ctx, error);
+    if (request.is_null()) {
+      ctx.result.reason = fmt::format("{}: {}", label, error);
+      return StepStatus::broken;
+    }
+    if (!ctx.actors.at(call->actor)->send(request)) {
+      ctx.result.reason = fmt::format("{}: actor '{}' is gone{}", label, call->actor, daemon_state(ctx));
+      return StepStatus::broken;
+    }
+  }
+  StepStatus status = StepStatus::ok;
+  std::string broken;
+  for (size_t i = 0; i < calls.size(); ++i) {
+    const Step& call = *calls[i];
+    std::string call_label = calls.size() > 1 ? fmt::format("{} step {}.{} ({})", section, index, i + 1, call.summary) : label;
+    ActorProcess& actor = *ctx.actors.at(call.actor);
+    auto reply = actor.receive(deadline);
+    long long now_ns = realtime_ns();
+    using S = ActorProcess::Reply::Status;
+    if (reply.status == S::timeout) {
+      std::string recovery = recover_from_hang(ctx, actor);
+      broken += fmt::format("{}{}: no answer from actor '{}' within {} s{}", broken.empty() ? "" : "; ", call_label,
+                            call.actor, timeout, recovery);
+      ctx.result.transcript.push_back(call_label + ": TIMEOUT");
+      continue;
+    }
+    if (reply.status == S::died) {
+      broken += fmt::format("{}{}: {}{}", broken.empty() ? "" : "; ", call_label, reply.detail, daemon_state(ctx));
+      ctx.result.transcript.push_back(call_label + ": ACTOR DIED");
+      continue;
+    }
+    if (reply.status == S::protocol) {
+      broken += fmt::format("{}{}: harness protocol error: {}", broken.empty() ? "" : "; ", call_label, reply.detail);
+      continue;
+    }
+    ctx.result.transcript.push_back(fmt::format("{}: {}", call_label, outcome_text(reply.body)));
+    int err = reply.body.value("errno", 0);
+    if (!reply.body.value("ok", false) && (err == ENOTCONN || err == ECONNABORTED)) {
+      std::string why;
+      if (!ctx.mount.healthy(why)) {
+        broken += fmt::format("{}{}: {} because {}", broken.empty() ? "" : "; ", call_label, outcome_text(reply.body), why);
+        continue;
+      }
+    }
+    if (evaluate(call, reply.body, ctx, section, index, now_ns) != StepStatus::ok) status = StepStatus::mismatch;
+  }
+  if (!broken.empty()) {
+    ctx.result.reason = broken;
+    return StepStatus::broken;
+  }
+  return status;
+}
+
+// Runs a section; returns false when the test cannot go on.
+bool run_section(const std::vector<Step>& steps, const std::string& section, TestContext& ctx) {
+  for (size_t i = 0; i < steps.size(); ++i) {
+    StepStatus status = run_step(steps[i], ctx, section, static_cast<int>(i + 1));
+    if (status == StepStatus::ok) continue;
+    if (status == StepStatus::broken) {
+      ctx.result.verdict = Verdict::broken;
+      return false;
+    }
+    if (section == "steps") {
+      ctx.result.verdict = Verdict::fail;
+      ctx.result.reason = fmt::format("step {} ({}) at {}", i + 1, steps[i].summary, steps[i].where);
+    } else {
+      ctx.result.verdict = Verdict::broken;
+      const Mismatch& first = ctx.result.mismatches.back();
+      ctx.result.reason = fmt::format("{} step {} ({}) at {}: expected {}, got {}", section, i + 1, steps[i].summary,
+                                      steps[i].where, first.expected, first.got);
+    }
+    return false;
+  }
+  return true;
+}
+
+std::set<std::string> actor_names(const Scenario& scenario) {
+  std::set<std::string> names;
+  auto collect = [&](const std::vector<Step>& steps) {
+    for (const auto& step : steps) {
+      if (!step.actor.empty()) names.insert(step.actor);
+      for (const auto& inner : step.parallel) names.insert(inner.actor);
+    }
+  };
+  collect(scenario.setup);
+  collect(scenario.steps);
+  collect(scenario.cleanup);
+  return names;
+}
+
+bool reply_ok(const ActorProcess::Reply& reply) {
+  return reply.status == ActorProcess::Reply::Status::ok && reply.body.value("ok", false);
+}
+
+std::string reply_text(const ActorProcess::Reply& reply) {
+  if (reply.status != ActorProcess::Reply::Status::ok) return reply.detail;
+  return outcome_text(reply.body);
+}
+
+// One mount's worth of work: a service actor (root) for workdirs and probes, and a pool.
+class MountSession {
+ public:
+  MountSession(std::unique_ptr<Mount> mount, const RunOptions& options)
+      : mount_(std::move(mount)), options_(options), pool_(executable_dir() + "/fusecheck-actor") {}
+  ~MountSession() { pool_.clear(); }
+
+  Mount& mount() { return *mount_; }
+  int spawned() const { return pool_.spawned(); }
+
+  ActorProcess::Reply service(const json& request, double seconds = 10) {
+    std::string error;
+    auto actor = pool_.take(Identity{}, error);
+    if (!actor) {
+      ActorProcess::Reply reply;
+      reply.status = ActorProcess::Reply::Status::died;
+      reply.detail = error;
+      return reply;
+    }
+    auto reply = actor->call(request, Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds)));
+    if (reply.status == ActorProcess::Reply::Status::timeout) {
+      mount_->abort_connection("service call timed out");
+      actor->kill_and_reap(std::chrono::milliseconds(2000));
+    } else {
+      pool_.give_back(std::move(actor));
+    }
+    return reply;
+  }
+
+  void probe_features() {
+    Features& features = mount_->features();
+    if (mount_->spec().kind == TargetSpec::Kind::memfs) {
+      // memfs declares the whole feature set: a gap is a bug to see as FAIL, not a SKIP.
+      for (const auto& feature : known_features())
+        if (feature != "root" && feature != "other_users" && feature != "default_permissions" &&
+            feature != "exclusive_statfs" && feature != "fuse" && feature != "mount_options")
+          features.set(feature, true);
+      return;
+    }
+    std::string dir = mount_->root() + "/.fusecheck-probe";
+    auto call = [&](json request) { return service(request, 5); };
+    auto probe = [&](const std::string& feature, json request, const std::string& what) {
+      auto reply = call(request);
+      features.set(feature, reply_ok(reply), fmt::format("{} returned {}", what, reply_text(reply)));
+      return reply;
+    };
+    if (!reply_ok(call({{"op", "reset"}})) || !reply_ok(call({{"op", "mkdir"}, {"path", dir}, {"mode", 0755}}))) return;
+    auto at = [&](const std::string& name) { return dir + "/" + name; };
+    call({{"op", "create_file"}, {"path", at("f")}, {"mode", 0644}});
+    call({{"op", "create_file"}, {"path", at("g")}, {"mode", 0644}});
+    probe("xattr.user", {{"op", "setxattr"}, {"path", at("f")}, {"name", "user.fusecheck"}, {"data", "31"}}, "setxattr user.*");
+    probe("xattr.trusted", {{"op", "setxattr"}, {"path", at("f")}, {"name", "trusted.fusecheck"}, {"data", "31"}}, "setxattr trusted.*");
+    probe("xattr.security", {{"op", "setxattr"}, {"path", at("f")}, {"name", "security.fusecheck"}, {"data", "31"}}, "setxattr security.*");
+    probe("hardlinks", {{"op", "link"}, {"from", at("f")}, {"to", at("h")}}, "link");
+    probe("symlinks", {{"op", "symlink"}, {"target", "f"}, {"path", at("l")}}, "symlink");
+    probe("fifo", {{"op", "mknod"}, {"path", at("p")}, {"type", "fifo"}, {"mode", 0644}}, "mknod fifo");
+    probe("devices", {{"op", "mknod"}, {"path", at("c")}, {"type", "chr"}, {"mode", 0644}, {"major", 1}, {"minor", 3}}, "mknod chr");
+    probe("sockets", {{"op", "mknod"}, {"path", at("s")}, {"type", "sock"}, {"mode", 0644}}, "mknod sock");
+    probe("rename_noreplace", {{"op", "renameat2"}, {"from", at("g")}, {"to", at("g2")}, {"flags", RENAME_NOREPLACE}}, "renameat2 RENAME_NOREPLACE");
+    probe("rename_exchange", {{"op", "renameat2"}, {"from", at("f")}, {"to", at("g2")}, {"flags", RENAME_EXCHANGE}}, "renameat2 RENAME_EXCHANGE");
+    probe("rename_whiteout", {{"op", "renameat2"}, {"from", at("g2")}, {"to", at("w")}, {"flags", RENAME_WHITEOUT}}, "renameat2 RENAME_WHITEOUT");
+    probe("o_tmpfile", {{"op", "open"}, {"path", dir}, {"flags", O_TMPFILE | O_RDWR}, {"mode", 0600}, {"fd", "t"}}, "open O_TMPFILE");
+    {
+      // fd-based probes need one actor across calls (the pool resets actors between calls).
+      std::string error;
+      auto actor = ActorProcess::spawn(executable_dir() + "/fusecheck-actor", Identity{}, error);
+      auto deadline = [] { return Clock::now() + std::chrono::seconds(5); };
+      auto fd_probe = [&](const std::string& feature, json request, const std::string& what) {
+        auto reply = actor->call(request, deadline());
+        features.set(feature, reply_ok(reply), fmt::format("{} returned {}", what, reply_text(reply)));
+      };
+      if (actor && reply_ok(actor->call({{"op", "open"}, {"path", at("d")}, {"flags", O_CREAT | O_RDWR}, {"mode", 0644}, {"fd", "d"}}, deadline()))) {
+        fd_probe("fallocate", {{"op", "fallocate"}, {"fd", "d"}, {"mode", 0}, {"offset", 0}, {"len", 8192}}, "fallocate");
+        fd_probe("punch_hole", {{"op", "fallocate"}, {"fd", "d"}, {"mode", FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE}, {"offset", 0}, {"len", 4096}}, "fallocate PUNCH_HOLE");
+        fd_probe("zero_range", {{"op", "fallocate"}, {"fd", "d"}, {"mode", FALLOC_FL_ZERO_RANGE}, {"offset", 0}, {"len", 4096}}, "fallocate ZERO_RANGE");
+        actor->call({{"op", "open"}, {"path", at("sparse")}, {"flags", O_CREAT | O_RDWR}, {"mode", 0644}, {"fd", "s"}}, deadline());
+        actor->call({{"op", "pwrite"}, {"fd", "s"}, {"offset", 1 << 20}, {"data", "31"}}, deadline());
+        auto data = actor->call({{"op", "lseek"}, {"fd", "s"}, {"offset", 0}, {"whence", SEEK_DATA}}, deadline());
+        bool holes = reply_ok(data) && data.body["r"].value("offset", 0LL) > 0;
+        features.set("seek_hole", holes, "lseek SEEK_DATA on a file with a 1 MiB hole returned " +
+                                             (reply_ok(data) ? std::to_string(data.body["r"].value("offset", 0LL)) : reply_text(data)));
+      } else {
+        for (const char* feature : {"fallocate", "punch_hole", "zero_range", "seek_hole"})
+          features.set(feature, false, actor ? "could not create a probe file" : error);
+      }
+      if (actor && !actor->usable()) mount_->abort_connection("probe timed out");
+    }
+    call({{"op", "utimensat"}, {"path", at("g")}, {"atime", {{"kind", "ns"}, {"ns", 1000000000LL + 123456789}}},
+          {"mtime", {{"kind", "ns"}, {"ns", 1000000000LL + 123456789}}}});
+    auto times = call({{"op", "stat"}, {"path", at("g")}});
+    bool exact = reply_ok(times) && times.body["r"].value("mtime_nsec", 0) == 123456789;
+    features.set("timestamps_ns", exact, "utimensat with nanoseconds did not read back exactly");
+    call({{"op", "rmtree"}, {"path", dir}});
+    if (mount_->spec().kind == TargetSpec::Kind::dir && ::geteuid() == 0) {
+      std::string error;
+      Identity nobody{65534, 65534, {}, 022};
+      auto actor = ActorProcess::spawn(executable_dir() + "/fusecheck-actor", nobody, error);
+      auto reply = actor ? actor->call({{"op", "stat"}, {"path", mount_->root()}}, Clock::now() + std::chrono::seconds(5))
+                         : ActorProcess::Reply{};
+      features.set("other_users", actor && reply_ok(reply),
+                   fmt::format("uid 65534 cannot reach {}: {}", mount_->root(), actor ? reply_text(reply) : error));
+    }
+  }
+
+  TestResult run(const Scenario& scenario, int sequence) {
+    TestResult result;
+    result.scenario = &scenario;
+    result.name = scenario.name;
+    for (const auto& feature : scenario.requires_features) {
+      if (!mount_->features().has(feature)) {
+        result.verdict = Verdict::skip;
+        auto why = mount_->features().missing.find(feature);
+        result.reason = fmt::format("target lacks {}{}", feature,
+                                    why != mount_->features().missing.end() && !why->second.empty() ? ": " + why->second : "");
+        return result;
+      }
+    }
+    std::string workdir = fmt::format("{}/t{:04d}", mount_->root(), sequence);
+    auto step_fail = [&](const std::string& what, const ActorProcess::Reply& reply) {
+      result.verdict = Verdict::broken;
+      result.reason = fmt::format("preparing the workdir {}: {} gave {}", workdir, what, reply_text(reply));
+    };
+    if (auto r = service({{"op", "mkdir"}, {"path", workdir}, {"mode", 0700}}); !reply_ok(r)) {
+      step_fail("mkdir", r);
+      return result;
+    }
+    if (auto r = service({{"op", "chown"}, {"path", workdir}, {"uid", scenario.workdir.uid}, {"gid", scenario.workdir.gid}}); !reply_ok(r)) {
+      step_fail("chown", r);
+      return result;
+    }
+    if (auto r = service({{"op", "chmod"}, {"path", workdir}, {"mode", scenario.workdir.mode}}); !reply_ok(r)) {
+      step_fail("chmod", r);
+      return result;
+    }
+    TestContext ctx{scenario, *mount_, options_, {}, {}, result};
+    bool ready = true;
+    for (const auto& name : actor_names(scenario)) {
+      std::string error;
+      auto actor = pool_.take(scenario.actors.at(name), error);
+      if (!actor) {
+        result.verdict = Verdict::broken;
+        result.reason = error;
+        ready = false;
+        break;
+      }
+      auto reply = actor->call({{"op", "chdir"}, {"path", workdir}}, Clock::now() + std::chrono::seconds(10));
+      if (!reply_ok(reply)) {
+        result.verdict = Verdict::broken;
+        result.reason = fmt::format("actor '{}' cannot enter its workdir {}: {}", name, workdir, reply_text(reply));
+        ready = false;
+        if (reply.status == ActorProcess::Reply::Status::timeout) recover_from_hang(ctx, *actor);
+        break;
+      }
+      ctx.actors[name] = std::move(actor);
+    }
+    if (ready && run_section(scenario.setup, "setup", ctx)) {
+      bool steps_done = run_section(scenario.steps, "steps", ctx);
+      bool target_alive = result.verdict != Verdict::broken;
+      if (target_alive) {
+        TestResult& r = result;
+        Verdict before = r.verdict;
+        std::string reason = r.reason;
+        size_t mismatches = r.mismatches.size();
+        bool cleaned = run_section(scenario.cleanup, "cleanup", ctx);
+        if (cleaned) {
+          r.verdict = before;
+          r.reason = reason;
+        } else if (before == Verdict::fail) {
+          // Keep the FAIL: the cleanup problem is most likely its consequence.
+          r.transcript.push_back("cleanup after the failure did not complete: " + r.reason);
+          r.verdict = before;
+          r.reason = reason;
+          r.mismatches.resize(mismatches);
+        }
+      }
+      (void)steps_done;
+    }
+    for (auto& [name, actor] : ctx.actors) pool_.give_back(std::move(actor));
+    std::string why;
+    if (mount_->healthy(why)) {
+      auto removed = service({{"op", "rmtree"}, {"path", workdir}});
+      if (!reply_ok(removed)) result.transcript.push_back(fmt::format("could not remove {}: {}", workdir, reply_text(removed)));
+    } else if (result.verdict != Verdict::broken) {
+      result.verdict = Verdict::broken;
+      result.reason = why;
+    }
+    return result;
+  }
+
+ private:
+  std::unique_ptr<Mount> mount_;
+  const RunOptions& options_;
+  ActorPool pool_;
+};
+
+struct Shard {
+  std::vector<size_t> tests;  // indexes into the expanded list
+  std::vector<std::string> mount_options;
+};
+
+}  // namespace
+
+std::vector<TestResult> run_tests(const std::vector<Scenario>& tests, const RunOptions& options, RunStats* stats) {
+  struct Item {
+    const Scenario* scenario;
+    int repetition;
+  };
+  std::vector<Item> items;
+  for (int rep = 0; rep < std::max(1, options.repeat); ++rep)
+    for (const auto& scenario : tests) items.push_back(Item{&scenario, rep});
+  std::vector<TestResult> results(items.size());
+  std::vector<bool> done(items.size(), false);
+  std::mutex report_mutex;
+  auto finish = [&](size_t index, TestResult result) {
+    result.repetition = items[index].repetition;
+    std::lock_guard lock(report_mutex);
+    results[index] = std::move(result);
+    done[index] = true;
+    if (options.on_result) options.on_result(results[index]);
+  };
+
+  // Expectations decide skips before anything is mounted.
+  std::map<std::string, std::vector<size_t>> groups;
+  for (size_t i = 0; i < items.size(); ++i) {
+    const Scenario& scenario = *items[i].scenario;
+    const ExpectationEntry* entry = options.expectations ? options.expectations->find(scenario) : nullptr;
+    if (entry && entry->skip) {
+      TestResult result;
+      result.scenario = &scenario;
+      result.name = scenario.name;
+      result.verdict = Verdict::skip;
+      result.reason = fmt::format("expectations ({}): {}", entry->where, entry->reason);
+      finish(i, std::move(result));
+      continue;
+    }
+    groups[scenario.mount_key()].push_back(i);
+  }
+
+  int jobs = std::max(1, options.jobs);
+  if (!options.target.is_fuse()) jobs = 1;  // one directory: tests share its statfs counts
+  std::vector<Shard> shards;
+  std::mt19937 shuffler(options.seed);
+  for (auto& [key, indexes] : groups) {
+    if (options.seed != 0) std::shuffle(indexes.begin(), indexes.end(), shuffler);
+    size_t pieces = std::min<size_t>(static_cast<size_t>(jobs), indexes.size());
+    for (size_t p = 0; p < pieces; ++p) {
+      Shard shard;
+      shard.mount_options = items[indexes[0]].scenario->mount_options;
+      for (size_t k = p; k < indexes.size(); k += pieces) shard.tests.push_back(indexes[k]);
+      shards.push_back(std::move(shard));
+    }
+  }
+
+  std::atomic<size_t> next_shard{0};
+  std::atomic<int> mounts{0}, spawned{0}, sequence{0};
+  auto apply_expectation = [&](TestResult& result) {
+    const ExpectationEntry* entry = options.expectations ? options.expectations->find(*result.scenario) : nullptr;
+    if (!entry || entry->skip) return;
+    if (result.verdict == Verdict::fail) {
+      result.verdict = Verdict::xfail;
+      result.reason = fmt::format("expected failure ({}): {}; {}", entry->where, entry->reason, result.reason);
+    } else if (result.verdict == Verdict::pass) {
+      result.verdict = Verdict::xpass;
+      result.reason = fmt::format("listed as xfail at {} ({}) but passed: remove the entry", entry->where, entry->reason);
+    }
+  };
+  auto worker = [&] {
+    for (size_t s = next_shard++; s < shards.size(); s = next_shard++) {
+      const Shard& shard = shards[s];
+      std::unique_ptr<MountSession> session;
+      std::string mount_error;
+      for (size_t index : shard.tests) {
+        const Scenario& scenario = *items[index].scenario;
+        auto started = Clock::now();
+        if (!session && mount_error.empty()) {
+          try {
+            session = std::make_unique<MountSession>(Mount::create(options.target, shard.mount_options), options);
+            ++mounts;
+            session->probe_features();
+          } catch (const std::exception& error) {
+            mount_error = error.what();
+            if (options.on_notice) options.on_notice("cannot mount " + options.target.text + ": " + mount_error);
+          }
+        }
+        TestResult result;
+        if (!session) {
+          result.scenario = &scenario;
+          result.name = scenario.name;
+          result.verdict = Verdict::broken;
+          result.reason = "the target could not be mounted: " + mount_error;
+        } else {
+          result = session->run(scenario, ++sequence);
+          std::string why;
+          if (!session->mount().healthy(why)) {
+            // Start the next test on a fresh mount; this one hung or lost its daemon.
+            spawned += session->spawned();
+            session.reset();
+            if (options.on_notice) options.on_notice(fmt::format("remounting {} after {}: {}", options.target.text, scenario.name, why));
+          }
+        }
+        apply_expectation(result);
+        result.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+        finish(index, std::move(result));
+      }
+      if (session) spawned += session->spawned();
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int j = 1; j < std::min<int>(jobs, static_cast<int>(shards.size())); ++j) threads.emplace_back(worker);
+  worker();
+  for (auto& thread : threads) thread.join();
+  if (stats) {
+    stats->mounts = mounts;
+    stats->actors_spawned = spawned;
+  }
+  return results;
+}
+
+}  // namespace fusecheck

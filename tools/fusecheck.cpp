@@ -1,0 +1,377 @@
+// fusecheck: the command-line tool. `list` and `run` select scenarios under scenarios/,
+// `replay FILE` runs one scenario or repro.yaml, `mount` mounts a target for manual poking.
+// Exit codes follow docs/scenario-format.md section 11 (0, 1, 2, 3, 77).
+#include <fnmatch.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fmt/format.h>
+#include <iostream>
+#include <thread>
+
+#include "fusecheck/actor.hpp"
+#include "fusecheck/report.hpp"
+#include "fusecheck/runner.hpp"
+#include "fusecheck/scenario.hpp"
+#include "fusecheck/target.hpp"
+
+namespace fs = std::filesystem;
+using namespace fusecheck;
+
+namespace {
+
+constexpr int exit_usage = 2;
+constexpr int exit_cannot_run = 77;
+
+struct Options {
+  std::string fs = "memfs";
+  bool fs_given = false;
+  std::string scenarios;
+  std::vector<std::string> filters;
+  std::vector<std::string> tags;
+  std::string expectations;
+  int jobs = 1;
+  int repeat = 1;
+  unsigned seed = 0;
+  std::string junit;
+  std::string json;
+  std::string results = "results";
+  double timeout = 0;
+  bool exclusive = false;
+  int verbosity = 0;  // -1 quiet, 1 verbose
+  std::string replay_file;
+  std::vector<std::string> mount_options;
+};
+
+std::atomic<bool> stop_requested{false};
+
+std::string scenarios_dir(const Options& options) {
+  if (!options.scenarios.empty()) return options.scenarios;
+  if (const char* env = std::getenv("FUSECHECK_SCENARIOS")) return env;
+  return std::string(FUSECHECK_SOURCE_DIR) + "/scenarios";
+}
+
+bool name_selected(const Options& options, const Scenario& scenario) {
+  if (!options.filters.empty()) {
+    bool any = false;
+    for (const auto& filter : options.filters)
+      any = any || filter == scenario.name || ::fnmatch(filter.c_str(), scenario.name.c_str(), 0) == 0 ||
+            ::fnmatch(filter.c_str(), scenario.base_name.c_str(), 0) == 0;
+    if (!any) return false;
+  }
+  if (!options.tags.empty()) {
+    bool any = false;
+    for (const auto& tag : options.tags) any = any || std::count(scenario.tags.begin(), scenario.tags.end(), tag);
+    if (!any) return false;
+  }
+  return true;
+}
+
+// Only files whose tests could match a filter are parsed, so a run of one test is not
+// blocked by an unrelated file being edited.
+bool file_selected(const Options& options, const std::string& base) {
+  if (options.filters.empty()) return true;
+  for (const auto& filter : options.filters) {
+    std::string stem = filter.substr(0, filter.find('@'));
+    if (::fnmatch(filter.c_str(), base.c_str(), 0) == 0 || ::fnmatch(stem.c_str(), base.c_str(), 0) == 0) return true;
+  }
+  return false;
+}
+
+// Loads and selects scenarios; on file errors prints them all and returns false.
+bool load_selected(const Options& options, std::vector<Scenario>& out) {
+  std::string root = scenarios_dir(options);
+  std::error_code ec;
+  if (!fs::is_directory(root, ec)) {
+    std::cerr << fmt::format("fusecheck: scenarios directory {} does not exist (use --scenarios DIR)\n", root);
+    return false;
+  }
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::recursive_directory_iterator(root, ec))
+    if (entry.is_regular_file() && entry.path().extension() == ".yaml") files.push_back(entry.path());
+  std::sort(files.begin(), files.end());
+  int errors = 0;
+  for (const auto& file : files) {
+    std::string base = fs::relative(file, root).replace_extension("").string();
+    if (!file_selected(options, base)) continue;
+    try {
+      for (auto& scenario : load_scenario_file(file.string(), base))
+        if (name_selected(options, scenario)) out.push_back(std::move(scenario));
+    } catch (const FileError& error) {
+      std::cerr << error.what() << "\n";
+      ++errors;
+    }
+  }
+  if (errors > 0) {
+    std::cerr << fmt::format("fusecheck: {} scenario file{} with errors; nothing was run\n", errors, errors == 1 ? "" : "s");
+    return false;
+  }
+  return true;
+}
+
+void start_signal_thread() {
+  // SIGINT/SIGTERM: finish the running tests' teardown and stop; a second one exits at once
+  // (the next run clears what is left, from the state records).
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::thread([signals] {
+    for (;;) {
+      int received = 0;
+      if (sigwait(&signals, &received) != 0) continue;
+      if (stop_requested.exchange(true)) _exit(130);
+      std::cerr << "\nfusecheck: interrupted, unmounting (press again to quit at once)\n";
+    }
+  }).detach();
+}
+
+void clear_stale_state() {
+  for (const auto& action : StateRecord::instance().clear_stale()) std::cerr << "fusecheck: " << action << "\n";
+}
+
+int run_selected(const Options& options, std::vector<Scenario>& tests, const std::string& fs_text,
+                 const std::string& program) {
+  TargetSpec target;
+  try {
+    target = parse_target(fs_text, options.exclusive);
+  } catch (const TargetError& error) {
+    std::cerr << "fusecheck: " << error.what() << "\n";
+    return error.exit_code;
+  }
+  std::optional<Expectations> expectations;
+  std::string expectations_path = options.expectations;
+  if (expectations_path.empty()) {
+    std::string guess = fmt::format("{}/../expectations/{}.yaml", scenarios_dir(options), target.fs_name());
+    if (fs::exists(guess)) expectations_path = fs::weakly_canonical(guess).string();
+  }
+  if (!expectations_path.empty()) {
+    try {
+      expectations = Expectations::load(expectations_path);
+    } catch (const FileError& error) {
+      std::cerr << error.what() << "\n";
+      return exit_usage;
+    }
+  }
+  clear_stale_state();
+  bool tty = ::isatty(STDOUT_FILENO);
+  if (options.verbosity >= 0)
+    std::cout << fmt::format("fusecheck: {} test{} on {}{}\n", tests.size() * std::max(1, options.repeat),
+                             tests.size() == 1 ? "" : "s", fs_text,
+                             expectations ? " (expectations: " + expectations->path + ")" : "");
+  std::cout.flush();
+
+  RunOptions run;
+  run.target = target;
+  run.jobs = options.jobs;
+  run.repeat = options.repeat;
+  run.seed = options.seed;
+  if (options.timeout > 0) run.max_timeout = options.timeout;
+  run.expectations = expectations ? &*expectations : nullptr;
+  size_t total = tests.size() * static_cast<size_t>(std::max(1, options.repeat));
+  size_t finished = 0;
+  Counts counts;
+  std::string scenarios_arg = options.scenarios;
+  bool progress_shown = false;
+  run.on_notice = [&](const std::string& notice) {
+    if (tty && progress_shown) std::cout << "\r\033[K";
+    std::cerr << "fusecheck: " << notice << "\n";
+  };
+  run.on_result = [&](const TestResult& result) {
+    ++finished;
+    counts.add(result.verdict);
+    auto& mutable_result = const_cast<TestResult&>(result);
+    bool bad = result.verdict == Verdict::fail || result.verdict == Verdict::broken || result.verdict == Verdict::xpass;
+    if (bad) mutable_result.repro_path = write_repro(options.results, result, fs_text, options.seed);
+    std::string label = result.repetition > 0 ? fmt::format("{} (repeat {})", result.name, result.repetition + 1) : result.name;
+    std::string line = fmt::format("{:<6} {} ({:.0f} ms)", verdict_name(result.verdict), label, result.seconds * 1000);
+    bool show_details = bad || (options.verbosity > 0 && result.verdict != Verdict::pass);
+    std::string details = show_details ? describe_result(result, rerun_command(program, result, fs_text, scenarios_arg)) : "";
+    if (options.verbosity > 0)
+      for (const auto& step : result.transcript) details += "      " + step + "\n";
+    if (tty) {
+      std::cout << "\r\033[K";
+      if (bad || options.verbosity > 0 || (options.verbosity == 0 && result.verdict != Verdict::pass))
+        std::cout << line << "\n" << details;
+      std::cout << fmt::format("[{}/{}] {} {}", finished, total, verdict_name(result.verdict), label) << std::flush;
+      progress_shown = true;
+    } else if (bad || options.verbosity >= 0) {
+      std::cout << line << "\n" << details << std::flush;
+    }
+  };
+  auto started = std::chrono::steady_clock::now();
+  RunStats stats;
+  auto results = run_tests(tests, run, &stats);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  if (tty && progress_shown) std::cout << "\r\033[K";
+  if (expectations)
+    for (const auto* unused : expectations->unused())
+      if (options.filters.empty() && options.tags.empty())
+        std::cerr << fmt::format("fusecheck: warning: {}: expectation '{}' matches no test\n", unused->where, unused->pattern);
+  try {
+    if (!options.junit.empty()) write_junit(options.junit, results, fs_text, seconds);
+    if (!options.json.empty()) write_json(options.json, results, fs_text, seconds, counts);
+  } catch (const std::exception& error) {
+    std::cerr << "fusecheck: " << error.what() << "\n";
+    return exit_usage;
+  }
+  if (options.verbosity > 0)
+    std::cout << fmt::format("{} mount{}, {} actor process{} started\n", stats.mounts, stats.mounts == 1 ? "" : "s",
+                             stats.actors_spawned, stats.actors_spawned == 1 ? "" : "es");
+  std::cout << fmt::format("{} in {:.2f} s\n", counts.summary_line(), seconds);
+  return counts.exit_code();
+}
+
+int command_list(const Options& options) {
+  std::vector<Scenario> tests;
+  if (!load_selected(options, tests)) return exit_usage;
+  for (const auto& test : tests) {
+    if (options.verbosity > 0) {
+      std::string requires_text;
+      for (const auto& feature : test.requires_features) requires_text += (requires_text.empty() ? "" : ",") + feature;
+      std::cout << fmt::format("{}\t{}\t[{}]\n", test.name, test.title, requires_text);
+    } else {
+      std::cout << test.name << "\n";
+    }
+  }
+  if (options.verbosity >= 0) std::cerr << fmt::format("{} test{}\n", tests.size(), tests.size() == 1 ? "" : "s");
+  return 0;
+}
+
+int command_replay(Options options, const std::string& program) {
+  std::string text;
+  {
+    std::ifstream in(options.replay_file);
+    if (!in) {
+      std::cerr << fmt::format("fusecheck: {}: cannot read the file\n", options.replay_file);
+      return exit_usage;
+    }
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  std::string base = "replay/" + fs::path(options.replay_file).stem().string();
+  std::string fs_text = options.fs;
+  try {
+    YAML::Node doc = YAML::Load(text);
+    if (doc.IsMap() && doc["repro"] && doc["repro"].IsMap()) {
+      if (doc["repro"]["test"]) base = doc["repro"]["test"].Scalar().substr(0, doc["repro"]["test"].Scalar().find('@'));
+      if (doc["repro"]["fs"] && !options.fs_given) fs_text = doc["repro"]["fs"].Scalar();
+      if (doc["repro"]["seed"] && options.seed == 0) options.seed = doc["repro"]["seed"].as<unsigned>(0);
+    }
+  } catch (const YAML::Exception&) {
+    // parse_scenario_text reports it with its location
+  }
+  std::vector<Scenario> tests;
+  try {
+    tests = parse_scenario_text(text, options.replay_file, base);
+  } catch (const FileError& error) {
+    std::cerr << error.what() << "\n";
+    return exit_usage;
+  }
+  return run_selected(options, tests, fs_text, program);
+}
+
+int command_mount(const Options& options) {
+  TargetSpec target;
+  try {
+    target = parse_target(options.fs, options.exclusive);
+  } catch (const TargetError& error) {
+    std::cerr << "fusecheck: " << error.what() << "\n";
+    return error.exit_code;
+  }
+  clear_stale_state();
+  std::unique_ptr<Mount> mount;
+  try {
+    mount = Mount::create(target, options.mount_options);
+  } catch (const std::exception& error) {
+    std::cerr << "fusecheck: " << error.what() << "\n";
+    return 3;
+  }
+  std::cout << fmt::format("{} mounted at {}\npress Ctrl-C to unmount\n", options.fs, mount->root()) << std::flush;
+  while (!stop_requested) {
+    std::string why;
+    if (!mount->healthy(why)) {
+      std::cerr << "fusecheck: " << why << "\n";
+      return 3;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return 0;
+}
+
+void add_run_options(CLI::App* command, Options& options, bool with_selection) {
+  command->add_option("--fs", options.fs, "target: memfs, exec:'CMD {mnt} ...' ({src} = fresh backing dir, {opts} = -o options), dir:PATH");
+  if (with_selection) {
+    command->add_option("--scenarios", options.scenarios, "scenarios directory (default: the source tree's scenarios/)");
+    command->add_option("--filter", options.filters, "select tests whose name matches this glob (repeatable)");
+    command->add_option("--tag", options.tags, "select scenarios with this tag (repeatable)");
+  }
+  command->add_option("--expectations", options.expectations, "expectations file (default: expectations/<fs>.yaml if present)");
+  command->add_option("--jobs,-j", options.jobs, "parallel mounts for FUSE targets")->check(CLI::Range(1, 64));
+  command->add_option("--repeat", options.repeat, "run every selected test N times")->check(CLI::Range(1, 100000));
+  command->add_option("--seed", options.seed, "shuffle the order of tests on each mount with this seed (0 = file order)");
+  command->add_option("--junit-xml", options.junit, "write JUnit XML here");
+  command->add_option("--json", options.json, "write JSON results here");
+  command->add_option("--results", options.results, "directory for repro.yaml files of failures (default ./results)");
+  command->add_option("--timeout", options.timeout, "cap every step's deadline at this many seconds")->check(CLI::PositiveNumber);
+  command->add_flag("--exclusive", options.exclusive, "dir: nothing else uses this filesystem (enables exclusive_statfs)");
+  command->add_flag("-v,--verbose", [&](int64_t) { options.verbosity = 1; }, "print every step of every test");
+  command->add_flag("-q,--quiet", [&](int64_t) { options.verbosity = -1; }, "print only problems and the summary");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"fusecheck: conformance tests for FUSE filesystems (and any directory)"};
+  app.require_subcommand(1);
+  Options options;
+  auto* list = app.add_subcommand("list", "list the selected tests");
+  list->add_option("--scenarios", options.scenarios, "scenarios directory");
+  list->add_option("--filter", options.filters, "glob over test names (repeatable)");
+  list->add_option("--tag", options.tags, "tag (repeatable)");
+  list->add_flag("-v,--verbose", [&](int64_t) { options.verbosity = 1; }, "show titles and required features");
+  list->add_flag("-q,--quiet", [&](int64_t) { options.verbosity = -1; }, "no count line");
+  auto* run = app.add_subcommand("run", "run the selected tests on a target");
+  add_run_options(run, options, true);
+  auto* replay = app.add_subcommand("replay", "run one scenario file or repro.yaml");
+  replay->add_option("FILE", options.replay_file, "the scenario or repro.yaml")->required();
+  add_run_options(replay, options, false);
+  auto* mount = app.add_subcommand("mount", "mount a target and wait (Ctrl-C unmounts)");
+  mount->add_option("--fs", options.fs, "target, as for run");
+  mount->add_option("-o", options.mount_options, "extra mount options")->delimiter(',');
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& help) {
+    return app.exit(help);
+  } catch (const CLI::ParseError& error) {
+    std::cerr << "fusecheck: " << error.what() << "\n(run fusecheck --help for usage)\n";
+    return exit_usage;
+  }
+  for (auto* command : {run, replay, mount})
+    if (command->parsed() && command->count("--fs") > 0) options.fs_given = true;
+
+  std::string program = executable_dir() + "/fusecheck";
+  start_signal_thread();
+  try {
+    if (list->parsed()) return command_list(options);
+    if (mount->parsed()) return command_mount(options);
+    if (replay->parsed()) return command_replay(options, program);
+    std::vector<Scenario> tests;
+    if (!load_selected(options, tests)) return exit_usage;
+    if (tests.empty()) {
+      std::cerr << "fusecheck: no test matches the selection\n";
+      return exit_usage;
+    }
+    return run_selected(options, tests, options.fs, program);
+  } catch (const std::exception& error) {
+    std::cerr << "fusecheck: internal error: " << error.what() << "\n";
+    return 3;
+  }
+  (void)exit_cannot_run;
+}
