@@ -501,7 +501,10 @@ StepStatus run_step(const Step& step, TestContext& ctx, const std::string& secti
     ctx.result.transcript.push_back(fmt::format("{}: {}", call_label, outcome_text(reply.body)));
     int err = reply.body.value("errno", 0);
     if (!reply.body.value("ok", false) && (err == ENOTCONN || err == ECONNABORTED)) {
+      // The kernel fails requests as soon as the daemon's fd closes, a moment before the
+      // daemon is seen to exit: give it that moment, so a crash is reported as one.
       std::string why;
+      for (int i = 0; i < 100 && ctx.mount.healthy(why); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
       if (!ctx.mount.healthy(why)) {
         broken += fmt::format("{}{}: {} because {}", broken.empty() ? "" : "; ", call_label, outcome_text(reply.body), why);
         continue;

@@ -470,7 +470,11 @@ class Parser {
 
   json literal_of(FieldKind kind, const YAML::Node& node, const std::string& what) const {
     switch (kind) {
-      case FieldKind::integer: return integer(node, what);
+      case FieldKind::integer:
+        // uid/gid results may be compared with an actor's name.
+        if ((what == "uid" || what == "gid") && actors_ && node.IsScalar() && actors_->count(text(node, what)))
+          return what == "uid" ? actors_->at(text(node, what)).uid : actors_->at(text(node, what)).gid;
+        return integer(node, what);
       case FieldKind::string: return text(node, what);
       case FieldKind::boolean: return boolean(node, what);
       case FieldKind::bytes: return to_hex(bytes_literal(node, what));
@@ -828,7 +832,7 @@ class Parser {
   }
 
   Scenario scenario(const YAML::Node& doc, const std::string& base_name,
-                    const std::vector<std::pair<std::string, std::string>>& combination) const {
+                    const std::vector<std::pair<std::string, std::string>>& combination) {
     check_keys(doc, {"format", "title", "refs", "tags", "requires", "mount", "actors", "default_actor", "workdir",
                      "timeout", "params", "setup", "steps", "cleanup", "repro"},
                "scenario");
@@ -867,6 +871,7 @@ class Parser {
       if (!s.mount_options.empty()) s.requires_features.insert("mount_options");
     }
     s.actors["root"] = Identity{};
+    actors_ = &s.actors;
     if (doc["actors"]) {
       if (!doc["actors"].IsMap()) fail(doc["actors"], "actors must be a map of name: {uid, gid, groups, umask}");
       static const std::regex actor_name("[a-z][a-z0-9_]*");
@@ -901,6 +906,7 @@ class Parser {
  private:
   std::string file_;
   std::map<std::string, std::string> params_;
+  mutable const std::map<std::string, Identity>* actors_ = nullptr;
 };
 
 std::vector<std::vector<std::pair<std::string, std::string>>> combinations(const YAML::Node& node, const Parser& parser) {

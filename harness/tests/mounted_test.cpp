@@ -1,0 +1,316 @@
+// End-to-end tests of the fusecheck CLI as users run it: on a fresh tmpfs, on bindfs, and on
+// fusecheck-test-stallfs, a FUSE daemon that hangs or crashes on demand. They check verdicts,
+// exit codes, JUnit/JSON output, and that no mount is ever left behind (also after SIGKILL).
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fmt/format.h>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "fusecheck/actor.hpp"
+#include "fusecheck/target.hpp"
+
+namespace fs = std::filesystem;
+using namespace fusecheck;
+
+namespace {
+
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+std::string quote(const std::string& word) {
+  std::string out = "'";
+  for (char c : word) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+// Mountpoints of FUSE mounts made from a given daemon (matched on the mount source/type).
+std::vector<std::string> fuse_mounts_matching(const std::string& needle) {
+  std::vector<std::string> found;
+  std::ifstream in("/proc/self/mounts");
+  std::string source, target, type, rest;
+  while (in >> source >> target >> type && std::getline(in, rest))
+    if (type.rfind("fuse", 0) == 0 && (source.find(needle) != std::string::npos || type.find(needle) != std::string::npos))
+      found.push_back(target);
+  return found;
+}
+
+bool is_mounted(const std::string& path) { return mounted_device(path).has_value(); }
+
+// A fresh tmpfs for one test, unmounted whatever happens.
+class TmpfsMount {
+ public:
+  TmpfsMount() {
+    char templ[] = "/tmp/fusecheck-harness-tmpfs-XXXXXX";
+    path_ = ::mkdtemp(templ);
+    mounted_ = ::mount("none", path_.c_str(), "tmpfs", 0, "size=64m") == 0;
+  }
+  ~TmpfsMount() {
+    if (mounted_) ::umount2(path_.c_str(), MNT_DETACH);
+    ::rmdir(path_.c_str());
+  }
+  bool ok() const { return mounted_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  bool mounted_ = false;
+};
+
+struct CliResult {
+  int code = -1;
+  std::string out, err;
+  double seconds = 0;
+};
+
+class MountedTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root (mounts tmpfs and FUSE filesystems)";
+    if (::access("/dev/fuse", R_OK | W_OK) != 0) GTEST_SKIP() << "needs /dev/fuse";
+    work_ = fs::temp_directory_path() / fmt::format("fusecheck-harness-test-{}-{}", ::getpid(), counter_++);
+    fs::create_directories(work_ / "scenarios" / "t");
+    state_ = (work_ / "state").string();
+    ::setenv("FUSECHECK_STATE_DIR", state_.c_str(), 1);
+    bin_ = executable_dir();
+  }
+
+  void TearDown() override {
+    if (work_.empty()) return;
+    // Whatever a failed test left, clear it through the same records the CLI uses.
+    StateRecord::instance().clear_stale();
+    EXPECT_TRUE(fuse_mounts_matching("stallfs").empty()) << "a stallfs mount was left behind";
+    EXPECT_TRUE(fuse_mounts_matching("bindfs").empty()) << "a bindfs mount was left behind";
+    std::error_code ec;
+    fs::remove_all(work_, ec);
+  }
+
+  void scenario(const std::string& name, const std::string& body) {
+    std::ofstream(work_ / "scenarios" / "t" / (name + ".yaml")) << "format: 1\ntitle: " << name << "\nrefs: [harness test]\n"
+                                                                << body;
+  }
+
+  CliResult cli(const std::string& args, int limit_seconds = 120) {
+    CliResult result;
+    fs::path out = work_ / "out.txt", err = work_ / "err.txt";
+    std::string command = fmt::format("cd {} && FUSECHECK_STATE_DIR={} timeout -s KILL {} {}/fusecheck {} >{} 2>{}",
+                                      quote(work_.string()), quote(state_), limit_seconds, quote(bin_), args,
+                                      quote(out.string()), quote(err.string()));
+    auto started = std::chrono::steady_clock::now();
+    int status = std::system(command.c_str());
+    result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    result.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    result.out = read_text(out);
+    result.err = read_text(err);
+    return result;
+  }
+
+  std::string scenarios_arg() const { return "--scenarios " + quote((work_ / "scenarios").string()); }
+  std::string stallfs(const std::string& flags) const {
+    return quote(fmt::format("exec:{}/fusecheck-test-stallfs {} {{mnt}}", bin_, flags));
+  }
+
+  fs::path work_;
+  std::string state_, bin_;
+  static inline int counter_ = 0;
+};
+
+const char* passing = "steps:\n  - {op: create_file, path: f, data: hi}\n  - {op: stat, path: f, expect: {size: 2, type: file}}\n";
+
+TEST_F(MountedTest, MalformedScenarioExitsTwoWithFileLineColumn) {
+  scenario("good", passing);
+  std::ofstream(work_ / "scenarios" / "t" / "bad.yaml") << "format: 1\ntitle: x\nrefs: [r]\nsteps:\n  - {op: stat, path: f, expcet: ok}\n";
+  for (const char* command : {"list", "run --fs dir:/tmp"}) {
+    auto result = cli(fmt::format("{} {}", command, scenarios_arg()));
+    EXPECT_EQ(result.code, 2) << command << "\n" << result.err;
+    EXPECT_NE(result.err.find("bad.yaml:5:25: unknown key 'expcet' in step 'stat'"), std::string::npos) << result.err;
+    EXPECT_NE(result.err.find("nothing was run"), std::string::npos) << result.err;
+  }
+  auto usage = cli("run --jobs zero");
+  EXPECT_EQ(usage.code, 2) << usage.err;
+}
+
+TEST_F(MountedTest, PathEscapeIsRefusedAndNothingOutsideIsTouched) {
+  TmpfsMount tmpfs;
+  ASSERT_TRUE(tmpfs.ok());
+  fs::path canary = fs::path(tmpfs.path()) / "canary";
+  std::ofstream(canary) << "keep me";
+  scenario("escape", "steps:\n  - {op: unlink, path: ../../canary}\n");
+  scenario("escape-link", "steps:\n  - {op: symlink, target: ../../canary, path: l}\n  - {op: unlink, path: l}\n");
+  auto result = cli(fmt::format("run --fs dir:{} {}", tmpfs.path(), scenarios_arg()));
+  EXPECT_EQ(result.code, 2) << result.out << result.err;
+  EXPECT_NE(result.err.find("escape.yaml:5:24: path '../../canary' escapes the test's workdir"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("symlink target '../../canary' escapes"), std::string::npos) << result.err;
+  EXPECT_EQ(read_text(canary), "keep me");
+  std::vector<std::string> entries;
+  for (const auto& entry : fs::directory_iterator(tmpfs.path())) entries.push_back(entry.path().filename().string());
+  EXPECT_EQ(entries, std::vector<std::string>{"canary"});
+}
+
+TEST_F(MountedTest, TmpfsRunGivesVerdictsJunitJsonAndARepro) {
+  TmpfsMount tmpfs;
+  ASSERT_TRUE(tmpfs.ok());
+  scenario("a-pass", passing);
+  scenario("b-fail", "steps:\n  - {op: create_file, path: f, data: hello}\n  - {op: stat, path: f, expect: {size: 4}}\n");
+  scenario("c-skip", "requires: [fuse]\nsteps:\n  - {op: stat, path: .}\n");
+  auto result = cli(fmt::format("run --fs dir:{} {} --junit-xml out.xml --json out.json --results res", tmpfs.path(),
+                                scenarios_arg()));
+  EXPECT_EQ(result.code, 1) << result.out << result.err;
+  EXPECT_NE(result.out.find("PASS   t/a-pass"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("FAIL   t/b-fail"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("size: expected == 4"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("got      5"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("b-fail.yaml:6:5"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("--filter t/b-fail"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("SKIP   t/c-skip"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("1 passed, 1 failed, 1 skipped"), std::string::npos) << result.out;
+
+  EXPECT_EQ(std::system(fmt::format("xmllint --noout {}", quote((work_ / "out.xml").string())).c_str()), 0);
+  std::string xml = read_text(work_ / "out.xml");
+  EXPECT_NE(xml.find("<failure"), std::string::npos);
+  EXPECT_NE(xml.find("<skipped"), std::string::npos);
+  auto json = nlohmann::json::parse(read_text(work_ / "out.json"));
+  EXPECT_EQ(json["summary"]["passed"], 1);
+  EXPECT_EQ(json["summary"]["failed"], 1);
+  EXPECT_EQ(json["summary"]["skipped"], 1);
+
+  fs::path repro = work_ / "res" / "t" / "b-fail" / "repro.yaml";
+  ASSERT_TRUE(fs::exists(repro));
+  auto replay = cli(fmt::format("replay {}", quote(repro.string())));
+  EXPECT_EQ(replay.code, 1) << replay.out << replay.err;
+  EXPECT_NE(replay.out.find("FAIL   t/b-fail"), std::string::npos) << replay.out;
+  // Workdirs are gone: the tmpfs holds exactly what it held before.
+  EXPECT_TRUE(fs::is_empty(tmpfs.path()));
+}
+
+TEST_F(MountedTest, HangingDaemonIsBrokenWithinTheDeadlineAndTheRunGoesOn) {
+  scenario("a-before", passing);
+  scenario("b-hang", "steps:\n  - {op: stat, path: hang}\n");
+  scenario("c-after", passing);
+  auto result = cli(fmt::format("run --fs {} {} --timeout 2", stallfs("--hang hang"), scenarios_arg()), 60);
+  EXPECT_EQ(result.code, 3) << result.out << result.err;
+  EXPECT_NE(result.out.find("PASS   t/a-before"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("BROKEN t/b-hang"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("no answer from actor 'root' within 2 s; aborted FUSE connection"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("PASS   t/c-after"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("1 broken"), std::string::npos) << result.out;
+  EXPECT_LT(result.seconds, 15.0);
+  EXPECT_TRUE(fuse_mounts_matching("stallfs").empty());
+}
+
+TEST_F(MountedTest, DaemonCrashMidRunIsBrokenWithItsExitAndTheRunGoesOn) {
+  scenario("a-before", passing);
+  scenario("b-crash", "steps:\n  - {op: create_file, path: f}\n  - {op: stat, path: crash}\n");
+  scenario("c-after", passing);
+  auto result = cli(fmt::format("run --fs {} {}", stallfs("--crash crash"), scenarios_arg()), 60);
+  EXPECT_EQ(result.code, 3) << result.out << result.err;
+  EXPECT_NE(result.out.find("BROKEN t/b-crash"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("the filesystem daemon killed by signal 6"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("PASS   t/a-before"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("PASS   t/c-after"), std::string::npos) << result.out;
+  EXPECT_TRUE(fuse_mounts_matching("stallfs").empty());
+}
+
+TEST_F(MountedTest, HarnessKilledWithSigkillIsClearedByTheNextRun) {
+  scenario("hang", "timeout: 60\nsteps:\n  - {op: stat, path: hang}\n");
+  pid_t harness = ::fork();
+  ASSERT_GE(harness, 0);
+  if (harness == 0) {
+    int devnull = ::open("/dev/null", O_WRONLY);
+    ::dup2(devnull, 1);
+    ::dup2(devnull, 2);
+    std::string fs_arg = fmt::format("exec:{}/fusecheck-test-stallfs --hang hang --ignore-sigterm {{mnt}}", bin_);
+    std::string scenarios = (work_ / "scenarios").string();
+    ::execl((bin_ + "/fusecheck").c_str(), "fusecheck", "run", "--fs", fs_arg.c_str(), "--scenarios", scenarios.c_str(),
+            static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  // Wait until its mount is recorded and live, and the hanging step is under way.
+  std::string mountpoint;
+  int daemon = 0;
+  for (int i = 0; i < 500 && mountpoint.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    fs::path record = fs::path(state_) / fmt::format("{}.json", harness);
+    if (!fs::exists(record)) continue;
+    try {
+      auto json = nlohmann::json::parse(read_text(record));
+      for (const auto& mount : json["mounts"])
+        if (mount["conn"].get<unsigned>() != 0 && is_mounted(mount["mountpoint"])) {
+          mountpoint = mount["mountpoint"];
+          daemon = mount["daemon_pid"];
+        }
+    } catch (const std::exception&) {
+    }
+  }
+  ASSERT_FALSE(mountpoint.empty()) << "the harness never recorded a live mount";
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ::kill(harness, SIGKILL);
+  int status = 0;
+  ::waitpid(harness, &status, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_TRUE(is_mounted(mountpoint)) << "expected the killed run to leave its mount (the daemon ignores SIGTERM)";
+
+  TmpfsMount tmpfs;
+  ASSERT_TRUE(tmpfs.ok());
+  fs::remove(work_ / "scenarios" / "t" / "hang.yaml");
+  scenario("ok", passing);
+  auto next = cli(fmt::format("run --fs dir:{} {}", tmpfs.path(), scenarios_arg()));
+  EXPECT_EQ(next.code, 0) << next.out << next.err;
+  EXPECT_NE(next.err.find("cleared stale mount " + mountpoint), std::string::npos) << next.err;
+  EXPECT_FALSE(is_mounted(mountpoint));
+  bool daemon_gone = false;
+  for (int i = 0; i < 100 && !daemon_gone; ++i) {
+    std::string stat = read_text(fmt::format("/proc/{}/stat", daemon));
+    daemon_gone = stat.empty() || stat.find(") Z") != std::string::npos;
+    if (!daemon_gone) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(daemon_gone) << "daemon " << daemon << " still runs";
+  EXPECT_FALSE(fs::exists(fs::path(mountpoint).parent_path()));
+}
+
+TEST_F(MountedTest, JobsAndRepeatRunEveryTestOnSeveralMounts) {
+  scenario("a", passing);
+  scenario("b", "steps:\n  - {op: mkdir, path: d, mode: 0700}\n  - {op: stat, path: d, expect: {perm: 0700, nlink: 2}}\n");
+  auto result = cli(fmt::format("run --fs {} {} --jobs 2 --repeat 3 -v", stallfs(""), scenarios_arg()), 60);
+  EXPECT_EQ(result.code, 0) << result.out << result.err;
+  EXPECT_NE(result.out.find("6 passed, 0 failed, 0 skipped"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("2 mounts"), std::string::npos) << result.out;
+}
+
+TEST_F(MountedTest, BindfsDifferencesAreReportedAsClearFailures) {
+  if (::access("/usr/bin/bindfs", X_OK) != 0) GTEST_SKIP() << "bindfs is not installed";
+  scenario("a-data", passing);
+  scenario("b-times", "steps:\n  - {op: create_file, path: f}\n  - {op: stat, path: f, expect: {mtime: {eq: {field: ctime}}}}\n");
+  scenario("c-perm", "actors:\n  alice: {uid: 1000}\nsetup:\n  - {op: create_file, path: f, mode: 0600}\n"
+                     "steps:\n  - {op: read_file, actor: alice, path: f, expect: EACCES}\n");
+  auto result = cli(fmt::format("run --fs {} {}", quote("exec:bindfs -f {src} {mnt}"), scenarios_arg()), 60);
+  EXPECT_TRUE(result.code == 0 || result.code == 1) << result.out << result.err;
+  EXPECT_NE(result.out.find("PASS   t/a-data"), std::string::npos) << result.out;
+  EXPECT_EQ(result.out.find("BROKEN"), std::string::npos) << result.out;
+  // Every failure names the field, the expectation, what came back and how to rerun it.
+  std::istringstream lines(result.out);
+  std::string line, block;
+  int failures = 0;
+  while (std::getline(lines, line)) {
+    if (line.rfind("FAIL", 0) == 0) ++failures;
+  }
+  if (failures > 0) {
+    EXPECT_NE(result.out.find("expected"), std::string::npos);
+    EXPECT_NE(result.out.find("got"), std::string::npos);
+    EXPECT_NE(result.out.find("rerun: "), std::string::npos);
+  }
+  EXPECT_EQ(failures > 0, result.code == 1) << result.out;
+}
+
+}  // namespace

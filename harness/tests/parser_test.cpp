@@ -1,0 +1,133 @@
+// Unit tests of the scenario parser and expectations reader: every bad input is refused
+// with FILE:LINE:COL, paths cannot leave the workdir, params expand into named tests.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+
+#include "fusecheck/runner.hpp"
+#include "fusecheck/scenario.hpp"
+
+using namespace fusecheck;
+
+namespace {
+
+const char* header = "format: 1\ntitle: t\nrefs: [r]\n";
+
+std::string parse_error(const std::string& body) {
+  try {
+    parse_scenario_text(std::string(header) + body, "s.yaml", "area/s");
+  } catch (const FileError& error) {
+    return error.what();
+  }
+  return "";
+}
+
+TEST(Parser, MalformedYamlCitesFileLineColumn) {
+  std::string error = parse_error("steps:\n  - {op: stat, path: f\n");
+  EXPECT_TRUE(std::regex_search(error, std::regex("^s\\.yaml:[0-9]+:[0-9]+: YAML syntax error"))) << error;
+}
+
+TEST(Parser, UnknownStepKeyIsRejectedWithItsPosition) {
+  std::string error = parse_error("steps:\n  - {op: stat, pth: f}\n");
+  EXPECT_NE(error.find("s.yaml:5:16: unknown key 'pth' in step 'stat'"), std::string::npos) << error;
+}
+
+TEST(Parser, UnknownTopLevelKeyIsRejected) {
+  std::string error = parse_error("stepz: []\nsteps:\n  - {op: stat, path: f}\n");
+  EXPECT_NE(error.find("s.yaml:4:1: unknown key 'stepz' in scenario"), std::string::npos) << error;
+}
+
+TEST(Parser, UnknownOpErrnoFlagAndFieldAreRejected) {
+  EXPECT_NE(parse_error("steps:\n  - {op: statt, path: f}\n").find("unknown op 'statt'"), std::string::npos);
+  EXPECT_NE(parse_error("steps:\n  - {op: stat, path: f, expect: ENOPE}\n").find("not ok, any, or an errno name"),
+            std::string::npos);
+  EXPECT_NE(parse_error("steps:\n  - {op: open, path: f, flags: [O_RDWRX], fd: h}\n").find("unknown open flag 'O_RDWRX'"),
+            std::string::npos);
+  EXPECT_NE(parse_error("steps:\n  - {op: stat, path: f, expect: {sizee: 1}}\n").find("stat has no result field 'sizee'"),
+            std::string::npos);
+}
+
+TEST(Parser, PathsThatLeaveTheWorkdirAreRefused) {
+  EXPECT_NE(parse_error("steps:\n  - {op: stat, path: /etc/passwd}\n").find("s.yaml:5:22: path '/etc/passwd' is absolute"),
+            std::string::npos);
+  EXPECT_NE(parse_error("steps:\n  - {op: unlink, path: a/../../x}\n").find("escapes the test's workdir"), std::string::npos);
+  EXPECT_NE(parse_error("steps:\n  - {op: rename, from: f, to: ..}\n").find("to '..' escapes"), std::string::npos);
+  EXPECT_NE(parse_error("steps:\n  - {op: symlink, target: ../x, path: l}\n").find("symlink target '../x' escapes"),
+            std::string::npos);
+  EXPECT_NE(parse_error("steps:\n  - {op: symlink, target: /etc, path: l}\n").find("is absolute"), std::string::npos);
+  // Staying inside is fine: a/../b, and a link in d pointing at ../f.
+  EXPECT_EQ(parse_error("steps:\n  - {op: stat, path: a/../b, expect: any}\n"), "");
+  EXPECT_EQ(parse_error("steps:\n  - {op: symlink, target: ../f, path: d/l}\n"), "");
+}
+
+TEST(Parser, HandlesMustBeOpenAndSavedNamesMustExist) {
+  EXPECT_NE(parse_error("steps:\n  - {op: fstat, fd: h}\n").find("fd 'h' is not open in actor 'root'"), std::string::npos);
+  EXPECT_NE(parse_error("steps:\n  - {op: stat, path: f, expect: {mtime: {changed: before}}}\n")
+                .find("no earlier step saves a result named 'before'"),
+            std::string::npos);
+  EXPECT_NE(parse_error("actors:\n  alice: {uid: 1000}\nsteps:\n  - {op: open, path: f, flags: O_RDONLY, fd: h}\n"
+                        "  - {op: fstat, actor: alice, fd: h}\n")
+                .find("fd 'h' is not open in actor 'alice'"),
+            std::string::npos);
+}
+
+TEST(Parser, ParamsExpandIntoNamedTestsWithSubstitution) {
+  auto tests = parse_scenario_text(std::string(header) +
+                                       "params:\n  mode: [0644, 0600]\n  kind: [a, b]\n"
+                                       "steps:\n  - {op: chmod, path: f, mode: \"${mode}\"}\n",
+                                   "s.yaml", "area/s");
+  ASSERT_EQ(tests.size(), 4u);
+  EXPECT_EQ(tests[0].name, "area/s@mode=0644,kind=a");
+  EXPECT_EQ(tests[3].name, "area/s@mode=0600,kind=b");
+  EXPECT_EQ(tests[1].steps[0].request["mode"], 0644);  // octal text stays octal
+  EXPECT_EQ(tests[2].steps[0].request["mode"], 0600);
+  EXPECT_NE(parse_error("steps:\n  - {op: chmod, path: f, mode: \"${nope}\"}\n").find("unknown parameter ${nope}"),
+            std::string::npos);
+}
+
+TEST(Parser, NonRootActorsImplyOtherUsersAndMountOptionsImplyTheFeature) {
+  auto tests = parse_scenario_text(std::string(header) +
+                                       "mount: [entry_timeout=0]\nactors:\n  bob: {uid: 1001, groups: [5, 6], umask: 077}\n"
+                                       "steps:\n  - {op: stat, actor: bob, path: ., expect: {uid: bob}}\n",
+                                   "s.yaml", "area/s");
+  ASSERT_EQ(tests.size(), 1u);
+  EXPECT_TRUE(tests[0].requires_features.count("other_users"));
+  EXPECT_TRUE(tests[0].requires_features.count("mount_options"));
+  EXPECT_EQ(tests[0].actors.at("bob").gid, 1001u);
+  EXPECT_EQ(tests[0].actors.at("bob").umask, 077u);
+  EXPECT_EQ(tests[0].mount_key(), "entry_timeout=0");
+}
+
+TEST(Parser, ReproFileRunsTheSameSingleCombination) {
+  auto tests = parse_scenario_text(std::string(header) + "params:\n  n: [1, 2]\nsteps:\n  - {op: truncate, path: f, size: \"${n}\"}\n",
+                                   "s.yaml", "area/s");
+  std::string repro = repro_yaml(tests[1], "memfs", 0);
+  auto again = parse_scenario_text(repro, "repro.yaml", "area/s");
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].name, "area/s@n=2");
+  EXPECT_EQ(again[0].steps[0].request["size"], 2);
+}
+
+TEST(Expectations, EntriesNeedAReasonAndMatchByNameOrGlob) {
+  auto dir = std::filesystem::temp_directory_path() / ("fusecheck-exp-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "bad.yaml") << "format: 1\nentries:\n  - {test: a/b, status: xfail}\n";
+  try {
+    Expectations::load((dir / "bad.yaml").string());
+    ADD_FAILURE() << "an entry without a reason was accepted";
+  } catch (const FileError& error) {
+    EXPECT_NE(std::string(error.what()).find("bad.yaml:3:5: every entry needs a reason"), std::string::npos) << error.what();
+  }
+  std::ofstream(dir / "good.yaml") << "format: 1\nentries:\n  - {test: 'area/*', status: skip, reason: because}\n";
+  auto expectations = Expectations::load((dir / "good.yaml").string());
+  auto tests = parse_scenario_text(std::string(header) + "steps:\n  - {op: stat, path: f}\n", "s.yaml", "area/s");
+  const ExpectationEntry* entry = expectations.find(tests[0]);
+  ASSERT_NE(entry, nullptr);
+  EXPECT_TRUE(entry->skip);
+  EXPECT_EQ(entry->reason, "because");
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
