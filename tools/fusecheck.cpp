@@ -26,7 +26,7 @@ using namespace fusecheck;
 namespace {
 
 constexpr int exit_usage = 2;
-constexpr int exit_cannot_run = 77;
+constexpr int exit_interrupted = 130;
 
 struct Options {
   std::string fs = "memfs";
@@ -174,6 +174,8 @@ int run_selected(const Options& options, std::vector<Scenario>& tests, const std
   run.seed = options.seed;
   if (options.timeout > 0) run.max_timeout = options.timeout;
   run.expectations = expectations ? &*expectations : nullptr;
+  run.stop = &stop_requested;
+  set_interrupt_flag(&stop_requested);
   size_t total = tests.size() * static_cast<size_t>(std::max(1, options.repeat));
   size_t finished = 0;
   Counts counts;
@@ -191,8 +193,13 @@ int run_selected(const Options& options, std::vector<Scenario>& tests, const std
     if (bad) mutable_result.repro_path = write_repro(options.results, result, fs_text, options.seed);
     std::string label = result.repetition > 0 ? fmt::format("{} (repeat {})", result.name, result.repetition + 1) : result.name;
     std::string line = fmt::format("{:<6} {} ({:.0f} ms)", verdict_name(result.verdict), label, result.seconds * 1000);
+    if (result.verdict == Verdict::skip || result.verdict == Verdict::xfail) line += ": " + result.reason;
     bool show_details = bad || (options.verbosity > 0 && result.verdict != Verdict::pass);
-    std::string details = show_details ? describe_result(result, rerun_command(program, result, fs_text, scenarios_arg)) : "";
+    std::string rerun = options.replay_file.empty()
+                            ? rerun_command(program, result, fs_text, scenarios_arg)
+                            : fmt::format("{} replay {} --fs {}", program, shell_quote_arg(options.replay_file), shell_quote_arg(fs_text));
+    bool quiet_line = result.verdict == Verdict::skip || result.verdict == Verdict::xfail;
+    std::string details = show_details && !quiet_line ? describe_result(result, rerun) : "";
     if (options.verbosity > 0)
       for (const auto& step : result.transcript) details += "      " + step + "\n";
     if (tty) {
@@ -225,6 +232,7 @@ int run_selected(const Options& options, std::vector<Scenario>& tests, const std
     std::cout << fmt::format("{} mount{}, {} actor process{} started\n", stats.mounts, stats.mounts == 1 ? "" : "s",
                              stats.actors_spawned, stats.actors_spawned == 1 ? "" : "es");
   std::cout << fmt::format("{} in {:.2f} s\n", counts.summary_line(), seconds);
+  if (stop_requested) return exit_interrupted;
   return counts.exit_code();
 }
 
@@ -373,5 +381,4 @@ int main(int argc, char** argv) {
     std::cerr << "fusecheck: internal error: " << error.what() << "\n";
     return 3;
   }
-  (void)exit_cannot_run;
 }

@@ -7,9 +7,12 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <algorithm>
 
 namespace fusecheck {
 namespace {
+
+std::atomic<const std::atomic<bool>*> interrupt_flag{nullptr};
 
 bool write_all(int fd, const char* data, size_t size) {
   while (size > 0) {
@@ -29,13 +32,17 @@ FrameStatus read_all(int fd, char* data, size_t size, std::optional<Clock::time_
     if (deadline) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - Clock::now());
       if (left.count() < 0) return FrameStatus::timeout;
+      const std::atomic<bool>* interrupted = interrupt_flag.load();
+      if (interrupted != nullptr && interrupted->load()) return FrameStatus::timeout;
+      // Wait in slices so that an interruption is noticed within 100 ms.
+      int slice = static_cast<int>(std::min<long long>(left.count() + 1, 100));
       pollfd pfd{fd, POLLIN, 0};
-      int ready = ::poll(&pfd, 1, static_cast<int>(left.count()) + 1);
+      int ready = ::poll(&pfd, 1, slice);
       if (ready < 0) {
         if (errno == EINTR) continue;
         return FrameStatus::error;
       }
-      if (ready == 0) return FrameStatus::timeout;
+      if (ready == 0) continue;
     }
     ssize_t got = ::read(fd, data, size);
     if (got < 0) {
@@ -50,6 +57,8 @@ FrameStatus read_all(int fd, char* data, size_t size, std::optional<Clock::time_
 }
 
 }  // namespace
+
+void set_interrupt_flag(const std::atomic<bool>* flag) { interrupt_flag = flag; }
 
 bool write_frame(int fd, const std::string& payload) {
   uint32_t size = static_cast<uint32_t>(payload.size());

@@ -19,6 +19,7 @@
 #include <random>
 #include <sstream>
 #include <thread>
+#include <unordered_map>
 
 #include "fusecheck/actor.hpp"
 #include "fusecheck/names.hpp"
@@ -307,35 +308,51 @@ std::string check_matcher(const Matcher& matcher, const FieldExpect& field, cons
           if (!seen.insert(element_key(element)).second) return fmt::format("no duplicates ('{}' appears twice)", element_key(element));
         return "";
       }
+      // Index the listing by name: directories of thousands of entries are common here.
+      std::unordered_multimap<std::string, size_t> by_key;
+      for (size_t i = 0; i < got.size(); ++i) by_key.emplace(element_key(got[i]), i);
       if (matcher.kind == Matcher::Kind::contains || matcher.kind == Matcher::Kind::excludes) {
         std::string problems;
+        size_t shown = 0, total_problems = 0;
         for (const auto& item : matcher.items) {
-          bool present = std::any_of(got.begin(), got.end(), [&](const json& element) { return element_matches(item, element); });
-          if (present != (matcher.kind == Matcher::Kind::contains))
-            problems += (problems.empty() ? "" : ", ") + element_key(item);
+          auto [first, last] = by_key.equal_range(element_key(item));
+          bool present = std::any_of(first, last, [&](const auto& entry) { return element_matches(item, got[entry.second]); });
+          if (present != (matcher.kind == Matcher::Kind::contains)) {
+            ++total_problems;
+            if (shown++ < 20) problems += (problems.empty() ? "" : ", ") + element_key(item);
+          }
         }
-        if (problems.empty()) return "";
-        return fmt::format("{} ({} {})", matcher.describe(),
+        if (total_problems == 0) return "";
+        if (total_problems > shown) problems += fmt::format(", ... ({} in all)", total_problems);
+        return fmt::format("{} ({} {})", matcher.kind == Matcher::Kind::contains ? "contains the listed names" : "excludes the listed names",
                            matcher.kind == Matcher::Kind::contains ? "missing:" : "present:", problems);
       }
       if (matcher.kind == Matcher::Kind::sequence) {
         bool holds = got.size() == matcher.items.size();
-        for (size_t i = 0; holds && i < got.size(); ++i) holds = element_matches(matcher.items[i], got[i]);
-        return holds ? "" : matcher.describe();
+        size_t at = 0;
+        for (; holds && at < got.size(); ++at) holds = element_matches(matcher.items[at], got[at]);
+        if (holds) return "";
+        return got.size() != matcher.items.size()
+                   ? fmt::format("the sequence of {} elements (got {})", matcher.items.size(), got.size())
+                   : fmt::format("the sequence (element {} differs: expected {})", at - 1, matcher.items[at - 1].dump());
       }
       // set: each expected element matches exactly one got element, and nothing is left over.
       std::vector<bool> taken(got.size(), false);
       std::string missing, extra;
+      size_t missing_count = 0, extra_count = 0;
       for (const auto& item : matcher.items) {
         bool found = false;
-        for (size_t i = 0; i < got.size() && !found; ++i)
-          if (!taken[i] && element_matches(item, got[i])) taken[i] = found = true;
-        if (!found) missing += (missing.empty() ? "" : ", ") + element_key(item);
+        auto [first, last] = by_key.equal_range(element_key(item));
+        for (auto it = first; it != last && !found; ++it)
+          if (!taken[it->second] && element_matches(item, got[it->second])) taken[it->second] = found = true;
+        if (!found && missing_count++ < 20) missing += (missing.empty() ? "" : ", ") + element_key(item);
       }
       for (size_t i = 0; i < got.size(); ++i)
-        if (!taken[i]) extra += (extra.empty() ? "" : ", ") + element_key(got[i]);
-      if (missing.empty() && extra.empty()) return "";
-      return fmt::format("{} (missing: [{}], unexpected: [{}])", matcher.describe(), missing, extra);
+        if (!taken[i] && extra_count++ < 20) extra += (extra.empty() ? "" : ", ") + element_key(got[i]);
+      if (missing_count == 0 && extra_count == 0) return "";
+      if (missing_count > 20) missing += fmt::format(", ... ({} in all)", missing_count);
+      if (extra_count > 20) extra += fmt::format(", ... ({} in all)", extra_count);
+      return fmt::format("the set of {} elements (missing: [{}], unexpected: [{}])", matcher.items.size(), missing, extra);
     }
   }
   return "";
@@ -484,8 +501,11 @@ StepStatus run_step(const Step& step, TestContext& ctx, const std::string& secti
     using S = ActorProcess::Reply::Status;
     if (reply.status == S::timeout) {
       std::string recovery = recover_from_hang(ctx, actor);
-      broken += fmt::format("{}{}: no answer from actor '{}' within {} s{}", broken.empty() ? "" : "; ", call_label,
-                            call.actor, timeout, recovery);
+      if (ctx.options.stop && ctx.options.stop->load())
+        broken += fmt::format("{}{}: interrupted{}", broken.empty() ? "" : "; ", call_label, recovery);
+      else
+        broken += fmt::format("{}{}: no answer from actor '{}' within {} s{}", broken.empty() ? "" : "; ", call_label,
+                              call.actor, timeout, recovery);
       ctx.result.transcript.push_back(call_label + ": TIMEOUT");
       continue;
     }
@@ -839,6 +859,15 @@ std::vector<TestResult> run_tests(const std::vector<Scenario>& tests, const RunO
       for (size_t index : shard.tests) {
         const Scenario& scenario = *items[index].scenario;
         auto started = Clock::now();
+        if (options.stop && options.stop->load()) {
+          TestResult result;
+          result.scenario = &scenario;
+          result.name = scenario.name;
+          result.verdict = Verdict::skip;
+          result.reason = "not run: interrupted";
+          finish(index, std::move(result));
+          continue;
+        }
         if (!session && mount_error.empty()) {
           try {
             session = std::make_unique<MountSession>(Mount::create(options.target, shard.mount_options), options);
@@ -862,7 +891,7 @@ std::vector<TestResult> run_tests(const std::vector<Scenario>& tests, const RunO
             // Start the next test on a fresh mount; this one hung or lost its daemon.
             spawned += session->spawned();
             session.reset();
-            if (options.on_notice) options.on_notice(fmt::format("remounting {} after {}: {}", options.target.text, scenario.name, why));
+            if (options.on_notice && !(options.stop && options.stop->load())) options.on_notice(fmt::format("remounting {} after {}: {}", options.target.text, scenario.name, why));
           }
         }
         apply_expectation(result);

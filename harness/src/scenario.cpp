@@ -553,7 +553,24 @@ class Parser {
         m.kind = key == "set" ? Matcher::Kind::set : key == "sequence" ? Matcher::Kind::sequence
                : key == "contains" ? Matcher::Kind::contains : Matcher::Kind::excludes;
         if (!value.IsSequence()) fail(value, key + " must be a list");
-        for (const auto& item : value) m.items.push_back(literal_of(kind, item, field + " item"));
+        for (const auto& item : value) {
+          if (item.IsMap() && item["range"]) {
+            // {range: {prefix: f, count: N, start: S}} stands for the names fS .. f(S+N-1).
+            check_keys(item, {"range"}, "range item");
+            const YAML::Node& range = item["range"];
+            check_keys(range, {"prefix", "count", "start"}, "range");
+            if (!range["count"]) fail(range, "range needs a count");
+            std::string prefix = range["prefix"] ? text(range["prefix"], "range prefix") : "";
+            long long start = range["start"] ? integer(range["start"], "range start") : 0;
+            long long count = non_negative(range["count"], "range count");
+            for (long long i = start; i < start + count; ++i) {
+              json name = prefix + std::to_string(i);
+              m.items.push_back(kind == FieldKind::entries ? json{{"name", name}} : name);
+            }
+            continue;
+          }
+          m.items.push_back(literal_of(kind, item, field + " item"));
+        }
       } else if (key == "unique") {
         m.kind = Matcher::Kind::unique;
         if (!boolean(value, "unique")) continue;

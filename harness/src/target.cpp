@@ -417,13 +417,13 @@ std::unique_ptr<Mount> Mount::create(const TargetSpec& spec, const std::vector<s
 bool Mount::healthy(std::string& why) {
   if (!spec_.is_fuse()) return true;
   std::error_code ec;
+  if (aborted_) {
+    why = fmt::format("the FUSE connection {} was aborted", conn_);
+    return false;
+  }
   if (daemon_ && !daemon_->running(ec)) {
     why = fmt::format("the filesystem daemon {}; its output ends:\n{}", describe_wait_status(daemon_->native_exit_code()),
                       daemon_log_tail());
-    return false;
-  }
-  if (aborted_) {
-    why = "the FUSE connection was aborted";
     return false;
   }
   if (!mounted_device(mountpoint_)) {

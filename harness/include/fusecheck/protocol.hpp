@@ -3,6 +3,7 @@
 // hang the harness.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <optional>
 #include <string>
@@ -19,6 +20,9 @@ bool write_frame(int fd, const std::string& payload);
 // Reads one frame; with no deadline it blocks (the actor side).
 FrameStatus read_frame(int fd, std::string& payload,
                        std::optional<Clock::time_point> deadline = std::nullopt);
+
+// When the flag is set (Ctrl-C), reads with a deadline give up early as if timed out.
+void set_interrupt_flag(const std::atomic<bool>* flag);
 
 // Bytes <-> lower-case hex, the encoding of byte strings inside JSON messages.
 std::string to_hex(const std::string& bytes);

@@ -4,6 +4,7 @@
 // with a fresh mount.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <optional>
 #include <string>
@@ -69,6 +70,7 @@ struct RunOptions {
   const Expectations* expectations = nullptr;
   std::function<void(const TestResult&)> on_result;  // called as each test ends (any thread, serialized)
   std::function<void(const std::string&)> on_notice;  // harness notices (mount errors...)
+  const std::atomic<bool>* stop = nullptr;            // set on SIGINT: tests not started are skipped
 };
 
 struct RunStats {
