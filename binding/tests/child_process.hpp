@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <linux/close_range.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -29,7 +30,11 @@ inline ChildResult run_in_child(const std::function<std::string()>& body,
   if (::pipe(fds) != 0) return {false, -1, "pipe failed"};
   pid_t pid = ::fork();
   if (pid == 0) {
-    ::close(fds[0]);
+    // Drop every inherited descriptor but the result pipe: a child holding a copy of the
+    // daemon's /dev/fuse fd would keep the connection alive after the daemon closed it.
+    if (::dup2(fds[1], 3) != 3) ::_exit(125);
+    ::close_range(4, ~0U, 0);
+    fds[1] = 3;
     int code = 0;
     std::string out;
     try {
@@ -66,8 +71,19 @@ inline ChildResult run_in_child(const std::function<std::string()>& body,
     result.output.append(buf, static_cast<size_t>(n));
   }
   ::close(fds[0]);
+  // A child stuck in a FUSE request ignores SIGKILL until the connection is aborted (the
+  // ScopedMount's destructor does that), so reap it without blocking the test forever.
   int status = 0;
-  ::waitpid(pid, &status, 0);
+  pid_t reaped = 0;
+  for (int i = 0; i < 200 && reaped == 0; ++i) {
+    reaped = ::waitpid(pid, &status, WNOHANG);
+    if (reaped == 0) ::usleep(i < 20 ? 1000 : 10'000);
+    if (reaped == 0 && i == 100) ::kill(pid, SIGKILL);
+  }
+  if (reaped != pid) {
+    result.timed_out = true;
+    return result;
+  }
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return result;
 }
