@@ -520,6 +520,14 @@ json handle(const json& request) {
     check(::chdir("/") == 0);
     return json::object();
   }
+  if (op == "prepare_workdir") {
+    // mkdir, then chown and chmod: the mode must not be filtered by our umask.
+    std::string path = path_arg(request);
+    check(::mkdir(path.c_str(), 0700) == 0);
+    check(::chown(path.c_str(), static_cast<uid_t>(num(request, "uid", 0)), static_cast<gid_t>(num(request, "gid", 0))) == 0);
+    check(::chmod(path.c_str(), static_cast<mode_t>(num(request, "mode", 0777))) == 0);
+    return json::object();
+  }
   if (op == "rmtree") {
     // FTW_MOUNT: never cross into another filesystem; FTW_PHYS: never follow symlinks.
     check(::nftw(path_arg(request).c_str(), remove_entry, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) == 0);

@@ -590,26 +590,32 @@ class MountSession {
  public:
   MountSession(std::unique_ptr<Mount> mount, const RunOptions& options)
       : mount_(std::move(mount)), options_(options), pool_(executable_dir() + "/fusecheck-actor") {}
-  ~MountSession() { pool_.clear(); }
+  ~MountSession() {
+    service_.reset();
+    pool_.clear();
+  }
 
   Mount& mount() { return *mount_; }
   int spawned() const { return pool_.spawned(); }
 
+  // Root calls the harness makes itself (workdirs, probes) go through one dedicated actor,
+  // which is never reset between calls.
   ActorProcess::Reply service(const json& request, double seconds = 10) {
-    std::string error;
-    auto actor = pool_.take(Identity{}, error);
-    if (!actor) {
-      ActorProcess::Reply reply;
-      reply.status = ActorProcess::Reply::Status::died;
-      reply.detail = error;
-      return reply;
+    if (!service_ || !service_->usable()) {
+      std::string error;
+      service_ = ActorProcess::spawn(executable_dir() + "/fusecheck-actor", Identity{}, error);
+      if (!service_) {
+        ActorProcess::Reply reply;
+        reply.status = ActorProcess::Reply::Status::died;
+        reply.detail = error;
+        return reply;
+      }
     }
-    auto reply = actor->call(request, Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds)));
+    auto reply = service_->call(request, Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds)));
     if (reply.status == ActorProcess::Reply::Status::timeout) {
       mount_->abort_connection("service call timed out");
-      actor->kill_and_reap(std::chrono::milliseconds(2000));
-    } else {
-      pool_.give_back(std::move(actor));
+      service_->kill_and_reap(std::chrono::milliseconds(2000));
+      service_.reset();
     }
     return reply;
   }
@@ -707,16 +713,10 @@ class MountSession {
       result.verdict = Verdict::broken;
       result.reason = fmt::format("preparing the workdir {}: {} gave {}", workdir, what, reply_text(reply));
     };
-    if (auto r = service({{"op", "mkdir"}, {"path", workdir}, {"mode", 0700}}); !reply_ok(r)) {
-      step_fail("mkdir", r);
-      return result;
-    }
-    if (auto r = service({{"op", "chown"}, {"path", workdir}, {"uid", scenario.workdir.uid}, {"gid", scenario.workdir.gid}}); !reply_ok(r)) {
-      step_fail("chown", r);
-      return result;
-    }
-    if (auto r = service({{"op", "chmod"}, {"path", workdir}, {"mode", scenario.workdir.mode}}); !reply_ok(r)) {
-      step_fail("chmod", r);
+    if (auto r = service({{"op", "prepare_workdir"}, {"path", workdir}, {"mode", scenario.workdir.mode},
+                          {"uid", scenario.workdir.uid}, {"gid", scenario.workdir.gid}});
+        !reply_ok(r)) {
+      step_fail("mkdir/chown/chmod", r);
       return result;
     }
     TestContext ctx{scenario, *mount_, options_, {}, {}, result};
@@ -778,6 +778,7 @@ class MountSession {
   std::unique_ptr<Mount> mount_;
   const RunOptions& options_;
   ActorPool pool_;
+  std::unique_ptr<ActorProcess> service_;
 };
 
 struct Shard {
