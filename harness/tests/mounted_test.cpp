@@ -46,6 +46,15 @@ std::vector<std::string> fuse_mounts_matching(const std::string& needle) {
   return found;
 }
 
+std::vector<std::string> fuse_mount_sources() {
+  std::vector<std::string> found;
+  std::ifstream in("/proc/self/mounts");
+  std::string source, target, type, rest;
+  while (in >> source >> target >> type && std::getline(in, rest))
+    if (type.rfind("fuse", 0) == 0) found.push_back(source);
+  return found;
+}
+
 bool is_mounted(const std::string& path) { return mounted_device(path).has_value(); }
 
 // A fresh tmpfs for one test, unmounted whatever happens.
@@ -88,11 +97,17 @@ class MountedTest : public ::testing::Test {
 
   void TearDown() override {
     if (work_.empty()) return;
+    // Every finished run removes its record; a leftover means a mount was not accounted for.
+    std::error_code ec;
+    if (fs::is_directory(state_, ec))
+      for (const auto& entry : fs::directory_iterator(state_)) ADD_FAILURE() << "state record left: " << entry.path();
     // Whatever a failed test left, clear it through the same records the CLI uses.
     StateRecord::instance().clear_stale();
     EXPECT_TRUE(fuse_mounts_matching("stallfs").empty()) << "a stallfs mount was left behind";
-    EXPECT_TRUE(fuse_mounts_matching("bindfs").empty()) << "a bindfs mount was left behind";
-    std::error_code ec;
+    // bindfs mounts made through {src} show the harness's backing directory as their source.
+    for (const auto& source : fuse_mount_sources())
+      EXPECT_FALSE(source.rfind("/tmp/fusecheck-", 0) == 0 && source.size() > 4 && source.substr(source.size() - 4) == "/src")
+          << "a bindfs mount of " << source << " was left behind";
     fs::remove_all(work_, ec);
   }
 
@@ -311,6 +326,21 @@ TEST_F(MountedTest, BindfsDifferencesAreReportedAsClearFailures) {
     EXPECT_NE(result.out.find("rerun: "), std::string::npos);
   }
   EXPECT_EQ(failures > 0, result.code == 1) << result.out;
+}
+
+}  // namespace
+
+namespace {
+
+TEST_F(MountedTest, DaemonThatFailsToMountMakesEveryTestBrokenWithItsOutput) {
+  scenario("a", passing);
+  scenario("b", passing);
+  auto result = cli(fmt::format("run --fs {} {}", quote("exec:sh -c 'echo no such device >&2; exit 4' {mnt}"), scenarios_arg()));
+  EXPECT_EQ(result.code, 3) << result.out << result.err;
+  EXPECT_NE(result.out.find("exited with status 4 before mounting"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("| no such device"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("0 passed, 0 failed, 0 skipped, 0 xfailed, 0 xpassed, 2 broken"), std::string::npos) << result.out;
+  EXPECT_TRUE(fs::is_empty(state_) || !fs::exists(state_)) << "a state record outlived the run";
 }
 
 }  // namespace
