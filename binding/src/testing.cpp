@@ -128,7 +128,9 @@ void ScopedMount::unmount() {
     return;
   }
   s.server.join();
-  s.session->close(false);  // already unmounted above; this releases the device and session
+  // Already unmounted above; libfuse sees the dead connection (POLLERR), skips its own
+  // umount and only closes the device and frees the session.
+  s.session->close(true);
 }
 
 ScopedMount::~ScopedMount() {

@@ -3,6 +3,7 @@
 // invalidate_inode, notify_store, and terminate() from inside a handler ending main().
 // Also: several serving threads, and max_tasks holding back new requests.
 #include <fcntl.h>
+#include <signal.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
@@ -217,6 +218,45 @@ TEST(KernelInteraction, TerminateFromHandlerEndsMain) {
   EXPECT_TRUE(returned) << "main() did not return after terminate() inside a handler";
   EXPECT_EQ(r.output, "bye");
   EXPECT_THROW(fusepp::current_session(), std::logic_error);
+}
+
+// FUSE_INTERRUPT reaches a suspended handler through RequestContext::interrupted().
+class InterruptibleFs : public HelloFs {
+ public:
+  std::atomic<bool> saw_interrupt{false};
+  Reply<EntryAttributes> getattr(InodeT inode, const RequestContext& ctx) override {
+    if (inode != kSlowInode) co_return co_await HelloFs::getattr(inode, ctx);
+    for (int i = 0; i < 500; ++i) {  // up to 5 s
+      if (ctx.interrupted()) {
+        saw_interrupt = true;
+        co_return FUSEError(EINTR);
+      }
+      asio::steady_timer timer(co_await asio::this_coro::executor, 10ms);
+      co_await timer.async_wait(asio::use_awaitable);
+    }
+    co_return attrs(inode);
+  }
+};
+
+TEST(KernelInteraction, InterruptIsVisibleToSuspendedHandler) {
+  InterruptibleFs fs;
+  testing::ScopedMount mnt(fs);
+  auto slow = mnt.path() / HelloFs::kSlowName;
+  auto r = run_in_child([&] {
+    int fd = ::open(slow.c_str(), O_PATH);
+    struct sigaction sa{};
+    sa.sa_handler = [](int) {};
+    ::sigaction(SIGALRM, &sa, nullptr);  // no SA_RESTART: the syscall returns EINTR
+    ::alarm(1);
+    struct stat st{};
+    auto start = std::chrono::steady_clock::now();
+    int rc = ::fstat(fd, &st);
+    auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+    return errno_name(rc) + (took < 3s ? " fast" : " slow");
+  });
+  ASSERT_TRUE(r.ok()) << r.output;
+  EXPECT_EQ(r.output, std::string(strerrordesc_np(EINTR)) + " fast");
+  EXPECT_TRUE(fs.saw_interrupt);
 }
 
 TEST(Serving, SeveralThreadsServeConcurrently) {

@@ -18,9 +18,9 @@
 namespace fusepp {
 
 struct MainOptions {
-  // Threads serving requests. 1: handlers need no locks (pyfuse3's model). N > 1: each
-  // thread reads its own cloned /dev/fuse fd (libfuse's clone_fd), handlers run
-  // concurrently and must synchronise themselves.
+  // Threads serving requests. 1: handlers need no locks (pyfuse3's model). N > 1: N threads
+  // run the session's io_context with N readers of /dev/fuse (see docs/binding-ops.md for
+  // why not libfuse's clone_fd); handlers run concurrently and must synchronise themselves.
   unsigned threads = 1;
   // Most requests in flight at once (suspended handlers included); 0 means no limit.
   // When reached, the loop stops reading /dev/fuse until a handler completes.
