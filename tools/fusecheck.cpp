@@ -185,6 +185,15 @@ int run_selected(const Options& options, std::vector<Scenario>& tests, const std
     if (tty && progress_shown) std::cout << "\r\033[K";
     std::cerr << "fusecheck: " << notice << "\n";
   };
+  run.on_mount = [&](const Mount& mount) {
+    if (options.verbosity <= 0) return;
+    std::string have, lacking;
+    for (const auto& feature : mount.features().have) have += " " + feature;
+    for (const auto& [feature, why] : mount.features().missing) lacking += fmt::format("\n    {}: {}", feature, why);
+    if (tty && progress_shown) std::cout << "\r\033[K";
+    std::cout << fmt::format("mounted {} at {}\n  features:{}\n  lacking:{}\n", fs_text, mount.root(), have,
+                             lacking.empty() ? " none" : lacking);
+  };
   run.on_result = [&](const TestResult& result) {
     ++finished;
     counts.add(result.verdict);

@@ -649,9 +649,11 @@ class MountSession {
     probe("fifo", {{"op", "mknod"}, {"path", at("p")}, {"type", "fifo"}, {"mode", 0644}}, "mknod fifo");
     probe("devices", {{"op", "mknod"}, {"path", at("c")}, {"type", "chr"}, {"mode", 0644}, {"major", 1}, {"minor", 3}}, "mknod chr");
     probe("sockets", {{"op", "mknod"}, {"path", at("s")}, {"type", "sock"}, {"mode", 0644}}, "mknod sock");
-    probe("rename_noreplace", {{"op", "renameat2"}, {"from", at("g")}, {"to", at("g2")}, {"flags", RENAME_NOREPLACE}}, "renameat2 RENAME_NOREPLACE");
-    probe("rename_exchange", {{"op", "renameat2"}, {"from", at("f")}, {"to", at("g2")}, {"flags", RENAME_EXCHANGE}}, "renameat2 RENAME_EXCHANGE");
-    probe("rename_whiteout", {{"op", "renameat2"}, {"from", at("g2")}, {"to", at("w")}, {"flags", RENAME_WHITEOUT}}, "renameat2 RENAME_WHITEOUT");
+    // Each renameat2 probe works on files of its own, so one missing flag cannot hide another.
+    for (const char* name : {"n1", "x1", "x2", "w1"}) call({{"op", "create_file"}, {"path", at(name)}, {"mode", 0644}});
+    probe("rename_noreplace", {{"op", "renameat2"}, {"from", at("n1")}, {"to", at("n2")}, {"flags", RENAME_NOREPLACE}}, "renameat2 RENAME_NOREPLACE");
+    probe("rename_exchange", {{"op", "renameat2"}, {"from", at("x1")}, {"to", at("x2")}, {"flags", RENAME_EXCHANGE}}, "renameat2 RENAME_EXCHANGE");
+    probe("rename_whiteout", {{"op", "renameat2"}, {"from", at("w1")}, {"to", at("w2")}, {"flags", RENAME_WHITEOUT}}, "renameat2 RENAME_WHITEOUT");
     probe("o_tmpfile", {{"op", "open"}, {"path", dir}, {"flags", O_TMPFILE | O_RDWR}, {"mode", 0600}, {"fd", "t"}}, "open O_TMPFILE");
     {
       // fd-based probes need one actor across calls (the pool resets actors between calls).
@@ -874,6 +876,10 @@ std::vector<TestResult> run_tests(const std::vector<Scenario>& tests, const RunO
             session = std::make_unique<MountSession>(Mount::create(options.target, shard.mount_options), options);
             ++mounts;
             session->probe_features();
+            if (options.on_mount) {
+              std::lock_guard lock(report_mutex);
+              options.on_mount(session->mount());
+            }
           } catch (const std::exception& error) {
             mount_error = error.what();
             if (options.on_notice) options.on_notice("cannot mount " + options.target.text + ": " + mount_error);

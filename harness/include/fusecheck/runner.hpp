@@ -70,6 +70,7 @@ struct RunOptions {
   const Expectations* expectations = nullptr;
   std::function<void(const TestResult&)> on_result;  // called as each test ends (any thread, serialized)
   std::function<void(const std::string&)> on_notice;  // harness notices (mount errors...)
+  std::function<void(const Mount&)> on_mount;          // after each mount and feature probe
   const std::atomic<bool>* stop = nullptr;            // set on SIGINT: tests not started are skipped
 };
 

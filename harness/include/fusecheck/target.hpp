@@ -81,6 +81,7 @@ class Mount {
   const std::string& root() const { return root_; }  // where test workdirs are made
   const TargetSpec& spec() const { return spec_; }
   Features& features() { return features_; }
+  const Features& features() const { return features_; }
 
   // For FUSE: the daemon runs and the mount is present. Otherwise says why not.
   bool healthy(std::string& why);
