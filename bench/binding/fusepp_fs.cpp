@@ -1,0 +1,48 @@
+// Benchmark subject: the raw_fs.c filesystem written on fusepp (same replies, no caching,
+// errors as values), served by fusepp::main() on one thread. Usage: bench_fusepp_fs MOUNTPOINT
+#include <cstdio>
+
+#include "fusepp/fusepp.hpp"
+
+namespace {
+
+class StatFs : public fusepp::Operations {
+  static fusepp::EntryAttributes attrs(fusepp::InodeT ino) {
+    fusepp::EntryAttributes a{.st_ino = ino, .entry_timeout = 0, .attr_timeout = 0};
+    if (ino == fusepp::ROOT_INODE) {
+      a.st_mode = fusepp::ModeT{S_IFDIR | 0755};
+      a.st_nlink = 2;
+    } else {
+      a.st_size = 4096;
+    }
+    return a;
+  }
+
+ public:
+  fusepp::Reply<fusepp::EntryAttributes> lookup(fusepp::InodeT parent, std::string_view name,
+                                                const fusepp::RequestContext&) override {
+    if (parent != fusepp::ROOT_INODE || name != "file") co_return fusepp::FUSEError(ENOENT);
+    co_return attrs(fusepp::InodeT{2});
+  }
+  fusepp::Reply<fusepp::EntryAttributes> getattr(fusepp::InodeT ino, const fusepp::RequestContext&) override {
+    co_return attrs(ino);
+  }
+  fusepp::Reply<fusepp::FileInfo> open(fusepp::InodeT, fusepp::FlagT, const fusepp::RequestContext&) override {
+    co_return fusepp::FileInfo{.keep_cache = false};
+  }
+  fusepp::Reply<void> release(fusepp::FileHandleT) override { co_return fusepp::ok; }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: %s MOUNTPOINT\n", argv[0]);
+    return 2;
+  }
+  StatFs fs;
+  fusepp::Session session(fs, argv[1], {});
+  session.main();
+  session.close(true);
+  return 0;
+}
