@@ -742,27 +742,26 @@ class MountSession {
       }
       ctx.actors[name] = std::move(actor);
     }
-    if (ready && run_section(scenario.setup, "setup", ctx)) {
-      bool steps_done = run_section(scenario.steps, "steps", ctx);
-      bool target_alive = result.verdict != Verdict::broken;
-      if (target_alive) {
-        TestResult& r = result;
-        Verdict before = r.verdict;
-        std::string reason = r.reason;
-        size_t mismatches = r.mismatches.size();
-        bool cleaned = run_section(scenario.cleanup, "cleanup", ctx);
-        if (cleaned) {
-          r.verdict = before;
-          r.reason = reason;
-        } else if (before == Verdict::fail) {
-          // Keep the FAIL: the cleanup problem is most likely its consequence.
-          r.transcript.push_back("cleanup after the failure did not complete: " + r.reason);
-          r.verdict = before;
-          r.reason = reason;
-          r.mismatches.resize(mismatches);
-        }
+    if (ready && run_section(scenario.setup, "setup", ctx)) run_section(scenario.steps, "steps", ctx);
+    // cleanup runs after PASS, FAIL and a failed setup alike, as long as the target and the
+    // actors still answer; its own problems never hide the verdict that came before.
+    bool actors_alive = ready && std::all_of(ctx.actors.begin(), ctx.actors.end(),
+                                             [](const auto& entry) { return entry.second && entry.second->usable(); });
+    std::string unhealthy;
+    if (!scenario.cleanup.empty() && actors_alive && mount_->healthy(unhealthy)) {
+      Verdict before = result.verdict;
+      std::string reason = result.reason;
+      size_t mismatches = result.mismatches.size();
+      result.verdict = Verdict::pass;
+      bool cleaned = run_section(scenario.cleanup, "cleanup", ctx);
+      if (!cleaned && before == Verdict::pass) {
+        // result already says BROKEN with the cleanup step that failed
+      } else {
+        if (!cleaned) result.transcript.push_back("cleanup did not complete: " + result.reason);
+        result.verdict = before;
+        result.reason = reason;
+        result.mismatches.resize(mismatches);
       }
-      (void)steps_done;
     }
     for (auto& [name, actor] : ctx.actors) pool_.give_back(std::move(actor));
     std::string why;

@@ -344,3 +344,30 @@ TEST_F(MountedTest, DaemonThatFailsToMountMakesEveryTestBrokenWithItsOutput) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST_F(MountedTest, SetupFailureIsBrokenAndCleanupRunsAfterEveryOutcome) {
+  TmpfsMount tmpfs;
+  ASSERT_TRUE(tmpfs.ok());
+  // The -v transcript is the witness that cleanup ran.
+  scenario("a-setup-fails", "setup:\n  - {op: stat, path: nope}\nsteps:\n  - {op: stat, path: .}\n"
+                            "cleanup:\n  - {op: mkdir, path: cleaned}\n");
+  scenario("b-fails", "steps:\n  - {op: stat, path: nope}\ncleanup:\n  - {op: mkdir, path: cleaned}\n");
+  scenario("c-cleanup-fails", "steps:\n  - {op: stat, path: .}\ncleanup:\n  - {op: rmdir, path: nope}\n");
+  auto result = cli(fmt::format("run -v --fs dir:{} {}", tmpfs.path(), scenarios_arg()));
+  EXPECT_EQ(result.code, 3) << result.out << result.err;
+  EXPECT_NE(result.out.find("BROKEN t/a-setup-fails"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("setup step 1 (stat nope) at"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("FAIL   t/b-fails"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("BROKEN t/c-cleanup-fails"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("cleanup step 1 (rmdir nope)"), std::string::npos) << result.out;
+  // Both the BROKEN setup and the FAIL still ran their cleanup.
+  size_t first = result.out.find("cleanup step 1 (mkdir cleaned): success");
+  ASSERT_NE(first, std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("cleanup step 1 (mkdir cleaned): success", first + 1), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("0 passed, 1 failed, 0 skipped, 0 xfailed, 0 xpassed, 2 broken"), std::string::npos);
+  EXPECT_TRUE(fs::is_empty(tmpfs.path()));
+}
+
+}  // namespace
