@@ -1,6 +1,6 @@
 // memfs directory handles: opendir/readdir/releasedir. readdir lists '.', '..' and then the
-// entries in cookie order, resuming strictly after the cookie the kernel hands back, so
-// concurrent inserts and unlinks never make it skip or repeat a surviving entry.
+// entries newest first by cookie, resuming strictly past the cookie the kernel hands back,
+// so concurrent inserts and unlinks never make it skip or repeat a surviving entry.
 #include "state.hpp"
 
 namespace memfs {
@@ -47,9 +47,12 @@ Reply<void> MemFs::readdir(FileHandleT fh, off_t start_id, fusepp::ReaddirToken&
       co_return fusepp::ok;
     }
   }
+  // Newest first, like tmpfs on this kernel. Resuming at cookie c lists the entries older
+  // than c; names created meanwhile are newer and so are simply not part of this pass.
   const auto& entries = dir.dir->by_cookie();
-  for (auto it = entries.upper_bound(static_cast<uint64_t>(std::max(start_id, kDotDotCookie)));
-       it != entries.end(); ++it) {
+  auto it = start_id <= kDotDotCookie ? entries.end() : entries.lower_bound(static_cast<uint64_t>(start_id));
+  while (it != entries.begin()) {
+    --it;
     Inode& child = *state.find(it->second.ino);
     if (!fusepp::readdir_reply(token, it->second.name, state.attributes(child),
                                static_cast<off_t>(it->first))) {

@@ -45,8 +45,9 @@ struct DirEntry {
 };
 
 // Entries ordered by a per-directory cookie that only grows, so a readdir offset handed to
-// the kernel stays meaningful while names are added and removed: resuming after cookie c
-// lists exactly the entries with a larger cookie. A renamed-in name gets a new cookie.
+// the kernel stays meaningful while names are added and removed: readdir lists from the
+// newest down, and resuming at cookie c lists exactly the entries with a smaller cookie.
+// A name created, linked or renamed in gets a new cookie (tmpfs moves it to the front too).
 class Directory {
  public:
   explicit Directory(uint64_t parent) : parent(parent) {}
