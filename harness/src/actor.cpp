@@ -35,10 +35,18 @@ std::string executable_dir() {
   return ec ? std::string(".") : self.parent_path().string();
 }
 
-std::unique_ptr<ActorProcess> ActorProcess::spawn(const std::string& executable, const Identity& identity,
+std::unique_ptr<ActorProcess> ActorProcess::spawn(const std::string& executable, const Identity& requested,
                                                   std::string& error) {
   std::unique_ptr<ActorProcess> actor(new ActorProcess());
-  actor->identity_ = identity;
+  Identity identity = requested;
+  if (::geteuid() != 0 && identity.uid == 0 && identity.gid == 0) {
+    // Without root, the scenario's root actor is the harness's own user; scenarios that need
+    // real root powers say so with `requires: [root]` and are skipped.
+    identity.uid = ::geteuid();
+    identity.gid = ::getegid();
+    identity.groups.clear();
+  }
+  actor->identity_ = requested;
   std::string groups;
   for (gid_t group : identity.groups) groups += fmt::format("{},", group);
   if (groups.empty()) groups = ",";

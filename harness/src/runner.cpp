@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -715,8 +716,12 @@ class MountSession {
       result.verdict = Verdict::broken;
       result.reason = fmt::format("preparing the workdir {}: {} gave {}", workdir, what, reply_text(reply));
     };
+    // Without root, "owned by root" means owned by the harness's user (chown -1: unchanged).
+    bool root = ::geteuid() == 0;
+    long long owner = !root && scenario.workdir.uid == 0 ? -1 : static_cast<long long>(scenario.workdir.uid);
+    long long group = !root && scenario.workdir.gid == 0 ? -1 : static_cast<long long>(scenario.workdir.gid);
     if (auto r = service({{"op", "prepare_workdir"}, {"path", workdir}, {"mode", scenario.workdir.mode},
-                          {"uid", scenario.workdir.uid}, {"gid", scenario.workdir.gid}});
+                          {"uid", owner}, {"gid", group}});
         !reply_ok(r)) {
       step_fail("mkdir/chown/chmod", r);
       return result;
