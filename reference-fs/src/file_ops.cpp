@@ -108,9 +108,11 @@ Reply<size_t> MemFs::write(FileHandleT fh, off_t off, std::string_view buf) {
   if (static_cast<uint64_t>(off) + buf.size() > static_cast<uint64_t>(kMaxFileSize)) {
     co_return FUSEError(EFBIG);
   }
+  // tmpfs stamps the file (file_modified()) before copying, so a write that then fails
+  // with ENOSPC still moves mtime and ctime.
+  inode.mtime_ns = inode.ctime_ns = now_ns();
   auto stored = state.store(inode, static_cast<uint64_t>(off), buf);
   if (!stored) co_return FUSEError(stored.error());
-  inode.mtime_ns = inode.ctime_ns = now_ns();
   co_return *stored;
 }
 

@@ -3,6 +3,8 @@
 // security.* writable by root only, everything charged to the inode space (ENOSPC).
 #include <sys/xattr.h>
 
+#include <ranges>
+
 #include "state.hpp"
 
 namespace memfs {
@@ -99,7 +101,8 @@ Reply<std::vector<std::string>> MemFs::listxattr(InodeT inode_id, const RequestC
   if (!inode) co_return FUSEError(ENOENT);
   std::vector<std::string> names;
   if (inode->xattrs) {
-    for (const auto& [name, value] : *inode->xattrs) {
+    // tmpfs lists names in descending byte order; the map holds them ascending.
+    for (const auto& [name, value] : std::ranges::reverse_view(*inode->xattrs)) {
       // simple_xattr_list(): trusted.* names are only shown to CAP_SYS_ADMIN.
       if (namespace_of(name) == Namespace::trusted && !caller.is_root()) continue;
       names.push_back(name);
