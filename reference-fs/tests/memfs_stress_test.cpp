@@ -1,0 +1,108 @@
+// Concurrency: processes hammer one memfs mount served by two threads with random namespace
+// and data operations; afterwards memfs's structures must be consistent and, once every
+// name is gone and the kernel forgot its inodes, only the root may remain.
+// MEMFS_STRESS_SECONDS sets the duration (default 20; the quick variant runs 2).
+#include <gtest/gtest.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+
+#include <random>
+
+#include "support.hpp"
+
+namespace memfs::test {
+namespace {
+
+// A small name space so that processes collide on the same names all the time.
+std::string random_path(std::mt19937& rng) {
+  static const char* dirs[] = {"", "d0/", "d1/", "d0/d2/", "d1/d3/"};
+  static const char* names[] = {"a", "b", "c", "d0", "d1", "d2", "d3", "l"};
+  return std::string(dirs[rng() % 5]) + names[rng() % 8];
+}
+
+// One actor: random syscalls until the deadline; results are ignored, only the
+// filesystem's consistency afterwards matters.
+void random_operations(const std::filesystem::path& root, unsigned seed, std::chrono::seconds duration) {
+  if (::chdir(root.c_str()) != 0) throw std::runtime_error("chdir failed");
+  std::mt19937 rng(seed);
+  std::vector<int> open_fds;
+  std::string data(10000, 'x');
+  auto until = std::chrono::steady_clock::now() + duration;
+  while (std::chrono::steady_clock::now() < until) {
+    std::string a = random_path(rng), b = random_path(rng);
+    switch (rng() % 18) {
+      case 0: { int fd = ::open(a.c_str(), O_CREAT | O_RDWR, 0644); if (fd >= 0) open_fds.push_back(fd); break; }
+      case 1: ::mkdir(a.c_str(), 0755); break;
+      case 2: ::unlink(a.c_str()); break;
+      case 3: ::rmdir(a.c_str()); break;
+      case 4: ::rename(a.c_str(), b.c_str()); break;
+      case 5: ::renameat2(AT_FDCWD, a.c_str(), AT_FDCWD, b.c_str(), RENAME_EXCHANGE); break;
+      case 6: ::renameat2(AT_FDCWD, a.c_str(), AT_FDCWD, b.c_str(), RENAME_NOREPLACE); break;
+      case 7: ::link(a.c_str(), b.c_str()); break;
+      case 8: ::symlink(b.c_str(), a.c_str()); break;
+      case 9: ::truncate(a.c_str(), static_cast<off_t>(rng() % 100000)); break;
+      case 10: ::setxattr(a.c_str(), "user.k", "v", 1, 0); break;
+      case 11: ::removexattr(a.c_str(), "user.k"); break;
+      case 12: {
+        struct stat st;
+        ::lstat(a.c_str(), &st);
+        break;
+      }
+      case 13: { std::error_code e; for (auto& entry : std::filesystem::directory_iterator(a, e)) (void)entry; break; }
+      default:
+        if (open_fds.empty()) break;
+        int fd = open_fds[rng() % open_fds.size()];
+        switch (rng() % 5) {
+          case 0: ::pwrite(fd, data.data(), rng() % data.size(), static_cast<off_t>(rng() % 200000)); break;
+          case 1: { char buf[4096]; ::pread(fd, buf, sizeof buf, static_cast<off_t>(rng() % 200000)); break; }
+          case 2: ::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(rng() % 100000), 8192); break;
+          case 3: ::ftruncate(fd, static_cast<off_t>(rng() % 50000)); break;
+          case 4:
+            ::close(fd);
+            open_fds.erase(std::find(open_fds.begin(), open_fds.end(), fd));
+            break;
+        }
+    }
+  }
+}
+
+void stress(std::chrono::seconds duration) {
+  constexpr int kProcesses = 4;
+  MemfsMount mount(uncached(), /*default_permissions=*/true, /*threads=*/2);
+  std::vector<std::thread> waiters;
+  std::vector<ChildResult> results(kProcesses);
+  for (int i = 0; i < kProcesses; ++i) {
+    waiters.emplace_back([&, i] {
+      results[static_cast<size_t>(i)] = run_in_child(
+          [&] {
+            random_operations(mount.path(), 1000u + static_cast<unsigned>(i), duration);
+            return std::string();
+          },
+          duration + std::chrono::seconds(60));
+    });
+  }
+  for (auto& waiter : waiters) waiter.join();
+  for (const auto& result : results) EXPECT_TRUE(result.ok()) << result.output;
+  EXPECT_EQ(mount.fs().check_consistency(), std::vector<std::string>{});
+  auto emptied = run_in_child([&] { return remove_contents(mount.path()); });
+  EXPECT_TRUE(emptied.ok()) << emptied.output;
+  drop_kernel_caches();
+  EXPECT_EQ(wait_for_inode_count(mount.fs(), 1), 1u);
+  mount.unmount();
+  EXPECT_EQ(mount.fs().check_consistency(), std::vector<std::string>{});
+  EXPECT_EQ(mount.fs().inode_count(), 1u);
+}
+
+std::chrono::seconds configured_duration() {
+  const char* seconds = std::getenv("MEMFS_STRESS_SECONDS");
+  return std::chrono::seconds(seconds ? std::atoi(seconds) : 20);
+}
+
+TEST(Stress, FourProcessesTwoThreadsQuick) { stress(std::chrono::seconds(2)); }
+
+TEST(StressLong, FourProcessesTwoThreads) { stress(configured_duration()); }
+
+}  // namespace
+}  // namespace memfs::test
