@@ -207,10 +207,20 @@ int run_selected(const Options& options, std::vector<Scenario>& tests, const std
     std::string rerun = options.replay_file.empty()
                             ? rerun_command(program, result, fs_text, scenarios_arg)
                             : fmt::format("{} replay {} --fs {}", program, shell_quote_arg(options.replay_file), shell_quote_arg(fs_text));
+    // Options that change the outcome travel with the command.
+    if (options.timeout > 0) rerun += fmt::format(" --timeout {}", options.timeout);
+    if (!options.expectations.empty()) rerun += " --expectations " + shell_quote_arg(options.expectations);
+    if (options.exclusive) rerun += " --exclusive";
     bool quiet_line = result.verdict == Verdict::skip || result.verdict == Verdict::xfail;
     std::string details = show_details && !quiet_line ? describe_result(result, rerun) : "";
-    if (options.verbosity > 0)
+    if (options.verbosity > 0) {
       for (const auto& step : result.transcript) details += "      " + step + "\n";
+    } else if (result.verdict == Verdict::broken && !result.transcript.empty()) {
+      // What was seen before it broke: the last steps and their outcomes.
+      size_t from = result.transcript.size() > 8 ? result.transcript.size() - 8 : 0;
+      details += "    steps seen:\n";
+      for (size_t i = from; i < result.transcript.size(); ++i) details += "      " + result.transcript[i] + "\n";
+    }
     if (tty) {
       std::cout << "\r\033[K";
       if (bad || options.verbosity > 0 || (options.verbosity == 0 && result.verdict != Verdict::pass))
