@@ -117,7 +117,11 @@ boost::asio::awaitable<void> MemFs::forget(std::vector<fusepp::ForgetRequest> in
   std::lock_guard lock(state.mutex);
   for (const auto& [inode_id, nlookup] : inode_list) {
     Inode* inode = state.find(inode_id);
-    if (!inode) continue;
+    if (!inode) {
+      state.excess_forgets += nlookup;  // freed while the kernel still held it
+      continue;
+    }
+    if (nlookup > inode->lookup_count) state.excess_forgets += nlookup - inode->lookup_count;
     inode->lookup_count -= std::min(inode->lookup_count, nlookup);
     state.release_if_unreferenced(*inode);
   }

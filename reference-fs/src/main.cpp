@@ -39,7 +39,8 @@ constexpr const char* kUsageText =
 struct CommandLine {
   std::filesystem::path mountpoint;
   memfs::Options fs;
-  std::set<std::string> mount_options{"default_permissions"};
+  // mountinfo then shows "memfs" as the source and "fuse.memfs" as the type.
+  std::set<std::string> mount_options{"default_permissions", "fsname=memfs", "subtype=memfs"};
   unsigned threads = 1;
 };
 
@@ -108,6 +109,7 @@ void apply_option(CommandLine& cmd, std::string_view option) {
   } else if (key == "no_default_permissions" && !has_value) {
     cmd.mount_options.erase("default_permissions");
   } else if ((key == "fsname" || key == "subtype") && has_value) {
+    std::erase_if(cmd.mount_options, [&](const std::string& o) { return o.starts_with(std::string(key) + "="); });
     cmd.mount_options.insert(std::string(option));
   } else if (passthrough.count(key) && !has_value) {
     cmd.mount_options.insert(std::string(key));

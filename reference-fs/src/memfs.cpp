@@ -404,6 +404,7 @@ std::vector<std::string> State::check_consistency() const {
     uint32_t expected = opens.count(ino) ? opens.at(ino) : 0;
     if (inode.open_count != expected) problem("inode {}: open_count {} but {} handles", ino, inode.open_count, expected);
   }
+  if (excess_forgets) problem("the kernel forgot {} references memfs never counted", excess_forgets);
   if (pages != used_pages) problem("used_pages {} but inodes hold {}", used_pages, pages);
   if (ispace != used_ispace) problem("used_ispace {} but inodes account for {}", used_ispace, ispace);
   if (used_pages > max_pages) problem("used_pages {} over the limit {}", used_pages, max_pages);

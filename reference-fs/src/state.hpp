@@ -133,6 +133,8 @@ struct State {
   // kXattrOverhead + name + value; statfs shows free inodes as free space / unit.
   uint64_t max_ispace;
   uint64_t used_ispace = 0;
+  // References the kernel forgot beyond what memfs counted: any is a counting bug.
+  uint64_t excess_forgets = 0;
   double entry_timeout;
   double attr_timeout;
 

@@ -5,6 +5,10 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <dirent.h>
+#include <sys/syscall.h>
+
+#include <map>
 #include <random>
 
 #include "support.hpp"
@@ -32,6 +36,122 @@ TEST(Lifecycle, KernelForgetFreesNamedFileOnlyWhenUnlinked) {
   EXPECT_EQ(wait_for_inode_count(mount.fs(), 1), 1u);
   mount.unmount();
   EXPECT_EQ(mount.fs().check_consistency(), std::vector<std::string>{});
+}
+
+// Four processes create, link, rename and unlink in a small name space; once everything
+// is removed and the kernel forgot its inodes, memfs's table must hold the root alone,
+// before and after unmount.
+TEST(Lifecycle, NamespaceStormLeavesOnlyTheRoot) {
+  MemfsMount mount(uncached(), true, 2);
+  auto root = mount.path();
+  std::vector<std::thread> actors;
+  std::vector<ChildResult> results(4);
+  for (unsigned i = 0; i < 4; ++i) {
+    actors.emplace_back([&, i] {
+      results[i] = run_in_child([&] {
+        std::mt19937 rng(i);
+        int successes = 0;
+        auto name = [&] { return (root / ("n" + std::to_string(rng() % 12))).string(); };
+        auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+        while (std::chrono::steady_clock::now() < until) {
+          std::string a = name(), b = name();
+          int rc = 0;
+          switch (rng() % 6) {
+            case 0: rc = ::close(::open(a.c_str(), O_CREAT | O_WRONLY, 0644)); break;
+            case 1: rc = ::link(a.c_str(), b.c_str()); break;
+            case 2: rc = ::rename(a.c_str(), b.c_str()); break;
+            case 3: rc = ::unlink(a.c_str()); break;
+            case 4: rc = ::mkdir(a.c_str(), 0755); break;
+            case 5: rc = ::rmdir(a.c_str()); break;
+          }
+          successes += rc == 0;
+        }
+        return std::to_string(successes);
+      });
+    });
+  }
+  for (auto& actor : actors) actor.join();
+  int successes = 0;
+  for (const auto& result : results) {
+    ASSERT_TRUE(result.ok()) << result.output;
+    successes += std::stoi(result.output);
+  }
+  EXPECT_GT(successes, 1000) << "the storm hardly did anything";
+  EXPECT_EQ(mount.fs().check_consistency(), std::vector<std::string>{});
+  auto emptied = run_in_child([&] { return remove_contents(root); });
+  ASSERT_TRUE(emptied.ok()) << emptied.output;
+  drop_kernel_caches();
+  EXPECT_EQ(wait_for_inode_count(mount.fs(), 1), 1u);
+  mount.unmount();
+  EXPECT_EQ(mount.fs().inode_count(), 1u);
+  EXPECT_EQ(mount.fs().check_consistency(), std::vector<std::string>{});
+}
+
+// readdir resumes from memfs's cookies between getdents calls; names that exist for the
+// whole listing must each appear exactly once however the directory changes meanwhile.
+TEST(Lifecycle, ReaddirCookiesSurviveConcurrentChanges) {
+  MemfsMount mount(uncached());
+  auto dir = mount.path();
+  auto result = run_in_child([&] {
+    for (int i = 0; i < 300; ++i) {
+      ::close(::creat((dir / ("keep" + std::to_string(i))).c_str(), 0644));
+      ::close(::creat((dir / ("gone" + std::to_string(i))).c_str(), 0644));
+    }
+    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+    std::map<std::string, int> seen;
+    char buf[1024];  // a few entries per call, so the listing resumes many times
+    int calls = 0;
+    for (long n; (n = ::syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0; ++calls) {
+      for (long pos = 0; pos < n;) {
+        auto* entry = reinterpret_cast<struct dirent64*>(buf + pos);
+        seen[entry->d_name]++;
+        pos += entry->d_reclen;
+      }
+      // Between calls: remove names, add new ones, and re-add a removed one.
+      ::unlink((dir / ("gone" + std::to_string(calls))).c_str());
+      ::close(::creat((dir / ("new" + std::to_string(calls))).c_str(), 0644));
+    }
+    ::close(fd);
+    std::string problems;
+    for (int i = 0; i < 300; ++i) {
+      int count = seen["keep" + std::to_string(i)];
+      if (count != 1) problems += "keep" + std::to_string(i) + " seen " + std::to_string(count) + " times\n";
+    }
+    for (const auto& [name, count] : seen) {
+      if (count > 1) problems += name + " seen " + std::to_string(count) + " times\n";
+    }
+    if (seen["."] != 1 || seen[".."] != 1) problems += "'.' or '..' missing\n";
+    if (calls < 20) problems += "only " + std::to_string(calls) + " getdents calls\n";
+    return problems;
+  });
+  ASSERT_TRUE(result.ok()) << result.output;
+  EXPECT_EQ(result.output, "");
+  mount.unmount();
+  EXPECT_EQ(mount.fs().check_consistency(), std::vector<std::string>{});
+}
+
+// READDIRPLUS hands the kernel one reference per entry; if memfs did not count them, the
+// FORGETs after eviction would free inodes still named, or leak unnamed ones.
+TEST(Lifecycle, ReaddirPlusReferencesAreCounted) {
+  MemfsMount mount(uncached());
+  auto dir = mount.path();
+  auto listed = run_in_child([&] {
+    for (int i = 0; i < 50; ++i) ::close(::creat((dir / ("f" + std::to_string(i))).c_str(), 0644));
+    drop_kernel_caches();  // forget the CREATE references: the listing makes fresh ones
+    std::error_code error;
+    for (int pass = 0; pass < 3; ++pass) {
+      for (const auto& entry : std::filesystem::directory_iterator(dir, error)) (void)entry.symlink_status();
+    }
+    return error ? error.message() : std::string();
+  });
+  ASSERT_TRUE(listed.ok()) << listed.output;
+  drop_kernel_caches();
+  EXPECT_EQ(wait_for_inode_count(mount.fs(), 51, std::chrono::milliseconds(500)), 51u);
+  EXPECT_EQ(mount.fs().check_consistency(), std::vector<std::string>{});
+  auto emptied = run_in_child([&] { return remove_contents(dir); });
+  ASSERT_TRUE(emptied.ok()) << emptied.output;
+  drop_kernel_caches();
+  EXPECT_EQ(wait_for_inode_count(mount.fs(), 1), 1u);
 }
 
 }  // namespace

@@ -36,8 +36,9 @@ class MemFs : public fusepp::Operations {
   // ----- test hooks -----
   size_t inode_count() const;
   // Structural invariants: nlink equals the number of names (directories: 2 + subdirs),
-  // every name points to a live inode, parent links are right, counts are sane, page and
-  // inode accounting adds up. Returns one line per problem; empty means consistent.
+  // every name points to a live inode, parent links are right, no unreachable inode is
+  // kept, lookup counts never went below zero (the kernel never forgot a reference memfs
+  // did not count), page and inode-space accounting adds up. One line per problem.
   std::vector<std::string> check_consistency() const;
   const Options& options() const { return options_; }
 
