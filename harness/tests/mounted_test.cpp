@@ -371,3 +371,27 @@ TEST_F(MountedTest, SetupFailureIsBrokenAndCleanupRunsAfterEveryOutcome) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST_F(MountedTest, ListSelectsByFilterAndTagAndBadTargetsHaveDistinctExitCodes) {
+  scenario("chmod-a", "tags: [setattr]\nparams:\n  m: [0600, 0644]\nsteps:\n  - {op: stat, path: .}\n");
+  scenario("read-b", "tags: [data]\nsteps:\n  - {op: stat, path: .}\n");
+  auto all = cli(fmt::format("list {}", scenarios_arg()));
+  EXPECT_EQ(all.code, 0) << all.err;
+  EXPECT_EQ(all.out, "t/chmod-a@m=0600\nt/chmod-a@m=0644\nt/read-b\n");
+  auto tagged = cli(fmt::format("list {} --tag data", scenarios_arg()));
+  EXPECT_EQ(tagged.out, "t/read-b\n");
+  auto one = cli(fmt::format("list {} --filter t/chmod-a@m=0644", scenarios_arg()));
+  EXPECT_EQ(one.out, "t/chmod-a@m=0644\n");
+  auto globbed = cli(fmt::format("list {} --filter 't/chmod-*'", scenarios_arg()));
+  EXPECT_EQ(globbed.out, "t/chmod-a@m=0600\nt/chmod-a@m=0644\n");
+
+  EXPECT_EQ(cli(fmt::format("run {} --fs nonsense", scenarios_arg())).code, 2);
+  EXPECT_EQ(cli(fmt::format("run {} --fs dir:/does/not/exist", scenarios_arg())).code, 77);
+  EXPECT_EQ(cli(fmt::format("run {} --fs exec:true", scenarios_arg())).code, 2);  // no {mnt}
+  EXPECT_EQ(cli(fmt::format("run {} --filter nothing-matches --fs dir:/tmp", scenarios_arg())).code, 2);
+  EXPECT_EQ(cli("frobnicate").code, 2);
+}
+
+}  // namespace
