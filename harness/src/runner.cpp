@@ -623,14 +623,9 @@ class MountSession {
 
   void probe_features() {
     Features& features = mount_->features();
-    if (mount_->spec().kind == TargetSpec::Kind::memfs) {
-      // memfs declares the whole feature set: a gap is a bug to see as FAIL, not a SKIP.
-      for (const auto& feature : known_features())
-        if (feature != "root" && feature != "other_users" && feature != "default_permissions" &&
-            feature != "exclusive_statfs" && feature != "fuse" && feature != "mount_options")
-          features.set(feature, true);
-      return;
-    }
+    // Every target is probed the same way, memfs included: what FUSE on this kernel cannot
+    // carry (e.g. some fallocate modes) then shows as SKIP with the probe's answer, and
+    // `run -v` lists it.
     std::string dir = mount_->root() + "/.fusecheck-probe";
     auto call = [&](json request) { return service(request, 5); };
     auto probe = [&](const std::string& feature, json request, const std::string& what) {
