@@ -384,6 +384,7 @@ int main(int argc, char** argv) {
     if (command->parsed() && command->count("--fs") > 0) options.fs_given = true;
 
   std::string program = executable_dir() + "/fusecheck";
+  ::signal(SIGPIPE, SIG_IGN);  // a dead actor's pipe gives EPIPE, reported as BROKEN
   start_signal_thread();
   try {
     if (list->parsed()) return command_list(options);

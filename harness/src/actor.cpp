@@ -10,6 +10,7 @@
 
 #include <utility>  // before Boost.Process/Asio headers (DESIGN.md section 9)
 #include <boost/process.hpp>
+#include <boost/process/extend.hpp>
 #include <filesystem>
 #include <fmt/format.h>
 #include <thread>
@@ -21,6 +22,17 @@ namespace fusecheck {
 std::mutex& spawn_mutex() {
   static std::mutex mutex;
   return mutex;
+}
+
+void reset_signals_for_child() {
+  // The harness blocks SIGINT/SIGTERM for its signal thread and ignores SIGPIPE; a child
+  // must start with neither, or a daemon would never see the SIGTERM meant to stop it.
+  // Dispositions too: a harness started in the background inherits ignored SIGINT/SIGQUIT.
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  for (int sig = 1; sig < NSIG; ++sig)
+    if (sig != SIGKILL && sig != SIGSTOP) ::signal(sig, SIG_DFL);
 }
 
 std::string describe_wait_status(int status) {
@@ -56,7 +68,7 @@ std::unique_ptr<ActorProcess> ActorProcess::spawn(const std::string& executable,
     actor->child_ = std::make_unique<bp::child>(
         executable, bp::args({std::to_string(identity.uid), std::to_string(identity.gid), groups,
                               fmt::format("{:o}", identity.umask)}),
-        bp::std_in < to_child, bp::std_out > from_child);
+        bp::std_in < to_child, bp::std_out > from_child, bp::extend::on_exec_setup([](auto&) { reset_signals_for_child(); }));
     // Keep our ends as plain fds with close-on-exec; the pipe objects would close them.
     actor->to_actor_ = ::dup(to_child.native_sink());
     actor->from_actor_ = ::dup(from_child.native_source());

@@ -375,6 +375,7 @@ std::unique_ptr<Mount> Mount::create(const TargetSpec& spec, const std::vector<s
     mount->daemon_ = std::make_unique<bp::child>(
         program, bp::args(argv), (bp::std_out & bp::std_err) > mount->log_path_, bp::std_in < bp::null,
         bp::extend::on_exec_setup([](auto&) {
+          reset_signals_for_child();
           ::setpgid(0, 0);  // a terminal's Ctrl-C reaches the harness, which unmounts in order
           ::prctl(PR_SET_PDEATHSIG, SIGTERM);
         }));

@@ -23,6 +23,9 @@ namespace fusecheck {
 // spawn never leak into a child another thread starts at the same moment.
 std::mutex& spawn_mutex();
 
+// Runs in a forked child before exec: empty signal mask, default SIGPIPE.
+void reset_signals_for_child();
+
 // Describes a wait status: "exited with status 3", "killed by signal 9 (Killed)".
 std::string describe_wait_status(int status);
 

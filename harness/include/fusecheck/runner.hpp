@@ -79,6 +79,8 @@ struct RunStats {
   int actors_spawned = 0;
 };
 
+// Callers should ignore SIGPIPE (the CLI does): an actor that dies mid-request must turn
+// into EPIPE and a BROKEN verdict, not kill the caller.
 std::vector<TestResult> run_tests(const std::vector<Scenario>& tests, const RunOptions& options,
                                   RunStats* stats = nullptr);
 
