@@ -738,6 +738,17 @@ class Parser {
         }
         case ArgType::integer:
           request[arg.name] = integer(value, what);
+          if (arg.name == "size" && !arg.required && op->results.size() > 0) {
+            // A buffer the actor allocates: keep it sane.
+            long long size = request[arg.name].get<long long>();
+            if (size < 0 || size > (64LL << 20)) fail(value, fmt::format("{} must be within 0..64 MiB", what));
+          }
+          if ((step.op == "read" || step.op == "pread") && arg.name == "size") {
+            long long size = request[arg.name].get<long long>();
+            if (size < 0 || size > (64LL << 20)) fail(value, fmt::format("{} must be within 0..64 MiB", what));
+          }
+          if (arg.name == "count" && (request[arg.name].get<long long>() < 0 || request[arg.name].get<long long>() > 1000000))
+            fail(value, fmt::format("{} must be within 0..1000000", what));
           summary += fmt::format(" {}={}", arg.name, request[arg.name].get<long long>());
           break;
         case ArgType::flags:
