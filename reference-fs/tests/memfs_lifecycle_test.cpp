@@ -44,11 +44,9 @@ TEST(Lifecycle, KernelForgetFreesNamedFileOnlyWhenUnlinked) {
 TEST(Lifecycle, NamespaceStormLeavesOnlyTheRoot) {
   MemfsMount mount(uncached(), true, 2);
   auto root = mount.path();
-  std::vector<std::thread> actors;
-  std::vector<ChildResult> results(4);
+  std::vector<RunningChild> actors;
   for (unsigned i = 0; i < 4; ++i) {
-    actors.emplace_back([&, i] {
-      results[i] = run_in_child([&] {
+    actors.push_back(start_child([&, i] {
         std::mt19937 rng(i);
         int successes = 0;
         auto name = [&] { return (root / ("n" + std::to_string(rng() % 12))).string(); };
@@ -67,12 +65,11 @@ TEST(Lifecycle, NamespaceStormLeavesOnlyTheRoot) {
           successes += rc == 0;
         }
         return std::to_string(successes);
-      });
-    });
+    }));
   }
-  for (auto& actor : actors) actor.join();
   int successes = 0;
-  for (const auto& result : results) {
+  for (auto actor : actors) {
+    auto result = finish_child(actor, std::chrono::seconds(60));
     ASSERT_TRUE(result.ok()) << result.output;
     successes += std::stoi(result.output);
   }

@@ -24,13 +24,14 @@ std::string random_path(std::mt19937& rng) {
 
 // One actor: random syscalls until the deadline; results are ignored, only the
 // filesystem's consistency afterwards matters.
-void random_operations(const std::filesystem::path& root, unsigned seed, std::chrono::seconds duration) {
+int random_operations(const std::filesystem::path& root, unsigned seed, std::chrono::seconds duration) {
   if (::chdir(root.c_str()) != 0) throw std::runtime_error("chdir failed");
   std::mt19937 rng(seed);
   std::vector<int> open_fds;
   std::string data(10000, 'x');
   auto until = std::chrono::steady_clock::now() + duration;
-  while (std::chrono::steady_clock::now() < until) {
+  int operations = 0;
+  for (; std::chrono::steady_clock::now() < until; ++operations) {
     std::string a = random_path(rng), b = random_path(rng);
     switch (rng() % 18) {
       case 0: { int fd = ::open(a.c_str(), O_CREAT | O_RDWR, 0644); if (fd >= 0) open_fds.push_back(fd); break; }
@@ -66,25 +67,25 @@ void random_operations(const std::filesystem::path& root, unsigned seed, std::ch
         }
     }
   }
+  return operations;
 }
 
 void stress(std::chrono::seconds duration) {
   constexpr int kProcesses = 4;
   MemfsMount mount(uncached(), /*default_permissions=*/true, /*threads=*/2);
-  std::vector<std::thread> waiters;
-  std::vector<ChildResult> results(kProcesses);
+  std::vector<RunningChild> actors;
   for (int i = 0; i < kProcesses; ++i) {
-    waiters.emplace_back([&, i] {
-      results[static_cast<size_t>(i)] = run_in_child(
-          [&] {
-            random_operations(mount.path(), 1000u + static_cast<unsigned>(i), duration);
-            return std::string();
-          },
-          duration + std::chrono::seconds(60));
-    });
+    actors.push_back(start_child([&, i] {
+      return std::to_string(random_operations(mount.path(), 1000u + static_cast<unsigned>(i), duration));
+    }));
   }
-  for (auto& waiter : waiters) waiter.join();
-  for (const auto& result : results) EXPECT_TRUE(result.ok()) << result.output;
+  long operations = 0;
+  for (auto actor : actors) {
+    auto result = finish_child(actor, duration + std::chrono::seconds(60));
+    ASSERT_TRUE(result.ok()) << result.output;
+    operations += std::stol(result.output);
+  }
+  EXPECT_GT(operations, 500 * duration.count()) << "the actors hardly ran";
   EXPECT_EQ(mount.fs().check_consistency(), std::vector<std::string>{});
   auto emptied = run_in_child([&] { return remove_contents(mount.path()); });
   EXPECT_TRUE(emptied.ok()) << emptied.output;

@@ -32,10 +32,17 @@ struct ChildResult {
   bool ok() const { return !timed_out && exit_code == 0; }
 };
 
-// Runs body in a forked child and returns what it returned. The child is killed at the
-// deadline, so a hung syscall becomes a failed test, not a hung test.
-inline ChildResult run_in_child(const std::function<std::string()>& body,
-                                std::chrono::milliseconds deadline = std::chrono::seconds(60)) {
+// A forked child running a body; finish() collects what the body returned.
+struct RunningChild {
+  pid_t pid = -1;
+  int output_fd = -1;
+};
+
+inline ChildResult finish_child(RunningChild child, std::chrono::milliseconds deadline);
+
+// Forks a child running body. Fork from one thread at a time (the test's main thread):
+// a child forked while another thread holds an allocator lock (ASan's above all) hangs.
+inline RunningChild start_child(const std::function<std::string()>& body) {
   int fds[2];
   if (::pipe(fds) != 0) throw std::runtime_error("pipe failed");
   pid_t pid = ::fork();
@@ -65,6 +72,14 @@ inline ChildResult run_in_child(const std::function<std::string()>& body,
     ::_exit(code);
   }
   ::close(fds[1]);
+  return RunningChild{pid, fds[0]};
+}
+
+// Waits for the child's result; a child still running at the deadline is killed, so a hung
+// syscall becomes a failed test, not a hung test.
+inline ChildResult finish_child(RunningChild child, std::chrono::milliseconds deadline) {
+  int fds[2] = {child.output_fd, -1};
+  pid_t pid = child.pid;
   ChildResult result;
   auto until = std::chrono::steady_clock::now() + deadline;
   char buf[65536];
@@ -86,6 +101,11 @@ inline ChildResult run_in_child(const std::function<std::string()>& body,
   ::waitpid(pid, &status, 0);
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return result;
+}
+
+inline ChildResult run_in_child(const std::function<std::string()>& body,
+                                std::chrono::milliseconds deadline = std::chrono::seconds(60)) {
+  return finish_child(start_child(body), deadline);
 }
 
 // Makes the kernel evict unused dentries and inodes everywhere, which is what sends FORGET

@@ -170,6 +170,11 @@ inline Outcome utimens(const std::string& path, timespec atime, timespec mtime, 
   return sys_outcome(::utimensat(AT_FDCWD, path.c_str(), times, flags));
 }
 
+inline long stat_path(const char* path) {
+  struct stat st;
+  return ::stat(path, &st);
+}
+
 inline std::string long_name(size_t length, char fill = 'n') { return std::string(length, fill); }
 
 // ----- running -----
