@@ -881,7 +881,10 @@ std::vector<TestResult> run_tests(const std::vector<Scenario>& tests, const RunO
             }
           } catch (const std::exception& error) {
             mount_error = error.what();
-            if (options.on_notice) options.on_notice("cannot mount " + options.target.text + ": " + mount_error);
+            if (options.on_notice) {
+              std::lock_guard lock(report_mutex);
+              options.on_notice("cannot mount " + options.target.text + ": " + mount_error);
+            }
           }
         }
         TestResult result;
@@ -897,7 +900,10 @@ std::vector<TestResult> run_tests(const std::vector<Scenario>& tests, const RunO
             // Start the next test on a fresh mount; this one hung or lost its daemon.
             spawned += session->spawned();
             session.reset();
-            if (options.on_notice && !(options.stop && options.stop->load())) options.on_notice(fmt::format("remounting {} after {}: {}", options.target.text, scenario.name, why));
+            if (options.on_notice && !(options.stop && options.stop->load())) {
+              std::lock_guard lock(report_mutex);
+              options.on_notice(fmt::format("remounting {} after {}: {}", options.target.text, scenario.name, why));
+            }
           }
         }
         apply_expectation(result);
