@@ -633,7 +633,13 @@ class MountSession {
       features.set(feature, reply_ok(reply), fmt::format("{} returned {}", what, reply_text(reply)));
       return reply;
     };
-    if (!reply_ok(call({{"op", "reset"}})) || !reply_ok(call({{"op", "mkdir"}, {"path", dir}, {"mode", 0755}}))) return;
+    auto made = call({{"op", "mkdir"}, {"path", dir}, {"mode", 0755}});
+    if (!reply_ok(made)) {
+      for (const auto& feature : known_features())
+        if (!features.has(feature) && !features.missing.count(feature))
+          features.set(feature, false, fmt::format("the probe directory {} could not be made: {}", dir, reply_text(made)));
+      return;
+    }
     auto at = [&](const std::string& name) { return dir + "/" + name; };
     call({{"op", "create_file"}, {"path", at("f")}, {"mode", 0644}});
     call({{"op", "create_file"}, {"path", at("g")}, {"mode", 0644}});
@@ -681,6 +687,7 @@ class MountSession {
     auto times = call({{"op", "stat"}, {"path", at("g")}});
     bool exact = reply_ok(times) && times.body["r"].value("mtime_nsec", 0) == 123456789;
     features.set("timestamps_ns", exact, "utimensat with nanoseconds did not read back exactly");
+    call({{"op", "reset"}});  // closes the O_TMPFILE descriptor
     call({{"op", "rmtree"}, {"path", dir}});
     if (mount_->spec().kind == TargetSpec::Kind::dir && ::geteuid() == 0) {
       std::string error;
