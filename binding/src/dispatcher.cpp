@@ -3,11 +3,14 @@
 #include "dispatcher.hpp"
 
 #include <cxxabi.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <typeinfo>
 
 namespace fusepp {
+
+const size_t BufferPool::kBufferSize = 256 * static_cast<size_t>(sysconf(_SC_PAGESIZE)) + 4096;
 
 BufferPool::~BufferPool() {
   for (RecvBuffer* b : all_) {
@@ -26,6 +29,12 @@ RecvBuffer* BufferPool::acquire() {
     } else {
       b = new RecvBuffer;
       b->pool = this;
+      b->buf.mem = std::malloc(kBufferSize);
+      if (!b->buf.mem) {
+        delete b;
+        throw std::bad_alloc();
+      }
+      b->buf.fd = -1;
       all_.push_back(b);
     }
   }

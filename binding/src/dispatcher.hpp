@@ -42,15 +42,19 @@ struct RecvBuffer {
   BufferPool* pool = nullptr;
 };
 
-// Recycles receive buffers: libfuse mallocs them at its (about 1 MiB) bufsize on the first
-// receive, which is mmap-backed and far too slow to repeat per suspended request.
+// Recycles receive buffers: they are about 1 MiB (mmap-backed by malloc), far too slow to
+// allocate per suspended request.
 class BufferPool {
  public:
   BufferPool() = default;
   BufferPool(const BufferPool&) = delete;
   BufferPool& operator=(const BufferPool&) = delete;
   ~BufferPool();
-  RecvBuffer* acquire();  // refs == 1 (the caller)
+  // What libfuse 3.14 allocates per receive buffer (FUSE_MAX_MAX_PAGES pages plus
+  // FUSE_BUFFER_HEADER_SIZE); the kernel refuses reads smaller than max_write + headers,
+  // and libfuse derives max_write from this size.
+  static const size_t kBufferSize;
+  RecvBuffer* acquire();  // refs == 1 (the caller); buf.mem holds kBufferSize bytes
   static void release(RecvBuffer* b) {
     if (b->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) b->pool->put_back(b);
   }

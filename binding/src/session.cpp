@@ -16,29 +16,45 @@ namespace fusepp {
 Reader::Reader(Session::Impl& s)
     : s_(s), sd_(s.io, ::dup(fuse_session_fd(s.se))), current_(s.pool.acquire()) {}
 
+// Asks Asio to read the next request. Asio first tries the read at once (Boost 1.74 keeps
+// speculative reads on for descriptors), so queued requests are taken without touching epoll;
+// only on EAGAIN does the op wait for readiness, and without re-arming epoll (epoll_ctl) as
+// async_wait would on every call. Each read returns exactly one request.
 void Reader::pump() {
   if (finished_) return;
-  fuse_session* se = s_.se;
-  for (;;) {
-    if (fuse_session_exited(se)) return finish();
-    if (s_.hooks.max_tasks != 0 && pause_if_full()) return;
-    if (current_->refs.load(std::memory_order_acquire) > 1) {
-      BufferPool::release(current_);
-      current_ = s_.pool.acquire();
-    }
-    int res = fuse_session_receive_buf(se, &current_->buf);
-    if (res == -EAGAIN) break;
-    if (res == -EINTR) continue;
-    if (res <= 0) {
-      if (res < 0) std::fprintf(stderr, "fusepp: reading /dev/fuse failed: %s\n", std::strerror(-res));
-      fuse_session_exit(se);
-      return finish();
-    }
-    tl_current_buffer = current_;
-    fuse_session_process_buf(se, &current_->buf);
-    tl_current_buffer = nullptr;
+  if (fuse_session_exited(s_.se)) return finish();
+  if (s_.hooks.max_tasks != 0 && pause_if_full()) return;
+  if (current_->refs.load(std::memory_order_acquire) > 1) {
+    // A suspended handler still holds views into this buffer: receive into a fresh one.
+    BufferPool::release(current_);
+    current_ = s_.pool.acquire();
   }
-  sd_.async_wait(asio::posix::stream_descriptor::wait_read, [this](const boost::system::error_code&) { pump(); });
+  sd_.async_read_some(asio::buffer(current_->buf.mem, BufferPool::kBufferSize),
+                      [this](const boost::system::error_code& ec, size_t n) { on_received(ec, n); });
+}
+
+void Reader::on_received(const boost::system::error_code& ec, size_t n) {
+  if (finished_) return;
+  fuse_session* se = s_.se;
+  if (ec) {
+    int err = ec.value();
+    // ENOENT: the request was interrupted before it was read; EINTR/EAGAIN: nothing read;
+    // operation_aborted: terminate() cancelled the wait (pump() then sees the exit flag).
+    if (ec == asio::error::operation_aborted || err == ENOENT || err == EINTR || err == EAGAIN) return pump();
+    if (err != ENODEV) std::fprintf(stderr, "fusepp: reading /dev/fuse failed: %s\n", ec.message().c_str());
+    fuse_session_exit(se);  // ENODEV: the filesystem was unmounted
+    return finish();
+  }
+  if (n < kMinRequestSize) {
+    std::fprintf(stderr, "fusepp: short read on /dev/fuse (%zu bytes)\n", n);
+    fuse_session_exit(se);
+    return finish();
+  }
+  current_->buf.size = n;
+  tl_current_buffer = current_;
+  fuse_session_process_buf(se, &current_->buf);
+  tl_current_buffer = nullptr;
+  pump();
 }
 
 bool Reader::pause_if_full() {

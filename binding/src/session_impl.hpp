@@ -73,7 +73,7 @@ class Reader {
   Reader& operator=(const Reader&) = delete;
   ~Reader() { BufferPool::release(current_); }
 
-  void pump();
+  void pump();  // start the next read (or finish / pause)
   void cancel() {
     boost::system::error_code ec;
     sd_.cancel(ec);
@@ -84,8 +84,10 @@ class Reader {
   }
 
  private:
+  void on_received(const boost::system::error_code& ec, size_t n);
   void finish();
   bool pause_if_full();
+  static constexpr size_t kMinRequestSize = 40;  // sizeof(struct fuse_in_header), not in the public headers
 
   Session::Impl& s_;
   asio::posix::stream_descriptor sd_;
