@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/vfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <utility>  // before Boost.Process/Asio headers (DESIGN.md section 9)
@@ -392,9 +393,12 @@ std::unique_ptr<Mount> Mount::create(const TargetSpec& spec, const std::vector<s
     }
     std::error_code ec;
     if (!mount->daemon_->running(ec)) {
-      std::string message = fmt::format("{} {} before mounting {}; its output:\n{}", spec.text,
-                                        describe_wait_status(mount->daemon_->native_exit_code()),
-                                        mount->mountpoint_, mount->daemon_log_tail());
+      int status = mount->daemon_->native_exit_code();
+      std::string hint = WIFEXITED(status) && WEXITSTATUS(status) == 0
+                             ? " (the daemon must stay in the foreground: give it -f)" : "";
+      std::string message = fmt::format("{} {} before mounting {}{}; its output:\n{}", spec.text,
+                                        describe_wait_status(status), mount->mountpoint_, hint,
+                                        mount->daemon_log_tail());
       throw std::runtime_error(message);
     }
     if (std::chrono::steady_clock::now() > deadline) {
@@ -423,7 +427,10 @@ bool Mount::healthy(std::string& why) {
     return false;
   }
   if (daemon_ && !daemon_->running(ec)) {
-    why = fmt::format("the filesystem daemon {}; its output ends:\n{}", describe_wait_status(daemon_->native_exit_code()),
+    int status = daemon_->native_exit_code();
+    std::string hint = WIFEXITED(status) && WEXITSTATUS(status) == 0
+                           ? " (if it went to the background, run it in the foreground: -f)" : "";
+    why = fmt::format("the filesystem daemon {}{}; its output ends:\n{}", describe_wait_status(status), hint,
                       daemon_log_tail());
     return false;
   }
