@@ -288,7 +288,16 @@ int command_replay(Options options, const std::string& program) {
     }
     text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   }
+  // A file from the scenarios tree keeps its test name, so expectations entries apply.
   std::string base = "replay/" + fs::path(options.replay_file).stem().string();
+  {
+    std::error_code ec;
+    fs::path file = fs::weakly_canonical(options.replay_file, ec);
+    fs::path root = fs::weakly_canonical(scenarios_dir(options), ec);
+    fs::path relative = file.lexically_relative(root);
+    if (!relative.empty() && *relative.begin() != ".." && relative.extension() == ".yaml")
+      base = relative.replace_extension("").string();
+  }
   std::string fs_text = options.fs;
   try {
     YAML::Node doc = YAML::Load(text);
