@@ -865,6 +865,7 @@ std::vector<TestResult> run_tests(const std::vector<Scenario>& tests, const RunO
       const Shard& shard = shards[s];
       std::unique_ptr<MountSession> session;
       std::string mount_error;
+      bool options_refused = false;
       for (size_t index : shard.tests) {
         const Scenario& scenario = *items[index].scenario;
         auto started = Clock::now();
@@ -888,7 +889,16 @@ std::vector<TestResult> run_tests(const std::vector<Scenario>& tests, const RunO
             }
           } catch (const std::exception& error) {
             mount_error = error.what();
-            if (options.on_notice) {
+            if (!shard.mount_options.empty()) {
+              // Did the options do it? If the target mounts without them, it just does not
+              // take these options: its tests are skipped, not broken.
+              try {
+                Mount::create(options.target, {});
+                options_refused = true;
+              } catch (const std::exception&) {
+              }
+            }
+            if (options.on_notice && !options_refused) {
               std::lock_guard lock(report_mutex);
               options.on_notice("cannot mount " + options.target.text + ": " + mount_error);
             }
@@ -898,8 +908,15 @@ std::vector<TestResult> run_tests(const std::vector<Scenario>& tests, const RunO
         if (!session) {
           result.scenario = &scenario;
           result.name = scenario.name;
-          result.verdict = Verdict::broken;
-          result.reason = "the target could not be mounted: " + mount_error;
+          if (options_refused) {
+            result.verdict = Verdict::skip;
+            std::string first_line = mount_error.substr(mount_error.find("    | ") == std::string::npos ? 0 : mount_error.find("    | ") + 6);
+            first_line = first_line.substr(0, first_line.find('\n'));
+            result.reason = fmt::format("target refused mount options {}: {}", scenario.mount_key(), first_line);
+          } else {
+            result.verdict = Verdict::broken;
+            result.reason = "the target could not be mounted: " + mount_error;
+          }
         } else {
           result = session->run(scenario, ++sequence);
           std::string why;

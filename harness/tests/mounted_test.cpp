@@ -395,3 +395,17 @@ TEST_F(MountedTest, ListSelectsByFilterAndTagAndBadTargetsHaveDistinctExitCodes)
 }
 
 }  // namespace
+
+namespace {
+
+TEST_F(MountedTest, MountOptionsTheTargetRefusesGiveSkipNotBroken) {
+  scenario("a-plain", passing);
+  scenario("b-options", std::string("mount: [no_such_option=1]\n") + passing);
+  auto result = cli(fmt::format("run --fs {} {}", stallfs(""), scenarios_arg()), 60);
+  EXPECT_EQ(result.code, 0) << result.out << result.err;
+  EXPECT_NE(result.out.find("PASS   t/a-plain"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("SKIP   t/b-options"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("target refused mount options no_such_option=1"), std::string::npos) << result.out;
+}
+
+}  // namespace
