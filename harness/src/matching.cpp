@@ -1,0 +1,264 @@
+// Field matchers of `expect` (docs/scenario-format.md section 8): comparisons, masks, saved
+// references, byte strings and listings. Listings are indexed by name, since directories of
+// thousands of entries are common in the scenarios.
+#include "matching.hpp"
+
+#include <algorithm>
+#include <fmt/format.h>
+#include <set>
+#include <unordered_map>
+
+#include "fusecheck/protocol.hpp"
+
+namespace fusecheck::matching {
+
+namespace {
+
+using Int = __int128;
+
+bool as_int(const json& value, Int& out) {
+  if (value.is_number_unsigned()) {
+    out = static_cast<Int>(value.get<unsigned long long>());
+    return true;
+  }
+  if (value.is_number_integer()) {
+    out = static_cast<Int>(value.get<long long>());
+    return true;
+  }
+  if (value.is_boolean()) {
+    out = value.get<bool>() ? 1 : 0;
+    return true;
+  }
+  return false;
+}
+
+std::string int_text(Int value) {
+  if (value == 0) return "0";
+  bool negative = value < 0;
+  std::string digits;
+  for (Int v = negative ? -value : value; v > 0; v /= 10) digits += static_cast<char>('0' + static_cast<int>(v % 10));
+  if (negative) digits += '-';
+  return {digits.rbegin(), digits.rend()};
+}
+
+bool octal_field(const std::string& field) { return field == "mode" || field == "perm"; }
+
+std::string show_value(const std::string& field, FieldKind kind, const json& value) {
+  if (kind == FieldKind::bytes && value.is_string()) {
+    auto bytes = from_hex(value.get<std::string>()).value_or("");
+    bool printable = std::all_of(bytes.begin(), bytes.end(), [](unsigned char c) { return c >= 32 && c < 127; });
+    if (printable && bytes.size() <= 64) return fmt::format("\"{}\" ({} bytes)", bytes, bytes.size());
+    std::string hex = value.get<std::string>();
+    return fmt::format("{} bytes, hex {}{}", bytes.size(), hex.substr(0, 32), hex.size() > 32 ? "..." : "");
+  }
+  Int number;
+  if (!value.is_boolean() && as_int(value, number)) {
+    if (octal_field(field)) return fmt::format("0{:o}", static_cast<unsigned long long>(number));
+    return int_text(number);
+  }
+  std::string text = value.dump(-1, ' ', false, json::error_handler_t::replace);
+  return text.size() > 300 ? text.substr(0, 300) + "..." : text;
+}
+
+std::string bytes_difference(const json& expected, const json& got) {
+  auto a = from_hex(expected.get<std::string>()).value_or("");
+  auto b = from_hex(got.get<std::string>()).value_or("");
+  size_t at = 0;
+  while (at < a.size() && at < b.size() && a[at] == b[at]) ++at;
+  return fmt::format(" (first difference at offset {}; expected {} bytes, got {})", at, a.size(), b.size());
+}
+
+std::string element_key(const json& element) {
+  if (element.is_object()) return element.value("name", "");
+  return element.is_string() ? element.get<std::string>() : element.dump();
+}
+
+// An expected list element (string or {name, type?, ino?}) matches a got element.
+bool element_matches(const json& expected, const json& got) {
+  if (!expected.is_object()) return element_key(got) == element_key(expected);
+  for (const auto& [key, value] : expected.items()) {
+    if (!got.is_object() || !got.contains(key)) {
+      if (key == "name" && element_key(got) == value) continue;
+      return false;
+    }
+    if (got[key] != value) {
+      Int a, b;
+      if (!(as_int(got[key], a) && as_int(value, b) && a == b)) return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+std::optional<json> resolve(const ValueRef& ref, const std::string& field, const MatchContext& ctx, std::string& error) {
+  switch (ref.kind) {
+    case ValueRef::Kind::literal: return ref.literal;
+    case ValueRef::Kind::field:
+      if (!ctx.result.contains(ref.field)) {
+        error = "the result has no field " + ref.field;
+        return std::nullopt;
+      }
+      return ctx.result[ref.field];
+    case ValueRef::Kind::saved: {
+      auto saved = ctx.saved.find(ref.saved);
+      if (saved == ctx.saved.end()) {
+        error = fmt::format("saved result '{}' is missing (its step did not run or failed)", ref.saved);
+        return std::nullopt;
+      }
+      const std::string& wanted = ref.field.empty() ? field : ref.field;
+      if (!saved->second.contains(wanted)) {
+        error = fmt::format("saved result '{}' has no field {}", ref.saved, wanted);
+        return std::nullopt;
+      }
+      return saved->second[wanted];
+    }
+  }
+  return std::nullopt;
+}
+
+// Checks one matcher; returns "" when it holds, else the expectation text for the report.
+std::string check_matcher(const Matcher& matcher, const FieldExpect& field, const json& got, const MatchContext& ctx) {
+  std::string error;
+  auto describe_with = [&](const json& value) {
+    std::string base = matcher.describe();
+    if (matcher.value.kind != ValueRef::Kind::literal) base += " = " + show_value(field.field, field.kind, value);
+    else if (field.kind != FieldKind::bytes && octal_field(field.field)) {
+      Int n;
+      if (as_int(value, n)) {
+        std::string prefix = matcher.kind == Matcher::Kind::mask_eq ? fmt::format("& 0{:o} == ", matcher.mask)
+                                                                    : matcher.describe().substr(0, matcher.describe().find(' ') + 1);
+        base = prefix + show_value(field.field, field.kind, value);
+      }
+    }
+    return base;
+  };
+  Int got_number = 0;
+  bool numeric = as_int(got, got_number) && !got.is_boolean();
+  switch (matcher.kind) {
+    case Matcher::Kind::eq: case Matcher::Kind::ne: case Matcher::Kind::lt: case Matcher::Kind::le:
+    case Matcher::Kind::gt: case Matcher::Kind::ge: case Matcher::Kind::mask_eq: {
+      auto value = resolve(matcher.value, field.field, ctx, error);
+      if (!value) return matcher.describe() + " (" + error + ")";
+      Int want;
+      bool both_numbers = numeric && as_int(*value, want) && !value->is_boolean();
+      bool holds;
+      if (matcher.kind == Matcher::Kind::mask_eq) {
+        holds = both_numbers && (got_number & matcher.mask) == want;
+      } else if (both_numbers) {
+        switch (matcher.kind) {
+          case Matcher::Kind::eq: holds = got_number == want; break;
+          case Matcher::Kind::ne: holds = got_number != want; break;
+          case Matcher::Kind::lt: holds = got_number < want; break;
+          case Matcher::Kind::le: holds = got_number <= want; break;
+          case Matcher::Kind::gt: holds = got_number > want; break;
+          default: holds = got_number >= want; break;
+        }
+      } else {
+        bool equal = *value == got;
+        holds = matcher.kind == Matcher::Kind::eq ? equal : matcher.kind == Matcher::Kind::ne ? !equal : false;
+        if (!holds && field.kind == FieldKind::bytes && matcher.kind == Matcher::Kind::eq)
+          return describe_with(*value) + " " + show_value(field.field, field.kind, *value) + bytes_difference(*value, got);
+      }
+      if (holds) return "";
+      if (field.kind == FieldKind::bytes) return "== " + show_value(field.field, field.kind, *value);
+      return describe_with(*value);
+    }
+    case Matcher::Kind::bits_set: return numeric && (got_number & matcher.mask) == matcher.mask ? "" : matcher.describe();
+    case Matcher::Kind::bits_clear: return numeric && (got_number & matcher.mask) == 0 ? "" : matcher.describe();
+    case Matcher::Kind::one_of:
+      for (const auto& item : matcher.items) {
+        Int want;
+        if (item == got || (numeric && as_int(item, want) && want == got_number)) return "";
+      }
+      return matcher.describe();
+    case Matcher::Kind::changed:
+    case Matcher::Kind::unchanged: {
+      auto value = resolve(matcher.value, field.field, ctx, error);
+      if (!value) return matcher.describe() + " (" + error + ")";
+      bool same = *value == got;
+      bool holds = matcher.kind == Matcher::Kind::changed ? !same : same;
+      return holds ? "" : fmt::format("{} (saved value {})", matcher.describe(), show_value(field.field, field.kind, *value));
+    }
+    case Matcher::Kind::recent: {
+      double window = matcher.value.literal.get<double>();
+      Int distance = got_number - ctx.now_ns;
+      if (distance < 0) distance = -distance;
+      return numeric && distance <= static_cast<Int>(window * 1e9)
+                 ? ""
+                 : fmt::format("{} (engine clock {})", matcher.describe(), int_text(ctx.now_ns));
+    }
+    case Matcher::Kind::set:
+    case Matcher::Kind::sequence:
+    case Matcher::Kind::contains:
+    case Matcher::Kind::excludes:
+    case Matcher::Kind::unique:
+    case Matcher::Kind::len: {
+      if (!got.is_array()) return matcher.describe() + " (the result is not a list)";
+      if (matcher.kind == Matcher::Kind::len) {
+        FieldExpect length{field.field + " length", FieldKind::integer, {}, field.where};
+        for (const auto& inner : matcher.nested) {
+          std::string failed = check_matcher(inner, length, json(got.size()), ctx);
+          if (!failed.empty()) return "length " + failed;
+        }
+        return "";
+      }
+      if (matcher.kind == Matcher::Kind::unique) {
+        std::set<std::string> seen;
+        for (const auto& element : got)
+          if (!seen.insert(element_key(element)).second) return fmt::format("no duplicates ('{}' appears twice)", element_key(element));
+        return "";
+      }
+      // Index the listing by name: directories of thousands of entries are common here.
+      std::unordered_multimap<std::string, size_t> by_key;
+      for (size_t i = 0; i < got.size(); ++i) by_key.emplace(element_key(got[i]), i);
+      if (matcher.kind == Matcher::Kind::contains || matcher.kind == Matcher::Kind::excludes) {
+        std::string problems;
+        size_t shown = 0, total_problems = 0;
+        for (const auto& item : matcher.items) {
+          auto [first, last] = by_key.equal_range(element_key(item));
+          bool present = std::any_of(first, last, [&](const auto& entry) { return element_matches(item, got[entry.second]); });
+          if (present != (matcher.kind == Matcher::Kind::contains)) {
+            ++total_problems;
+            if (shown++ < 20) problems += (problems.empty() ? "" : ", ") + element_key(item);
+          }
+        }
+        if (total_problems == 0) return "";
+        if (total_problems > shown) problems += fmt::format(", ... ({} in all)", total_problems);
+        return fmt::format("{} ({} {})", matcher.kind == Matcher::Kind::contains ? "contains the listed names" : "excludes the listed names",
+                           matcher.kind == Matcher::Kind::contains ? "missing:" : "present:", problems);
+      }
+      if (matcher.kind == Matcher::Kind::sequence) {
+        bool holds = got.size() == matcher.items.size();
+        size_t at = 0;
+        for (; holds && at < got.size(); ++at) holds = element_matches(matcher.items[at], got[at]);
+        if (holds) return "";
+        return got.size() != matcher.items.size()
+                   ? fmt::format("the sequence of {} elements (got {})", matcher.items.size(), got.size())
+                   : fmt::format("the sequence (element {} differs: expected {})", at - 1, matcher.items[at - 1].dump());
+      }
+      // set: each expected element matches exactly one got element, and nothing is left over.
+      std::vector<bool> taken(got.size(), false);
+      std::string missing, extra;
+      size_t missing_count = 0, extra_count = 0;
+      for (const auto& item : matcher.items) {
+        bool found = false;
+        auto [first, last] = by_key.equal_range(element_key(item));
+        for (auto it = first; it != last && !found; ++it)
+          if (!taken[it->second] && element_matches(item, got[it->second])) taken[it->second] = found = true;
+        if (!found && missing_count++ < 20) missing += (missing.empty() ? "" : ", ") + element_key(item);
+      }
+      for (size_t i = 0; i < got.size(); ++i)
+        if (!taken[i] && extra_count++ < 20) extra += (extra.empty() ? "" : ", ") + element_key(got[i]);
+      if (missing_count == 0 && extra_count == 0) return "";
+      if (missing_count > 20) missing += fmt::format(", ... ({} in all)", missing_count);
+      if (extra_count > 20) extra += fmt::format(", ... ({} in all)", extra_count);
+      return fmt::format("the set of {} elements (missing: [{}], unexpected: [{}])", matcher.items.size(), missing, extra);
+    }
+  }
+  return "";
+}
+
+std::string show(const std::string& field, FieldKind kind, const json& value) { return show_value(field, kind, value); }
+
+}  // namespace fusecheck::matching
