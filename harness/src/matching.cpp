@@ -192,6 +192,7 @@ std::string check_matcher(const Matcher& matcher, const FieldExpect& field, cons
     case Matcher::Kind::sequence:
     case Matcher::Kind::contains:
     case Matcher::Kind::excludes:
+    case Matcher::Kind::each_once:
     case Matcher::Kind::unique:
     case Matcher::Kind::len: {
       if (!got.is_array()) return matcher.describe() + " (the result is not a list)";
@@ -227,6 +228,21 @@ std::string check_matcher(const Matcher& matcher, const FieldExpect& field, cons
         if (total_problems > shown) problems += fmt::format(", ... ({} in all)", total_problems);
         return fmt::format("{} ({} {})", matcher.kind == Matcher::Kind::contains ? "contains the listed names" : "excludes the listed names",
                            matcher.kind == Matcher::Kind::contains ? "missing:" : "present:", problems);
+      }
+      if (matcher.kind == Matcher::Kind::each_once) {
+        std::string problems;
+        size_t shown = 0, total_problems = 0;
+        for (const auto& item : matcher.items) {
+          auto [first, last] = by_key.equal_range(element_key(item));
+          size_t times = static_cast<size_t>(std::count_if(first, last, [&](const auto& entry) { return element_matches(item, got[entry.second]); }));
+          if (times != 1) {
+            ++total_problems;
+            if (shown++ < 20) problems += fmt::format("{}{} x{}", problems.empty() ? "" : ", ", element_key(item), times);
+          }
+        }
+        if (total_problems == 0) return "";
+        if (total_problems > shown) problems += fmt::format(", ... ({} in all)", total_problems);
+        return fmt::format("each of {} listed names exactly once (got {})", matcher.items.size(), problems);
       }
       if (matcher.kind == Matcher::Kind::sequence) {
         bool holds = got.size() == matcher.items.size();

@@ -499,14 +499,14 @@ class Parser {
     bool is_data_form = kind == FieldKind::bytes && node.IsMap() && node.size() == 1 &&
                         std::find(data_keys.begin(), data_keys.end(), node.begin()->first.Scalar()) != data_keys.end();
     if (!node.IsMap() || is_data_form) {
-      if (list_kind) fail(node, fmt::format("field '{}' is a list: use set:, sequence:, contains:, excludes:, unique: or len:", field));
+      if (list_kind) fail(node, fmt::format("field '{}' is a list: use set:, sequence:, contains:, excludes:, each_once:, unique: or len:", field));
       Matcher eq{Matcher::Kind::eq};
       eq.value.literal = literal_of(kind, node, field);
       out.push_back(eq);
       return out;
     }
     std::vector<std::string> allowed =
-        list_kind ? std::vector<std::string>{"set", "sequence", "contains", "excludes", "unique", "len"}
+        list_kind ? std::vector<std::string>{"set", "sequence", "contains", "excludes", "each_once", "unique", "len"}
         : kind == FieldKind::integer
             ? std::vector<std::string>{"eq", "ne", "lt", "le", "gt", "ge", "mask", "bits_set", "bits_clear",
                                        "one_of", "changed", "unchanged", "recent"}
@@ -549,9 +549,10 @@ class Parser {
       } else if (key == "recent") {
         m.kind = Matcher::Kind::recent;
         m.value.literal = seconds(value, "recent");
-      } else if (key == "set" || key == "sequence" || key == "contains" || key == "excludes") {
+      } else if (key == "set" || key == "sequence" || key == "contains" || key == "excludes" || key == "each_once") {
         m.kind = key == "set" ? Matcher::Kind::set : key == "sequence" ? Matcher::Kind::sequence
-               : key == "contains" ? Matcher::Kind::contains : Matcher::Kind::excludes;
+               : key == "contains" ? Matcher::Kind::contains : key == "excludes" ? Matcher::Kind::excludes
+               : Matcher::Kind::each_once;
         if (!value.IsSequence()) fail(value, key + " must be a list");
         for (const auto& item : value) {
           if (item.IsMap() && item["range"]) {
@@ -1062,6 +1063,7 @@ std::string Matcher::describe() const {
     case Kind::sequence: return "the sequence " + items_text();
     case Kind::contains: return "contains " + items_text();
     case Kind::excludes: return "excludes " + items_text();
+    case Kind::each_once: return "each exactly once: " + items_text();
     case Kind::unique: return "no duplicates";
     case Kind::len: {
       std::string out = "length";

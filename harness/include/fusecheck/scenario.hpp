@@ -46,11 +46,11 @@ struct ValueRef {
 struct Matcher {
   enum class Kind {
     eq, ne, lt, le, gt, ge, mask_eq, bits_set, bits_clear, one_of, changed, unchanged, recent,
-    set, sequence, contains, excludes, unique, len
+    set, sequence, contains, excludes, each_once, unique, len
   } kind;
   ValueRef value;               // eq..ge, mask_eq (value), bits_*, recent (seconds)
   long long mask = 0;           // mask_eq
-  std::vector<json> items;      // one_of, set, sequence, contains, excludes
+  std::vector<json> items;      // one_of, set, sequence, contains, excludes, each_once
   std::vector<Matcher> nested;  // len
   std::string describe() const;
 };
