@@ -16,6 +16,8 @@
 #include <sstream>
 #include <thread>
 
+#include <boost/asio/post.hpp>
+
 #include "session_impl.hpp"
 
 namespace fusepp::testing {
@@ -93,11 +95,38 @@ ScopedMount::ScopedMount(Operations& ops, std::set<std::string> options, MainOpt
     state->served = true;
     state->cv.notify_all();
   });
+  if (!dev.empty()) wait_until_serving(main_options.threads == 0 ? 1 : main_options.threads);
   if (dev.empty()) {
     unmount();
     std::filesystem::remove(mountpoint_);
     throw std::runtime_error("fusepp: " + mountpoint_.string() + " never appeared in /proc/self/mountinfo");
   }
+}
+
+// Returns once every serving thread runs the io_context, so their start-up allocations are
+// over before a test forks: a fork while another thread holds an allocator lock (ASan's
+// allocator has no fork handlers in GCC 12) leaves the child deadlocked.
+void ScopedMount::wait_until_serving(unsigned threads) {
+  struct Rendezvous {
+    std::mutex mutex;
+    std::condition_variable cv;
+    unsigned arrived = 0;
+    unsigned left = 0;
+  };
+  auto r = std::make_shared<Rendezvous>();
+  for (unsigned i = 0; i < threads; ++i) {
+    // Each handler holds its thread until all have arrived, so every thread takes one.
+    asio::post(state_->session->io_context(), [r, threads] {
+      std::unique_lock lock(r->mutex);
+      ++r->arrived;
+      r->cv.notify_all();
+      r->cv.wait_for(lock, 10s, [&] { return r->arrived == threads; });
+      ++r->left;
+      r->cv.notify_all();
+    });
+  }
+  std::unique_lock lock(r->mutex);
+  r->cv.wait_for(lock, 10s, [&] { return r->left == threads; });
 }
 
 Session& ScopedMount::session() { return *state_->session; }

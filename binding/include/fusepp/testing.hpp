@@ -29,6 +29,8 @@ class ScopedMount {
   void unmount();
 
  private:
+  void wait_until_serving(unsigned threads);
+
   std::filesystem::path mountpoint_;
   struct State;
   std::unique_ptr<State> state_;
