@@ -1,7 +1,8 @@
 // Benchmark driver: uncached stat/s (stat by path, and fstat of an open fd) of fusepp against a
 // minimal raw libfuse low-level C filesystem, daemons and client pinned to one CPU, short
 // measuring windows interleaved between the two mounts; prints fusepp as a ratio to raw.
-// Usage: bench_binding [--rounds N] [--seconds S per window] [--cpu C] (needs root and /dev/fuse)
+// Usage: bench_binding [--rounds N] [--seconds S per window] [--cpu C] [--threads]
+// (needs root and /dev/fuse)
 #include <fcntl.h>
 #include <sched.h>
 #include <spawn.h>
@@ -54,12 +55,12 @@ struct Daemon {
   int fd = -1;  // an open file for fstat
 };
 
-Daemon start_daemon(const std::string& exe) {
+Daemon start_daemon(const std::string& exe, const char* threads = nullptr) {
   char dir[] = "/tmp/fusepp-bench-XXXXXX";
   if (!mkdtemp(dir)) std::exit(1);
   Daemon d;
   d.mnt = dir;
-  char* argv[] = {const_cast<char*>(exe.c_str()), dir, nullptr};
+  char* argv[] = {const_cast<char*>(exe.c_str()), dir, const_cast<char*>(threads), nullptr};
   if (posix_spawn(&d.pid, exe.c_str(), nullptr, nullptr, argv, environ) != 0) {
     std::perror("posix_spawn");
     std::exit(1);
@@ -97,25 +98,61 @@ double median(std::vector<double> v) {
   return v.empty() ? 0 : v[v.size() / 2];
 }
 
+// --threads: fusepp with MainOptions.threads 1 and 2, unpinned, two client threads doing
+// fstat concurrently on their own descriptors; windows alternate between the two mounts.
+int threads_scaling(const std::string& fpp, int rounds, double seconds) {
+  Daemon one = start_daemon(fpp, "1"), two = start_daemon(fpp, "2");
+  auto both_clients = [&](const Daemon& d) {
+    int fd2 = ::open((d.mnt + "/file").c_str(), O_RDONLY | O_CLOEXEC);
+    double second = 0;
+    std::thread other([&] {
+      struct stat st{};
+      second = rate(seconds, [&] { return ::fstat(fd2, &st) == 0; });
+    });
+    double first = fstat_rate(d, seconds);
+    other.join();
+    ::close(fd2);
+    return first + second;
+  };
+  std::vector<double> r1, r2;
+  for (int round = 0; round < rounds; ++round) {
+    r1.push_back(both_clients(one));
+    r2.push_back(both_clients(two));
+  }
+  stop_daemon(one);
+  stop_daemon(two);
+  std::printf("two concurrent fstat clients: threads=1 %.0f/s, threads=2 %.0f/s (medians of %d windows)\n",
+              median(r1), median(r2), rounds);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   int rounds = 40;
   double seconds = 0.25;
   int cpu = 0;
+  bool threads_mode = false;
+  for (int i = 1; i < argc; ++i)
+    if (std::string(argv[i]) == "--threads") threads_mode = true;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
+    if (a == "--threads") {
+      --i;
+      continue;
+    }
     if (a == "--rounds") rounds = std::atoi(argv[i + 1]);
     else if (a == "--seconds") seconds = std::atof(argv[i + 1]);
     else if (a == "--cpu") cpu = std::atoi(argv[i + 1]);
   }
+  auto dir = std::filesystem::canonical("/proc/self/exe").parent_path();
+  std::string raw = (dir / "bench_raw_fs").string(), fpp = (dir / "bench_fusepp_fs").string();
+  if (threads_mode) return threads_scaling(fpp, rounds, seconds);
   // Pin before spawning: the daemons inherit the affinity, so client and daemon share one CPU.
   cpu_set_t set;
   CPU_ZERO(&set);
   CPU_SET(cpu, &set);
   if (sched_setaffinity(0, sizeof set, &set) != 0) std::perror("sched_setaffinity");
-  auto dir = std::filesystem::canonical("/proc/self/exe").parent_path();
-  std::string raw = (dir / "bench_raw_fs").string(), fpp = (dir / "bench_fusepp_fs").string();
 
   // Both daemons stay mounted; short windows alternate between them, so load from other
   // processes on this shared machine hits both sides alike. Reported: the median of the

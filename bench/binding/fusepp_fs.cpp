@@ -1,6 +1,7 @@
 // Benchmark subject: the raw_fs.c filesystem written on fusepp (same replies, no caching,
-// errors as values), served by fusepp::main() on one thread. Usage: bench_fusepp_fs MOUNTPOINT
+// errors as values), served by fusepp::main(). Usage: bench_fusepp_fs MOUNTPOINT [THREADS]
 #include <cstdio>
+#include <cstdlib>
 
 #include "fusepp/fusepp.hpp"
 
@@ -36,13 +37,13 @@ class StatFs : public fusepp::Operations {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 2) {
-    std::fprintf(stderr, "usage: %s MOUNTPOINT\n", argv[0]);
+  if (argc != 2 && argc != 3) {
+    std::fprintf(stderr, "usage: %s MOUNTPOINT [THREADS]\n", argv[0]);
     return 2;
   }
   StatFs fs;
   fusepp::Session session(fs, argv[1], {});
-  session.main();
+  session.main(fusepp::MainOptions{.threads = argc == 3 ? static_cast<unsigned>(std::atoi(argv[2])) : 1u});
   session.close(true);
   return 0;
 }
