@@ -45,6 +45,7 @@ bool readdir_reply(ReaddirToken& token, std::string_view name, const EntryAttrib
     if (needed > room) return false;
     buf.resize(used + needed);
     fuse_add_direntry_plus(token.req_, buf.data() + used, needed, cname.ptr, &e, next_id);
+    if (e.ino != 0) token.looked_up_.push_back(e.ino);
   } else {
     struct stat st{};
     st.st_ino = attr.st_ino;
@@ -76,7 +77,12 @@ asio::awaitable<void> run_readdir(Dispatcher& d, fuse_req_t req, fuse_ino_t ino,
   if (result) {
     if (result->ok()) {
       const std::string& buf = Dispatcher::token_buffer(token);
-      fuse_reply_buf(req, buf.data(), buf.size());
+      if (fuse_reply_buf(req, buf.data(), buf.size()) == -ENOENT && plus) {
+        // Interrupted: the kernel drops the entries, so the lookups they counted are undone.
+        std::vector<ForgetRequest> undo;
+        for (uint64_t ino : Dispatcher::token_looked_up(token)) undo.push_back({InodeT{ino}, 1});
+        if (!undo.empty()) ll::run_forget_handler(d, std::move(undo));
+      }
       co_return;
     }
     err = checked_errno(result->error(), "readdir", ino);
@@ -91,9 +97,10 @@ void opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
       req, "opendir", ino,
       [&ops = dispatcher_of(req).ops, ino](const RequestContext& ctx) { return ops.opendir(InodeT{ino}, ctx); },
       [](fuse_req_t r, Result<FileHandleT>& res) {
+        Dispatcher& d = dispatcher_of(r);
         fuse_file_info fi{};
         fi.fh = *res;
-        fuse_reply_open(r, &fi);
+        undo_open_if_unanswered(d, fuse_reply_open(r, &fi), *res, true);
       });
 }
 

@@ -22,14 +22,18 @@ asio::awaitable<void> run_forget(Dispatcher& d, std::vector<ForgetRequest> list)
 void start_forget(fuse_req_t req, std::vector<ForgetRequest> list) {
   Dispatcher& d = dispatcher_of(req);
   fuse_reply_none(req);  // the kernel waits for nothing; the handler runs afterwards
+  run_forget_handler(d, std::move(list));
+}
+
+}  // namespace
+
+void run_forget_handler(Dispatcher& d, std::vector<ForgetRequest> list) {
   try {
     launch_coroutine(d.io, run_forget(d, std::move(list)));
   } catch (...) {
     std::fprintf(stderr, "fusepp: could not start a forget handler\n");
   }
 }
-
-}  // namespace
 
 void lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   start<EntryAttributes>(

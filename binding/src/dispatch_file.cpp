@@ -32,8 +32,9 @@ void open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
         return ops.open(InodeT{ino}, flags, ctx);
       },
       [](fuse_req_t r, Result<FileInfo>& res) {
+        Dispatcher& d = dispatcher_of(r);
         fuse_file_info out = to_file_info(*res);
-        fuse_reply_open(r, &out);
+        undo_open_if_unanswered(d, fuse_reply_open(r, &out), res->fh, false);
       });
 }
 
@@ -45,9 +46,12 @@ void create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
         return ops.create(InodeT{parent}, n, ModeT{mode}, flags, ctx);
       },
       [](fuse_req_t r, Result<std::pair<FileInfo, EntryAttributes>>& res) {
+        Dispatcher& d = dispatcher_of(r);
         fuse_file_info out = to_file_info(res->first);
         fuse_entry_param e = to_entry_param(res->second);
-        fuse_reply_create(r, &e, &out);
+        int rc = fuse_reply_create(r, &e, &out);
+        undo_open_if_unanswered(d, rc, res->first.fh, false);
+        undo_entry_if_unanswered(d, rc, e.ino);
       });
 }
 

@@ -90,8 +90,35 @@ fuse_entry_param to_entry_param(const EntryAttributes& attr) {
 }
 
 void reply_entry(fuse_req_t req, Result<EntryAttributes>& r) {
+  Dispatcher& d = dispatcher_of(req);  // req is freed by the reply, even a failed one
   fuse_entry_param e = to_entry_param(*r);
-  fuse_reply_entry(req, &e);
+  undo_entry_if_unanswered(d, fuse_reply_entry(req, &e), e.ino);
+}
+
+void undo_entry_if_unanswered(Dispatcher& d, int reply_rc, uint64_t ino) {
+  if (reply_rc != -ENOENT || ino == 0) return;
+  ll::run_forget_handler(d, std::vector<ForgetRequest>{ForgetRequest{InodeT{ino}, 1}});
+}
+
+namespace {
+asio::awaitable<void> run_release(Dispatcher& d, FileHandleT fh, bool dir) {
+  RequestScope scope(d);
+  try {
+    Result<void> res = dir ? co_await d.ops.releasedir(fh) : co_await d.ops.release(fh);
+    (void)res;  // the kernel is not waiting for this one
+  } catch (...) {
+    errno_from_current_exception(dir ? "releasedir" : "release", fh);
+  }
+}
+}  // namespace
+
+void undo_open_if_unanswered(Dispatcher& d, int reply_rc, FileHandleT fh, bool dir) {
+  if (reply_rc != -ENOENT) return;
+  try {
+    launch_coroutine(d.io, run_release(d, fh, dir));
+  } catch (...) {
+    std::fprintf(stderr, "fusepp: could not start a release handler\n");
+  }
 }
 
 void reply_ok(fuse_req_t req, Result<void>&) { fuse_reply_err(req, 0); }

@@ -90,6 +90,7 @@ class Dispatcher {
   // Readdir tokens have a private constructor: only the dispatcher makes them.
   static ReaddirToken make_token(fuse_req_t req, size_t size, bool plus) { return ReaddirToken(req, size, plus); }
   static std::string& token_buffer(ReaddirToken& t) { return t.buffer_; }
+  static const std::vector<uint64_t>& token_looked_up(const ReaddirToken& t) { return t.looked_up_; }
 };
 
 inline Dispatcher& dispatcher_of(fuse_req_t req) { return *static_cast<Dispatcher*>(fuse_req_userdata(req)); }
@@ -186,8 +187,17 @@ void reply_entry(fuse_req_t req, Result<EntryAttributes>& r);
 void reply_ok(fuse_req_t req, Result<void>& r);
 EntryAttributes from_stat(fuse_ino_t ino, const struct stat& st);
 
+// When the kernel no longer waits for an answer (the caller was interrupted), fuse_reply_*
+// fails with ENOENT and the kernel never learns of what the handler created; like libfuse's
+// high-level API, the binding then undoes it so lookup counts and open handles stay exact:
+// a FORGET of one lookup for an entry, a release/releasedir for an open handle.
+void undo_entry_if_unanswered(Dispatcher& d, int reply_rc, uint64_t ino);
+void undo_open_if_unanswered(Dispatcher& d, int reply_rc, FileHandleT fh, bool dir);
+
 // The callbacks, one group per op family.
 namespace ll {
+// Runs Operations::forget for a list the kernel (or the binding, see above) gave up.
+void run_forget_handler(Dispatcher& d, std::vector<ForgetRequest> list);
 // dispatch_entry.cpp
 void lookup(fuse_req_t, fuse_ino_t, const char*);
 void forget(fuse_req_t, fuse_ino_t, uint64_t);

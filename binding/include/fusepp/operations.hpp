@@ -44,6 +44,7 @@ class ReaddirToken {
   size_t capacity_;
   bool plus_;
   std::string buffer_;
+  std::vector<uint64_t> looked_up_;  // inodes whose lookup count an accepted entry raised
 };
 
 // Adds one entry to a readdir reply. Returns false and adds nothing when the kernel's
