@@ -12,6 +12,17 @@ using fusepp::RequestContext;
 
 namespace {
 
+// Whether a mode change only removes setuid/setgid. Without FUSE_CAP_HANDLE_KILLPRIV the
+// kernel clears them after a write or truncate by sending a SETATTR(mode) with the
+// writer's credentials, owner or not (ATTR_FORCE skipped its own checks), and nothing
+// marks it as such: a writer may therefore drop these bits, never set or keep others.
+bool drops_privileges_only(const Inode& inode, const EntryAttributes& attr) {
+  mode_t old_mode = inode.mode & 07777;
+  mode_t new_mode = attr.st_mode & 07777;
+  mode_t removed = old_mode & ~new_mode;
+  return new_mode != old_mode && (new_mode & ~old_mode) == 0 && (removed & ~(S_ISUID | S_ISGID)) == 0;
+}
+
 // The checks setattr_prepare() makes in the kernel; without default_permissions the kernel
 // skips them (ATTR_FORCE), so they are memfs's job.
 int check_setattr(const State& state, const Inode& inode, const EntryAttributes& attr,
@@ -27,7 +38,9 @@ int check_setattr(const State& state, const Inode& inode, const EntryAttributes&
       !(owner && (attr.st_gid == inode.gid || caller.in_group(attr.st_gid)))) {
     return EPERM;
   }
-  if (fields.update_mode() && !owner) return EPERM;
+  if (fields.update_mode() && !owner && !(drops_privileges_only(inode, attr) && state.may(inode, W_OK, caller))) {
+    return EPERM;
+  }
   bool explicit_time = (fields.update_atime() && !fields.update_atime_now()) ||
                        (fields.update_mtime() && !fields.update_mtime_now());
   bool time_now = fields.update_atime_now() || fields.update_mtime_now();
@@ -77,6 +90,13 @@ Reply<EntryAttributes> MemFs::setattr(InodeT inode_id, const EntryAttributes& at
     // setattr_prepare(): without CAP_FSETID only members of the file's group keep setgid.
     if ((mode & S_ISGID) && !caller.is_root() && !caller.in_group(group)) mode &= ~S_ISGID;
     inode.mode = (inode.mode & S_IFMT) | mode;
+  }
+  // A truncate by a caller outside the file's group also loses setgid without group
+  // execute (setattr_should_drop_sgid()); the kernel's FUSE path only kills setgid with
+  // group execute, so that part is ours. With a mode in the request the chmod rule above
+  // has already done it.
+  if (fields.update_size() && !fields.update_mode() && !caller.is_root() && !caller.in_group(inode.gid)) {
+    inode.mode &= ~S_ISGID;
   }
   if (fields.update_uid()) inode.uid = attr.st_uid;
   if (fields.update_gid()) inode.gid = attr.st_gid;

@@ -55,7 +55,7 @@ Reply<FileInfo> MemFs::open(InodeT inode_id, fusepp::FlagT flags, const RequestC
     inode->mtime_ns = inode->ctime_ns = now_ns();
     if (!caller.is_root()) {
       inode->mode &= ~S_ISUID;
-      if (inode->mode & S_IXGRP) inode->mode &= ~S_ISGID;
+      if ((inode->mode & S_IXGRP) || !caller.in_group(inode->gid)) inode->mode &= ~S_ISGID;
     }
   }
   co_return open_handle(state, *inode, flags);
