@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "fusecheck/actor.hpp"
+#include "fusecheck/fuzz_command.hpp"
 #include "fusecheck/report.hpp"
 #include "fusecheck/runner.hpp"
 #include "fusecheck/scenario.hpp"
@@ -387,6 +388,8 @@ int main(int argc, char** argv) {
   auto* mount = app.add_subcommand("mount", "mount a target and wait (Ctrl-C unmounts)");
   mount->add_option("--fs", options.fs, "target, as for run");
   mount->add_option("-o", options.mount_options, "extra mount options")->delimiter(',');
+  fusecheck::fuzz::CommandOptions fuzz_options;
+  auto* fuzz = fusecheck::fuzz::add_fuzz_command(app, fuzz_options);
 
   try {
     app.parse(argc, argv);
@@ -404,6 +407,7 @@ int main(int argc, char** argv) {
   start_signal_thread();
   try {
     if (list->parsed()) return command_list(options);
+    if (fuzz->parsed()) return fusecheck::fuzz::run_fuzz_command(fuzz_options);
     if (mount->parsed()) return command_mount(options);
     if (replay->parsed()) return command_replay(options, program);
     std::vector<Scenario> tests;

@@ -156,6 +156,14 @@ std::string scenario_text(const RecordedCase& failure, const Options& options, u
   return out.str();
 }
 
+// rapidcheck's default listener prints progress and, at exit, an RC_PARAMS reproduce string
+// that only works for rc::check; our seed and options are the reproduction, so stay quiet.
+struct QuietListener : rc::detail::TestListener {
+  void onTestCaseFinished(const rc::detail::CaseDescription&) override {}
+  void onShrinkTried(const rc::detail::CaseDescription&, bool) override {}
+  void onTestFinished(const rc::detail::TestMetadata&, const rc::detail::TestResult&) override {}
+};
+
 uint64_t pick_seed(uint64_t requested) {
   if (requested != 0) return requested;
   std::random_device device;
@@ -202,6 +210,7 @@ Result check_against_tmpfs(const std::filesystem::path& mountpoint, const Option
     Differential sut{target, oracle, options.step_timeout, {}};
     try {
       rc::state::check(NameModel{}, sut, rc::state::gen::execOneOfWithArgs<FsCommand>());
+      result.calls_compared += sut.steps.size();
     } catch (...) {
       // rapidcheck only moves on to a failing shrink, so the last failing run is the minimum.
       RecordedCase failure;
@@ -222,7 +231,8 @@ Result check_against_tmpfs(const std::filesystem::path& mountpoint, const Option
   params.maxSize = options.max_steps;
   rc::detail::TestMetadata metadata;
   metadata.id = metadata.description = "fusecheck fuzz";
-  const auto outcome = rc::detail::checkTestable(property, metadata, params);
+  QuietListener listener;
+  const auto outcome = rc::detail::checkTestable(property, metadata, params, listener);
 
   std::ostringstream report;
   rc::detail::printResultMessage(outcome, report);

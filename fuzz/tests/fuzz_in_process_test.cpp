@@ -61,6 +61,8 @@ TEST(FuzzInProcess, MemfsAgreesWithTmpfs) {
 
   EXPECT_TRUE(result.passed) << result.report << "\n" << result.scenario_yaml;
   EXPECT_EQ(result.runs_passed, options.runs);
+  // Sequences really ran: on average several compared calls per run, not empty cases.
+  EXPECT_GT(result.calls_compared, static_cast<size_t>(options.runs) * 5);
   std::filesystem::remove(options.scenario_out);
 }
 

@@ -25,6 +25,7 @@ struct Result {
   bool passed = false;
   uint64_t seed = 0;
   int runs_passed = 0;
+  size_t calls_compared = 0;                 // system calls whose results agreed, over passing runs
   std::string report;                        // rapidcheck's message (seed, shrunk sequence)
   std::vector<std::string> counterexample;   // the shrunk operations, one per line
   std::string scenario_yaml;                 // empty when passed

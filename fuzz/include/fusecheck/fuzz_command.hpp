@@ -1,0 +1,26 @@
+// The `fusecheck fuzz` subcommand, kept in the fuzz library so that tools/fusecheck.cpp only
+// registers it and calls it: options --fs, --seed, --runs, --max-steps, --out; exit codes
+// 0 (no counterexample), 1 (counterexample written), 2 (usage), 3 (broken), 77 (cannot run).
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <string>
+
+namespace fusecheck::fuzz {
+
+struct CommandOptions {
+  std::string fs = "memfs";
+  uint64_t seed = 0;
+  int runs = 100;
+  int max_steps = 30;
+  std::string out;
+};
+
+// Adds `fuzz` to the app; the returned subcommand is parsed() when it was chosen.
+CLI::App* add_fuzz_command(CLI::App& app, CommandOptions& options);
+
+// Mounts the target, fuzzes it against tmpfs and reports; returns the exit code.
+int run_fuzz_command(const CommandOptions& options);
+
+}  // namespace fusecheck::fuzz

@@ -1,0 +1,58 @@
+// `fusecheck fuzz`: mounts the --fs target with the harness (as `run` does), fuzzes it against
+// a private tmpfs and prints where the counterexample scenario went.
+#include "fusecheck/fuzz_command.hpp"
+
+#include <unistd.h>
+
+#include <iostream>
+
+#include "fusecheck/fuzz.hpp"
+#include "fusecheck/target.hpp"
+
+namespace fusecheck::fuzz {
+
+CLI::App* add_fuzz_command(CLI::App& app, CommandOptions& options) {
+  auto* command = app.add_subcommand("fuzz", "random operation sequences, differential against tmpfs");
+  command->add_option("--fs", options.fs, "target: memfs, exec:CMD, dir:PATH (default memfs)");
+  command->add_option("--seed", options.seed, "rapidcheck seed (default: random, printed)");
+  command->add_option("--runs", options.runs, "sequences that must pass (default 100)")->check(CLI::PositiveNumber);
+  command->add_option("--max-steps", options.max_steps, "longest sequences, about (default 30)")->check(CLI::PositiveNumber);
+  command->add_option("--out", options.out, "counterexample scenario file (default ./fusecheck-fuzz-SEED.yaml)");
+  return command;
+}
+
+int run_fuzz_command(const CommandOptions& command) {
+  if (::geteuid() != 0) {
+    std::cerr << "fusecheck fuzz: needs root (it mounts a tmpfs as the oracle)\n";
+    return 77;
+  }
+  TargetSpec spec;
+  try {
+    spec = parse_target(command.fs, /*exclusive=*/false);
+  } catch (const TargetError& error) {
+    std::cerr << "fusecheck fuzz: " << error.what() << "\n";
+    return error.exit_code;
+  }
+  try {
+    auto mount = Mount::create(spec, {});
+    Options options;
+    options.runs = command.runs;
+    options.max_steps = command.max_steps;
+    options.seed = command.seed;
+    options.scenario_out = command.out;
+    options.target_name = spec.text;
+    auto result = check_against_tmpfs(mount->root(), options);
+    if (result.passed) {
+      std::cout << "no counterexample in " << result.runs_passed << " runs (" << result.calls_compared
+                << " calls compared, seed " << result.seed << ")\n";
+      return 0;
+    }
+    std::cout << "counterexample: " << result.scenario_path.string() << "\n";
+    return 1;
+  } catch (const std::exception& error) {
+    std::cerr << "fusecheck fuzz: " << error.what() << "\n";
+    return 3;
+  }
+}
+
+}  // namespace fusecheck::fuzz
