@@ -31,11 +31,6 @@ struct RecordedStep {
   json oracle, target;
 };
 
-struct RecordedCase {
-  std::vector<Operation> operations;
-  std::vector<std::string> step_texts;  // scenario step bodies, without expect
-  std::vector<json> oracle_results, target_results;
-};
 
 // A root actor that is respawned when a hang or crash on the target made it unusable.
 class ActorSlot {
@@ -129,16 +124,32 @@ struct FsCommand : rc::state::Command<NameModel, Differential> {
   void show(std::ostream& os) const override { os << operation; }
 };
 
-std::string scenario_text(const RecordedCase& failure, const Options& options, uint64_t seed) {
+// rapidcheck's default listener prints progress and, at exit, an RC_PARAMS reproduce string
+// that only works for rc::check; our seed and options are the reproduction, so stay quiet.
+struct QuietListener : rc::detail::TestListener {
+  void onTestCaseFinished(const rc::detail::CaseDescription&) override {}
+  void onShrinkTried(const rc::detail::CaseDescription&, bool) override {}
+  void onTestFinished(const rc::detail::TestMetadata&, const rc::detail::TestResult&) override {}
+};
+
+uint64_t pick_seed(uint64_t requested) {
+  if (requested != 0) return requested;
+  std::random_device device;
+  return (static_cast<uint64_t>(device()) << 32 | device()) & 0x7fffffffffffffffULL;
+}
+
+}  // namespace
+
+std::string scenario_text(const RecordedCase& failure, const std::string& target_name, uint64_t seed) {
   std::set<std::string> features;
   for (const auto& op : failure.operations)
     for (auto& feature : op.required_features()) features.insert(feature);
   std::ostringstream out;
   out << "# Written by fusecheck fuzz: a shrunk counterexample (seed " << seed << ").\n"
-      << "# Expectations are Linux tmpfs's results; " << options.target_name << " differed at the last step,\n"
+      << "# Expectations are Linux tmpfs's results; " << target_name << " differed at the last step,\n"
       << "# where it gave " << failure.target_results.back().dump() << ".\n"
       << "format: 1\n"
-      << "title: " << json("fuzz counterexample (seed " + std::to_string(seed) + "): " + options.target_name +
+      << "title: " << json("fuzz counterexample (seed " + std::to_string(seed) + "): " + target_name +
                            " differs from tmpfs at step " + std::to_string(failure.step_texts.size()))
                           .dump()
       << "\n"
@@ -155,22 +166,6 @@ std::string scenario_text(const RecordedCase& failure, const Options& options, u
     out << "  - {" << failure.step_texts[i] << ", expect: " << expect_yaml(failure.oracle_results[i]) << "}\n";
   return out.str();
 }
-
-// rapidcheck's default listener prints progress and, at exit, an RC_PARAMS reproduce string
-// that only works for rc::check; our seed and options are the reproduction, so stay quiet.
-struct QuietListener : rc::detail::TestListener {
-  void onTestCaseFinished(const rc::detail::CaseDescription&) override {}
-  void onShrinkTried(const rc::detail::CaseDescription&, bool) override {}
-  void onTestFinished(const rc::detail::TestMetadata&, const rc::detail::TestResult&) override {}
-};
-
-uint64_t pick_seed(uint64_t requested) {
-  if (requested != 0) return requested;
-  std::random_device device;
-  return (static_cast<uint64_t>(device()) << 32 | device()) & 0x7fffffffffffffffULL;
-}
-
-}  // namespace
 
 ScopedTmpfs::ScopedTmpfs() {
   std::string pattern = (std::filesystem::temp_directory_path() / "fusecheck-oracle-XXXXXX").string();
@@ -252,7 +247,7 @@ Result check_against_tmpfs(const std::filesystem::path& mountpoint, const Option
   oracle.stop();
 
   if (!result.passed && !last_failure.step_texts.empty()) {
-    result.scenario_yaml = scenario_text(last_failure, options, result.seed);
+    result.scenario_yaml = scenario_text(last_failure, options.target_name, result.seed);
     result.scenario_steps = last_failure.step_texts.size();
     result.scenario_path = options.scenario_out.empty()
                                ? std::filesystem::path("fusecheck-fuzz-" + std::to_string(result.seed) + ".yaml")

@@ -69,4 +69,15 @@ json normalise_reply(const json& request, const json& reply_body, int status, co
 // The `expect` value (flow-style YAML) that demands a normalised result.
 std::string expect_yaml(const json& normalised);
 
+// The calls of a failing sequence up to the first disagreement, with both sides' results.
+struct RecordedCase {
+  std::vector<Operation> operations;
+  std::vector<std::string> step_texts;  // scenario step bodies, without expect
+  std::vector<json> oracle_results, target_results;
+};
+
+// A format-1 scenario whose steps are the recorded calls and whose expectations are the
+// oracle's results, so it passes on tmpfs and fails where the target disagreed.
+std::string scenario_text(const RecordedCase& recorded, const std::string& target_name, uint64_t seed);
+
 }  // namespace fusecheck::fuzz
