@@ -142,6 +142,8 @@ timespec time_arg(const json& spec) {
   auto kind = spec.at("kind").get<std::string>();
   if (kind == "now") return timespec{0, UTIME_NOW};
   if (kind == "omit") return timespec{0, UTIME_OMIT};
+  // {sec, nsec} as the scenario wrote them, unnormalised: an invalid tv_nsec is the point.
+  if (kind == "ts") return timespec{spec.at("sec").get<time_t>(), spec.at("nsec").get<long>()};
   int64_t ns = spec.at("ns").get<int64_t>();
   int64_t sec = ns / 1000000000, rem = ns % 1000000000;
   if (rem < 0) {

@@ -91,6 +91,23 @@ bool element_matches(const json& expected, const json& got) {
 
 }  // namespace
 
+namespace {
+
+// Applies a reference's `add:` offset; the referenced value must then be an integer.
+std::optional<json> offset(const json& value, const ValueRef& ref, std::string& error) {
+  if (ref.add == 0) return value;
+  Int number;
+  if (value.is_boolean() || !as_int(value, number)) {
+    error = fmt::format("add: {} needs an integer, the referenced value is {}", ref.add, value.dump());
+    return std::nullopt;
+  }
+  number += ref.add;
+  if (number >= 0) return json(static_cast<unsigned long long>(number));
+  return json(static_cast<long long>(number));
+}
+
+}  // namespace
+
 std::optional<json> resolve(const ValueRef& ref, const std::string& field, const MatchContext& ctx, std::string& error) {
   switch (ref.kind) {
     case ValueRef::Kind::literal: return ref.literal;
@@ -99,7 +116,7 @@ std::optional<json> resolve(const ValueRef& ref, const std::string& field, const
         error = "the result has no field " + ref.field;
         return std::nullopt;
       }
-      return ctx.result[ref.field];
+      return offset(ctx.result[ref.field], ref, error);
     case ValueRef::Kind::saved: {
       auto saved = ctx.saved.find(ref.saved);
       if (saved == ctx.saved.end()) {
@@ -111,7 +128,7 @@ std::optional<json> resolve(const ValueRef& ref, const std::string& field, const
         error = fmt::format("saved result '{}' has no field {}", ref.saved, wanted);
         return std::nullopt;
       }
-      return saved->second[wanted];
+      return offset(saved->second[wanted], ref, error);
     }
   }
   return std::nullopt;

@@ -249,6 +249,34 @@ class Parser {
     return out;
   }
 
+  // Map keys, in place, so a key keeps its file position for errors. With `substitute_params`
+  // false it only checks: merge keys are refused (yaml-cpp 0.7 reads `<<` as a plain key and
+  // would not merge) and so are duplicate keys (one of them would be silently ignored). The
+  // keys of `params` are parameter names and are never substituted. Aliased maps are visited
+  // once, so `$$` cannot be expanded twice.
+  void rewrite_keys(YAML::Node node, bool substitute_params, std::vector<YAML::Node>& seen, bool top = false) const {
+    if (node.IsSequence()) {
+      for (YAML::Node item : node) rewrite_keys(item, substitute_params, seen);
+      return;
+    }
+    if (!node.IsMap()) return;
+    for (const auto& done : seen)
+      if (done.is(node)) return;
+    seen.push_back(node);
+    std::set<std::string> keys;
+    for (auto entry : node) {
+      YAML::Node key = entry.first;
+      if (!key.IsScalar()) fail(key, "map keys must be scalars");
+      if (key.Scalar() == "<<")
+        fail(key, "merge keys (<<) are not supported; use an alias of a whole value (*name) or write the keys out");
+      bool is_params = top && key.Scalar() == "params";
+      if (substitute_params && !is_params && key.Scalar().find('$') != std::string::npos)
+        key = substitute(key, key.Scalar());
+      if (!keys.insert(key.Scalar()).second) fail(key, fmt::format("duplicate key '{}'", key.Scalar()));
+      if (!is_params) rewrite_keys(entry.second, substitute_params, seen);
+    }
+  }
+
   std::string text(const YAML::Node& node, const std::string& what) const {
     if (!node.IsScalar()) fail(node, what + " must be a scalar");
     return substitute(node, node.Scalar());
@@ -426,7 +454,9 @@ class Parser {
       check_keys(node, {"sec", "nsec"}, what);
       long long sec = node["sec"] ? integer(node["sec"], what + ".sec") : 0;
       long long nsec = node["nsec"] ? integer(node["nsec"], what + ".nsec") : 0;
-      return json{{"kind", "ns"}, {"ns", sec * 1000000000LL + nsec}};
+      // Kept apart, as written: an out-of-range tv_nsec must reach the kernel (EINVAL), not
+      // be folded into the seconds.
+      return json{{"kind", "ts"}, {"sec", sec}, {"nsec", nsec}};
     }
     std::string raw = text(node, what);
     if (raw == "now" || raw == "omit") return json{{"kind", raw}};
@@ -437,7 +467,8 @@ class Parser {
                      const OpSpec* current) const {
     ValueRef ref;
     if (node.IsMap()) {
-      check_keys(node, {"saved", "field"}, what);
+      check_keys(node, {"saved", "field", "add"}, what);
+      if (node["add"]) ref.add = integer(node["add"], what + " add");
       if (node["saved"]) {
         ref.kind = ValueRef::Kind::saved;
         ref.saved = text(node["saved"], "saved");
@@ -456,7 +487,7 @@ class Parser {
         if (current == nullptr || !has_field(*current, ref.field))
           fail(node["field"], fmt::format("this result has no field '{}'", ref.field));
       } else {
-        fail(node, what + " reference needs saved: or field:");
+        fail(node, what + " reference needs saved: or field:" + (node["add"] ? " (add: offsets a reference)" : ""));
       }
       return ref;
     }
@@ -520,7 +551,7 @@ class Parser {
       if (key == "eq" || key == "ne" || key == "lt" || key == "le" || key == "gt" || key == "ge") {
         m.kind = key == "eq" ? Matcher::Kind::eq : key == "ne" ? Matcher::Kind::ne : key == "lt" ? Matcher::Kind::lt
                : key == "le" ? Matcher::Kind::le : key == "gt" ? Matcher::Kind::gt : Matcher::Kind::ge;
-        if (value.IsMap() && (value["saved"] || value["field"]))
+        if (value.IsMap() && (value["saved"] || value["field"] || value["add"]))
           m.value = value_ref(value, key, flow, &op);
         else
           m.value.literal = literal_of(kind, value, field);
@@ -732,7 +763,13 @@ class Parser {
         }
         case ArgType::mode: {
           long long mode = integer(value, what);
-          if (mode < 0 || mode > 07777) fail(value, fmt::format("{} {:o} is not a permission mode (0..07777)", what, mode));
+          // chmod/fchmod take a whole st_mode (0..0177777) as given, so a scenario can check
+          // that the file-type bits are ignored; modes that create something stay 0..07777.
+          bool whole_mode = step.op == "chmod" || step.op == "fchmod";
+          long long limit = whole_mode ? 0177777 : 07777;
+          if (mode < 0) fail(value, fmt::format("{} {} is negative (0..0{:o})", what, mode, limit));
+          if (mode > limit)
+            fail(value, fmt::format("{} 0{:o} is not a {} (0..0{:o})", what, mode, whole_mode ? "mode" : "permission mode", limit));
           request[arg.name] = mode;
           summary += fmt::format(" {}=0{:o}", arg.name, mode);
           break;
@@ -993,11 +1030,18 @@ std::vector<Scenario> parse_scenario_text(const std::string& text, const std::st
   }
   Parser plain(file, {});
   if (!doc.IsMap()) plain.fail(doc, "a scenario file must be a YAML map");
+  std::vector<YAML::Node> seen;
+  plain.rewrite_keys(doc, false, seen, true);
   std::vector<Scenario> out;
   for (const auto& combination : combinations(doc["params"], plain)) {
     std::map<std::string, std::string> values(combination.begin(), combination.end());
     Parser parser(file, values);
-    out.push_back(parser.scenario(doc, base_name, combination));
+    // Keys are substituted in place, so each combination reads its own copy of the document
+    // (a fresh load keeps every position; YAML::Clone would drop them). `source` stays as written.
+    YAML::Node working = YAML::Load(text);
+    seen.clear();
+    parser.rewrite_keys(working, true, seen, true);
+    out.push_back(parser.scenario(working, base_name, combination));
     out.back().source = doc;
   }
   return out;
@@ -1031,12 +1075,19 @@ std::string repro_yaml(const Scenario& scenario, const std::string& fs, unsigned
                      scenario.name, scenario.file, out.c_str());
 }
 
+namespace {
+std::string offset_text(long long add) {
+  if (add == 0) return "";
+  return add > 0 ? fmt::format(" + {}", add) : fmt::format(" - {}", -static_cast<unsigned long long>(add));
+}
+}  // namespace
+
 std::string Matcher::describe() const {
   auto value_text = [this] {
     switch (value.kind) {
       case ValueRef::Kind::saved:
-        return fmt::format("saved '{}'{}", value.saved, value.field.empty() ? "" : "." + value.field);
-      case ValueRef::Kind::field: return "field " + value.field;
+        return fmt::format("saved '{}'{}{}", value.saved, value.field.empty() ? "" : "." + value.field, offset_text(value.add));
+      case ValueRef::Kind::field: return "field " + value.field + offset_text(value.add);
       default: return value.literal.dump();
     }
   };

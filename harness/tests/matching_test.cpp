@@ -40,6 +40,33 @@ TEST(Matching, IntegersMasksAndSavedReferences) {
   EXPECT_EQ(failed[1], "size: < 5");
 }
 
+TEST(Matching, ReferencesWithAnOffsetStateExactDeltas) {
+  // statvfs-like numbers are unsigned in results; the offset may take them below a literal 0.
+  json stat{{"size", 7}, {"ctime", 505}, {"mtime", 500}, {"blocks", 0}};
+  std::map<std::string, json> saved{{"before", json{{"size", 10u}, {"blocks", 2u}}}};
+  EXPECT_TRUE(mismatches("{op: stat, path: f}", "{size: {eq: {saved: before, add: -3}}}", stat, saved).empty());
+  EXPECT_TRUE(mismatches("{op: stat, path: f}", "{mtime: {eq: {field: ctime, add: -5}}, ctime: {gt: {field: mtime, add: 4}}}",
+                         stat, saved).empty());
+  EXPECT_TRUE(mismatches("{op: stat, path: f}", "{blocks: {eq: {saved: before, field: blocks, add: -0x2}}}", stat, saved).empty());
+  EXPECT_TRUE(mismatches("{op: stat, path: f}", "{blocks: {gt: {saved: before, field: size, add: -11}}}", stat, saved).empty());
+  auto failed = mismatches("{op: stat, path: f}", "{size: {eq: {saved: before, add: -2}}, ctime: {le: {field: mtime, add: 4}}}",
+                           stat, saved);
+  ASSERT_EQ(failed.size(), 2u);
+  EXPECT_EQ(failed[0], "size: == saved 'before' - 2 = 8");
+  EXPECT_EQ(failed[1], "ctime: <= field mtime + 4 = 504");
+  // Op arguments resolve through the same function (seekdir pos: {saved: t, field: pos, add: 1}).
+  ValueRef pos{ValueRef::Kind::saved, {}, "t", "pos", 1};
+  std::string error;
+  std::map<std::string, json> told{{"t", json{{"pos", 41}}}};
+  matching::MatchContext ctx{json::object(), told, 0};
+  EXPECT_EQ(matching::resolve(pos, "pos", ctx, error), json(42));
+  // An offset needs a number to apply to.
+  std::map<std::string, json> text_saved{{"t", json{{"pos", "x"}}}};
+  matching::MatchContext text_ctx{json::object(), text_saved, 0};
+  EXPECT_FALSE(matching::resolve(pos, "pos", text_ctx, error).has_value());
+  EXPECT_NE(error.find("add: 1 needs an integer"), std::string::npos) << error;
+}
+
 TEST(Matching, ByteStringsReportTheFirstDifference) {
   json read{{"data", to_hex("hello world")}, {"size", 11}};
   EXPECT_TRUE(mismatches("{op: read_file, path: f}", "{data: \"hello world\"}", read).empty());

@@ -87,6 +87,90 @@ TEST(Parser, ParamsExpandIntoNamedTestsWithSubstitution) {
             std::string::npos);
 }
 
+TEST(Parser, ValueReferencesTakeAnIntegerOffset) {
+  auto tests = parse_scenario_text(std::string(header) +
+                                       "steps:\n  - {op: statvfs, path: ., save: s0}\n"
+                                       "  - {op: statvfs, path: ., expect: {bfree: {eq: {saved: s0, field: bfree, add: -3}}}}\n"
+                                       "  - {op: opendir, path: ., dir: d}\n  - {op: telldir, dir: d, save: t}\n"
+                                       "  - {op: seekdir, dir: d, pos: {saved: t, field: pos, add: 0x10}}\n",
+                                   "s.yaml", "area/s");
+  ASSERT_EQ(tests.size(), 1u);
+  const Matcher& eq = tests[0].steps[1].expect.fields.at(0).matchers.at(0);
+  EXPECT_EQ(eq.value.kind, ValueRef::Kind::saved);
+  EXPECT_EQ(eq.value.add, -3);
+  EXPECT_EQ(eq.describe(), "== saved 's0'.bfree - 3");
+  EXPECT_EQ(tests[0].steps[4].ref_args.at("pos").add, 16);
+  // An offset alone is not a reference; it must be an integer.
+  EXPECT_NE(parse_error("steps:\n  - {op: stat, path: f, expect: {size: {eq: {add: 3}}}}\n")
+                .find("s.yaml:5:45: eq reference needs saved: or field: (add: offsets a reference)"),
+            std::string::npos)
+      << parse_error("steps:\n  - {op: stat, path: f, expect: {size: {eq: {add: 3}}}}\n");
+  EXPECT_NE(parse_error("steps:\n  - {op: stat, path: f, save: a}\n  - {op: stat, path: f, expect: {size: {eq: {saved: a, add: x}}}}\n")
+                .find("eq add must be an integer, got 'x'"),
+            std::string::npos);
+}
+
+TEST(Parser, ParamsAreSubstitutedInMapKeys) {
+  auto tests = parse_scenario_text(std::string(header) +
+                                       "params:\n  field: [size, nlink]\n  arg: [path]\n"
+                                       "steps:\n  - {op: stat, \"${arg}\": f, expect: {\"${field}\": 1}}\n",
+                                   "s.yaml", "area/s");
+  ASSERT_EQ(tests.size(), 2u);
+  EXPECT_EQ(tests[0].steps[0].request["path"], "f");
+  EXPECT_EQ(tests[0].steps[0].expect.fields.at(0).field, "size");
+  EXPECT_EQ(tests[1].steps[0].expect.fields.at(0).field, "nlink");
+  // The substituted key is checked like a literal one, at the position of the key.
+  std::string error = parse_error("params:\n  arg: [pth]\nsteps:\n  - {op: stat, \"${arg}\": f}\n");
+  EXPECT_NE(error.find("s.yaml:7:16: unknown key 'pth' in step 'stat'"), std::string::npos) << error;
+  EXPECT_NE(parse_error("steps:\n  - {op: stat, \"${nope}\": f}\n").find("s.yaml:5:16: unknown parameter ${nope}"),
+            std::string::npos);
+  error = parse_error("params:\n  arg: [path]\nsteps:\n  - {op: stat, path: f, \"${arg}\": g}\n");
+  EXPECT_NE(error.find("s.yaml:7:25: duplicate key 'path'"), std::string::npos) << error;
+  // `$$` in a key is a literal `$`, also when the map is reached twice through an alias.
+  error = parse_error("params:\n  x: [1]\nsteps:\n  - &s {op: stat, path: f, \"$${x}\": 1}\n  - *s\n");
+  EXPECT_NE(error.find("unknown key '${x}'"), std::string::npos) << error;
+}
+
+TEST(Parser, ChmodTakesAWholeModeOtherModesOnlyPermissions) {
+  auto tests = parse_scenario_text(std::string(header) +
+                                       "steps:\n  - {op: chmod, path: f, mode: 0100644}\n"
+                                       "  - {op: open, path: f, flags: O_RDONLY, fd: h}\n  - {op: fchmod, fd: h, mode: 0177777}\n",
+                                   "s.yaml", "area/s");
+  EXPECT_EQ(tests[0].steps[0].request["mode"], 0100644);  // passed to chmod(2) as written
+  EXPECT_EQ(tests[0].steps[2].request["mode"], 0177777);
+  EXPECT_NE(parse_error("steps:\n  - {op: chmod, path: f, mode: 0200000}\n").find("s.yaml:5:32: chmod mode 0200000 is not a mode (0..0177777)"),
+            std::string::npos);
+  EXPECT_NE(parse_error("steps:\n  - {op: chmod, path: f, mode: -1}\n").find("s.yaml:5:32: chmod mode -1 is negative (0..0177777)"),
+            std::string::npos);
+  // Modes that create something stay permission bits: a type there is a mistake.
+  EXPECT_NE(parse_error("steps:\n  - {op: mkdir, path: d, mode: 0100755}\n").find("s.yaml:5:32: mkdir mode 0100755 is not a permission mode (0..07777)"),
+            std::string::npos);
+}
+
+TEST(Parser, TimesAsSecNsecArePassedAsWritten) {
+  auto tests = parse_scenario_text(std::string(header) +
+                                       "steps:\n  - {op: utimensat, path: f, atime: {sec: 1, nsec: 1000000000}, mtime: {sec: 5, nsec: -1}}\n"
+                                       "  - {op: utimensat, path: f, atime: 1500000000, mtime: now}\n",
+                                   "s.yaml", "area/s");
+  const json& request = tests[0].steps[0].request;
+  EXPECT_EQ(request["atime"], (json{{"kind", "ts"}, {"sec", 1}, {"nsec", 1000000000}}));
+  EXPECT_EQ(request["mtime"], (json{{"kind", "ts"}, {"sec", 5}, {"nsec", -1}}));
+  EXPECT_EQ(tests[0].steps[1].request["atime"], (json{{"kind", "ns"}, {"ns", 1500000000}}));
+}
+
+TEST(Parser, AliasesAreAcceptedMergeKeysAreRefused) {
+  auto tests = parse_scenario_text(std::string(header) +
+                                       "setup:\n  - &mk {op: create_file, path: f, mode: 0600}\n"
+                                       "steps:\n  - *mk\n  - {op: stat, path: f, expect: &perm {perm: 0600}}\n"
+                                       "  - {op: lstat, path: f, expect: *perm}\n",
+                                   "s.yaml", "area/s");
+  ASSERT_EQ(tests[0].steps.size(), 3u);
+  EXPECT_EQ(tests[0].steps[0].request["mode"], 0600);
+  EXPECT_EQ(tests[0].steps[2].expect.fields.at(0).field, "perm");
+  std::string error = parse_error("setup:\n  - &mk {op: create_file, path: f}\nsteps:\n  - {<<: *mk, path: g}\n");
+  EXPECT_NE(error.find("s.yaml:7:6: merge keys (<<) are not supported"), std::string::npos) << error;
+}
+
 TEST(Parser, NonRootActorsImplyOtherUsersAndMountOptionsImplyTheFeature) {
   auto tests = parse_scenario_text(std::string(header) +
                                        "mount: [entry_timeout=0]\nactors:\n  bob: {uid: 1001, groups: [5, 6], umask: 077}\n"

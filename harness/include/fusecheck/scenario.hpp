@@ -36,11 +36,14 @@ enum class FieldKind { integer, string, boolean, bytes, names, entries };
 
 // A value a matcher or an argument compares with: a literal, or taken from a saved result
 // (`{saved: NAME, field: F}`) or from another field of the current result (`{field: F}`).
+// A reference may carry `add: N`, an integer offset applied when it is resolved, so exact
+// deltas ("bfree dropped by exactly 3") can be stated without knowing the saved value.
 struct ValueRef {
   enum class Kind { literal, saved, field } kind = Kind::literal;
   json literal;
   std::string saved;
   std::string field;
+  long long add = 0;
 };
 
 struct Matcher {
