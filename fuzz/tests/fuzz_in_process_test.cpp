@@ -52,8 +52,8 @@ TEST(FuzzInProcess, MemfsAgreesWithTmpfs) {
   fusepp::testing::ScopedMount mount(filesystem);
 
   Options options;
-  options.runs = 60;
-  options.max_steps = 25;
+  options.runs = 150;
+  options.max_steps = 40;
   options.seed = 20261125;
   options.target_name = "memfs";
   options.scenario_out = scratch_file("memfs-counterexample");
