@@ -294,6 +294,55 @@ TEST_F(MountedTest, HarnessKilledWithSigkillIsClearedByTheNextRun) {
   EXPECT_FALSE(fs::exists(fs::path(mountpoint).parent_path()));
 }
 
+TEST_F(MountedTest, NewArgumentFormsReachTheKernelAsWrittenOnTmpfs) {
+  // Each scenario passes only if the form reaches the syscall as the author wrote it.
+  TmpfsMount tmpfs;
+  ASSERT_TRUE(tmpfs.ok());
+  // {sec, nsec} used to be folded into one total: nsec 1000000000 became a valid time.
+  scenario("a-nsec", "setup:\n  - {op: create_file, path: f}\n"
+                     "steps:\n  - {op: utimensat, path: f, atime: omit, mtime: {sec: 1, nsec: 1000000000}, expect: EINVAL}\n"
+                     "  - {op: utimensat, path: f, atime: {sec: 7, nsec: -1}, mtime: omit, expect: EINVAL}\n"
+                     "  - {op: utimensat, path: f, atime: omit, mtime: {sec: 1, nsec: 999999999}}\n"
+                     "  - {op: stat, path: f, expect: {mtime_sec: 1, mtime_nsec: 999999999}}\n");
+  // chmod with file-type bits: the kernel keeps only S_IALLUGO, the type stays.
+  scenario("b-chmod", "setup:\n  - {op: create_file, path: f}\n"
+                      "steps:\n  - {op: chmod, path: f, mode: 0040750}\n"
+                      "  - {op: stat, path: f, expect: {type: file, perm: 0750, mode: 0100750}}\n");
+  // add: resolved at run time against the saved statvfs (tmpfs: 4096-byte blocks).
+  scenario("c-add", "steps:\n  - {op: statvfs, path: ., save: s0}\n"
+                    "  - {op: create_file, path: f, zeros: 12288}\n"
+                    "  - {op: statvfs, path: ., expect: {bfree: {eq: {saved: s0, add: -3}}, ffree: {eq: {saved: s0, add: -1}}}}\n"
+                    "  - {op: statvfs, path: ., expect: {bfree: {eq: {saved: s0, add: -2}}}}\n");
+  auto result = cli(fmt::format("run --fs dir:{} --exclusive {}", tmpfs.path(), scenarios_arg()));
+  EXPECT_EQ(result.code, 1) << result.out << result.err;
+  EXPECT_NE(result.out.find("PASS   t/a-nsec"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("PASS   t/b-chmod"), std::string::npos) << result.out;
+  // The last step of c-add must fail, and say what the offset made of the saved value.
+  EXPECT_NE(result.out.find("FAIL   t/c-add"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("failed at step 4 (statvfs .)"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("bfree: expected == saved 's0' - 2 = "), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("2 passed, 1 failed"), std::string::npos) << result.out;
+}
+
+TEST_F(MountedTest, DirTargetProbesFindNanosecondTimestampsOnAFreshTmpfs) {
+  // The timestamps_ns probe must use a probe file of its own (an earlier version used one a
+  // rename probe had moved away, and tmpfs showed as lacking it).
+  TmpfsMount tmpfs;
+  ASSERT_TRUE(tmpfs.ok());
+  scenario("ns", "requires: [timestamps_ns]\nsetup:\n  - {op: create_file, path: f}\n"
+                 "steps:\n  - {op: utimensat, path: f, atime: omit, mtime: {sec: 2, nsec: 123456789}}\n"
+                 "  - {op: stat, path: f, expect: {mtime_nsec: 123456789}}\n");
+  auto result = cli(fmt::format("run -v --fs dir:{} {}", tmpfs.path(), scenarios_arg()));
+  EXPECT_EQ(result.code, 0) << result.out << result.err;
+  auto features = result.out.find("  features: ");
+  ASSERT_NE(features, std::string::npos) << result.out;
+  std::string line = result.out.substr(features, result.out.find('\n', features) - features);
+  EXPECT_NE(line.find(" timestamps_ns"), std::string::npos) << line;
+  EXPECT_EQ(result.out.find("    timestamps_ns:"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("PASS   t/ns"), std::string::npos) << result.out;
+  EXPECT_TRUE(fs::is_empty(tmpfs.path()));
+}
+
 TEST_F(MountedTest, JobsAndRepeatRunEveryTestOnSeveralMounts) {
   scenario("a", passing);
   scenario("b", "steps:\n  - {op: mkdir, path: d, mode: 0700}\n  - {op: stat, path: d, expect: {perm: 0700, nlink: 2}}\n");
