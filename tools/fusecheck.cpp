@@ -407,7 +407,7 @@ int main(int argc, char** argv) {
   start_signal_thread();
   try {
     if (list->parsed()) return command_list(options);
-    if (fuzz->parsed()) return fusecheck::fuzz::run_fuzz_command(fuzz_options);
+    if (fuzz->parsed()) return fusecheck::fuzz::run_fuzz_command(fuzz_options, &stop_requested);
     if (mount->parsed()) return command_mount(options);
     if (replay->parsed()) return command_replay(options, program);
     std::vector<Scenario> tests;

@@ -97,7 +97,9 @@ struct Differential {
   ActorSlot& target;
   ActorSlot& oracle;
   double timeout;
+  const std::atomic<bool>* stop;
   std::vector<RecordedStep> steps;
+  bool stopped() const { return stop && stop->load(); }
 };
 
 json run_on(ActorSlot& slot, const json& request, double timeout) {
@@ -112,6 +114,7 @@ struct FsCommand : rc::state::Command<NameModel, Differential> {
   void checkPreconditions(const NameModel& model) const override { operation.check_preconditions(model); }
   void apply(NameModel& model) const override { operation.apply(model); }
   void run(const NameModel&, Differential& sut) const override {
+    if (sut.stopped()) return;  // interrupted: finish quickly, the result is discarded
     const auto requests = operation.requests();
     for (size_t i = 0; i < requests.size(); ++i) {
       json expected = run_on(sut.oracle, requests[i], sut.timeout);
@@ -201,8 +204,9 @@ Result check_against_tmpfs(const std::filesystem::path& mountpoint, const Option
   int case_number = 0;
   const std::string case_prefix = "fuzz-" + std::to_string(::getpid()) + "-";
   auto property = [&] {
+    if (options.stop && options.stop->load()) return;
     CaseWorkdirs workdirs({&target, &oracle}, case_prefix + std::to_string(++case_number), options.step_timeout);
-    Differential sut{target, oracle, options.step_timeout, {}};
+    Differential sut{target, oracle, options.step_timeout, options.stop, {}};
     try {
       rc::state::check(NameModel{}, sut, rc::state::gen::execOneOfWithArgs<FsCommand>());
       result.calls_compared += sut.steps.size();
@@ -245,6 +249,12 @@ Result check_against_tmpfs(const std::filesystem::path& mountpoint, const Option
   }
   target.stop();
   oracle.stop();
+  if (options.stop && options.stop->load()) {
+    // Runs after the interruption passed vacuously and shrinking was cut short: no verdict.
+    result.passed = false;
+    result.interrupted = true;
+    last_failure = {};
+  }
 
   if (!result.passed && !last_failure.step_texts.empty()) {
     result.scenario_yaml = scenario_text(last_failure, options.target_name, result.seed);
@@ -254,7 +264,9 @@ Result check_against_tmpfs(const std::filesystem::path& mountpoint, const Option
                                : options.scenario_out;
     std::ofstream(result.scenario_path) << result.scenario_yaml;
   }
-  if (options.print_report) {
+  if (options.print_report && result.interrupted) {
+    std::cerr << "fusecheck fuzz: interrupted (seed " << result.seed << ")\n";
+  } else if (options.print_report) {
     std::cerr << "fusecheck fuzz: seed " << result.seed << ", " << options.runs << " runs, up to "
               << options.max_steps << " steps\n"
               << result.report << "\n";

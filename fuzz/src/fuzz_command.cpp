@@ -21,7 +21,7 @@ CLI::App* add_fuzz_command(CLI::App& app, CommandOptions& options) {
   return command;
 }
 
-int run_fuzz_command(const CommandOptions& command) {
+int run_fuzz_command(const CommandOptions& command, const std::atomic<bool>* stop) {
   if (::geteuid() != 0) {
     std::cerr << "fusecheck fuzz: needs root (it mounts a tmpfs as the oracle)\n";
     return 77;
@@ -41,7 +41,9 @@ int run_fuzz_command(const CommandOptions& command) {
     options.seed = command.seed;
     options.scenario_out = command.out;
     options.target_name = spec.text;
+    options.stop = stop;
     auto result = check_against_tmpfs(mount->root(), options);
+    if (result.interrupted) return 130;
     if (result.passed) {
       std::cout << "no counterexample in " << result.runs_passed << " runs (" << result.calls_compared
                 << " calls compared, seed " << result.seed << ")\n";

@@ -3,6 +3,7 @@
 // format-1 scenario file that `fusecheck replay` runs on any target. See docs/fuzzing.md.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -19,10 +20,12 @@ struct Options {
   std::string actor_executable;        // empty: fusecheck-actor beside the running executable
   double step_timeout = 5;             // seconds per system call before the target counts as hung
   bool print_report = true;            // rapidcheck's report and the scenario path to stderr
+  const std::atomic<bool>* stop = nullptr;  // set (e.g. on SIGINT): remaining runs do nothing
 };
 
 struct Result {
   bool passed = false;
+  bool interrupted = false;                  // options.stop was set: no verdict, no scenario
   uint64_t seed = 0;
   int runs_passed = 0;
   size_t calls_compared = 0;                 // system calls whose results agreed, over passing runs

@@ -1,9 +1,11 @@
 // The `fusecheck fuzz` subcommand, kept in the fuzz library so that tools/fusecheck.cpp only
 // registers it and calls it: options --fs, --seed, --runs, --max-steps, --out; exit codes
-// 0 (no counterexample), 1 (counterexample written), 2 (usage), 3 (broken), 77 (cannot run).
+// 0 (no counterexample), 1 (counterexample written), 2 (usage), 3 (broken), 77 (cannot run),
+// 130 (interrupted).
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <cstdint>
 #include <string>
 
@@ -20,7 +22,8 @@ struct CommandOptions {
 // Adds `fuzz` to the app; the returned subcommand is parsed() when it was chosen.
 CLI::App* add_fuzz_command(CLI::App& app, CommandOptions& options);
 
-// Mounts the target, fuzzes it against tmpfs and reports; returns the exit code.
-int run_fuzz_command(const CommandOptions& options);
+// Mounts the target, fuzzes it against tmpfs and reports; returns the exit code (130 when
+// `stop` was set meanwhile, e.g. by the CLI's SIGINT handler).
+int run_fuzz_command(const CommandOptions& options, const std::atomic<bool>* stop = nullptr);
 
 }  // namespace fusecheck::fuzz
