@@ -572,6 +572,11 @@ std::vector<TestResult> run_tests(const std::vector<Scenario>& tests, const RunO
             session = std::make_unique<MountSession>(Mount::create(options.target, shard.mount_options), options);
             ++mounts;
             session->probe_features();
+            // A libfuse 2 daemon (bindfs) mounts first and only then rejects an option and
+            // unmounts: the probes may then have run on the bare mountpoint directory. A mount
+            // that did not survive its probes is a failed mount, whatever the probes saw.
+            if (std::string why; !session->mount().healthy(why))
+              throw std::runtime_error("the target unmounted right after mounting: " + why);
             if (options.on_mount) {
               std::lock_guard lock(report_mutex);
               options.on_mount(session->mount());
