@@ -16,6 +16,9 @@ using fusepp::RequestContext;
 
 namespace {
 
+// The inode's attribute map (see Inode::xattrs in state.hpp).
+using XattrMap = std::map<std::string, std::string, std::less<>>;
+
 enum class Namespace { user, trusted, security, unsupported, invalid };
 
 Namespace namespace_of(std::string_view name) {
@@ -48,6 +51,19 @@ int check_xattr(const State& state, const Inode& inode, Namespace ns, bool write
 
 uint64_t xattr_space(std::string_view name, std::string_view value) {
   return kXattrOverhead + name.size() + value.size();
+}
+
+// The lookup getxattr and removexattr share: the inode, a valid name, permission for
+// reading (or writing), then the attribute itself. Returns 0 or the errno to answer.
+int find_xattr(State& state, InodeT inode_id, std::string_view name, bool write, const Caller& caller,
+               Inode*& inode, XattrMap::iterator& it) {
+  inode = state.find(inode_id);
+  if (!inode) return ENOENT;
+  if (name.empty() || name.size() > kXattrNameMax) return ERANGE;
+  if (int err = check_xattr(state, *inode, namespace_of(name), write, caller)) return err;
+  if (!inode->xattrs) return ENODATA;
+  it = inode->xattrs->find(name);
+  return it == inode->xattrs->end() ? ENODATA : 0;
 }
 
 }  // namespace
@@ -83,13 +99,9 @@ Reply<std::string> MemFs::getxattr(InodeT inode_id, std::string_view name,
   State& state = *state_;
   Caller caller(ctx);
   std::lock_guard lock(state.mutex);
-  Inode* inode = state.find(inode_id);
-  if (!inode) co_return FUSEError(ENOENT);
-  if (name.empty() || name.size() > kXattrNameMax) co_return FUSEError(ERANGE);
-  if (int err = check_xattr(state, *inode, namespace_of(name), false, caller)) co_return FUSEError(err);
-  if (!inode->xattrs) co_return FUSEError(ENODATA);
-  auto it = inode->xattrs->find(name);
-  if (it == inode->xattrs->end()) co_return FUSEError(ENODATA);
+  Inode* inode = nullptr;
+  XattrMap::iterator it;
+  if (int err = find_xattr(state, inode_id, name, false, caller, inode, it)) co_return FUSEError(err);
   co_return it->second;
 }
 
@@ -115,13 +127,9 @@ Reply<void> MemFs::removexattr(InodeT inode_id, std::string_view name, const Req
   State& state = *state_;
   Caller caller(ctx);
   std::lock_guard lock(state.mutex);
-  Inode* inode = state.find(inode_id);
-  if (!inode) co_return FUSEError(ENOENT);
-  if (name.empty() || name.size() > kXattrNameMax) co_return FUSEError(ERANGE);
-  if (int err = check_xattr(state, *inode, namespace_of(name), true, caller)) co_return FUSEError(err);
-  if (!inode->xattrs) co_return FUSEError(ENODATA);
-  auto it = inode->xattrs->find(name);
-  if (it == inode->xattrs->end()) co_return FUSEError(ENODATA);
+  Inode* inode = nullptr;
+  XattrMap::iterator it;
+  if (int err = find_xattr(state, inode_id, name, true, caller, inode, it)) co_return FUSEError(err);
   state.release_ispace(xattr_space(name, it->second));
   inode->xattrs->erase(it);
   inode->ctime_ns = now_ns();
