@@ -13,11 +13,15 @@
 #include <mutex>
 #include <sstream>
 
-#include "child_process.hpp"
 #include "fusepp/testing.hpp"
 
 namespace fusepp::test {
 namespace {
+
+using testing::errno_name;
+using testing::finish_child;
+using testing::run_in_child;
+using testing::start_child;
 
 constexpr InodeT kFile{2};
 constexpr unsigned kIoctlCmd = _IOR('f', 7, uint32_t);

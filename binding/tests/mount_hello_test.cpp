@@ -9,12 +9,16 @@
 #include <algorithm>
 #include <fstream>
 
-#include "child_process.hpp"
 #include "fusepp/testing.hpp"
 #include "hello_fs.hpp"
 
 namespace fusepp::test {
 namespace {
+
+using testing::errno_name;
+using testing::finish_child;
+using testing::run_in_child;
+using testing::start_child;
 
 using namespace std::chrono_literals;
 

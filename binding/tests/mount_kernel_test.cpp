@@ -14,12 +14,16 @@
 #include <future>
 #include <thread>
 
-#include "child_process.hpp"
 #include "fusepp/testing.hpp"
 #include "hello_fs.hpp"
 
 namespace fusepp::test {
 namespace {
+
+using testing::errno_name;
+using testing::finish_child;
+using testing::run_in_child;
+using testing::start_child;
 
 using namespace std::chrono_literals;
 
@@ -154,8 +158,10 @@ TEST(KernelInteraction, InvalidateEntryAsyncFromInsideHandler) {
   // The notifier thread runs the invalidation soon after the handler returned.
   auto deadline = std::chrono::steady_clock::now() + 5s;
   while (fs.lookups.load() < 2 && std::chrono::steady_clock::now() < deadline) {
+    // Sleep before forking, not after: a fork while the notifier thread allocates would
+    // hang the child under ASan.
+    std::this_thread::sleep_for(50ms);
     ASSERT_EQ(run_in_child([&] { return stat_file(file); }).output, "ok");
-    if (fs.lookups.load() < 2) std::this_thread::sleep_for(50ms);
   }
   EXPECT_EQ(fs.lookups.load(), 2);
 }
@@ -200,19 +206,19 @@ TEST(KernelInteraction, TerminateFromHandlerEndsMain) {
   std::string dir = "/tmp/fusepp-terminate-XXXXXX";
   ASSERT_NE(::mkdtemp(dir.data()), nullptr);
   fusepp::init(fs, dir);
+  // Fork the reader before main() starts its thread: a fork while another thread allocates
+  // hangs the child under ASan. Its syscalls wait in the kernel until main() serves them.
+  // The child outlives main(): its close() sends FLUSH, which only fails once close() below
+  // has unmounted and released the device.
+  auto child = start_child([&] { return read_file(std::filesystem::path(dir) / HelloFs::kFileName); });
   auto served = std::async(std::launch::async, [] { fusepp::main(); });
-  // The reading child outlives main(): its close() sends FLUSH, which only fails once
-  // close() below has unmounted and released the device.
-  auto child = std::async(std::launch::async, [&] {
-    return run_in_child([&] { return read_file(std::filesystem::path(dir) / HelloFs::kFileName); });
-  });
   bool returned = served.wait_for(10s) == std::future_status::ready;
   if (!returned) {
     fusepp::terminate();  // let the test end cleanly even when the handler path failed
     served.wait();
   }
   fusepp::close(true);
-  auto r = child.get();
+  auto r = finish_child(child, 30s);
   ::rmdir(dir.c_str());
   EXPECT_TRUE(fs.terminated);
   EXPECT_TRUE(returned) << "main() did not return after terminate() inside a handler";

@@ -11,11 +11,15 @@
 #include <set>
 #include <sstream>
 
-#include "child_process.hpp"
 #include "fusepp/testing.hpp"
 
 namespace fusepp::test {
 namespace {
+
+using testing::errno_name;
+using testing::finish_child;
+using testing::run_in_child;
+using testing::start_child;
 
 constexpr int kEntries = 10'000;
 

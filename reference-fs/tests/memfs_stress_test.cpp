@@ -73,18 +73,25 @@ int random_operations(const std::filesystem::path& root, unsigned seed, std::chr
 void stress(std::chrono::seconds duration) {
   constexpr int kProcesses = 4;
   MemfsMount mount(uncached(), /*default_permissions=*/true, /*threads=*/2);
+  // The actors start together once all are forked: forking while memfs's threads serve the
+  // first actors would hang the later children under ASan (see fusepp::testing::start_child).
+  auto barrier_dir = make_temp_dir("memfs-stress-start");
+  auto go = barrier_dir / "go";
   std::vector<RunningChild> actors;
   for (int i = 0; i < kProcesses; ++i) {
     actors.push_back(start_child([&, i] {
+      while (::access(go.c_str(), F_OK) != 0) ::usleep(1000);
       return std::to_string(random_operations(mount.path(), 1000u + static_cast<unsigned>(i), duration));
     }));
   }
+  std::ofstream(go).close();
   long operations = 0;
   for (auto actor : actors) {
     auto result = finish_child(actor, duration + std::chrono::seconds(60));
     ASSERT_TRUE(result.ok()) << result.output;
     operations += std::stol(result.output);
   }
+  std::filesystem::remove_all(barrier_dir);
   EXPECT_GT(operations, 500 * duration.count()) << "the actors hardly ran";
   EXPECT_EQ(mount.fs().check_consistency(), std::vector<std::string>{});
   auto emptied = run_in_child([&] { return remove_contents(mount.path()); });

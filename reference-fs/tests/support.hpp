@@ -25,88 +25,11 @@
 
 namespace memfs::test {
 
-struct ChildResult {
-  bool timed_out = false;
-  int exit_code = -1;  // -1 when killed by a signal
-  std::string output;  // what body returned, or the exception text
-  bool ok() const { return !timed_out && exit_code == 0; }
-};
-
-// A forked child running a body; finish() collects what the body returned.
-struct RunningChild {
-  pid_t pid = -1;
-  int output_fd = -1;
-};
-
-inline ChildResult finish_child(RunningChild child, std::chrono::milliseconds deadline);
-
-// Forks a child running body. Fork from one thread at a time (the test's main thread):
-// a child forked while another thread holds an allocator lock (ASan's above all) hangs.
-inline RunningChild start_child(const std::function<std::string()>& body) {
-  int fds[2];
-  if (::pipe(fds) != 0) throw std::runtime_error("pipe failed");
-  pid_t pid = ::fork();
-  if (pid < 0) throw std::runtime_error("fork failed");
-  if (pid == 0) {
-    // Only the result pipe survives, on a fixed number: descriptors the parent holds (the
-    // /dev/fuse of an in-process mount above all) must not leak into the syscalls under
-    // test, and every run must hand out the same descriptor numbers.
-    constexpr int kResultFd = 100;
-    ::dup2(fds[1], kResultFd);
-    ::close_range(3, kResultFd - 1, 0);
-    ::close_range(kResultFd + 1, ~0U, 0);
-    fds[1] = kResultFd;
-    int code = 0;
-    std::string out;
-    try {
-      out = body();
-    } catch (const std::exception& e) {
-      out = std::string("exception: ") + e.what();
-      code = 1;
-    }
-    for (size_t done = 0; done < out.size();) {
-      ssize_t n = ::write(fds[1], out.data() + done, out.size() - done);
-      if (n <= 0) break;
-      done += static_cast<size_t>(n);
-    }
-    ::_exit(code);
-  }
-  ::close(fds[1]);
-  return RunningChild{pid, fds[0]};
-}
-
-// Waits for the child's result; a child still running at the deadline is killed, so a hung
-// syscall becomes a failed test, not a hung test.
-inline ChildResult finish_child(RunningChild child, std::chrono::milliseconds deadline) {
-  int fds[2] = {child.output_fd, -1};
-  pid_t pid = child.pid;
-  ChildResult result;
-  auto until = std::chrono::steady_clock::now() + deadline;
-  char buf[65536];
-  for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      result.timed_out = true;
-      ::kill(pid, SIGKILL);
-      break;
-    }
-    pollfd p{fds[0], POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-    ssize_t n = ::read(fds[0], buf, sizeof buf);
-    if (n <= 0) break;
-    result.output.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fds[0]);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
-
-inline ChildResult run_in_child(const std::function<std::string()>& body,
-                                std::chrono::milliseconds deadline = std::chrono::seconds(60)) {
-  return finish_child(start_child(body), deadline);
-}
+using fusepp::testing::ChildResult;
+using fusepp::testing::finish_child;
+using fusepp::testing::run_in_child;
+using fusepp::testing::RunningChild;
+using fusepp::testing::start_child;
 
 // Makes the kernel evict unused dentries and inodes everywhere, which is what sends FORGET
 // to a FUSE filesystem (unmounting does not: the connection is gone before eviction).

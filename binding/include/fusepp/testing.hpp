@@ -1,9 +1,13 @@
-// In-process mounting for tests: ScopedMount mounts an Operations object on a fresh temporary
-// directory, serves it on a background thread and always unmounts on destruction, so a gtest
-// can exercise its filesystem through real syscalls in a few lines.
+// Test support for filesystems written on fusepp: ScopedMount mounts an Operations object on a
+// fresh directory, serves it on a background thread and always unmounts; the child helpers run
+// syscalls against it from a forked process, so the kernel never waits on the serving thread.
 #pragma once
 
+#include <sys/types.h>
+
+#include <chrono>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
@@ -35,5 +39,39 @@ class ScopedMount {
   struct State;
   std::unique_ptr<State> state_;
 };
+
+// What a child's body returned (or its exception text), and how the child ended.
+struct ChildResult {
+  bool timed_out = false;
+  int exit_code = -1;  // -1 when killed by a signal
+  std::string output;
+  bool ok() const { return !timed_out && exit_code == 0; }
+};
+
+// A forked child running a body; finish_child() collects its result.
+struct RunningChild {
+  pid_t pid = -1;
+  int output_fd = -1;
+};
+
+// Forks a child that runs body with only its result pipe open (on descriptor 100), so the
+// parent's descriptors, the /dev/fuse of an in-process mount above all, never leak into the
+// syscalls under test. Fork only while no other thread of the test allocates: GCC 12's ASan
+// has no fork handlers, and a child forked while another thread holds its allocator lock
+// hangs. ScopedMount returns only once its serving threads are idle for that reason.
+RunningChild start_child(const std::function<std::string()>& body);
+
+// Waits for the child's result. A child still running at the deadline is killed, so a hung
+// syscall becomes a failed test, not a hung one; a child stuck in a FUSE request cannot die
+// until its connection is aborted, so the wait for its exit is bounded too (timed_out then).
+ChildResult finish_child(RunningChild child, std::chrono::milliseconds deadline = std::chrono::seconds(60));
+
+inline ChildResult run_in_child(const std::function<std::string()>& body,
+                                std::chrono::milliseconds deadline = std::chrono::seconds(60)) {
+  return finish_child(start_child(body), deadline);
+}
+
+// "ok" when rc is 0, else the description of errno ("No such file or directory").
+std::string errno_name(int rc);
 
 }  // namespace fusepp::testing
