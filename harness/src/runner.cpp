@@ -8,6 +8,7 @@
 #include <linux/falloc.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -417,6 +418,13 @@ class MountSession {
       step_fail("mkdir/chown/chmod", r);
       return result;
     }
+    // A mount that vanished leaves the bare mountpoint directory, where mkdir works too: no
+    // step may run there, or a verdict would be about the wrong filesystem.
+    if (std::string why; !on_mount(workdir, why)) {
+      lost(result, "before the test", why);
+      return result;
+    }
+    ++tests_on_mount_;
     TestContext ctx{scenario, *mount_, options_, {}, {}, result};
     bool ready = true;
     for (const auto& name : actor_names(scenario)) {
@@ -438,13 +446,20 @@ class MountSession {
       }
       ctx.actors[name] = std::move(actor);
     }
-    if (ready && run_section(scenario.setup, "setup", ctx)) run_section(scenario.steps, "steps", ctx);
+    bool set_up = ready && run_section(scenario.setup, "setup", ctx);
+    if (set_up && !scenario.setup.empty()) {
+      if (std::string why; !on_mount(workdir, why)) {
+        lost(result, "during the setup", why);
+        set_up = false;
+      }
+    }
+    if (set_up) run_section(scenario.steps, "steps", ctx);
     // cleanup runs after PASS, FAIL and a failed setup alike, as long as the target and the
     // actors still answer; its own problems never hide the verdict that came before.
     bool actors_alive = ready && std::all_of(ctx.actors.begin(), ctx.actors.end(),
                                              [](const auto& entry) { return entry.second && entry.second->usable(); });
     std::string unhealthy;
-    if (!scenario.cleanup.empty() && actors_alive && mount_->healthy(unhealthy)) {
+    if (!scenario.cleanup.empty() && actors_alive && lost_mount_.empty() && mount_->healthy(unhealthy)) {
       Verdict before = result.verdict;
       std::string reason = result.reason;
       size_t mismatches = result.mismatches.size();
@@ -461,7 +476,7 @@ class MountSession {
     }
     for (auto& [name, actor] : ctx.actors) pool_.give_back(std::move(actor));
     std::string why;
-    if (mount_->healthy(why)) {
+    if (lost_mount_.empty() && mount_->healthy(why)) {
       auto removed = service({{"op", "rmtree"}, {"path", workdir}});
       if (!reply_ok(removed)) result.transcript.push_back(fmt::format("could not remove {}: {}", workdir, reply_text(removed)));
     } else if (result.verdict != Verdict::broken) {
@@ -471,11 +486,46 @@ class MountSession {
     return result;
   }
 
+  // Whether `path` is on this mount: the service actor stats it, and its st_dev must be the
+  // device recorded when the mount came up. A FUSE mount whose daemon is leaving answers
+  // ENOTCONN; once it is unmounted, the path resolves on the bare mountpoint directory.
+  bool on_mount(const std::string& path, std::string& why) {
+    auto reply = service({{"op", "stat"}, {"path", path}});
+    if (reply_ok(reply)) {
+      auto device = static_cast<dev_t>(reply.body["r"].value("dev", 0ULL));
+      if (device == mount_->device()) return true;
+      why = fmt::format("{} is on device {}:{}, not on the mount ({}:{})", path, major(device), minor(device),
+                        major(mount_->device()), minor(mount_->device()));
+    } else {
+      why = fmt::format("stat {} gave {}", path, reply_text(reply));
+    }
+    // A daemon that leaves closes its connection and unmounts a moment before it exits: wait
+    // that moment, so that its exit and its last words (the option it refused) are the reason.
+    if (mount_->spec().is_fuse())
+      for (int i = 0; i < 100 && mount_->daemon_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (std::string gone; !mount_->healthy(gone)) why += "; " + gone;
+    else if (mount_->spec().is_fuse()) why += "; the daemon still runs; its output so far:\n" + mount_->daemon_log_tail();
+    return false;
+  }
+
+  // Non-empty once a test found the mount gone (on_mount failed): the session is finished.
+  const std::string& lost_mount() const { return lost_mount_; }
+  // Tests that got a workdir on this mount; 0 with lost_mount() means it never worked.
+  int tests_on_mount() const { return tests_on_mount_; }
+
  private:
+  void lost(TestResult& result, const std::string& when, const std::string& why) {
+    lost_mount_ = why;
+    result.verdict = Verdict::broken;
+    result.reason = fmt::format("the mount vanished {}: {}", when, why);
+  }
+
   std::unique_ptr<Mount> mount_;
   const RunOptions& options_;
   ActorPool pool_;
   std::unique_ptr<ActorProcess> service_;
+  std::string lost_mount_;
+  int tests_on_mount_ = 0;
 };
 
 struct Shard {
@@ -555,6 +605,39 @@ std::vector<TestResult> run_tests(const std::vector<Scenario>& tests, const RunO
       std::unique_ptr<MountSession> session;
       std::string mount_error;
       bool options_refused = false;
+      // A mount that failed, or never worked, ends this shard's mounting: its tests are
+      // skipped when the target just does not take the shard's options, else broken.
+      auto mount_failed = [&](const std::string& error) {
+        mount_error = error;
+        if (!shard.mount_options.empty()) {
+          // Did the options do it? If the target mounts without them, it just does not
+          // take these options: its tests are skipped, not broken.
+          try {
+            Mount::create(options.target, {});
+            options_refused = true;
+          } catch (const std::exception&) {
+          }
+        }
+        if (options.on_notice && !options_refused) {
+          std::lock_guard lock(report_mutex);
+          options.on_notice("cannot mount " + options.target.text + ": " + mount_error);
+        }
+      };
+      auto mount_failure_result = [&](const Scenario& scenario) {
+        TestResult result;
+        result.scenario = &scenario;
+        result.name = scenario.name;
+        if (options_refused) {
+          result.verdict = Verdict::skip;
+          std::string first_line = mount_error.substr(mount_error.find("    | ") == std::string::npos ? 0 : mount_error.find("    | ") + 6);
+          first_line = first_line.substr(0, first_line.find('\n'));
+          result.reason = fmt::format("target refused mount options {}: {}", scenario.mount_key(), first_line);
+        } else {
+          result.verdict = Verdict::broken;
+          result.reason = "the target could not be mounted: " + mount_error;
+        }
+        return result;
+      };
       for (size_t index : shard.tests) {
         const Scenario& scenario = *items[index].scenario;
         auto started = Clock::now();
@@ -571,10 +654,14 @@ std::vector<TestResult> run_tests(const std::vector<Scenario>& tests, const RunO
           try {
             session = std::make_unique<MountSession>(Mount::create(options.target, shard.mount_options), options);
             ++mounts;
+            // Seen in mountinfo is not served: a libfuse 2 daemon (bindfs) mounts first and
+            // only then rejects an option, closes the connection and unmounts. A mount is
+            // ready once its root answers a stat with the mount's own device.
+            if (std::string why; !session->on_mount(session->mount().root(), why))
+              throw std::runtime_error("the mount's root did not answer after mounting: " + why);
             session->probe_features();
-            // A libfuse 2 daemon (bindfs) mounts first and only then rejects an option and
-            // unmounts: the probes may then have run on the bare mountpoint directory. A mount
-            // that did not survive its probes is a failed mount, whatever the probes saw.
+            // The probes take a while: a mount that did not survive them is a failed mount
+            // too, whatever the probes saw.
             if (std::string why; !session->mount().healthy(why))
               throw std::runtime_error("the target unmounted right after mounting: " + why);
             if (options.on_mount) {
@@ -582,40 +669,26 @@ std::vector<TestResult> run_tests(const std::vector<Scenario>& tests, const RunO
               options.on_mount(session->mount());
             }
           } catch (const std::exception& error) {
-            mount_error = error.what();
-            if (!shard.mount_options.empty()) {
-              // Did the options do it? If the target mounts without them, it just does not
-              // take these options: its tests are skipped, not broken.
-              try {
-                Mount::create(options.target, {});
-                options_refused = true;
-              } catch (const std::exception&) {
-              }
-            }
-            if (options.on_notice && !options_refused) {
-              std::lock_guard lock(report_mutex);
-              options.on_notice("cannot mount " + options.target.text + ": " + mount_error);
-            }
+            if (session) spawned += session->spawned();
+            session.reset();
+            mount_failed(error.what());
           }
         }
         TestResult result;
         if (!session) {
-          result.scenario = &scenario;
-          result.name = scenario.name;
-          if (options_refused) {
-            result.verdict = Verdict::skip;
-            std::string first_line = mount_error.substr(mount_error.find("    | ") == std::string::npos ? 0 : mount_error.find("    | ") + 6);
-            first_line = first_line.substr(0, first_line.find('\n'));
-            result.reason = fmt::format("target refused mount options {}: {}", scenario.mount_key(), first_line);
-          } else {
-            result.verdict = Verdict::broken;
-            result.reason = "the target could not be mounted: " + mount_error;
-          }
+          result = mount_failure_result(scenario);
         } else {
           result = session->run(scenario, ++sequence);
           std::string why;
-          if (!session->mount().healthy(why)) {
+          if (!session->lost_mount().empty() && session->tests_on_mount() == 0) {
+            // It vanished before its first test got a workdir on it: it never worked.
+            spawned += session->spawned();
+            session.reset();
+            mount_failed("the mount vanished before its first test: " + result.reason);
+            result = mount_failure_result(scenario);
+          } else if (!session->lost_mount().empty() || !session->mount().healthy(why)) {
             // Start the next test on a fresh mount; this one hung or lost its daemon.
+            if (why.empty()) why = session->lost_mount();
             spawned += session->spawned();
             session.reset();
             if (options.on_notice && !(options.stop && options.stop->load())) {

@@ -328,6 +328,8 @@ std::unique_ptr<Mount> Mount::create(const TargetSpec& spec, const std::vector<s
     ::chmod(mount->root_.c_str(), 0755);
     mount->owns_root_dir_ = true;
     mount->tmpdir_ = mount->root_;
+    struct stat root_stat {};
+    if (::stat(mount->root_.c_str(), &root_stat) == 0) mount->device_ = root_stat.st_dev;
     StateRecord::instance().add("", mount->root_, 0, 0);
     features.set("other_users", root, "the harness does not run as root");
     features.set("default_permissions", true);
@@ -389,6 +391,7 @@ std::unique_ptr<Mount> Mount::create(const TargetSpec& spec, const std::vector<s
   for (;;) {
     if (auto device = mounted_device(mount->mountpoint_)) {
       mount->conn_ = device->first == 0 ? device->second : static_cast<unsigned>(makedev(device->first, device->second));
+      mount->device_ = makedev(device->first, device->second);
       break;
     }
     std::error_code ec;
@@ -435,10 +438,15 @@ bool Mount::healthy(std::string& why) {
     return false;
   }
   if (!mounted_device(mountpoint_)) {
-    why = "the mount at " + mountpoint_ + " disappeared";
+    why = fmt::format("the mount at {} disappeared; the daemon's output ends:\n{}", mountpoint_, daemon_log_tail());
     return false;
   }
   return true;
+}
+
+bool Mount::daemon_running() const {
+  std::error_code ec;
+  return daemon_ && daemon_->running(ec);
 }
 
 void Mount::abort_connection(const std::string&) {

@@ -458,3 +458,35 @@ TEST_F(MountedTest, MountOptionsTheTargetRefusesGiveSkipNotBroken) {
 }
 
 }  // namespace
+
+namespace {
+
+// bindfs (libfuse 2) refuses an unknown option only after mounting: its mount is listed, then
+// its connection closes, then it unmounts itself and exits. Whatever the timing, the verdict
+// must be the SKIP of a refused option, never BROKEN and never a run on the bare mountpoint.
+TEST_F(MountedTest, DaemonThatUnmountsRightAfterMountingGivesSkipWhateverTheTiming) {
+  scenario("a-plain", passing);
+  scenario("b-options", std::string("mount: [refused_opt=1]\n") + passing);
+  struct Timing {
+    int refuse_after_ms, linger_ms;
+  };
+  // linger 150-400: the connection is closed while the mount is still listed and the daemon
+  // alive (past the feature probes); linger 1500: longer than the runner waits for an exit.
+  for (Timing timing : {Timing{0, 0}, Timing{0, 150}, Timing{150, 0}, Timing{150, 400}, Timing{50, 1500}}) {
+    SCOPED_TRACE(fmt::format("refuse after {} ms, linger {} ms", timing.refuse_after_ms, timing.linger_ms));
+    auto flags = fmt::format("--refuse refused_opt --refuse-after-ms {} --linger-ms {}", timing.refuse_after_ms,
+                             timing.linger_ms);
+    auto result = cli(fmt::format("run --fs {} {}", stallfs(flags), scenarios_arg()), 60);
+    EXPECT_EQ(result.code, 0) << result.out << result.err;
+    EXPECT_NE(result.out.find("PASS   t/a-plain"), std::string::npos) << result.out;
+    EXPECT_NE(result.out.find("SKIP   t/b-options"), std::string::npos) << result.out;
+    EXPECT_NE(result.out.find("target refused mount options refused_opt=1: stallfs: unknown option `refused_opt'"),
+              std::string::npos)
+        << result.out;
+    EXPECT_NE(result.out.find("1 passed, 0 failed, 1 skipped, 0 xfailed, 0 xpassed, 0 broken"), std::string::npos)
+        << result.out;
+    EXPECT_TRUE(fuse_mounts_matching("stallfs").empty()) << "a stallfs mount was left behind";
+  }
+}
+
+}  // namespace

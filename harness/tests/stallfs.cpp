@@ -1,20 +1,26 @@
 // fusecheck-test-stallfs: a tiny misbehaving FUSE daemon for the harness's own tests (it is
 // a test fixture: only it links libfuse, never the harness). A small in-memory tree that
 // works normally, except: looking up the name given with --hang never gets a reply, and
-// looking up the name given with --crash kills the daemon with abort().
-// Usage: fusecheck-test-stallfs [--hang NAME] [--crash NAME] [--ignore-sigterm] MNT [-o opts]
+// looking up the name given with --crash kills the daemon with abort(); and a mount option
+// named with --refuse is refused the way a libfuse 2 daemon (bindfs) does it: after mounting.
+// Usage: fusecheck-test-stallfs [--hang NAME] [--crash NAME] [--ignore-sigterm]
+//          [--refuse OPTION [--refuse-after-ms N] [--linger-ms N]] MNT [-o opts]
 #define FUSE_USE_VERSION 35
 #include <fuse_lowlevel.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <map>
+#include <sstream>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -148,24 +154,71 @@ void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_fil
   fuse_reply_buf(req, buffer.data(), used);
 }
 
+// Drops `refused` (bare or as refused=VALUE) from every "-o a,b,c" in argv; true if it was there.
+bool strip_option(std::vector<std::string>& argv, const std::string& refused) {
+  bool found = false;
+  for (size_t i = 0; i + 1 < argv.size();) {
+    if (argv[i] != "-o") {
+      ++i;
+      continue;
+    }
+    std::istringstream items(argv[i + 1]);
+    std::string item, kept;
+    while (std::getline(items, item, ',')) {
+      if (item == refused || item.rfind(refused + "=", 0) == 0) found = true;
+      else kept += (kept.empty() ? "" : ",") + item;
+    }
+    if (kept.empty()) {
+      argv.erase(argv.begin() + static_cast<long>(i), argv.begin() + static_cast<long>(i) + 2);
+    } else {
+      argv[i + 1] = kept;
+      i += 2;
+    }
+  }
+  return found;
+}
+
+// What libfuse 2's fuse_main does with an option it only rejects in fuse_new, after
+// fuse_mount: the mount is live but INIT is never answered (requests wait), then the
+// connection closes (requests fail ENOTCONN), then a lazy unmount (the bare mountpoint
+// directory shows again), then exit 1.
+[[noreturn]] void refuse_after_mounting(fuse_session* session, const char* mountpoint, const std::string& option,
+                                        int refuse_after_ms, int linger_ms) {
+  std::fprintf(stderr, "stallfs: unknown option `%s'\n", option.c_str());
+  std::this_thread::sleep_for(std::chrono::milliseconds(refuse_after_ms));
+  ::close(fuse_session_fd(session));
+  std::this_thread::sleep_for(std::chrono::milliseconds(linger_ms));
+  ::umount2(mountpoint, MNT_DETACH);
+  _exit(1);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   rlimit no_core{0, 0};
   setrlimit(RLIMIT_CORE, &no_core);  // the --crash abort() must not write a core file
   bool ignore_sigterm = false;
-  std::vector<char*> rest = {argv[0]};
+  std::string refused_option;
+  int refuse_after_ms = 0, linger_ms = 0;
+  std::vector<std::string> kept = {argv[0]};
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--hang" && i + 1 < argc) hang_name = argv[++i];
     else if (arg == "--crash" && i + 1 < argc) crash_name = argv[++i];
     else if (arg == "--ignore-sigterm") ignore_sigterm = true;
-    else rest.push_back(argv[i]);
+    else if (arg == "--refuse" && i + 1 < argc) refused_option = argv[++i];
+    else if (arg == "--refuse-after-ms" && i + 1 < argc) refuse_after_ms = std::stoi(argv[++i]);
+    else if (arg == "--linger-ms" && i + 1 < argc) linger_ms = std::stoi(argv[++i]);
+    else kept.push_back(arg);
   }
+  bool refuse = !refused_option.empty() && strip_option(kept, refused_option);
+  std::vector<char*> rest;
+  for (auto& arg : kept) rest.push_back(arg.data());
   fuse_args args = FUSE_ARGS_INIT(static_cast<int>(rest.size()), rest.data());
   fuse_cmdline_opts opts{};
   if (fuse_parse_cmdline(&args, &opts) != 0 || opts.mountpoint == nullptr) {
-    std::fprintf(stderr, "usage: %s [--hang NAME] [--crash NAME] [--ignore-sigterm] MNT [-o opts]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s [--hang NAME] [--crash NAME] [--ignore-sigterm] [--refuse OPTION "
+                 "[--refuse-after-ms N] [--linger-ms N]] MNT [-o opts]\n", argv[0]);
     return 2;
   }
   Node& root = nodes[FUSE_ROOT_ID];
@@ -196,6 +249,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (fuse_session_mount(session, opts.mountpoint) != 0) return 1;
+  if (refuse) refuse_after_mounting(session, opts.mountpoint, refused_option, refuse_after_ms, linger_ms);
   std::fprintf(stderr, "stallfs: serving %s\n", opts.mountpoint);
   int rc = fuse_session_loop(session);
   fuse_session_unmount(session);

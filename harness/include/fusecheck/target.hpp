@@ -85,11 +85,17 @@ class Mount {
 
   // For FUSE: the daemon runs and the mount is present. Otherwise says why not.
   bool healthy(std::string& why);
+  // For FUSE: the daemon process has not exited (yet).
+  bool daemon_running() const;
   // Aborts the FUSE connection (unblocks every request in flight; the mount is dead after).
   void abort_connection(const std::string& why);
   bool aborted() const { return aborted_; }
   std::string daemon_log_tail(size_t lines = 15) const;
   unsigned connection() const { return conn_; }
+  // The device (st_dev) of root() as the mount came up: for FUSE the connection's anonymous
+  // device from mountinfo, for dir: the directory's. A path whose st_dev differs is not on
+  // this mount (a vanished FUSE mount leaves the bare mountpoint directory in its place).
+  dev_t device() const { return device_; }
   int daemon_pid() const;
 
  private:
@@ -99,6 +105,7 @@ class Mount {
   std::string tmpdir_, mountpoint_, root_, log_path_;
   std::unique_ptr<boost::process::child> daemon_;
   unsigned conn_ = 0;
+  dev_t device_ = 0;
   bool aborted_ = false;
   bool owns_root_dir_ = false;  // dir: targets get a per-run subdirectory we remove
   Features features_;
