@@ -1,6 +1,7 @@
 // memfs regular-file operations: open/create/release, read and write over sparse page
 // maps, fallocate (allocate, KEEP_SIZE, PUNCH_HOLE), SEEK_DATA/SEEK_HOLE and
 // copy_file_range, with tmpfs's timestamp and accounting rules.
+#include <fcntl.h>
 #include <linux/falloc.h>
 
 #include "state.hpp"
@@ -90,7 +91,9 @@ Reply<std::string> MemFs::read(FileHandleT fh, off_t off, size_t size) {
   if (file == state.open_files.end()) co_return FUSEError(EBADF);
   if (off < 0) co_return FUSEError(EINVAL);
   Inode& inode = *state.find(file->second.ino);
-  state.touch_atime(inode);
+  // The flags are the ones open() saw: FUSE does not tell memfs about a later
+  // fcntl(F_SETFL, O_NOATIME), which tmpfs would honour.
+  if (!(file->second.flags & O_NOATIME)) state.touch_atime(inode);
   co_return state.load(inode, static_cast<uint64_t>(off), size);
 }
 
@@ -231,7 +234,7 @@ Reply<size_t> MemFs::copy_file_range(FileHandleT fh_in, off_t off_in, FileHandle
   // tmpfs has no copy_file_range of its own: the kernel splices, i.e. reads and writes
   // every byte, holes included, so the copy allocates pages like a write would.
   std::string data = state.load(source, static_cast<uint64_t>(off_in), length);
-  state.touch_atime(source);
+  if (!(in->second.flags & O_NOATIME)) state.touch_atime(source);
   if (data.empty()) co_return size_t{0};
   if (static_cast<uint64_t>(off_out) + data.size() > static_cast<uint64_t>(kMaxFileSize)) {
     co_return FUSEError(EFBIG);

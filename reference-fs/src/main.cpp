@@ -33,8 +33,9 @@ constexpr const char* kUsageText =
     "  memfs options: size=BYTES[k|m|g|%] nr_inodes=N[k|m|g] mode=OCTAL uid=N gid=N\n"
     "                 entry_timeout=SECONDS attr_timeout=SECONDS no_default_permissions\n"
     "  passed to FUSE: default_permissions (on by default) allow_other allow_root fsname=\n"
-    "                 subtype= ro rw nosuid suid nodev dev noexec exec noatime relatime\n"
-    "                 atime sync async dirsync\n";
+    "                 subtype= ro rw nosuid suid nodev dev noexec exec sync async dirsync\n"
+    "  atime policy, applied by memfs: relatime (default) atime strictatime noatime nodiratime\n"
+    "                 diratime\n";
 
 struct CommandLine {
   std::filesystem::path mountpoint;
@@ -71,7 +72,7 @@ double parse_seconds(std::string_view text, std::string_view option) {
 void apply_option(CommandLine& cmd, std::string_view option) {
   static const std::set<std::string_view> passthrough{
       "allow_other", "allow_root", "ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec",
-      "noatime", "atime", "relatime", "sync", "async", "dirsync", "default_permissions"};
+      "sync", "async", "dirsync", "default_permissions"};
   auto eq = option.find('=');
   std::string_view key = option.substr(0, eq);
   std::string_view value = eq == std::string_view::npos ? std::string_view{} : option.substr(eq + 1);
@@ -106,6 +107,17 @@ void apply_option(CommandLine& cmd, std::string_view option) {
   } else if (key == "attr_timeout") {
     need_value();
     cmd.fs.attr_timeout = parse_seconds(value, key);
+  } else if ((key == "noatime" || key == "strictatime" || key == "relatime" || key == "atime") && !has_value) {
+    // The kernel never tells a FUSE daemon its mount's atime flags, and memfs keeps atime
+    // itself, so memfs applies them. libfuse passes only noatime and atime on to the mount.
+    cmd.fs.atime = key == "noatime" ? memfs::AtimePolicy::noatime
+                   : key == "strictatime" ? memfs::AtimePolicy::strictatime
+                                          : memfs::AtimePolicy::relatime;
+    cmd.mount_options.erase("noatime");
+    cmd.mount_options.erase("atime");
+    if (key == "noatime" || key == "atime") cmd.mount_options.insert(std::string(key));
+  } else if ((key == "nodiratime" || key == "diratime") && !has_value) {
+    cmd.fs.nodiratime = key == "nodiratime";
   } else if (key == "no_default_permissions" && !has_value) {
     cmd.mount_options.erase("default_permissions");
   } else if ((key == "fsname" || key == "subtype") && has_value) {

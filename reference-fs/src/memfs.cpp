@@ -97,7 +97,10 @@ bool Caller::in_group(gid_t group) const {
 // ----- State -----
 
 State::State(const Options& options)
-    : entry_timeout(options.entry_timeout), attr_timeout(options.attr_timeout) {
+    : entry_timeout(options.entry_timeout),
+      attr_timeout(options.attr_timeout),
+      atime_policy(options.atime),
+      nodiratime(options.nodiratime) {
   struct sysinfo info;
   sysinfo(&info);
   uint64_t ram = static_cast<uint64_t>(info.totalram) * info.mem_unit;
@@ -299,11 +302,13 @@ void State::resize(Inode& inode, int64_t size) {
   inode.size = size;
 }
 
+// The rules of the kernel's atime_needs_update() and relatime_need_update().
 void State::touch_atime(Inode& inode) {
+  if (atime_policy == AtimePolicy::noatime || (nodiratime && inode.is_dir())) return;
   constexpr int64_t kDay = int64_t{24} * 3600 * 1'000'000'000;
   int64_t now = now_ns();
-  if (inode.atime_ns <= inode.mtime_ns || inode.atime_ns <= inode.ctime_ns ||
-      now - inode.atime_ns >= kDay) {
+  if (atime_policy == AtimePolicy::strictatime || inode.atime_ns <= inode.mtime_ns ||
+      inode.atime_ns <= inode.ctime_ns || now - inode.atime_ns >= kDay) {
     inode.atime_ns = now;
   }
 }

@@ -137,6 +137,8 @@ struct State {
   uint64_t excess_forgets = 0;
   double entry_timeout;
   double attr_timeout;
+  AtimePolicy atime_policy;
+  bool nodiratime;
 
   Inode* find(uint64_t ino);
   Inode* find_dir(uint64_t ino);  // nullptr unless a directory
@@ -162,7 +164,7 @@ struct State {
   // Size change by truncate/ftruncate/open(O_TRUNC): frees pages past the end and zeroes
   // the tail of the last page, so data exposed by growing again reads as zeros.
   void resize(Inode& inode, int64_t size);
-  void touch_atime(Inode& inode);  // relatime, the default for tmpfs mounts
+  void touch_atime(Inode& inode);  // as Options::atime and nodiratime say
   void free_pages(Inode& inode, uint64_t first_index, uint64_t end_index);  // [first, end)
 
   // Permission checks. The kernel makes the same ones first under default_permissions;

@@ -38,6 +38,9 @@ struct Sequence {
   std::vector<Step> steps;
   std::string size_options = "size=1m,nr_inodes=100";  // tmpfs and memfs alike
   std::vector<FuseDifference> fuse_differences = {};
+  // An atime mount flag for both: "noatime", "strictatime" or "nodiratime" (tmpfs gets the
+  // MS_ flag; memfs, which FUSE never tells about mount flags, gets it in its Options).
+  std::string atime_flag = "";
 };
 
 constexpr timespec kNow{0, UTIME_NOW};
@@ -381,6 +384,49 @@ std::vector<Sequence> sequences() {
                                        DATA(read_at(s, "f", 0, 3), "f"),
                                        STEP(::pwrite(s.fd("f"), "d", 1, 3), "f"),
                                        DATA(read_at(s, "f", 0, 8), "f")}},
+      // ----- atime policies (mount flags) -----
+      {"noatime_reads_and_readdir_leave_atime",
+       {STEP(s.keep("f", ::open("f", O_CREAT | O_RDWR, 0644)), "f"),
+        STEP(::pwrite(s.fd("f"), "abc", 3, 0), "f"),
+        DATA(read_at(s, "f", 0, 3), "f"),
+        DATA(read_file("f"), "f"),
+        STEP(::mkdir("d", 0755), "d"),
+        DATA(list_dir("d"), "d"),
+        STEP(::symlink("f", "l"), "l"),
+        DATA(read_link("l"), "l")},
+       "size=1m,nr_inodes=100", {}, "noatime"},
+      {"strictatime_every_read_and_readdir_moves_atime",
+       {STEP(s.keep("f", ::open("f", O_CREAT | O_RDWR, 0644)), "f"),
+        STEP(::pwrite(s.fd("f"), "abc", 3, 0), "f"),
+        DATA(read_file("f"), "f"),
+        DATA(read_file("f"), "f"),
+        DATA(read_at(s, "f", 0, 3), "f"),
+        STEP(::mkdir("d", 0755), "d"),
+        DATA(list_dir("d"), "d"),
+        DATA(list_dir("d"), "d")},
+       "size=1m,nr_inodes=100",
+       {{4,
+         "a read through a descriptor whose pages the kernel already cached is answered from "
+         "the page cache and never reaches a FUSE filesystem (memfs drops the cache only at "
+         "open, and the kernel only when mtime or size change), so memfs cannot move atime there",
+         "read_at(s, \"f\", 0, 3) -> 3 0 [abc] | f: mode=100644 nlink=1 size=3 blocks=8 uid=0 gid=0 "
+         "amc===="}},
+       "strictatime"},
+      {"nodiratime_readdir_leaves_directory_atime",
+       {STEP(::mkdir("d", 0755), "d"),
+        DATA(list_dir("d"), "d"),
+        STEP(::close(::creat("d/f", 0644)), "d"),
+        DATA(list_dir("d"), "d"),
+        STEP(s.keep("g", ::open("g", O_CREAT | O_RDWR, 0644)), "g"),
+        STEP(::pwrite(s.fd("g"), "x", 1, 0), "g"),
+        DATA(read_file("g"), "g")},
+       "size=1m,nr_inodes=100", {}, "nodiratime"},
+      {"o_noatime_read_leaves_atime",
+       {STEP(::close(::creat("f", 0644)), "f"),
+        STEP(::truncate("f", 100), "f"),
+        STEP(s.keep("r", ::open("f", O_RDONLY | O_NOATIME)), "f"),
+        DATA(read_at(s, "r", 0, 10), "f"),
+        DATA(read_file("f"), "f")}},
       {"namespace_ops_update_parent_times", {STEP(::mkdir("d", 0755), "d"),
                                              STEP(::close(::creat("d/f", 0644)), "d", "d/f"),
                                              STEP(::link("d/f", "d/g"), "d", "d/f"),
@@ -659,7 +705,17 @@ Options memfs_options_for(const Sequence& sequence) {
     if (option.starts_with("size=")) options.size_bytes = *value;
     if (option.starts_with("nr_inodes=")) options.max_inodes = *value;
   }
+  if (sequence.atime_flag == "noatime") options.atime = AtimePolicy::noatime;
+  if (sequence.atime_flag == "strictatime") options.atime = AtimePolicy::strictatime;
+  options.nodiratime = sequence.atime_flag == "nodiratime";
   return options;
+}
+
+unsigned long tmpfs_flags_for(const Sequence& sequence) {
+  if (sequence.atime_flag == "noatime") return MS_NOATIME;
+  if (sequence.atime_flag == "strictatime") return MS_STRICTATIME;
+  if (sequence.atime_flag == "nodiratime") return MS_NODIRATIME;
+  return 0;
 }
 
 void PrintTo(const Sequence& sequence, std::ostream* os) { *os << sequence.name; }
@@ -691,7 +747,7 @@ TEST_P(Differential, MatchesTmpfs) {
   const Sequence& sequence = GetParam();
   std::vector<std::string> tmpfs;
   {
-    TmpfsMount oracle(sequence.size_options + ",mode=1777");
+    TmpfsMount oracle(sequence.size_options + ",mode=1777", tmpfs_flags_for(sequence));
     tmpfs = run_on(oracle.path(), sequence);
   }
   for (bool default_permissions : {true, false}) {

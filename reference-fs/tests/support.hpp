@@ -70,8 +70,9 @@ inline std::filesystem::path make_temp_dir(const char* prefix) {
 // A fresh tmpfs on a temporary directory: the oracle memfs is compared with.
 class TmpfsMount {
  public:
-  explicit TmpfsMount(const std::string& options = "") : path_(make_temp_dir("memfs-oracle-")) {
-    if (::mount("tmpfs", path_.c_str(), "tmpfs", 0, options.c_str()) != 0) {
+  explicit TmpfsMount(const std::string& options = "", unsigned long flags = 0)
+      : path_(make_temp_dir("memfs-oracle-")) {
+    if (::mount("tmpfs", path_.c_str(), "tmpfs", flags, options.c_str()) != 0) {
       int err = errno;
       std::filesystem::remove(path_);
       throw std::runtime_error("cannot mount tmpfs on " + path_.string() + ": " + std::strerror(err));

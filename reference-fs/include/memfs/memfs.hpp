@@ -13,6 +13,14 @@
 
 namespace memfs {
 
+// How reads, readdir and readlink move atime, as tmpfs does under the mount flags of the
+// same names. FUSE never tells the daemon the mount's flags, so memfs must be told.
+enum class AtimePolicy {
+  relatime,     // the kernel default ("relatime", "atime"): only when atime <= mtime or ctime, or a day old
+  strictatime,  // every access
+  noatime,      // never
+};
+
 struct Options {
   double entry_timeout = 1.0;     // seconds, handed to the kernel with every entry
   double attr_timeout = 1.0;
@@ -21,6 +29,8 @@ struct Options {
   mode_t root_mode = 01777;       // tmpfs's mode= default
   uid_t root_uid = 0;             // tmpfs: the mounter
   gid_t root_gid = 0;
+  AtimePolicy atime = AtimePolicy::relatime;
+  bool nodiratime = false;  // directories keep their atime whatever the policy
 };
 
 struct State;  // the inode table and accounting (src/state.hpp), opaque to users
