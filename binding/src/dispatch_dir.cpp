@@ -92,10 +92,12 @@ asio::awaitable<void> run_readdir(Dispatcher& d, fuse_req_t req, fuse_ino_t ino,
 
 }  // namespace
 
-void opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+void opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   start<FileHandleT>(
       req, "opendir", ino,
-      [&ops = dispatcher_of(req).ops, ino](const RequestContext& ctx) { return ops.opendir(InodeT{ino}, ctx); },
+      [&ops = dispatcher_of(req).ops, ino, flags = FlagT{fi->flags}](const RequestContext& ctx) {
+        return ops.opendir(InodeT{ino}, flags, ctx);
+      },
       [](fuse_req_t r, Result<FileHandleT>& res) {
         Dispatcher& d = dispatcher_of(r);
         fuse_file_info fi{};

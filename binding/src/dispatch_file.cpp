@@ -70,7 +70,7 @@ void write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t o
   start<size_t>(
       req, "write", ino,
       [&ops = dispatcher_of(req).ops, fh = FileHandleT{fi->fh}, off,
-       data = std::string_view(buf, size)](const RequestContext&) { return ops.write(fh, off, data); },
+       data = std::string_view(buf, size)](const RequestContext& ctx) { return ops.write(fh, off, data, ctx); },
       [](fuse_req_t r, Result<size_t>& res) { fuse_reply_write(r, *res); });
 }
 

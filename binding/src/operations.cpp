@@ -63,6 +63,10 @@ Reply<std::pair<FileInfo, EntryAttributes>> Operations::create(InodeT, std::stri
 }
 Reply<std::string> Operations::read(FileHandleT, off_t, size_t) { co_return kNotImplemented; }
 Reply<size_t> Operations::write(FileHandleT, off_t, std::string_view) { co_return kNotImplemented; }
+// Not a coroutine: it hands over the other overload's awaitable, so forwarding costs no frame.
+Reply<size_t> Operations::write(FileHandleT fh, off_t off, std::string_view buf, const RequestContext&) {
+  return write(fh, off, buf);
+}
 Reply<void> Operations::flush(FileHandleT) { co_return kNotImplemented; }
 Reply<void> Operations::release(FileHandleT) { co_return kNotImplemented; }
 Reply<void> Operations::fsync(FileHandleT, bool) { co_return kNotImplemented; }
@@ -79,6 +83,9 @@ Reply<IoctlReply> Operations::ioctl(FileHandleT, unsigned, uint64_t, FlagT, std:
   co_return kNotImplemented;
 }
 Reply<FileHandleT> Operations::opendir(InodeT, const RequestContext&) { co_return kNotImplemented; }
+Reply<FileHandleT> Operations::opendir(InodeT inode, FlagT, const RequestContext& ctx) {
+  return opendir(inode, ctx);
+}
 Reply<void> Operations::readdir(FileHandleT, off_t, ReaddirToken&) { co_return kNotImplemented; }
 Reply<void> Operations::releasedir(FileHandleT) { co_return kNotImplemented; }
 Reply<void> Operations::fsyncdir(FileHandleT, bool) { co_return kNotImplemented; }

@@ -15,17 +15,17 @@ constexpr off_t kDotCookie = 1;
 constexpr off_t kDotDotCookie = 2;
 }  // namespace
 
-Reply<FileHandleT> MemFs::opendir(InodeT inode_id, const fusepp::RequestContext& ctx) {
+Reply<FileHandleT> MemFs::opendir(InodeT inode_id, fusepp::FlagT flags, const fusepp::RequestContext& ctx) {
   State& state = *state_;
   Caller caller(ctx);
   std::lock_guard lock(state.mutex);
   Inode* inode = state.find(inode_id);
   if (!inode) co_return FUSEError(ENOENT);
   if (!inode->is_dir()) co_return FUSEError(ENOTDIR);
-  // The binding does not pass the open flags; a directory is only ever opened for reading.
+  // The kernel opens directories for reading only (EISDIR for anything else before we hear).
   if (!state.may(*inode, R_OK, caller)) co_return FUSEError(EACCES);
   uint64_t fh = state.next_fh++;
-  state.open_files.emplace(fh, OpenFile{inode->ino, O_RDONLY | O_DIRECTORY});
+  state.open_files.emplace(fh, OpenFile{inode->ino, flags | O_DIRECTORY});
   inode->open_count++;
   co_return FileHandleT{fh};
 }
@@ -37,7 +37,7 @@ Reply<void> MemFs::readdir(FileHandleT fh, off_t start_id, fusepp::ReaddirToken&
   if (file == state.open_files.end()) co_return FUSEError(EBADF);
   Inode& dir = *state.find(file->second.ino);
   if (dir.nlink == 0) co_return FUSEError(ENOENT);  // iterate_dir() on a removed directory
-  state.touch_atime(dir);
+  if (!(file->second.flags & O_NOATIME)) state.touch_atime(dir);
   if (start_id < kDotCookie) {
     if (!fusepp::readdir_reply(token, ".", state.attributes(dir), kDotCookie)) co_return fusepp::ok;
   }

@@ -54,10 +54,7 @@ Reply<FileInfo> MemFs::open(InodeT inode_id, fusepp::FlagT flags, const RequestC
     // that goes with it (do_truncate), to us; a caller with CAP_FSETID keeps them.
     state.resize(*inode, 0);
     inode->mtime_ns = inode->ctime_ns = now_ns();
-    if (!caller.is_root()) {
-      inode->mode &= ~S_ISUID;
-      if ((inode->mode & S_IXGRP) || !caller.in_group(inode->gid)) inode->mode &= ~S_ISGID;
-    }
+    state.drop_setid_after_change(*inode, caller);
   }
   co_return open_handle(state, *inode, flags);
 }
@@ -97,8 +94,9 @@ Reply<std::string> MemFs::read(FileHandleT fh, off_t off, size_t size) {
   co_return state.load(inode, static_cast<uint64_t>(off), size);
 }
 
-Reply<size_t> MemFs::write(FileHandleT fh, off_t off, std::string_view buf) {
+Reply<size_t> MemFs::write(FileHandleT fh, off_t off, std::string_view buf, const RequestContext& ctx) {
   State& state = *state_;
+  Caller caller(ctx);
   std::lock_guard lock(state.mutex);
   auto file = state.open_files.find(fh);
   if (file == state.open_files.end()) co_return FUSEError(EBADF);
@@ -114,6 +112,10 @@ Reply<size_t> MemFs::write(FileHandleT fh, off_t off, std::string_view buf) {
   // tmpfs stamps the file (file_modified()) before copying, so a write that then fails
   // with ENOSPC still moves mtime and ctime.
   inode.mtime_ns = inode.ctime_ns = now_ns();
+  // The kernel's kill-priv SETATTR before a write misses one case tmpfs covers (a writer
+  // outside the file's group, setgid without group execute); the rule applied whole is
+  // idempotent with what the kernel already did.
+  state.drop_setid_after_change(inode, caller);
   auto stored = state.store(inode, static_cast<uint64_t>(off), buf);
   if (!stored) co_return FUSEError(stored.error());
   co_return *stored;

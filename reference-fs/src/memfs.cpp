@@ -313,6 +313,12 @@ void State::touch_atime(Inode& inode) {
   }
 }
 
+void State::drop_setid_after_change(Inode& inode, const Caller& caller) {
+  if (caller.is_root() || !inode.is_reg()) return;
+  inode.mode &= ~S_ISUID;
+  if ((inode.mode & S_ISGID) && ((inode.mode & S_IXGRP) || !caller.in_group(inode.gid))) inode.mode &= ~S_ISGID;
+}
+
 bool State::may(const Inode& inode, int mask, const Caller& caller) const {
   if (caller.is_root()) {
     // CAP_DAC_OVERRIDE: everything but executing a file nobody may execute.

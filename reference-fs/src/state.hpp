@@ -165,6 +165,10 @@ struct State {
   // the tail of the last page, so data exposed by growing again reads as zeros.
   void resize(Inode& inode, int64_t size);
   void touch_atime(Inode& inode);  // as Options::atime and nodiratime say
+  // Data changed by a caller (write, truncate): the kernel's setattr_should_drop_suidgid().
+  // setuid always goes; setgid goes with group execute, or when the caller is outside the
+  // file's group. A caller with CAP_FSETID (root here) keeps both.
+  void drop_setid_after_change(Inode& inode, const Caller& caller);
   void free_pages(Inode& inode, uint64_t first_index, uint64_t end_index);  // [first, end)
 
   // Permission checks. The kernel makes the same ones first under default_permissions;

@@ -86,7 +86,7 @@ TEST_F(Handlers, OpenUnlinkedFileKeepsDataUntilRelease) {
   auto [info, attr] = *created;
   ASSERT_TRUE(run(fs.unlink(ROOT_INODE, "f", root)).ok());
   forget(attr.st_ino, 1);
-  ASSERT_EQ(run(fs.write(info.fh, 0, "still here")).value(), 10u);
+  ASSERT_EQ(run(fs.write(info.fh, 0, "still here", root)).value(), 10u);
   EXPECT_EQ(run(fs.read(info.fh, 0, 100)).value(), "still here");
   EXPECT_EQ(fs.inode_count(), 2u);
   ASSERT_TRUE(run(fs.release(info.fh)).ok());
@@ -148,7 +148,7 @@ TEST_F(Handlers, SparseWriteFarAwayCostsOnePage) {
   auto created = run(fs.create(ROOT_INODE, "f", ModeT{0644}, fusepp::FlagT{O_RDWR}, root));
   auto fh = created->first.fh;
   auto before = run(fs.statfs(root)).value();
-  ASSERT_EQ(run(fs.write(fh, off_t{1} << 40, "x")).value(), 1u);
+  ASSERT_EQ(run(fs.write(fh, off_t{1} << 40, "x", root)).value(), 1u);
   auto attr = run(fs.getattr(created->second.st_ino, root)).value();
   EXPECT_EQ(attr.st_size, (int64_t{1} << 40) + 1);
   EXPECT_EQ(attr.st_blocks, 8);
@@ -163,8 +163,8 @@ TEST_F(Handlers, SizeLimitGivesShortWriteThenEnospc) {
   auto created = run(fs.create(ROOT_INODE, "f", ModeT{0644}, fusepp::FlagT{O_RDWR}, root));
   auto fh = created->first.fh;
   std::string big(70 * 4096, 'a');
-  EXPECT_EQ(run(fs.write(fh, 0, big)).value(), 64u * 4096);
-  EXPECT_EQ(run(fs.write(fh, 64 * 4096, "b")).error(), ENOSPC);
+  EXPECT_EQ(run(fs.write(fh, 0, big, root)).value(), 64u * 4096);
+  EXPECT_EQ(run(fs.write(fh, 64 * 4096, "b", root)).error(), ENOSPC);
   EXPECT_EQ(run(fs.fallocate(fh, 0, 0, 4096 * 100)).error(), ENOSPC);
   ASSERT_TRUE(run(fs.fallocate(fh, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 8192)).ok());
   EXPECT_EQ(run(fs.statfs(root))->f_bfree, 2u);

@@ -149,6 +149,11 @@ class Operations {
   virtual Reply<std::string> read(FileHandleT fh, off_t off, size_t size);
   // Returns the count written: all of buf unless the file is direct_io.
   virtual Reply<size_t> write(FileHandleT fh, off_t off, std::string_view buf);
+  // fusepp addition, the overload the binding calls: write() with the writer's context. By
+  // default it forwards to pyfuse3's write() above. Override it when the writer matters: the
+  // kernel leaves some setuid/setgid removal on write to the filesystem (docs/binding-ops.md).
+  // A class that overrides only one overload adds `using fusepp::Operations::write;`.
+  virtual Reply<size_t> write(FileHandleT fh, off_t off, std::string_view buf, const RequestContext& ctx);
   virtual Reply<void> flush(FileHandleT fh);
   virtual Reply<void> release(FileHandleT fh);  // an error here is logged, the kernel ignores it
   virtual Reply<void> fsync(FileHandleT fh, bool datasync);
@@ -166,6 +171,9 @@ class Operations {
 
   // ----- directories -----
   virtual Reply<FileHandleT> opendir(InodeT inode, const RequestContext& ctx);
+  // fusepp addition, the overload the binding calls: opendir() with the open flags (O_NOATIME,
+  // O_DIRECTORY...). By default it forwards to pyfuse3's opendir() above.
+  virtual Reply<FileHandleT> opendir(InodeT inode, FlagT flags, const RequestContext& ctx);
   // Serves READDIRPLUS and plain READDIR alike (token.plus() tells which).
   virtual Reply<void> readdir(FileHandleT fh, off_t start_id, ReaddirToken& token);
   virtual Reply<void> releasedir(FileHandleT fh);

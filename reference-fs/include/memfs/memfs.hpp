@@ -99,7 +99,10 @@ class MemFs : public fusepp::Operations {
       fusepp::InodeT parent, std::string_view name, fusepp::ModeT mode, fusepp::FlagT flags,
       const fusepp::RequestContext& ctx) override;
   fusepp::Reply<std::string> read(fusepp::FileHandleT fh, off_t off, size_t size) override;
-  fusepp::Reply<size_t> write(fusepp::FileHandleT fh, off_t off, std::string_view buf) override;
+  // The overloads with the caller (and opendir's flags) that fusepp adds to pyfuse3's: memfs
+  // needs the writer to drop setgid as tmpfs does, and O_NOATIME on directories.
+  fusepp::Reply<size_t> write(fusepp::FileHandleT fh, off_t off, std::string_view buf,
+                              const fusepp::RequestContext& ctx) override;
   fusepp::Reply<void> flush(fusepp::FileHandleT fh) override;
   fusepp::Reply<void> release(fusepp::FileHandleT fh) override;
   fusepp::Reply<void> fsync(fusepp::FileHandleT fh, bool datasync) override;
@@ -111,7 +114,7 @@ class MemFs : public fusepp::Operations {
                                         fusepp::FlagT flags) override;
 
   // ----- directories (dir_ops.cpp) -----
-  fusepp::Reply<fusepp::FileHandleT> opendir(fusepp::InodeT inode,
+  fusepp::Reply<fusepp::FileHandleT> opendir(fusepp::InodeT inode, fusepp::FlagT flags,
                                              const fusepp::RequestContext& ctx) override;
   fusepp::Reply<void> readdir(fusepp::FileHandleT fh, off_t start_id,
                               fusepp::ReaddirToken& token) override;
