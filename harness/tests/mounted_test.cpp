@@ -239,15 +239,18 @@ TEST_F(MountedTest, DaemonCrashMidRunIsBrokenWithItsExitAndTheRunGoesOn) {
 
 TEST_F(MountedTest, HarnessKilledWithSigkillIsClearedByTheNextRun) {
   scenario("hang", "timeout: 60\nsteps:\n  - {op: stat, path: hang}\n");
+  // Everything the child needs is built before fork: a child that allocates can hang in
+  // GCC 12's ASan (no fork handlers) if another thread held the allocator's lock.
+  std::string fusecheck = bin_ + "/fusecheck";
+  std::string fs_arg = fmt::format("exec:{}/fusecheck-test-stallfs --hang hang --ignore-sigterm {{mnt}}", bin_);
+  std::string scenarios = (work_ / "scenarios").string();
   pid_t harness = ::fork();
   ASSERT_GE(harness, 0);
   if (harness == 0) {
     int devnull = ::open("/dev/null", O_WRONLY);
     ::dup2(devnull, 1);
     ::dup2(devnull, 2);
-    std::string fs_arg = fmt::format("exec:{}/fusecheck-test-stallfs --hang hang --ignore-sigterm {{mnt}}", bin_);
-    std::string scenarios = (work_ / "scenarios").string();
-    ::execl((bin_ + "/fusecheck").c_str(), "fusecheck", "run", "--fs", fs_arg.c_str(), "--scenarios", scenarios.c_str(),
+    ::execl(fusecheck.c_str(), "fusecheck", "run", "--fs", fs_arg.c_str(), "--scenarios", scenarios.c_str(),
             static_cast<char*>(nullptr));
     ::_exit(127);
   }

@@ -34,6 +34,7 @@ struct Node {
 std::map<fuse_ino_t, Node> nodes;
 fuse_ino_t next_ino = 2;
 std::string hang_name, crash_name;
+std::vector<fuse_req_t> held_back;  // the --hang lookups, answered only when the loop ends
 
 timespec now() {
   timespec ts;
@@ -62,7 +63,7 @@ void reply_entry(fuse_req_t req, fuse_ino_t ino) {
 }
 
 void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
-  if (!hang_name.empty() && hang_name == name) return;  // never answered: the kernel waits
+  if (!hang_name.empty() && hang_name == name) return held_back.push_back(req);  // the kernel waits
   if (!crash_name.empty() && crash_name == name) abort();
   auto& children = nodes[parent].children;
   auto found = children.find(name);
@@ -192,35 +193,16 @@ bool strip_option(std::vector<std::string>& argv, const std::string& refused) {
   _exit(1);
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  rlimit no_core{0, 0};
-  setrlimit(RLIMIT_CORE, &no_core);  // the --crash abort() must not write a core file
+struct Settings {
   bool ignore_sigterm = false;
+  bool refuse = false;  // the refused option was given: refuse it after mounting
   std::string refused_option;
   int refuse_after_ms = 0, linger_ms = 0;
-  std::vector<std::string> kept = {argv[0]};
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--hang" && i + 1 < argc) hang_name = argv[++i];
-    else if (arg == "--crash" && i + 1 < argc) crash_name = argv[++i];
-    else if (arg == "--ignore-sigterm") ignore_sigterm = true;
-    else if (arg == "--refuse" && i + 1 < argc) refused_option = argv[++i];
-    else if (arg == "--refuse-after-ms" && i + 1 < argc) refuse_after_ms = std::stoi(argv[++i]);
-    else if (arg == "--linger-ms" && i + 1 < argc) linger_ms = std::stoi(argv[++i]);
-    else kept.push_back(arg);
-  }
-  bool refuse = !refused_option.empty() && strip_option(kept, refused_option);
-  std::vector<char*> rest;
-  for (auto& arg : kept) rest.push_back(arg.data());
-  fuse_args args = FUSE_ARGS_INIT(static_cast<int>(rest.size()), rest.data());
-  fuse_cmdline_opts opts{};
-  if (fuse_parse_cmdline(&args, &opts) != 0 || opts.mountpoint == nullptr) {
-    std::fprintf(stderr, "usage: %s [--hang NAME] [--crash NAME] [--ignore-sigterm] [--refuse OPTION "
-                 "[--refuse-after-ms N] [--linger-ms N]] MNT [-o opts]\n", argv[0]);
-    return 2;
-  }
+};
+
+// Mounts and serves until unmounted; returns the exit code. Frees what it allocated on every
+// path (the harness's ASan run reports leaks at exit, also of fixtures).
+int serve(fuse_args* args, const char* mountpoint, const Settings& settings) {
   Node& root = nodes[FUSE_ROOT_ID];
   root.attr.st_ino = FUSE_ROOT_ID;
   root.attr.st_mode = S_IFDIR | 0755;
@@ -241,21 +223,60 @@ int main(int argc, char** argv) {
   ops.write = op_write;
   ops.opendir = op_open;
   ops.readdir = op_readdir;
-  fuse_session* session = fuse_session_new(&args, &ops, sizeof ops, nullptr);
+  fuse_session* session = fuse_session_new(args, &ops, sizeof ops, nullptr);
   if (session == nullptr) return 1;
-  if (ignore_sigterm) {
+  if (settings.ignore_sigterm) {
     signal(SIGTERM, SIG_IGN);  // imitates a daemon that will not go away by itself
   } else if (fuse_set_signal_handlers(session) != 0) {
+    fuse_session_destroy(session);
     return 1;
   }
-  if (fuse_session_mount(session, opts.mountpoint) != 0) return 1;
-  if (refuse) refuse_after_mounting(session, opts.mountpoint, refused_option, refuse_after_ms, linger_ms);
-  std::fprintf(stderr, "stallfs: serving %s\n", opts.mountpoint);
-  int rc = fuse_session_loop(session);
-  fuse_session_unmount(session);
-  if (!ignore_sigterm) fuse_remove_signal_handlers(session);
+  int rc = 1;
+  if (fuse_session_mount(session, mountpoint) == 0) {
+    if (settings.refuse)
+      refuse_after_mounting(session, mountpoint, settings.refused_option, settings.refuse_after_ms, settings.linger_ms);
+    std::fprintf(stderr, "stallfs: serving %s\n", mountpoint);
+    rc = fuse_session_loop(session) == 0 ? 0 : 1;
+    // The connection is gone by now, so these answers go nowhere, but libfuse frees a
+    // request only when it is answered.
+    for (fuse_req_t req : held_back) fuse_reply_err(req, EIO);
+    fuse_session_unmount(session);
+  }
+  if (!settings.ignore_sigterm) fuse_remove_signal_handlers(session);
   fuse_session_destroy(session);
+  return rc;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  rlimit no_core{0, 0};
+  setrlimit(RLIMIT_CORE, &no_core);  // the --crash abort() must not write a core file
+  Settings settings;
+  std::vector<std::string> kept = {argv[0]};
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--hang" && i + 1 < argc) hang_name = argv[++i];
+    else if (arg == "--crash" && i + 1 < argc) crash_name = argv[++i];
+    else if (arg == "--ignore-sigterm") settings.ignore_sigterm = true;
+    else if (arg == "--refuse" && i + 1 < argc) settings.refused_option = argv[++i];
+    else if (arg == "--refuse-after-ms" && i + 1 < argc) settings.refuse_after_ms = std::stoi(argv[++i]);
+    else if (arg == "--linger-ms" && i + 1 < argc) settings.linger_ms = std::stoi(argv[++i]);
+    else kept.push_back(arg);
+  }
+  settings.refuse = !settings.refused_option.empty() && strip_option(kept, settings.refused_option);
+  std::vector<char*> rest;
+  for (auto& arg : kept) rest.push_back(arg.data());
+  fuse_args args = FUSE_ARGS_INIT(static_cast<int>(rest.size()), rest.data());
+  fuse_cmdline_opts opts{};
+  int rc = 2;
+  if (fuse_parse_cmdline(&args, &opts) != 0 || opts.mountpoint == nullptr) {
+    std::fprintf(stderr, "usage: %s [--hang NAME] [--crash NAME] [--ignore-sigterm] [--refuse OPTION "
+                 "[--refuse-after-ms N] [--linger-ms N]] MNT [-o opts]\n", argv[0]);
+  } else {
+    rc = serve(&args, opts.mountpoint, settings);
+  }
   free(opts.mountpoint);
   fuse_opt_free_args(&args);
-  return rc == 0 ? 0 : 1;
+  return rc;
 }
