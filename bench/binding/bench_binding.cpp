@@ -1,7 +1,8 @@
 // Benchmark driver: uncached stat/s (stat by path, and fstat of an open fd) of fusepp against a
 // minimal raw libfuse low-level C filesystem, daemons and client pinned to one CPU, short
-// measuring windows interleaved between the two mounts; prints fusepp as a ratio to raw.
-// Usage: bench_binding [--rounds N] [--seconds S per window] [--cpu C] [--threads]
+// measuring windows interleaved between the mounts; prints each fusepp build (--fusepp,
+// repeatable, to compare builds in one run) as a ratio to raw.
+// Usage: bench_binding [--rounds N] [--seconds S per window] [--cpu C] [--fusepp EXE]... [--threads]
 // (needs root and /dev/fuse)
 #include <fcntl.h>
 #include <sched.h>
@@ -133,63 +134,70 @@ int main(int argc, char** argv) {
   double seconds = 0.25;
   int cpu = 0;
   bool threads_mode = false;
-  for (int i = 1; i < argc; ++i)
-    if (std::string(argv[i]) == "--threads") threads_mode = true;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  std::vector<std::string> variants;  // --fusepp PATH, repeatable: builds to compare in one run
+  for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--threads") {
-      --i;
-      continue;
-    }
-    if (a == "--rounds") rounds = std::atoi(argv[i + 1]);
-    else if (a == "--seconds") seconds = std::atof(argv[i + 1]);
-    else if (a == "--cpu") cpu = std::atoi(argv[i + 1]);
+    if (a == "--threads") threads_mode = true;
+    else if (i + 1 >= argc) break;
+    else if (a == "--rounds") rounds = std::atoi(argv[++i]);
+    else if (a == "--seconds") seconds = std::atof(argv[++i]);
+    else if (a == "--cpu") cpu = std::atoi(argv[++i]);
+    else if (a == "--fusepp") variants.push_back(argv[++i]);
   }
   auto dir = std::filesystem::canonical("/proc/self/exe").parent_path();
   std::string raw = (dir / "bench_raw_fs").string(), fpp = (dir / "bench_fusepp_fs").string();
   if (threads_mode) return threads_scaling(fpp, rounds, seconds);
+  if (variants.empty()) variants.push_back(fpp);
   // Pin before spawning: the daemons inherit the affinity, so client and daemon share one CPU.
   cpu_set_t set;
   CPU_ZERO(&set);
   CPU_SET(cpu, &set);
   if (sched_setaffinity(0, sizeof set, &set) != 0) std::perror("sched_setaffinity");
 
-  // Both daemons stay mounted; short windows alternate between them, so load from other
-  // processes on this shared machine hits both sides alike. Reported: the median of the
-  // per-window ratios and the ratio of each side's best window.
-  Daemon raw_d = start_daemon(raw), fpp_d = start_daemon(fpp);
-  stat_rate(raw_d, 0.2);
-  stat_rate(fpp_d, 0.2);
-  std::vector<double> stat_ratio, fstat_ratio;
-  double best[4] = {0, 0, 0, 0};
-  std::printf("round  raw stat/s  fusepp stat/s  ratio | raw fstat/s  fusepp fstat/s  ratio\n");
+  // Every daemon stays mounted; short windows alternate between them (the order rotates each
+  // round), so load from other processes on this shared machine hits all sides alike.
+  // Reported per fusepp build: the median of its per-round ratios to raw, and per-operation
+  // times from the median rates (an uncached stat is two requests, LOOKUP and GETATTR; an
+  // fstat one GETATTR).
+  std::vector<Daemon> daemons{start_daemon(raw)};
+  for (const auto& v : variants) daemons.push_back(start_daemon(v));
+  for (auto& d : daemons) stat_rate(d, 0.2);
+  size_t n = daemons.size();
+  std::vector<std::vector<double>> stat_rates(n), fstat_rates(n), stat_ratio(n), fstat_ratio(n);
+  std::printf("round  stat/s: raw");
+  for (size_t v = 1; v < n; ++v) std::printf("  fusepp%zu (ratio)", v);
+  std::printf(" | fstat/s: raw");
+  for (size_t v = 1; v < n; ++v) std::printf("  fusepp%zu (ratio)", v);
+  std::printf("\n");
   for (int round = 0; round < rounds; ++round) {
-    double rs, fs, rf, ff;
-    if (round % 2 == 0) {
-      rs = stat_rate(raw_d, seconds);
-      fs = stat_rate(fpp_d, seconds);
-      rf = fstat_rate(raw_d, seconds);
-      ff = fstat_rate(fpp_d, seconds);
-    } else {
-      fs = stat_rate(fpp_d, seconds);
-      rs = stat_rate(raw_d, seconds);
-      ff = fstat_rate(fpp_d, seconds);
-      rf = fstat_rate(raw_d, seconds);
+    std::vector<double> s(n), f(n);
+    for (size_t k = 0; k < n; ++k) {
+      size_t i = (k + round) % n;
+      s[i] = stat_rate(daemons[i], seconds);
     }
-    stat_ratio.push_back(fs / rs);
-    fstat_ratio.push_back(ff / rf);
-    best[0] = std::max(best[0], rs);
-    best[1] = std::max(best[1], fs);
-    best[2] = std::max(best[2], rf);
-    best[3] = std::max(best[3], ff);
-    std::printf("%5d  %10.0f  %13.0f  %5.3f | %11.0f  %14.0f  %5.3f\n", round, rs, fs, fs / rs, rf, ff, ff / rf);
+    for (size_t k = 0; k < n; ++k) {
+      size_t i = (k + round) % n;
+      f[i] = fstat_rate(daemons[i], seconds);
+    }
+    std::printf("%5d  %.0f", round, s[0]);
+    for (size_t v = 1; v < n; ++v) std::printf("  %.0f (%.3f)", s[v], s[v] / s[0]);
+    std::printf(" | %.0f", f[0]);
+    for (size_t v = 1; v < n; ++v) std::printf("  %.0f (%.3f)", f[v], f[v] / f[0]);
+    std::printf("\n");
     std::fflush(stdout);
+    for (size_t i = 0; i < n; ++i) {
+      stat_rates[i].push_back(s[i]);
+      fstat_rates[i].push_back(f[i]);
+      stat_ratio[i].push_back(s[i] / s[0]);
+      fstat_ratio[i].push_back(f[i] / f[0]);
+    }
   }
-  stop_daemon(raw_d);
-  stop_daemon(fpp_d);
-  std::printf("median of window ratios fusepp/raw: stat %.3fx, fstat %.3fx (target >= 0.95x)\n",
-              median(stat_ratio), median(fstat_ratio));
-  std::printf("best windows: raw %.0f / fusepp %.0f stat/s (%.3fx), raw %.0f / fusepp %.0f fstat/s (%.3fx)\n",
-              best[0], best[1], best[1] / best[0], best[2], best[3], best[3] / best[2]);
+  for (auto& d : daemons) stop_daemon(d);
+  std::printf("raw libfuse: stat %.2f us, fstat %.2f us (median windows)\n", 1e6 / median(stat_rates[0]),
+              1e6 / median(fstat_rates[0]));
+  for (size_t v = 1; v < n; ++v)
+    std::printf("fusepp%zu %s: stat %.3fx (%.2f us), fstat %.3fx (%.2f us): medians of %d window ratios, target >= 0.95x\n",
+                v, variants[v - 1].c_str(), median(stat_ratio[v]), 1e6 / median(stat_rates[v]),
+                median(fstat_ratio[v]), 1e6 / median(fstat_rates[v]), rounds);
   return 0;
 }

@@ -1,8 +1,11 @@
 // Private to the binding: Session::Impl, the state of one mounted filesystem. Holds the libfuse
-// session, the io_context handlers run on, the /dev/fuse readers and the notifier thread.
+// session, the io_context handlers run on, the /dev/fuse readers and the notifier thread, and
+// the single-threaded loop's two receive modes (see Session::main in session.cpp).
 #pragma once
 
 #include <utility>  // before Asio (Boost 1.74)
+
+#include <pthread.h>
 
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <condition_variable>
@@ -10,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "dispatcher.hpp"
@@ -57,10 +61,24 @@ struct Session::Impl {
   std::mutex pause_mutex;
   std::vector<Reader*> paused;
   Notifier notifier;
+  // terminate() was called (libfuse's own exit flag is a plain int, not for other threads).
+  std::atomic<bool> exiting{false};
+  // The single-threaded loop sits in (or is about to enter) a blocking read(2) of /dev/fuse,
+  // which only a request or a signal ends: terminate() then signals idle_thread.
+  std::atomic<bool> blocking{false};
+  std::mutex idle_thread_mutex;
+  std::optional<pthread_t> idle_thread;  // set while serve_single() may block in read(2)
+  bool single_thread = false;  // main() runs with threads == 1
 
   void check_open() const;
+  bool exit_requested() const {
+    return exiting.load(std::memory_order_seq_cst) || fuse_session_exited(se);
+  }
   void wake_readers();  // after terminate: make every reader notice the exit flag
+  void wake_blocked_reader();
   void resume_paused();
+  void serve_single();
+  void serve_multi(unsigned threads);
 };
 
 // One /dev/fuse reader: receives into its current buffer until EAGAIN, then waits for
@@ -74,6 +92,15 @@ class Reader {
   ~Reader() { BufferPool::release(current_); }
 
   void pump();  // start the next read (or finish / pause)
+  void start_async() {  // the single-threaded loop leaves its idle mode
+    idle_check_due_ = true;
+    pump();
+  }
+  // The single-threaded loop's idle mode: one blocking read(2) and the request it got.
+  enum class Blocking { next, end, would_block };  // end: unmounted or terminated
+  Blocking receive_blocking();
+  bool finished() const { return finished_; }
+  int fd() { return sd_.native_handle(); }
   void cancel() {
     boost::system::error_code ec;
     sd_.cancel(ec);
@@ -85,6 +112,9 @@ class Reader {
 
  private:
   void on_received(const boost::system::error_code& ec, size_t n);
+  bool process(size_t n);  // hands one received request to libfuse; false: the loop must end
+  bool want_idle_check();
+  void take_fresh_buffer_if_pinned();
   void finish();
   bool pause_if_full();
   static constexpr size_t kMinRequestSize = 40;  // sizeof(struct fuse_in_header), not in the public headers
@@ -93,6 +123,10 @@ class Reader {
   asio::posix::stream_descriptor sd_;
   RecvBuffer* current_;
   bool finished_ = false;
+  // Single-threaded async mode: when to stop io_context::run() to check whether the
+  // io_context has gone idle (Session::Impl::serve_single).
+  bool idle_check_due_ = true;  // a handler suspended since the last check
+  unsigned since_idle_check_ = 0;
 };
 
 }  // namespace fusepp

@@ -16,7 +16,9 @@
 #include <sstream>
 #include <thread>
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
+#include <optional>
 
 #include "session_impl.hpp"
 
@@ -64,6 +66,10 @@ struct ScopedMount::State {
   bool served = false;  // main() returned
   std::string connection;
   bool unmounted = false;
+  // Outstanding work from before main() starts until the start-up rendezvous has run: a
+  // single-threaded loop with no work blocks in read(2), where a post from this thread would
+  // wait for the next request (see Session::io_context()).
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> startup_work;
 
   bool wait_served(std::chrono::milliseconds timeout) {
     std::unique_lock lock(mutex);
@@ -85,6 +91,7 @@ ScopedMount::ScopedMount(Operations& ops, std::set<std::string> options, MainOpt
     std::this_thread::sleep_for(5ms);
   state_->connection = connection_id(dev);
   State* state = state_.get();
+  state_->startup_work.emplace(state_->session->io_context().get_executor());
   state_->server = std::thread([state, main_options] {
     try {
       state->session->main(main_options);
@@ -114,14 +121,15 @@ void ScopedMount::wait_until_serving(unsigned threads) {
     unsigned left = 0;
   };
   auto r = std::make_shared<Rendezvous>();
+  State* state = state_.get();
   for (unsigned i = 0; i < threads; ++i) {
     // Each handler holds its thread until all have arrived, so every thread takes one.
-    asio::post(state_->session->io_context(), [r, threads] {
+    asio::post(state_->session->io_context(), [r, threads, state] {
       std::unique_lock lock(r->mutex);
       ++r->arrived;
       r->cv.notify_all();
       r->cv.wait_for(lock, 10s, [&] { return r->arrived == threads; });
-      ++r->left;
+      if (++r->left == threads) state->startup_work.reset();  // on a serving thread
       r->cv.notify_all();
     });
   }

@@ -1,0 +1,255 @@
+// The single-threaded receive loop's two modes (blocking read(2) while the io_context is idle,
+// Asio's epoll while work is outstanding): what each must still guarantee. terminate() from
+// another thread, unmount, timers and work-guarded posts all reach the loop blocked in read(2).
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <algorithm>
+#include <csignal>
+#include <fstream>
+#include <future>
+#include <optional>
+#include <sstream>
+#include <thread>
+
+#include "fusepp/testing.hpp"
+#include "hello_fs.hpp"
+
+namespace fusepp::test {
+namespace {
+
+using testing::run_in_child;
+using namespace std::chrono_literals;
+
+// A session served by main() on its own thread, whose return the test can watch.
+class Served {
+ public:
+  explicit Served(Operations& ops, MainOptions options = {}) {
+    dir_ = "/tmp/fusepp-loop-XXXXXX";
+    if (!::mkdtemp(dir_.data())) throw std::runtime_error("mkdtemp failed");
+    session_ = std::make_unique<Session>(ops, dir_);
+    start(options);
+  }
+  Served(const Served&) = delete;
+  Served& operator=(const Served&) = delete;
+  ~Served() {
+    if (server_.joinable()) {
+      if (returned_.wait_for(0s) != std::future_status::ready) {
+        ::umount2(dir_.c_str(), MNT_DETACH);
+        session_->terminate();
+      }
+      server_.join();
+    }
+    session_->close(true);
+    ::rmdir(dir_.c_str());
+  }
+
+  void start(MainOptions options = {}) {
+    std::promise<void> done;
+    returned_ = done.get_future();
+    tid_ = 0;
+    server_ = std::thread([this, options, done = std::move(done)]() mutable {
+      tid_ = static_cast<pid_t>(::syscall(SYS_gettid));
+      session_->main(options);
+      done.set_value();
+    });
+  }
+  bool returned_within(std::chrono::milliseconds d) {
+    bool ok = returned_.wait_for(d) == std::future_status::ready;
+    if (ok) server_.join();
+    return ok;
+  }
+  // Waits until the serving thread sleeps in the idle loop's read(2) (its allocations are
+  // over then, so the test may fork: GCC 12's ASan has no fork handlers).
+  bool idle(std::chrono::milliseconds d = 5s) { return sleeps_in({SYS_read}, d); }
+  bool in_epoll(std::chrono::milliseconds d = 5s) { return sleeps_in({SYS_epoll_wait, SYS_epoll_pwait}, d); }
+  bool sleeps_in(std::initializer_list<long> syscalls, std::chrono::milliseconds d) {
+    auto until = std::chrono::steady_clock::now() + d;
+    while (std::chrono::steady_clock::now() < until) {
+      if (tid_ != 0) {
+        std::ifstream f("/proc/self/task/" + std::to_string(tid_) + "/syscall");
+        long current = -2;
+        if (f >> current && std::find(syscalls.begin(), syscalls.end(), current) != syscalls.end()) return true;
+      }
+      std::this_thread::sleep_for(2ms);
+    }
+    return false;
+  }
+  std::filesystem::path path() const { return dir_; }
+  Session& session() { return *session_; }
+
+ private:
+  std::string dir_;
+  std::unique_ptr<Session> session_;
+  std::thread server_;
+  std::future<void> returned_;
+  std::atomic<pid_t> tid_{0};
+};
+
+std::string stat_path(const std::filesystem::path& p) {
+  struct stat st{};
+  return testing::errno_name(::stat(p.c_str(), &st));
+}
+
+TEST(Loop, IdleLoopBlocksInReadAndTerminateFromAnotherThreadEndsIt) {
+  HelloFs fs;
+  Served s(fs);
+  ASSERT_TRUE(s.idle()) << "the idle single-threaded loop does not block in read(2)";
+  ASSERT_EQ(run_in_child([&] { return stat_path(s.path() / HelloFs::kFileName); }).output, "ok");
+  ASSERT_TRUE(s.idle());
+  s.session().terminate();
+  EXPECT_TRUE(s.returned_within(5s)) << "terminate() did not wake the idle loop";
+  struct sigaction sa{};
+  ASSERT_EQ(::sigaction(SIGURG, nullptr, &sa), 0);
+  EXPECT_EQ(sa.sa_handler, SIG_DFL) << "main() left its SIGURG handler installed";
+}
+
+// An application that handles SIGURG itself keeps it: the loop then never blocks in read(2),
+// and terminate() reaches it through Asio as before.
+TEST(Loop, ApplicationsSigurgHandlerKeepsTheLoopInEpoll) {
+  struct sigaction app{};
+  app.sa_handler = [](int) {};
+  sigemptyset(&app.sa_mask);
+  app.sa_flags = SA_RESTART;
+  ASSERT_EQ(::sigaction(SIGURG, &app, nullptr), 0);
+  {
+    HelloFs fs;
+    Served s(fs);
+    ASSERT_TRUE(s.in_epoll());
+    ASSERT_EQ(run_in_child([&] { return stat_path(s.path() / HelloFs::kFileName); }).output, "ok");
+    ASSERT_TRUE(s.in_epoll());
+    s.session().terminate();
+    EXPECT_TRUE(s.returned_within(5s));
+  }
+  struct sigaction after{};
+  ASSERT_EQ(::sigaction(SIGURG, nullptr, &after), 0);
+  EXPECT_EQ(after.sa_handler, app.sa_handler) << "main() replaced the application's SIGURG handler";
+  app.sa_handler = SIG_DFL;
+  ::sigaction(SIGURG, &app, nullptr);
+}
+
+TEST(Loop, UnmountEndsIdleLoop) {
+  HelloFs fs;
+  Served s(fs);
+  ASSERT_TRUE(s.idle());
+  ASSERT_EQ(::umount2(s.path().c_str(), 0), 0);
+  EXPECT_TRUE(s.returned_within(5s)) << "ENODEV did not end the loop";
+}
+
+// terminate() from another thread at random moments while a client keeps the loop busy, so
+// it lands before, inside and after the loop's check-then-read(2): main() always returns.
+TEST(Loop, TerminateRacingTheLoopAlwaysEndsIt) {
+  HelloFs fs;
+  Served s(fs);
+  std::optional<testing::RunningChild> previous;
+  for (int round = 0; round < 30; ++round) {
+    if (round > 0) s.start();
+    // The previous client may wait in a request nobody served: this round serves it. Fork
+    // only once the loop is idle again.
+    if (previous) {
+      ASSERT_EQ(testing::finish_child(*previous, 30s).output, "ok");
+    }
+    ASSERT_TRUE(s.idle()) << "round " << round;
+    auto file = s.path() / HelloFs::kFileName;
+    previous = testing::start_child([file] {
+      for (int i = 0; i < 3000; ++i)
+        if (stat_path(file) != "ok") return std::string("stat failed");
+      return std::string("ok");
+    });
+    std::this_thread::sleep_for(std::chrono::microseconds(round * 997 % 20000));
+    s.session().terminate();
+    ASSERT_TRUE(s.returned_within(5s)) << "round " << round;
+  }
+  s.start();
+  EXPECT_EQ(testing::finish_child(*previous, 30s).output, "ok");
+  ASSERT_TRUE(s.idle());
+  s.session().terminate();
+  EXPECT_TRUE(s.returned_within(5s));
+}
+
+// A suspended handler moves the loop into epoll (other requests keep flowing: see
+// MountHello.SuspendedHandlerDoesNotDelayOthers); once it is done the loop goes back to
+// read(2), and terminate() still reaches it there.
+TEST(Loop, ReturnsToIdleModeAfterSuspendedHandler) {
+  HelloFs fs;
+  fs.slow_delay = 300ms;
+  Served s(fs);
+  ASSERT_TRUE(s.idle());
+  auto r = run_in_child([&] {
+    struct stat st{};
+    if (::stat((s.path() / HelloFs::kSlowName).c_str(), &st) != 0) return std::string("slow stat failed");
+    return stat_path(s.path() / HelloFs::kFileName);
+  });
+  ASSERT_EQ(r.output, "ok");
+  EXPECT_TRUE(s.idle()) << "the loop stayed in epoll after the suspended handler";
+  s.session().terminate();
+  EXPECT_TRUE(s.returned_within(5s));
+}
+
+// Work a handler leaves behind without staying in flight (a detached coroutine on a timer)
+// keeps the loop in epoll, so it runs although no request follows.
+class SpawningFs : public HelloFs {
+ public:
+  std::atomic<bool> fired{false};
+  Reply<EntryAttributes> getattr(InodeT inode, const RequestContext& ctx) override {
+    if (inode == kFileInode) {
+      auto ex = co_await asio::this_coro::executor;
+      asio::co_spawn(
+          ex,
+          [this, ex]() -> asio::awaitable<void> {
+            asio::steady_timer timer(ex, 200ms);
+            co_await timer.async_wait(asio::use_awaitable);
+            fired = true;
+          },
+          asio::detached);
+    }
+    co_return co_await HelloFs::getattr(inode, ctx);
+  }
+};
+
+TEST(Loop, TimerLeftByHandlerFiresWithoutFurtherRequests) {
+  SpawningFs fs;
+  Served s(fs);
+  ASSERT_TRUE(s.idle());
+  ASSERT_EQ(run_in_child([&] { return stat_path(s.path() / HelloFs::kFileName); }).output, "ok");
+  auto until = std::chrono::steady_clock::now() + 5s;
+  while (!fs.fired && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(5ms);
+  EXPECT_TRUE(fs.fired) << "a timer left by a handler starved while no request came";
+  s.session().terminate();
+  EXPECT_TRUE(s.returned_within(5s));
+}
+
+// With a work guard made before main(), the loop waits in epoll and a post from another thread
+// runs at once, with no request to carry it.
+TEST(Loop, WorkGuardKeepsPostsFromOtherThreadsPrompt) {
+  HelloFs fs;
+  std::string dir = "/tmp/fusepp-loop-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir.data()), nullptr);
+  {
+    Session session(fs, dir);
+    auto guard = asio::make_work_guard(session.io_context());
+    std::thread server([&] { session.main(); });
+    std::this_thread::sleep_for(100ms);
+    std::promise<void> ran;
+    asio::post(session.io_context(), [&] { ran.set_value(); });
+    EXPECT_EQ(ran.get_future().wait_for(2s), std::future_status::ready);
+    guard.reset();
+    session.terminate();
+    server.join();
+    session.close(true);
+  }
+  ::rmdir(dir.c_str());
+}
+
+}  // namespace
+}  // namespace fusepp::test
