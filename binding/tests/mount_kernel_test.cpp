@@ -12,6 +12,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <future>
+#include <mutex>
 #include <thread>
 
 #include "fusepp/testing.hpp"
@@ -36,16 +37,26 @@ class CountingFs : public Operations {
 
   double entry_timeout = 300;
   double attr_timeout = 300;
-  std::string data = "hello world\n";
   std::atomic<int> lookups{0}, getattrs{0}, reads{0};
-  Session* session = nullptr;
+  // Set by the test thread while the serving thread may read them: only the kernel orders
+  // the two, which TSan cannot see.
+  std::atomic<Session*> session{nullptr};
+
+  std::string data() const {
+    std::lock_guard lock(data_mutex_);
+    return data_;
+  }
+  void set_data(std::string data) {
+    std::lock_guard lock(data_mutex_);
+    data_ = std::move(data);
+  }
 
   EntryAttributes attrs(InodeT ino) const {
     EntryAttributes a{.st_ino = ino, .entry_timeout = entry_timeout, .attr_timeout = attr_timeout};
     if (ino == ROOT_INODE)
       a.st_mode = ModeT{S_IFDIR | 0755};
     else
-      a.st_size = static_cast<int64_t>(data.size());
+      a.st_size = static_cast<int64_t>(data().size());
     return a;
   }
   Reply<EntryAttributes> lookup(InodeT parent, std::string_view name, const RequestContext&) override {
@@ -63,15 +74,20 @@ class CountingFs : public Operations {
   Reply<void> release(FileHandleT) override { co_return ok; }
   Reply<std::string> read(FileHandleT, off_t off, size_t size) override {
     reads.fetch_add(1);
-    if (off >= static_cast<off_t>(data.size())) co_return std::string();
-    co_return data.substr(static_cast<size_t>(off), size);
+    std::string contents = data();
+    if (off >= static_cast<off_t>(contents.size())) co_return std::string();
+    co_return contents.substr(static_cast<size_t>(off), size);
   }
   Reply<void> setxattr(InodeT ino, std::string_view name, std::string_view, FlagT, const RequestContext&) override {
     if (ino != ROOT_INODE || name != "user.command") co_return FUSEError(ENOTSUP);
     // Inside a handler: the synchronous form could deadlock, the async one never does.
-    session->invalidate_entry_async(ROOT_INODE, kName);
+    session.load()->invalidate_entry_async(ROOT_INODE, kName);
     co_return ok;
   }
+
+ private:
+  mutable std::mutex data_mutex_;
+  std::string data_ = "hello world\n";
 };
 
 std::string stat_file(const std::filesystem::path& p) {
@@ -170,10 +186,10 @@ TEST(KernelInteraction, InvalidateInodeMakesReadReachFilesystem) {
   CountingFs fs;
   testing::ScopedMount mnt(fs);
   auto file = mnt.path() / CountingFs::kName;
-  ASSERT_EQ(run_in_child([&] { return read_file(file) + read_file(file); }).output, fs.data + fs.data);
+  ASSERT_EQ(run_in_child([&] { return read_file(file) + read_file(file); }).output, fs.data() + fs.data());
   EXPECT_EQ(fs.reads.load(), 1) << "second read should come from the page cache (keep_cache)";
   mnt.session().invalidate_inode(CountingFs::kFile);
-  ASSERT_EQ(run_in_child([&] { return read_file(file); }).output, fs.data);
+  ASSERT_EQ(run_in_child([&] { return read_file(file); }).output, fs.data());
   EXPECT_EQ(fs.reads.load(), 2);
 }
 
@@ -183,7 +199,7 @@ TEST(KernelInteraction, NotifyStoreServesReadFromCache) {
   auto file = mnt.path() / CountingFs::kName;
   ASSERT_EQ(run_in_child([&] { return stat_file(file); }).output, "ok");  // the kernel must know the inode
   const std::string stored = "stored by notify\n";
-  fs.data = std::string(stored.size(), 'x');  // what read() would return: must not be seen
+  fs.set_data(std::string(stored.size(), 'x'));  // what read() would return: must not be seen
   mnt.session().notify_store(CountingFs::kFile, 0, stored);
   ASSERT_EQ(run_in_child([&] { return read_file(file); }).output, stored);
   EXPECT_EQ(fs.reads.load(), 0);
