@@ -6,6 +6,7 @@
 // (needs root and /dev/fuse)
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -29,6 +30,34 @@ extern char** environ;
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+constexpr const char* kUsage =
+    "usage: bench_binding [--rounds N] [--seconds S] [--cpu C] [--fusepp EXE]... [--threads]\n";
+
+// The daemons this run started, for the signal handler: a bench stopped by Ctrl-C, or by a
+// closed output pipe (`| head`), must not leave daemons and mounts behind. Filled before the
+// daemon is spawned; the handler only makes async-signal-safe calls.
+constexpr int kMaxDaemons = 8;
+struct StartedDaemon {
+  char mnt[32];
+  volatile pid_t pid;
+};
+StartedDaemon g_started[kMaxDaemons];
+volatile sig_atomic_t g_started_count = 0;
+
+void on_fatal_signal(int sig) {
+  for (int i = 0; i < g_started_count; ++i) {
+    ::umount2(g_started[i].mnt, MNT_DETACH);
+    if (g_started[i].pid > 0) ::kill(g_started[i].pid, SIGTERM);
+    ::rmdir(g_started[i].mnt);
+  }
+  ::signal(sig, SIG_DFL);
+  ::raise(sig);
+}
+
+void clean_up_on_signals() {
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGPIPE}) ::signal(sig, on_fatal_signal);
+}
 
 bool is_mounted(const std::string& path) {
   std::ifstream info("/proc/self/mountinfo");
@@ -61,11 +90,18 @@ Daemon start_daemon(const std::string& exe, const char* threads = nullptr) {
   if (!mkdtemp(dir)) std::exit(1);
   Daemon d;
   d.mnt = dir;
+  if (g_started_count == kMaxDaemons) std::exit(1);
+  StartedDaemon& started = g_started[g_started_count];
+  std::snprintf(started.mnt, sizeof started.mnt, "%s", dir);
+  started.pid = 0;
+  g_started_count = g_started_count + 1;
   char* argv[] = {const_cast<char*>(exe.c_str()), dir, const_cast<char*>(threads), nullptr};
-  if (posix_spawn(&d.pid, exe.c_str(), nullptr, nullptr, argv, environ) != 0) {
+  pid_t pid = 0;
+  if (posix_spawn(&pid, exe.c_str(), nullptr, nullptr, argv, environ) != 0) {
     std::perror("posix_spawn");
     std::exit(1);
   }
+  started.pid = d.pid = pid;
   auto deadline = Clock::now() + std::chrono::seconds(10);
   while (!is_mounted(d.mnt) && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(2));
   d.fd = ::open((d.mnt + "/file").c_str(), O_RDONLY | O_CLOEXEC);  // the other daemon must not inherit it
@@ -77,6 +113,8 @@ Daemon start_daemon(const std::string& exe, const char* threads = nullptr) {
 }
 
 void stop_daemon(Daemon& d) {
+  for (int i = 0; i < g_started_count; ++i)
+    if (g_started[i].pid == d.pid) g_started[i].pid = 0;  // reaped below: never signal its pid again
   ::close(d.fd);
   ::umount2(d.mnt.c_str(), MNT_DETACH);
   ::waitpid(d.pid, nullptr, 0);
@@ -137,13 +175,33 @@ int main(int argc, char** argv) {
   std::vector<std::string> variants;  // --fusepp PATH, repeatable: builds to compare in one run
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--threads") threads_mode = true;
-    else if (i + 1 >= argc) break;
-    else if (a == "--rounds") rounds = std::atoi(argv[++i]);
-    else if (a == "--seconds") seconds = std::atof(argv[++i]);
-    else if (a == "--cpu") cpu = std::atoi(argv[++i]);
-    else if (a == "--fusepp") variants.push_back(argv[++i]);
+    bool takes_value = a == "--rounds" || a == "--seconds" || a == "--cpu" || a == "--fusepp";
+    if (a == "-h" || a == "--help") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else if (a == "--threads") {
+      threads_mode = true;
+    } else if (!takes_value) {
+      std::fprintf(stderr, "bench_binding: unknown option '%s'\n%s", a.c_str(), kUsage);
+      return 2;
+    } else if (i + 1 >= argc) {
+      std::fprintf(stderr, "bench_binding: %s needs a value\n%s", a.c_str(), kUsage);
+      return 2;
+    } else if (a == "--rounds") {
+      rounds = std::atoi(argv[++i]);
+    } else if (a == "--seconds") {
+      seconds = std::atof(argv[++i]);
+    } else if (a == "--cpu") {
+      cpu = std::atoi(argv[++i]);
+    } else {
+      variants.push_back(argv[++i]);
+    }
   }
+  if (rounds < 1 || !(seconds > 0) || cpu < 0) {
+    std::fprintf(stderr, "bench_binding: --rounds must be >= 1, --seconds > 0, --cpu >= 0\n");
+    return 2;
+  }
+  clean_up_on_signals();
   auto dir = std::filesystem::canonical("/proc/self/exe").parent_path();
   std::string raw = (dir / "bench_raw_fs").string(), fpp = (dir / "bench_fusepp_fs").string();
   if (threads_mode) return threads_scaling(fpp, rounds, seconds);
