@@ -28,6 +28,12 @@ template <class T>
 using Reply = asio::awaitable<Result<T>>;
 
 // Opaque state of one readdir request; pass it to readdir_reply() unchanged.
+class Operations;
+namespace testing {
+struct ReaddirEntry;
+Result<std::vector<ReaddirEntry>> readdir_directly(Operations&, FileHandleT, off_t, size_t, bool);
+}  // namespace testing
+
 class ReaddirToken {
  public:
   ReaddirToken(const ReaddirToken&) = delete;
@@ -39,6 +45,8 @@ class ReaddirToken {
  private:
   friend class Dispatcher;
   friend bool readdir_reply(ReaddirToken&, std::string_view, const EntryAttributes&, off_t);
+  friend Result<std::vector<testing::ReaddirEntry>> testing::readdir_directly(Operations&, FileHandleT, off_t,
+                                                                             size_t, bool);
   ReaddirToken(fuse_req* req, size_t size, bool plus) : req_(req), capacity_(size), plus_(plus) {}
   fuse_req* req_;
   size_t capacity_;

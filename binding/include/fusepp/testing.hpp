@@ -3,16 +3,24 @@
 // syscalls against it from a forked process, so the kernel never waits on the serving thread.
 #pragma once
 
+#include <utility>  // before Asio: Boost 1.74's awaitable.hpp needs std::exchange
+
 #include <sys/types.h>
 
 #include <chrono>
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "fusepp/session.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
 
 namespace fusepp::testing {
 
@@ -73,5 +81,42 @@ inline ChildResult run_in_child(const std::function<std::string()>& body,
 
 // "ok" when rc is 0, else the description of errno ("No such file or directory").
 std::string errno_name(int rc);
+
+// ----- calling handlers directly, without a mount -----
+
+// Runs one handler coroutine to completion on a private io_context and returns its result,
+// for unit tests: `auto attr = run_handler(fs.getattr(inode, ctx));`. (Result<T> has no
+// default constructor, which co_spawn's use_future needs; this keeps it in an optional.)
+template <class T>
+T run_handler(asio::awaitable<T> handler) {
+  asio::io_context io;
+  std::optional<T> result;
+  asio::co_spawn(
+      io, [&]() -> asio::awaitable<void> { result.emplace(co_await std::move(handler)); }, asio::detached);
+  io.run();
+  return std::move(*result);
+}
+
+inline void run_handler(asio::awaitable<void> handler) {
+  asio::io_context io;
+  asio::co_spawn(io, std::move(handler), asio::detached);
+  io.run();
+}
+
+// One entry a readdir handler accepted, as the kernel would decode it.
+struct ReaddirEntry {
+  std::string name;
+  uint64_t ino = 0;
+  unsigned type = 0;   // DT_* from st_mode, as the kernel's dirent carries it
+  off_t next_id = 0;   // what the handler passed to readdir_reply()
+  friend bool operator==(const ReaddirEntry&, const ReaddirEntry&) = default;
+};
+
+// Calls ops.readdir(fh, start_id, token) as a READDIR (plus=false) or READDIRPLUS request
+// with a reply buffer of buffer_size bytes would, outside any mount, and decodes the entries
+// the handler accepted, or returns its errno. Lets a unit test check cookies and the
+// buffer-full contract of readdir_reply() without the kernel.
+Result<std::vector<ReaddirEntry>> readdir_directly(Operations& ops, FileHandleT fh, off_t start_id,
+                                                   size_t buffer_size = 4096, bool plus = false);
 
 }  // namespace fusepp::testing
