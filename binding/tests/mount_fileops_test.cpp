@@ -18,10 +18,7 @@
 namespace fusepp::test {
 namespace {
 
-using testing::errno_name;
-using testing::finish_child;
-using testing::run_in_child;
-using testing::start_child;
+using namespace testing;  // run_in_child, start_child, finish_child, errno_name
 
 constexpr InodeT kFile{2};
 constexpr unsigned kIoctlCmd = _IOR('f', 7, uint32_t);

@@ -21,10 +21,7 @@
 namespace fusepp::test {
 namespace {
 
-using testing::errno_name;
-using testing::finish_child;
-using testing::run_in_child;
-using testing::start_child;
+using namespace testing;  // run_in_child, start_child, finish_child, errno_name
 
 using namespace std::chrono_literals;
 
