@@ -36,7 +36,7 @@ Reply<EntryAttributes> make_node(State& state, uint64_t parent_ino, std::string_
   auto parent = parent_for_new_name(state, parent_ino, name, caller);
   if (!parent) co_return FUSEError(parent.error());
   bool long_symlink = S_ISLNK(mode) && symlink_target.size() >= kShortSymlinkLen;
-  if (long_symlink && state.used_pages >= state.max_pages) co_return FUSEError(ENOSPC);
+  if (long_symlink && state.pages_in_use() >= state.max_pages) co_return FUSEError(ENOSPC);
   auto created = state.create_inode(**parent, name, mode, caller);
   if (!created) co_return FUSEError(created.error());
   Inode& inode = **created;

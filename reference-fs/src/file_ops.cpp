@@ -180,7 +180,7 @@ Reply<void> MemFs::fallocate(FileHandleT fh, int mode, off_t offset, off_t lengt
                                                       inode.pages->upper_bound(last)));
     }
     // tmpfs checks the whole reservation up front and fails without allocating anything.
-    if (missing > state.max_pages - state.used_pages) co_return FUSEError(ENOSPC);
+    if (state.pages_in_use() + missing > state.max_pages) co_return FUSEError(ENOSPC);
     for (uint64_t index = first; index <= last; ++index) state.page_for_write(inode, index);
     if (!(mode & FALLOC_FL_KEEP_SIZE)) {
       inode.size = std::max<int64_t>(inode.size, static_cast<int64_t>(end));

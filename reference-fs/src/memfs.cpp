@@ -135,7 +135,7 @@ Inode* State::find_dir(uint64_t ino) {
 }
 
 bool State::reserve_ispace(uint64_t bytes) {
-  if (used_ispace + bytes > max_ispace) return false;
+  if (used_ispace + bytes > max_ispace && ispace_in_use() + bytes > max_ispace) return false;
   used_ispace += bytes;
   return true;
 }
@@ -223,22 +223,48 @@ fusepp::EntryAttributes State::reference(Inode& inode) {
 }
 
 void State::release_if_unreferenced(Inode& inode) {
-  if (inode.nlink != 0 || inode.open_count != 0 || inode.lookup_count != 0) return;
-  if (inode.ino == fusepp::ROOT_INODE) return;
+  if (inode.nlink != 0 || inode.ino == fusepp::ROOT_INODE) return;
+  if (inode.open_count != 0 || inode.lookup_count != 0) {
+    unlinked_kept.insert(inode.ino);
+    return;
+  }
+  unlinked_kept.erase(inode.ino);
   used_pages -= static_cast<uint64_t>(inode.page_count());
+  release_ispace(ispace_of(inode));
+  inodes.erase(inode.ino);
+}
+
+uint64_t State::ispace_of(const Inode& inode) const {
   uint64_t ispace = kInodeSpaceUnit;
   if (inode.xattrs) {
     for (const auto& [name, value] : *inode.xattrs) ispace += kXattrOverhead + name.size() + value.size();
   }
-  release_ispace(ispace);
-  inodes.erase(inode.ino);
+  return ispace;
+}
+
+uint64_t State::pages_in_use() const {
+  uint64_t freed = 0;
+  for (uint64_t ino : unlinked_kept) {
+    const Inode& inode = inodes.at(ino);
+    if (inode.open_count == 0) freed += static_cast<uint64_t>(inode.page_count());
+  }
+  return used_pages - freed;
+}
+
+uint64_t State::ispace_in_use() const {
+  uint64_t freed = 0;
+  for (uint64_t ino : unlinked_kept) {
+    const Inode& inode = inodes.at(ino);
+    if (inode.open_count == 0) freed += ispace_of(inode);
+  }
+  return used_ispace - freed;
 }
 
 fusepp::Result<Page*> State::page_for_write(Inode& inode, uint64_t index) {
   if (!inode.pages) inode.pages = std::make_unique<PageMap>();
   auto it = inode.pages->find(index);
   if (it != inode.pages->end()) return it->second.get();
-  if (used_pages >= max_pages) return FUSEError(ENOSPC);
+  if (used_pages >= max_pages && pages_in_use() >= max_pages) return FUSEError(ENOSPC);
   auto page = std::make_unique<Page>();
   used_pages++;
   return inode.pages->emplace(index, std::move(page)).first->second.get();
@@ -418,7 +444,17 @@ std::vector<std::string> State::check_consistency() const {
   if (excess_forgets) problem("the kernel forgot {} references memfs never counted", excess_forgets);
   if (pages != used_pages) problem("used_pages {} but inodes hold {}", used_pages, pages);
   if (ispace != used_ispace) problem("used_ispace {} but inodes account for {}", used_ispace, ispace);
-  if (used_pages > max_pages) problem("used_pages {} over the limit {}", used_pages, max_pages);
+  if (pages_in_use() > max_pages) problem("pages in use {} over the limit {}", pages_in_use(), max_pages);
+  for (uint64_t ino : unlinked_kept) {
+    auto kept = inodes.find(ino);
+    if (kept == inodes.end()) problem("unlinked inode {} is listed as kept but was freed", ino);
+    else if (kept->second.nlink != 0) problem("inode {} is listed as unlinked but has {} links", ino, kept->second.nlink);
+  }
+  for (const auto& [ino, inode] : inodes) {
+    if (inode.nlink == 0 && ino != fusepp::ROOT_INODE && !unlinked_kept.count(ino)) {
+      problem("unlinked inode {} is not listed as kept", ino);
+    }
+  }
   return problems;
 }
 

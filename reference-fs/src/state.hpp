@@ -135,6 +135,10 @@ struct State {
   uint64_t used_ispace = 0;
   // References the kernel forgot beyond what memfs counted: any is a counting bug.
   uint64_t excess_forgets = 0;
+  // Inodes without a name kept because a handle or the kernel's lookup count still refers
+  // to them. Those with no open handle are free space already, as on tmpfs: the kernel's
+  // FORGET may come seconds after the last close, and the storage stays until then.
+  std::set<uint64_t> unlinked_kept;
   double entry_timeout;
   double attr_timeout;
   AtimePolicy atime_policy;
@@ -153,6 +157,12 @@ struct State {
   void remove_name(Inode& parent, std::string_view name, Inode& child);
   // Frees the inode once nothing can reach it: no name, no open handle, no kernel reference.
   void release_if_unreferenced(Inode& inode);
+
+  // What the limits and statfs count as used: everything charged, minus unlinked inodes
+  // nobody has open (computed on demand; there are few such inodes, briefly).
+  uint64_t pages_in_use() const;
+  uint64_t ispace_in_use() const;
+  uint64_t ispace_of(const Inode& inode) const;  // its unit plus its xattrs
 
   bool reserve_ispace(uint64_t bytes);
   void release_ispace(uint64_t bytes) { used_ispace -= bytes; }

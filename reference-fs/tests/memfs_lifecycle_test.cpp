@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include <dirent.h>
 #include <sys/syscall.h>
@@ -34,6 +35,38 @@ TEST(Lifecycle, KernelForgetFreesNamedFileOnlyWhenUnlinked) {
   ASSERT_TRUE(removed.ok()) << removed.output;
   drop_kernel_caches();
   EXPECT_EQ(wait_for_inode_count(mount.fs(), 1), 1u);
+  mount.unmount();
+  EXPECT_EQ(mount.fs().check_consistency(), std::vector<std::string>{});
+}
+
+// An O_PATH descriptor holds the kernel's reference without opening the file in memfs, so
+// the kernel cannot FORGET the unlinked inode: statfs must count it free all the same
+// (tmpfs frees an unlinked closed file at once), and the FORGET that comes once the
+// descriptor is closed must not free it twice.
+TEST(Lifecycle, UnlinkedClosedFileIsFreeWhileTheKernelStillHoldsIt) {
+  MemfsMount mount(uncached());
+  auto file = mount.path() / "f";
+  // The syscalls run on this thread: memfs serves on the mount's own thread.
+  struct statvfs before, unlinked, forgotten;
+  ASSERT_EQ(::statvfs(mount.path().c_str(), &before), 0);
+  int fd = ::open(file.c_str(), O_CREAT | O_WRONLY, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::write(fd, "data", 4), 4);
+  ASSERT_EQ(::close(fd), 0);
+  int path_fd = ::open(file.c_str(), O_PATH);
+  ASSERT_GE(path_fd, 0);
+  ASSERT_EQ(::unlink(file.c_str()), 0);
+  EXPECT_EQ(::statvfs(mount.path().c_str(), &unlinked), 0);
+  size_t held = mount.fs().inode_count();
+  ::close(path_fd);
+  EXPECT_EQ(held, 2u) << "the kernel must still hold the unlinked inode for this test to mean anything";
+  EXPECT_EQ(unlinked.f_ffree, before.f_ffree) << "an unlinked closed file still counts as used";
+  EXPECT_EQ(unlinked.f_bfree, before.f_bfree);
+  drop_kernel_caches();
+  EXPECT_EQ(wait_for_inode_count(mount.fs(), 1), 1u);
+  ASSERT_EQ(::statvfs(mount.path().c_str(), &forgotten), 0);
+  EXPECT_EQ(forgotten.f_ffree, before.f_ffree) << "FORGET freed it twice";
+  EXPECT_EQ(forgotten.f_bfree, before.f_bfree);
   mount.unmount();
   EXPECT_EQ(mount.fs().check_consistency(), std::vector<std::string>{});
 }

@@ -165,6 +165,51 @@ TEST_F(Handlers, InodeLimitCountsInodesHardLinksAndXattrs) {
   expect_consistent();
 }
 
+// tmpfs frees an unlinked inode when its last user goes; under FUSE the kernel's FORGET can
+// come seconds after the last close, so memfs must not wait for it to count the space free.
+TEST_F(Handlers, UnlinkedClosedInodeIsFreeBeforeTheKernelForgetsIt) {
+  auto before = run_handler(fs.statfs(root)).value();
+  auto created = run_handler(fs.create(ROOT_INODE, "f", ModeT{0644}, fusepp::FlagT{O_RDWR}, root));
+  ASSERT_TRUE(created.ok());
+  auto [info, attr] = *created;
+  ASSERT_EQ(run_handler(fs.write(info.fh, 0, std::string(5000, 'x'), root)).value(), 5000u);
+  ASSERT_TRUE(run_handler(fs.setxattr(attr.st_ino, "user.a", std::string(900, 'v'), fusepp::FlagT{0}, root)).ok());
+  ASSERT_TRUE(run_handler(fs.unlink(ROOT_INODE, "f", root)).ok());
+  auto open_unlinked = run_handler(fs.statfs(root)).value();
+  EXPECT_EQ(open_unlinked.f_ffree, before.f_ffree - 2) << "an open unlinked file still uses its space";
+  EXPECT_EQ(open_unlinked.f_bfree, before.f_bfree - 2);
+  ASSERT_TRUE(run_handler(fs.release(info.fh)).ok());
+  auto closed = run_handler(fs.statfs(root)).value();
+  EXPECT_EQ(closed.f_ffree, before.f_ffree) << "the kernel's lookup count must not keep it charged";
+  EXPECT_EQ(closed.f_bfree, before.f_bfree);
+  EXPECT_EQ(fs.inode_count(), 2u) << "the storage stays until FORGET";
+  EXPECT_EQ(run_handler(fs.getattr(attr.st_ino, root))->st_nlink, 0u);
+  expect_consistent();
+  forget(attr.st_ino, 1);
+  EXPECT_EQ(fs.inode_count(), 1u);
+  auto forgotten = run_handler(fs.statfs(root)).value();
+  EXPECT_EQ(forgotten.f_ffree, before.f_ffree) << "FORGET must not free it twice";
+  EXPECT_EQ(forgotten.f_bfree, before.f_bfree);
+  expect_consistent();
+}
+
+TEST_F(Handlers, LimitsCountAnUnlinkedClosedInodeAsFree) {
+  // nr_inodes=8: the root and seven files fill it; one unlinked but still known to the
+  // kernel makes room for one more, and FORGET afterwards frees nothing twice.
+  std::vector<InodeT> files;
+  for (int i = 0; i < 7; ++i) files.push_back(make_file("f" + std::to_string(i)));
+  EXPECT_EQ(run_handler(fs.mknod(ROOT_INODE, "x", ModeT{S_IFREG | 0644}, 0, root)).error(), ENOSPC);
+  ASSERT_TRUE(run_handler(fs.unlink(ROOT_INODE, "f0", root)).ok());
+  EXPECT_EQ(run_handler(fs.statfs(root))->f_ffree, 1u);
+  ASSERT_TRUE(run_handler(fs.mknod(ROOT_INODE, "x", ModeT{S_IFREG | 0644}, 0, root)).ok());
+  EXPECT_EQ(run_handler(fs.statfs(root))->f_ffree, 0u);
+  expect_consistent();
+  forget(files[0], 1);
+  EXPECT_EQ(run_handler(fs.statfs(root))->f_ffree, 0u);
+  EXPECT_EQ(run_handler(fs.mknod(ROOT_INODE, "y", ModeT{S_IFREG | 0644}, 0, root)).error(), ENOSPC);
+  expect_consistent();
+}
+
 TEST_F(Handlers, XattrFlagsAndNamespaces) {
   InodeT file = make_file("f");
   fusepp::RequestContext user{1000, 1000, 1, 022};
