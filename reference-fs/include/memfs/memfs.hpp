@@ -132,6 +132,10 @@ class MemFs : public fusepp::Operations {
   fusepp::Reply<void> removexattr(fusepp::InodeT inode, std::string_view name,
                                   const fusepp::RequestContext& ctx) override;
 
+ protected:
+  // For single-bug test variants (reference-fs/variants/), which build on src/state.hpp.
+  State& state() { return *state_; }
+
  private:
   std::unique_ptr<State> state_;  // with its one mutex: see src/state.hpp
   Options options_;
