@@ -1,0 +1,82 @@
+// "A check must be able to fail", end to end: for a handful of variants whose bug one
+// conformance scenario sees cheaply and deterministically, `fusecheck run` on the variant
+// reports exactly that scenario as FAIL (exit 1), and the same scenarios PASS on memfs.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+namespace {
+
+const std::string kFusecheck = FUSECHECK_BINARY;
+const std::string kVariant = FUSECHECK_MEMFS_VARIANT_BINARY;
+
+struct RunOutcome {
+  int exit_code = -1;
+  std::string output;
+};
+
+// Runs `fusecheck run` on a target and a test-name filter, results in a scratch directory.
+RunOutcome fusecheck_run(const std::string& fs, const std::string& filter_arguments) {
+  auto results = std::filesystem::temp_directory_path() / ("variant-scenarios-" + std::to_string(::getpid()));
+  std::string command = kFusecheck + " run -q --fs '" + fs + "' " + filter_arguments + " --results " +
+                        results.string() + " 2>&1";
+  RunOutcome run;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (!pipe) return run;
+  std::array<char, 4096> chunk;
+  for (size_t n; (n = std::fread(chunk.data(), 1, chunk.size(), pipe)) > 0;) run.output.append(chunk.data(), n);
+  int status = ::pclose(pipe);
+  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::filesystem::remove_all(results);
+  return run;
+}
+
+struct Case {
+  const char* variant;
+  const char* test;  // the conformance test that must FAIL on it
+};
+
+const Case kCases[] = {
+    {"chmod-keeps-ctime", "attributes/chmod-updates-ctime-only@kind=file"},
+    {"chown-clobbers-gid", "setattr/chown-minus-one-keeps-that-id@uid=1000,gid=-1,ruid=1000,rgid=3000"},
+    {"mknod-drops-rdev", "attributes/rdev-of-char-device@major=1,minor=3"},
+    {"statfs-ffree-constant", "statfs/files-accounting"},
+    {"rename-keeps-old-name", "readdir/listing-shows-only-the-new-name-after-rename"},
+    {"otrunc-ignored", "setattr/open-trunc-discards-data"},
+    {"rmdir-nonempty", "namespace/rmdir-of-a-non-empty-directory-fails-with-enotempty@kind=file"},
+    {"removexattr-missing-ok", "xattr/removexattr-of-a-missing-attribute-fails-with-enodata"},
+};
+
+class VariantIsCaught : public ::testing::TestWithParam<Case> {};
+
+TEST_P(VariantIsCaught, ByItsScenario) {
+  const Case& c = GetParam();
+  RunOutcome run = fusecheck_run("exec:" + kVariant + " --bug " + c.variant + " {mnt}", std::string("--filter '") + c.test + "'");
+  EXPECT_EQ(run.exit_code, 1) << run.output;
+  EXPECT_NE(run.output.find(std::string("FAIL   ") + c.test + " ("), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("0 passed, 1 failed"), std::string::npos) << run.output;
+}
+
+INSTANTIATE_TEST_SUITE_P(Variants, VariantIsCaught, ::testing::ValuesIn(kCases),
+                         [](const ::testing::TestParamInfo<Case>& info) {
+                           std::string name = info.param.variant;
+                           for (char& ch : name) if (ch == '-') ch = '_';
+                           return name;
+                         });
+
+TEST(VariantScenarios, TheSameScenariosPassOnMemfs) {
+  std::string filters;
+  for (const Case& c : kCases) filters += std::string(" --filter '") + c.test + "'";
+  RunOutcome run = fusecheck_run("memfs", filters);
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+  std::string expected = std::to_string(std::size(kCases)) + " passed, 0 failed";
+  EXPECT_NE(run.output.find(expected), std::string::npos) << run.output;
+}
+
+}  // namespace
