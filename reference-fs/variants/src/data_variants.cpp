@@ -5,7 +5,6 @@
 #include <fcntl.h>
 
 #include <algorithm>
-#include <cstring>
 
 #include "catalog.hpp"
 
@@ -102,7 +101,7 @@ class OtruncIgnored : public VariantFs {
   }
 };
 
-// open(O_TRUNC) by someone other than the owner keeps setuid/setgid.
+// open(O_TRUNC) keeps setuid/setgid, also for a caller without CAP_FSETID.
 class OtruncKeepsSetuid : public VariantFs {
  public:
   using VariantFs::VariantFs;
@@ -221,11 +220,11 @@ std::vector<CatalogEntry> data_variants() {
       entry<TruncateNoZero>("truncate-no-zero", "crude", "truncate down keeps the old bytes for a later grow"),
       entry<OtruncIgnored>("otrunc-ignored", "crude", "open(O_TRUNC) does not truncate"),
       entry<WriteGapGarbage>("write-gap-garbage", "crude", "a write past EOF fills the gap with 'G', not zeros"),
-      entry<DirectIoEverywhere>("direct-io-everywhere", "mmap (issue 13)",
+      entry<DirectIoEverywhere>("direct-io-everywhere", "shared mmap",
                                 "every open uses direct_io, so shared mmap fails with ENODEV"),
-      entry<OtruncKeepsSetuid>("otrunc-keeps-setuid", "setuid clearing (issue 13)",
-                               "open(O_TRUNC) by a non-owner keeps setuid/setgid"),
-      entry<CopyRangeKeepsMtime>("copy-range-keeps-mtime", "copy_file_range (issue 13)",
+      entry<OtruncKeepsSetuid>("otrunc-keeps-setuid", "setuid clearing on O_TRUNC",
+                               "open(O_TRUNC) by a caller without CAP_FSETID keeps setuid/setgid"),
+      entry<CopyRangeKeepsMtime>("copy-range-keeps-mtime", "copy_file_range",
                                  "copy_file_range does not update the destination's mtime/ctime"),
       entry<ListxattrMissesLast>("listxattr-misses-last", "listxattr", "listxattr leaves out the last name"),
       entry<XattrEmptyValueLost>("xattr-empty-value-lost", "crude", "setxattr with an empty value stores nothing"),

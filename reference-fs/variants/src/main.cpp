@@ -4,7 +4,6 @@
 #include <pthread.h>
 #include <signal.h>
 
-#include <charconv>
 #include <iostream>
 #include <set>
 #include <sstream>
