@@ -57,6 +57,7 @@ volatile sig_atomic_t g_started_count = 0;
 
 void on_fatal_signal(int sig) {
   for (int i = 0; i < g_started_count; ++i) {
+    if (g_started[i].mnt[0] == '\0') continue;
     ::umount2(g_started[i].mnt, MNT_DETACH);
     if (g_started[i].pid > 0) ::kill(g_started[i].pid, SIGTERM);
     ::rmdir(g_started[i].mnt);
@@ -81,12 +82,21 @@ struct Daemon {
 
 Daemon start_daemon(const Subject& subject) {
   char dir[] = "/tmp/fusepp-latency-XXXXXX";
-  if (!mkdtemp(dir) || g_started_count == kMaxDaemons) std::exit(1);
+  int slot = 0;
+  while (slot < g_started_count && g_started[slot].mnt[0] != '\0') ++slot;  // a slot stop_daemon freed
+  if (slot == kMaxDaemons) {
+    std::fprintf(stderr, "bench_latency: more than %d daemons at once\n", kMaxDaemons);
+    on_fatal_signal(SIGTERM);
+  }
+  if (!mkdtemp(dir)) {
+    std::perror("bench_latency: mkdtemp");
+    on_fatal_signal(SIGTERM);
+  }
   Daemon d{subject.name, dir, std::string(dir) + ".out"};
-  d.slot = g_started_count;
-  std::snprintf(g_started[d.slot].mnt, sizeof g_started[d.slot].mnt, "%s", dir);
-  g_started[d.slot].pid = 0;
-  g_started_count = g_started_count + 1;
+  d.slot = slot;
+  g_started[slot].pid = 0;
+  std::snprintf(g_started[slot].mnt, sizeof g_started[slot].mnt, "%s", dir);
+  if (slot == g_started_count) g_started_count = g_started_count + 1;
   std::vector<std::string> args = subject.argv;
   std::replace(args.begin(), args.end(), std::string(kMountpoint), d.mnt);
   std::vector<char*> argv;
@@ -121,6 +131,7 @@ unsigned stop_daemon(Daemon& d) {
   ::umount2(d.mnt.c_str(), MNT_DETACH);
   ::waitpid(d.pid, nullptr, 0);
   g_started[d.slot].pid = 0;
+  g_started[d.slot].mnt[0] = '\0';
   ::rmdir(d.mnt.c_str());
   std::ifstream out(d.out);
   std::string word;
@@ -272,6 +283,21 @@ int parse(int argc, char** argv, Config& c) {
   return -1;
 }
 
+// One row of bench/README.md's table: | benchmark | unit | measured | baseline | ratio |
+std::string row(const Config& c, int clients, const std::string& subject, double rate, const std::string& baseline,
+                double base, unsigned peak) {
+  char line[256];
+  std::snprintf(line, sizeof line, "| latency-bound %s, %ld us backend, %d clients, %s (peak in flight %u) | ops/s | %.0f | %.0f %s | %.2fx |",
+                c.op.c_str(), c.delay_us, clients, subject.c_str(), peak, rate, base, baseline.c_str(), rate / base);
+  if (c.compute_us > 0)
+    std::snprintf(line, sizeof line, "| %ld us compute per request, %d clients, %s | ops/s | %.0f | %.0f %s | %.2fx |",
+                  c.compute_us, clients, subject.c_str(), rate, base, baseline.c_str(), rate / base);
+  else if (c.delay_us == 0)
+    std::snprintf(line, sizeof line, "| %s, no backend delay, %d clients, %s | ops/s | %.0f | %.0f %s | %.2fx |",
+                  c.op.c_str(), clients, subject.c_str(), rate, base, baseline.c_str(), rate / base);
+  return line;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -289,6 +315,7 @@ int main(int argc, char** argv) {
   std::printf("# %s, backend delay %ld us, compute %ld us, %d rounds of %.1f s windows; ops/s (median), "
               "ratio to %s, peak requests in flight\n",
               c.op.c_str(), c.delay_us, c.compute_us, c.rounds, c.seconds, subs.front().name.c_str());
+  std::vector<std::string> rows;  // for bench/README.md's table
   std::printf("%8s", "clients");
   for (auto& s : subs) std::printf(" %24s", s.name.c_str());
   std::printf("\n");
@@ -303,15 +330,26 @@ int main(int argc, char** argv) {
       }
     std::printf("%8d", clients);
     double base = median(rates[0]);
+    std::vector<unsigned> peaks;
     for (size_t i = 0; i < subs.size(); ++i) {
       unsigned peak = stop_daemon(daemons[i]);
+      peaks.push_back(peak);
       double r = median(rates[i]);
       char cell[64];
       std::snprintf(cell, sizeof cell, "%.0f (%.2fx, %u)", r, r / base, peak);
       std::printf(" %24s", cell);
     }
     std::printf("\n");
+    for (size_t i = 1; i < subs.size(); ++i)
+      rows.push_back(row(c, clients, subs[i].name, median(rates[i]), subs[0].name, base, peaks[i]));
+    auto fpp = std::find_if(subs.begin(), subs.end(), [](auto& s) { return s.name == "fusepp-1"; });
+    auto py = std::find_if(subs.begin(), subs.end(), [](auto& s) { return s.name == "pyfuse3"; });
+    if (fpp != subs.end() && py != subs.end()) {
+      size_t f = fpp - subs.begin(), p = py - subs.begin();
+      rows.push_back(row(c, clients, "fusepp-1", median(rates[f]), "pyfuse3", median(rates[p]), peaks[f]));
+    }
     std::fflush(stdout);
   }
+  for (auto& r : rows) std::puts(r.c_str());
   return 0;
 }

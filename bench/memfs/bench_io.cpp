@@ -238,13 +238,14 @@ int main(int argc, char** argv) {
   for (auto& o : c.memfs_options) options += " -o " + o;
   std::printf("# %zu MiB file, %d rounds alternating targets, medians; memfs%s\n", c.size_mib, c.rounds,
               options.c_str());
-  std::printf("| %-42s | %12s | %12s | %6s |\n", "operation", "memfs", "tmpfs", "ratio");
+  // Rows of bench/README.md's table: | benchmark | unit | measured | baseline | ratio |
   for (auto& row : table) {
     double m = median(row.memfs), t = median(row.tmpfs);
-    std::printf("| %-42s | %12.0f | %12.0f | %5.2fx |  (%s)\n", row.name.c_str(), m, t, m / t, row.unit.c_str());
+    std::printf("| %s, memfs%s | %s | %.0f | %.0f tmpfs | %.2fx |\n", row.name.c_str(), options.c_str(),
+                row.unit.c_str(), m, t, m / t);
   }
   double mm = median(mount_memfs), mt = median(mount_tmpfs);
-  std::printf("| %-42s | %12.2f | %12.2f | %5.2fx |  (ms, lower is better; ratio tmpfs/memfs)\n",
-              "mount to ready", mm * 1e3, mt * 1e3, mt / mm);
+  std::printf("| mount to ready, memfs (ratio: tmpfs time / memfs time) | ms | %.2f | %.2f tmpfs | %.3fx |\n",
+              mm * 1e3, mt * 1e3, mt / mm);
   return 0;
 }

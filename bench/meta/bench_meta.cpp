@@ -130,11 +130,13 @@ double median(std::vector<double> v) {
   return v.empty() ? 0 : v[v.size() / 2];
 }
 
+// One row of bench/README.md's table: | benchmark | unit | measured | baseline | ratio |
 void print_row(const std::string& name, const std::vector<double>& memfs, const std::vector<double>& raw,
                const char* unit) {
   std::vector<double> ratios;
   for (size_t i = 0; i < memfs.size(); ++i) ratios.push_back(memfs[i] / raw[i]);
-  std::printf("| %-34s | %10.0f | %10.0f | %6.3fx | %s\n", name.c_str(), median(memfs), median(raw), median(ratios), unit);
+  std::printf("| %s, memfs | %s | %.0f | %.0f raw C | %.3fx |\n", name.c_str(), unit, median(memfs), median(raw),
+              median(ratios));
 }
 
 }  // namespace
@@ -196,8 +198,7 @@ int main(int argc, char** argv) {
   for (int fd : fds) ::close(fd);
   std::printf("# per request, CPU %d, %d rounds of %.2f s windows; medians, ratio = median of per-round memfs/raw\n",
               cpu, rounds, seconds);
-  std::printf("| %-34s | %10s | %10s | %7s |\n", "operation", "memfs /s", "raw C /s", "ratio");
-  for (auto& row : rows) print_row(row.name, row.rates[0], row.rates[1], "");
-  print_row("list " + std::to_string(entries) + " entries", lists[0], lists[1], "(listings/s)");
+  for (auto& row : rows) print_row("per request: " + row.name, row.rates[0], row.rates[1], "ops/s");
+  print_row("list " + std::to_string(entries) + " entries (readdirplus)", lists[0], lists[1], "listings/s");
   return 0;
 }
