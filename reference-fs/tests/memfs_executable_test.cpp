@@ -1,6 +1,6 @@
 // fusecheck-memfs as the harness runs it: readiness via /proc/self/mountinfo, options
 // reaching memfs (statfs shows size= and nr_inodes=), a clean unmount on SIGTERM and
-// SIGINT, and distinct exit codes for each way a start can fail.
+// SIGINT, distinct exit codes for each way a start can fail, and -o writeback_cache.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/statvfs.h>
