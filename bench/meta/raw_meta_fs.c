@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #define MAX_ENTRIES (1u << 16) /* open addressing: at most half full */
+#define MAX_INODES (1u << 22)  /* never reused, so the kernel never sees a number twice */
 
 struct entry {
   char *name;  /* NULL: free slot; "" : deleted */
@@ -20,7 +21,7 @@ struct entry {
 };
 
 static struct entry table[MAX_ENTRIES];
-static struct entry *by_ino[MAX_ENTRIES];
+static struct entry *by_ino[MAX_INODES];
 static unsigned live;
 static fuse_ino_t next_ino = 2;
 
@@ -38,7 +39,7 @@ static struct entry *find(const char *name) {
 }
 
 static struct entry *insert(const char *name, mode_t mode) {
-  if (live >= MAX_ENTRIES / 2 || next_ino >= MAX_ENTRIES) return NULL;
+  if (live >= MAX_ENTRIES / 2 || next_ino >= MAX_INODES) return NULL;
   unsigned i = hash(name) & (MAX_ENTRIES - 1);
   while (table[i].name && table[i].name[0]) i = (i + 1) & (MAX_ENTRIES - 1);
   free(table[i].name);
@@ -65,7 +66,7 @@ static int fill(fuse_ino_t ino, struct stat *st) {
     st->st_nlink = 2;
     return 0;
   }
-  if (ino >= MAX_ENTRIES || !by_ino[ino]) return ENOENT;
+  if (ino >= MAX_INODES || !by_ino[ino]) return ENOENT;
   st->st_mode = by_ino[ino]->mode;
   st->st_nlink = S_ISDIR(st->st_mode) ? 2 : 1;
   return 0;
