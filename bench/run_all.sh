@@ -22,8 +22,9 @@ echo "| benchmark | unit | measured | baseline (same run) | ratio |"
 echo "|---|---|---:|---:|---:|"
 "$bin/bench_meta" | rows
 "$bin/bench_latency" --clients 1,8,32,64 "${pyfuse3[@]}" | rows
-"$bin/bench_latency" --delay-us 0 --clients 2 --only fusepp-1,fusepp-2 | rows
-"$bin/bench_latency" --delay-us 0 --compute-us 20 --clients 2 --only fusepp-1,fusepp-2 | rows
+# Thread scaling: short windows, many rounds (3 rounds of 2 s swung from 0.44x to 1.86x).
+"$bin/bench_latency" --delay-us 0 --clients 2 --rounds 15 --seconds 0.5 --only fusepp-1,fusepp-2 | rows
+"$bin/bench_latency" --delay-us 0 --compute-us 20 --clients 2 --rounds 15 --seconds 0.5 --only fusepp-1,fusepp-2 | rows
 "$bin/bench_io" | rows
 "$bin/bench_io" --memfs-option writeback_cache | rows | grep 'buffered'
 echo
