@@ -1,10 +1,7 @@
-// Latency-bound benchmark driver: N client processes (default 1, 8, 32, 64) each loop on one
-// request (fstat, stat or a 4 KiB O_DIRECT-like read) against filesystems whose handlers wait
-// DELAY_US on a simulated backend: fusepp with 1 and 2 serving threads (an Asio timer), raw
-// libfuse C with fuse_session_loop_mt (a blocking sleep; max_threads default and 64) and, with
-// --pyfuse3, pyfuse3 on trio. Windows of S seconds rotate between the daemons each round;
-// each daemon reports the most requests it held at once, which shows whether the kernel
-// really had N in flight. Usage: see kUsage (needs root and /dev/fuse).
+// Latency-bound benchmark driver: N client processes loop on fstat/stat/read against daemons
+// whose handlers wait on a simulated backend (fusepp 1 and 2 threads, raw libfuse
+// fuse_session_loop_mt with 10 and 64 threads, optionally pyfuse3), in rotating windows; each
+// daemon's peak requests in flight shows the kernel had N outstanding. Usage: kUsage (root).
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>

@@ -1,8 +1,8 @@
-// Latency-bound benchmark subject on fusepp: every LOOKUP, GETATTR and READ of the one file
-// "file" waits DELAY_US on an Asio timer (a simulated slow backend) and may then compute for
-// COMPUTE_US, so one serving thread can keep many requests in flight. At exit it prints the
-// most requests it held at once ("peak_in_flight N") so the driver can check the kernel sent
-// them concurrently. Usage: bench_latency_fusepp MOUNTPOINT THREADS DELAY_US [COMPUTE_US]
+// Latency-bound benchmark subject on fusepp: LOOKUP, GETATTR and READ of "file" wait DELAY_US
+// on an Asio timer (a simulated slow backend), then compute for COMPUTE_US; at exit it prints
+// "peak_in_flight N", the most requests it held at once.
+// Usage: bench_latency_fusepp MOUNTPOINT THREADS DELAY_US [COMPUTE_US]
+
 #include <utility>  // before Asio (Boost 1.74)
 
 #include <atomic>

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
-# Latency-bound benchmark comparison: the filesystem of latency_fusepp_fs.cpp on pyfuse3 (trio),
-# whose handlers await trio.sleep(DELAY_US) as the simulated backend. Run by bench_latency
-# --pyfuse3 only; needs Debian's python3-pyfuse3 (apt-get install python3-pyfuse3).
-# Prints "peak_in_flight N" at exit. Usage: latency_pyfuse3.py MOUNTPOINT DELAY_US
+# Latency-bound benchmark comparison: latency_fusepp_fs.cpp's filesystem on pyfuse3 (trio),
+# awaiting trio.sleep(DELAY_US) as the backend; prints "peak_in_flight N" at exit. Run by
+# bench_latency --pyfuse3; needs python3-pyfuse3 (apt-get install python3-pyfuse3).
+# Usage: latency_pyfuse3.py MOUNTPOINT DELAY_US
 import errno
 import os
 import stat

@@ -1,8 +1,7 @@
-// I/O benchmark of fusecheck-memfs against a tmpfs mounted in the same run: sequential write
-// and cold read of SIZE MiB in 1 MiB blocks, buffered and O_DIRECT, random 4 KiB reads and
-// writes (buffered and O_DIRECT), and mount-to-ready. Rounds alternate between the two
-// targets; each row prints medians and the memfs/tmpfs ratio.
-// Usage: bench_io [--size MiB] [--rounds N] [--random-ops N] [--memfs-option OPT]... (root)
+// I/O benchmark of fusecheck-memfs against a tmpfs in the same run: sequential 1 MiB-block
+// write and cold read, random 4 KiB reads and writes (buffered and O_DIRECT), mount-to-ready;
+// rounds alternate between the targets. Usage: bench_io [--size MiB] [--rounds N]
+// [--random-ops N] [--memfs-option OPT]... (root)
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mount.h>

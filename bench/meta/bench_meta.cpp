@@ -1,8 +1,7 @@
-// Per-request benchmark: fusecheck-memfs against raw_meta_fs.c (raw libfuse C, same mount flags:
-// default_permissions, entry/attr timeouts 0, one serving thread), driver and both daemons
-// pinned to one CPU, short windows alternating between the mounts. Rows: fstat, stat by path,
-// stat of a missing name, create+unlink, mkdir+rmdir, and listing a directory of 10,000
-// entries. Usage: bench_meta [--rounds N] [--seconds S] [--cpu C] [--entries N] (root)
+// Per-request benchmark: fusecheck-memfs against raw_meta_fs.c (same mount flags, one thread),
+// all pinned to one CPU, windows alternating between the mounts: fstat, stat, missing-name
+// stat, create+unlink, mkdir+rmdir, listing 10,000 entries.
+// Usage: bench_meta [--rounds N] [--seconds S] [--cpu C] [--entries N] (root)
 #include <dirent.h>
 #include <fcntl.h>
 #include <sched.h>

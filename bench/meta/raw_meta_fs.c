@@ -1,8 +1,7 @@
-/* Per-request baseline for memfs: a minimal raw libfuse low-level C filesystem with memfs's
- * mount flags (default_permissions, entry and attr timeouts 0, READDIRPLUS without AUTO),
- * served by fuse_session_loop. One directory level: the root holds files and empty
- * directories in a hash table by name; enough for stat, create/unlink, mkdir/rmdir and
- * listing. Usage: bench_raw_meta_fs MOUNTPOINT */
+/* Per-request baseline for memfs: raw libfuse low-level C with memfs's mount flags
+ * (default_permissions, timeouts 0, READDIRPLUS without AUTO), fuse_session_loop. The root
+ * holds files and empty directories in a hash table: enough for stat, create/unlink,
+ * mkdir/rmdir and listing. Usage: bench_raw_meta_fs MOUNTPOINT */
 #define FUSE_USE_VERSION 314
 #include <errno.h>
 #include <fuse_lowlevel.h>
