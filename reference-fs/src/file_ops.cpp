@@ -103,7 +103,9 @@ Reply<size_t> MemFs::write(FileHandleT fh, off_t off, std::string_view buf, cons
   Inode& inode = *state.find(file->second.ino);
   // The kernel computes O_APPEND offsets from its cached size; our size is the truth when
   // another mount user wrote in between, and appends must land at the real end.
-  if (file->second.flags & O_APPEND) off = inode.size;
+  // With the writeback cache the kernel places appends itself and flushes pages later
+  // through any open handle, so the offset it sends is the one to use.
+  if ((file->second.flags & O_APPEND) && !options_.writeback_cache) off = inode.size;
   if (off < 0) co_return FUSEError(EINVAL);
   if (buf.empty()) co_return size_t{0};
   if (static_cast<uint64_t>(off) + buf.size() > static_cast<uint64_t>(kMaxFileSize)) {

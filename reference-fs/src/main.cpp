@@ -32,6 +32,7 @@ constexpr const char* kUsageText =
     "usage: fusecheck-memfs MOUNTPOINT [-o opt[,opt...]] [--threads N] [--debug]\n"
     "  memfs options: size=BYTES[k|m|g|%] nr_inodes=N[k|m|g] mode=OCTAL uid=N gid=N\n"
     "                 entry_timeout=SECONDS attr_timeout=SECONDS no_default_permissions\n"
+    "                 writeback_cache (kernel-buffered writes, for speed)\n"
     "  passed to FUSE: default_permissions (on by default) allow_other allow_root fsname=\n"
     "                 subtype= ro rw nosuid suid nodev dev noexec exec sync async dirsync\n"
     "  atime policy, applied by memfs: relatime (default) atime strictatime noatime nodiratime\n"
@@ -118,6 +119,8 @@ void apply_option(CommandLine& cmd, std::string_view option) {
     if (key == "noatime" || key == "atime") cmd.mount_options.insert(std::string(key));
   } else if ((key == "nodiratime" || key == "diratime") && !has_value) {
     cmd.fs.nodiratime = key == "nodiratime";
+  } else if (key == "writeback_cache" && !has_value) {
+    cmd.fs.writeback_cache = true;
   } else if (key == "no_default_permissions" && !has_value) {
     cmd.mount_options.erase("default_permissions");
   } else if ((key == "fsname" || key == "subtype") && has_value) {

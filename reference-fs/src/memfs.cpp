@@ -265,7 +265,7 @@ fusepp::Result<Page*> State::page_for_write(Inode& inode, uint64_t index) {
   auto it = inode.pages->find(index);
   if (it != inode.pages->end()) return it->second.get();
   if (used_pages >= max_pages && pages_in_use() >= max_pages) return FUSEError(ENOSPC);
-  auto page = std::make_unique<Page>();
+  auto page = std::make_unique<Page>();  // value-initialised: reads as zeros
   used_pages++;
   return inode.pages->emplace(index, std::move(page)).first->second.get();
 }
@@ -278,37 +278,53 @@ void State::free_pages(Inode& inode, uint64_t first_index, uint64_t end_index) {
   inode.pages->erase(first, last);
 }
 
+// One map walk for the whole write (the next page is the iterator's successor), and a page
+// the write fills whole is allocated without zeroing: a 1 MiB write costs 256 node inserts
+// and one copy of the data.
 fusepp::Result<size_t> State::store(Inode& inode, uint64_t off, std::string_view data) {
+  if (!inode.pages) inode.pages = std::make_unique<PageMap>();
+  PageMap& pages = *inode.pages;
   size_t done = 0;
-  while (done < data.size()) {
+  for (auto it = pages.lower_bound(off / kPageSize); done < data.size(); ++it) {
     uint64_t pos = off + done;
-    auto page = page_for_write(inode, pos / kPageSize);
-    if (!page) {
-      if (done == 0) return FUSEError(page.error());
-      break;
-    }
+    uint64_t index = pos / kPageSize;
     size_t in_page = pos % kPageSize;
     size_t chunk = std::min(data.size() - done, kPageSize - in_page);
-    std::memcpy((*page)->bytes.data() + in_page, data.data() + done, chunk);
-    (*page)->written = true;
+    if (it == pages.end() || it->first != index) {
+      if (used_pages >= max_pages) {
+        if (done == 0) return FUSEError(ENOSPC);
+        break;
+      }
+      std::unique_ptr<Page> page(chunk == kPageSize ? new Page : new Page());
+      it = pages.emplace_hint(it, index, std::move(page));
+      used_pages++;
+    }
+    std::memcpy(it->second->bytes.data() + in_page, data.data() + done, chunk);
+    it->second->written = true;
     done += chunk;
   }
   inode.size = std::max<int64_t>(inode.size, static_cast<int64_t>(off + done));
   return done;
 }
 
+// Appends page by page (holes as zeros) rather than zero-filling the reply first.
 std::string State::load(const Inode& inode, uint64_t off, size_t size) const {
   if (static_cast<int64_t>(off) >= inode.size) return {};
   size = std::min<uint64_t>(size, static_cast<uint64_t>(inode.size) - off);
-  std::string out(size, '\0');  // holes read as zeros
-  if (!inode.pages) return out;
-  for (auto it = inode.pages->lower_bound(off / kPageSize);
-       it != inode.pages->end() && it->first * kPageSize < off + size; ++it) {
-    uint64_t page_start = it->first * kPageSize;
-    uint64_t from = std::max(off, page_start);
-    uint64_t to = std::min(off + size, page_start + kPageSize);
-    std::memcpy(out.data() + (from - off), it->second->bytes.data() + (from - page_start), to - from);
+  uint64_t end = off + size;
+  std::string out;
+  out.reserve(size);
+  if (inode.pages) {
+    for (auto it = inode.pages->lower_bound(off / kPageSize);
+         it != inode.pages->end() && it->first * kPageSize < end; ++it) {
+      uint64_t page_start = it->first * kPageSize;
+      uint64_t from = std::max(off, page_start);
+      uint64_t to = std::min(end, page_start + kPageSize);
+      out.append(from - off - out.size(), '\0');
+      out.append(it->second->bytes.data() + (from - page_start), to - from);
+    }
   }
+  out.append(size - out.size(), '\0');
   return out;
 }
 
@@ -460,7 +476,9 @@ std::vector<std::string> State::check_consistency() const {
 
 // ----- MemFs -----
 
-MemFs::MemFs(Options options) : state_(std::make_unique<State>(options)), options_(options) {}
+MemFs::MemFs(Options options) : state_(std::make_unique<State>(options)), options_(options) {
+  enable_writeback_cache = options.writeback_cache;
+}
 MemFs::~MemFs() = default;
 
 size_t MemFs::inode_count() const {

@@ -32,7 +32,9 @@ inline constexpr int64_t kMaxFileSize = INT64_MAX;  // tmpfs MAX_LFS_FILESIZE on
 inline constexpr uint64_t kFirstEntryCookie = 3;
 
 struct Page {
-  std::array<char, kPageSize> bytes{};
+  // Zeroed unless a write fills it whole on creation (State::store), which saves a memset
+  // per page of a sequential write.
+  std::array<char, kPageSize> bytes;
   // Written at least once. fallocate() reserves pages that read as zeros and count in
   // st_blocks but stay holes for SEEK_DATA until written, as on tmpfs.
   bool written = false;

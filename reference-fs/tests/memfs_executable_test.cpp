@@ -1,6 +1,6 @@
 // fusecheck-memfs as the harness runs it: readiness via /proc/self/mountinfo, options
 // reaching memfs (statfs shows size= and nr_inodes=), a clean unmount on SIGTERM and
-// SIGINT, and distinct exit codes for each way a start can fail.
+// SIGINT, distinct exit codes for each way a start can fail, and -o writeback_cache.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/statvfs.h>
@@ -98,6 +98,28 @@ TEST(ExecutableErrors, DistinctExitCodes) {
   EXPECT_EQ(wait_exit(start({})), 2);
   TmpfsMount busy;
   EXPECT_EQ(wait_exit(start({busy.path()})), 5);
+}
+
+// With -o writeback_cache the kernel flushes cached pages later with offsets of its own, also
+// through an O_APPEND handle; memfs must store them there rather than at its end of file.
+TEST(ExecutableOptions, WritebackCacheKeepsAppendsInPlace) {
+  Mountpoint mnt;
+  pid_t pid = start({mnt.path, "-o", "writeback_cache"});
+  ASSERT_TRUE(wait_until([&] { return mounted(mnt.path); })) << "never mounted";
+  auto checked = run_in_child([&] {
+    std::string file = (mnt.path / "log").string();
+    int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd < 0) return std::string("open failed");
+    for (const char* part : {"abc", "def", "ghi"})
+      if (::write(fd, part, 3) != 3 || ::fsync(fd) != 0) return std::string("append failed");
+    ::close(fd);
+    std::ifstream in(file);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  });
+  EXPECT_TRUE(checked.ok()) << checked.output;
+  EXPECT_EQ(checked.output, "abcdefghi");
+  ::kill(pid, SIGTERM);
+  EXPECT_EQ(wait_exit(pid), 0);
 }
 
 TEST(ExecutableErrors, ExternalUnmountEndsTheDaemon) {

@@ -31,6 +31,9 @@ struct Options {
   gid_t root_gid = 0;
   AtimePolicy atime = AtimePolicy::relatime;
   bool nodiratime = false;  // directories keep their atime whatever the policy
+  // FUSE writeback cache: the kernel buffers writes and owns size and mtime (a speed option;
+  // the conformance runs keep it off, as write-through is what tmpfs's semantics need).
+  bool writeback_cache = false;
 };
 
 struct State;  // the inode table and accounting (src/state.hpp), opaque to users

@@ -1,0 +1,352 @@
+// Latency-bound benchmark driver: N client processes loop on fstat/stat/read against daemons
+// whose handlers wait on a simulated backend (fusepp 1 and 2 threads, raw libfuse
+// fuse_session_loop_mt with 10 and 64 threads, optionally pyfuse3), in rotating windows; each
+// daemon's peak requests in flight shows the kernel had N outstanding. Usage: kUsage (root).
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+extern char** environ;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr const char* kUsage =
+    "usage: bench_latency [--clients 1,8,32,64] [--seconds S] [--rounds R] [--delay-us US]\n"
+    "                     [--compute-us US] [--op fstat|stat|read] [--pyfuse3] [--only NAME,...]\n"
+    "  --pyfuse3 also runs bench/latency/latency_pyfuse3.py (apt-get install python3-pyfuse3)\n";
+
+constexpr int kMaxClients = 256;
+constexpr const char* kMountpoint = "{mnt}";
+
+struct Subject {
+  std::string name;
+  std::vector<std::string> argv;  // kMountpoint is replaced by the daemon's mountpoint
+};
+
+// Daemons this run started, for the signal handler (async-signal-safe calls only).
+constexpr int kMaxDaemons = 16;
+struct Started {
+  char mnt[48];
+  volatile pid_t pid;
+};
+Started g_started[kMaxDaemons];
+volatile sig_atomic_t g_started_count = 0;
+
+void on_fatal_signal(int sig) {
+  for (int i = 0; i < g_started_count; ++i) {
+    if (g_started[i].mnt[0] == '\0') continue;
+    ::umount2(g_started[i].mnt, MNT_DETACH);
+    if (g_started[i].pid > 0) ::kill(g_started[i].pid, SIGTERM);
+    ::rmdir(g_started[i].mnt);
+  }
+  ::signal(sig, SIG_DFL);
+  ::raise(sig);
+}
+
+bool is_mounted(const std::string& path) {
+  std::ifstream info("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(info, line))
+    if (line.find(" " + path + " ") != std::string::npos) return true;
+  return false;
+}
+
+struct Daemon {
+  std::string name, mnt, out;  // out: the daemon's stdout, where it prints peak_in_flight
+  pid_t pid = 0;
+  int slot = -1;
+};
+
+Daemon start_daemon(const Subject& subject) {
+  char dir[] = "/tmp/fusepp-latency-XXXXXX";
+  int slot = 0;
+  while (slot < g_started_count && g_started[slot].mnt[0] != '\0') ++slot;  // a slot stop_daemon freed
+  if (slot == kMaxDaemons) {
+    std::fprintf(stderr, "bench_latency: more than %d daemons at once\n", kMaxDaemons);
+    on_fatal_signal(SIGTERM);
+  }
+  if (!mkdtemp(dir)) {
+    std::perror("bench_latency: mkdtemp");
+    on_fatal_signal(SIGTERM);
+  }
+  Daemon d{subject.name, dir, std::string(dir) + ".out"};
+  d.slot = slot;
+  g_started[slot].pid = 0;
+  std::snprintf(g_started[slot].mnt, sizeof g_started[slot].mnt, "%s", dir);
+  if (slot == g_started_count) g_started_count = g_started_count + 1;
+  std::vector<std::string> args = subject.argv;
+  std::replace(args.begin(), args.end(), std::string(kMountpoint), d.mnt);
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, d.out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  int rc = posix_spawn(&d.pid, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) {
+    std::fprintf(stderr, "bench_latency: cannot start %s: %s\n", argv[0], std::strerror(rc));
+    std::exit(1);
+  }
+  g_started[d.slot].pid = d.pid;
+  auto deadline = Clock::now() + std::chrono::seconds(20);
+  struct stat st{};
+  bool exited = false;
+  while (Clock::now() < deadline && !(exited = ::waitpid(d.pid, nullptr, WNOHANG) == d.pid) &&
+         !(is_mounted(d.mnt) && ::stat((d.mnt + "/file").c_str(), &st) == 0))
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  if (exited || !is_mounted(d.mnt)) {
+    if (exited) g_started[d.slot].pid = 0;
+    std::fprintf(stderr, "bench_latency: %s did not mount %s\n", subject.name.c_str(), d.mnt.c_str());
+    on_fatal_signal(SIGTERM);  // removes what this run mounted, then ends it
+  }
+  return d;
+}
+
+// Unmounts, waits for the daemon and returns the peak number of requests it held at once.
+unsigned stop_daemon(Daemon& d) {
+  ::umount2(d.mnt.c_str(), MNT_DETACH);
+  ::waitpid(d.pid, nullptr, 0);
+  g_started[d.slot].pid = 0;
+  g_started[d.slot].mnt[0] = '\0';
+  ::rmdir(d.mnt.c_str());
+  std::ifstream out(d.out);
+  std::string word;
+  unsigned peak = 0;
+  out >> word >> peak;
+  std::filesystem::remove(d.out);
+  return peak;
+}
+
+struct Shared {
+  std::atomic<bool> stop;
+  long count[kMaxClients];
+};
+
+void client_loop(const std::string& mnt, const std::string& op, int start_fd, Shared* shared, int index) {
+  std::string file = mnt + "/file";
+  int fd = ::open(file.c_str(), O_RDONLY);
+  char buf[4096];
+  if (fd < 0) _exit(1);
+  ::read(start_fd, buf, 1);  // blocks until the driver closes the pipe's write end
+  long n = 0;
+  struct stat st{};
+  while (!shared->stop.load(std::memory_order_relaxed)) {
+    bool ok = op == "fstat"  ? ::fstat(fd, &st) == 0
+              : op == "stat" ? ::stat(file.c_str(), &st) == 0
+                             : ::pread(fd, buf, sizeof buf, 0) == static_cast<ssize_t>(sizeof buf);
+    if (!ok) _exit(1);
+    ++n;
+  }
+  shared->count[index] = n;
+  _exit(0);
+}
+
+// N client processes for `seconds`; returns operations per second (all clients together).
+double measure(const Daemon& d, int clients, double seconds, const std::string& op, Shared* shared) {
+  shared->stop = false;
+  int start[2];
+  if (::pipe(start) != 0) std::exit(1);
+  std::vector<pid_t> pids;
+  for (int i = 0; i < clients; ++i) {
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      ::close(start[1]);
+      client_loop(d.mnt, op, start[0], shared, i);
+    }
+    pids.push_back(pid);
+  }
+  ::close(start[0]);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // let every client open its file
+  auto begin = Clock::now();
+  ::close(start[1]);
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  shared->stop = true;
+  auto elapsed = std::chrono::duration<double>(Clock::now() - begin).count();
+  long total = 0;
+  bool failed = false;
+  for (int i = 0; i < clients; ++i) {
+    int status = 0;
+    ::waitpid(pids[i], &status, 0);
+    failed |= !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+    total += shared->count[i];
+  }
+  if (failed) std::fprintf(stderr, "bench_latency: a client of %s failed\n", d.name.c_str());
+  return total / elapsed;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+std::vector<std::string> split(const std::string& list) {
+  std::vector<std::string> parts;
+  std::stringstream in(list);
+  for (std::string p; std::getline(in, p, ',');)
+    if (!p.empty()) parts.push_back(p);
+  return parts;
+}
+
+struct Config {
+  std::vector<int> clients{1, 8, 32, 64};
+  double seconds = 2;
+  int rounds = 3;
+  long delay_us = 1000, compute_us = 0;
+  std::string op = "fstat";
+  bool pyfuse3 = false;
+  std::vector<std::string> only;
+};
+
+std::vector<Subject> subjects(const Config& c) {
+  auto dir = std::filesystem::canonical("/proc/self/exe").parent_path();
+  std::string fpp = (dir / "bench_latency_fusepp").string(), raw = (dir / "bench_latency_raw").string();
+  std::string delay = std::to_string(c.delay_us), compute = std::to_string(c.compute_us);
+  std::vector<Subject> all{
+      {"raw-mt-default", {raw, kMountpoint, "0", delay, compute}},
+      {"raw-mt-64", {raw, kMountpoint, "64", delay, compute}},
+      {"fusepp-1", {fpp, kMountpoint, "1", delay, compute}},
+      {"fusepp-2", {fpp, kMountpoint, "2", delay, compute}},
+  };
+  if (c.pyfuse3) all.push_back({"pyfuse3", {"/usr/bin/python3", BENCH_LATENCY_PYFUSE3, kMountpoint, delay}});
+  if (c.only.empty()) return all;
+  std::erase_if(all, [&](const Subject& s) { return std::find(c.only.begin(), c.only.end(), s.name) == c.only.end(); });
+  return all;
+}
+
+int parse(int argc, char** argv, Config& c) {
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "-h" || a == "--help") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    if (a == "--pyfuse3") {
+      c.pyfuse3 = true;
+      continue;
+    }
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "bench_latency: %s needs a value\n%s", a.c_str(), kUsage);
+      return 2;
+    }
+    std::string v = argv[++i];
+    if (a == "--clients") {
+      c.clients.clear();
+      for (auto& p : split(v)) c.clients.push_back(std::atoi(p.c_str()));
+    } else if (a == "--seconds") {
+      c.seconds = std::atof(v.c_str());
+    } else if (a == "--rounds") {
+      c.rounds = std::atoi(v.c_str());
+    } else if (a == "--delay-us") {
+      c.delay_us = std::atol(v.c_str());
+    } else if (a == "--compute-us") {
+      c.compute_us = std::atol(v.c_str());
+    } else if (a == "--op") {
+      c.op = v;
+    } else if (a == "--only") {
+      c.only = split(v);
+    } else {
+      std::fprintf(stderr, "bench_latency: unknown option '%s'\n%s", a.c_str(), kUsage);
+      return 2;
+    }
+  }
+  bool clients_ok = !c.clients.empty() && std::all_of(c.clients.begin(), c.clients.end(),
+                                                       [](int n) { return n >= 1 && n <= kMaxClients; });
+  if (!clients_ok || c.rounds < 1 || !(c.seconds > 0) || c.delay_us < 0 || c.compute_us < 0 ||
+      (c.op != "fstat" && c.op != "stat" && c.op != "read")) {
+    std::fprintf(stderr, "bench_latency: bad option value\n%s", kUsage);
+    return 2;
+  }
+  return -1;
+}
+
+// One row of bench/README.md's table: | benchmark | unit | measured | baseline | ratio |
+std::string row(const Config& c, int clients, const std::string& subject, double rate, const std::string& baseline,
+                double base, unsigned peak) {
+  char line[256];
+  std::snprintf(line, sizeof line, "| latency-bound %s, %ld us backend, %d clients, %s (peak in flight %u) | ops/s | %.0f | %.0f %s | %.2fx |",
+                c.op.c_str(), c.delay_us, clients, subject.c_str(), peak, rate, base, baseline.c_str(), rate / base);
+  if (c.compute_us > 0)
+    std::snprintf(line, sizeof line, "| %ld us compute per request, %d clients, %s | ops/s | %.0f | %.0f %s | %.2fx |",
+                  c.compute_us, clients, subject.c_str(), rate, base, baseline.c_str(), rate / base);
+  else if (c.delay_us == 0)
+    std::snprintf(line, sizeof line, "| %s, no backend delay, %d clients, %s | ops/s | %.0f | %.0f %s | %.2fx |",
+                  c.op.c_str(), clients, subject.c_str(), rate, base, baseline.c_str(), rate / base);
+  return line;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Config c;
+  if (int rc = parse(argc, argv, c); rc >= 0) return rc;
+  if (c.pyfuse3 && ::access("/usr/lib/python3/dist-packages/pyfuse3", F_OK) != 0 &&
+      ::system("/usr/bin/python3 -c 'import pyfuse3' 2>/dev/null") != 0) {
+    std::fprintf(stderr, "bench_latency: --pyfuse3 needs Debian's python3-pyfuse3: apt-get install python3-pyfuse3\n");
+    return 2;
+  }
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGPIPE}) ::signal(sig, on_fatal_signal);
+  auto* shared = static_cast<Shared*>(
+      ::mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+  auto subs = subjects(c);
+  std::printf("# %s, backend delay %ld us, compute %ld us, %d rounds of %.1f s windows; ops/s (median), "
+              "ratio to %s, peak requests in flight\n",
+              c.op.c_str(), c.delay_us, c.compute_us, c.rounds, c.seconds, subs.front().name.c_str());
+  std::vector<std::string> rows;  // for bench/README.md's table
+  std::printf("%8s", "clients");
+  for (auto& s : subs) std::printf(" %24s", s.name.c_str());
+  std::printf("\n");
+  for (int clients : c.clients) {
+    std::vector<Daemon> daemons;
+    for (auto& s : subs) daemons.push_back(start_daemon(s));
+    std::vector<std::vector<double>> rates(subs.size());
+    for (int round = 0; round < c.rounds; ++round)
+      for (size_t k = 0; k < subs.size(); ++k) {
+        size_t i = (k + round) % subs.size();
+        rates[i].push_back(measure(daemons[i], clients, c.seconds, c.op, shared));
+      }
+    std::printf("%8d", clients);
+    double base = median(rates[0]);
+    std::vector<unsigned> peaks;
+    for (size_t i = 0; i < subs.size(); ++i) {
+      unsigned peak = stop_daemon(daemons[i]);
+      peaks.push_back(peak);
+      double r = median(rates[i]);
+      char cell[64];
+      std::snprintf(cell, sizeof cell, "%.0f (%.2fx, %u)", r, r / base, peak);
+      std::printf(" %24s", cell);
+    }
+    std::printf("\n");
+    for (size_t i = 1; i < subs.size(); ++i)
+      rows.push_back(row(c, clients, subs[i].name, median(rates[i]), subs[0].name, base, peaks[i]));
+    auto fpp = std::find_if(subs.begin(), subs.end(), [](auto& s) { return s.name == "fusepp-1"; });
+    auto py = std::find_if(subs.begin(), subs.end(), [](auto& s) { return s.name == "pyfuse3"; });
+    if (fpp != subs.end() && py != subs.end()) {
+      size_t f = fpp - subs.begin(), p = py - subs.begin();
+      rows.push_back(row(c, clients, "fusepp-1", median(rates[f]), "pyfuse3", median(rates[p]), peaks[f]));
+    }
+    std::fflush(stdout);
+  }
+  for (auto& r : rows) std::puts(r.c_str());
+  return 0;
+}

@@ -1,0 +1,250 @@
+// I/O benchmark of fusecheck-memfs against a tmpfs in the same run: sequential 1 MiB-block
+// write and cold read, random 4 KiB reads and writes (buffered and O_DIRECT), mount-to-ready;
+// rounds alternate between the targets. Usage: bench_io [--size MiB] [--rounds N]
+// [--random-ops N] [--memfs-option OPT]... (root)
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr size_t kBlock = 1 << 20;
+constexpr size_t kSmall = 4096;
+
+[[noreturn]] void fail(const std::string& what) {
+  std::fprintf(stderr, "bench_io: %s: %s\n", what.c_str(), std::strerror(errno));
+  std::exit(1);
+}
+
+bool mounted(const std::string& path) {
+  std::ifstream info("/proc/self/mountinfo");
+  for (std::string line; std::getline(info, line);)
+    if (line.find(" " + path + " ") != std::string::npos) return true;
+  return false;
+}
+
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+// One mounted target; for memfs the daemon serving it. Unmounts on destruction.
+class Target {
+ public:
+  Target(bool memfs, const std::vector<std::string>& memfs_options) : memfs_(memfs) {
+    char dir[] = "/tmp/bench-io-XXXXXX";
+    if (!::mkdtemp(dir)) fail("mkdtemp");
+    path_ = dir;
+    auto start = Clock::now();
+    if (!memfs_) {
+      if (::mount("tmpfs", dir, "tmpfs", 0, "size=50%") != 0) fail("mount tmpfs");
+    } else {
+      start_memfs(memfs_options);
+    }
+    struct stat st{};
+    if (::stat(path_.c_str(), &st) != 0) fail("stat " + path_);
+    mount_s_ = seconds_since(start);
+  }
+  Target(const Target&) = delete;
+  Target& operator=(const Target&) = delete;
+  ~Target() {
+    if (::umount2(path_.c_str(), 0) != 0) ::umount2(path_.c_str(), MNT_DETACH);
+    if (daemon_ > 0) ::waitpid(daemon_, nullptr, 0);
+    ::rmdir(path_.c_str());
+  }
+  const std::string& path() const { return path_; }
+  const char* name() const { return memfs_ ? "memfs" : "tmpfs"; }
+  double mount_seconds() const { return mount_s_; }
+
+ private:
+  void start_memfs(const std::vector<std::string>& options) {
+    std::vector<std::string> args{FUSECHECK_MEMFS_PATH, path_};
+    for (const auto& o : options) args.insert(args.end(), {"-o", o});
+    daemon_ = ::fork();
+    if (daemon_ == 0) {
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+    while (!mounted(path_)) {
+      if (::waitpid(daemon_, nullptr, WNOHANG) == daemon_) {
+        daemon_ = 0;
+        std::fprintf(stderr, "bench_io: fusecheck-memfs did not mount\n");
+        std::exit(1);
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  }
+  bool memfs_;
+  std::string path_;
+  pid_t daemon_ = 0;
+  double mount_s_ = 0;
+};
+
+struct Config {
+  size_t size_mib = 1024;
+  int rounds = 3;
+  int random_ops = 20000;
+  std::vector<std::string> memfs_options;
+};
+
+char* aligned_buffer(size_t size) {
+  void* p = nullptr;
+  if (posix_memalign(&p, 4096, size) != 0) fail("posix_memalign");
+  std::memset(p, 'b', size);
+  return static_cast<char*>(p);
+}
+
+int open_file(const std::string& file, int flags) {
+  int fd = ::open(file.c_str(), flags | O_CLOEXEC, 0644);
+  if (fd < 0) fail("open " + file);
+  return fd;
+}
+
+// MiB/s writing the whole file in 1 MiB blocks (fsync included, as the data must be stored).
+double sequential_write(const std::string& file, size_t mib, bool direct) {
+  static char* buf = aligned_buffer(kBlock);
+  ::unlink(file.c_str());
+  int fd = open_file(file, O_WRONLY | O_CREAT | O_TRUNC | (direct ? O_DIRECT : 0));
+  auto start = Clock::now();
+  for (size_t i = 0; i < mib; ++i)
+    if (::write(fd, buf, kBlock) != static_cast<ssize_t>(kBlock)) fail("write " + file);
+  if (::fsync(fd) != 0) fail("fsync");
+  double s = seconds_since(start);
+  ::close(fd);
+  return mib / s;
+}
+
+// MiB/s reading the whole file; buffered reads start cold (the page cache dropped first).
+double sequential_read(const std::string& file, size_t mib, bool direct) {
+  static char* buf = aligned_buffer(kBlock);
+  int fd = open_file(file, O_RDONLY | (direct ? O_DIRECT : 0));
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  auto start = Clock::now();
+  for (size_t i = 0; i < mib; ++i)
+    if (::read(fd, buf, kBlock) != static_cast<ssize_t>(kBlock)) fail("read " + file);
+  double s = seconds_since(start);
+  ::close(fd);
+  return mib / s;
+}
+
+// Operations/s of 4 KiB pread or pwrite at random aligned offsets of the file.
+double random_io(const std::string& file, size_t mib, int ops, bool write, bool direct) {
+  static char* buf = aligned_buffer(kSmall);
+  int fd = open_file(file, (write ? O_WRONLY : O_RDONLY) | (direct ? O_DIRECT : 0));
+  std::mt19937_64 rng(42);
+  std::uniform_int_distribution<size_t> page(0, mib * (kBlock / kSmall) - 1);
+  auto start = Clock::now();
+  for (int i = 0; i < ops; ++i) {
+    off_t off = static_cast<off_t>(page(rng) * kSmall);
+    ssize_t n = write ? ::pwrite(fd, buf, kSmall, off) : ::pread(fd, buf, kSmall, off);
+    if (n != static_cast<ssize_t>(kSmall)) fail("random io " + file);
+  }
+  double s = seconds_since(start);
+  ::close(fd);
+  return ops / s;
+}
+
+struct Row {
+  std::string name, unit;
+  std::function<double(const std::string& file)> run;
+  std::vector<double> memfs, tmpfs;
+};
+
+std::vector<Row> rows(const Config& c) {
+  size_t mib = c.size_mib;
+  int ops = c.random_ops;
+  return {
+      {"sequential write, buffered, 1 MiB blocks", "MiB/s", [=](auto& f) { return sequential_write(f, mib, false); }},
+      {"sequential read, buffered, cold", "MiB/s", [=](auto& f) { return sequential_read(f, mib, false); }},
+      {"random 4 KiB read, buffered", "ops/s", [=](auto& f) { return random_io(f, mib, ops, false, false); }},
+      {"random 4 KiB write, buffered", "ops/s", [=](auto& f) { return random_io(f, mib, ops, true, false); }},
+      {"sequential write, O_DIRECT, 1 MiB blocks", "MiB/s", [=](auto& f) { return sequential_write(f, mib, true); }},
+      {"sequential read, O_DIRECT", "MiB/s", [=](auto& f) { return sequential_read(f, mib, true); }},
+      {"random 4 KiB read, O_DIRECT", "ops/s", [=](auto& f) { return random_io(f, mib, ops, false, true); }},
+      {"random 4 KiB write, O_DIRECT", "ops/s", [=](auto& f) { return random_io(f, mib, ops, true, true); }},
+  };
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+int parse(int argc, char** argv, Config& c) {
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "-h" || a == "--help") {
+      std::puts("usage: bench_io [--size MiB] [--rounds N] [--random-ops N] [--memfs-option OPT]...");
+      return 0;
+    }
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "bench_io: %s needs a value\n", a.c_str());
+      return 2;
+    }
+    std::string v = argv[++i];
+    if (a == "--size") c.size_mib = std::strtoul(v.c_str(), nullptr, 10);
+    else if (a == "--rounds") c.rounds = std::atoi(v.c_str());
+    else if (a == "--random-ops") c.random_ops = std::atoi(v.c_str());
+    else if (a == "--memfs-option") c.memfs_options.push_back(v);
+    else {
+      std::fprintf(stderr, "bench_io: unknown option '%s'\n", a.c_str());
+      return 2;
+    }
+  }
+  if (c.size_mib == 0 || c.rounds < 1 || c.random_ops < 1) {
+    std::fprintf(stderr, "bench_io: --size, --rounds and --random-ops must be positive\n");
+    return 2;
+  }
+  return -1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Config c;
+  if (int rc = parse(argc, argv, c); rc >= 0) return rc;
+  ::signal(SIGPIPE, SIG_IGN);
+  auto table = rows(c);
+  std::vector<double> mount_memfs, mount_tmpfs;
+  for (int round = 0; round < c.rounds; ++round) {
+    for (int k = 0; k < 2; ++k) {
+      bool memfs = (k + round) % 2 == 0;
+      Target t(memfs, c.memfs_options);
+      (memfs ? mount_memfs : mount_tmpfs).push_back(t.mount_seconds());
+      std::string file = t.path() + "/data";
+      for (auto& row : table) (memfs ? row.memfs : row.tmpfs).push_back(row.run(file));
+    }
+  }
+  std::string options;
+  for (auto& o : c.memfs_options) options += " -o " + o;
+  std::printf("# %zu MiB file, %d rounds alternating targets, medians; memfs%s\n", c.size_mib, c.rounds,
+              options.c_str());
+  // Rows of bench/README.md's table: | benchmark | unit | measured | baseline | ratio |
+  for (auto& row : table) {
+    double m = median(row.memfs), t = median(row.tmpfs);
+    std::printf("| %s, memfs%s | %s | %.0f | %.0f tmpfs | %.2fx |\n", row.name.c_str(), options.c_str(),
+                row.unit.c_str(), m, t, m / t);
+  }
+  double mm = median(mount_memfs), mt = median(mount_tmpfs);
+  std::printf("| mount to ready, memfs (ratio: tmpfs time / memfs time) | ms | %.2f | %.2f tmpfs | %.3fx |\n",
+              mm * 1e3, mt * 1e3, mt / mm);
+  return 0;
+}

@@ -1,0 +1,203 @@
+// Per-request benchmark: fusecheck-memfs against raw_meta_fs.c (same mount flags, one thread),
+// all pinned to one CPU, windows alternating between the mounts: fstat, stat, missing-name
+// stat, create+unlink, mkdir+rmdir, listing 10,000 entries.
+// Usage: bench_meta [--rounds N] [--seconds S] [--cpu C] [--entries N] (root)
+#include <dirent.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+bool mounted(const std::string& path) {
+  std::ifstream info("/proc/self/mountinfo");
+  for (std::string line; std::getline(info, line);)
+    if (line.find(" " + path + " ") != std::string::npos) return true;
+  return false;
+}
+
+// A daemon serving a fresh temporary mountpoint; unmounted and reaped on destruction.
+class Mount {
+ public:
+  Mount(std::string name, std::vector<std::string> argv) : name_(std::move(name)) {
+    char dir[] = "/tmp/bench-meta-XXXXXX";
+    if (!::mkdtemp(dir)) std::exit(1);
+    path_ = dir;
+    std::replace(argv.begin(), argv.end(), std::string("{mnt}"), path_);
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      std::vector<char*> args;
+      for (auto& a : argv) args.push_back(a.data());
+      args.push_back(nullptr);
+      ::execv(args[0], args.data());
+      ::_exit(127);
+    }
+    while (!mounted(path_)) {
+      if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
+        std::fprintf(stderr, "bench_meta: %s did not mount\n", name_.c_str());
+        ::rmdir(path_.c_str());
+        std::exit(1);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  }
+  Mount(const Mount&) = delete;
+  Mount& operator=(const Mount&) = delete;
+  ~Mount() {
+    ::umount2(path_.c_str(), MNT_DETACH);
+    ::waitpid(pid_, nullptr, 0);
+    ::rmdir(path_.c_str());
+  }
+  const std::string& path() const { return path_; }
+  const std::string& name() const { return name_; }
+
+ private:
+  std::string name_, path_;
+  pid_t pid_ = 0;
+};
+
+double rate(double seconds, const std::function<bool()>& op) {
+  auto start = Clock::now();
+  auto until = start + std::chrono::duration<double>(seconds);
+  long n = 0;
+  while (Clock::now() < until) {
+    for (int i = 0; i < 16; ++i)
+      if (!op()) {
+        std::perror("bench_meta: operation failed");
+        std::exit(1);
+      }
+    n += 16;
+  }
+  return n / std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+struct Row {
+  std::string name;
+  std::function<bool(const std::string& mnt, int fd)> op;
+  std::vector<std::vector<double>> rates;  // per mount
+};
+
+bool list_all(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return false;
+  while (::readdir(d)) {
+  }
+  ::closedir(d);
+  return true;
+}
+
+std::vector<Row> make_rows() {
+  return {
+      {"fstat", [](auto&, int fd) { struct stat st; return ::fstat(fd, &st) == 0; }, {}},
+      {"stat by path", [](auto& m, int) { struct stat st; return ::stat((m + "/f").c_str(), &st) == 0; }, {}},
+      {"stat of a missing name",
+       [](auto& m, int) { struct stat st; return ::stat((m + "/missing").c_str(), &st) != 0 && errno == ENOENT; }, {}},
+      {"create + unlink",
+       [](auto& m, int) {
+         std::string p = m + "/new";
+         int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
+         return fd >= 0 && ::close(fd) == 0 && ::unlink(p.c_str()) == 0;
+       }, {}},
+      {"mkdir + rmdir",
+       [](auto& m, int) {
+         std::string p = m + "/newdir";
+         return ::mkdir(p.c_str(), 0755) == 0 && ::rmdir(p.c_str()) == 0;
+       }, {}},
+  };
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+// One row of bench/README.md's table: | benchmark | unit | measured | baseline | ratio |
+void print_row(const std::string& name, const std::vector<double>& memfs, const std::vector<double>& raw,
+               const char* unit) {
+  std::vector<double> ratios;
+  for (size_t i = 0; i < memfs.size(); ++i) ratios.push_back(memfs[i] / raw[i]);
+  std::printf("| %s, memfs | %s | %.0f | %.0f raw C | %.3fx |\n", name.c_str(), unit, median(memfs), median(raw),
+              median(ratios));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int rounds = 15, cpu = 0, entries = 10000;
+  double seconds = 0.25;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string a = argv[i];
+    if (a == "--rounds") rounds = std::atoi(argv[i + 1]);
+    else if (a == "--seconds") seconds = std::atof(argv[i + 1]);
+    else if (a == "--cpu") cpu = std::atoi(argv[i + 1]);
+    else if (a == "--entries") entries = std::atoi(argv[i + 1]);
+    else {
+      std::fprintf(stderr, "usage: bench_meta [--rounds N] [--seconds S] [--cpu C] [--entries N]\n");
+      return 2;
+    }
+  }
+  if (argc % 2 == 0 || rounds < 1 || !(seconds > 0) || entries < 1 || entries > 30000) {
+    std::fprintf(stderr, "usage: bench_meta [--rounds N] [--seconds S] [--cpu C] [--entries N<=30000]\n");
+    return 2;
+  }
+  ::signal(SIGPIPE, SIG_IGN);
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  if (sched_setaffinity(0, sizeof set, &set) != 0) std::perror("sched_setaffinity");  // daemons inherit it
+  auto dir = std::filesystem::canonical("/proc/self/exe").parent_path();
+  Mount raw("raw", {(dir / "bench_raw_meta_fs").string(), "{mnt}"});
+  Mount memfs("memfs", {FUSECHECK_MEMFS_PATH, "{mnt}", "-o", "entry_timeout=0,attr_timeout=0", "--threads", "1"});
+  std::vector<const Mount*> mounts{&memfs, &raw};
+  std::vector<int> fds;
+  for (auto* m : mounts) {
+    int fd = ::open((m->path() + "/f").c_str(), O_RDWR | O_CREAT, 0644);
+    if (fd < 0) return 1;
+    fds.push_back(fd);
+  }
+  auto rows = make_rows();
+  for (auto& row : rows) row.rates.resize(mounts.size());
+  for (int round = 0; round < rounds; ++round)
+    for (auto& row : rows)
+      for (size_t k = 0; k < mounts.size(); ++k) {
+        size_t i = (k + round) % mounts.size();
+        row.rates[i].push_back(rate(seconds, [&] { return row.op(mounts[i]->path(), fds[i]); }));
+      }
+  // Listing: the root then holds `entries` files; whole listings (READDIRPLUS) per second.
+  std::vector<std::vector<double>> lists(mounts.size());
+  for (size_t i = 0; i < mounts.size(); ++i)
+    for (int e = 0; e < entries; ++e) {
+      int fd = ::open((mounts[i]->path() + "/e" + std::to_string(e)).c_str(), O_WRONLY | O_CREAT, 0644);
+      if (fd < 0) return 1;
+      ::close(fd);
+    }
+  for (int round = 0; round < rounds; ++round)
+    for (size_t k = 0; k < mounts.size(); ++k) {
+      size_t i = (k + round) % mounts.size();
+      lists[i].push_back(rate(seconds * 2, [&] { return list_all(mounts[i]->path()); }));
+    }
+  for (int fd : fds) ::close(fd);
+  std::printf("# per request, CPU %d, %d rounds of %.2f s windows; medians, ratio = median of per-round memfs/raw\n",
+              cpu, rounds, seconds);
+  for (auto& row : rows) print_row("per request: " + row.name, row.rates[0], row.rates[1], "ops/s");
+  print_row("list " + std::to_string(entries) + " entries (readdirplus)", lists[0], lists[1], "listings/s");
+  return 0;
+}
