@@ -291,7 +291,7 @@ fusepp::Result<size_t> State::store(Inode& inode, uint64_t off, std::string_view
     size_t in_page = pos % kPageSize;
     size_t chunk = std::min(data.size() - done, kPageSize - in_page);
     if (it == pages.end() || it->first != index) {
-      if (used_pages >= max_pages) {
+      if (used_pages >= max_pages && pages_in_use() >= max_pages) {
         if (done == 0) return FUSEError(ENOSPC);
         break;
       }
