@@ -8,9 +8,12 @@
 #include <set>
 #include <unordered_map>
 
+#include "fusecheck/names.hpp"
 #include "fusecheck/protocol.hpp"
 
 namespace fusecheck::matching {
+
+using nlohmann::json;
 
 namespace {
 
@@ -295,3 +298,66 @@ std::string check_matcher(const Matcher& matcher, const FieldExpect& field, cons
 std::string show(const std::string& field, FieldKind kind, const json& value) { return show_value(field, kind, value); }
 
 }  // namespace fusecheck::matching
+
+// Descriptions of matchers and expectations, as the report prints them.
+namespace fusecheck {
+
+namespace {
+std::string offset_text(long long add) {
+  if (add == 0) return "";
+  return add > 0 ? fmt::format(" + {}", add) : fmt::format(" - {}", -static_cast<unsigned long long>(add));
+}
+}  // namespace
+
+std::string Matcher::describe() const {
+  auto value_text = [this] {
+    switch (value.kind) {
+      case ValueRef::Kind::saved:
+        return fmt::format("saved '{}'{}{}", value.saved, value.field.empty() ? "" : "." + value.field, offset_text(value.add));
+      case ValueRef::Kind::field: return "field " + value.field + offset_text(value.add);
+      default: return value.literal.dump();
+    }
+  };
+  auto items_text = [this] {
+    std::string out;
+    for (const auto& item : items) out += (out.empty() ? "" : ", ") + item.dump();
+    return "[" + out + "]";
+  };
+  switch (kind) {
+    case Kind::eq: return "== " + value_text();
+    case Kind::ne: return "!= " + value_text();
+    case Kind::lt: return "< " + value_text();
+    case Kind::le: return "<= " + value_text();
+    case Kind::gt: return "> " + value_text();
+    case Kind::ge: return ">= " + value_text();
+    case Kind::mask_eq: return fmt::format("& 0{:o} == {}", mask, value_text());
+    case Kind::bits_set: return fmt::format("has bits 0{:o} set", mask);
+    case Kind::bits_clear: return fmt::format("has bits 0{:o} clear", mask);
+    case Kind::one_of: return "one of " + items_text();
+    case Kind::changed: return "changed since '" + value.saved + "'";
+    case Kind::unchanged: return "unchanged since '" + value.saved + "'";
+    case Kind::recent: return fmt::format("within {} s of now", value.literal.dump());
+    case Kind::set: return "the set " + items_text();
+    case Kind::sequence: return "the sequence " + items_text();
+    case Kind::contains: return "contains " + items_text();
+    case Kind::excludes: return "excludes " + items_text();
+    case Kind::each_once: return "each exactly once: " + items_text();
+    case Kind::unique: return "no duplicates";
+    case Kind::len: {
+      std::string out = "length";
+      for (const auto& inner : nested) out += " " + inner.describe();
+      return out;
+    }
+  }
+  return "?";
+}
+
+std::string Expect::describe() const {
+  if (kind == Kind::any) return "any result";
+  if (kind == Kind::ok) return "success";
+  std::string names;
+  for (int err : errnos) names += (names.empty() ? "" : " or ") + errno_name(err);
+  return names;
+}
+
+}  // namespace fusecheck

@@ -30,6 +30,8 @@
 
 namespace fusecheck {
 
+using nlohmann::json;
+
 std::string verdict_name(Verdict verdict) {
   switch (verdict) {
     case Verdict::pass: return "PASS";

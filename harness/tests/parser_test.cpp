@@ -10,6 +10,7 @@
 #include "fusecheck/scenario.hpp"
 
 using namespace fusecheck;
+using nlohmann::json;
 
 namespace {
 
