@@ -31,6 +31,15 @@ const R& stat_fields() {
   return fields;
 }
 
+const R& statx_fields() {
+  static const R fields = [] {
+    R list = stat_fields();
+    for (const auto& extra : integer_fields({"mask", "btime", "btime_sec", "btime_nsec"})) list.push_back(extra);
+    return list;
+  }();
+  return fields;
+}
+
 const R& statvfs_fields() {
   static const R fields = integer_fields(
       {"bsize", "frsize", "blocks", "bfree", "bavail", "files", "ffree", "favail", "fsid", "flag", "namemax"});
@@ -102,6 +111,10 @@ std::vector<OpSpec> metadata_ops() {
       {"stat", M, {path}, DataArg::none, stat_fields()},
       {"lstat", M, {path}, DataArg::none, stat_fields()},
       {"fstat", M, {fd}, DataArg::none, stat_fields()},
+      {"statx", M,
+       {path, flags("flags", FlagFamily::at),
+        {"mask", A::integer, false, FlagFamily::open, {}, 0, 0xffffffffLL, "a 32-bit STATX_* mask"}},
+       DataArg::none, statx_fields()},
       {"chmod", M, {path, whole_mode()}},
       {"fchmod", M, {fd, whole_mode()}},
       {"chown", M, {path, id_arg("uid", A::uid), id_arg("gid", A::gid)}},

@@ -185,3 +185,29 @@ TEST(OpTable, ListEntryKeysComeFromTheTable) {
 }
 
 }  // namespace
+
+namespace {
+
+// The op added to show what a new op costs: a row, an executor, this test and a doc line.
+TEST(OpTable, StatxAsksForTheMaskAndReportsWhatTheKernelFilled) {
+  auto tests = parse_scenario_text("format: 1\ntitle: t\nrefs: [r]\nsteps:\n"
+                                   "  - {op: statx, path: f, mask: 0x7ff, flags: [AT_SYMLINK_NOFOLLOW], expect: {btime: 0}}\n",
+                                   "s.yaml", "s");
+  EXPECT_EQ(tests[0].steps[0].request["mask"], 0x7ff);
+  EXPECT_NE(parse_error("steps:\n  - {op: statx, path: f, mask: 0x100000000}\n").find("s.yaml:5:32: statx mask 4294967296 is out of range"),
+            std::string::npos);
+  std::string error;
+  auto actor = ActorProcess::spawn(executable_dir() + "/fusecheck-actor", Identity{}, error);
+  ASSERT_TRUE(actor) << error;
+  auto basic = actor->call(make_request("statx", {{"path", "/"}, {"mask", 0x7ff}}), Clock::now() + 5s);
+  ASSERT_TRUE(basic.body.value("ok", false)) << basic.body.dump();
+  EXPECT_EQ(basic.body["r"]["type"], "dir");
+  EXPECT_EQ(basic.body["r"]["mask"].get<unsigned>() & 0x7ffu, 0x7ffu);
+  EXPECT_EQ(basic.body["r"]["btime"], 0);  // not asked for
+  auto only_size = actor->call(make_request("statx", {{"path", "/"}, {"mask", 0x200}}), Clock::now() + 5s);
+  EXPECT_TRUE(only_size.body["r"]["mask"].get<unsigned>() & 0x200u);
+  auto missing = actor->call(make_request("statx", {{"path", "/does/not/exist"}}), Clock::now() + 5s);
+  EXPECT_EQ(missing.body["errno"], ENOENT);
+}
+
+}  // namespace
