@@ -137,7 +137,12 @@ std::vector<OpSpec> directory_ops() {
   const ArgSpec prefix{"prefix", A::name_prefix, true}, start{"start", A::integer};
   const ArgSpec kind = choice("kind", {"file", "dir"});
   const auto D = OpFamily::directories;
-  const ArgSpec major{"major", A::integer}, minor{"minor", A::integer};
+  // Device numbers: major 0 only. No driver registers major 0 (for char devices it means
+  // "allocate one", for block devices it is the null device number), so a node a scenario
+  // makes reaches no device (docs/architecture.md, "Confinement").
+  const ArgSpec major{"major", A::integer, false, FlagFamily::open, {}, 0, 0,
+                      "only major 0 may be used: no driver serves it, so the node reaches no device"};
+  const ArgSpec minor{"minor", A::integer, false, FlagFamily::open, {}, 0, 0xfffff, "minors have 20 bits"};
   return {
       {"link", D, {from, to}},
       {"symlink", D, {{"target", A::symlink_target, true}, path}},

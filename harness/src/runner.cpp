@@ -342,7 +342,7 @@ class MountSession {
     probe("hardlinks", make_request("link", {{"from", at("f")}, {"to", at("h")}}), "link");
     probe("symlinks", make_request("symlink", {{"target", "f"}, {"path", at("l")}}), "symlink");
     probe("fifo", make_request("mknod", {{"path", at("p")}, {"type", "fifo"}, {"mode", 0644}}), "mknod fifo");
-    probe("devices", make_request("mknod", {{"path", at("c")}, {"type", "chr"}, {"mode", 0644}, {"major", 1}, {"minor", 3}}), "mknod chr");
+    probe("devices", make_request("mknod", {{"path", at("c")}, {"type", "chr"}, {"mode", 0644}, {"major", 0}, {"minor", 1}}), "mknod chr");
     probe("sockets", make_request("mknod", {{"path", at("s")}, {"type", "sock"}, {"mode", 0644}}), "mknod sock");
     // Each renameat2 probe works on files of its own, so one missing flag cannot hide another.
     for (const char* name : {"n1", "x1", "x2", "w1"}) call(make_request("create_file", {{"path", at(name)}, {"mode", 0644}}));

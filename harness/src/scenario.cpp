@@ -59,11 +59,11 @@ Identity Parser::identity(const YAML::Node& node, const std::string& name) const
   check_keys(node, {"uid", "gid", "groups", "umask"}, "actor '" + name + "'");
   if (!node["uid"]) fail(node, fmt::format("actor '{}' needs a uid", name));
   Identity id;
-  id.uid = static_cast<uid_t>(integer(node["uid"], "uid"));
-  id.gid = node["gid"] ? static_cast<gid_t>(integer(node["gid"], "gid")) : id.uid;
+  id.uid = static_cast<uid_t>(id_number(node["uid"], "uid"));
+  id.gid = node["gid"] ? static_cast<gid_t>(id_number(node["gid"], "gid")) : id.uid;
   if (node["groups"]) {
     if (!node["groups"].IsSequence()) fail(node["groups"], "groups must be a list of gids");
-    for (const auto& group : node["groups"]) id.groups.push_back(static_cast<gid_t>(integer(group, "group")));
+    for (const auto& group : node["groups"]) id.groups.push_back(static_cast<gid_t>(id_number(group, "group")));
   }
   if (node["umask"]) {
     long long mask = integer(node["umask"], "umask");
@@ -96,8 +96,8 @@ Scenario Parser::scenario(const YAML::Node& doc, const std::string& base_name,
     const YAML::Node& w = doc["workdir"];
     check_keys(w, {"mode", "owner", "group"}, "workdir");
     if (w["mode"]) s.workdir.mode = static_cast<mode_t>(integer(w["mode"], "workdir mode"));
-    if (w["owner"]) s.workdir.uid = static_cast<uid_t>(id_value(w["owner"], true, s.actors, "workdir owner"));
-    if (w["group"]) s.workdir.gid = static_cast<gid_t>(id_value(w["group"], false, s.actors, "workdir group"));
+    if (w["owner"]) s.workdir.uid = static_cast<uid_t>(id_value(w["owner"], true, s.actors, "workdir owner", false));
+    if (w["group"]) s.workdir.gid = static_cast<gid_t>(id_value(w["group"], false, s.actors, "workdir group", false));
   }
   if (doc["timeout"]) s.timeout = seconds(doc["timeout"], "timeout");
   if (doc["repro"]) check_keys(doc["repro"], {"test", "fs", "seed"}, "repro");

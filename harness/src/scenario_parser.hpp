@@ -18,6 +18,7 @@
 
 namespace fusecheck::parsing {
 
+inline constexpr long long kMaxId = 4294967294LL;  // uid_t/gid_t without the (uid_t)-1 "no change"
 inline const std::vector<std::string> data_keys = {"data", "hex", "gen", "zeros"};
 
 // Per-actor handle names open at this point of the file, and saved results so far.
@@ -66,7 +67,8 @@ class Parser {
   std::string bytes_literal(const YAML::Node& node, const std::string& what) const;
   long flags_value(const YAML::Node& node, FlagFamily family, const std::string& what) const;
   long long id_value(const YAML::Node& node, bool want_uid, const std::map<std::string, Identity>& actors,
-                     const std::string& what) const;
+                     const std::string& what, bool allow_unchanged = true) const;
+  long long id_number(const YAML::Node& node, const std::string& what) const;
   nlohmann::json time_value(const YAML::Node& node, const std::string& what) const;
 
   // expect: and its field matchers (scenario_matchers.cpp).

@@ -237,14 +237,25 @@ long Parser::flags_value(const YAML::Node& node, FlagFamily family, const std::s
   return value;
 }
 
+// A uid or gid: 0..4294967294. (uid_t)-1 is "no change" to set*id() and chown(), so an actor
+// given it would silently stay root; larger values would wrap.
+long long Parser::id_number(const YAML::Node& node, const std::string& what) const {
+  long long value = integer(node, what);
+  if (value < 0 || value > kMaxId) fail(node, fmt::format("{} {} is out of range (0..{})", what, value, kMaxId));
+  return value;
+}
+
 long long Parser::id_value(const YAML::Node& node, bool want_uid, const std::map<std::string, Identity>& actors,
-                   const std::string& what) const {
+                           const std::string& what, bool allow_unchanged) const {
   std::string raw = text(node, what);
   auto actor = actors.find(raw);
   if (actor != actors.end()) return want_uid ? actor->second.uid : actor->second.gid;
-  if (!raw.empty() && (std::isdigit(static_cast<unsigned char>(raw[0])) || raw[0] == '-'))
-    return integer_text(node, raw, what);
-  fail(node, fmt::format("{} '{}' is neither a number nor an actor name", what, raw));
+  if (raw.empty() || !(std::isdigit(static_cast<unsigned char>(raw[0])) || raw[0] == '-'))
+    fail(node, fmt::format("{} '{}' is neither a number nor an actor name", what, raw));
+  long long value = integer_text(node, raw, what);
+  if (value < (allow_unchanged ? -1 : 0) || value > kMaxId)
+    fail(node, fmt::format("{} {} is out of range ({}..{})", what, value, allow_unchanged ? -1 : 0, kMaxId));
+  return value;
 }
 
 json Parser::time_value(const YAML::Node& node, const std::string& what) const {

@@ -42,6 +42,11 @@ extern const std::vector<Executor> metadata_executors;
 // Requests only the harness sends (workdirs, resets, identity), not in the op table.
 extern const std::vector<Executor> internal_executors;
 
+// The real root directory, opened before the actor drops its identity (O_PATH): the way back
+// out of a test's workdir, which the actor makes its root while the test runs.
+int real_root_fd();
+bool started_as_root();  // true when the harness ran the actor as root (it can chroot)
+
 // Throws SyscallFailed{errno} unless `ok`.
 void check(bool ok);
 

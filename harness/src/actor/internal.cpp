@@ -13,14 +13,26 @@ using nlohmann::json;
 
 namespace {
 
-json chdir_op(const json& request) {
+// Leaves any earlier test's root: back to the real root directory the actor started in.
+void leave_workdir() {
   close_everything();
+  check(::fchdir(real_root_fd()) == 0);
+  if (started_as_root()) check(::chroot(".") == 0);
+}
+
+// Enters a test's workdir as the process's root directory, so that no path a step names,
+// whatever symlinks or `..` it goes through, resolves outside it (docs/architecture.md,
+// "Confinement").
+json chdir_op(const json& request) {
+  leave_workdir();
   check(::chdir(path_arg(request).c_str()) == 0);
+  // A harness that is not root cannot chroot; its actors stay unconfined (documented).
+  if (started_as_root()) check(::chroot(".") == 0);
   return json::object();
 }
 
 json reset_op(const json&) {
-  close_everything();
+  leave_workdir();
   check(::chdir("/") == 0);
   return json::object();
 }

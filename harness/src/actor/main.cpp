@@ -2,6 +2,8 @@
 // as root, it drops to the identity given on its command line (setgroups, setgid, setuid, in
 // that order), then answers length-prefixed JSON requests on stdin with results on stdout.
 #include <grp.h>
+#include <linux/capability.h>
+#include <sys/syscall.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -52,27 +54,51 @@ json handle(const ExecutorMap& executors, const json& request) {
   return found->second(request);
 }
 
+// A uid/gid argument: 0..4294967294, since (uid_t)-1 would leave the id unchanged (root).
+unsigned id_arg(const char* text) {
+  unsigned long long value = std::stoull(text);
+  if (value > 4294967294ULL || text[0] == '-') throw std::runtime_error(std::string("id out of range: ") + text);
+  return static_cast<unsigned>(value);
+}
+
 std::vector<gid_t> parse_groups(const std::string& text) {
   std::vector<gid_t> groups;
   size_t at = 0;
   while (at < text.size()) {
     size_t comma = text.find(',', at);
     if (comma == std::string::npos) comma = text.size();
-    if (comma > at) groups.push_back(static_cast<gid_t>(std::stoul(text.substr(at, comma - at))));
+    if (comma > at) groups.push_back(id_arg(text.substr(at, comma - at).c_str()));
     at = comma + 1;
   }
   return groups;
 }
 
+// A non-root actor keeps one capability, CAP_SYS_CHROOT, to enter and leave test workdirs
+// (internal.cpp); it grants nothing a file operation checks.
+void keep_only_chroot_after_setuid(uid_t uid) {
+  if (uid != 0 && ::prctl(PR_SET_KEEPCAPS, 1) != 0) throw std::runtime_error(std::string("PR_SET_KEEPCAPS: ") + std::strerror(errno));
+}
+
+void limit_capabilities_to_chroot() {
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
+  data[CAP_TO_INDEX(CAP_SYS_CHROOT)].permitted = CAP_TO_MASK(CAP_SYS_CHROOT);
+  data[CAP_TO_INDEX(CAP_SYS_CHROOT)].effective = CAP_TO_MASK(CAP_SYS_CHROOT);
+  if (::syscall(SYS_capset, &header, data) != 0) throw std::runtime_error(std::string("capset: ") + std::strerror(errno));
+  ::prctl(PR_SET_KEEPCAPS, 0);
+}
+
 void become(char** argv) {
-  auto uid = static_cast<uid_t>(std::stoul(argv[1]));
-  auto gid = static_cast<gid_t>(std::stoul(argv[2]));
+  uid_t uid = id_arg(argv[1]);
+  gid_t gid = id_arg(argv[2]);
   auto groups = parse_groups(argv[3]);
   auto mask = static_cast<mode_t>(std::stoul(argv[4], nullptr, 8));
   if (::geteuid() == 0) {
     if (::setgroups(groups.size(), groups.data()) != 0) throw std::runtime_error(std::string("setgroups: ") + std::strerror(errno));
     if (::setresgid(gid, gid, gid) != 0) throw std::runtime_error(std::string("setresgid: ") + std::strerror(errno));
+    keep_only_chroot_after_setuid(uid);
     if (::setresuid(uid, uid, uid) != 0) throw std::runtime_error(std::string("setresuid: ") + std::strerror(errno));
+    if (uid != 0) limit_capabilities_to_chroot();
     // setuid clears the dumpable flag and with it nothing we need; PDEATHSIG survives it
     // only for same-credential changes, so set it again.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -113,6 +139,8 @@ int main(int argc, char** argv) {
   }
   ExecutorMap executors;
   try {
+    started_as_root();
+    if (real_root_fd() < 0) throw std::runtime_error(std::string("cannot open /: ") + std::strerror(errno));
     executors = executor_map();
     become(argv);
   } catch (const std::exception& error) {

@@ -18,6 +18,16 @@ std::map<std::string, int> open_fds;
 std::map<std::string, DIR*> open_dirs;
 }  // namespace
 
+int real_root_fd() {
+  static const int fd = ::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  return fd;
+}
+
+bool started_as_root() {
+  static const bool root = ::geteuid() == 0;  // first called before the identity is dropped
+  return root;
+}
+
 void check(bool ok) {
   if (!ok) throw SyscallFailed{errno};
 }
