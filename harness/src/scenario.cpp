@@ -176,6 +176,8 @@ std::vector<std::vector<std::pair<std::string, std::string>>> combinations(const
           next.push_back(std::move(extended));
         }
       rows = std::move(next);
+      if (rows.size() > kMaxCombinations)
+        parser.fail(node, fmt::format("params make more than {} combinations", kMaxCombinations));
     }
     return rows;
   }
@@ -193,6 +195,7 @@ std::vector<std::vector<std::pair<std::string, std::string>>> combinations(const
     if (first_keys.empty()) first_keys = keys;
     else if (keys != first_keys) parser.fail(row_node, "every params row must have the same keys in the same order");
     rows.push_back(std::move(row));
+    if (rows.size() > kMaxCombinations) parser.fail(node, fmt::format("params make more than {} combinations", kMaxCombinations));
   }
   return rows;
 }
@@ -200,6 +203,7 @@ std::vector<std::vector<std::pair<std::string, std::string>>> combinations(const
 }  // namespace parsing
 
 using parsing::Parser;
+using parsing::ParseBudget;
 
 std::vector<Scenario> parse_scenario_text(const std::string& text, const std::string& file, const std::string& base_name) {
   YAML::Node doc;
@@ -210,17 +214,23 @@ std::vector<Scenario> parse_scenario_text(const std::string& text, const std::st
   }
   Parser plain(file, {});
   if (!doc.IsMap()) plain.fail(doc, "a scenario file must be a YAML map");
-  std::vector<YAML::Node> seen;
+  plain.check_expanded_size(doc);
+  std::set<size_t> seen;
   plain.rewrite_keys(doc, false, seen, true);
   std::vector<Scenario> out;
+  ParseBudget budget;
   for (const auto& combination : combinations(doc["params"], plain)) {
     std::map<std::string, std::string> values(combination.begin(), combination.end());
-    Parser parser(file, values);
+    Parser parser(file, values, &budget);
     // Keys are substituted in place, so each combination reads its own copy of the document
-    // (a fresh load keeps every position; YAML::Clone would drop them). `source` stays as written.
-    YAML::Node working = YAML::Load(text);
-    seen.clear();
-    parser.rewrite_keys(working, true, seen, true);
+    // (a fresh load keeps every position; YAML::Clone would drop them). `source` stays as
+    // written. Text without any '$' has nothing to substitute and is read as loaded.
+    YAML::Node working = doc;
+    if (text.find('$') != std::string::npos) {
+      working = YAML::Load(text);
+      seen.clear();
+      parser.rewrite_keys(working, true, seen, true);
+    }
     out.push_back(parser.scenario(working, base_name, combination));
     out.back().source = doc;
   }

@@ -183,6 +183,7 @@ void Parser::list_items(Matcher& m, FieldKind kind, const YAML::Node& value, con
     std::string prefix = range["prefix"] ? text(range["prefix"], "range prefix") : "";
     long long start = range["start"] ? integer(range["start"], "range start") : 0;
     long long count = non_negative(range["count"], "range count");
+    spend_data(range["count"], static_cast<size_t>(count) * 16);  // each name costs about that much
     for (long long i = start; i < start + count; ++i) {
       json name = prefix + std::to_string(i);
       m.items.push_back(kind == FieldKind::entries ? json{{"name", name}} : name);

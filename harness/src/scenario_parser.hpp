@@ -21,6 +21,20 @@ namespace fusecheck::parsing {
 inline constexpr long long kMaxId = 4294967294LL;  // uid_t/gid_t without the (uid_t)-1 "no change"
 inline const std::vector<std::string> data_keys = {"data", "hex", "gen", "zeros"};
 
+// Limits that keep the parsing of one file linear in its size and its memory bounded,
+// whatever aliases, params, repeats or data forms it uses (docs/scenario-format.md section 1).
+inline constexpr size_t kMaxExpandedNodes = 2'000'000;  // YAML nodes counted through aliases
+inline constexpr size_t kMaxCombinations = 1000;        // params rows
+inline constexpr size_t kMaxSteps = 100'000;            // steps of all combinations, repeats unrolled
+inline constexpr size_t kMaxDataBytes = 32 << 20;       // data:, gen:, zeros:, ranges of all combinations
+inline constexpr double kMaxTimeout = 600;              // seconds, scenario and step timeouts
+
+// What one file has used of the limits so far, shared by the parsers of its combinations.
+struct ParseBudget {
+  size_t steps = 0;
+  size_t data_bytes = 0;
+};
+
 // Per-actor handle names open at this point of the file, and saved results so far.
 struct FlowState {
   std::map<std::string, std::set<std::string>> fds, dirs;
@@ -38,8 +52,8 @@ struct StepInput {
 
 class Parser {
  public:
-  Parser(std::string file, std::map<std::string, std::string> params)
-      : file_(std::move(file)), params_(std::move(params)) {}
+  Parser(std::string file, std::map<std::string, std::string> params, ParseBudget* budget = nullptr)
+      : file_(std::move(file)), params_(std::move(params)), budget_(budget ? budget : &own_budget_) {}
 
   [[noreturn]] void fail(const YAML::Node& node, const std::string& message) const {
     throw FileError(fmt::format("{}: {}", where(node), message));
@@ -47,7 +61,11 @@ class Parser {
   std::string where(const YAML::Node& node) const;
 
   // Map keys, in place (see scenario_values.cpp).
-  void rewrite_keys(YAML::Node node, bool substitute_params, std::vector<YAML::Node>& seen, bool top = false) const;
+  void rewrite_keys(YAML::Node node, bool substitute_params, std::set<size_t>& seen, bool top = false) const;
+  // Fails unless the document, counted through its aliases, has at most kMaxExpandedNodes nodes.
+  void check_expanded_size(const YAML::Node& doc) const;
+  // Charges `bytes` of generated data or list items to the file's budget.
+  void spend_data(const YAML::Node& node, size_t bytes) const;
   Scenario scenario(const YAML::Node& doc, const std::string& base_name,
                     const std::vector<std::pair<std::string, std::string>>& combination);
 
@@ -113,6 +131,8 @@ class Parser {
 
   std::string file_;
   std::map<std::string, std::string> params_;
+  ParseBudget own_budget_;
+  ParseBudget* budget_;
   mutable const std::map<std::string, Identity>* actors_ = nullptr;
   // The repeat counter while a repeat's steps are read (${i}); empty outside one.
   mutable std::map<std::string, std::string> repeat_vars_;

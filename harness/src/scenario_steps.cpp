@@ -61,6 +61,8 @@ Step Parser::step(const YAML::Node& node, const Scenario& scenario, const std::s
                   FlowState& flow, bool in_parallel) const {
   if (!node.IsMap()) fail(node, "a step must be a map with an op");
   if (!node["op"]) fail(node, node["repeat"] ? "repeat cannot be used here" : "step has no op");
+  if (++budget_->steps > kMaxSteps) fail(node, fmt::format("more than {} steps in the file (repeats and params included)", kMaxSteps));
+  if (interrupt_requested()) fail(node, "interrupted");
   Step step;
   step.where = where(node);
   step.op = text(node["op"], "op");

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <unordered_map>
 #include <sstream>
 
 #include "fusecheck/protocol.hpp"
@@ -52,15 +53,14 @@ std::string Parser::substitute(const YAML::Node& node, const std::string& raw) c
 // would not merge) and so are duplicate keys (one of them would be silently ignored). The
 // keys of `params` are parameter names and are never substituted. Aliased maps are visited
 // once, so `$$` cannot be expanded twice.
-void Parser::rewrite_keys(YAML::Node node, bool substitute_params, std::vector<YAML::Node>& seen, bool top) const {
+void Parser::rewrite_keys(YAML::Node node, bool substitute_params, std::set<size_t>& seen, bool top) const {
+  // A node reached again through an alias has the same position: visit it once.
+  if ((node.IsSequence() || node.IsMap()) && !seen.insert(node.Mark().pos).second) return;
   if (node.IsSequence()) {
     for (YAML::Node item : node) rewrite_keys(item, substitute_params, seen);
     return;
   }
   if (!node.IsMap()) return;
-  for (const auto& done : seen)
-    if (done.is(node)) return;
-  seen.push_back(node);
   std::set<std::string> keys;
   for (auto entry : node) {
     YAML::Node key = entry.first;
@@ -73,6 +73,40 @@ void Parser::rewrite_keys(YAML::Node node, bool substitute_params, std::vector<Y
     if (!keys.insert(key.Scalar()).second) fail(key, fmt::format("duplicate key '{}'", key.Scalar()));
     if (!is_params) rewrite_keys(entry.second, substitute_params, seen);
   }
+}
+
+namespace {
+
+// Nodes under `node`, each alias counted as the whole value it stands for; memoised by
+// position so the count takes time linear in the document, and saturating above `cap`.
+size_t expanded_nodes(const YAML::Node& node, std::unordered_map<size_t, size_t>& memo, size_t cap) {
+  if (!node.IsSequence() && !node.IsMap()) return 1;
+  auto known = memo.find(node.Mark().pos);
+  if (known != memo.end()) return known->second;
+  memo[node.Mark().pos] = cap + 1;  // a node that contains itself expands without end
+  size_t total = 1;
+  for (const auto& item : node) {
+    total += node.IsMap() ? expanded_nodes(item.first, memo, cap) + expanded_nodes(item.second, memo, cap)
+                          : expanded_nodes(item, memo, cap);
+    if (total > cap) break;
+  }
+  memo[node.Mark().pos] = std::min(total, cap + 1);
+  return memo[node.Mark().pos];
+}
+
+}  // namespace
+
+void Parser::check_expanded_size(const YAML::Node& doc) const {
+  std::unordered_map<size_t, size_t> memo;
+  if (expanded_nodes(doc, memo, kMaxExpandedNodes) > kMaxExpandedNodes)
+    fail(doc, fmt::format("the document has more than {} nodes once its aliases are expanded", kMaxExpandedNodes));
+}
+
+void Parser::spend_data(const YAML::Node& node, size_t bytes) const {
+  budget_->data_bytes += bytes;
+  if (bytes > kMaxDataBytes || budget_->data_bytes > kMaxDataBytes)
+    fail(node, fmt::format("the file's data (data:, gen:, zeros:, ranges, in all params combinations) exceeds {} MiB",
+                           kMaxDataBytes >> 20));
 }
 
 std::string Parser::text(const YAML::Node& node, const std::string& what) const {
@@ -114,10 +148,10 @@ double Parser::seconds(const YAML::Node& node, const std::string& what) const {
   try {
     size_t used = 0;
     double value = std::stod(raw, &used);
-    if (used == raw.size() && value >= 0) return value;
+    if (used == raw.size() && value >= 0 && value <= kMaxTimeout) return value;
   } catch (const std::exception&) {
   }
-  fail(node, fmt::format("{} must be a non-negative number of seconds, got '{}'", what, raw));
+  fail(node, fmt::format("{} must be a number of seconds within 0..{}, got '{}'", what, kMaxTimeout, raw));
 }
 
 bool Parser::boolean(const YAML::Node& node, const std::string& what) const {
@@ -169,20 +203,31 @@ std::vector<std::string> Parser::confined(const YAML::Node& node, const std::str
 }
 
 std::string Parser::data_value(const YAML::Node& step, const std::string& key, const YAML::Node& value) const {
-  if (key == "data") return text(value, "data");
+  if (key == "data") {
+    std::string bytes = text(value, "data");
+    spend_data(value, bytes.size());
+    return bytes;
+  }
   if (key == "hex") {
     std::string raw = text(value, "hex");
     raw.erase(std::remove(raw.begin(), raw.end(), ' '), raw.end());
     auto bytes = from_hex(raw);
     if (!bytes) fail(value, "hex must be an even number of hex digits");
+    spend_data(value, bytes->size());
     return *bytes;
   }
-  if (key == "zeros") return std::string(static_cast<size_t>(non_negative(value, "zeros")), '\0');
+  if (key == "zeros") {
+    auto size = static_cast<size_t>(non_negative(value, "zeros"));
+    spend_data(value, size);
+    return std::string(size, '\0');
+  }
   if (key == "gen") {
     check_keys(value, {"size", "seed"}, "gen");
     if (!value["size"]) fail(value, "gen needs a size");
     long long seed = value["seed"] ? integer(value["seed"], "gen seed") : 0;
-    return generate_bytes(static_cast<size_t>(non_negative(value["size"], "gen size")),
+    auto size = static_cast<size_t>(non_negative(value["size"], "gen size"));
+    spend_data(value["size"], size);
+    return generate_bytes(size,
                           static_cast<unsigned long long>(seed));
   }
   fail(step, "unknown data form " + key);
