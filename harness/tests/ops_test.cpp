@@ -3,6 +3,8 @@
 // built in code are checked against it; the parser takes list-entry keys from it.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <fstream>
 #include <map>
 #include <regex>
@@ -208,6 +210,25 @@ TEST(OpTable, StatxAsksForTheMaskAndReportsWhatTheKernelFilled) {
   EXPECT_TRUE(only_size.body["r"]["mask"].get<unsigned>() & 0x200u);
   auto missing = actor->call(make_request("statx", {{"path", "/does/not/exist"}}), Clock::now() + 5s);
   EXPECT_EQ(missing.body["errno"], ENOENT);
+}
+
+}  // namespace
+
+namespace {
+
+// The actor's own refusals, for requests that did not come through the parser.
+TEST(ActorRefusals, DeviceNumbersOfADriverAndOutOfRangeIds) {
+  std::string error;
+  auto actor = ActorProcess::spawn(executable_dir() + "/fusecheck-actor", Identity{}, error);
+  ASSERT_TRUE(actor) << error;
+  auto disk = actor->call(make_request("mknod", {{"path", "/nonexistent-dir/disk"}, {"type", "blk"}, {"major", 7}}),
+                          Clock::now() + 5s);
+  EXPECT_EQ(disk.status, ActorProcess::Reply::Status::protocol) << disk.body.dump();
+  if (::geteuid() != 0) GTEST_SKIP() << "switching identities needs root";
+  for (uid_t uid : {static_cast<uid_t>(-1)}) {
+    auto refused = ActorProcess::spawn(executable_dir() + "/fusecheck-actor", Identity{uid, 0, {}, 022}, error);
+    EXPECT_FALSE(refused) << "an actor with uid " << uid << " started";
+  }
 }
 
 }  // namespace
