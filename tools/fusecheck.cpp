@@ -130,6 +130,7 @@ void start_signal_thread() {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  set_interrupt_flag(&stop_requested);  // also stops a file being parsed
   std::thread([signals] {
     for (;;) {
       int received = 0;

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "fusecheck/names.hpp"
+#include "fusecheck/ops.hpp"
 #include "fusecheck/protocol.hpp"
 
 namespace fusecheck::fuzz {
@@ -215,40 +216,40 @@ void Operation::apply(NameModel& model) const {
 std::vector<json> Operation::requests() const {
   switch (kind) {
     case OpKind::create_file:
-      return {{{"op", "create_file"}, {"path", path}, {"mode", mode}, {"data", to_hex(data)}}};
+      return {make_request("create_file", {{"path", path}, {"mode", mode}, {"data", to_hex(data)}})};
     case OpKind::pwrite:
-      return {{{"op", "open"}, {"path", path}, {"flags", O_WRONLY}, {"mode", 0644}, {"fd", "f"}},
-              {{"op", "pwrite"}, {"fd", "f"}, {"data", to_hex(data)}, {"offset", offset}},
-              {{"op", "close"}, {"fd", "f"}}};
+      return {make_request("open", {{"path", path}, {"flags", O_WRONLY}, {"mode", 0644}, {"fd", "f"}}),
+              make_request("pwrite", {{"fd", "f"}, {"data", to_hex(data)}, {"offset", offset}}),
+              make_request("close", {{"fd", "f"}})};
     case OpKind::truncate:
-      return {{{"op", "truncate"}, {"path", path}, {"size", size}}};
+      return {make_request("truncate", {{"path", path}, {"size", size}})};
     case OpKind::read_file:
-      return {{{"op", "read_file"}, {"path", path}}};
+      return {make_request("read_file", {{"path", path}})};
     case OpKind::mkdir:
-      return {{{"op", "mkdir"}, {"path", path}, {"mode", mode}}};
+      return {make_request("mkdir", {{"path", path}, {"mode", mode}})};
     case OpKind::rmdir:
-      return {{{"op", "rmdir"}, {"path", path}}};
+      return {make_request("rmdir", {{"path", path}})};
     case OpKind::unlink:
-      return {{{"op", "unlink"}, {"path", path}}};
+      return {make_request("unlink", {{"path", path}})};
     case OpKind::link:
-      return {{{"op", "link"}, {"from", path}, {"to", other}}};
+      return {make_request("link", {{"from", path}, {"to", other}})};
     case OpKind::symlink:
-      return {{{"op", "symlink"}, {"target", other}, {"path", path}}};
+      return {make_request("symlink", {{"target", other}, {"path", path}})};
     case OpKind::rename:
-      if (flags == 0) return {{{"op", "rename"}, {"from", path}, {"to", other}}};
-      return {{{"op", "renameat2"}, {"from", path}, {"to", other}, {"flags", flags}}};
+      if (flags == 0) return {make_request("rename", {{"from", path}, {"to", other}})};
+      return {make_request("renameat2", {{"from", path}, {"to", other}, {"flags", flags}})};
     case OpKind::chmod:
-      return {{{"op", "chmod"}, {"path", path}, {"mode", mode}}};
+      return {make_request("chmod", {{"path", path}, {"mode", mode}})};
     case OpKind::stat:
-      return {{{"op", "lstat"}, {"path", path}}};
+      return {make_request("lstat", {{"path", path}})};
     case OpKind::listdir:
-      return {{{"op", "listdir"}, {"path", path}}};
+      return {make_request("listdir", {{"path", path}})};
     case OpKind::setxattr:
-      return {{{"op", "setxattr"}, {"path", path}, {"name", kXattrName}, {"data", to_hex(data)}, {"flags", flags}}};
+      return {make_request("setxattr", {{"path", path}, {"name", kXattrName}, {"data", to_hex(data)}, {"flags", flags}})};
     case OpKind::getxattr:
-      return {{{"op", "getxattr"}, {"path", path}, {"name", kXattrName}, {"size", 256}}};
+      return {make_request("getxattr", {{"path", path}, {"name", kXattrName}, {"size", 256}})};
     case OpKind::removexattr:
-      return {{{"op", "removexattr"}, {"path", path}, {"name", kXattrName}}};
+      return {make_request("removexattr", {{"path", path}, {"name", kXattrName}})};
   }
   return {};
 }

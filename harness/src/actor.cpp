@@ -19,6 +19,8 @@ namespace bp = boost::process;
 
 namespace fusecheck {
 
+using nlohmann::json;
+
 std::mutex& spawn_mutex() {
   static std::mutex mutex;
   return mutex;

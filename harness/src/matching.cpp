@@ -8,9 +8,12 @@
 #include <set>
 #include <unordered_map>
 
+#include "fusecheck/names.hpp"
 #include "fusecheck/protocol.hpp"
 
 namespace fusecheck::matching {
+
+using nlohmann::json;
 
 namespace {
 
@@ -134,53 +137,61 @@ std::optional<json> resolve(const ValueRef& ref, const std::string& field, const
   return std::nullopt;
 }
 
-// Checks one matcher; returns "" when it holds, else the expectation text for the report.
-std::string check_matcher(const Matcher& matcher, const FieldExpect& field, const json& got, const MatchContext& ctx) {
+namespace {
+
+// The expectation text of a failed comparison, with a referenced value and octal modes shown.
+std::string describe_with(const Matcher& matcher, const FieldExpect& field, const json& value) {
+  std::string base = matcher.describe();
+  if (matcher.value.kind != ValueRef::Kind::literal) return base + " = " + show_value(field.field, field.kind, value);
+  Int n;
+  if (field.kind != FieldKind::bytes && octal_field(field.field) && as_int(value, n)) {
+    std::string prefix = matcher.kind == Matcher::Kind::mask_eq ? fmt::format("& 0{:o} == ", matcher.mask)
+                                                                : base.substr(0, base.find(' ') + 1);
+    return prefix + show_value(field.field, field.kind, value);
+  }
+  return base;
+}
+
+bool compare(Matcher::Kind kind, Int got, Int want) {
+  switch (kind) {
+    case Matcher::Kind::eq: return got == want;
+    case Matcher::Kind::ne: return got != want;
+    case Matcher::Kind::lt: return got < want;
+    case Matcher::Kind::le: return got <= want;
+    case Matcher::Kind::gt: return got > want;
+    default: return got >= want;
+  }
+}
+
+// eq, ne, lt, le, gt, ge and mask_eq, against a literal or a resolved reference.
+std::string check_comparison(const Matcher& matcher, const FieldExpect& field, const json& got, const MatchContext& ctx) {
   std::string error;
-  auto describe_with = [&](const json& value) {
-    std::string base = matcher.describe();
-    if (matcher.value.kind != ValueRef::Kind::literal) base += " = " + show_value(field.field, field.kind, value);
-    else if (field.kind != FieldKind::bytes && octal_field(field.field)) {
-      Int n;
-      if (as_int(value, n)) {
-        std::string prefix = matcher.kind == Matcher::Kind::mask_eq ? fmt::format("& 0{:o} == ", matcher.mask)
-                                                                    : matcher.describe().substr(0, matcher.describe().find(' ') + 1);
-        base = prefix + show_value(field.field, field.kind, value);
-      }
-    }
-    return base;
-  };
+  auto value = resolve(matcher.value, field.field, ctx, error);
+  if (!value) return matcher.describe() + " (" + error + ")";
+  Int got_number = 0, want = 0;
+  bool both_numbers = as_int(got, got_number) && !got.is_boolean() && as_int(*value, want) && !value->is_boolean();
+  bool holds;
+  if (matcher.kind == Matcher::Kind::mask_eq) {
+    holds = both_numbers && (got_number & matcher.mask) == want;
+  } else if (both_numbers) {
+    holds = compare(matcher.kind, got_number, want);
+  } else {
+    bool equal = *value == got;
+    holds = matcher.kind == Matcher::Kind::eq ? equal : matcher.kind == Matcher::Kind::ne ? !equal : false;
+    if (!holds && field.kind == FieldKind::bytes && matcher.kind == Matcher::Kind::eq)
+      return describe_with(matcher, field, *value) + " " + show_value(field.field, field.kind, *value) +
+             bytes_difference(*value, got);
+  }
+  if (holds) return "";
+  if (field.kind == FieldKind::bytes) return "== " + show_value(field.field, field.kind, *value);
+  return describe_with(matcher, field, *value);
+}
+
+// bits_set, bits_clear, one_of, changed, unchanged and recent.
+std::string check_scalar(const Matcher& matcher, const FieldExpect& field, const json& got, const MatchContext& ctx) {
   Int got_number = 0;
   bool numeric = as_int(got, got_number) && !got.is_boolean();
   switch (matcher.kind) {
-    case Matcher::Kind::eq: case Matcher::Kind::ne: case Matcher::Kind::lt: case Matcher::Kind::le:
-    case Matcher::Kind::gt: case Matcher::Kind::ge: case Matcher::Kind::mask_eq: {
-      auto value = resolve(matcher.value, field.field, ctx, error);
-      if (!value) return matcher.describe() + " (" + error + ")";
-      Int want;
-      bool both_numbers = numeric && as_int(*value, want) && !value->is_boolean();
-      bool holds;
-      if (matcher.kind == Matcher::Kind::mask_eq) {
-        holds = both_numbers && (got_number & matcher.mask) == want;
-      } else if (both_numbers) {
-        switch (matcher.kind) {
-          case Matcher::Kind::eq: holds = got_number == want; break;
-          case Matcher::Kind::ne: holds = got_number != want; break;
-          case Matcher::Kind::lt: holds = got_number < want; break;
-          case Matcher::Kind::le: holds = got_number <= want; break;
-          case Matcher::Kind::gt: holds = got_number > want; break;
-          default: holds = got_number >= want; break;
-        }
-      } else {
-        bool equal = *value == got;
-        holds = matcher.kind == Matcher::Kind::eq ? equal : matcher.kind == Matcher::Kind::ne ? !equal : false;
-        if (!holds && field.kind == FieldKind::bytes && matcher.kind == Matcher::Kind::eq)
-          return describe_with(*value) + " " + show_value(field.field, field.kind, *value) + bytes_difference(*value, got);
-      }
-      if (holds) return "";
-      if (field.kind == FieldKind::bytes) return "== " + show_value(field.field, field.kind, *value);
-      return describe_with(*value);
-    }
     case Matcher::Kind::bits_set: return numeric && (got_number & matcher.mask) == matcher.mask ? "" : matcher.describe();
     case Matcher::Kind::bits_clear: return numeric && (got_number & matcher.mask) == 0 ? "" : matcher.describe();
     case Matcher::Kind::one_of:
@@ -189,14 +200,6 @@ std::string check_matcher(const Matcher& matcher, const FieldExpect& field, cons
         if (item == got || (numeric && as_int(item, want) && want == got_number)) return "";
       }
       return matcher.describe();
-    case Matcher::Kind::changed:
-    case Matcher::Kind::unchanged: {
-      auto value = resolve(matcher.value, field.field, ctx, error);
-      if (!value) return matcher.describe() + " (" + error + ")";
-      bool same = *value == got;
-      bool holds = matcher.kind == Matcher::Kind::changed ? !same : same;
-      return holds ? "" : fmt::format("{} (saved value {})", matcher.describe(), show_value(field.field, field.kind, *value));
-    }
     case Matcher::Kind::recent: {
       double window = matcher.value.literal.get<double>();
       Int distance = got_number - ctx.now_ns;
@@ -205,93 +208,187 @@ std::string check_matcher(const Matcher& matcher, const FieldExpect& field, cons
                  ? ""
                  : fmt::format("{} (engine clock {})", matcher.describe(), int_text(ctx.now_ns));
     }
-    case Matcher::Kind::set:
-    case Matcher::Kind::sequence:
-    case Matcher::Kind::contains:
-    case Matcher::Kind::excludes:
-    case Matcher::Kind::each_once:
-    case Matcher::Kind::unique:
-    case Matcher::Kind::len: {
-      if (!got.is_array()) return matcher.describe() + " (the result is not a list)";
-      if (matcher.kind == Matcher::Kind::len) {
-        FieldExpect length{field.field + " length", FieldKind::integer, {}, field.where};
-        for (const auto& inner : matcher.nested) {
-          std::string failed = check_matcher(inner, length, json(got.size()), ctx);
-          if (!failed.empty()) return "length " + failed;
-        }
-        return "";
-      }
-      if (matcher.kind == Matcher::Kind::unique) {
-        std::set<std::string> seen;
-        for (const auto& element : got)
-          if (!seen.insert(element_key(element)).second) return fmt::format("no duplicates ('{}' appears twice)", element_key(element));
-        return "";
-      }
-      // Index the listing by name: directories of thousands of entries are common here.
-      std::unordered_multimap<std::string, size_t> by_key;
-      for (size_t i = 0; i < got.size(); ++i) by_key.emplace(element_key(got[i]), i);
-      if (matcher.kind == Matcher::Kind::contains || matcher.kind == Matcher::Kind::excludes) {
-        std::string problems;
-        size_t shown = 0, total_problems = 0;
-        for (const auto& item : matcher.items) {
-          auto [first, last] = by_key.equal_range(element_key(item));
-          bool present = std::any_of(first, last, [&](const auto& entry) { return element_matches(item, got[entry.second]); });
-          if (present != (matcher.kind == Matcher::Kind::contains)) {
-            ++total_problems;
-            if (shown++ < 20) problems += (problems.empty() ? "" : ", ") + element_key(item);
-          }
-        }
-        if (total_problems == 0) return "";
-        if (total_problems > shown) problems += fmt::format(", ... ({} in all)", total_problems);
-        return fmt::format("{} ({} {})", matcher.kind == Matcher::Kind::contains ? "contains the listed names" : "excludes the listed names",
-                           matcher.kind == Matcher::Kind::contains ? "missing:" : "present:", problems);
-      }
-      if (matcher.kind == Matcher::Kind::each_once) {
-        std::string problems;
-        size_t shown = 0, total_problems = 0;
-        for (const auto& item : matcher.items) {
-          auto [first, last] = by_key.equal_range(element_key(item));
-          size_t times = static_cast<size_t>(std::count_if(first, last, [&](const auto& entry) { return element_matches(item, got[entry.second]); }));
-          if (times != 1) {
-            ++total_problems;
-            if (shown++ < 20) problems += fmt::format("{}{} x{}", problems.empty() ? "" : ", ", element_key(item), times);
-          }
-        }
-        if (total_problems == 0) return "";
-        if (total_problems > shown) problems += fmt::format(", ... ({} in all)", total_problems);
-        return fmt::format("each of {} listed names exactly once (got {})", matcher.items.size(), problems);
-      }
-      if (matcher.kind == Matcher::Kind::sequence) {
-        bool holds = got.size() == matcher.items.size();
-        size_t at = 0;
-        for (; holds && at < got.size(); ++at) holds = element_matches(matcher.items[at], got[at]);
-        if (holds) return "";
-        return got.size() != matcher.items.size()
-                   ? fmt::format("the sequence of {} elements (got {})", matcher.items.size(), got.size())
-                   : fmt::format("the sequence (element {} differs: expected {})", at - 1, matcher.items[at - 1].dump());
-      }
-      // set: each expected element matches exactly one got element, and nothing is left over.
-      std::vector<bool> taken(got.size(), false);
-      std::string missing, extra;
-      size_t missing_count = 0, extra_count = 0;
-      for (const auto& item : matcher.items) {
-        bool found = false;
-        auto [first, last] = by_key.equal_range(element_key(item));
-        for (auto it = first; it != last && !found; ++it)
-          if (!taken[it->second] && element_matches(item, got[it->second])) taken[it->second] = found = true;
-        if (!found && missing_count++ < 20) missing += (missing.empty() ? "" : ", ") + element_key(item);
-      }
-      for (size_t i = 0; i < got.size(); ++i)
-        if (!taken[i] && extra_count++ < 20) extra += (extra.empty() ? "" : ", ") + element_key(got[i]);
-      if (missing_count == 0 && extra_count == 0) return "";
-      if (missing_count > 20) missing += fmt::format(", ... ({} in all)", missing_count);
-      if (extra_count > 20) extra += fmt::format(", ... ({} in all)", extra_count);
-      return fmt::format("the set of {} elements (missing: [{}], unexpected: [{}])", matcher.items.size(), missing, extra);
+    default: {  // changed, unchanged
+      std::string error;
+      auto value = resolve(matcher.value, field.field, ctx, error);
+      if (!value) return matcher.describe() + " (" + error + ")";
+      bool same = *value == got;
+      bool holds = matcher.kind == Matcher::Kind::changed ? !same : same;
+      return holds ? "" : fmt::format("{} (saved value {})", matcher.describe(), show_value(field.field, field.kind, *value));
     }
   }
+}
+
+// Names of up to 20 problem elements, then the total: "a, b, ... (57 in all)".
+struct ProblemList {
+  std::string text;
+  size_t count = 0;
+  void add(const std::string& item) {
+    if (count++ < 20) text += (text.empty() ? "" : ", ") + item;
+  }
+  std::string shown() const { return count > 20 ? text + fmt::format(", ... ({} in all)", count) : text; }
+};
+
+using ListIndex = std::unordered_multimap<std::string, size_t>;
+
+// How many got elements match `item`.
+size_t matches_of(const json& item, const json& got, const ListIndex& by_key) {
+  auto [first, last] = by_key.equal_range(element_key(item));
+  return static_cast<size_t>(std::count_if(first, last, [&](const auto& entry) { return element_matches(item, got[entry.second]); }));
+}
+
+std::string check_contains(const Matcher& matcher, const json& got, const ListIndex& by_key) {
+  bool want_present = matcher.kind == Matcher::Kind::contains;
+  ProblemList problems;
+  for (const auto& item : matcher.items)
+    if ((matches_of(item, got, by_key) > 0) != want_present) problems.add(element_key(item));
+  if (problems.count == 0) return "";
+  return fmt::format("{} ({} {})", want_present ? "contains the listed names" : "excludes the listed names",
+                     want_present ? "missing:" : "present:", problems.shown());
+}
+
+std::string check_each_once(const Matcher& matcher, const json& got, const ListIndex& by_key) {
+  ProblemList problems;
+  for (const auto& item : matcher.items) {
+    size_t times = matches_of(item, got, by_key);
+    if (times != 1) problems.add(fmt::format("{} x{}", element_key(item), times));
+  }
+  if (problems.count == 0) return "";
+  return fmt::format("each of {} listed names exactly once (got {})", matcher.items.size(), problems.shown());
+}
+
+std::string check_sequence(const Matcher& matcher, const json& got) {
+  if (got.size() != matcher.items.size())
+    return fmt::format("the sequence of {} elements (got {})", matcher.items.size(), got.size());
+  for (size_t at = 0; at < got.size(); ++at)
+    if (!element_matches(matcher.items[at], got[at]))
+      return fmt::format("the sequence (element {} differs: expected {})", at, matcher.items[at].dump());
   return "";
+}
+
+// set: each expected element matches exactly one got element, and nothing is left over.
+std::string check_set(const Matcher& matcher, const json& got, const ListIndex& by_key) {
+  std::vector<bool> taken(got.size(), false);
+  ProblemList missing, extra;
+  for (const auto& item : matcher.items) {
+    bool found = false;
+    auto [first, last] = by_key.equal_range(element_key(item));
+    for (auto it = first; it != last && !found; ++it)
+      if (!taken[it->second] && element_matches(item, got[it->second])) taken[it->second] = found = true;
+    if (!found) missing.add(element_key(item));
+  }
+  for (size_t i = 0; i < got.size(); ++i)
+    if (!taken[i]) extra.add(element_key(got[i]));
+  if (missing.count == 0 && extra.count == 0) return "";
+  return fmt::format("the set of {} elements (missing: [{}], unexpected: [{}])", matcher.items.size(), missing.shown(),
+                     extra.shown());
+}
+
+std::string check_list(const Matcher& matcher, const FieldExpect& field, const json& got, const MatchContext& ctx) {
+  if (!got.is_array()) return matcher.describe() + " (the result is not a list)";
+  if (matcher.kind == Matcher::Kind::len) {
+    FieldExpect length{field.field + " length", FieldKind::integer, {}, field.where};
+    for (const auto& inner : matcher.nested) {
+      std::string failed = check_matcher(inner, length, json(got.size()), ctx);
+      if (!failed.empty()) return "length " + failed;
+    }
+    return "";
+  }
+  if (matcher.kind == Matcher::Kind::unique) {
+    std::set<std::string> seen;
+    for (const auto& element : got)
+      if (!seen.insert(element_key(element)).second) return fmt::format("no duplicates ('{}' appears twice)", element_key(element));
+    return "";
+  }
+  if (matcher.kind == Matcher::Kind::sequence) return check_sequence(matcher, got);
+  // Index the listing by name: directories of thousands of entries are common here.
+  ListIndex by_key;
+  for (size_t i = 0; i < got.size(); ++i) by_key.emplace(element_key(got[i]), i);
+  if (matcher.kind == Matcher::Kind::contains || matcher.kind == Matcher::Kind::excludes)
+    return check_contains(matcher, got, by_key);
+  if (matcher.kind == Matcher::Kind::each_once) return check_each_once(matcher, got, by_key);
+  return check_set(matcher, got, by_key);
+}
+
+}  // namespace
+
+// Checks one matcher; returns "" when it holds, else the expectation text for the report.
+std::string check_matcher(const Matcher& matcher, const FieldExpect& field, const json& got, const MatchContext& ctx) {
+  switch (matcher.kind) {
+    case Matcher::Kind::eq: case Matcher::Kind::ne: case Matcher::Kind::lt: case Matcher::Kind::le:
+    case Matcher::Kind::gt: case Matcher::Kind::ge: case Matcher::Kind::mask_eq:
+      return check_comparison(matcher, field, got, ctx);
+    case Matcher::Kind::bits_set: case Matcher::Kind::bits_clear: case Matcher::Kind::one_of:
+    case Matcher::Kind::changed: case Matcher::Kind::unchanged: case Matcher::Kind::recent:
+      return check_scalar(matcher, field, got, ctx);
+    default:
+      return check_list(matcher, field, got, ctx);
+  }
 }
 
 std::string show(const std::string& field, FieldKind kind, const json& value) { return show_value(field, kind, value); }
 
 }  // namespace fusecheck::matching
+
+// Descriptions of matchers and expectations, as the report prints them.
+namespace fusecheck {
+
+namespace {
+std::string offset_text(long long add) {
+  if (add == 0) return "";
+  return add > 0 ? fmt::format(" + {}", add) : fmt::format(" - {}", -static_cast<unsigned long long>(add));
+}
+}  // namespace
+
+std::string Matcher::describe() const {
+  auto value_text = [this] {
+    switch (value.kind) {
+      case ValueRef::Kind::saved:
+        return fmt::format("saved '{}'{}{}", value.saved, value.field.empty() ? "" : "." + value.field, offset_text(value.add));
+      case ValueRef::Kind::field: return "field " + value.field + offset_text(value.add);
+      default: return value.literal.dump();
+    }
+  };
+  auto items_text = [this] {
+    std::string out;
+    for (const auto& item : items) out += (out.empty() ? "" : ", ") + item.dump();
+    return "[" + out + "]";
+  };
+  switch (kind) {
+    case Kind::eq: return "== " + value_text();
+    case Kind::ne: return "!= " + value_text();
+    case Kind::lt: return "< " + value_text();
+    case Kind::le: return "<= " + value_text();
+    case Kind::gt: return "> " + value_text();
+    case Kind::ge: return ">= " + value_text();
+    case Kind::mask_eq: return fmt::format("& 0{:o} == {}", mask, value_text());
+    case Kind::bits_set: return fmt::format("has bits 0{:o} set", mask);
+    case Kind::bits_clear: return fmt::format("has bits 0{:o} clear", mask);
+    case Kind::one_of: return "one of " + items_text();
+    case Kind::changed: return "changed since '" + value.saved + "'";
+    case Kind::unchanged: return "unchanged since '" + value.saved + "'";
+    case Kind::recent: return fmt::format("within {} s of now", value.literal.dump());
+    case Kind::set: return "the set " + items_text();
+    case Kind::sequence: return "the sequence " + items_text();
+    case Kind::contains: return "contains " + items_text();
+    case Kind::excludes: return "excludes " + items_text();
+    case Kind::each_once: return "each exactly once: " + items_text();
+    case Kind::unique: return "no duplicates";
+    case Kind::len: {
+      std::string out = "length";
+      for (const auto& inner : nested) out += " " + inner.describe();
+      return out;
+    }
+  }
+  return "?";
+}
+
+std::string Expect::describe() const {
+  if (kind == Kind::any) return "any result";
+  if (kind == Kind::ok) return "success";
+  std::string names;
+  for (int err : errnos) names += (names.empty() ? "" : " or ") + errno_name(err);
+  return names;
+}
+
+}  // namespace fusecheck

@@ -60,6 +60,11 @@ FrameStatus read_all(int fd, char* data, size_t size, std::optional<Clock::time_
 
 void set_interrupt_flag(const std::atomic<bool>* flag) { interrupt_flag = flag; }
 
+bool interrupt_requested() {
+  const std::atomic<bool>* flag = interrupt_flag.load();
+  return flag != nullptr && flag->load();
+}
+
 bool write_frame(int fd, const std::string& payload) {
   uint32_t size = static_cast<uint32_t>(payload.size());
   unsigned char header[4] = {static_cast<unsigned char>(size), static_cast<unsigned char>(size >> 8),

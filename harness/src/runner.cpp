@@ -25,10 +25,13 @@
 
 #include "fusecheck/actor.hpp"
 #include "fusecheck/names.hpp"
+#include "fusecheck/ops.hpp"
 #include "fusecheck/protocol.hpp"
 #include "matching.hpp"
 
 namespace fusecheck {
+
+using nlohmann::json;
 
 std::string verdict_name(Verdict verdict) {
   switch (verdict) {
@@ -323,7 +326,7 @@ class MountSession {
       features.set(feature, reply_ok(reply), fmt::format("{} returned {}", what, reply_text(reply)));
       return reply;
     };
-    auto made = call({{"op", "mkdir"}, {"path", dir}, {"mode", 0755}});
+    auto made = call(make_request("mkdir", {{"path", dir}, {"mode", 0755}}));
     if (!reply_ok(made)) {
       for (const auto& feature : known_features())
         if (!features.has(feature) && !features.missing.count(feature))
@@ -331,22 +334,22 @@ class MountSession {
       return;
     }
     auto at = [&](const std::string& name) { return dir + "/" + name; };
-    call({{"op", "create_file"}, {"path", at("f")}, {"mode", 0644}});
-    call({{"op", "create_file"}, {"path", at("g")}, {"mode", 0644}});
-    probe("xattr.user", {{"op", "setxattr"}, {"path", at("f")}, {"name", "user.fusecheck"}, {"data", "31"}}, "setxattr user.*");
-    probe("xattr.trusted", {{"op", "setxattr"}, {"path", at("f")}, {"name", "trusted.fusecheck"}, {"data", "31"}}, "setxattr trusted.*");
-    probe("xattr.security", {{"op", "setxattr"}, {"path", at("f")}, {"name", "security.fusecheck"}, {"data", "31"}}, "setxattr security.*");
-    probe("hardlinks", {{"op", "link"}, {"from", at("f")}, {"to", at("h")}}, "link");
-    probe("symlinks", {{"op", "symlink"}, {"target", "f"}, {"path", at("l")}}, "symlink");
-    probe("fifo", {{"op", "mknod"}, {"path", at("p")}, {"type", "fifo"}, {"mode", 0644}}, "mknod fifo");
-    probe("devices", {{"op", "mknod"}, {"path", at("c")}, {"type", "chr"}, {"mode", 0644}, {"major", 1}, {"minor", 3}}, "mknod chr");
-    probe("sockets", {{"op", "mknod"}, {"path", at("s")}, {"type", "sock"}, {"mode", 0644}}, "mknod sock");
+    call(make_request("create_file", {{"path", at("f")}, {"mode", 0644}}));
+    call(make_request("create_file", {{"path", at("g")}, {"mode", 0644}}));
+    probe("xattr.user", make_request("setxattr", {{"path", at("f")}, {"name", "user.fusecheck"}, {"data", "31"}}), "setxattr user.*");
+    probe("xattr.trusted", make_request("setxattr", {{"path", at("f")}, {"name", "trusted.fusecheck"}, {"data", "31"}}), "setxattr trusted.*");
+    probe("xattr.security", make_request("setxattr", {{"path", at("f")}, {"name", "security.fusecheck"}, {"data", "31"}}), "setxattr security.*");
+    probe("hardlinks", make_request("link", {{"from", at("f")}, {"to", at("h")}}), "link");
+    probe("symlinks", make_request("symlink", {{"target", "f"}, {"path", at("l")}}), "symlink");
+    probe("fifo", make_request("mknod", {{"path", at("p")}, {"type", "fifo"}, {"mode", 0644}}), "mknod fifo");
+    probe("devices", make_request("mknod", {{"path", at("c")}, {"type", "chr"}, {"mode", 0644}, {"major", 0}, {"minor", 1}}), "mknod chr");
+    probe("sockets", make_request("mknod", {{"path", at("s")}, {"type", "sock"}, {"mode", 0644}}), "mknod sock");
     // Each renameat2 probe works on files of its own, so one missing flag cannot hide another.
-    for (const char* name : {"n1", "x1", "x2", "w1"}) call({{"op", "create_file"}, {"path", at(name)}, {"mode", 0644}});
-    probe("rename_noreplace", {{"op", "renameat2"}, {"from", at("n1")}, {"to", at("n2")}, {"flags", RENAME_NOREPLACE}}, "renameat2 RENAME_NOREPLACE");
-    probe("rename_exchange", {{"op", "renameat2"}, {"from", at("x1")}, {"to", at("x2")}, {"flags", RENAME_EXCHANGE}}, "renameat2 RENAME_EXCHANGE");
-    probe("rename_whiteout", {{"op", "renameat2"}, {"from", at("w1")}, {"to", at("w2")}, {"flags", RENAME_WHITEOUT}}, "renameat2 RENAME_WHITEOUT");
-    probe("o_tmpfile", {{"op", "open"}, {"path", dir}, {"flags", O_TMPFILE | O_RDWR}, {"mode", 0600}, {"fd", "t"}}, "open O_TMPFILE");
+    for (const char* name : {"n1", "x1", "x2", "w1"}) call(make_request("create_file", {{"path", at(name)}, {"mode", 0644}}));
+    probe("rename_noreplace", make_request("renameat2", {{"from", at("n1")}, {"to", at("n2")}, {"flags", RENAME_NOREPLACE}}), "renameat2 RENAME_NOREPLACE");
+    probe("rename_exchange", make_request("renameat2", {{"from", at("x1")}, {"to", at("x2")}, {"flags", RENAME_EXCHANGE}}), "renameat2 RENAME_EXCHANGE");
+    probe("rename_whiteout", make_request("renameat2", {{"from", at("w1")}, {"to", at("w2")}, {"flags", RENAME_WHITEOUT}}), "renameat2 RENAME_WHITEOUT");
+    probe("o_tmpfile", make_request("open", {{"path", dir}, {"flags", O_TMPFILE | O_RDWR}, {"mode", 0600}, {"fd", "t"}}), "open O_TMPFILE");
     {
       // fd-based probes need one actor across calls (the pool resets actors between calls).
       std::string error;
@@ -356,13 +359,13 @@ class MountSession {
         auto reply = actor->call(request, deadline());
         features.set(feature, reply_ok(reply), fmt::format("{} returned {}", what, reply_text(reply)));
       };
-      if (actor && reply_ok(actor->call({{"op", "open"}, {"path", at("d")}, {"flags", O_CREAT | O_RDWR}, {"mode", 0644}, {"fd", "d"}}, deadline()))) {
-        fd_probe("fallocate", {{"op", "fallocate"}, {"fd", "d"}, {"mode", 0}, {"offset", 0}, {"len", 8192}}, "fallocate");
-        fd_probe("punch_hole", {{"op", "fallocate"}, {"fd", "d"}, {"mode", FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE}, {"offset", 0}, {"len", 4096}}, "fallocate PUNCH_HOLE");
-        fd_probe("zero_range", {{"op", "fallocate"}, {"fd", "d"}, {"mode", FALLOC_FL_ZERO_RANGE}, {"offset", 0}, {"len", 4096}}, "fallocate ZERO_RANGE");
-        actor->call({{"op", "open"}, {"path", at("sparse")}, {"flags", O_CREAT | O_RDWR}, {"mode", 0644}, {"fd", "s"}}, deadline());
-        actor->call({{"op", "pwrite"}, {"fd", "s"}, {"offset", 1 << 20}, {"data", "31"}}, deadline());
-        auto data = actor->call({{"op", "lseek"}, {"fd", "s"}, {"offset", 0}, {"whence", SEEK_DATA}}, deadline());
+      if (actor && reply_ok(actor->call(make_request("open", {{"path", at("d")}, {"flags", O_CREAT | O_RDWR}, {"mode", 0644}, {"fd", "d"}}), deadline()))) {
+        fd_probe("fallocate", make_request("fallocate", {{"fd", "d"}, {"mode", 0}, {"offset", 0}, {"len", 8192}}), "fallocate");
+        fd_probe("punch_hole", make_request("fallocate", {{"fd", "d"}, {"mode", FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE}, {"offset", 0}, {"len", 4096}}), "fallocate PUNCH_HOLE");
+        fd_probe("zero_range", make_request("fallocate", {{"fd", "d"}, {"mode", FALLOC_FL_ZERO_RANGE}, {"offset", 0}, {"len", 4096}}), "fallocate ZERO_RANGE");
+        actor->call(make_request("open", {{"path", at("sparse")}, {"flags", O_CREAT | O_RDWR}, {"mode", 0644}, {"fd", "s"}}), deadline());
+        actor->call(make_request("pwrite", {{"fd", "s"}, {"offset", 1 << 20}, {"data", "31"}}), deadline());
+        auto data = actor->call(make_request("lseek", {{"fd", "s"}, {"offset", 0}, {"whence", SEEK_DATA}}), deadline());
         bool holes = reply_ok(data) && data.body["r"].value("offset", 0LL) > 0;
         features.set("seek_hole", holes, "lseek SEEK_DATA on a file with a 1 MiB hole returned " +
                                              (reply_ok(data) ? std::to_string(data.body["r"].value("offset", 0LL)) : reply_text(data)));
@@ -372,9 +375,9 @@ class MountSession {
       }
       if (actor && !actor->usable()) mount_->abort_connection("probe timed out");
     }
-    call({{"op", "utimensat"}, {"path", at("g")}, {"atime", {{"kind", "ns"}, {"ns", 1000000000LL + 123456789}}},
-          {"mtime", {{"kind", "ns"}, {"ns", 1000000000LL + 123456789}}}});
-    auto times = call({{"op", "stat"}, {"path", at("g")}});
+    call(make_request("utimensat", {{"path", at("g")}, {"atime", {{"kind", "ns"}, {"ns", 1000000000LL + 123456789}}},
+          {"mtime", {{"kind", "ns"}, {"ns", 1000000000LL + 123456789}}}}));
+    auto times = call(make_request("stat", {{"path", at("g")}}));
     bool exact = reply_ok(times) && times.body["r"].value("mtime_nsec", 0) == 123456789;
     features.set("timestamps_ns", exact, "utimensat with nanoseconds did not read back exactly");
     call({{"op", "reset"}});  // closes the O_TMPFILE descriptor
@@ -383,7 +386,7 @@ class MountSession {
       std::string error;
       Identity nobody{65534, 65534, {}, 022};
       auto actor = ActorProcess::spawn(executable_dir() + "/fusecheck-actor", nobody, error);
-      auto reply = actor ? actor->call({{"op", "stat"}, {"path", mount_->root()}}, Clock::now() + std::chrono::seconds(5))
+      auto reply = actor ? actor->call(make_request("stat", {{"path", mount_->root()}}), Clock::now() + std::chrono::seconds(5))
                          : ActorProcess::Reply{};
       features.set("other_users", actor && reply_ok(reply),
                    fmt::format("uid 65534 cannot reach {}: {}", mount_->root(), actor ? reply_text(reply) : error));

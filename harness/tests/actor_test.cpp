@@ -9,6 +9,7 @@
 #include "fusecheck/actor.hpp"
 
 using namespace fusecheck;
+using nlohmann::json;
 using namespace std::chrono_literals;
 
 namespace {

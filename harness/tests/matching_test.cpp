@@ -7,6 +7,7 @@
 #include "fusecheck/scenario.hpp"
 
 using namespace fusecheck;
+using nlohmann::json;
 
 namespace {
 

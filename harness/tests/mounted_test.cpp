@@ -21,6 +21,7 @@
 
 namespace fs = std::filesystem;
 using namespace fusecheck;
+using nlohmann::json;
 
 namespace {
 

@@ -10,6 +10,7 @@
 #include "fusecheck/scenario.hpp"
 
 using namespace fusecheck;
+using nlohmann::json;
 
 namespace {
 
@@ -212,6 +213,52 @@ TEST(Expectations, EntriesNeedAReasonAndMatchByNameOrGlob) {
   EXPECT_TRUE(entry->skip);
   EXPECT_EQ(entry->reason, "because");
   std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+
+namespace {
+
+TEST(Parser, RepeatUnrollsItsStepsWithTheCounter) {
+  auto tests = parse_scenario_text(std::string(header) +
+                                       "steps:\n  - {op: create_file, path: f}\n"
+                                       "  - repeat: 50\n    steps:\n"
+                                       "      - {op: setxattr, path: f, name: \"user.k${i}\", data: \"v${i}\"}\n"
+                                       "  - {repeat: 2, start: 7, steps: [{op: stat, path: \"f$${i}${i}\", expect: any}]}\n",
+                                   "s.yaml", "s");
+  ASSERT_EQ(tests[0].steps.size(), 53u);
+  EXPECT_EQ(tests[0].steps[1].request["name"], "user.k0");
+  EXPECT_EQ(tests[0].steps[50].request["name"], "user.k49");
+  EXPECT_EQ(tests[0].steps[50].request["data"], "763439");  // "v49" in hex
+  EXPECT_EQ(tests[0].steps[50].where, "s.yaml:8:9");        // the line the author wrote
+  EXPECT_NE(tests[0].steps[50].summary.find("[i=49]"), std::string::npos);
+  EXPECT_EQ(tests[0].steps[51].request["path"], "f${i}7");
+  EXPECT_EQ(tests[0].steps[52].request["path"], "f${i}8");
+}
+
+TEST(Parser, RepeatErrorsCiteFileLineColumn) {
+  EXPECT_NE(parse_error("steps:\n  - {repeat: 0, steps: [{op: stat, path: f}]}\n").find("s.yaml:5:14: repeat must be within 1..10000"),
+            std::string::npos);
+  EXPECT_NE(parse_error("steps:\n  - {repeat: 10001, steps: [{op: stat, path: f}]}\n").find("s.yaml:5:14: repeat must be within"),
+            std::string::npos);
+  EXPECT_NE(parse_error("steps:\n  - {repeat: x, steps: [{op: stat, path: f}]}\n").find("s.yaml:5:14: repeat must be an integer"),
+            std::string::npos);
+  EXPECT_NE(parse_error("steps:\n  - {repeat: 2}\n").find("s.yaml:5:5: repeat needs steps:"), std::string::npos);
+  EXPECT_NE(parse_error("steps:\n  - {repeat: 2, steps: [{repeat: 2, steps: [{op: stat, path: f}]}]}\n")
+                .find("s.yaml:5:25: repeat cannot nest"),
+            std::string::npos);
+  EXPECT_NE(parse_error("steps:\n  - {repeat: 2, stepz: []}\n").find("s.yaml:5:17: unknown key 'stepz' in repeat"),
+            std::string::npos);
+  EXPECT_NE(parse_error("steps:\n  - {repeat: 2, steps: [{op: stat, path: \"${j}\"}]}\n").find("unknown parameter ${j}"),
+            std::string::npos);
+  EXPECT_NE(parse_error("params:\n  i: [1]\nsteps:\n  - {repeat: 2, steps: [{op: stat, path: f}]}\n")
+                .find("s.yaml:7:5: repeat sets ${i}, which is also a parameter"),
+            std::string::npos);
+  // Outside a repeat ${i} is an unknown parameter; inside parallel a repeat is refused.
+  EXPECT_NE(parse_error("steps:\n  - {op: stat, path: \"${i}\"}\n").find("unknown parameter ${i}"), std::string::npos);
+  EXPECT_NE(parse_error("steps:\n  - {op: parallel, steps: [{repeat: 2, steps: []}, {op: stat, path: f}]}\n")
+                .find("repeat cannot be used here"),
+            std::string::npos);
 }
 
 }  // namespace

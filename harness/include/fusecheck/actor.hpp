@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "fusecheck/protocol.hpp"
-#include "fusecheck/scenario.hpp"
+#include "fusecheck/identity.hpp"
 
 namespace boost::process {
 class child;
@@ -33,8 +33,8 @@ class ActorProcess {
  public:
   struct Reply {
     enum class Status { ok, timeout, died, protocol } status = Status::ok;
-    json body;           // {"ok":true,"r":{...}} or {"ok":false,"errno":N}
-    std::string detail;  // for timeout/died/protocol: what happened
+    nlohmann::json body;  // {"ok":true,"r":{...}} or {"ok":false,"errno":N}
+    std::string detail;   // for timeout/died/protocol: what happened
   };
 
   // Starts an actor; on failure returns nullptr and says why in `error`.
@@ -44,9 +44,9 @@ class ActorProcess {
   ActorProcess(const ActorProcess&) = delete;
   ActorProcess& operator=(const ActorProcess&) = delete;
 
-  bool send(const json& request);
+  bool send(const nlohmann::json& request);
   Reply receive(Clock::time_point deadline);
-  Reply call(const json& request, Clock::time_point deadline);
+  Reply call(const nlohmann::json& request, Clock::time_point deadline);
 
   // SIGKILL, then reap for up to `grace`; false if it is still there (stuck in the kernel).
   bool kill_and_reap(std::chrono::milliseconds grace);

@@ -23,6 +23,8 @@ FrameStatus read_frame(int fd, std::string& payload,
 
 // When the flag is set (Ctrl-C), reads with a deadline give up early as if timed out.
 void set_interrupt_flag(const std::atomic<bool>* flag);
+// Whether that flag is set; long work (parsing a file) checks it to stop early.
+bool interrupt_requested();
 
 // Bytes <-> lower-case hex, the encoding of byte strings inside JSON messages.
 std::string to_hex(const std::string& bytes);

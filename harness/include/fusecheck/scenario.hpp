@@ -14,25 +14,15 @@
 #include <vector>
 #include <yaml-cpp/yaml.h>
 
-namespace fusecheck {
+#include "fusecheck/identity.hpp"
+#include "fusecheck/ops.hpp"
 
-using nlohmann::json;
+namespace fusecheck {
 
 // An error in an input file; what() is "FILE:LINE:COL: message".
 struct FileError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
-
-struct Identity {
-  uid_t uid = 0;
-  gid_t gid = 0;
-  std::vector<gid_t> groups;
-  mode_t umask = 022;
-  std::string key() const;  // equal keys = interchangeable actor processes
-};
-
-// Kinds of values a result field holds, which decide the matchers it accepts.
-enum class FieldKind { integer, string, boolean, bytes, names, entries };
 
 // A value a matcher or an argument compares with: a literal, or taken from a saved result
 // (`{saved: NAME, field: F}`) or from another field of the current result (`{field: F}`).
@@ -40,7 +30,7 @@ enum class FieldKind { integer, string, boolean, bytes, names, entries };
 // deltas ("bfree dropped by exactly 3") can be stated without knowing the saved value.
 struct ValueRef {
   enum class Kind { literal, saved, field } kind = Kind::literal;
-  json literal;
+  nlohmann::json literal;
   std::string saved;
   std::string field;
   long long add = 0;
@@ -53,7 +43,7 @@ struct Matcher {
   } kind;
   ValueRef value;               // eq..ge, mask_eq (value), bits_*, recent (seconds)
   long long mask = 0;           // mask_eq
-  std::vector<json> items;      // one_of, set, sequence, contains, excludes, each_once
+  std::vector<nlohmann::json> items;     // one_of, set, sequence, contains, excludes, each_once
   std::vector<Matcher> nested;  // len
   std::string describe() const;
 };
@@ -75,7 +65,7 @@ struct Expect {
 struct Step {
   std::string op;
   std::string actor;       // empty for engine-side ops (sleep, parallel)
-  json request;            // what the actor receives, names resolved to numbers
+  nlohmann::json request;          // what the actor receives, names resolved to numbers
   std::map<std::string, ValueRef> ref_args;  // arguments taken from saved results at run time
   Expect expect;
   std::string save;
