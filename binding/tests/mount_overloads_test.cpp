@@ -86,6 +86,7 @@ TEST(Overloads, WriteWithContextSeesTheWriter) {
 class FlagsOpendirFs : public HelloFs {
  public:
   std::atomic<int> last_flags{-1};
+  using HelloFs::opendir;
   Reply<FileHandleT> opendir(InodeT inode, FlagT flags, const RequestContext&) override {
     last_flags = flags.value;
     if (inode != ROOT_INODE) co_return FUSEError(ENOTDIR);
