@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "fusecheck/actor.hpp"
+#include "fusecheck/data_dir.hpp"
 #include "fusecheck/fuzz_command.hpp"
 #include "fusecheck/report.hpp"
 #include "fusecheck/runner.hpp"
@@ -61,7 +62,7 @@ std::atomic<bool> stop_requested{false};
 std::string scenarios_dir(const Options& options) {
   if (!options.scenarios.empty()) return options.scenarios;
   if (const char* env = std::getenv("FUSECHECK_SCENARIOS")) return env;
-  return std::string(FUSECHECK_SOURCE_DIR) + "/scenarios";
+  return data_dir() + "/scenarios";
 }
 
 bool name_selected(const Options& options, const Scenario& scenario) {

@@ -77,7 +77,7 @@ void write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t o
 void flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   start<void>(
       req, "flush", ino,
-      [&ops = dispatcher_of(req).ops, fh = FileHandleT{fi->fh}](const RequestContext&) { return ops.flush(fh); },
+      [&ops = dispatcher_of(req).ops, fh = FileHandleT{fi->fh}](const RequestContext& ctx) { return ops.flush(fh, ctx); },
       reply_ok);
 }
 
@@ -85,8 +85,8 @@ void release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   // The kernel ignores RELEASE's answer, so an error is only worth a log line.
   start<void>(
       req, "release", ino,
-      [&ops = dispatcher_of(req).ops, fh = FileHandleT{fi->fh}, ino](const RequestContext&) -> Reply<void> {
-        Result<void> res = co_await ops.release(fh);
+      [&ops = dispatcher_of(req).ops, fh = FileHandleT{fi->fh}, ino](const RequestContext& ctx) -> Reply<void> {
+        Result<void> res = co_await ops.release(fh, ctx);
         if (!res.ok() && res.error() != ENOSYS)  // ENOSYS: the filesystem keeps no open state
           std::fprintf(stderr, "fusepp: release(inode %llu) failed: %s\n", static_cast<unsigned long long>(ino),
                        FUSEError(res.error()).what());
@@ -98,8 +98,8 @@ void release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 void fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) {
   start<void>(
       req, "fsync", ino,
-      [&ops = dispatcher_of(req).ops, fh = FileHandleT{fi->fh}, datasync](const RequestContext&) {
-        return ops.fsync(fh, datasync != 0);
+      [&ops = dispatcher_of(req).ops, fh = FileHandleT{fi->fh}, datasync](const RequestContext& ctx) {
+        return ops.fsync(fh, datasync != 0, ctx);
       },
       reply_ok);
 }

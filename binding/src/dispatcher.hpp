@@ -152,7 +152,7 @@ asio::awaitable<void> serve(Dispatcher& d, fuse_req_t req, const char* op, uint6
 }
 
 // Starts a coroutine inside the current libfuse callback. Boost 1.74's co_spawn always
-// posts its first step (DESIGN.md §2 measured ~25% slower stat); launching the
+// posts its first step (~25% slower stat, docs/architecture.md "Inline start"); launching the
 // awaitable_thread directly runs the handler up to its first suspension right here, and a
 // handler that never suspends has replied before this returns. The only use of Asio's
 // detail namespace; other Boost versions fall back to co_spawn.

@@ -70,6 +70,9 @@ Reply<size_t> Operations::write(FileHandleT fh, off_t off, std::string_view buf,
 Reply<void> Operations::flush(FileHandleT) { co_return kNotImplemented; }
 Reply<void> Operations::release(FileHandleT) { co_return kNotImplemented; }
 Reply<void> Operations::fsync(FileHandleT, bool) { co_return kNotImplemented; }
+Reply<void> Operations::flush(FileHandleT fh, const RequestContext&) { return flush(fh); }
+Reply<void> Operations::release(FileHandleT fh, const RequestContext&) { return release(fh); }
+Reply<void> Operations::fsync(FileHandleT fh, bool datasync, const RequestContext&) { return fsync(fh, datasync); }
 Reply<void> Operations::fallocate(FileHandleT, int, off_t, off_t) { co_return kNotImplemented; }
 Reply<off_t> Operations::lseek(FileHandleT, off_t, int) { co_return kNotImplemented; }
 Reply<size_t> Operations::copy_file_range(FileHandleT, off_t, FileHandleT, off_t, size_t, FlagT) {

@@ -246,6 +246,8 @@ void throw_if_failed(int rc, const char* what) {
 
 }  // namespace
 
+void register_open_session(Session* session, bool open);  // for current_session(), below
+
 Session::Session(Operations& ops, const std::filesystem::path& mountpoint, const std::set<std::string>& options)
     : impl_(std::make_unique<Impl>(ops, mountpoint)) {
   std::string joined = join_options(options);
@@ -268,6 +270,7 @@ Session::Session(Operations& ops, const std::filesystem::path& mountpoint, const
     impl_->closed = true;
     throw std::system_error(err, std::generic_category(), "fusepp: cannot mount " + mountpoint.string());
   }
+  register_open_session(this, true);
 }
 
 Session::~Session() {
@@ -413,6 +416,7 @@ void Session::Impl::wake_blocked_reader() {
 }
 
 void Session::close(bool unmount) {
+  register_open_session(this, false);
   Impl& s = *impl_;
   std::lock_guard lock(s.state_mutex);
   if (s.closed) return;
@@ -479,19 +483,40 @@ asio::io_context& Session::io_context() { return impl_->io; }
 
 namespace {
 std::mutex g_session_mutex;
-std::unique_ptr<Session> g_session;
+std::unique_ptr<Session> g_session;  // made by init()
+std::vector<Session*> g_open_sessions;  // every Session mounted and not yet closed
 }  // namespace
 
+void register_open_session(Session* session, bool open) {
+  std::lock_guard lock(g_session_mutex);
+  std::erase(g_open_sessions, session);
+  if (open) g_open_sessions.push_back(session);
+}
+
+// init()'s session, else the only open one (a Session or ScopedMount made directly), so the
+// module functions work in tests as they do in a daemon.
 Session& current_session() {
   std::lock_guard lock(g_session_mutex);
-  if (!g_session) throw std::logic_error("fusepp: init() was not called");
-  return *g_session;
+  if (g_session) return *g_session;
+  if (g_open_sessions.size() == 1) return *g_open_sessions.front();
+  throw std::logic_error(g_open_sessions.empty()
+                             ? "fusepp: no session is mounted (init() was not called)"
+                             : "fusepp: several sessions are mounted; call the Session's own functions");
 }
 
 void init(Operations& ops, const std::filesystem::path& mountpoint, const std::set<std::string>& options) {
+  auto check_first = [] {
+    if (g_session) throw std::logic_error("fusepp: init() called twice without close()");
+  };
+  {
+    std::lock_guard lock(g_session_mutex);
+    check_first();
+  }
+  // Made outside the lock: a Session registers itself as open (register_open_session).
+  auto session = std::make_unique<Session>(ops, mountpoint, options);
   std::lock_guard lock(g_session_mutex);
-  if (g_session) throw std::logic_error("fusepp: init() called twice without close()");
-  g_session = std::make_unique<Session>(ops, mountpoint, options);
+  check_first();
+  g_session = std::move(session);
 }
 
 void main(MainOptions options) { current_session().main(options); }

@@ -20,7 +20,6 @@
 #include <boost/asio/post.hpp>
 #include <optional>
 
-#include "session_impl.hpp"
 
 namespace fusepp::testing {
 

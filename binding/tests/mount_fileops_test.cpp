@@ -20,7 +20,6 @@ namespace {
 
 using namespace testing;  // run_in_child, start_child, finish_child, errno_name
 
-constexpr InodeT kFile{2};
 constexpr unsigned kIoctlCmd = _IOR('f', 7, uint32_t);
 
 class FileOpsFs : public Operations {

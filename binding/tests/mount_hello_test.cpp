@@ -75,7 +75,8 @@ TEST(MountHello, SuspendedHandlerDoesNotDelayOthers) {
   auto r = run_in_child([&] {
     struct stat st{};
     // Look both names up first: the kernel holds a second first-lookup in a directory while
-    // another is pending, but requests on known inodes flow freely (DESIGN.md §2).
+    // another is pending, but requests on known inodes flow freely (docs/architecture.md,
+    // "Toolchain and kernel facts").
     if (::stat((dir / "message").c_str(), &st) != 0) return std::string("pre-stat message failed");
     int slow_fd = ::open((dir / "slow").c_str(), O_PATH);
     if (slow_fd < 0) return std::string("open slow failed");

@@ -1,12 +1,14 @@
-// Mounted tests of the overloads fusepp adds to pyfuse3's handlers: write() with the writer's
-// RequestContext and opendir() with the open flags reach an override, and a filesystem that
-// overrides only pyfuse3's forms still gets the requests through the default forwarding.
+// Mounted tests of the overloads fusepp adds to pyfuse3's handlers: write(), flush(), fsync()
+// and release() with the caller's RequestContext and opendir() with the open flags reach an
+// override, and a filesystem that overrides only pyfuse3's forms still gets the requests
+// through the default forwarding.
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -84,6 +86,7 @@ TEST(Overloads, WriteWithContextSeesTheWriter) {
 class FlagsOpendirFs : public HelloFs {
  public:
   std::atomic<int> last_flags{-1};
+  using HelloFs::opendir;
   Reply<FileHandleT> opendir(InodeT inode, FlagT flags, const RequestContext&) override {
     last_flags = flags.value;
     if (inode != ROOT_INODE) co_return FUSEError(ENOTDIR);
@@ -103,6 +106,79 @@ TEST(Overloads, OpendirWithFlagsSeesTheOpenFlags) {
   ASSERT_EQ(r.output, "ok");
   ASSERT_NE(fs.last_flags.load(), -1);
   EXPECT_TRUE(fs.last_flags.load() & O_NOATIME) << std::oct << fs.last_flags.load();
+}
+
+// Overrides flush, fsync and release with the caller's context; each records the pid it saw.
+class ContextCloseFs : public WritableHelloFs {
+ public:
+  std::mutex mutex;
+  std::vector<std::string> calls;  // "flush 123", "fsync 123", "release ..."
+  void record(const char* op, const RequestContext& ctx) {
+    std::lock_guard lock(mutex);
+    calls.push_back(std::string(op) + " " + std::to_string(ctx.pid()));
+  }
+  Reply<void> flush(FileHandleT, const RequestContext& ctx) override {
+    record("flush", ctx);
+    co_return ok;
+  }
+  Reply<void> fsync(FileHandleT, bool, const RequestContext& ctx) override {
+    record("fsync", ctx);
+    co_return ok;
+  }
+  Reply<void> release(FileHandleT, const RequestContext& ctx) override {
+    record("release", ctx);
+    co_return ok;
+  }
+};
+
+std::string open_fsync_close(const std::filesystem::path& file) {
+  int fd = ::open(file.c_str(), O_WRONLY);
+  if (fd < 0) return "open: " + errno_name(-1);
+  if (::fsync(fd) != 0) return "fsync: " + errno_name(-1);
+  if (::close(fd) != 0) return "close: " + errno_name(-1);
+  return std::to_string(::getpid());
+}
+
+TEST(Overloads, FlushFsyncAndReleaseWithContextSeeTheCaller) {
+  ContextCloseFs fs;
+  testing::ScopedMount mnt(fs);
+  auto r = run_in_child([&] { return open_fsync_close(mnt.path() / HelloFs::kFileName); });
+  ASSERT_TRUE(r.ok()) << r.output;
+  mnt.unmount();  // RELEASE is asynchronous; after unmount it has been served
+  std::lock_guard lock(fs.mutex);
+  ASSERT_EQ(fs.calls.size(), 3u) << ::testing::PrintToString(fs.calls);
+  EXPECT_EQ(fs.calls[0], "fsync " + r.output);
+  EXPECT_EQ(fs.calls[1], "flush " + r.output);
+  EXPECT_TRUE(fs.calls[2].starts_with("release ")) << fs.calls[2];
+}
+
+// Overrides pyfuse3's flush(fh), fsync(fh, datasync) and release(fh) only.
+class PyfuseCloseFs : public WritableHelloFs {
+ public:
+  std::atomic<int> flushes{0}, fsyncs{0}, releases{0};
+  Reply<void> flush(FileHandleT) override {
+    ++flushes;
+    co_return ok;
+  }
+  Reply<void> fsync(FileHandleT, bool) override {
+    ++fsyncs;
+    co_return ok;
+  }
+  Reply<void> release(FileHandleT) override {
+    ++releases;
+    co_return ok;
+  }
+};
+
+TEST(Overloads, PyfuseFlushFsyncAndReleaseAreReachedThroughTheDefaultForwarding) {
+  PyfuseCloseFs fs;
+  testing::ScopedMount mnt(fs);
+  auto r = run_in_child([&] { return open_fsync_close(mnt.path() / HelloFs::kFileName); });
+  ASSERT_TRUE(r.ok()) << r.output;
+  mnt.unmount();
+  EXPECT_EQ(fs.flushes.load(), 1);
+  EXPECT_EQ(fs.fsyncs.load(), 1);
+  EXPECT_EQ(fs.releases.load(), 1);
 }
 
 }  // namespace

@@ -19,6 +19,7 @@
 #include <stdexcept>
 
 #include "fusecheck/actor.hpp"
+#include "fusecheck/data_dir.hpp"
 #include "operation.hpp"
 
 namespace fusecheck::fuzz {
@@ -191,8 +192,8 @@ ScopedTmpfs::~ScopedTmpfs() {
 Result check_against_tmpfs(const std::filesystem::path& mountpoint, const Options& options) {
   if (!std::filesystem::is_directory(mountpoint))
     throw std::runtime_error("not a directory: " + mountpoint.string());
-  const std::string actor = options.actor_executable.empty() ? executable_dir() + "/fusecheck-actor"
-                                                             : options.actor_executable;
+  const std::string actor =
+      options.actor_executable.empty() ? helper_executable("fusecheck-actor") : options.actor_executable;
   if (::access(actor.c_str(), X_OK) != 0) throw std::runtime_error("no actor executable at " + actor);
 
   ScopedTmpfs tmpfs;  // declared before the actors: they leave it before it is unmounted

@@ -8,7 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <utility>  // before Boost.Process/Asio headers (DESIGN.md section 9)
+#include <utility>  // before Boost.Process/Asio headers: Boost 1.74 needs std::exchange
 #include <boost/process.hpp>
 #include <boost/process/extend.hpp>
 #include <filesystem>

@@ -113,8 +113,10 @@ Reply<std::vector<std::string>> MemFs::listxattr(InodeT inode_id, const RequestC
   if (!inode) co_return FUSEError(ENOENT);
   std::vector<std::string> names;
   if (inode->xattrs) {
-    // tmpfs lists names in descending byte order; the map holds them ascending.
-    for (const auto& [name, value] : std::ranges::reverse_view(*inode->xattrs)) {
+    // tmpfs lists names in descending byte order; the map holds them ascending. (Reverse
+    // iterators, not ranges::reverse_view, which clang 14 cannot use with libstdc++ 12.)
+    for (auto it = inode->xattrs->rbegin(); it != inode->xattrs->rend(); ++it) {
+      const std::string& name = it->first;
       // simple_xattr_list(): trusted.* names are only shown to CAP_SYS_ADMIN.
       if (namespace_of(name) == Namespace::trusted && !caller.is_root()) continue;
       names.push_back(name);

@@ -2,6 +2,7 @@
 // Include this one header to write a filesystem: types, Operations, Session and helpers.
 #pragma once
 
+#include "fusepp/call.hpp"
 #include "fusepp/operations.hpp"
 #include "fusepp/session.hpp"
 #include "fusepp/types.hpp"

@@ -165,6 +165,12 @@ class Operations {
   virtual Reply<void> flush(FileHandleT fh);
   virtual Reply<void> release(FileHandleT fh);  // an error here is logged, the kernel ignores it
   virtual Reply<void> fsync(FileHandleT fh, bool datasync);
+  // fusepp additions, the overloads the binding calls: the three above with the caller's
+  // context (flush comes from each close(2), fsync from the syncing process; release from
+  // whoever dropped the last reference). By default they forward to pyfuse3's forms.
+  virtual Reply<void> flush(FileHandleT fh, const RequestContext& ctx);
+  virtual Reply<void> release(FileHandleT fh, const RequestContext& ctx);
+  virtual Reply<void> fsync(FileHandleT fh, bool datasync, const RequestContext& ctx);
   // Additions to pyfuse3:
   virtual Reply<void> fallocate(FileHandleT fh, int mode, off_t offset, off_t length);
   virtual Reply<off_t> lseek(FileHandleT fh, off_t off, int whence);  // SEEK_DATA / SEEK_HOLE

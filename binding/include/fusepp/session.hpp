@@ -74,7 +74,7 @@ class Session {
   std::unique_ptr<Impl> impl_;
 };
 
-// pyfuse3-style module functions on one process-wide session.
+// pyfuse3-style module functions, on current_session().
 void init(Operations& ops, const std::filesystem::path& mountpoint,
           const std::set<std::string>& options = default_options);
 void main(MainOptions options = {});
@@ -85,7 +85,9 @@ void invalidate_entry(InodeT inode_p, std::string_view name, InodeT deleted = In
 void invalidate_entry_async(InodeT inode_p, std::string name, InodeT deleted = InodeT{0},
                             bool ignore_enoent = false);
 void notify_store(InodeT inode, off_t offset, std::string_view data);
-Session& current_session();  // throws std::logic_error before init()
+// init()'s session, or else the only Session mounted (a ScopedMount's in a test); throws
+// std::logic_error when there is none, or several and no init().
+Session& current_session();
 
 // Client-side helpers, as in pyfuse3 (they act on paths, not inside a handler).
 std::set<gid_t> get_sup_groups(pid_t pid);           // parses /proc/PID/status Groups:

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <exception>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -85,22 +86,29 @@ std::string errno_name(int rc);
 // ----- calling handlers directly, without a mount -----
 
 // Runs one handler coroutine to completion on a private io_context and returns its result,
-// for unit tests: `auto attr = run_handler(fs.getattr(inode, ctx));`. (Result<T> has no
-// default constructor, which co_spawn's use_future needs; this keeps it in an optional.)
+// for unit tests: `auto attr = run_handler(fs.getattr(inode, ctx));`. What the handler throws
+// (a FUSEError too) is rethrown here; `run_handler(fusepp::call(...))` turns a thrown FUSEError
+// into the Result. (Result<T> has no default constructor, which co_spawn's use_future needs;
+// this keeps it in an optional.)
 template <class T>
 T run_handler(asio::awaitable<T> handler) {
   asio::io_context io;
   std::optional<T> result;
+  std::exception_ptr failure;
   asio::co_spawn(
-      io, [&]() -> asio::awaitable<void> { result.emplace(co_await std::move(handler)); }, asio::detached);
+      io, [&]() -> asio::awaitable<void> { result.emplace(co_await std::move(handler)); },
+      [&](std::exception_ptr e) { failure = e; });
   io.run();
+  if (failure) std::rethrow_exception(failure);
   return std::move(*result);
 }
 
 inline void run_handler(asio::awaitable<void> handler) {
   asio::io_context io;
-  asio::co_spawn(io, std::move(handler), asio::detached);
+  std::exception_ptr failure;
+  asio::co_spawn(io, std::move(handler), [&](std::exception_ptr e) { failure = e; });
   io.run();
+  if (failure) std::rethrow_exception(failure);
 }
 
 // One entry a readdir handler accepted, as the kernel would decode it.

@@ -40,10 +40,23 @@ struct StrongId {
   friend constexpr auto operator<=>(StrongId, StrongId) = default;
 };
 
+// Mode and flag words are bit sets that C and pyfuse3 code builds from plain integers
+// (`entry.st_mode = S_IFDIR | 0755;`), so they convert both ways. No comparison operators of
+// their own: those would make `mode == 0755` ambiguous with the built-in one.
+template <class Tag, class Rep>
+struct BitsWord {
+  using rep_type = Rep;
+  Rep value{};
+
+  constexpr BitsWord() = default;
+  constexpr BitsWord(Rep v) : value(v) {}           // NOLINT: implicit by design
+  constexpr operator Rep() const { return value; }  // NOLINT: implicit by design
+};
+
 using InodeT = StrongId<struct InodeTag, uint64_t>;
 using FileHandleT = StrongId<struct FileHandleTag, uint64_t>;
-using ModeT = StrongId<struct ModeTag, uint32_t>;
-using FlagT = StrongId<struct FlagTag, int32_t>;
+using ModeT = BitsWord<struct ModeTag, uint32_t>;
+using FlagT = BitsWord<struct FlagTag, int32_t>;
 
 inline constexpr InodeT ROOT_INODE{1};  // FUSE_ROOT_ID
 inline constexpr int ENOATTR = ENODATA;  // Linux spells ENOATTR as ENODATA
@@ -115,6 +128,9 @@ class RequestContext {
  public:
   RequestContext(uint32_t uid, uint32_t gid, pid_t pid, mode_t umask, fuse_req* req = nullptr)
       : uid_(uid), gid_(gid), pid_(pid), umask_(umask), req_(req) {}
+  // pyfuse3's ctx=None: the filesystem calling its own handler with no request behind it.
+  // The one such context is fusepp::no_context (uid, gid, pid and umask 0).
+  bool is_none() const;
   RequestContext(const RequestContext&) = delete;
   RequestContext& operator=(const RequestContext&) = delete;
 
@@ -133,6 +149,10 @@ class RequestContext {
   mode_t umask_;
   fuse_req* req_;
 };
+
+// Pass it where a handler wants a context and no request exists: `getattr(inode, no_context)`.
+inline const RequestContext no_context{0, 0, 0, 0};
+inline bool RequestContext::is_none() const { return this == &no_context; }
 
 // Which attributes a setattr request changes. Read-only view, like pyfuse3's.
 // As in pyfuse3, UTIME_NOW arrives as an explicit current time with update_atime /

@@ -17,7 +17,7 @@ struct Options {
   uint64_t seed = 0;       // 0: pick one (the one used is in Result::seed)
   std::filesystem::path scenario_out;  // counterexample file; empty: ./fusecheck-fuzz-SEED.yaml
   std::string target_name = "target";  // how the scenario's title names the filesystem
-  std::string actor_executable;        // empty: fusecheck-actor beside the running executable
+  std::string actor_executable;        // empty: fusecheck-actor beside the running executable, else on $PATH
   double step_timeout = 5;             // seconds per system call before the target counts as hung
   bool print_report = true;            // rapidcheck's report and the scenario path to stderr
   const std::atomic<bool>* stop = nullptr;  // set (e.g. on SIGINT): remaining runs do nothing

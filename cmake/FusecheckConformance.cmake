@@ -1,0 +1,35 @@
+# fusecheck_add_conformance_test: registers a conformance run of a FUSE daemon as one CTest
+# test, with JUnit XML and the results directory in the build tree:
+#   fusecheck_add_conformance_test(NAME myfs COMMAND $<TARGET_FILE:myfs> -f {mnt}
+#     [EXPECTATIONS file.yaml] [FILTER glob...] [JOBS n] [TIMEOUT seconds] [ARGS more...])
+# COMMAND is the daemon's command line ({mnt}: mountpoint, {src}: backing dir, {opts}: -o
+# options). Labels: mounted, conformance; exit 77 (cannot run here: no root, no /dev/fuse) skips.
+function(fusecheck_add_conformance_test)
+  cmake_parse_arguments(FC "" "NAME;EXPECTATIONS;JOBS;TIMEOUT" "COMMAND;FILTER;ARGS" ${ARGN})
+  if(NOT FC_NAME OR NOT FC_COMMAND)
+    message(FATAL_ERROR "fusecheck_add_conformance_test: NAME and COMMAND are required")
+  endif()
+  if(NOT TARGET fusecheck::fusecheck)
+    message(FATAL_ERROR "fusecheck_add_conformance_test: find_package(fusecheck) without the tools component")
+  endif()
+  list(JOIN FC_COMMAND " " daemon)
+  set(out ${CMAKE_CURRENT_BINARY_DIR}/fusecheck/${FC_NAME})
+  file(MAKE_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR}/fusecheck)
+  set(args run --fs "exec:${daemon}" -q --junit-xml ${out}.xml --json ${out}.json --results ${out}-results)
+  if(FC_EXPECTATIONS)
+    get_filename_component(expectations ${FC_EXPECTATIONS} ABSOLUTE BASE_DIR ${CMAKE_CURRENT_SOURCE_DIR})
+    list(APPEND args --expectations ${expectations})
+  endif()
+  foreach(filter IN LISTS FC_FILTER)
+    list(APPEND args --filter ${filter})
+  endforeach()
+  if(FC_JOBS)
+    list(APPEND args --jobs ${FC_JOBS})
+  endif()
+  if(NOT FC_TIMEOUT)
+    set(FC_TIMEOUT 600)
+  endif()
+  add_test(NAME ${FC_NAME} COMMAND fusecheck::fusecheck ${args} ${FC_ARGS})
+  set_tests_properties(${FC_NAME} PROPERTIES LABELS "mounted;conformance" SKIP_RETURN_CODE 77
+                       TIMEOUT ${FC_TIMEOUT} RUN_SERIAL TRUE)
+endfunction()
