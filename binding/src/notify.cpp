@@ -73,6 +73,15 @@ void Session::notify(const Notification& notification) {
   throw_if_failed(send_notification(impl_->se, notification), to_string(notification.kind));
 }
 
+void Session::notify_async(Notification notification, std::function<void(int)> done) {
+  impl_->check_open();
+  fuse_session* se = impl_->se;
+  impl_->notifier.push([se, n = std::move(notification), done = std::move(done)] {
+    int rc = send_notification(se, n);
+    if (done) done(rc);
+  });
+}
+
 void Session::notify_retrieve(InodeT inode, off_t offset, size_t size, std::function<void(std::string)> done) {
   impl_->check_open();
   PendingRetrievals& p = impl_->dispatcher.retrievals;

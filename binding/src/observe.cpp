@@ -472,6 +472,13 @@ bool Observer::wait_held(const std::string& gate, size_t count, std::chrono::mil
   });
 }
 
+std::optional<uint64_t> Observer::node_of(const std::string& path) const {
+  std::lock_guard lock(impl_->mutex);
+  for (const auto& [node, p] : impl_->paths)
+    if (p == path) return node;
+  return std::nullopt;
+}
+
 void Observer::set_lookup_count_source(std::function<std::optional<uint64_t>(uint64_t)> source) {
   std::lock_guard lock(impl_->mutex);
   impl_->count_source = std::move(source);

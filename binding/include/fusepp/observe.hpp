@@ -139,6 +139,9 @@ class Observer {
   size_t held(const std::string& gate) const;
   bool wait_held(const std::string& gate, size_t count, std::chrono::milliseconds timeout) const;
 
+  // The node id last seen on the wire for path ("/" is the root), if any.
+  std::optional<uint64_t> node_of(const std::string& path) const;
+
   // A filesystem that counts its lookups itself may tell: lookup_balance() then compares.
   void set_lookup_count_source(std::function<std::optional<uint64_t>(uint64_t node)> source);
   BalanceReport lookup_balance() const;

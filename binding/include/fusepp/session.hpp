@@ -66,6 +66,8 @@ class Session {
   void notify_retrieve(InodeT inode, off_t offset, size_t size, std::function<void(std::string)> done);
   // Sends any notification synchronously (same errors as above).
   void notify(const Notification& notification);
+  // Sends it on the notifier thread (never blocks the caller); done gets 0 or -errno there.
+  void notify_async(Notification notification, std::function<void(int)> done);
   // Attaches an Observer (trace, fault rules, balance); nullptr detaches. Attach or detach
   // before main() or while no request is in flight; the observer must outlive the serving.
   void observe(Observer* observer);
