@@ -177,7 +177,9 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
   asio::awaitable<void> serve_client(local::socket socket);
   asio::awaitable<json> execute(const std::string& line);
   asio::awaitable<json> run(const std::string& cmd, const json& request);
-  asio::awaitable<json> wait_until(std::function<bool()> done, std::chrono::milliseconds timeout);
+  // done is a named local of the caller (GCC 12 destroys a temporary std::function built in a
+  // co_await expression twice: ASan saw the captured shared_ptr freed early).
+  asio::awaitable<json> wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout);
 };
 
 asio::awaitable<void> ControlServer::Impl::accept_loop() {
@@ -216,7 +218,8 @@ asio::awaitable<json> ControlServer::Impl::execute(const std::string& line) {
   try {
     if (!request.is_object() || !request.contains("cmd") || !request["cmd"].is_string())
       throw ControlError("a request is an object with a string \"cmd\"");
-    json result = co_await run(request["cmd"].get<std::string>(), request);
+    std::string cmd = request["cmd"].get<std::string>();  // named: see wait_until()
+    json result = co_await run(cmd, request);
     result["ok"] = true;
     co_return result;
   } catch (const ControlError& e) {
@@ -227,7 +230,8 @@ asio::awaitable<json> ControlServer::Impl::execute(const std::string& line) {
   co_return json{{"ok", false}, {"error", error}};
 }
 
-asio::awaitable<json> ControlServer::Impl::wait_until(std::function<bool()> done, std::chrono::milliseconds timeout) {
+asio::awaitable<json> ControlServer::Impl::wait_until(const std::function<bool()>& done,
+                                                      std::chrono::milliseconds timeout) {
   asio::steady_timer timer(acceptor.get_executor());
   auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
@@ -268,7 +272,8 @@ asio::awaitable<json> ControlServer::Impl::run(const std::string& cmd, const jso
   if (cmd == "wait_held") {
     std::string gate = get<std::string>(q, "gate");
     size_t count = get_opt<size_t>(q, "count").value_or(1);
-    json r = co_await wait_until([this, gate, count] { return observer.held(gate) >= count; }, timeout);
+    std::function<bool()> enough = [this, gate, count] { return observer.held(gate) >= count; };
+    json r = co_await wait_until(enough, timeout);
     r["held"] = observer.held(gate);
     co_return r;
   }
@@ -278,16 +283,16 @@ asio::awaitable<json> ControlServer::Impl::run(const std::string& cmd, const jso
     uint64_t mark = observer.mark();
     auto last = std::make_shared<uint64_t>(mark);
     // Quiet: no new request (by sequence number) for `quiet`.
-    co_return co_await wait_until(
-        [this, quiet, since, last] {
-          uint64_t now_mark = observer.mark();
-          if (now_mark != *last) {
-            *last = now_mark;
-            *since = std::chrono::steady_clock::now();
-          }
-          return std::chrono::steady_clock::now() - *since >= quiet;
-        },
-        timeout);
+    std::function<bool()> quiet_enough = [this, quiet, since, last] {
+      uint64_t now_mark = observer.mark();
+      if (now_mark != *last) {
+        *last = now_mark;
+        *since = std::chrono::steady_clock::now();
+      }
+      return std::chrono::steady_clock::now() - *since >= quiet;
+    };
+    json r = co_await wait_until(quiet_enough, timeout);
+    co_return r;
   }
   if (cmd == "notify") {
     json spec = q;
@@ -296,7 +301,8 @@ asio::awaitable<json> ControlServer::Impl::run(const std::string& cmd, const jso
     Notification n = notification_from_json(spec, observer);
     auto rc = std::make_shared<std::atomic<int>>(1);  // 1: not sent yet
     session.notify_async(n, [rc](int result) { rc->store(result); });
-    json r = co_await wait_until([rc] { return rc->load() != 1; }, timeout);
+    std::function<bool()> sent = [rc] { return rc->load() != 1; };
+    json r = co_await wait_until(sent, timeout);
     if (r["timed_out"].get<bool>()) co_return r;  // the kernel has not taken it: a deadlock?
     int result = rc->load();
     if (result < 0) throw ControlError(std::string(to_string(n.kind)) + " failed: " + std::strerror(-result));
