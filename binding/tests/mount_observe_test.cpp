@@ -1,8 +1,7 @@
-// The Observer through ScopedMount: the trace sees each request with its arguments and reply;
-// each fault action (errno, nth occurrence, hold and release, interrupts, reply overrides,
-// negative entries) changes what the syscall sees; the balance catches a filesystem that does
-// not count READDIRPLUS entries; readdirplus modes, expire_entry, notify_retrieve, read()'s
-// context; and the synchronous-invalidation deadlock of docs/kernel-interaction.md.
+// The Observer through ScopedMount: the trace, each fault action as the syscall sees it, the
+// balance catching uncounted READDIRPLUS entries and an unreleased handle, readdirplus modes,
+// expire_entry, notify_retrieve, read()'s context, and the synchronous-invalidation deadlock
+// of docs/kernel-interaction.md.
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
