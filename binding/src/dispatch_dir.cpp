@@ -45,7 +45,10 @@ bool readdir_reply(ReaddirToken& token, std::string_view name, const EntryAttrib
     if (needed > room) return false;
     buf.resize(used + needed);
     fuse_add_direntry_plus(token.req_, buf.data() + used, needed, cname.ptr, &e, next_id);
-    if (e.ino != 0) token.looked_up_.push_back(e.ino);
+    if (e.ino != 0) {
+      token.looked_up_.push_back(e.ino);
+      if (token.record_names_) token.looked_up_names_.emplace_back(name);
+    }
   } else {
     struct stat st{};
     st.st_ino = attr.st_ino;
@@ -62,22 +65,40 @@ namespace ll {
 
 namespace {
 
-asio::awaitable<void> run_readdir(Dispatcher& d, fuse_req_t req, fuse_ino_t ino, FileHandleT fh, off_t off,
-                                  size_t size, bool plus) {
+// Observed (o set): the request and the entries that took a lookup go to the trace. Fault
+// rules other than errno, delay and hold do not apply to readdir.
+asio::awaitable<void> run_readdir(Dispatcher& d, Observer::Impl* o, RequestArgs args, fuse_req_t req,
+                                  fuse_ino_t ino, FileHandleT fh, off_t off, size_t size, bool plus) {
   RequestScope scope(d);
   ReaddirToken token = Dispatcher::make_token(req, size, plus);
   Dispatcher::token_buffer(token).reserve(size);
+  FaultPlan plan;
+  uint64_t seq = 0;
+  ReplyFacts facts;
   std::optional<Result<void>> result;
   int err = 0;
-  try {
-    result.emplace(co_await d.ops.readdir(fh, off, token));
-  } catch (...) {
-    err = errno_from_current_exception(plus ? "readdirplus" : "readdir", ino);
+  if (o) {
+    Dispatcher::token_records_names(token);
+    seq = o->begin(args, &plan);
+    if (plan.rule != 0) err = co_await apply_fault(d, *o, req, plan);
+  }
+  if (err == 0) {
+    try {
+      result.emplace(co_await d.ops.readdir(fh, off, token));
+    } catch (...) {
+      err = errno_from_current_exception(plus ? "readdirplus" : "readdir", ino);
+    }
   }
   if (result) {
     if (result->ok()) {
       const std::string& buf = Dispatcher::token_buffer(token);
-      if (fuse_reply_buf(req, buf.data(), buf.size()) == -ENOENT && plus) {
+      int rc = fuse_reply_buf(req, buf.data(), buf.size());
+      if (o) {
+        facts.interrupted = rc == -ENOENT;
+        if (rc != -ENOENT) facts.entries = Dispatcher::token_named_lookups(token);
+        o->end(seq, args, facts);
+      }
+      if (rc == -ENOENT && plus) {
         // Interrupted: the kernel drops the entries, so the lookups they counted are undone.
         std::vector<ForgetRequest> undo;
         for (uint64_t ino : Dispatcher::token_looked_up(token)) undo.push_back({InodeT{ino}, 1});
@@ -86,6 +107,10 @@ asio::awaitable<void> run_readdir(Dispatcher& d, fuse_req_t req, fuse_ino_t ino,
       co_return;
     }
     err = checked_errno(result->error(), "readdir", ino);
+  }
+  if (o) {
+    facts.error = err;
+    o->end(seq, args, facts);
   }
   fuse_reply_err(req, err);
 }
@@ -108,12 +133,16 @@ void opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 
 void readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
   Dispatcher& d = dispatcher_of(req);
-  launch(req, d.io, run_readdir(d, req, ino, FileHandleT{fi->fh}, off, size, false));
+  Observer::Impl* o = d.observing();
+  launch(req, d.io, run_readdir(d, o, o ? current_request_args() : RequestArgs{}, req, ino, FileHandleT{fi->fh},
+                                off, size, false));
 }
 
 void readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
   Dispatcher& d = dispatcher_of(req);
-  launch(req, d.io, run_readdir(d, req, ino, FileHandleT{fi->fh}, off, size, true));
+  Observer::Impl* o = d.observing();
+  launch(req, d.io, run_readdir(d, o, o ? current_request_args() : RequestArgs{}, req, ino, FileHandleT{fi->fh},
+                                off, size, true));
 }
 
 void releasedir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {

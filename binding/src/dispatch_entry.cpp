@@ -21,6 +21,11 @@ asio::awaitable<void> run_forget(Dispatcher& d, std::vector<ForgetRequest> list)
 // Forget has no reply to carry an error; anything thrown while starting is logged.
 void start_forget(fuse_req_t req, std::vector<ForgetRequest> list) {
   Dispatcher& d = dispatcher_of(req);
+  if (Observer::Impl* o = d.observing()) {
+    std::vector<std::pair<uint64_t, uint64_t>> pairs;
+    for (const ForgetRequest& f : list) pairs.emplace_back(f.inode, f.nlookup);
+    o->forgotten(current_request_args(), pairs);
+  }
   fuse_reply_none(req);  // the kernel waits for nothing; the handler runs afterwards
   run_forget_handler(d, std::move(list));
 }

@@ -58,8 +58,8 @@ void create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
 void read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
   start<std::string>(
       req, "read", ino,
-      [&ops = dispatcher_of(req).ops, fh = FileHandleT{fi->fh}, off, size](const RequestContext&) {
-        return ops.read(fh, off, size);
+      [&ops = dispatcher_of(req).ops, fh = FileHandleT{fi->fh}, off, size](const RequestContext& ctx) {
+        return ops.read(fh, off, size, ctx);
       },
       [size](fuse_req_t r, Result<std::string>& res) {
         fuse_reply_buf(r, res->data(), std::min(size, res->size()));

@@ -1,5 +1,6 @@
 // Dispatch of filesystem-wide requests: INIT (capabilities from Operations' flags, and the
-// settings the dispatcher relies on: no splice, readdirplus always) and statfs.
+// settings the dispatcher relies on: no splice; readdirplus as Operations::readdirplus says)
+// and statfs.
 #include <sys/statvfs.h>
 
 #include "dispatcher.hpp"
@@ -11,16 +12,17 @@ void init(void* userdata, fuse_conn_info* conn) {
   // Name and data views handed to handlers point into our receive buffer, so the payload
   // must really be there: no splice in either direction.
   conn->want &= ~(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
-  // One readdir handler serves both; with AUTO the kernel would mix plain READDIR in.
-  if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
-  conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
-
   auto request = [conn](bool on, unsigned cap) {
     if (on && (conn->capable & cap))
       conn->want |= cap;
     else
       conn->want &= ~cap;
   };
+  // One readdir handler serves both kinds (ReaddirToken::plus() tells which).
+  using Readdirplus = Operations::Readdirplus;
+  request(d.ops.readdirplus != Readdirplus::off, FUSE_CAP_READDIRPLUS);
+  request(d.ops.readdirplus == Readdirplus::automatic, FUSE_CAP_READDIRPLUS_AUTO);
+  request(d.ops.auto_inval_data, FUSE_CAP_AUTO_INVAL_DATA);
   request(d.ops.supports_dot_lookup, FUSE_CAP_EXPORT_SUPPORT);
   request(d.ops.enable_writeback_cache, FUSE_CAP_WRITEBACK_CACHE);
   request(d.ops.enable_acl, FUSE_CAP_POSIX_ACL);

@@ -47,7 +47,7 @@ fuse_lowlevel_ops make_table() {
   t.poll = ll::poll;
   // write_buf: not registered, so libfuse calls write with the payload in our (pinned,
   //   splice-free) receive buffer.
-  // retrieve_reply: answers notify_retrieve, which the binding does not offer.
+  t.retrieve_reply = ll::retrieve_reply;  // the kernel's answer to Session::notify_retrieve
   t.forget_multi = ll::forget_multi;
   t.flock = ll::flock;
   t.fallocate = ll::fallocate;

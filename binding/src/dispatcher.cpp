@@ -97,6 +97,7 @@ void reply_entry(fuse_req_t req, Result<EntryAttributes>& r) {
 
 void undo_entry_if_unanswered(Dispatcher& d, int reply_rc, uint64_t ino) {
   if (reply_rc != -ENOENT || ino == 0) return;
+  if (Observer::Impl* o = d.observing()) o->entry_undone(ino);
   ll::run_forget_handler(d, std::vector<ForgetRequest>{ForgetRequest{InodeT{ino}, 1}});
 }
 
@@ -114,6 +115,7 @@ asio::awaitable<void> run_release(Dispatcher& d, FileHandleT fh, bool dir) {
 
 void undo_open_if_unanswered(Dispatcher& d, int reply_rc, FileHandleT fh, bool dir) {
   if (reply_rc != -ENOENT) return;
+  if (Observer::Impl* o = d.observing()) o->open_undone(fh, dir);
   try {
     launch_coroutine(d.io, run_release(d, fh, dir));
   } catch (...) {

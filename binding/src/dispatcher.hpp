@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <exception>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -29,6 +30,7 @@
 #endif
 
 #include "fusepp/operations.hpp"
+#include "observe_impl.hpp"
 
 namespace fusepp {
 
@@ -77,6 +79,13 @@ struct LoopHooks {
   std::function<void()> on_slot_free;  // called when in_flight drops below max_tasks
 };
 
+// notify_retrieve's callbacks until the kernel's NOTIFY_REPLY arrives, by cookie.
+struct PendingRetrievals {
+  std::mutex mutex;
+  uint64_t next = 1;
+  std::map<uint64_t, std::function<void(std::string)>> waiting;
+};
+
 class Dispatcher {
  public:
   Dispatcher(Operations& ops, asio::io_context& io, LoopHooks& hooks)
@@ -86,11 +95,22 @@ class Dispatcher {
   Operations& ops;
   asio::io_context& io;
   LoopHooks& hooks;
+  // The attached Observer (Session::observe), or null: then requests take the plain path.
+  std::atomic<Observer::Impl*> observer{nullptr};
+  Observer::Impl* observing() const { return observer.load(std::memory_order_acquire); }
+  PendingRetrievals retrievals;
 
   // Readdir tokens have a private constructor: only the dispatcher makes them.
   static ReaddirToken make_token(fuse_req_t req, size_t size, bool plus) { return ReaddirToken(req, size, plus); }
   static std::string& token_buffer(ReaddirToken& t) { return t.buffer_; }
   static const std::vector<uint64_t>& token_looked_up(const ReaddirToken& t) { return t.looked_up_; }
+  static void token_records_names(ReaddirToken& t) { t.record_names_ = true; }
+  static std::vector<std::pair<uint64_t, std::string>> token_named_lookups(const ReaddirToken& t) {
+    std::vector<std::pair<uint64_t, std::string>> out;
+    for (size_t i = 0; i < t.looked_up_.size() && i < t.looked_up_names_.size(); ++i)
+      out.emplace_back(t.looked_up_[i], t.looked_up_names_[i]);
+    return out;
+  }
 };
 
 inline Dispatcher& dispatcher_of(fuse_req_t req) { return *static_cast<Dispatcher*>(fuse_req_userdata(req)); }
@@ -175,11 +195,110 @@ inline void launch(fuse_req_t req, asio::io_context& io, asio::awaitable<void> c
   }
 }
 
+// The arguments of the request libfuse is dispatching on this thread, from its raw message.
+inline RequestArgs current_request_args() {
+  RecvBuffer* b = tl_current_buffer;
+  return b ? decode_request(b->buf.mem, b->buf.size) : RequestArgs{};
+}
+
+// Runs a fault plan's actions that come before the handler (observe_serve.cpp). Returns the
+// errno to answer instead of running the handler, or 0.
+asio::awaitable<int> apply_fault(Dispatcher& d, Observer::Impl& o, fuse_req_t req, const FaultPlan& plan);
+// A negative entry (node id 0) cached for timeout seconds.
+int reply_negative_entry(fuse_req_t req, double timeout);
+// What a successful reply tells the trace and balance, and the rule's changes to it.
+void apply_override(const ReplyOverride& o, EntryAttributes& attr);
+void apply_override(const ReplyOverride& o, FileInfo& info);
+template <class T>
+void override_and_describe(const ReplyOverride& o, T& value, ReplyFacts& facts) {
+  if constexpr (std::is_same_v<T, EntryAttributes>) {
+    if (!o.empty()) apply_override(o, value);
+    facts.node = value.st_ino;
+  } else if constexpr (std::is_same_v<T, std::pair<FileInfo, EntryAttributes>>) {
+    if (!o.empty()) {
+      apply_override(o, value.first);
+      apply_override(o, value.second);
+    }
+    facts.node = value.second.st_ino;
+    facts.fh = value.first.fh;
+    facts.has_fh = true;
+  } else if constexpr (std::is_same_v<T, FileInfo>) {
+    if (!o.empty()) apply_override(o, value);
+    facts.fh = value.fh;
+    facts.has_fh = true;
+  } else if constexpr (std::is_same_v<T, FileHandleT>) {
+    facts.fh = value;
+    facts.has_fh = true;
+  }
+}
+
+// GCC 12 reports this coroutine's frame as freed by a mismatched operator delete when it is
+// inlined into start() (seen with -fsanitize): Boost 1.74's awaitable_frame_base pairs its own
+// new and delete, so the warning is a false positive for coroutine frames.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+// serve() with the Observer attached: records the request, applies the matching fault rule
+// before the handler and its reply override after, and records the reply. A separate
+// coroutine so that the unobserved path stays exactly serve().
+template <class T, class Call, class Done>
+asio::awaitable<void> serve_observed(Dispatcher& d, Observer::Impl& o, RequestArgs args, fuse_req_t req,
+                                     const char* op, uint64_t ino, Call call, Done done) {
+  RequestScope scope(d);
+  RequestContext ctx = make_context(req);
+  FaultPlan plan;
+  uint64_t seq = o.begin(args, &plan);
+  ReplyFacts facts;
+  std::optional<Result<T>> result;
+  int err = 0;
+  if (plan.rule != 0) err = co_await apply_fault(d, o, req, plan);
+  if (err == 0 && plan.negative_entry) {
+    facts.interrupted = fuse_req_interrupted(req) != 0;
+    reply_negative_entry(req, *plan.negative_entry);
+    o.end(seq, args, facts);
+    co_return;
+  }
+  if (err == 0) {
+    try {
+      result.emplace(co_await call(ctx));
+    } catch (...) {
+      err = errno_from_current_exception(op, ino);
+    }
+  }
+  facts.interrupted = fuse_req_interrupted(req) != 0;
+  if (result) {
+    if (result->ok()) {
+      if constexpr (!std::is_void_v<T>) override_and_describe(plan.reply, **result, facts);
+      o.end(seq, args, facts);  // before the reply: the kernel may act on it at once
+      done(req, *result);
+      co_return;
+    }
+    err = checked_errno(result->error(), op, ino);
+  }
+  facts.error = err;
+  if (err == ENOENT && plan.reply.negative_timeout && args.opcode == 1 /* LOOKUP */) {
+    facts.error = 0;
+    o.end(seq, args, facts);
+    reply_negative_entry(req, *plan.reply.negative_timeout);
+    co_return;
+  }
+  o.end(seq, args, facts);
+  fuse_reply_err(req, err);
+}
+#pragma GCC diagnostic pop
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"  // see serve_observed()
 template <class T, class Call, class Done>
 void start(fuse_req_t req, const char* op, uint64_t ino, Call call, Done done) {
   Dispatcher& d = dispatcher_of(req);
+  if (Observer::Impl* o = d.observing(); o != nullptr) [[unlikely]] {
+    launch(req, d.io,
+           serve_observed<T>(d, *o, current_request_args(), req, op, ino, std::move(call), std::move(done)));
+    return;
+  }
   launch(req, d.io, serve<T>(d, req, op, ino, std::move(call), std::move(done)));
 }
+#pragma GCC diagnostic pop
 
 // Reply helpers shared by the op families.
 fuse_entry_param to_entry_param(const EntryAttributes& attr);
@@ -244,6 +363,8 @@ void listxattr(fuse_req_t, fuse_ino_t, size_t);
 void removexattr(fuse_req_t, fuse_ino_t, const char*);
 // dispatch_fs.cpp
 void init(void*, fuse_conn_info*);
+// notify.cpp
+void retrieve_reply(fuse_req_t, void*, fuse_ino_t, off_t, fuse_bufvec*);
 void statfs(fuse_req_t, fuse_ino_t);
 }  // namespace ll
 

@@ -62,6 +62,9 @@ Reply<std::pair<FileInfo, EntryAttributes>> Operations::create(InodeT, std::stri
   co_return kNotImplemented;
 }
 Reply<std::string> Operations::read(FileHandleT, off_t, size_t) { co_return kNotImplemented; }
+Reply<std::string> Operations::read(FileHandleT fh, off_t off, size_t size, const RequestContext&) {
+  return read(fh, off, size);
+}
 Reply<size_t> Operations::write(FileHandleT, off_t, std::string_view) { co_return kNotImplemented; }
 // Not a coroutine: it hands over the other overload's awaitable, so forwarding costs no frame.
 Reply<size_t> Operations::write(FileHandleT fh, off_t off, std::string_view buf, const RequestContext&) {

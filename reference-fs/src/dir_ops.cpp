@@ -58,7 +58,7 @@ Reply<void> MemFs::readdir(FileHandleT fh, off_t start_id, fusepp::ReaddirToken&
                                static_cast<off_t>(it->first))) {
       break;
     }
-    if (token.plus()) child.lookup_count++;  // READDIRPLUS hands the kernel a reference
+    if (token.plus() && count_readdirplus_) child.lookup_count++;  // READDIRPLUS hands the kernel a reference
   }
   co_return fusepp::ok;
 }

@@ -15,6 +15,7 @@
 #include <sstream>
 #include <thread>
 
+#include "fusepp/control.hpp"
 #include "memfs/memfs.hpp"
 
 namespace {
@@ -29,10 +30,13 @@ enum ExitCode : int {
 };
 
 constexpr const char* kUsageText =
-    "usage: fusecheck-memfs MOUNTPOINT [-o opt[,opt...]] [--threads N] [--debug]\n"
+    "usage: fusecheck-memfs MOUNTPOINT [-o opt[,opt...]] [--threads N] [--control SOCKET] [--debug]\n"
     "  memfs options: size=BYTES[k|m|g|%] nr_inodes=N[k|m|g] mode=OCTAL uid=N gid=N\n"
     "                 entry_timeout=SECONDS attr_timeout=SECONDS no_default_permissions\n"
     "                 writeback_cache (kernel-buffered writes, for speed)\n"
+    "                 readdirplus=on|off|auto\n"
+    "  --control SOCKET: trace, fault rules, notifications and backend changes over a Unix\n"
+    "                 socket (line-delimited JSON, docs/control-protocol.md)\n"
     "  passed to FUSE: default_permissions (on by default) allow_other allow_root fsname=\n"
     "                 subtype= ro rw nosuid suid nodev dev noexec exec sync async dirsync\n"
     "  atime policy, applied by memfs: relatime (default) atime strictatime noatime nodiratime\n"
@@ -44,6 +48,8 @@ struct CommandLine {
   // mountinfo then shows "memfs" as the source and "fuse.memfs" as the type.
   std::set<std::string> mount_options{"default_permissions", "fsname=memfs", "subtype=memfs"};
   unsigned threads = 1;
+  std::filesystem::path control_socket;  // empty: no control channel
+  fusepp::Operations::Readdirplus readdirplus = fusepp::Operations::Readdirplus::on;
 };
 
 struct UsageError : std::runtime_error {
@@ -121,6 +127,13 @@ void apply_option(CommandLine& cmd, std::string_view option) {
     cmd.fs.nodiratime = key == "nodiratime";
   } else if (key == "writeback_cache" && !has_value) {
     cmd.fs.writeback_cache = true;
+  } else if (key == "readdirplus") {
+    need_value();
+    using Mode = fusepp::Operations::Readdirplus;
+    if (value == "on") cmd.readdirplus = Mode::on;
+    else if (value == "off") cmd.readdirplus = Mode::off;
+    else if (value == "auto") cmd.readdirplus = Mode::automatic;
+    else throw UsageError("invalid value for readdirplus: '" + std::string(value) + "' (on, off or auto)");
   } else if (key == "no_default_permissions" && !has_value) {
     cmd.mount_options.erase("default_permissions");
   } else if ((key == "fsname" || key == "subtype") && has_value) {
@@ -152,6 +165,10 @@ CommandLine parse_command_line(int argc, char** argv) {
       std::string_view value = arg == "--threads" ? next() : arg.substr(strlen("--threads="));
       cmd.threads = parse_number<unsigned>(value, "--threads");
       if (cmd.threads == 0) throw UsageError("--threads must be at least 1");
+    } else if (arg == "--control" || arg.starts_with("--control=")) {
+      std::string_view value = arg == "--control" ? next() : arg.substr(strlen("--control="));
+      if (value.empty()) throw UsageError("--control needs a socket path");
+      cmd.control_socket = value;
     } else if (arg == "--debug" || arg == "-d") {
       cmd.mount_options.insert("debug");
     } else if (arg == "-h" || arg == "--help") {
@@ -214,6 +231,17 @@ int check_mountpoint(const std::filesystem::path& mountpoint) {
   return kOk;
 }
 
+// The control channel: fusepp's commands plus memfs's "backend", and memfs's own lookup
+// counts in the balance.
+std::unique_ptr<fusepp::ControlServer> start_control(fusepp::Session& session, fusepp::Observer& observer,
+                                                     memfs::MemFs& fs, const std::filesystem::path& socket) {
+  session.observe(&observer);
+  observer.set_lookup_count_source([&fs](uint64_t ino) { return fs.lookup_count(ino); });
+  auto control = std::make_unique<fusepp::ControlServer>(session, observer, socket);
+  control->add_command("backend", [&fs](const nlohmann::json& q) { return fs.backend(q); });
+  return control;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -238,9 +266,13 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   memfs::MemFs fs(cmd.fs);
+  fs.readdirplus = cmd.readdirplus;
+  fusepp::Observer observer;  // attached only with --control: unobserved serving pays nothing
   std::unique_ptr<fusepp::Session> session;
+  std::unique_ptr<fusepp::ControlServer> control;
   try {
     session = std::make_unique<fusepp::Session>(fs, cmd.mountpoint, cmd.mount_options);
+    if (!cmd.control_socket.empty()) control = start_control(*session, observer, fs, cmd.control_socket);
   } catch (const std::exception& e) {
     std::cerr << "fusecheck-memfs: cannot mount " << cmd.mountpoint << ": " << e.what() << "\n";
     return kMountFailed;
@@ -262,6 +294,7 @@ int main(int argc, char** argv) {
   served = true;
   pthread_kill(signal_thread.native_handle(), SIGTERM);  // wakes sigwait() after an external unmount
   signal_thread.join();
+  control.reset();
   session->close(true);
   return code;
 }

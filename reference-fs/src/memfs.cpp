@@ -200,7 +200,7 @@ void State::remove_name(Inode& parent, std::string_view name, Inode& child) {
 fusepp::EntryAttributes State::attributes(const Inode& inode) const {
   fusepp::EntryAttributes attr;
   attr.st_ino = fusepp::InodeT{inode.ino};
-  attr.generation = 0;
+  attr.generation = inode.generation;
   attr.entry_timeout = entry_timeout;
   attr.attr_timeout = attr_timeout;
   attr.st_mode = fusepp::ModeT{inode.mode};

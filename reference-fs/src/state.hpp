@@ -78,6 +78,7 @@ struct Inode {
   uint32_t nlink = 0;        // names (directories: 2 + subdirs while linked, 0 after rmdir)
   uint32_t open_count = 0;   // open file and directory handles
   uint64_t lookup_count = 0; // the kernel's references (lookup/create/readdirplus - forget)
+  uint64_t generation = 0;   // raised when the backend reuses this inode number
   dev_t rdev = 0;
   int64_t size = 0;
   int64_t atime_ns = 0;

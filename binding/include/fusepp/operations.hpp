@@ -53,6 +53,8 @@ class ReaddirToken {
   bool plus_;
   std::string buffer_;
   std::vector<uint64_t> looked_up_;  // inodes whose lookup count an accepted entry raised
+  bool record_names_ = false;        // an Observer is attached: it wants their names too
+  std::vector<std::string> looked_up_names_;
 };
 
 // Adds one entry to a readdir reply. Returns false and adds nothing when the kernel's
@@ -105,6 +107,14 @@ class Operations {
   // fcntl/flock locks locally and getlk/setlk/flock are never called (the kernel would pass
   // a default ENOSYS straight to the caller instead of falling back to local locking).
   bool enable_locks = false;
+  // Additions to pyfuse3, applied at INIT (so a change needs a remount). READDIRPLUS: on, the
+  // kernel always asks for READDIRPLUS; off, only plain READDIR; automatic, the kernel picks
+  // per call (FUSE_CAP_READDIRPLUS_AUTO: plus on the first call and after a lookup).
+  enum class Readdirplus { on, off, automatic };
+  Readdirplus readdirplus = Readdirplus::on;
+  // FUSE_CAP_AUTO_INVAL_DATA (libfuse's default): a changed mtime or size in a reply drops
+  // the inode's cached pages.
+  bool auto_inval_data = true;
 
   Operations() = default;
   Operations(const Operations&) = delete;
@@ -155,6 +165,9 @@ class Operations {
                                                              FlagT flags, const RequestContext& ctx);
   // A short result means end of file.
   virtual Reply<std::string> read(FileHandleT fh, off_t off, size_t size);
+  // fusepp addition, the overload the binding calls: read() with the reader's context (to see
+  // an INTERRUPT of a long read, or who reads). By default it forwards to read() above.
+  virtual Reply<std::string> read(FileHandleT fh, off_t off, size_t size, const RequestContext& ctx);
   // Returns the count written: all of buf unless the file is direct_io.
   virtual Reply<size_t> write(FileHandleT fh, off_t off, std::string_view buf);
   // fusepp addition, the overload the binding calls: write() with the writer's context. By

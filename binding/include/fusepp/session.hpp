@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "fusepp/observe.hpp"
 #include "fusepp/operations.hpp"
 
 namespace fusepp {
@@ -56,6 +57,20 @@ class Session {
                               bool ignore_enoent = false);
   void invalidate_inode_async(InodeT inode, bool attr_only = false);
   void notify_store(InodeT inode, off_t offset, std::string_view data);
+  // Marks an entry expired without dropping it (FUSE_NOTIFY_INVAL_ENTRY with
+  // FUSE_EXPIRE_ONLY, kernel 6.2+): the next lookup revalidates it, but a cwd or a mount on
+  // it survives. libfuse 3.14 has no call for it; the binding writes the message itself.
+  void notify_expire_entry(InodeT inode_p, std::string_view name);
+  // Asks the kernel for the cached pages of inode in [offset, offset + size); done gets the
+  // bytes (only what the page cache holds, possibly nothing) on a serving thread.
+  void notify_retrieve(InodeT inode, off_t offset, size_t size, std::function<void(std::string)> done);
+  // Sends any notification synchronously (same errors as above).
+  void notify(const Notification& notification);
+  // Sends it on the notifier thread (never blocks the caller); done gets 0 or -errno there.
+  void notify_async(Notification notification, std::function<void(int)> done);
+  // Attaches an Observer (trace, fault rules, balance); nullptr detaches. Attach or detach
+  // before main() or while no request is in flight; the observer must outlive the serving.
+  void observe(Observer* observer);
 
   const std::filesystem::path& mountpoint() const;
   // The io_context handlers run on (also reachable as co_await asio::this_coro::executor).

@@ -1,6 +1,7 @@
 // Test support for filesystems written on fusepp: ScopedMount mounts an Operations object on a
-// fresh directory, serves it on a background thread and always unmounts; the child helpers run
-// syscalls against it from a forked process, so the kernel never waits on the serving thread.
+// fresh directory, serves it on a background thread, observes it (request trace, fault rules,
+// lookup balance) and always unmounts; the child helpers run syscalls against it from a forked
+// process, so the kernel never waits on the serving thread.
 #pragma once
 
 #include <utility>  // before Asio: Boost 1.74's awaitable.hpp needs std::exchange
@@ -15,8 +16,10 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "fusepp/observe.hpp"
 #include "fusepp/session.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -40,10 +43,37 @@ class ScopedMount {
   // Unmounts now and waits for main() to return; afterwards the Operations object has
   // seen every FORGET the kernel sends at unmount.
   void unmount();
+  // Unmounts and mounts the same Operations again on the same directory: INIT-time settings
+  // (Operations::readdirplus, enable_writeback_cache...) take effect, the kernel's caches
+  // and references start empty, the trace and the balance go on.
+  void remount();
+
+  // ----- kernel interaction: the mount is always observed (fusepp/observe.hpp) -----
+  Observer& observer() { return observer_; }
+  uint64_t mark() const { return observer_.mark(); }
+  // The requests since mark, optionally only those of one opcode ("LOOKUP").
+  std::vector<TraceRecord> requests(uint64_t since_mark, std::string_view op = {}) const;
+  size_t count(uint64_t since_mark, std::string_view op) const { return requests(since_mark, op).size(); }
+  unsigned fault(FaultRule rule) { return observer_.add_rule(std::move(rule)); }
+  bool wait_held(const std::string& gate, size_t count = 1,
+                 std::chrono::milliseconds timeout = std::chrono::seconds(10)) const {
+    return observer_.wait_held(gate, count, timeout);
+  }
+  void release(const std::string& gate) { observer_.release(gate); }
+  // Writes what to /proc/sys/vm/drop_caches (1: pages, 2: dentries and inodes, 3: both) and
+  // waits until the requests it caused (FORGETs) have arrived: no request for 50 ms.
+  void drop_caches(int what = 3);
+  // The kernel's references and open handles as seen on the wire (see BalanceReport).
+  BalanceReport lookup_balance() const { return observer_.lookup_balance(); }
 
  private:
+  void mount();
   void wait_until_serving(unsigned threads);
 
+  Operations& ops_;
+  std::set<std::string> options_;
+  MainOptions main_options_;
+  Observer observer_;  // outlives every session below
   std::filesystem::path mountpoint_;
   struct State;
   std::unique_ptr<State> state_;

@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "fusepp/fusepp.hpp"
 
 namespace memfs {
@@ -54,6 +56,18 @@ class MemFs : public fusepp::Operations {
   // did not count), page and inode-space accounting adds up. One line per problem.
   std::vector<std::string> check_consistency() const;
   const Options& options() const { return options_; }
+  // The kernel's references memfs counts for ino (nullopt: no such inode), for the
+  // Observer's balance (fusepp::Observer::set_lookup_count_source).
+  std::optional<uint64_t> lookup_count(uint64_t ino) const;
+  // Test hook: READDIRPLUS entries are not counted (the classic bug), so a test can show the
+  // balance check catching it.
+  void forget_to_count_readdirplus() { count_readdirplus_ = false; }
+
+  // ----- behind the kernel's back (backend.cpp) -----
+  // Changes memfs as another client of a network filesystem would: the kernel is not told.
+  // The request is a JSON object {"action": ..., "path": ...} as docs/control-protocol.md
+  // lists; the answer is {} or the action's result. Throws fusepp::ControlError.
+  nlohmann::json backend(const nlohmann::json& request);
 
   // ----- entries (entry_ops.cpp) -----
   fusepp::Reply<fusepp::EntryAttributes> lookup(fusepp::InodeT parent, std::string_view name,
@@ -142,6 +156,7 @@ class MemFs : public fusepp::Operations {
  private:
   std::unique_ptr<State> state_;  // with its one mutex: see src/state.hpp
   Options options_;
+  bool count_readdirplus_ = true;
 };
 
 }  // namespace memfs

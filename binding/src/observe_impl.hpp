@@ -1,0 +1,119 @@
+// Private to the binding: the Observer's state and the hooks the dispatcher calls. The request
+// is decoded from the raw kernel message in the receive buffer (linux/fuse.h), so no dispatch
+// callback needs to pass its arguments along; the one place that knows every opcode is here.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <unordered_map>
+
+#include "fusepp/observe.hpp"
+
+struct fuse_session;
+
+namespace fusepp {
+
+inline constexpr uint64_t kRootNode = 1;  // FUSE_ROOT_ID
+
+// The arguments of one kernel request, copied out of the receive buffer.
+struct RequestArgs {
+  uint32_t opcode = 0;
+  uint64_t node = 0;
+  uint32_t uid = 0, gid = 0, pid = 0;
+  std::string name, name2;
+  uint64_t fh = 0;
+  int64_t offset = 0;
+  uint64_t size = 0;
+  uint64_t link_target = 0;  // LINK: the existing node
+};
+RequestArgs decode_request(const void* message, size_t length);
+const char* opcode_name(uint32_t opcode);
+
+// What the matching rule (if any) asks of one request.
+struct FaultPlan {
+  unsigned rule = 0;
+  std::optional<Notification> notify;
+  std::chrono::milliseconds delay{0};
+  std::string hold;
+  bool ignore_interrupts = false;
+  int error = 0;
+  std::optional<double> negative_entry;
+  ReplyOverride reply;
+};
+
+// What the reply carried, for the trace and the balance.
+struct ReplyFacts {
+  int error = 0;
+  bool answered = true;
+  uint64_t node = 0;     // entry replies
+  uint64_t fh = 0;       // OPEN, OPENDIR, CREATE
+  bool has_fh = false;
+  std::vector<std::pair<uint64_t, std::string>> entries;  // READDIRPLUS entries taking a lookup
+  bool interrupted = false;
+};
+
+// Sends one notification; returns 0 or -errno (notify.cpp).
+int send_notification(fuse_session* se, const Notification& n);
+
+struct Observer::Impl {
+  explicit Impl(size_t capacity) : capacity(capacity ? capacity : 1) {}
+
+  // ----- hooks for the dispatcher -----
+  // Records the request's start and returns its seq; fills plan when a rule matches.
+  uint64_t begin(const RequestArgs& args, FaultPlan* plan);
+  void end(uint64_t seq, const RequestArgs& args, const ReplyFacts& reply);
+  void forgotten(const RequestArgs& args, const std::vector<std::pair<uint64_t, uint64_t>>& list);
+  // The binding undid what the kernel never received (an interrupted request's reply).
+  void entry_undone(uint64_t node);
+  void open_undone(uint64_t fh, bool dir);
+  // Gates: enter returns the generation to wait past.
+  uint64_t hold_enter(const std::string& gate);
+  bool hold_released(const std::string& gate, uint64_t generation);
+  void hold_leave(const std::string& gate);
+
+  std::atomic<fuse_session*> session{nullptr};  // for notify actions
+
+  // ----- state, under mutex -----
+  struct Rule {
+    unsigned id;
+    FaultRule rule;
+    unsigned matched = 0;
+    unsigned hits = 0;
+  };
+  struct Gate {
+    uint64_t generation = 0;
+    size_t held = 0;
+  };
+  struct Counts {
+    uint64_t lookups = 0, forgets = 0;
+  };
+  size_t capacity;
+  mutable std::mutex mutex;
+  mutable std::condition_variable changed;
+  std::deque<TraceRecord> records;  // seq == records.front().seq + index
+  uint64_t next_seq = 1;
+  int64_t last_activity_ns = 0;
+  std::vector<Rule> rules;
+  unsigned next_rule = 1;
+  std::map<std::string, Gate> gates;
+  std::unordered_map<uint64_t, std::string> paths{{kRootNode, "/"}};
+  std::map<uint64_t, Counts> counts;
+  std::vector<std::string> problems;
+  std::map<std::pair<bool, uint64_t>, uint64_t> open_handles;  // (dir, fh) -> opens not released
+  std::function<std::optional<uint64_t>(uint64_t)> count_source;
+
+  std::string path_of(uint64_t node) const;       // "" when unknown
+  std::string request_path(const RequestArgs& args) const;
+  bool matches(const FaultRule& rule, const RequestArgs& args, const std::string& path) const;
+  TraceRecord* record(uint64_t seq);
+  void rename_paths(const std::string& from, const std::string& to);
+  void grant(uint64_t node, uint64_t n);
+  void release_handle(uint64_t fh, bool dir, const char* op);
+};
+
+}  // namespace fusepp
