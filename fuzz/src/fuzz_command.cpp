@@ -6,6 +6,8 @@
 
 #include <iostream>
 
+#include "fusecheck/errors.hpp"
+#include "fusecheck/exit_codes.hpp"
 #include "fusecheck/fuzz.hpp"
 #include "fusecheck/target.hpp"
 
@@ -24,12 +26,12 @@ CLI::App* add_fuzz_command(CLI::App& app, CommandOptions& options) {
 int run_fuzz_command(const CommandOptions& command, const std::atomic<bool>* stop) {
   if (::geteuid() != 0) {
     std::cerr << "fusecheck fuzz: needs root (it mounts a tmpfs as the oracle)\n";
-    return 77;
+    return exit_code::cannot_run;
   }
   TargetSpec spec;
   try {
     spec = parse_target(command.fs, /*exclusive=*/false);
-  } catch (const TargetError& error) {
+  } catch (const HarnessError& error) {
     std::cerr << "fusecheck fuzz: " << error.what() << "\n";
     return error.exit_code;
   }
@@ -43,17 +45,20 @@ int run_fuzz_command(const CommandOptions& command, const std::atomic<bool>* sto
     options.target_name = spec.text;
     options.stop = stop;
     auto result = check_against_tmpfs(mount->root(), options);
-    if (result.interrupted) return 130;
+    if (result.interrupted) return exit_code::interrupted;
     if (result.passed) {
       std::cout << "no counterexample in " << result.runs_passed << " runs (" << result.calls_compared
                 << " calls compared, seed " << result.seed << ")\n";
-      return 0;
+      return exit_code::ok;
     }
     std::cout << "counterexample: " << result.scenario_path.string() << "\n";
-    return 1;
+    return exit_code::failures;
+  } catch (const HarnessError& error) {
+    std::cerr << "fusecheck fuzz: " << error.what() << "\n";
+    return error.exit_code;
   } catch (const std::exception& error) {
     std::cerr << "fusecheck fuzz: " << error.what() << "\n";
-    return 3;
+    return exit_code::broken;
   }
 }
 

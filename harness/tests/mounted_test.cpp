@@ -17,7 +17,10 @@
 #include <thread>
 
 #include "fusecheck/actor.hpp"
+#include "fusecheck/mountinfo.hpp"
+#include "fusecheck/state.hpp"
 #include "fusecheck/target.hpp"
+#include "fusecheck/text.hpp"
 
 namespace fs = std::filesystem;
 using namespace fusecheck;
@@ -29,33 +32,24 @@ std::string read_text(const fs::path& path) {
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
-std::string quote(const std::string& word) {
-  std::string out = "'";
-  for (char c : word) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
 // Mountpoints of FUSE mounts made from a given daemon (matched on the mount source/type).
 std::vector<std::string> fuse_mounts_matching(const std::string& needle) {
   std::vector<std::string> found;
-  std::ifstream in("/proc/self/mounts");
-  std::string source, target, type, rest;
-  while (in >> source >> target >> type && std::getline(in, rest))
-    if (type.rfind("fuse", 0) == 0 && (source.find(needle) != std::string::npos || type.find(needle) != std::string::npos))
-      found.push_back(target);
+  for (const auto& mount : read_mountinfo())
+    if (mount.fstype.rfind("fuse", 0) == 0 &&
+        (mount.source.find(needle) != std::string::npos || mount.fstype.find(needle) != std::string::npos))
+      found.push_back(mount.mountpoint);
   return found;
 }
 
 std::vector<std::string> fuse_mount_sources() {
   std::vector<std::string> found;
-  std::ifstream in("/proc/self/mounts");
-  std::string source, target, type, rest;
-  while (in >> source >> target >> type && std::getline(in, rest))
-    if (type.rfind("fuse", 0) == 0) found.push_back(source);
+  for (const auto& mount : read_mountinfo())
+    if (mount.fstype.rfind("fuse", 0) == 0) found.push_back(mount.source);
   return found;
 }
 
-bool is_mounted(const std::string& path) { return mounted_device(path).has_value(); }
+bool is_mounted(const std::string& path) { return mount_at(path).has_value(); }
 
 // A fresh tmpfs for one test, unmounted whatever happens.
 class TmpfsMount {
@@ -120,8 +114,8 @@ class MountedTest : public ::testing::Test {
     CliResult result;
     fs::path out = work_ / "out.txt", err = work_ / "err.txt";
     std::string command = fmt::format("cd {} && FUSECHECK_STATE_DIR={} timeout -s KILL {} {}/fusecheck {} >{} 2>{}",
-                                      quote(work_.string()), quote(state_), limit_seconds, quote(bin_), args,
-                                      quote(out.string()), quote(err.string()));
+                                      shell_quote(work_.string()), shell_quote(state_), limit_seconds, shell_quote(bin_), args,
+                                      shell_quote(out.string()), shell_quote(err.string()));
     auto started = std::chrono::steady_clock::now();
     int status = std::system(command.c_str());
     result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -131,9 +125,9 @@ class MountedTest : public ::testing::Test {
     return result;
   }
 
-  std::string scenarios_arg() const { return "--scenarios " + quote((work_ / "scenarios").string()); }
+  std::string scenarios_arg() const { return "--scenarios " + shell_quote((work_ / "scenarios").string()); }
   std::string stallfs(const std::string& flags) const {
-    return quote(fmt::format("exec:{}/fusecheck-test-stallfs {} {{mnt}}", bin_, flags));
+    return shell_quote(fmt::format("exec:{}/fusecheck-test-stallfs {} {{mnt}}", bin_, flags));
   }
 
   fs::path work_;
@@ -191,7 +185,7 @@ TEST_F(MountedTest, TmpfsRunGivesVerdictsJunitJsonAndARepro) {
   EXPECT_NE(result.out.find("SKIP   t/c-skip"), std::string::npos) << result.out;
   EXPECT_NE(result.out.find("1 passed, 1 failed, 1 skipped"), std::string::npos) << result.out;
 
-  EXPECT_EQ(std::system(fmt::format("xmllint --noout {}", quote((work_ / "out.xml").string())).c_str()), 0);
+  EXPECT_EQ(std::system(fmt::format("xmllint --noout {}", shell_quote((work_ / "out.xml").string())).c_str()), 0);
   std::string xml = read_text(work_ / "out.xml");
   EXPECT_NE(xml.find("<failure"), std::string::npos);
   EXPECT_NE(xml.find("<skipped"), std::string::npos);
@@ -202,7 +196,7 @@ TEST_F(MountedTest, TmpfsRunGivesVerdictsJunitJsonAndARepro) {
 
   fs::path repro = work_ / "res" / "t" / "b-fail" / "repro.yaml";
   ASSERT_TRUE(fs::exists(repro));
-  auto replay = cli(fmt::format("replay {}", quote(repro.string())));
+  auto replay = cli(fmt::format("replay {}", shell_quote(repro.string())));
   EXPECT_EQ(replay.code, 1) << replay.out << replay.err;
   EXPECT_NE(replay.out.find("FAIL   t/b-fail"), std::string::npos) << replay.out;
   // Workdirs are gone: the tmpfs holds exactly what it held before.
@@ -361,7 +355,7 @@ TEST_F(MountedTest, BindfsDifferencesAreReportedAsClearFailures) {
   scenario("b-times", "steps:\n  - {op: create_file, path: f}\n  - {op: stat, path: f, expect: {mtime: {eq: {field: ctime}}}}\n");
   scenario("c-perm", "actors:\n  alice: {uid: 1000}\nsetup:\n  - {op: create_file, path: f, mode: 0600}\n"
                      "steps:\n  - {op: read_file, actor: alice, path: f, expect: EACCES}\n");
-  auto result = cli(fmt::format("run --fs {} {}", quote("exec:bindfs -f {src} {mnt}"), scenarios_arg()), 60);
+  auto result = cli(fmt::format("run --fs {} {}", shell_quote("exec:bindfs -f {src} {mnt}"), scenarios_arg()), 60);
   EXPECT_TRUE(result.code == 0 || result.code == 1) << result.out << result.err;
   EXPECT_NE(result.out.find("PASS   t/a-data"), std::string::npos) << result.out;
   EXPECT_EQ(result.out.find("BROKEN"), std::string::npos) << result.out;
@@ -387,7 +381,7 @@ namespace {
 TEST_F(MountedTest, DaemonThatFailsToMountMakesEveryTestBrokenWithItsOutput) {
   scenario("a", passing);
   scenario("b", passing);
-  auto result = cli(fmt::format("run --fs {} {}", quote("exec:sh -c 'echo no such device >&2; exit 4' {mnt}"), scenarios_arg()));
+  auto result = cli(fmt::format("run --fs {} {}", shell_quote("exec:sh -c 'echo no such device >&2; exit 4' {mnt}"), scenarios_arg()));
   EXPECT_EQ(result.code, 3) << result.out << result.err;
   EXPECT_NE(result.out.find("exited with status 4 before mounting"), std::string::npos) << result.out;
   EXPECT_NE(result.out.find("| no such device"), std::string::npos) << result.out;

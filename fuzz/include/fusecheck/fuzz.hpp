@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "fusecheck/deadlines.hpp"
+
 namespace fusecheck::fuzz {
 
 struct Options {
@@ -18,7 +20,7 @@ struct Options {
   std::filesystem::path scenario_out;  // counterexample file; empty: ./fusecheck-fuzz-SEED.yaml
   std::string target_name = "target";  // how the scenario's title names the filesystem
   std::string actor_executable;        // empty: fusecheck-actor beside the running executable
-  double step_timeout = 5;             // seconds per system call before the target counts as hung
+  double step_timeout = deadline::seconds(deadline::fuzz_step);  // per system call, before the target counts as hung
   bool print_report = true;            // rapidcheck's report and the scenario path to stderr
   const std::atomic<bool>* stop = nullptr;  // set (e.g. on SIGINT): remaining runs do nothing
 };
