@@ -41,7 +41,6 @@ int default_jobs() {
 
 struct Options {
   std::string fs = "memfs";
-  bool fs_given = false;
   std::string scenarios;
   std::vector<std::string> filters;
   std::vector<std::string> tags;
@@ -171,6 +170,16 @@ std::string rerun_line(const Options& options, const std::string& program, const
   return rerun;
 }
 
+// Repro files go under --results, made when the first problem is found: the directory (or
+// its nearest existing parent) must be writable now, before anything runs.
+void check_results_dir(const std::string& results) {
+  fs::path dir = fs::absolute(results);
+  std::error_code ec;
+  while (!fs::exists(dir, ec) && dir.has_parent_path() && dir != dir.parent_path()) dir = dir.parent_path();
+  if (!fs::is_directory(dir, ec) || ::access(dir.c_str(), W_OK | X_OK) != 0)
+    throw HarnessError(fmt::format("--results {}: {} is not a writable directory", results, dir.string()), exit_code::usage);
+}
+
 // The reporters of a run. Output files are opened here, before anything runs, so a path
 // that cannot be written stops the command (HarnessError, exit 2) with nothing run.
 std::unique_ptr<ReporterList> make_reporters(const Options& options, const std::string& program,
@@ -217,6 +226,7 @@ int run_selected(const Options& options, std::vector<Scenario>& tests, const std
   TargetSpec target = parse_target(fs_text, options.exclusive);
   auto expectations = load_expectations(options, target);
   TextReporter* text = nullptr;
+  check_results_dir(options.results);
   auto reporters = make_reporters(options, program, fs_text, text);
   clear_stale_state();
   set_interrupt_flag(&stop_requested);
@@ -273,19 +283,23 @@ int command_replay(Options options, const std::string& program) {
     if (!relative.empty() && *relative.begin() != ".." && relative.extension() == ".yaml")
       base = relative.replace_extension("").string();
   }
-  std::string fs_text = options.fs;
   try {
     YAML::Node doc = YAML::Load(text);
     if (doc.IsMap() && doc["repro"] && doc["repro"].IsMap()) {
       if (doc["repro"]["test"]) base = doc["repro"]["test"].Scalar().substr(0, doc["repro"]["test"].Scalar().find('@'));
-      if (doc["repro"]["fs"] && !options.fs_given) fs_text = doc["repro"]["fs"].Scalar();
+      // The target comes from the command line only: a file's `fs:` may be anyone's
+      // command (exec: runs a shell), so it is shown, never run.
+      if (doc["repro"]["fs"] && doc["repro"]["fs"].Scalar() != options.fs)
+        std::cerr << fmt::format("fusecheck: {} was recorded on --fs {}; running it on --fs {} (give --fs to choose)\n",
+                                 printable(options.replay_file), printable(shell_quote(doc["repro"]["fs"].Scalar())),
+                                 printable(shell_quote(options.fs)));
       if (doc["repro"]["seed"] && options.seed == 0) options.seed = doc["repro"]["seed"].as<unsigned>(0);
     }
   } catch (const YAML::Exception&) {
     // parse_scenario_text reports it with its location
   }
   std::vector<Scenario> tests = parse_scenario_text(text, options.replay_file, base);
-  return run_selected(options, tests, fs_text, program);
+  return run_selected(options, tests, options.fs, program);
 }
 
 int command_mount(const Options& options) {
@@ -354,9 +368,6 @@ int main(int argc, char** argv) {
     std::cerr << "fusecheck: " << error.what() << "\n(run fusecheck --help for usage)\n";
     return exit_code::usage;
   }
-  for (auto* command : {run, replay, mount})
-    if (command->parsed() && command->count("--fs") > 0) options.fs_given = true;
-
   std::string program = executable_dir() + "/fusecheck";
   ::signal(SIGPIPE, SIG_IGN);  // a dead actor's pipe gives EPIPE, reported as BROKEN
   start_signal_thread();

@@ -130,7 +130,7 @@ void FuseMount::read_mount_features() {
 
 std::optional<std::string> FuseMount::trouble() {
   std::error_code ec;
-  if (aborted_) return fmt::format("the FUSE connection {} was aborted", conn_);
+  if (aborted_) return fmt::format("the harness aborted FUSE connection {}: {}", conn_, abort_reason_);
   if (daemon_ && !daemon_->running(ec)) {
     int status = daemon_->native_exit_code();
     std::string hint = WIFEXITED(status) && WEXITSTATUS(status) == 0
@@ -149,9 +149,10 @@ bool FuseMount::daemon_running() const {
   return daemon_ && daemon_->running(ec);
 }
 
-void FuseMount::abort_connection(const std::string&) {
+void FuseMount::abort_connection(const std::string& why) {
   if (aborted_) return;
   aborted_ = true;
+  abort_reason_ = why;
   if (conn_ != 0) abort_fuse_connection(conn_);
 }
 
@@ -178,13 +179,21 @@ void FuseMount::unmount() {
   }
 }
 
+// The daemon leads its own process group (setpgid in launch()): signals go to the group, so
+// a wrapper script's children (a `sleep`, a helper) end with it, and whatever of the group
+// outlives the daemon is killed once it is gone.
 void FuseMount::stop_daemon() {
+  if (!daemon_) return;
+  pid_t group = daemon_->id();
   auto gone = [this] { return !daemon_running(); };
-  if (wait_until(gone, deadline::daemon_exit)) return;
-  if (daemon_) ::kill(daemon_->id(), SIGTERM);
-  if (wait_until(gone, deadline::daemon_term)) return;
-  if (daemon_) ::kill(daemon_->id(), SIGKILL);
-  wait_until(gone, deadline::daemon_kill);
+  if (!wait_until(gone, deadline::daemon_exit)) {
+    ::kill(-group, SIGTERM);
+    if (!wait_until(gone, deadline::daemon_term)) {
+      ::kill(-group, SIGKILL);
+      wait_until(gone, deadline::daemon_kill);
+    }
+  }
+  ::kill(-group, SIGKILL);
 }
 
 FuseMount::~FuseMount() {

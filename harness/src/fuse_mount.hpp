@@ -67,6 +67,7 @@ class FuseMount : public Mount {
   std::unique_ptr<boost::process::child> daemon_;
   unsigned conn_ = 0;
   bool aborted_ = false;
+  std::string abort_reason_;
 };
 
 }  // namespace fusecheck

@@ -318,10 +318,12 @@ class MountSession {
     }
     auto reply = service_->call(request, Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds)));
     if (reply.status == ActorProcess::Reply::Status::timeout) {
-      mount_->abort_connection("service call timed out");
+      // Say which call: a probe that hangs must not read as a target that left by itself.
+      reply.detail = fmt::format("the harness's {} {} got no answer within {} s", request.value("op", "call"),
+                                 request.value("path", ""), seconds);
+      mount_->abort_connection(reply.detail);
       service_->kill_and_reap(deadline::actor_reap);
       service_.reset();
-      reply.detail = fmt::format("no answer within {} s (service call {})", seconds, request.value("op", "?"));
     }
     return reply;
   }
@@ -467,6 +469,12 @@ class MountSession {
     result.reason = fmt::format("the mount vanished {}: {}", when, why);
   }
 
+  Clock::duration service_deadline() const {
+    double seconds = deadline::seconds(deadline::service_call);
+    if (options_.max_timeout) seconds = std::min(seconds, *options_.max_timeout);
+    return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  }
+
   bool lacks_a_feature(const Scenario& scenario, TestResult& result) {
     for (const auto& feature : scenario.requires_features) {
       if (mount_->features().has(feature)) continue;
@@ -511,7 +519,7 @@ class MountSession {
         result.reason = error.what();
         return false;
       }
-      auto reply = actor->call({{"op", "chdir"}, {"path", workdir}}, Clock::now() + deadline::service_call);
+      auto reply = actor->call({{"op", "chdir"}, {"path", workdir}}, Clock::now() + service_deadline());
       if (!reply_ok(reply)) {
         result.verdict = Verdict::broken;
         result.reason = fmt::format("actor '{}' cannot enter its workdir {}: {}", name, workdir, reply_text(reply));
@@ -684,6 +692,11 @@ class ShardWorker {
       }
       if (!session_ && mount_error_.empty()) mount();
       TestResult result = session_ ? run_on_session(scenario) : mount_failure_result(scenario);
+      if (stopping() && result.verdict == Verdict::broken) {
+        // Ctrl-C cut it short: no verdict, and no repro of an interruption.
+        result.verdict = Verdict::skip;
+        result.reason = "interrupted: " + result.reason;
+      }
       apply_expectation(result, options_.expectations);
       result.seconds = std::chrono::duration<double>(Clock::now() - started).count();
       recorder_.finish(index, std::move(result));
@@ -711,7 +724,7 @@ class ShardWorker {
       // The probes take a while: a mount that did not survive them is a failed mount too,
       // whatever the probes saw.
       if (auto why = session_->mount().trouble())
-        throw HarnessError("the target unmounted during the feature probes: " + *why);
+        throw HarnessError("the mount did not survive the feature probes: " + *why);
       recorder_.mounted(session_->mount());
     } catch (const HarnessError& error) {
       end_session();

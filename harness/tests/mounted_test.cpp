@@ -487,3 +487,114 @@ TEST_F(MountedTest, DaemonThatUnmountsRightAfterMountingGivesSkipWhateverTheTimi
 }
 
 }  // namespace
+
+namespace {
+
+// Runs the CLI under `wrapper` (e.g. a timeout that sends SIGINT) instead of the usual one.
+CliResult run_wrapped(const std::string& work, const std::string& state, const std::string& bin, const std::string& wrapper,
+                      const std::string& args) {
+  CliResult result;
+  std::string out = work + "/out.txt", err = work + "/err.txt";
+  std::string command = fmt::format("cd {} && FUSECHECK_STATE_DIR={} {} {}/fusecheck {} >{} 2>{}", shell_quote(work),
+                                    shell_quote(state), wrapper, shell_quote(bin), args, shell_quote(out), shell_quote(err));
+  auto started = std::chrono::steady_clock::now();
+  int status = std::system(command.c_str());
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  result.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  result.out = read_text(out);
+  result.err = read_text(err);
+  return result;
+}
+
+TEST_F(MountedTest, ReplayRunsOnlyTheCommandLinesTargetAndKeepsReprosInResults) {
+  TmpfsMount tmpfs;
+  ASSERT_TRUE(tmpfs.ok());
+  fs::path sentinel = work_ / "pwned";
+  fs::path repro = work_ / "evil.yaml";
+  std::ofstream(repro) << "format: 1\ntitle: evil\nrefs: [r]\n"
+                       << "repro: {test: \"../escaped\", fs: \"exec:touch " << sentinel.string() << "; false {mnt}\"}\n"
+                       << "steps:\n  - {op: create_file, path: f, data: hello}\n  - {op: stat, path: f, expect: {size: 4}}\n";
+  auto result = cli(fmt::format("replay {} --fs dir:{} --results res", shell_quote(repro.string()), tmpfs.path()));
+  EXPECT_EQ(result.code, 1) << result.out << result.err;
+  EXPECT_FALSE(fs::exists(sentinel)) << "replay ran the file's exec: command";
+  EXPECT_NE(result.err.find("was recorded on --fs"), std::string::npos) << result.err;
+  EXPECT_NE(result.out.find("FAIL"), std::string::npos) << result.out;
+  // The repro it wrote is under res/, whatever the file's test name said.
+  EXPECT_FALSE(fs::exists(work_ / "escaped"));
+  EXPECT_FALSE(fs::exists(work_.parent_path() / "escaped"));
+  bool found = false;
+  for (const auto& entry : fs::recursive_directory_iterator(work_ / "res")) found = found || entry.path().filename() == "repro.yaml";
+  EXPECT_TRUE(found);
+}
+
+TEST_F(MountedTest, TeardownKillsTheDaemonsWholeProcessGroup) {
+  scenario("a", passing);
+  int marker = 700000 + ::getpid() % 100000;  // a sleep nobody else runs
+  std::string wrapper = fmt::format("exec:sh -c 'sleep {} & exec {}/fusecheck-memfs \"$@\"' sh {{mnt}} {{opts}}", marker, bin_);
+  auto result = cli(fmt::format("run --fs {} {}", shell_quote(wrapper), scenarios_arg()), 60);
+  EXPECT_EQ(result.code, 0) << result.out << result.err;
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::string wanted = fmt::format("sleep{}{}", '\0', marker);
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    std::string cmdline = read_text(entry.path() / "cmdline");
+    if (cmdline.rfind(wanted, 0) != 0) continue;
+    ADD_FAILURE() << "the wrapper's sleep outlived the run: pid " << entry.path().filename();
+    ::kill(std::stoi(entry.path().filename().string()), SIGKILL);
+  }
+}
+
+TEST_F(MountedTest, OutputPathsAreCheckedFirstAndWriteErrorsReportedWithTheSummary) {
+  TmpfsMount tmpfs;
+  ASSERT_TRUE(tmpfs.ok());
+  scenario("a", passing);
+  std::string target = fmt::format("--fs dir:{} {}", tmpfs.path(), scenarios_arg());
+  auto missing = cli(fmt::format("run {} --json no/such/dir/out.json", target));
+  EXPECT_EQ(missing.code, 2) << missing.out << missing.err;
+  EXPECT_EQ(missing.out.find("PASS"), std::string::npos) << "tests ran before the output was checked:\n" << missing.out;
+  EXPECT_NE(missing.err.find("no/such/dir/out.json"), std::string::npos) << missing.err;
+  auto results = cli(fmt::format("run {} --results /proc/version/res", target));
+  EXPECT_EQ(results.code, 2) << results.out << results.err;
+  EXPECT_EQ(results.out.find("PASS"), std::string::npos) << results.out;
+  if (::access("/dev/full", W_OK) != 0) GTEST_SKIP() << "no /dev/full";
+  for (const char* option : {"--json", "--junit-xml"}) {
+    auto full = cli(fmt::format("run {} {} /dev/full", target, option));
+    EXPECT_EQ(full.code, 3) << option << "\n" << full.out << full.err;
+    EXPECT_NE(full.out.find("1 passed, 0 failed"), std::string::npos) << full.out;
+    EXPECT_NE(full.err.find("/dev/full"), std::string::npos) << full.err;
+  }
+}
+
+TEST_F(MountedTest, AHangingProbeIsNamedAndTimeoutCapsTheHarnessCalls) {
+  scenario("a", passing);
+  auto result = cli(fmt::format("run --fs {} {} --timeout 1", stallfs("--hang .fusecheck-probe"), scenarios_arg()), 60);
+  EXPECT_EQ(result.code, 3) << result.out << result.err;
+  std::string all = result.out + result.err;
+  EXPECT_EQ(all.find("unmounted right after mounting"), std::string::npos) << all;
+  EXPECT_NE(all.find("did not survive the feature probes"), std::string::npos) << all;
+  EXPECT_NE(all.find("mkdir"), std::string::npos) << all;
+  EXPECT_NE(all.find(".fusecheck-probe got no answer within 1 s"), std::string::npos) << all;
+  EXPECT_LT(result.seconds, 4.5);  // one probe at --timeout 1, not the 5 s probe deadline
+  EXPECT_TRUE(fuse_mounts_matching("stallfs").empty());
+}
+
+TEST_F(MountedTest, CtrlCStopsWithoutBrokenVerdictsOrReproFiles) {
+  scenario("hang", "timeout: 60\nsteps:\n  - {op: stat, path: hang}\n");
+  auto result = run_wrapped(work_.string(), state_, bin_, "timeout --foreground --preserve-status -s INT 2",
+                            fmt::format("run --fs {} {} --results res", stallfs("--hang hang"), scenarios_arg()));
+  EXPECT_EQ(result.code, 130) << result.out << result.err;
+  EXPECT_EQ(result.out.find("BROKEN"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("interrupted"), std::string::npos) << result.out;
+  EXPECT_FALSE(fs::exists(work_ / "res")) << "a repro was written for an interrupted test";
+  EXPECT_TRUE(fuse_mounts_matching("stallfs").empty());
+}
+
+TEST_F(MountedTest, DirOnAFileIsAUsageError) {
+  scenario("a", passing);
+  fs::path file = work_ / "plain-file";
+  std::ofstream(file) << "x";
+  auto result = cli(fmt::format("run --fs dir:{} {}", file.string(), scenarios_arg()));
+  EXPECT_EQ(result.code, 2) << result.out << result.err;
+  EXPECT_NE(result.err.find("is not a directory"), std::string::npos) << result.err;
+}
+
+}  // namespace
