@@ -144,6 +144,11 @@ void TextReporter::result(const TestResult& result) {
   std::string line = fmt::format("{:<6} {} ({:.0f} ms)", verdict_name(result.verdict), label, result.seconds * 1000);
   if (result.verdict == Verdict::skip || result.verdict == Verdict::xfail) line += ": " + printable(result.reason);
   bool problem = is_problem(result.verdict);
+  if (!result.ran) {
+    // The notice before said why once (the target could not be mounted); the summary counts it.
+    if (style_.verbosity > 0) out_ << line << ": " << printable(result.reason) << "\n";
+    return;
+  }
   if (style_.tty) {
     clear_progress();
     if (problem || style_.verbosity > 0 || (style_.verbosity == 0 && result.verdict != Verdict::pass))

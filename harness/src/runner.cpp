@@ -643,7 +643,7 @@ class RunRecorder {
 
   void finish(size_t index, TestResult result) {
     result.repetition = plan_.items[index].repetition;
-    if (is_problem(result.verdict) && !options_.repro_dir.empty()) {
+    if (is_problem(result.verdict) && result.ran && !options_.repro_dir.empty()) {
       try {
         result.repro_path = write_repro(options_.repro_dir, result, options_.target.text, options_.seed);
       } catch (const HarnessError& error) {
@@ -662,6 +662,22 @@ class RunRecorder {
     std::lock_guard lock(mutex_);
     if (options_.reporter) options_.reporter->mounted(mount);
   }
+  // The target cannot be mounted at all: the first worker to find out reports it (once per
+  // run, with the daemon's output); the others stop trying.
+  void mark_unmountable(const std::string& error) {
+    std::lock_guard lock(mutex_);
+    if (unmountable_) return;
+    unmountable_ = error;
+    std::string text = error;
+    while (!text.empty() && text.back() == '\n') text.pop_back();
+    if (options_.reporter)
+      options_.reporter->notice(fmt::format("cannot mount {}: {}\nevery test that needs a mount is BROKEN (not run)",
+                                            options_.target.text, text));
+  }
+  std::optional<std::string> unmountable() {
+    std::lock_guard lock(mutex_);
+    return unmountable_;
+  }
   std::vector<TestResult> take_results() { return std::move(results_); }
 
   std::atomic<int> mounts{0}, spawned{0}, sequence{0};
@@ -671,6 +687,7 @@ class RunRecorder {
   const RunOptions& options_;
   std::mutex mutex_;
   std::vector<TestResult> results_;
+  std::optional<std::string> unmountable_;
 };
 
 // Runs one shard's tests on its mount, mounting again after a mount is lost. A mount that
@@ -690,7 +707,10 @@ class ShardWorker {
         recorder_.finish(index, result_for(scenario, Verdict::skip, "not run: interrupted"));
         continue;
       }
-      if (!session_ && mount_error_.empty()) mount();
+      if (!session_ && mount_error_.empty()) {
+        if (auto error = recorder_.unmountable()) mount_error_ = *error;
+        else mount();
+      }
       TestResult result = session_ ? run_on_session(scenario) : mount_failure_result(scenario);
       if (stopping() && result.verdict == Verdict::broken) {
         // Ctrl-C cut it short: no verdict, and no repro of an interruption.
@@ -743,11 +763,16 @@ class ShardWorker {
       } catch (const HarnessError&) {
       }
     }
-    if (!options_refused_) recorder_.notice("cannot mount " + options_.target.text + ": " + mount_error_);
+    if (!options_refused_) recorder_.mark_unmountable(mount_error_);
   }
 
   TestResult mount_failure_result(const Scenario& scenario) const {
-    if (!options_refused_) return result_for(scenario, Verdict::broken, "the target could not be mounted: " + mount_error_);
+    if (!options_refused_) {
+      std::string first_line = mount_error_.substr(0, mount_error_.find('\n'));
+      TestResult result = result_for(scenario, Verdict::broken, "not run: the target could not be mounted: " + first_line);
+      result.ran = false;
+      return result;
+    }
     size_t quoted = mount_error_.find("    | ");
     std::string first_line = mount_error_.substr(quoted == std::string::npos ? 0 : quoted + 6);
     first_line = first_line.substr(0, first_line.find('\n'));

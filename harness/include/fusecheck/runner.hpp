@@ -51,6 +51,7 @@ struct TestResult {
   int repetition = 0;
   std::string repro_path;
   const ExpectationEntry* expectation = nullptr;  // the entry that matched, if any
+  bool ran = true;  // false: BROKEN without running (no mount): no details, no repro file
 };
 
 class Expectations {

@@ -1,6 +1,6 @@
 // Text that leaves the harness: words quoted for a POSIX shell (rerun commands, exec:
 // targets' {mnt}/{src}/{opts}), and names made safe to print (terminal, JUnit XML) or to
-// store in JSON without losing a byte (docs/scenario-format.md section 11 says how).
+// store in JSON without losing a byte (docs/architecture.md, "Errors in the harness").
 #pragma once
 
 #include <string>
