@@ -606,3 +606,27 @@ TEST_F(MountedTest, DirOnAFileIsAUsageError) {
 }
 
 }  // namespace
+
+namespace {
+
+// Expectations follow the target kind (memfs; a dir: on tmpfs), never an exec: program's
+// file name: a daemon called "memfs" or "tmpfs" is not the filesystem it is named after.
+TEST_F(MountedTest, DefaultExpectationsComeFromTheTargetKindNotAProgramsName) {
+  scenario("a", passing);
+  fs::create_directories(work_ / "expectations");
+  std::ofstream(work_ / "expectations" / "memfs.yaml")
+      << "format: 1\nentries:\n  - {test: t/a, status: skip, reason: memfs only}\n";
+  fs::create_directories(work_ / "bin");
+  fs::create_symlink(bin_ + "/fusecheck-memfs", work_ / "bin" / "memfs");
+  auto named = cli(fmt::format("run --fs {} {}", shell_quote("exec:" + (work_ / "bin" / "memfs").string() + " {mnt}"),
+                               scenarios_arg()));
+  EXPECT_EQ(named.code, 0) << named.out << named.err;
+  EXPECT_NE(named.out.find("PASS   t/a"), std::string::npos) << named.out;
+  EXPECT_EQ(named.out.find("expectations:"), std::string::npos) << named.out;
+  auto memfs = cli(fmt::format("run --fs memfs {}", scenarios_arg()));
+  EXPECT_EQ(memfs.code, 0) << memfs.out << memfs.err;
+  EXPECT_NE(memfs.out.find("SKIP   t/a"), std::string::npos) << memfs.out;
+  EXPECT_NE(memfs.out.find("memfs only"), std::string::npos) << memfs.out;
+}
+
+}  // namespace
