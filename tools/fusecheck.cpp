@@ -23,6 +23,7 @@
 #include "fusecheck/report.hpp"
 #include "fusecheck/runner.hpp"
 #include "fusecheck/scenario.hpp"
+#include "fusecheck/shard.hpp"
 #include "fusecheck/state.hpp"
 #include "fusecheck/target.hpp"
 #include "fusecheck/text.hpp"
@@ -56,6 +57,7 @@ struct Options {
   int verbosity = 0;  // -1 quiet, 1 verbose
   std::string replay_file;
   std::vector<std::string> mount_options;
+  std::string shard;  // K/N
 };
 
 std::atomic<bool> stop_requested{false};
@@ -120,7 +122,8 @@ std::vector<Scenario> load_selected(const Options& options) {
   if (errors > 0)
     throw HarnessError(fmt::format("{} scenario file{} with errors; nothing was run", errors, errors == 1 ? "" : "s"),
                        exit_code::usage);
-  return out;
+  std::optional<ShardSpec> shard = options.shard.empty() ? shard_from_environment() : parse_shard(options.shard);
+  return shard ? take_shard(std::move(out), *shard) : out;
 }
 
 void start_signal_thread() {
@@ -323,6 +326,7 @@ void add_run_options(CLI::App* command, Options& options, bool with_selection) {
     command->add_option("--scenarios", options.scenarios, "scenarios directory (default: the source tree's scenarios/)");
     command->add_option("--filter", options.filters, "select tests whose name matches this glob (repeatable)");
     command->add_option("--tag", options.tags, "select scenarios with this tag (repeatable)");
+    command->add_option("--shard", options.shard, "run shard K of N (K/N; default: TEST_SHARD_INDEX/TEST_TOTAL_SHARDS or GTEST_*)");
   }
   command->add_option("--expectations", options.expectations, "expectations file (default: expectations/memfs.yaml for memfs, expectations/TYPE.yaml for dir: on a kernel filesystem of that type, none for exec:)");
   command->add_option("--jobs,-j", options.jobs, "parallel mounts for FUSE targets (default: CPUs, at most 4; dir: targets run serially)")->check(CLI::Range(1, 64));
@@ -347,6 +351,7 @@ int main(int argc, char** argv) {
   list->add_option("--scenarios", options.scenarios, "scenarios directory");
   list->add_option("--filter", options.filters, "glob over test names (repeatable)");
   list->add_option("--tag", options.tags, "tag (repeatable)");
+  list->add_option("--shard", options.shard, "list shard K of N (K/N)");
   list->add_flag("-v,--verbose", [&](int64_t) { options.verbosity = 1; }, "show titles and required features");
   list->add_flag("-q,--quiet", [&](int64_t) { options.verbosity = -1; }, "no count line");
   auto* run = app.add_subcommand("run", "run the selected tests on a target");
@@ -377,6 +382,10 @@ int main(int argc, char** argv) {
     if (mount->parsed()) return command_mount(options);
     if (replay->parsed()) return command_replay(options, program);
     std::vector<Scenario> tests = load_selected(options);
+    if (tests.empty() && (!options.shard.empty() || shard_from_environment())) {
+      std::cerr << "fusecheck: this shard has no tests\n";
+      return exit_code::ok;
+    }
     if (tests.empty()) {
       std::cerr << "fusecheck: no test matches the selection\n";
       return exit_code::usage;

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -627,6 +628,28 @@ TEST_F(MountedTest, DefaultExpectationsComeFromTheTargetKindNotAProgramsName) {
   EXPECT_EQ(memfs.code, 0) << memfs.out << memfs.err;
   EXPECT_NE(memfs.out.find("SKIP   t/a"), std::string::npos) << memfs.out;
   EXPECT_NE(memfs.out.find("memfs only"), std::string::npos) << memfs.out;
+}
+
+}  // namespace
+
+namespace {
+
+TEST_F(MountedTest, ShardsSplitTheSelectionWithoutLosingOrRepeatingATest) {
+  for (const char* name : {"a", "b", "c", "d", "e"}) scenario(name, passing);
+  scenario("p", "params: {m: [1, 2, 3]}\nsteps:\n  - {op: stat, path: .}\n");
+  auto all = cli(fmt::format("list -q {}", scenarios_arg()));
+  std::multiset<std::string> everything, from_shards;
+  std::istringstream lines(all.out);
+  for (std::string line; std::getline(lines, line);) everything.insert(line);
+  for (int k = 1; k <= 3; ++k) {
+    auto part = cli(fmt::format("list -q {} --shard {}/3", scenarios_arg(), k));
+    EXPECT_EQ(part.code, 0) << part.err;
+    std::istringstream shard_lines(part.out);
+    for (std::string line; std::getline(shard_lines, line);) from_shards.insert(line);
+  }
+  EXPECT_EQ(everything.size(), 8u);
+  EXPECT_EQ(from_shards, everything);
+  EXPECT_EQ(cli(fmt::format("list {} --shard 4/3", scenarios_arg())).code, 2);
 }
 
 }  // namespace

@@ -1,16 +1,20 @@
 // Unit tests of the harness's output side: shell quoting, printable text, mountinfo parsing,
-// the JUnit and JSON reporters (escaping, recoverable bytes, write errors) and repro paths
-// that stay inside the results directory whatever a test's name says.
+// the JUnit and JSON reporters (escaping, recoverable bytes, write errors), repro paths that
+// stay inside the results directory whatever a test's name says, and sharding.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <fmt/format.h>
+#include <map>
+#include <set>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "fusecheck/mountinfo.hpp"
 #include "fusecheck/report.hpp"
+#include "fusecheck/shard.hpp"
 #include "fusecheck/text.hpp"
 
 using namespace fusecheck;
@@ -163,6 +167,53 @@ TEST_F(Scratch, ReproFilesStayInsideTheResultsDirectory) {
   }
   EXPECT_FALSE(fs::exists(dir_ / "escape"));
   EXPECT_FALSE(fs::exists(dir_.parent_path() / "escape"));
+}
+
+}  // namespace
+
+namespace {
+
+std::vector<Scenario> synthetic_suite() {
+  std::vector<Scenario> tests;
+  for (int file = 0; file < 23; ++file)
+    for (int variant = 0; variant <= file % 4; ++variant) {
+      Scenario scenario;
+      scenario.base_name = fmt::format("area{}/file{:02d}", file % 3, file);
+      scenario.name = variant == 0 ? scenario.base_name : fmt::format("{}@v={}", scenario.base_name, variant);
+      scenario.file = "/somewhere/" + scenario.base_name + ".yaml";
+      tests.push_back(scenario);
+    }
+  return tests;
+}
+
+TEST(Shard, EveryTestRunsOnExactlyOneShardAndAFilesVariantsStayTogether) {
+  auto all = synthetic_suite();
+  for (int count = 1; count <= 5; ++count) {
+    std::map<std::string, int> seen;
+    std::map<std::string, std::set<int>> shards_of_file;
+    size_t largest = 0, smallest = all.size();
+    for (int index = 1; index <= count; ++index) {
+      auto part = take_shard(all, ShardSpec{index, count});
+      largest = std::max(largest, part.size());
+      smallest = std::min(smallest, part.size());
+      for (const auto& test : part) {
+        ++seen[test.name];
+        shards_of_file[test.base_name].insert(index);
+      }
+      auto again = take_shard(all, ShardSpec{index, count});
+      ASSERT_EQ(part.size(), again.size());
+      for (size_t i = 0; i < part.size(); ++i) EXPECT_EQ(part[i].name, again[i].name) << "not deterministic";
+    }
+    EXPECT_EQ(seen.size(), all.size()) << count;
+    for (const auto& [name, times] : seen) EXPECT_EQ(times, 1) << name << " in shard count " << count;
+    for (const auto& [file, shards] : shards_of_file) EXPECT_EQ(shards.size(), 1u) << file;
+    EXPECT_LE(largest - smallest, 4u) << "unbalanced at N=" << count;
+  }
+}
+
+TEST(Shard, BadValuesAreUsageErrors) {
+  EXPECT_EQ(parse_shard("2/5").index, 2);
+  for (const char* bad : {"0/3", "4/3", "1/0", "x/2", "3", "1/2/3"}) EXPECT_THROW(parse_shard(bad), HarnessError) << bad;
 }
 
 }  // namespace
