@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fmt/format.h>
 #include <functional>
+#include <sstream>
 
 #include "fuse_mount.hpp"
 #include "fusecheck/actor.hpp"
@@ -29,9 +30,40 @@ std::string replace_all(std::string text, const std::string& from, const std::st
   return text;
 }
 
-void require_dev_fuse(const std::string& text) {
-  if (::access("/dev/fuse", R_OK | W_OK) != 0)
-    throw HarnessError(fmt::format("--fs {}: /dev/fuse is not available here", text), exit_code::cannot_run);
+// fusermount3 as libfuse finds it: in /usr/bin (its build's default), else on PATH.
+std::optional<std::string> find_fusermount() {
+  std::vector<std::string> candidates{"/usr/bin/fusermount3", "/bin/fusermount3"};
+  std::istringstream path(std::getenv("PATH") ? std::getenv("PATH") : "");
+  for (std::string dir; std::getline(path, dir, ':');)
+    if (!dir.empty()) candidates.push_back(dir + "/fusermount3");
+  for (const auto& candidate : candidates)
+    if (::access(candidate.c_str(), F_OK) == 0) return candidate;
+  return std::nullopt;
+}
+
+// Preflight for FUSE targets: what stops every mount is said once, with its fix, before any
+// test (exit 77). Root opens /dev/fuse itself; others mount through setuid fusermount3.
+void require_fuse(const std::string& text) {
+  auto refuse = [&](const std::string& why) {
+    throw HarnessError(fmt::format("--fs {}: {}", text, why), exit_code::cannot_run);
+  };
+  struct stat device {};
+  if (::stat("/dev/fuse", &device) != 0 || !S_ISCHR(device.st_mode))
+    refuse("/dev/fuse does not exist: load the module (modprobe fuse); in a container, pass the device "
+           "(docker run --device /dev/fuse --cap-add SYS_ADMIN)");
+  // libfuse opens /dev/fuse itself before it tries fusermount3, for root and others alike.
+  if (::access("/dev/fuse", R_OK | W_OK) != 0) {
+    if (::geteuid() == 0) refuse(fmt::format("cannot open /dev/fuse: {} (in a container: --device /dev/fuse)", strerror(errno)));
+    refuse(fmt::format("this user cannot open /dev/fuse (mode {:04o}, uid {}): chmod 0666 /dev/fuse as root (most "
+                       "systems' default), or run fusecheck as root", device.st_mode & 07777, device.st_uid));
+  }
+  if (::geteuid() == 0) return;
+  auto fusermount = find_fusermount();
+  if (!fusermount) refuse("fusermount3 is not installed, and only it lets a non-root user mount: apt install fuse3");
+  struct stat helper {};
+  if (::stat(fusermount->c_str(), &helper) != 0 || helper.st_uid != 0 || (helper.st_mode & S_ISUID) == 0)
+    refuse(fmt::format("{} is not setuid root, so this user cannot mount: chmod u+s {} as root, or run fusecheck as root",
+                       *fusermount, *fusermount));
 }
 
 // memfs, the reference filesystem, started from the harness's own build directory.
@@ -41,7 +73,7 @@ class MemfsDriver : public TargetDriver {
     if (::access(program_.c_str(), X_OK) != 0)
       throw HarnessError(fmt::format("--fs memfs: {} not found (build the fusecheck-memfs target)", program_),
                          exit_code::cannot_run);
-    require_dev_fuse(text);
+    require_fuse(text);
   }
   bool is_fuse() const override { return true; }
   std::optional<std::string> default_expectations() const override { return "memfs"; }
@@ -65,7 +97,7 @@ class ExecDriver : public TargetDriver {
     if (template_.find("{mnt}") == std::string::npos)
       throw HarnessError(fmt::format("--fs {}: the command must contain {{mnt}} where the mountpoint goes", text),
                          exit_code::usage);
-    require_dev_fuse(text);
+    require_fuse(text);
   }
   bool is_fuse() const override { return true; }
   // A program's name says nothing about its behaviour (a port of pyfuse3's tmpfs.py is no

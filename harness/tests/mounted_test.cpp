@@ -653,3 +653,36 @@ TEST_F(MountedTest, ShardsSplitTheSelectionWithoutLosingOrRepeatingATest) {
 }
 
 }  // namespace
+
+namespace {
+
+// What stops every FUSE mount is said in one line naming the fix, before any test (exit 77).
+TEST_F(MountedTest, PreflightNamesTheFixBeforeAnyTest) {
+  scenario("a", passing);
+  if (std::system("unshare -m true 2>/dev/null") != 0) GTEST_SKIP() << "needs unshare -m";
+  // No /dev/fuse: a private mount namespace with an empty /dev.
+  auto missing = run_wrapped(work_.string(), state_, bin_, "unshare -m sh -c 'mount -t tmpfs none /dev && exec \"$0\" \"$@\"'",
+                             fmt::format("run --fs memfs {}", scenarios_arg()));
+  EXPECT_EQ(missing.code, 77) << missing.out << missing.err;
+  EXPECT_NE(missing.err.find("/dev/fuse does not exist: load the module (modprobe fuse)"), std::string::npos) << missing.err;
+  EXPECT_EQ(missing.out.find("passed"), std::string::npos) << "tests ran:\n" << missing.out;
+  // A user without root: /dev/fuse must be open to it and fusermount3 setuid; here
+  // fusermount3 is replaced by a copy without the setuid bit.
+  if (std::system("command -v setpriv >/dev/null") != 0) GTEST_SKIP() << "needs setpriv";
+  fs::path copy = work_ / "fusermount3";
+  fs::copy_file("/usr/bin/fusermount3", copy);
+  fs::permissions(copy, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec | fs::perms::others_read |
+                            fs::perms::others_exec);
+  auto user = run_wrapped(work_.string(), state_, bin_,
+                          fmt::format("unshare -m sh -c 'mount --bind {} /usr/bin/fusermount3 && exec setpriv "
+                                      "--reuid=65534 --regid=65534 --clear-groups \"$0\" \"$@\"'",
+                                      copy.string()),
+                          fmt::format("run --fs memfs {}", scenarios_arg()));
+  EXPECT_EQ(user.code, 77) << user.out << user.err;
+  bool named = user.err.find("this user cannot open /dev/fuse") != std::string::npos ||
+               user.err.find("/usr/bin/fusermount3 is not setuid root") != std::string::npos;
+  EXPECT_TRUE(named) << user.err;
+  EXPECT_EQ(user.out.find("passed"), std::string::npos) << "tests ran:\n" << user.out;
+}
+
+}  // namespace
