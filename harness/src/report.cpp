@@ -78,8 +78,8 @@ std::unique_ptr<std::ofstream> open_output(const std::string& path, const char* 
   return out;
 }
 
+// errno was cleared before the first write, so a failed write's cause is still in it.
 void close_output(std::ofstream& out, const std::string& path, const char* what) {
-  errno = 0;
   out.flush();
   out.close();
   if (!out) throw HarnessError(fmt::format("writing {} to {} failed: {}", what, path, errno ? strerror(errno) : "I/O error"));
@@ -226,6 +226,7 @@ void JunitReporter::finish(const std::vector<TestResult>& results, const RunSumm
   for (const auto& result : results) suites[area_of(result.name)].push_back(&result);
   const Counts& total = summary.counts;
   std::ofstream& out = *out_;
+  errno = 0;
   out << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
   out << fmt::format("<testsuites name=\"fusecheck {}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{:.3f}\">\n",
                      xml_escape(fs_), results.size(), total.failed + total.xpassed, total.broken,
@@ -313,7 +314,9 @@ void JsonReporter::finish(const std::vector<TestResult>& results, const RunSumma
            {"tests", Json::array()}};
   put_text(doc, "fs", fs_);
   for (const auto& result : results) doc["tests"].push_back(result_json(result));
-  *out_ << doc.dump(2) << "\n";
+  std::string text = doc.dump(2);
+  errno = 0;
+  *out_ << text << "\n";
   close_output(*out_, path_, "JSON");
 }
 
