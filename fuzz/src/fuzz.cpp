@@ -37,11 +37,7 @@ class ActorSlot {
  public:
   ActorSlot(std::string executable, std::filesystem::path root) : executable_(std::move(executable)), root_(std::move(root)) {}
   ActorProcess& get() {
-    if (!actor_ || !actor_->usable()) {
-      std::string error;
-      actor_ = ActorProcess::spawn(executable_, Identity{}, error);
-      if (!actor_) throw std::runtime_error("cannot start " + executable_ + ": " + error);
-    }
+    if (!actor_ || !actor_->usable()) actor_ = ActorProcess::start(executable_, Identity{});  // throws HarnessError
     return *actor_;
   }
   const std::filesystem::path& root() const { return root_; }

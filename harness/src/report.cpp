@@ -72,20 +72,24 @@ std::string test_label(const TestResult& result) {
   return result.repetition > 0 ? fmt::format("{} (repeat {})", result.name, result.repetition + 1) : result.name;
 }
 
-std::unique_ptr<std::ofstream> open_output(const std::string& path, const char* what) {
-  auto out = std::make_unique<std::ofstream>(path, std::ios::out | std::ios::trunc);
-  if (!*out) throw HarnessError(fmt::format("cannot write {} to {}: {}", what, path, strerror(errno)), exit_code::usage);
-  return out;
-}
-
-// errno was cleared before the first write, so a failed write's cause is still in it.
-void close_output(std::ofstream& out, const std::string& path, const char* what) {
-  out.flush();
-  out.close();
-  if (!out) throw HarnessError(fmt::format("writing {} to {} failed: {}", what, path, errno ? strerror(errno) : "I/O error"));
-}
-
 }  // namespace
+
+// ---------------------------------------------------------------- files
+
+FileReporter::FileReporter(std::string path, std::string what)
+    : path_(std::move(path)), what_(std::move(what)),
+      out_(std::make_unique<std::ofstream>(path_, std::ios::out | std::ios::trunc)) {
+  if (!*out_) throw HarnessError(fmt::format("cannot write {} to {}: {}", what_, path_, strerror(errno)), exit_code::usage);
+  errno = 0;  // so that a failed write's cause is what close() reports
+}
+
+FileReporter::~FileReporter() = default;
+
+void FileReporter::close() {
+  out_->flush();
+  out_->close();
+  if (!*out_) throw HarnessError(fmt::format("writing {} to {} failed: {}", what_, path_, errno ? strerror(errno) : "I/O error"));
+}
 
 // ---------------------------------------------------------------- text
 
@@ -218,18 +222,15 @@ std::string junit_case(const TestResult& result, const std::string& area) {
 
 }  // namespace
 
-JunitReporter::JunitReporter(std::string path) : path_(std::move(path)), out_(open_output(path_, "JUnit XML")) {}
-JunitReporter::~JunitReporter() = default;
-
 void JunitReporter::finish(const std::vector<TestResult>& results, const RunSummary& summary) {
   std::map<std::string, std::vector<const TestResult*>> suites;
   for (const auto& result : results) suites[area_of(result.name)].push_back(&result);
   const Counts& total = summary.counts;
-  std::ofstream& out = *out_;
+  std::ofstream& out = this->out();
   errno = 0;
   out << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
   out << fmt::format("<testsuites name=\"fusecheck {}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{:.3f}\">\n",
-                     xml_escape(fs_), results.size(), total.failed + total.xpassed, total.broken,
+                     xml_escape(fs()), results.size(), total.failed + total.xpassed, total.broken,
                      total.skipped + total.xfailed, summary.seconds);
   for (const auto& [area, members] : suites) {
     Counts counts;
@@ -245,7 +246,7 @@ void JunitReporter::finish(const std::vector<TestResult>& results, const RunSumm
     out << "  </testsuite>\n";
   }
   out << "</testsuites>\n";
-  close_output(out, path_, "JUnit XML");
+  close();
 }
 
 // ---------------------------------------------------------------- JSON
@@ -302,9 +303,6 @@ Json result_json(const TestResult& result) {
 
 }  // namespace
 
-JsonReporter::JsonReporter(std::string path) : path_(std::move(path)), out_(open_output(path_, "JSON")) {}
-JsonReporter::~JsonReporter() = default;
-
 void JsonReporter::finish(const std::vector<TestResult>& results, const RunSummary& summary) {
   const Counts& counts = summary.counts;
   Json doc{{"seconds", summary.seconds},
@@ -312,12 +310,12 @@ void JsonReporter::finish(const std::vector<TestResult>& results, const RunSumma
             {{"passed", counts.passed}, {"failed", counts.failed}, {"skipped", counts.skipped},
              {"xfailed", counts.xfailed}, {"xpassed", counts.xpassed}, {"broken", counts.broken}}},
            {"tests", Json::array()}};
-  put_text(doc, "fs", fs_);
+  put_text(doc, "fs", fs());
   for (const auto& result : results) doc["tests"].push_back(result_json(result));
   std::string text = doc.dump(2);
   errno = 0;
-  *out_ << text << "\n";
-  close_output(*out_, path_, "JSON");
+  out() << text << "\n";
+  close();
 }
 
 // ---------------------------------------------------------------- several

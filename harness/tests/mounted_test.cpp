@@ -111,11 +111,14 @@ class MountedTest : public ::testing::Test {
                                                                 << body;
   }
 
-  CliResult cli(const std::string& args, int limit_seconds = 120) {
+  // Runs the CLI in work_, killed after `limit_seconds`, or under `wrapper` instead (a
+  // command prefix, e.g. a timeout that sends SIGINT).
+  CliResult cli(const std::string& args, int limit_seconds = 120, const std::string& wrapper = "") {
     CliResult result;
     fs::path out = work_ / "out.txt", err = work_ / "err.txt";
-    std::string command = fmt::format("cd {} && FUSECHECK_STATE_DIR={} timeout -s KILL {} {}/fusecheck {} >{} 2>{}",
-                                      shell_quote(work_.string()), shell_quote(state_), limit_seconds, shell_quote(bin_), args,
+    std::string prefix = wrapper.empty() ? fmt::format("timeout -s KILL {}", limit_seconds) : wrapper;
+    std::string command = fmt::format("cd {} && FUSECHECK_STATE_DIR={} {} {}/fusecheck {} >{} 2>{}",
+                                      shell_quote(work_.string()), shell_quote(state_), prefix, shell_quote(bin_), args,
                                       shell_quote(out.string()), shell_quote(err.string()));
     auto started = std::chrono::steady_clock::now();
     int status = std::system(command.c_str());
@@ -499,22 +502,6 @@ TEST_F(MountedTest, DaemonThatUnmountsRightAfterMountingGivesSkipWhateverTheTimi
 
 namespace {
 
-// Runs the CLI under `wrapper` (e.g. a timeout that sends SIGINT) instead of the usual one.
-CliResult run_wrapped(const std::string& work, const std::string& state, const std::string& bin, const std::string& wrapper,
-                      const std::string& args) {
-  CliResult result;
-  std::string out = work + "/out.txt", err = work + "/err.txt";
-  std::string command = fmt::format("cd {} && FUSECHECK_STATE_DIR={} {} {}/fusecheck {} >{} 2>{}", shell_quote(work),
-                                    shell_quote(state), wrapper, shell_quote(bin), args, shell_quote(out), shell_quote(err));
-  auto started = std::chrono::steady_clock::now();
-  int status = std::system(command.c_str());
-  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  result.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  result.out = read_text(out);
-  result.err = read_text(err);
-  return result;
-}
-
 TEST_F(MountedTest, ReplayRunsOnlyTheCommandLinesTargetAndKeepsReprosInResults) {
   TmpfsMount tmpfs;
   ASSERT_TRUE(tmpfs.ok());
@@ -588,8 +575,8 @@ TEST_F(MountedTest, AHangingProbeIsNamedAndTimeoutCapsTheHarnessCalls) {
 
 TEST_F(MountedTest, CtrlCStopsWithoutBrokenVerdictsOrReproFiles) {
   scenario("hang", "timeout: 60\nsteps:\n  - {op: stat, path: hang}\n");
-  auto result = run_wrapped(work_.string(), state_, bin_, "timeout --foreground --preserve-status -s INT 2",
-                            fmt::format("run --fs {} {} --results res", stallfs("--hang hang"), scenarios_arg()));
+  auto result = cli(fmt::format("run --fs {} {} --results res", stallfs("--hang hang"), scenarios_arg()), 60,
+                    "timeout --foreground --preserve-status -s INT 2");
   EXPECT_EQ(result.code, 130) << result.out << result.err;
   EXPECT_EQ(result.out.find("BROKEN"), std::string::npos) << result.out;
   EXPECT_NE(result.out.find("interrupted"), std::string::npos) << result.out;
@@ -661,8 +648,8 @@ TEST_F(MountedTest, PreflightNamesTheFixBeforeAnyTest) {
   scenario("a", passing);
   if (std::system("unshare -m true 2>/dev/null") != 0) GTEST_SKIP() << "needs unshare -m";
   // No /dev/fuse: a private mount namespace with an empty /dev.
-  auto missing = run_wrapped(work_.string(), state_, bin_, "unshare -m sh -c 'mount -t tmpfs none /dev && exec \"$0\" \"$@\"'",
-                             fmt::format("run --fs memfs {}", scenarios_arg()));
+  auto missing = cli(fmt::format("run --fs memfs {}", scenarios_arg()), 60,
+                     "unshare -m sh -c 'mount -t tmpfs none /dev && exec \"$0\" \"$@\"'");
   EXPECT_EQ(missing.code, 77) << missing.out << missing.err;
   EXPECT_NE(missing.err.find("/dev/fuse does not exist: load the module (modprobe fuse)"), std::string::npos) << missing.err;
   EXPECT_EQ(missing.out.find("passed"), std::string::npos) << "tests ran:\n" << missing.out;
@@ -673,11 +660,10 @@ TEST_F(MountedTest, PreflightNamesTheFixBeforeAnyTest) {
   fs::copy_file("/usr/bin/fusermount3", copy);
   fs::permissions(copy, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec | fs::perms::others_read |
                             fs::perms::others_exec);
-  auto user = run_wrapped(work_.string(), state_, bin_,
-                          fmt::format("unshare -m sh -c 'mount --bind {} /usr/bin/fusermount3 && exec setpriv "
-                                      "--reuid=65534 --regid=65534 --clear-groups \"$0\" \"$@\"'",
-                                      copy.string()),
-                          fmt::format("run --fs memfs {}", scenarios_arg()));
+  auto user = cli(fmt::format("run --fs memfs {}", scenarios_arg()), 60,
+                  fmt::format("unshare -m sh -c 'mount --bind {} /usr/bin/fusermount3 && exec setpriv "
+                              "--reuid=65534 --regid=65534 --clear-groups \"$0\" \"$@\"'",
+                              copy.string()));
   EXPECT_EQ(user.code, 77) << user.out << user.err;
   bool named = user.err.find("this user cannot open /dev/fuse") != std::string::npos ||
                user.err.find("/usr/bin/fusermount3 is not setuid root") != std::string::npos;

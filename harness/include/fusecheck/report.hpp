@@ -4,7 +4,7 @@
 #pragma once
 
 #include <functional>
-#include <iosfwd>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <string>
@@ -82,32 +82,38 @@ class TextReporter : public Reporter {
   bool progress_shown_ = false;
 };
 
-// JUnit XML (one testsuite per area). The file is opened by the constructor, so a path that
-// cannot be written fails (HarnessError, exit_code::usage) before anything runs.
-class JunitReporter : public Reporter {
+// A reporter that writes one file when the run finishes. The file is opened by the
+// constructor, so a path that cannot be written fails (HarnessError, exit_code::usage)
+// before anything runs; a write that fails later throws HarnessError from finish.
+class FileReporter : public Reporter {
  public:
-  explicit JunitReporter(std::string path);
-  ~JunitReporter() override;
+  ~FileReporter() override;
   void start(const RunHeader& header) override { fs_ = header.fs; }
-  void finish(const std::vector<TestResult>& results, const RunSummary& summary) override;
+
+ protected:
+  FileReporter(std::string path, std::string what);
+  std::ofstream& out() { return *out_; }
+  void close();  // flushes and closes; throws HarnessError naming the cause
+  const std::string& fs() const { return fs_; }
 
  private:
-  std::string path_, fs_;
+  std::string path_, what_, fs_;
   std::unique_ptr<std::ofstream> out_;
+};
+
+// JUnit XML (one testsuite per area).
+class JunitReporter : public FileReporter {
+ public:
+  explicit JunitReporter(std::string path) : FileReporter(std::move(path), "JUnit XML") {}
+  void finish(const std::vector<TestResult>& results, const RunSummary& summary) override;
 };
 
 // JSON: every result with its mismatches and transcript. A string that is not valid UTF-8
 // is stored printable() with a companion "<key>_hex" holding its exact bytes.
-class JsonReporter : public Reporter {
+class JsonReporter : public FileReporter {
  public:
-  explicit JsonReporter(std::string path);
-  ~JsonReporter() override;
-  void start(const RunHeader& header) override { fs_ = header.fs; }
+  explicit JsonReporter(std::string path) : FileReporter(std::move(path), "JSON") {}
   void finish(const std::vector<TestResult>& results, const RunSummary& summary) override;
-
- private:
-  std::string path_, fs_;
-  std::unique_ptr<std::ofstream> out_;
 };
 
 // Sends every event to each reporter in turn. finish gives every reporter its turn even
