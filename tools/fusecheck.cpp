@@ -391,14 +391,7 @@ int main(int argc, char** argv) {
       return exit_code::usage;
     }
     return run_selected(options, tests, options.fs, program);
-  } catch (const FileError& error) {
-    std::cerr << error.what() << "\n";
-    return exit_code::usage;
-  } catch (const HarnessError& error) {
-    std::cerr << "fusecheck: " << error.what() << "\n";
-    return error.exit_code;
-  } catch (const std::exception& error) {
-    std::cerr << "fusecheck: internal error: " << error.what() << "\n";
-    return exit_code::broken;
+  } catch (...) {
+    return exit_code_for_current_exception("fusecheck");
   }
 }

@@ -28,14 +28,8 @@ int run_fuzz_command(const CommandOptions& command, const std::atomic<bool>* sto
     std::cerr << "fusecheck fuzz: needs root (it mounts a tmpfs as the oracle)\n";
     return exit_code::cannot_run;
   }
-  TargetSpec spec;
   try {
-    spec = parse_target(command.fs, /*exclusive=*/false);
-  } catch (const HarnessError& error) {
-    std::cerr << "fusecheck fuzz: " << error.what() << "\n";
-    return error.exit_code;
-  }
-  try {
+    TargetSpec spec = parse_target(command.fs, /*exclusive=*/false);
     auto mount = Mount::create(spec, {});
     Options options;
     options.runs = command.runs;
@@ -53,12 +47,8 @@ int run_fuzz_command(const CommandOptions& command, const std::atomic<bool>* sto
     }
     std::cout << "counterexample: " << result.scenario_path.string() << "\n";
     return exit_code::failures;
-  } catch (const HarnessError& error) {
-    std::cerr << "fusecheck fuzz: " << error.what() << "\n";
-    return error.exit_code;
-  } catch (const std::exception& error) {
-    std::cerr << "fusecheck fuzz: " << error.what() << "\n";
-    return exit_code::broken;
+  } catch (...) {
+    return exit_code_for_current_exception("fusecheck fuzz");
   }
 }
 

@@ -40,15 +40,15 @@ struct Result {
 
 // Runs opts.runs random operation sequences in fresh directories under `mountpoint` and on a
 // tmpfs of its own (mounted and always unmounted here; needs root), comparing normalised
-// results step by step. Throws std::runtime_error when it cannot run at all (no tmpfs, no
-// actor executable, mountpoint unusable).
+// results step by step. Throws HarnessError (a std::runtime_error) when it cannot run at
+// all (no tmpfs, no actor executable, mountpoint unusable).
 Result check_against_tmpfs(const std::filesystem::path& mountpoint, const Options& options = {});
 
 // A tmpfs on a fresh temporary directory, unmounted and removed on destruction: the oracle,
 // and the place where tests replay generated scenarios.
 class ScopedTmpfs {
  public:
-  ScopedTmpfs();  // throws std::runtime_error (not root, no tmpfs)
+  ScopedTmpfs();  // throws HarnessError (not root, no tmpfs)
   ~ScopedTmpfs();
   ScopedTmpfs(const ScopedTmpfs&) = delete;
   ScopedTmpfs& operator=(const ScopedTmpfs&) = delete;

@@ -19,4 +19,9 @@ struct HarnessError : std::runtime_error {
   int exit_code;
 };
 
+// For a command's outermost catch (...): prints the exception in flight as one line
+// ("PROGRAM: message"; a FileError as it is) and returns the exit code it stands for:
+// FileError 2, HarnessError its own, anything else 3 ("internal error").
+int exit_code_for_current_exception(const std::string& program);
+
 }  // namespace fusecheck
