@@ -11,24 +11,28 @@
 #include <chrono>
 #include <filesystem>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <fstream>
 #include <iostream>
 #include <thread>
 
 #include "fusecheck/actor.hpp"
 #include "fusecheck/data_dir.hpp"
+#include "fusecheck/errors.hpp"
+#include "fusecheck/exit_codes.hpp"
 #include "fusecheck/fuzz_command.hpp"
 #include "fusecheck/report.hpp"
 #include "fusecheck/runner.hpp"
 #include "fusecheck/scenario.hpp"
+#include "fusecheck/shard.hpp"
+#include "fusecheck/state.hpp"
 #include "fusecheck/target.hpp"
+#include "fusecheck/text.hpp"
 
 namespace fs = std::filesystem;
 using namespace fusecheck;
 
 namespace {
-
-constexpr int exit_usage = 2;
-constexpr int exit_interrupted = 130;
 
 // One mount per CPU (at most 4): FUSE round trips are latency-bound, so two mounts on two
 // cores nearly halve a full run; tests on one mount still run one after the other.
@@ -39,7 +43,6 @@ int default_jobs() {
 
 struct Options {
   std::string fs = "memfs";
-  bool fs_given = false;
   std::string scenarios;
   std::vector<std::string> filters;
   std::vector<std::string> tags;
@@ -55,6 +58,7 @@ struct Options {
   int verbosity = 0;  // -1 quiet, 1 verbose
   std::string replay_file;
   std::vector<std::string> mount_options;
+  std::string shard;  // K/N
 };
 
 std::atomic<bool> stop_requested{false};
@@ -92,14 +96,14 @@ bool file_selected(const Options& options, const std::string& base) {
   return false;
 }
 
-// Loads and selects scenarios; on file errors prints them all and returns false.
-bool load_selected(const Options& options, std::vector<Scenario>& out) {
+// Loads and selects scenarios. Every file error is printed (file:line:col), then one
+// HarnessError (exit 2) says how many files had errors: nothing runs.
+std::vector<Scenario> load_selected(const Options& options) {
+  std::vector<Scenario> out;
   std::string root = scenarios_dir(options);
   std::error_code ec;
-  if (!fs::is_directory(root, ec)) {
-    std::cerr << fmt::format("fusecheck: scenarios directory {} does not exist (use --scenarios DIR)\n", root);
-    return false;
-  }
+  if (!fs::is_directory(root, ec))
+    throw HarnessError(fmt::format("scenarios directory {} does not exist (use --scenarios DIR)", root), exit_code::usage);
   std::vector<fs::path> files;
   for (const auto& entry : fs::recursive_directory_iterator(root, ec))
     if (entry.is_regular_file() && entry.path().extension() == ".yaml") files.push_back(entry.path());
@@ -116,11 +120,11 @@ bool load_selected(const Options& options, std::vector<Scenario>& out) {
       ++errors;
     }
   }
-  if (errors > 0) {
-    std::cerr << fmt::format("fusecheck: {} scenario file{} with errors; nothing was run\n", errors, errors == 1 ? "" : "s");
-    return false;
-  }
-  return true;
+  if (errors > 0)
+    throw HarnessError(fmt::format("{} scenario file{} with errors; nothing was run", errors, errors == 1 ? "" : "s"),
+                       exit_code::usage);
+  std::optional<ShardSpec> shard = options.shard.empty() ? shard_from_environment() : parse_shard(options.shard);
+  return shard ? take_shard(std::move(out), *shard) : out;
 }
 
 void start_signal_thread() {
@@ -136,7 +140,7 @@ void start_signal_thread() {
     for (;;) {
       int received = 0;
       if (sigwait(&signals, &received) != 0) continue;
-      if (stop_requested.exchange(true)) _exit(130);
+      if (stop_requested.exchange(true)) _exit(exit_code::interrupted);
       std::cerr << "\nfusecheck: interrupted, unmounting (press again to quit at once)\n";
     }
   }).detach();
@@ -146,37 +150,60 @@ void clear_stale_state() {
   for (const auto& action : StateRecord::instance().clear_stale()) std::cerr << "fusecheck: " << action << "\n";
 }
 
-int run_selected(const Options& options, std::vector<Scenario>& tests, const std::string& fs_text,
-                 const std::string& program) {
-  TargetSpec target;
-  try {
-    target = parse_target(fs_text, options.exclusive);
-  } catch (const TargetError& error) {
-    std::cerr << "fusecheck: " << error.what() << "\n";
-    return error.exit_code;
+// --expectations, else the target kind's own file (expectations/NAME.yaml) if it exists.
+std::optional<Expectations> load_expectations(const Options& options, const TargetSpec& target) {
+  std::string path = options.expectations;
+  if (path.empty()) {
+    auto name = target.driver->default_expectations();
+    if (!name) return std::nullopt;
+    std::string guess = fmt::format("{}/../expectations/{}.yaml", scenarios_dir(options), *name);
+    if (!fs::exists(guess)) return std::nullopt;
+    path = fs::weakly_canonical(guess).string();
   }
-  std::optional<Expectations> expectations;
-  std::string expectations_path = options.expectations;
-  if (expectations_path.empty()) {
-    std::string guess = fmt::format("{}/../expectations/{}.yaml", scenarios_dir(options), target.fs_name());
-    if (fs::exists(guess)) expectations_path = fs::weakly_canonical(guess).string();
-  }
-  if (!expectations_path.empty()) {
-    try {
-      expectations = Expectations::load(expectations_path);
-    } catch (const FileError& error) {
-      std::cerr << error.what() << "\n";
-      return exit_usage;
-    }
-  }
-  clear_stale_state();
-  bool tty = ::isatty(STDOUT_FILENO);
-  if (options.verbosity >= 0)
-    std::cout << fmt::format("fusecheck: {} test{} on {}{}\n", tests.size() * std::max(1, options.repeat),
-                             tests.size() == 1 ? "" : "s", fs_text,
-                             expectations ? " (expectations: " + expectations->path + ")" : "");
-  std::cout.flush();
+  return Expectations::load(path);
+}
 
+// The command that reruns one result with the options that change its outcome.
+std::string rerun_line(const Options& options, const std::string& program, const std::string& fs_text,
+                       const TestResult& result) {
+  std::string rerun = options.replay_file.empty()
+                          ? rerun_command(program, result, fs_text, options.scenarios)
+                          : fmt::format("{} replay {} --fs {}", program, shell_quote(options.replay_file), shell_quote(fs_text));
+  if (options.timeout > 0) rerun += fmt::format(" --timeout {}", options.timeout);
+  if (!options.expectations.empty()) rerun += " --expectations " + shell_quote(options.expectations);
+  if (options.exclusive) rerun += " --exclusive";
+  return rerun;
+}
+
+// Repro files go under --results, made when the first problem is found: the directory (or
+// its nearest existing parent) must be writable now, before anything runs.
+void check_results_dir(const std::string& results) {
+  fs::path dir = fs::absolute(results);
+  std::error_code ec;
+  while (!fs::exists(dir, ec) && dir.has_parent_path() && dir != dir.parent_path()) dir = dir.parent_path();
+  if (!fs::is_directory(dir, ec) || ::access(dir.c_str(), W_OK | X_OK) != 0)
+    throw HarnessError(fmt::format("--results {}: {} is not a writable directory", results, dir.string()), exit_code::usage);
+}
+
+// The reporters of a run. Output files are opened here, before anything runs, so a path
+// that cannot be written stops the command (HarnessError, exit 2) with nothing run.
+std::unique_ptr<ReporterList> make_reporters(const Options& options, const std::string& program,
+                                             const std::string& fs_text, TextReporter*& text) {
+  auto reporters = std::make_unique<ReporterList>();
+  if (!options.junit.empty()) reporters->add(std::make_unique<JunitReporter>(options.junit));
+  if (!options.json.empty()) reporters->add(std::make_unique<JsonReporter>(options.json));
+  TextReporter::Style style;
+  style.verbosity = options.verbosity;
+  style.tty = ::isatty(STDOUT_FILENO);
+  style.rerun = [&options, program, fs_text](const TestResult& result) { return rerun_line(options, program, fs_text, result); };
+  auto text_reporter = std::make_unique<TextReporter>(style, std::cout, std::cerr);
+  text = text_reporter.get();
+  reporters->add(std::move(text_reporter));
+  return reporters;
+}
+
+RunOptions run_options(const Options& options, const TargetSpec& target, const std::optional<Expectations>& expectations,
+                       Reporter& reporter) {
   RunOptions run;
   run.target = target;
   run.jobs = options.jobs;
@@ -184,101 +211,61 @@ int run_selected(const Options& options, std::vector<Scenario>& tests, const std
   run.seed = options.seed;
   if (options.timeout > 0) run.max_timeout = options.timeout;
   run.expectations = expectations ? &*expectations : nullptr;
+  run.reporter = &reporter;
+  run.repro_dir = options.results;
   run.stop = &stop_requested;
+  return run;
+}
+
+void warn_unused_expectations(const Options& options, const Expectations& expectations,
+                              const std::vector<TestResult>& results) {
+  if (!options.filters.empty() || !options.tags.empty()) return;
+  for (const auto* unused : expectations.unused(results))
+    std::cerr << fmt::format("fusecheck: warning: {}: expectation '{}' matches no test\n", unused->where, unused->pattern);
+}
+
+// Runs `tests` on `fs_text`; throws FileError (expectations) or HarnessError (target,
+// outputs) before anything runs. The summary line is printed whatever the outputs do.
+int run_selected(const Options& options, std::vector<Scenario>& tests, const std::string& fs_text,
+                 const std::string& program) {
+  TargetSpec target = parse_target(fs_text, options.exclusive);
+  auto expectations = load_expectations(options, target);
+  TextReporter* text = nullptr;
+  check_results_dir(options.results);
+  auto reporters = make_reporters(options, program, fs_text, text);
+  clear_stale_state();
   set_interrupt_flag(&stop_requested);
-  size_t total = tests.size() * static_cast<size_t>(std::max(1, options.repeat));
-  size_t finished = 0;
-  Counts counts;
-  std::string scenarios_arg = options.scenarios;
-  bool progress_shown = false;
-  run.on_notice = [&](const std::string& notice) {
-    if (tty && progress_shown) std::cout << "\r\033[K";
-    std::cerr << "fusecheck: " << notice << "\n";
-  };
-  run.on_mount = [&](const Mount& mount) {
-    if (options.verbosity <= 0) return;
-    std::string have, lacking;
-    for (const auto& feature : mount.features().have) have += " " + feature;
-    for (const auto& [feature, why] : mount.features().missing) lacking += fmt::format("\n    {}: {}", feature, why);
-    if (tty && progress_shown) std::cout << "\r\033[K";
-    std::cout << fmt::format("mounted {} at {}\n  features:{}\n  lacking:{}\n", fs_text, mount.root(), have,
-                             lacking.empty() ? " none" : lacking);
-  };
-  run.on_result = [&](const TestResult& result) {
-    ++finished;
-    counts.add(result.verdict);
-    auto& mutable_result = const_cast<TestResult&>(result);
-    bool bad = result.verdict == Verdict::fail || result.verdict == Verdict::broken || result.verdict == Verdict::xpass;
-    if (bad) mutable_result.repro_path = write_repro(options.results, result, fs_text, options.seed);
-    std::string label = result.repetition > 0 ? fmt::format("{} (repeat {})", result.name, result.repetition + 1) : result.name;
-    std::string line = fmt::format("{:<6} {} ({:.0f} ms)", verdict_name(result.verdict), label, result.seconds * 1000);
-    if (result.verdict == Verdict::skip || result.verdict == Verdict::xfail) line += ": " + result.reason;
-    bool show_details = bad || (options.verbosity > 0 && result.verdict != Verdict::pass);
-    std::string rerun = options.replay_file.empty()
-                            ? rerun_command(program, result, fs_text, scenarios_arg)
-                            : fmt::format("{} replay {} --fs {}", program, shell_quote_arg(options.replay_file), shell_quote_arg(fs_text));
-    // Options that change the outcome travel with the command.
-    if (options.timeout > 0) rerun += fmt::format(" --timeout {}", options.timeout);
-    if (!options.expectations.empty()) rerun += " --expectations " + shell_quote_arg(options.expectations);
-    if (options.exclusive) rerun += " --exclusive";
-    bool quiet_line = result.verdict == Verdict::skip || result.verdict == Verdict::xfail;
-    std::string details = show_details && !quiet_line ? describe_result(result, rerun) : "";
-    if (options.verbosity > 0) {
-      for (const auto& step : result.transcript) details += "      " + step + "\n";
-    } else if (result.verdict == Verdict::broken && !result.transcript.empty()) {
-      // What was seen before it broke: the last steps and their outcomes.
-      size_t from = result.transcript.size() > 8 ? result.transcript.size() - 8 : 0;
-      details += "    steps seen:\n";
-      for (size_t i = from; i < result.transcript.size(); ++i) details += "      " + result.transcript[i] + "\n";
-    }
-    if (tty) {
-      std::cout << "\r\033[K";
-      if (bad || options.verbosity > 0 || (options.verbosity == 0 && result.verdict != Verdict::pass))
-        std::cout << line << "\n" << details;
-      std::cout << fmt::format("[{}/{}] {} {}", finished, total, verdict_name(result.verdict), label) << std::flush;
-      progress_shown = true;
-    } else if (bad || options.verbosity >= 0) {
-      std::cout << line << "\n" << details << std::flush;
-    }
-  };
+  reporters->start(RunHeader{fs_text, tests.size() * static_cast<size_t>(std::max(1, options.repeat)),
+                             expectations ? expectations->path : ""});
   auto started = std::chrono::steady_clock::now();
-  RunStats stats;
-  auto results = run_tests(tests, run, &stats);
-  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  if (tty && progress_shown) std::cout << "\r\033[K";
-  if (expectations)
-    for (const auto* unused : expectations->unused())
-      if (options.filters.empty() && options.tags.empty())
-        std::cerr << fmt::format("fusecheck: warning: {}: expectation '{}' matches no test\n", unused->where, unused->pattern);
+  RunSummary summary;
+  auto results = run_tests(tests, run_options(options, target, expectations, *reporters), &summary.stats);
+  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  for (const auto& result : results) summary.counts.add(result.verdict);
+  text->clear_progress();
+  if (expectations) warn_unused_expectations(options, *expectations, results);
+  int code = summary.counts.exit_code();
   try {
-    if (!options.junit.empty()) write_junit(options.junit, results, fs_text, seconds);
-    if (!options.json.empty()) write_json(options.json, results, fs_text, seconds, counts);
-  } catch (const std::exception& error) {
+    reporters->finish(results, summary);
+  } catch (const HarnessError& error) {
     std::cerr << "fusecheck: " << error.what() << "\n";
-    return exit_usage;
+    code = std::max(code, exit_code::broken);  // the results exist only in part
   }
-  if (options.verbosity > 0)
-    std::cout << fmt::format("{} mount{}, {} actor process{} started\n", stats.mounts, stats.mounts == 1 ? "" : "s",
-                             stats.actors_spawned, stats.actors_spawned == 1 ? "" : "es");
-  std::cout << fmt::format("{} in {:.2f} s\n", counts.summary_line(), seconds);
-  if (stop_requested) return exit_interrupted;
-  return counts.exit_code();
+  if (stop_requested) return exit_code::interrupted;
+  return code;
 }
 
 int command_list(const Options& options) {
-  std::vector<Scenario> tests;
-  if (!load_selected(options, tests)) return exit_usage;
+  std::vector<Scenario> tests = load_selected(options);
   for (const auto& test : tests) {
     if (options.verbosity > 0) {
-      std::string requires_text;
-      for (const auto& feature : test.requires_features) requires_text += (requires_text.empty() ? "" : ",") + feature;
-      std::cout << fmt::format("{}\t{}\t[{}]\n", test.name, test.title, requires_text);
+      std::cout << fmt::format("{}\t{}\t[{}]\n", test.name, test.title, fmt::join(test.requires_features, ","));
     } else {
       std::cout << test.name << "\n";
     }
   }
   if (options.verbosity >= 0) std::cerr << fmt::format("{} test{}\n", tests.size(), tests.size() == 1 ? "" : "s");
-  return 0;
+  return exit_code::ok;
 }
 
 int command_replay(Options options, const std::string& program) {
@@ -287,7 +274,7 @@ int command_replay(Options options, const std::string& program) {
     std::ifstream in(options.replay_file);
     if (!in) {
       std::cerr << fmt::format("fusecheck: {}: cannot read the file\n", options.replay_file);
-      return exit_usage;
+      return exit_code::usage;
     }
     text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   }
@@ -301,53 +288,38 @@ int command_replay(Options options, const std::string& program) {
     if (!relative.empty() && *relative.begin() != ".." && relative.extension() == ".yaml")
       base = relative.replace_extension("").string();
   }
-  std::string fs_text = options.fs;
   try {
     YAML::Node doc = YAML::Load(text);
     if (doc.IsMap() && doc["repro"] && doc["repro"].IsMap()) {
       if (doc["repro"]["test"]) base = doc["repro"]["test"].Scalar().substr(0, doc["repro"]["test"].Scalar().find('@'));
-      if (doc["repro"]["fs"] && !options.fs_given) fs_text = doc["repro"]["fs"].Scalar();
+      // The target comes from the command line only: a file's `fs:` may be anyone's
+      // command (exec: runs a shell), so it is shown, never run.
+      if (doc["repro"]["fs"] && doc["repro"]["fs"].Scalar() != options.fs)
+        std::cerr << fmt::format("fusecheck: {} was recorded on --fs {}; running it on --fs {} (give --fs to choose)\n",
+                                 printable(options.replay_file), printable(shell_quote(doc["repro"]["fs"].Scalar())),
+                                 printable(shell_quote(options.fs)));
       if (doc["repro"]["seed"] && options.seed == 0) options.seed = doc["repro"]["seed"].as<unsigned>(0);
     }
   } catch (const YAML::Exception&) {
     // parse_scenario_text reports it with its location
   }
-  std::vector<Scenario> tests;
-  try {
-    tests = parse_scenario_text(text, options.replay_file, base);
-  } catch (const FileError& error) {
-    std::cerr << error.what() << "\n";
-    return exit_usage;
-  }
-  return run_selected(options, tests, fs_text, program);
+  std::vector<Scenario> tests = parse_scenario_text(text, options.replay_file, base);
+  return run_selected(options, tests, options.fs, program);
 }
 
 int command_mount(const Options& options) {
-  TargetSpec target;
-  try {
-    target = parse_target(options.fs, options.exclusive);
-  } catch (const TargetError& error) {
-    std::cerr << "fusecheck: " << error.what() << "\n";
-    return error.exit_code;
-  }
+  TargetSpec target = parse_target(options.fs, options.exclusive);
   clear_stale_state();
-  std::unique_ptr<Mount> mount;
-  try {
-    mount = Mount::create(target, options.mount_options);
-  } catch (const std::exception& error) {
-    std::cerr << "fusecheck: " << error.what() << "\n";
-    return 3;
-  }
+  std::unique_ptr<Mount> mount = Mount::create(target, options.mount_options);
   std::cout << fmt::format("{} mounted at {}\npress Ctrl-C to unmount\n", options.fs, mount->root()) << std::flush;
   while (!stop_requested) {
-    std::string why;
-    if (!mount->healthy(why)) {
-      std::cerr << "fusecheck: " << why << "\n";
-      return 3;
+    if (auto why = mount->trouble()) {
+      std::cerr << "fusecheck: " << *why << "\n";
+      return exit_code::broken;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  return 0;
+  return exit_code::ok;
 }
 
 void add_run_options(CLI::App* command, Options& options, bool with_selection) {
@@ -356,15 +328,16 @@ void add_run_options(CLI::App* command, Options& options, bool with_selection) {
     command->add_option("--scenarios", options.scenarios, "scenarios directory (default: the source tree's scenarios/)");
     command->add_option("--filter", options.filters, "select tests whose name matches this glob (repeatable)");
     command->add_option("--tag", options.tags, "select scenarios with this tag (repeatable)");
+    command->add_option("--shard", options.shard, "run shard K of N (K/N; default: TEST_SHARD_INDEX/TEST_TOTAL_SHARDS or GTEST_*)");
   }
-  command->add_option("--expectations", options.expectations, "expectations file (default: expectations/<fs>.yaml if present)");
+  command->add_option("--expectations", options.expectations, "expectations file (default: expectations/memfs.yaml for memfs, expectations/TYPE.yaml for dir: on a kernel filesystem of that type, none for exec:)");
   command->add_option("--jobs,-j", options.jobs, "parallel mounts for FUSE targets (default: CPUs, at most 4; dir: targets run serially)")->check(CLI::Range(1, 64));
   command->add_option("--repeat", options.repeat, "run every selected test N times")->check(CLI::Range(1, 100000));
   command->add_option("--seed", options.seed, "shuffle the order of tests on each mount with this seed (0 = file order)");
   command->add_option("--junit-xml", options.junit, "write JUnit XML here");
   command->add_option("--json", options.json, "write JSON results here");
   command->add_option("--results", options.results, "directory for repro.yaml files of failures (default ./results)");
-  command->add_option("--timeout", options.timeout, "cap every step's deadline at this many seconds")->check(CLI::PositiveNumber);
+  command->add_option("--timeout", options.timeout, "cap every step's and every harness call's deadline at this many seconds")->check(CLI::PositiveNumber);
   command->add_flag("--exclusive", options.exclusive, "dir: nothing else uses this filesystem (enables exclusive_statfs)");
   command->add_flag("-v,--verbose", [&](int64_t) { options.verbosity = 1; }, "print every step of every test");
   command->add_flag("-q,--quiet", [&](int64_t) { options.verbosity = -1; }, "print only problems and the summary");
@@ -380,6 +353,7 @@ int main(int argc, char** argv) {
   list->add_option("--scenarios", options.scenarios, "scenarios directory");
   list->add_option("--filter", options.filters, "glob over test names (repeatable)");
   list->add_option("--tag", options.tags, "tag (repeatable)");
+  list->add_option("--shard", options.shard, "list shard K of N (K/N)");
   list->add_flag("-v,--verbose", [&](int64_t) { options.verbosity = 1; }, "show titles and required features");
   list->add_flag("-q,--quiet", [&](int64_t) { options.verbosity = -1; }, "no count line");
   auto* run = app.add_subcommand("run", "run the selected tests on a target");
@@ -399,11 +373,8 @@ int main(int argc, char** argv) {
     return app.exit(help);
   } catch (const CLI::ParseError& error) {
     std::cerr << "fusecheck: " << error.what() << "\n(run fusecheck --help for usage)\n";
-    return exit_usage;
+    return exit_code::usage;
   }
-  for (auto* command : {run, replay, mount})
-    if (command->parsed() && command->count("--fs") > 0) options.fs_given = true;
-
   std::string program = executable_dir() + "/fusecheck";
   ::signal(SIGPIPE, SIG_IGN);  // a dead actor's pipe gives EPIPE, reported as BROKEN
   start_signal_thread();
@@ -412,15 +383,17 @@ int main(int argc, char** argv) {
     if (fuzz->parsed()) return fusecheck::fuzz::run_fuzz_command(fuzz_options, &stop_requested);
     if (mount->parsed()) return command_mount(options);
     if (replay->parsed()) return command_replay(options, program);
-    std::vector<Scenario> tests;
-    if (!load_selected(options, tests)) return exit_usage;
+    std::vector<Scenario> tests = load_selected(options);
+    if (tests.empty() && (!options.shard.empty() || shard_from_environment())) {
+      std::cerr << "fusecheck: this shard has no tests\n";
+      return exit_code::ok;
+    }
     if (tests.empty()) {
       std::cerr << "fusecheck: no test matches the selection\n";
-      return exit_usage;
+      return exit_code::usage;
     }
     return run_selected(options, tests, options.fs, program);
-  } catch (const std::exception& error) {
-    std::cerr << "fusecheck: internal error: " << error.what() << "\n";
-    return 3;
+  } catch (...) {
+    return exit_code_for_current_exception("fusecheck");
   }
 }

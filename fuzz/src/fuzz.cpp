@@ -38,11 +38,7 @@ class ActorSlot {
  public:
   ActorSlot(std::string executable, std::filesystem::path root) : executable_(std::move(executable)), root_(std::move(root)) {}
   ActorProcess& get() {
-    if (!actor_ || !actor_->usable()) {
-      std::string error;
-      actor_ = ActorProcess::spawn(executable_, Identity{}, error);
-      if (!actor_) throw std::runtime_error("cannot start " + executable_ + ": " + error);
-    }
+    if (!actor_ || !actor_->usable()) actor_ = ActorProcess::start(executable_, Identity{});  // throws HarnessError
     return *actor_;
   }
   const std::filesystem::path& root() const { return root_; }
@@ -74,7 +70,7 @@ class CaseWorkdirs {
       bool made = call_ok(*slot, {{"op", "chdir"}, {"path", slot->root().string()}}, timeout_) &&
                   call_ok(*slot, {{"op", "prepare_workdir"}, {"path", name_}, {"mode", 0777}, {"uid", 0}, {"gid", 0}}, timeout_) &&
                   call_ok(*slot, {{"op", "chdir"}, {"path", (slot->root() / name_).string()}}, timeout_);
-      if (!made) throw std::runtime_error("cannot make a workdir under " + slot->root().string());
+      if (!made) throw HarnessError("cannot make a workdir under " + slot->root().string());
     }
   }
   ~CaseWorkdirs() {
@@ -173,11 +169,11 @@ std::string scenario_text(const RecordedCase& failure, const std::string& target
 
 ScopedTmpfs::ScopedTmpfs() {
   std::string pattern = (std::filesystem::temp_directory_path() / "fusecheck-oracle-XXXXXX").string();
-  if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp: " + std::string(std::strerror(errno)));
+  if (!::mkdtemp(pattern.data())) throw HarnessError("mkdtemp: " + std::string(std::strerror(errno)));
   if (::mount("tmpfs", pattern.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=0755") != 0) {
     int err = errno;
     ::rmdir(pattern.c_str());
-    throw std::runtime_error("cannot mount the tmpfs oracle on " + pattern + ": " + std::strerror(err) +
+    throw HarnessError("cannot mount the tmpfs oracle on " + pattern + ": " + std::strerror(err) +
                              (err == EPERM ? " (needs root)" : ""));
   }
   path_ = pattern;
@@ -191,10 +187,10 @@ ScopedTmpfs::~ScopedTmpfs() {
 
 Result check_against_tmpfs(const std::filesystem::path& mountpoint, const Options& options) {
   if (!std::filesystem::is_directory(mountpoint))
-    throw std::runtime_error("not a directory: " + mountpoint.string());
+    throw HarnessError("not a directory: " + mountpoint.string());
   const std::string actor =
       options.actor_executable.empty() ? helper_executable("fusecheck-actor") : options.actor_executable;
-  if (::access(actor.c_str(), X_OK) != 0) throw std::runtime_error("no actor executable at " + actor);
+  if (::access(actor.c_str(), X_OK) != 0) throw HarnessError("no actor executable at " + actor);
 
   ScopedTmpfs tmpfs;  // declared before the actors: they leave it before it is unmounted
   ActorSlot target(actor, std::filesystem::absolute(mountpoint)), oracle(actor, tmpfs.path());
@@ -246,7 +242,7 @@ Result check_against_tmpfs(const std::filesystem::path& mountpoint, const Option
     result.runs_passed = failure.numSuccess;
     for (const auto& op : last_failure.operations) result.counterexample.push_back(op.describe());
   } else {
-    throw std::runtime_error("rapidcheck could not run the property: " + result.report);
+    throw HarnessError("rapidcheck could not run the property: " + result.report);
   }
   target.stop();
   oracle.stop();

@@ -6,6 +6,8 @@
 
 #include <iostream>
 
+#include "fusecheck/errors.hpp"
+#include "fusecheck/exit_codes.hpp"
 #include "fusecheck/fuzz.hpp"
 #include "fusecheck/target.hpp"
 
@@ -24,16 +26,10 @@ CLI::App* add_fuzz_command(CLI::App& app, CommandOptions& options) {
 int run_fuzz_command(const CommandOptions& command, const std::atomic<bool>* stop) {
   if (::geteuid() != 0) {
     std::cerr << "fusecheck fuzz: needs root (it mounts a tmpfs as the oracle)\n";
-    return 77;
-  }
-  TargetSpec spec;
-  try {
-    spec = parse_target(command.fs, /*exclusive=*/false);
-  } catch (const TargetError& error) {
-    std::cerr << "fusecheck fuzz: " << error.what() << "\n";
-    return error.exit_code;
+    return exit_code::cannot_run;
   }
   try {
+    TargetSpec spec = parse_target(command.fs, /*exclusive=*/false);
     auto mount = Mount::create(spec, {});
     Options options;
     options.runs = command.runs;
@@ -43,17 +39,16 @@ int run_fuzz_command(const CommandOptions& command, const std::atomic<bool>* sto
     options.target_name = spec.text;
     options.stop = stop;
     auto result = check_against_tmpfs(mount->root(), options);
-    if (result.interrupted) return 130;
+    if (result.interrupted) return exit_code::interrupted;
     if (result.passed) {
       std::cout << "no counterexample in " << result.runs_passed << " runs (" << result.calls_compared
                 << " calls compared, seed " << result.seed << ")\n";
-      return 0;
+      return exit_code::ok;
     }
     std::cout << "counterexample: " << result.scenario_path.string() << "\n";
-    return 1;
-  } catch (const std::exception& error) {
-    std::cerr << "fusecheck fuzz: " << error.what() << "\n";
-    return 3;
+    return exit_code::failures;
+  } catch (...) {
+    return exit_code_for_current_exception("fusecheck fuzz");
   }
 }
 

@@ -15,7 +15,10 @@
 #include <fmt/format.h>
 #include <thread>
 
+#include "fusecheck/deadlines.hpp"
+
 namespace bp = boost::process;
+using nlohmann::json;
 
 namespace fusecheck {
 
@@ -49,8 +52,17 @@ std::string executable_dir() {
   return ec ? std::string(".") : self.parent_path().string();
 }
 
-std::unique_ptr<ActorProcess> ActorProcess::spawn(const std::string& executable, const Identity& requested,
+std::unique_ptr<ActorProcess> ActorProcess::spawn(const std::string& executable, const Identity& identity,
                                                   std::string& error) {
+  try {
+    return start(executable, identity);
+  } catch (const HarnessError& failure) {
+    error = failure.what();
+    return nullptr;
+  }
+}
+
+std::unique_ptr<ActorProcess> ActorProcess::start(const std::string& executable, const Identity& requested) {
   std::unique_ptr<ActorProcess> actor(new ActorProcess());
   Identity identity = requested;
   if (::geteuid() != 0 && identity.uid == 0 && identity.gid == 0) {
@@ -79,16 +91,14 @@ std::unique_ptr<ActorProcess> ActorProcess::spawn(const std::string& executable,
     ::fcntl(actor->to_actor_, F_SETFD, FD_CLOEXEC);
     ::fcntl(actor->from_actor_, F_SETFD, FD_CLOEXEC);
   } catch (const std::exception& failure) {
-    error = fmt::format("cannot start actor {} for uid {}: {}", executable, identity.uid, failure.what());
-    return nullptr;
+    throw HarnessError(fmt::format("cannot start actor {} for uid {}: {}", executable, identity.uid, failure.what()));
   }
   // The first exchange proves the identity switch worked.
-  Reply hello = actor->call(json{{"op", "identity"}}, Clock::now() + std::chrono::seconds(10));
+  Reply hello = actor->call(json{{"op", "identity"}}, Clock::now() + deadline::actor_start);
   if (hello.status != Reply::Status::ok || !hello.body.value("ok", false)) {
-    error = fmt::format("actor for uid {} gid {} did not start: {}", identity.uid, identity.gid,
-                        hello.detail.empty() ? hello.body.dump() : hello.detail);
-    actor->kill_and_reap(std::chrono::milliseconds(500));
-    return nullptr;
+    actor->kill_and_reap(deadline::actor_reap);
+    throw HarnessError(fmt::format("actor for uid {} gid {} did not start: {}", identity.uid, identity.gid,
+                                   hello.detail.empty() ? hello.body.dump() : hello.detail));
   }
   return actor;
 }
@@ -193,7 +203,7 @@ bool ActorProcess::kill_and_reap(std::chrono::milliseconds grace) {
   return false;
 }
 
-std::unique_ptr<ActorProcess> ActorPool::take(const Identity& identity, std::string& error) {
+std::unique_ptr<ActorProcess> ActorPool::take(const Identity& identity) {
   for (auto it = idle_.begin(); it != idle_.end(); ++it) {
     if ((*it)->identity().key() == identity.key()) {
       auto actor = std::move(*it);
@@ -202,13 +212,13 @@ std::unique_ptr<ActorProcess> ActorPool::take(const Identity& identity, std::str
     }
   }
   ++spawned_;
-  return ActorProcess::spawn(executable_, identity, error);
+  return ActorProcess::start(executable_, identity);
 }
 
 void ActorPool::give_back(std::unique_ptr<ActorProcess> actor) {
   if (!actor || !actor->usable()) return;
   // Back to a neutral state: every handle closed, cwd off the test's directory.
-  auto reply = actor->call(json{{"op", "reset"}}, Clock::now() + std::chrono::seconds(5));
+  auto reply = actor->call(json{{"op", "reset"}}, Clock::now() + deadline::actor_reset);
   if (reply.status == ActorProcess::Reply::Status::ok && reply.body.value("ok", false)) idle_.push_back(std::move(actor));
 }
 

@@ -3,6 +3,7 @@
 #include <fnmatch.h>
 
 #include <fmt/format.h>
+#include <set>
 
 #include "fusecheck/runner.hpp"
 
@@ -58,17 +59,18 @@ const ExpectationEntry* Expectations::find(const Scenario& scenario) const {
     if (entry.pattern == scenario.name || entry.pattern == scenario.base_name ||
         ::fnmatch(entry.pattern.c_str(), scenario.name.c_str(), 0) == 0 ||
         ::fnmatch(entry.pattern.c_str(), scenario.base_name.c_str(), 0) == 0) {
-      entry.used = true;
       return &entry;
     }
   }
   return nullptr;
 }
 
-std::vector<const ExpectationEntry*> Expectations::unused() const {
+std::vector<const ExpectationEntry*> Expectations::unused(const std::vector<TestResult>& results) const {
+  std::set<const ExpectationEntry*> used;
+  for (const auto& result : results) used.insert(result.expectation);
   std::vector<const ExpectationEntry*> out;
   for (const auto& entry : entries_)
-    if (!entry.used) out.push_back(&entry);
+    if (!used.count(&entry)) out.push_back(&entry);
   return out;
 }
 

@@ -1,6 +1,6 @@
 // Runs scenarios on mounts (see runner.hpp): workdir per test, actors from a pool, steps
 // with deadlines, features probed per mount, and recovery (abort + remount) when a target
-// hangs or its daemon dies.
+// hangs or its daemon dies. Below: executing a test's steps, a mount's session, the workers.
 #include "fusecheck/runner.hpp"
 
 #include <fcntl.h>
@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <atomic>
 #include <fmt/format.h>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -24,9 +25,12 @@
 #include <unordered_map>
 
 #include "fusecheck/actor.hpp"
+#include "fusecheck/deadlines.hpp"
+#include "fusecheck/errors.hpp"
 #include "fusecheck/names.hpp"
 #include "fusecheck/ops.hpp"
 #include "fusecheck/protocol.hpp"
+#include "fusecheck/report.hpp"
 #include "matching.hpp"
 
 namespace fusecheck {
@@ -43,6 +47,10 @@ std::string verdict_name(Verdict verdict) {
     case Verdict::broken: return "BROKEN";
   }
   return "?";
+}
+
+bool is_problem(Verdict verdict) {
+  return verdict == Verdict::fail || verdict == Verdict::broken || verdict == Verdict::xpass;
 }
 
 namespace {
@@ -91,14 +99,14 @@ std::string recover_from_hang(TestContext& ctx, ActorProcess& actor) {
     ctx.mount.abort_connection("step timed out");
     what = fmt::format("; aborted FUSE connection {}", ctx.mount.connection());
   }
-  if (!actor.kill_and_reap(std::chrono::milliseconds(2000))) what += "; the actor could not be killed (stuck in the kernel)";
+  if (!actor.kill_and_reap(deadline::actor_reap)) what += "; the actor could not be killed (stuck in the kernel)";
   return what;
 }
 
 std::string daemon_state(TestContext& ctx) {
-  std::string why;
-  if (ctx.mount.spec().is_fuse() && !ctx.mount.healthy(why) && !ctx.mount.aborted()) return "; " + why;
-  return "";
+  if (ctx.mount.aborted()) return "";
+  auto trouble = ctx.mount.trouble();
+  return trouble ? "; " + *trouble : "";
 }
 
 StepStatus evaluate(const Step& step, const json& reply, TestContext& ctx, const std::string& section, int index,
@@ -145,12 +153,15 @@ StepStatus evaluate(const Step& step, const json& reply, TestContext& ctx, const
   return all_hold ? StepStatus::ok : StepStatus::mismatch;
 }
 
-json build_request(const Step& step, TestContext& ctx, std::string& error) {
+// The step's request with saved values filled in; throws HarnessError when a saved value
+// it needs is missing (an earlier step did not save it).
+json build_request(const Step& step, TestContext& ctx) {
   json request = step.request;
   for (const auto& [arg, ref] : step.ref_args) {
     MatchContext match{json::object(), ctx.saved, 0};
+    std::string error;
     auto value = resolve(ref, arg, match, error);
-    if (!value) return json();
+    if (!value) throw HarnessError(error);
     request[arg] = *value;
   }
   return request;
@@ -173,10 +184,11 @@ StepStatus run_step(const Step& step, TestContext& ctx, const std::string& secti
   for (const Step* call : calls) timeout = std::max(timeout, step_timeout(*call, ctx));
   auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout));
   for (const Step* call : calls) {
-    std::string error;
-    json request = build_request(*call, ctx, error);
-    if (request.is_null()) {
-      ctx.result.reason = fmt::format("{}: {}", label, error);
+    json request;
+    try {
+      request = build_request(*call, ctx);
+    } catch (const HarnessError& error) {
+      ctx.result.reason = fmt::format("{}: {}", label, error.what());
       return StepStatus::broken;
     }
     if (!ctx.actors.at(call->actor)->send(request)) {
@@ -217,10 +229,11 @@ StepStatus run_step(const Step& step, TestContext& ctx, const std::string& secti
     if (!reply.body.value("ok", false) && (err == ENOTCONN || err == ECONNABORTED)) {
       // The kernel fails requests as soon as the daemon's fd closes, a moment before the
       // daemon is seen to exit: give it that moment, so a crash is reported as one.
-      std::string why;
-      for (int i = 0; i < 100 && ctx.mount.healthy(why); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      if (!ctx.mount.healthy(why)) {
-        broken += fmt::format("{}{}: {} because {}", broken.empty() ? "" : "; ", call_label, outcome_text(reply.body), why);
+      auto trouble = ctx.mount.trouble();
+      for (auto until = Clock::now() + deadline::daemon_leaving; !trouble && Clock::now() < until; trouble = ctx.mount.trouble())
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      if (trouble) {
+        broken += fmt::format("{}{}: {} because {}", broken.empty() ? "" : "; ", call_label, outcome_text(reply.body), *trouble);
         continue;
       }
     }
@@ -293,22 +306,26 @@ class MountSession {
   int spawned() const { return pool_.spawned(); }
 
   // Root calls the harness makes itself (workdirs, probes) go through one dedicated actor,
-  // which is never reset between calls.
-  ActorProcess::Reply service(const json& request, double seconds = 10) {
+  // which is never reset between calls. --timeout caps them as it caps steps.
+  ActorProcess::Reply service(const json& request, double seconds = deadline::seconds(deadline::service_call)) {
+    if (options_.max_timeout) seconds = std::min(seconds, *options_.max_timeout);
     if (!service_ || !service_->usable()) {
-      std::string error;
-      service_ = ActorProcess::spawn(executable_dir() + "/fusecheck-actor", Identity{}, error);
-      if (!service_) {
+      try {
+        service_ = ActorProcess::start(executable_dir() + "/fusecheck-actor", Identity{});
+      } catch (const HarnessError& error) {
         ActorProcess::Reply reply;
         reply.status = ActorProcess::Reply::Status::died;
-        reply.detail = error;
+        reply.detail = error.what();
         return reply;
       }
     }
     auto reply = service_->call(request, Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds)));
     if (reply.status == ActorProcess::Reply::Status::timeout) {
-      mount_->abort_connection("service call timed out");
-      service_->kill_and_reap(std::chrono::milliseconds(2000));
+      // Say which call: a probe that hangs must not read as a target that left by itself.
+      reply.detail = fmt::format("the harness's {} {} got no answer within {} s", request.value("op", "call"),
+                                 request.value("path", ""), seconds);
+      mount_->abort_connection(reply.detail);
+      service_->kill_and_reap(deadline::actor_reap);
       service_.reset();
     }
     return reply;
@@ -382,7 +399,7 @@ class MountSession {
     features.set("timestamps_ns", exact, "utimensat with nanoseconds did not read back exactly");
     call({{"op", "reset"}});  // closes the O_TMPFILE descriptor
     call({{"op", "rmtree"}, {"path", dir}});
-    if (mount_->spec().kind == TargetSpec::Kind::dir && ::geteuid() == 0) {
+    if (!mount_->spec().is_fuse() && ::geteuid() == 0) {
       std::string error;
       Identity nobody{65534, 65534, {}, 022};
       auto actor = ActorProcess::spawn(executable_dir() + "/fusecheck-actor", nobody, error);
@@ -393,110 +410,41 @@ class MountSession {
     }
   }
 
+
   TestResult run(const Scenario& scenario, int sequence) {
     TestResult result;
     result.scenario = &scenario;
     result.name = scenario.name;
-    for (const auto& feature : scenario.requires_features) {
-      if (!mount_->features().has(feature)) {
-        result.verdict = Verdict::skip;
-        auto why = mount_->features().missing.find(feature);
-        result.reason = fmt::format("target lacks {}{}", feature,
-                                    why != mount_->features().missing.end() && !why->second.empty() ? ": " + why->second : "");
-        return result;
-      }
-    }
+    if (lacks_a_feature(scenario, result)) return result;
     std::string workdir = fmt::format("{}/t{:04d}", mount_->root(), sequence);
-    auto step_fail = [&](const std::string& what, const ActorProcess::Reply& reply) {
-      result.verdict = Verdict::broken;
-      result.reason = fmt::format("preparing the workdir {}: {} gave {}", workdir, what, reply_text(reply));
-    };
-    // Without root, "owned by root" means owned by the harness's user (chown -1: unchanged).
-    bool root = ::geteuid() == 0;
-    long long owner = !root && scenario.workdir.uid == 0 ? -1 : static_cast<long long>(scenario.workdir.uid);
-    long long group = !root && scenario.workdir.gid == 0 ? -1 : static_cast<long long>(scenario.workdir.gid);
-    if (auto r = service({{"op", "prepare_workdir"}, {"path", workdir}, {"mode", scenario.workdir.mode},
-                          {"uid", owner}, {"gid", group}});
-        !reply_ok(r)) {
-      step_fail("mkdir/chown/chmod", r);
-      return result;
-    }
-    // A mount that vanished leaves the bare mountpoint directory, where mkdir works too: no
-    // step may run there, or a verdict would be about the wrong filesystem.
-    if (std::string why; !on_mount(workdir, why)) {
-      lost(result, "before the test", why);
-      return result;
-    }
+    if (!prepare_workdir(scenario, workdir, result)) return result;
     ++tests_on_mount_;
     TestContext ctx{scenario, *mount_, options_, {}, {}, result};
-    bool ready = true;
-    for (const auto& name : actor_names(scenario)) {
-      std::string error;
-      auto actor = pool_.take(scenario.actors.at(name), error);
-      if (!actor) {
-        result.verdict = Verdict::broken;
-        result.reason = error;
-        ready = false;
-        break;
-      }
-      auto reply = actor->call({{"op", "chdir"}, {"path", workdir}}, Clock::now() + std::chrono::seconds(10));
-      if (!reply_ok(reply)) {
-        result.verdict = Verdict::broken;
-        result.reason = fmt::format("actor '{}' cannot enter its workdir {}: {}", name, workdir, reply_text(reply));
-        ready = false;
-        if (reply.status == ActorProcess::Reply::Status::timeout) recover_from_hang(ctx, *actor);
-        break;
-      }
-      ctx.actors[name] = std::move(actor);
-    }
+    bool ready = start_actors(scenario, workdir, ctx);
     bool set_up = ready && run_section(scenario.setup, "setup", ctx);
     if (set_up && !scenario.setup.empty()) {
-      if (std::string why; !on_mount(workdir, why)) {
-        lost(result, "during the setup", why);
+      if (auto why = off_mount(workdir)) {
+        lost(result, "during the setup", *why);
         set_up = false;
       }
     }
     if (set_up) run_section(scenario.steps, "steps", ctx);
-    // cleanup runs after PASS, FAIL and a failed setup alike, as long as the target and the
-    // actors still answer; its own problems never hide the verdict that came before.
-    bool actors_alive = ready && std::all_of(ctx.actors.begin(), ctx.actors.end(),
-                                             [](const auto& entry) { return entry.second && entry.second->usable(); });
-    std::string unhealthy;
-    if (!scenario.cleanup.empty() && actors_alive && lost_mount_.empty() && mount_->healthy(unhealthy)) {
-      Verdict before = result.verdict;
-      std::string reason = result.reason;
-      size_t mismatches = result.mismatches.size();
-      result.verdict = Verdict::pass;
-      bool cleaned = run_section(scenario.cleanup, "cleanup", ctx);
-      if (!cleaned && before == Verdict::pass) {
-        // result already says BROKEN with the cleanup step that failed
-      } else {
-        if (!cleaned) result.transcript.push_back("cleanup did not complete: " + result.reason);
-        result.verdict = before;
-        result.reason = reason;
-        result.mismatches.resize(mismatches);
-      }
-    }
+    if (ready) run_cleanup(scenario, ctx);
     for (auto& [name, actor] : ctx.actors) pool_.give_back(std::move(actor));
-    std::string why;
-    if (lost_mount_.empty() && mount_->healthy(why)) {
-      auto removed = service({{"op", "rmtree"}, {"path", workdir}});
-      if (!reply_ok(removed)) result.transcript.push_back(fmt::format("could not remove {}: {}", workdir, reply_text(removed)));
-    } else if (result.verdict != Verdict::broken) {
-      result.verdict = Verdict::broken;
-      result.reason = why;
-    }
+    remove_workdir(workdir, result);
     return result;
   }
 
-  // Whether `path` is on this mount: the service actor stats it, and its st_dev must be the
-  // device recorded when the mount came up. A FUSE mount whose daemon is leaving answers
-  // ENOTCONN; once it is unmounted, the path resolves on the bare mountpoint directory.
-  bool on_mount(const std::string& path, std::string& why) {
+  // Why `path` is not on this mount, or nullopt if it is: the service actor stats it, and
+  // its st_dev must be the device recorded when the mount came up. A FUSE mount whose
+  // daemon is leaving answers ENOTCONN; once unmounted, the path resolves on the bare
+  // mountpoint directory.
+  std::optional<std::string> off_mount(const std::string& path) {
     auto reply = service({{"op", "stat"}, {"path", path}});
+    std::string why;
     if (reply_ok(reply)) {
       auto device = static_cast<dev_t>(reply.body["r"].value("dev", 0ULL));
-      if (device == mount_->device()) return true;
+      if (device == mount_->device()) return std::nullopt;
       why = fmt::format("{} is on device {}:{}, not on the mount ({}:{})", path, major(device), minor(device),
                         major(mount_->device()), minor(mount_->device()));
     } else {
@@ -505,13 +453,14 @@ class MountSession {
     // A daemon that leaves closes its connection and unmounts a moment before it exits: wait
     // that moment, so that its exit and its last words (the option it refused) are the reason.
     if (mount_->spec().is_fuse())
-      for (int i = 0; i < 100 && mount_->daemon_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    if (std::string gone; !mount_->healthy(gone)) why += "; " + gone;
+      for (auto until = Clock::now() + deadline::daemon_leaving; mount_->daemon_running() && Clock::now() < until;)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (auto gone = mount_->trouble()) why += "; " + *gone;
     else if (mount_->spec().is_fuse()) why += "; the daemon still runs; its output so far:\n" + mount_->daemon_log_tail();
-    return false;
+    return why;
   }
 
-  // Non-empty once a test found the mount gone (on_mount failed): the session is finished.
+  // Non-empty once a test found the mount gone (off_mount said so): the session is finished.
   const std::string& lost_mount() const { return lost_mount_; }
   // Tests that got a workdir on this mount; 0 with lost_mount() means it never worked.
   int tests_on_mount() const { return tests_on_mount_; }
@@ -523,6 +472,98 @@ class MountSession {
     result.reason = fmt::format("the mount vanished {}: {}", when, why);
   }
 
+  Clock::duration service_deadline() const {
+    double seconds = deadline::seconds(deadline::service_call);
+    if (options_.max_timeout) seconds = std::min(seconds, *options_.max_timeout);
+    return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  }
+
+  bool lacks_a_feature(const Scenario& scenario, TestResult& result) {
+    for (const auto& feature : scenario.requires_features) {
+      if (mount_->features().has(feature)) continue;
+      result.verdict = Verdict::skip;
+      auto why = mount_->features().missing.find(feature);
+      result.reason = fmt::format("target lacks {}{}", feature,
+                                  why != mount_->features().missing.end() && !why->second.empty() ? ": " + why->second : "");
+      return true;
+    }
+    return false;
+  }
+
+  bool prepare_workdir(const Scenario& scenario, const std::string& workdir, TestResult& result) {
+    // Without root, "owned by root" means owned by the harness's user (chown -1: unchanged).
+    bool root = ::geteuid() == 0;
+    long long owner = !root && scenario.workdir.uid == 0 ? -1 : static_cast<long long>(scenario.workdir.uid);
+    long long group = !root && scenario.workdir.gid == 0 ? -1 : static_cast<long long>(scenario.workdir.gid);
+    auto made = service({{"op", "prepare_workdir"}, {"path", workdir}, {"mode", scenario.workdir.mode},
+                         {"uid", owner}, {"gid", group}});
+    if (!reply_ok(made)) {
+      result.verdict = Verdict::broken;
+      result.reason = fmt::format("preparing the workdir {}: mkdir/chown/chmod gave {}", workdir, reply_text(made));
+      return false;
+    }
+    // A mount that vanished leaves the bare mountpoint directory, where mkdir works too: no
+    // step may run there, or a verdict would be about the wrong filesystem.
+    if (auto why = off_mount(workdir)) {
+      lost(result, "before the test", *why);
+      return false;
+    }
+    return true;
+  }
+
+  bool start_actors(const Scenario& scenario, const std::string& workdir, TestContext& ctx) {
+    TestResult& result = ctx.result;
+    for (const auto& name : actor_names(scenario)) {
+      std::unique_ptr<ActorProcess> actor;
+      try {
+        actor = pool_.take(scenario.actors.at(name));
+      } catch (const HarnessError& error) {
+        result.verdict = Verdict::broken;
+        result.reason = error.what();
+        return false;
+      }
+      auto reply = actor->call({{"op", "chdir"}, {"path", workdir}}, Clock::now() + service_deadline());
+      if (!reply_ok(reply)) {
+        result.verdict = Verdict::broken;
+        result.reason = fmt::format("actor '{}' cannot enter its workdir {}: {}", name, workdir, reply_text(reply));
+        if (reply.status == ActorProcess::Reply::Status::timeout) recover_from_hang(ctx, *actor);
+        return false;
+      }
+      ctx.actors[name] = std::move(actor);
+    }
+    return true;
+  }
+
+  // cleanup runs after PASS, FAIL and a failed setup alike, as long as the target and the
+  // actors still answer; its own problems never hide the verdict that came before.
+  void run_cleanup(const Scenario& scenario, TestContext& ctx) {
+    TestResult& result = ctx.result;
+    bool actors_alive = std::all_of(ctx.actors.begin(), ctx.actors.end(),
+                                    [](const auto& entry) { return entry.second && entry.second->usable(); });
+    if (scenario.cleanup.empty() || !actors_alive || !lost_mount_.empty() || mount_->trouble()) return;
+    Verdict before = result.verdict;
+    std::string reason = result.reason;
+    size_t mismatches = result.mismatches.size();
+    result.verdict = Verdict::pass;
+    bool cleaned = run_section(scenario.cleanup, "cleanup", ctx);
+    if (!cleaned && before == Verdict::pass) return;  // BROKEN, with the cleanup step that failed
+    if (!cleaned) result.transcript.push_back("cleanup did not complete: " + result.reason);
+    result.verdict = before;
+    result.reason = reason;
+    result.mismatches.resize(mismatches);
+  }
+
+  void remove_workdir(const std::string& workdir, TestResult& result) {
+    auto trouble = lost_mount_.empty() ? mount_->trouble() : std::optional<std::string>(lost_mount_);
+    if (!trouble) {
+      auto removed = service({{"op", "rmtree"}, {"path", workdir}});
+      if (!reply_ok(removed)) result.transcript.push_back(fmt::format("could not remove {}: {}", workdir, reply_text(removed)));
+    } else if (result.verdict != Verdict::broken) {
+      result.verdict = Verdict::broken;
+      result.reason = *trouble;
+    }
+  }
+
   std::unique_ptr<Mount> mount_;
   const RunOptions& options_;
   ActorPool pool_;
@@ -531,191 +572,295 @@ class MountSession {
   int tests_on_mount_ = 0;
 };
 
-struct Shard {
-  std::vector<size_t> tests;  // indexes into the expanded list
-  std::vector<std::string> mount_options;
-};
-
-}  // namespace
-
-std::vector<TestResult> run_tests(const std::vector<Scenario>& tests, const RunOptions& options, RunStats* stats) {
+// What a run will do: every test (x repetitions) as an item, and the items that need a
+// mount split into shards: one per (mount options, --jobs slot).
+struct RunPlan {
   struct Item {
     const Scenario* scenario;
     int repetition;
   };
-  std::vector<Item> items;
-  for (int rep = 0; rep < std::max(1, options.repeat); ++rep)
-    for (const auto& scenario : tests) items.push_back(Item{&scenario, rep});
-  std::vector<TestResult> results(items.size());
-  std::vector<bool> done(items.size(), false);
-  std::mutex report_mutex;
-  auto finish = [&](size_t index, TestResult result) {
-    result.repetition = items[index].repetition;
-    std::lock_guard lock(report_mutex);
-    results[index] = std::move(result);
-    done[index] = true;
-    if (options.on_result) options.on_result(results[index]);
+  struct Shard {
+    std::vector<size_t> tests;  // indexes into items
+    std::vector<std::string> mount_options;
   };
-
-  // Expectations decide skips before anything is mounted.
-  std::map<std::string, std::vector<size_t>> groups;
-  for (size_t i = 0; i < items.size(); ++i) {
-    const Scenario& scenario = *items[i].scenario;
-    const ExpectationEntry* entry = options.expectations ? options.expectations->find(scenario) : nullptr;
-    if (entry && entry->skip) {
-      TestResult result;
-      result.scenario = &scenario;
-      result.name = scenario.name;
-      result.verdict = Verdict::skip;
-      result.reason = fmt::format("expectations ({}): {}", entry->where, entry->reason);
-      finish(i, std::move(result));
-      continue;
-    }
-    groups[scenario.mount_key()].push_back(i);
-  }
-
-  int jobs = std::max(1, options.jobs);
-  if (!options.target.is_fuse()) jobs = 1;  // one directory: tests share its statfs counts
+  std::vector<Item> items;
+  std::vector<size_t> skipped;  // skipped by an expectations entry, before any mount
   std::vector<Shard> shards;
+  int jobs = 1;
+};
+
+RunPlan plan_run(const std::vector<Scenario>& tests, const RunOptions& options) {
+  RunPlan plan;
+  for (int rep = 0; rep < std::max(1, options.repeat); ++rep)
+    for (const auto& scenario : tests) plan.items.push_back(RunPlan::Item{&scenario, rep});
+  std::map<std::string, std::vector<size_t>> groups;
+  for (size_t i = 0; i < plan.items.size(); ++i) {
+    const Scenario& scenario = *plan.items[i].scenario;
+    const ExpectationEntry* entry = options.expectations ? options.expectations->find(scenario) : nullptr;
+    if (entry && entry->skip) plan.skipped.push_back(i);
+    else groups[scenario.mount_key()].push_back(i);
+  }
+  plan.jobs = std::max(1, options.jobs);
+  if (!options.target.is_fuse()) plan.jobs = 1;  // one directory: tests share its statfs counts
   std::mt19937 shuffler(options.seed);
   for (auto& [key, indexes] : groups) {
     if (options.seed != 0) std::shuffle(indexes.begin(), indexes.end(), shuffler);
-    size_t pieces = std::min<size_t>(static_cast<size_t>(jobs), indexes.size());
+    size_t pieces = std::min<size_t>(static_cast<size_t>(plan.jobs), indexes.size());
     for (size_t p = 0; p < pieces; ++p) {
-      Shard shard;
-      shard.mount_options = items[indexes[0]].scenario->mount_options;
+      RunPlan::Shard shard;
+      shard.mount_options = plan.items[indexes[0]].scenario->mount_options;
       for (size_t k = p; k < indexes.size(); k += pieces) shard.tests.push_back(indexes[k]);
-      shards.push_back(std::move(shard));
+      plan.shards.push_back(std::move(shard));
+    }
+  }
+  return plan;
+}
+
+TestResult result_for(const Scenario& scenario, Verdict verdict, std::string reason) {
+  TestResult result;
+  result.scenario = &scenario;
+  result.name = scenario.name;
+  result.verdict = verdict;
+  result.reason = std::move(reason);
+  return result;
+}
+
+// An expectations entry turns FAIL into XFAIL and PASS into XPASS.
+void apply_expectation(TestResult& result, const Expectations* expectations) {
+  const ExpectationEntry* entry = expectations ? expectations->find(*result.scenario) : nullptr;
+  result.expectation = entry;
+  if (!entry || entry->skip) return;
+  if (result.verdict == Verdict::fail) {
+    result.verdict = Verdict::xfail;
+    result.reason = fmt::format("expected failure ({}): {}; {}", entry->where, entry->reason, result.reason);
+  } else if (result.verdict == Verdict::pass) {
+    result.verdict = Verdict::xpass;
+    result.reason = fmt::format("listed as xfail at {} ({}) but passed: remove the entry", entry->where, entry->reason);
+  }
+}
+
+// What the workers share: the results, and the reporter behind one lock.
+class RunRecorder {
+ public:
+  RunRecorder(const RunPlan& plan, const RunOptions& options) : plan_(plan), options_(options), results_(plan.items.size()) {}
+
+  void finish(size_t index, TestResult result) {
+    result.repetition = plan_.items[index].repetition;
+    if (is_problem(result.verdict) && result.ran && !options_.repro_dir.empty()) {
+      try {
+        result.repro_path = write_repro(options_.repro_dir, result, options_.target.text, options_.seed);
+      } catch (const HarnessError& error) {
+        result.transcript.push_back(error.what());
+      }
+    }
+    std::lock_guard lock(mutex_);
+    results_[index] = std::move(result);
+    if (options_.reporter) options_.reporter->result(results_[index]);
+  }
+  void notice(const std::string& text) {
+    std::lock_guard lock(mutex_);
+    if (options_.reporter) options_.reporter->notice(text);
+  }
+  void mounted(const Mount& mount) {
+    std::lock_guard lock(mutex_);
+    if (options_.reporter) options_.reporter->mounted(mount);
+  }
+  // The target cannot be mounted at all: the first worker to find out reports it (once per
+  // run, with the daemon's output); the others stop trying.
+  void mark_unmountable(const std::string& error) {
+    std::lock_guard lock(mutex_);
+    if (unmountable_) return;
+    unmountable_ = error;
+    std::string text = error;
+    while (!text.empty() && text.back() == '\n') text.pop_back();
+    if (options_.reporter)
+      options_.reporter->notice(fmt::format("cannot mount {}: {}\nevery test that needs a mount is BROKEN (not run)",
+                                            options_.target.text, text));
+  }
+  std::optional<std::string> unmountable() {
+    std::lock_guard lock(mutex_);
+    return unmountable_;
+  }
+  std::vector<TestResult> take_results() { return std::move(results_); }
+
+  std::atomic<int> mounts{0}, spawned{0}, sequence{0};
+
+ private:
+  const RunPlan& plan_;
+  const RunOptions& options_;
+  std::mutex mutex_;
+  std::vector<TestResult> results_;
+  std::optional<std::string> unmountable_;
+};
+
+// Runs one shard's tests on its mount, mounting again after a mount is lost. A mount that
+// fails (or never works) ends the shard's mounting: its tests are skipped when the target
+// just does not take the shard's options, else broken.
+class ShardWorker {
+ public:
+  ShardWorker(const RunPlan::Shard& shard, const RunPlan& plan, const RunOptions& options, RunRecorder& recorder)
+      : shard_(shard), plan_(plan), options_(options), recorder_(recorder) {}
+  ~ShardWorker() { end_session(); }
+
+  void run() {
+    for (size_t index : shard_.tests) {
+      const Scenario& scenario = *plan_.items[index].scenario;
+      auto started = Clock::now();
+      if (stopping()) {
+        recorder_.finish(index, result_for(scenario, Verdict::skip, "not run: interrupted"));
+        continue;
+      }
+      if (!session_ && mount_error_.empty()) {
+        if (auto error = recorder_.unmountable()) mount_error_ = *error;
+        else mount();
+      }
+      TestResult result = session_ ? run_on_session(scenario) : mount_failure_result(scenario);
+      if (stopping() && result.verdict == Verdict::broken) {
+        // Ctrl-C cut it short: no verdict, and no repro of an interruption.
+        result.verdict = Verdict::skip;
+        result.reason = "interrupted: " + result.reason;
+      }
+      apply_expectation(result, options_.expectations);
+      result.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+      recorder_.finish(index, std::move(result));
     }
   }
 
-  std::atomic<size_t> next_shard{0};
-  std::atomic<int> mounts{0}, spawned{0}, sequence{0};
-  auto apply_expectation = [&](TestResult& result) {
-    const ExpectationEntry* entry = options.expectations ? options.expectations->find(*result.scenario) : nullptr;
-    if (!entry || entry->skip) return;
-    if (result.verdict == Verdict::fail) {
-      result.verdict = Verdict::xfail;
-      result.reason = fmt::format("expected failure ({}): {}; {}", entry->where, entry->reason, result.reason);
-    } else if (result.verdict == Verdict::pass) {
-      result.verdict = Verdict::xpass;
-      result.reason = fmt::format("listed as xfail at {} ({}) but passed: remove the entry", entry->where, entry->reason);
+ private:
+  bool stopping() const { return options_.stop && options_.stop->load(); }
+
+  void end_session() {
+    if (session_) recorder_.spawned += session_->spawned();
+    session_.reset();
+  }
+
+  void mount() {
+    try {
+      session_ = std::make_unique<MountSession>(Mount::create(options_.target, shard_.mount_options), options_);
+      ++recorder_.mounts;
+      // Seen in mountinfo is not served: a libfuse 2 daemon (bindfs) mounts first and only
+      // then rejects an option, closes the connection and unmounts. A mount is ready once
+      // its root answers a stat with the mount's own device.
+      if (auto why = session_->off_mount(session_->mount().root()))
+        throw HarnessError("the mount's root did not answer after mounting: " + *why);
+      session_->probe_features();
+      // The probes take a while: a mount that did not survive them is a failed mount too,
+      // whatever the probes saw.
+      if (auto why = session_->mount().trouble())
+        throw HarnessError("the mount did not survive the feature probes: " + *why);
+      recorder_.mounted(session_->mount());
+    } catch (const HarnessError& error) {
+      end_session();
+      mount_failed(error.what());
     }
-  };
-  auto worker = [&] {
-    for (size_t s = next_shard++; s < shards.size(); s = next_shard++) {
-      const Shard& shard = shards[s];
-      std::unique_ptr<MountSession> session;
-      std::string mount_error;
-      bool options_refused = false;
-      // A mount that failed, or never worked, ends this shard's mounting: its tests are
-      // skipped when the target just does not take the shard's options, else broken.
-      auto mount_failed = [&](const std::string& error) {
-        mount_error = error;
-        if (!shard.mount_options.empty()) {
-          // Did the options do it? If the target mounts without them, it just does not
-          // take these options: its tests are skipped, not broken.
-          try {
-            Mount::create(options.target, {});
-            options_refused = true;
-          } catch (const std::exception&) {
-          }
-        }
-        if (options.on_notice && !options_refused) {
-          std::lock_guard lock(report_mutex);
-          options.on_notice("cannot mount " + options.target.text + ": " + mount_error);
-        }
-      };
-      auto mount_failure_result = [&](const Scenario& scenario) {
-        TestResult result;
-        result.scenario = &scenario;
-        result.name = scenario.name;
-        if (options_refused) {
-          result.verdict = Verdict::skip;
-          std::string first_line = mount_error.substr(mount_error.find("    | ") == std::string::npos ? 0 : mount_error.find("    | ") + 6);
-          first_line = first_line.substr(0, first_line.find('\n'));
-          result.reason = fmt::format("target refused mount options {}: {}", scenario.mount_key(), first_line);
-        } else {
-          result.verdict = Verdict::broken;
-          result.reason = "the target could not be mounted: " + mount_error;
-        }
-        return result;
-      };
-      for (size_t index : shard.tests) {
-        const Scenario& scenario = *items[index].scenario;
-        auto started = Clock::now();
-        if (options.stop && options.stop->load()) {
-          TestResult result;
-          result.scenario = &scenario;
-          result.name = scenario.name;
-          result.verdict = Verdict::skip;
-          result.reason = "not run: interrupted";
-          finish(index, std::move(result));
-          continue;
-        }
-        if (!session && mount_error.empty()) {
-          try {
-            session = std::make_unique<MountSession>(Mount::create(options.target, shard.mount_options), options);
-            ++mounts;
-            // Seen in mountinfo is not served: a libfuse 2 daemon (bindfs) mounts first and
-            // only then rejects an option, closes the connection and unmounts. A mount is
-            // ready once its root answers a stat with the mount's own device.
-            if (std::string why; !session->on_mount(session->mount().root(), why))
-              throw std::runtime_error("the mount's root did not answer after mounting: " + why);
-            session->probe_features();
-            // The probes take a while: a mount that did not survive them is a failed mount
-            // too, whatever the probes saw.
-            if (std::string why; !session->mount().healthy(why))
-              throw std::runtime_error("the target unmounted right after mounting: " + why);
-            if (options.on_mount) {
-              std::lock_guard lock(report_mutex);
-              options.on_mount(session->mount());
-            }
-          } catch (const std::exception& error) {
-            if (session) spawned += session->spawned();
-            session.reset();
-            mount_failed(error.what());
-          }
-        }
-        TestResult result;
-        if (!session) {
-          result = mount_failure_result(scenario);
-        } else {
-          result = session->run(scenario, ++sequence);
-          std::string why;
-          if (!session->lost_mount().empty() && session->tests_on_mount() == 0) {
-            // It vanished before its first test got a workdir on it: it never worked.
-            spawned += session->spawned();
-            session.reset();
-            mount_failed("the mount vanished before its first test: " + result.reason);
-            result = mount_failure_result(scenario);
-          } else if (!session->lost_mount().empty() || !session->mount().healthy(why)) {
-            // Start the next test on a fresh mount; this one hung or lost its daemon.
-            if (why.empty()) why = session->lost_mount();
-            spawned += session->spawned();
-            session.reset();
-            if (options.on_notice && !(options.stop && options.stop->load())) {
-              std::lock_guard lock(report_mutex);
-              options.on_notice(fmt::format("remounting {} after {}: {}", options.target.text, scenario.name, why));
-            }
-          }
-        }
-        apply_expectation(result);
-        result.seconds = std::chrono::duration<double>(Clock::now() - started).count();
-        finish(index, std::move(result));
+  }
+
+  void mount_failed(const std::string& error) {
+    mount_error_ = error;
+    if (!shard_.mount_options.empty()) {
+      // Did the options do it? If the target mounts without them, it just does not take
+      // these options: its tests are skipped, not broken.
+      try {
+        Mount::create(options_.target, {});
+        options_refused_ = true;
+      } catch (const HarnessError&) {
       }
-      if (session) spawned += session->spawned();
     }
+    if (!options_refused_) recorder_.mark_unmountable(mount_error_);
+  }
+
+  TestResult mount_failure_result(const Scenario& scenario) const {
+    if (!options_refused_) {
+      std::string first_line = mount_error_.substr(0, mount_error_.find('\n'));
+      TestResult result = result_for(scenario, Verdict::broken, "not run: the target could not be mounted: " + first_line);
+      result.ran = false;
+      return result;
+    }
+    size_t quoted = mount_error_.find("    | ");
+    std::string first_line = mount_error_.substr(quoted == std::string::npos ? 0 : quoted + 6);
+    first_line = first_line.substr(0, first_line.find('\n'));
+    return result_for(scenario, Verdict::skip,
+                      fmt::format("target refused mount options {}: {}", scenario.mount_key(), first_line));
+  }
+
+  TestResult run_on_session(const Scenario& scenario) {
+    TestResult result = session_->run(scenario, ++recorder_.sequence);
+    if (!session_->lost_mount().empty() && session_->tests_on_mount() == 0) {
+      // It vanished before its first test got a workdir on it: it never worked.
+      end_session();
+      mount_failed("the mount vanished before its first test: " + result.reason);
+      return mount_failure_result(scenario);
+    }
+    std::optional<std::string> why;
+    if (!session_->lost_mount().empty()) why = session_->lost_mount();
+    else why = session_->mount().trouble();
+    if (why) {
+      // Start the next test on a fresh mount; this one hung or lost its daemon.
+      end_session();
+      if (!stopping()) recorder_.notice(fmt::format("remounting {} after {}: {}", options_.target.text, scenario.name, *why));
+    }
+    return result;
+  }
+
+  const RunPlan::Shard& shard_;
+  const RunPlan& plan_;
+  const RunOptions& options_;
+  RunRecorder& recorder_;
+  std::unique_ptr<MountSession> session_;
+  std::string mount_error_;
+  bool options_refused_ = false;
+};
+
+// A file name made from a test name: no separators, no "." or "..", nothing a shell or a
+// terminal would read specially.
+std::string safe_component(const std::string& part) {
+  std::string safe;
+  for (char c : part) safe += (c == ',' || c == '=' || c == ' ' || static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? '_' : c;
+  if (safe.empty() || safe == "." || safe == "..") safe = "_" + safe;
+  return safe;
+}
+
+}  // namespace
+
+std::vector<TestResult> run_tests(const std::vector<Scenario>& tests, const RunOptions& options, RunStats* stats) {
+  RunPlan plan = plan_run(tests, options);
+  RunRecorder recorder(plan, options);
+  for (size_t index : plan.skipped) {
+    const ExpectationEntry* entry = options.expectations->find(*plan.items[index].scenario);
+    TestResult result = result_for(*plan.items[index].scenario, Verdict::skip,
+                                   fmt::format("expectations ({}): {}", entry->where, entry->reason));
+    result.expectation = entry;
+    recorder.finish(index, std::move(result));
+  }
+  std::atomic<size_t> next_shard{0};
+  auto worker = [&] {
+    for (size_t s = next_shard++; s < plan.shards.size(); s = next_shard++) ShardWorker(plan.shards[s], plan, options, recorder).run();
   };
   std::vector<std::thread> threads;
-  for (int j = 1; j < std::min<int>(jobs, static_cast<int>(shards.size())); ++j) threads.emplace_back(worker);
+  for (int j = 1; j < std::min<int>(plan.jobs, static_cast<int>(plan.shards.size())); ++j) threads.emplace_back(worker);
   worker();
   for (auto& thread : threads) thread.join();
   if (stats) {
-    stats->mounts = mounts;
-    stats->actors_spawned = spawned;
+    stats->mounts = recorder.mounts;
+    stats->actors_spawned = recorder.spawned;
   }
-  return results;
+  return recorder.take_results();
+}
+
+std::string write_repro(const std::string& results_dir, const TestResult& result, const std::string& fs, unsigned seed) {
+  if (!result.scenario) throw HarnessError("no scenario to write a repro file for");
+  namespace stdfs = std::filesystem;
+  stdfs::path dir = results_dir;
+  std::istringstream parts(result.name);
+  for (std::string part; std::getline(parts, part, '/');) dir /= safe_component(part);
+  std::error_code ec;
+  stdfs::create_directories(dir, ec);
+  stdfs::path file = dir / "repro.yaml";
+  std::ofstream out(file);
+  out << repro_yaml(*result.scenario, fs, seed);
+  out.flush();
+  if (!out) throw HarnessError(fmt::format("cannot write {}: {}", file.string(), ec ? ec.message() : strerror(errno)));
+  return file.string();
 }
 
 }  // namespace fusecheck

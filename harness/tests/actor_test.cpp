@@ -79,20 +79,29 @@ TEST(Actor, AKilledActorIsReportedWithItsSignal) {
 
 TEST(ActorPool, ReusesAnIdleActorOfTheSameIdentity) {
   ActorPool pool(actor_path());
-  std::string error;
-  auto first = pool.take(Identity{}, error);
-  ASSERT_TRUE(first) << error;
+  auto first = pool.take(Identity{});
+  ASSERT_TRUE(first);
   int pid = first->pid();
   pool.give_back(std::move(first));
-  auto second = pool.take(Identity{}, error);
-  ASSERT_TRUE(second) << error;
+  auto second = pool.take(Identity{});
+  ASSERT_TRUE(second);
   EXPECT_EQ(second->pid(), pid);
   EXPECT_EQ(pool.spawned(), 1);
   // A different identity never gets that process.
   Identity other{0, 0, {}, 077};
-  auto third = pool.take(other, error);
-  ASSERT_TRUE(third) << error;
+  auto third = pool.take(other);
+  ASSERT_TRUE(third);
   EXPECT_NE(third->pid(), pid);
+}
+
+TEST(Actor, AMissingExecutableIsAHarnessErrorSayingWhich) {
+  try {
+    ActorProcess::start("/nonexistent/fusecheck-actor", Identity{});
+    FAIL() << "start() of a missing executable returned";
+  } catch (const HarnessError& error) {
+    EXPECT_NE(std::string(error.what()).find("/nonexistent/fusecheck-actor"), std::string::npos) << error.what();
+    EXPECT_EQ(error.exit_code, exit_code::broken);
+  }
 }
 
 }  // namespace

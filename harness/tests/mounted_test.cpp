@@ -13,11 +13,15 @@
 #include <fmt/format.h>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <thread>
 
 #include "fusecheck/actor.hpp"
+#include "fusecheck/mountinfo.hpp"
+#include "fusecheck/state.hpp"
 #include "fusecheck/target.hpp"
+#include "fusecheck/text.hpp"
 
 namespace fs = std::filesystem;
 using namespace fusecheck;
@@ -30,33 +34,24 @@ std::string read_text(const fs::path& path) {
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
-std::string quote(const std::string& word) {
-  std::string out = "'";
-  for (char c : word) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
 // Mountpoints of FUSE mounts made from a given daemon (matched on the mount source/type).
 std::vector<std::string> fuse_mounts_matching(const std::string& needle) {
   std::vector<std::string> found;
-  std::ifstream in("/proc/self/mounts");
-  std::string source, target, type, rest;
-  while (in >> source >> target >> type && std::getline(in, rest))
-    if (type.rfind("fuse", 0) == 0 && (source.find(needle) != std::string::npos || type.find(needle) != std::string::npos))
-      found.push_back(target);
+  for (const auto& mount : read_mountinfo())
+    if (mount.fstype.rfind("fuse", 0) == 0 &&
+        (mount.source.find(needle) != std::string::npos || mount.fstype.find(needle) != std::string::npos))
+      found.push_back(mount.mountpoint);
   return found;
 }
 
 std::vector<std::string> fuse_mount_sources() {
   std::vector<std::string> found;
-  std::ifstream in("/proc/self/mounts");
-  std::string source, target, type, rest;
-  while (in >> source >> target >> type && std::getline(in, rest))
-    if (type.rfind("fuse", 0) == 0) found.push_back(source);
+  for (const auto& mount : read_mountinfo())
+    if (mount.fstype.rfind("fuse", 0) == 0) found.push_back(mount.source);
   return found;
 }
 
-bool is_mounted(const std::string& path) { return mounted_device(path).has_value(); }
+bool is_mounted(const std::string& path) { return mount_at(path).has_value(); }
 
 // A fresh tmpfs for one test, unmounted whatever happens.
 class TmpfsMount {
@@ -117,12 +112,15 @@ class MountedTest : public ::testing::Test {
                                                                 << body;
   }
 
-  CliResult cli(const std::string& args, int limit_seconds = 120) {
+  // Runs the CLI in work_, killed after `limit_seconds`, or under `wrapper` instead (a
+  // command prefix, e.g. a timeout that sends SIGINT).
+  CliResult cli(const std::string& args, int limit_seconds = 120, const std::string& wrapper = "") {
     CliResult result;
     fs::path out = work_ / "out.txt", err = work_ / "err.txt";
-    std::string command = fmt::format("cd {} && FUSECHECK_STATE_DIR={} timeout -s KILL {} {}/fusecheck {} >{} 2>{}",
-                                      quote(work_.string()), quote(state_), limit_seconds, quote(bin_), args,
-                                      quote(out.string()), quote(err.string()));
+    std::string prefix = wrapper.empty() ? fmt::format("timeout -s KILL {}", limit_seconds) : wrapper;
+    std::string command = fmt::format("cd {} && FUSECHECK_STATE_DIR={} {} {}/fusecheck {} >{} 2>{}",
+                                      shell_quote(work_.string()), shell_quote(state_), prefix, shell_quote(bin_), args,
+                                      shell_quote(out.string()), shell_quote(err.string()));
     auto started = std::chrono::steady_clock::now();
     int status = std::system(command.c_str());
     result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -132,9 +130,9 @@ class MountedTest : public ::testing::Test {
     return result;
   }
 
-  std::string scenarios_arg() const { return "--scenarios " + quote((work_ / "scenarios").string()); }
+  std::string scenarios_arg() const { return "--scenarios " + shell_quote((work_ / "scenarios").string()); }
   std::string stallfs(const std::string& flags) const {
-    return quote(fmt::format("exec:{}/fusecheck-test-stallfs {} {{mnt}}", bin_, flags));
+    return shell_quote(fmt::format("exec:{}/fusecheck-test-stallfs {} {{mnt}}", bin_, flags));
   }
 
   fs::path work_;
@@ -192,7 +190,7 @@ TEST_F(MountedTest, TmpfsRunGivesVerdictsJunitJsonAndARepro) {
   EXPECT_NE(result.out.find("SKIP   t/c-skip"), std::string::npos) << result.out;
   EXPECT_NE(result.out.find("1 passed, 1 failed, 1 skipped"), std::string::npos) << result.out;
 
-  EXPECT_EQ(std::system(fmt::format("xmllint --noout {}", quote((work_ / "out.xml").string())).c_str()), 0);
+  EXPECT_EQ(std::system(fmt::format("xmllint --noout {}", shell_quote((work_ / "out.xml").string())).c_str()), 0);
   std::string xml = read_text(work_ / "out.xml");
   EXPECT_NE(xml.find("<failure"), std::string::npos);
   EXPECT_NE(xml.find("<skipped"), std::string::npos);
@@ -203,7 +201,7 @@ TEST_F(MountedTest, TmpfsRunGivesVerdictsJunitJsonAndARepro) {
 
   fs::path repro = work_ / "res" / "t" / "b-fail" / "repro.yaml";
   ASSERT_TRUE(fs::exists(repro));
-  auto replay = cli(fmt::format("replay {}", quote(repro.string())));
+  auto replay = cli(fmt::format("replay {}", shell_quote(repro.string())));
   EXPECT_EQ(replay.code, 1) << replay.out << replay.err;
   EXPECT_NE(replay.out.find("FAIL   t/b-fail"), std::string::npos) << replay.out;
   // Workdirs are gone: the tmpfs holds exactly what it held before.
@@ -362,7 +360,7 @@ TEST_F(MountedTest, BindfsDifferencesAreReportedAsClearFailures) {
   scenario("b-times", "steps:\n  - {op: create_file, path: f}\n  - {op: stat, path: f, expect: {mtime: {eq: {field: ctime}}}}\n");
   scenario("c-perm", "actors:\n  alice: {uid: 1000}\nsetup:\n  - {op: create_file, path: f, mode: 0600}\n"
                      "steps:\n  - {op: read_file, actor: alice, path: f, expect: EACCES}\n");
-  auto result = cli(fmt::format("run --fs {} {}", quote("exec:bindfs -f {src} {mnt}"), scenarios_arg()), 60);
+  auto result = cli(fmt::format("run --fs {} {}", shell_quote("exec:bindfs -f {src} {mnt}"), scenarios_arg()), 60);
   EXPECT_TRUE(result.code == 0 || result.code == 1) << result.out << result.err;
   EXPECT_NE(result.out.find("PASS   t/a-data"), std::string::npos) << result.out;
   EXPECT_EQ(result.out.find("BROKEN"), std::string::npos) << result.out;
@@ -385,14 +383,22 @@ TEST_F(MountedTest, BindfsDifferencesAreReportedAsClearFailures) {
 
 namespace {
 
-TEST_F(MountedTest, DaemonThatFailsToMountMakesEveryTestBrokenWithItsOutput) {
+TEST_F(MountedTest, DaemonThatFailsToMountGivesOneMessageThenTheSummary) {
   scenario("a", passing);
   scenario("b", passing);
-  auto result = cli(fmt::format("run --fs {} {}", quote("exec:sh -c 'echo no such device >&2; exit 4' {mnt}"), scenarios_arg()));
+  scenario("c", std::string("mount: [noatime]\n") + passing);
+  // Like a pyfuse3 script whose argument parser takes only MOUNTPOINT: it rejects -o.
+  std::string daemon = "exec:sh -c 'echo usage: myfs MOUNTPOINT >&2; exit 2' sh {mnt}";
+  auto result = cli(fmt::format("run --fs {} {} --jobs 2 --results res", shell_quote(daemon), scenarios_arg()));
   EXPECT_EQ(result.code, 3) << result.out << result.err;
-  EXPECT_NE(result.out.find("exited with status 4 before mounting"), std::string::npos) << result.out;
-  EXPECT_NE(result.out.find("| no such device"), std::string::npos) << result.out;
-  EXPECT_NE(result.out.find("0 passed, 0 failed, 0 skipped, 0 xfailed, 0 xpassed, 2 broken"), std::string::npos) << result.out;
+  std::string all = result.out + result.err;
+  EXPECT_NE(all.find("exited with status 2 before mounting"), std::string::npos) << all;
+  size_t first = all.find("| usage: myfs MOUNTPOINT");
+  ASSERT_NE(first, std::string::npos) << all;
+  EXPECT_EQ(all.find("| usage: myfs MOUNTPOINT", first + 1), std::string::npos) << "the daemon's output is repeated:\n" << all;
+  EXPECT_NE(result.out.find("0 passed, 0 failed, 0 skipped, 0 xfailed, 0 xpassed, 3 broken"), std::string::npos) << result.out;
+  EXPECT_LT(result.seconds, 2.0);
+  EXPECT_FALSE(fs::exists(work_ / "res")) << "repro files for tests that never ran";
   EXPECT_TRUE(fs::is_empty(state_) || !fs::exists(state_)) << "a state record outlived the run";
 }
 
@@ -491,6 +497,179 @@ TEST_F(MountedTest, DaemonThatUnmountsRightAfterMountingGivesSkipWhateverTheTimi
         << result.out;
     EXPECT_TRUE(fuse_mounts_matching("stallfs").empty()) << "a stallfs mount was left behind";
   }
+}
+
+}  // namespace
+
+namespace {
+
+TEST_F(MountedTest, ReplayRunsOnlyTheCommandLinesTargetAndKeepsReprosInResults) {
+  TmpfsMount tmpfs;
+  ASSERT_TRUE(tmpfs.ok());
+  fs::path sentinel = work_ / "pwned";
+  fs::path repro = work_ / "evil.yaml";
+  std::ofstream(repro) << "format: 1\ntitle: evil\nrefs: [r]\n"
+                       << "repro: {test: \"../escaped\", fs: \"exec:touch " << sentinel.string() << "; false {mnt}\"}\n"
+                       << "steps:\n  - {op: create_file, path: f, data: hello}\n  - {op: stat, path: f, expect: {size: 4}}\n";
+  auto result = cli(fmt::format("replay {} --fs dir:{} --results res", shell_quote(repro.string()), tmpfs.path()));
+  EXPECT_EQ(result.code, 1) << result.out << result.err;
+  EXPECT_FALSE(fs::exists(sentinel)) << "replay ran the file's exec: command";
+  EXPECT_NE(result.err.find("was recorded on --fs"), std::string::npos) << result.err;
+  EXPECT_NE(result.out.find("FAIL"), std::string::npos) << result.out;
+  // The repro it wrote is under res/, whatever the file's test name said.
+  EXPECT_FALSE(fs::exists(work_ / "escaped"));
+  EXPECT_FALSE(fs::exists(work_.parent_path() / "escaped"));
+  bool found = false;
+  for (const auto& entry : fs::recursive_directory_iterator(work_ / "res")) found = found || entry.path().filename() == "repro.yaml";
+  EXPECT_TRUE(found);
+}
+
+TEST_F(MountedTest, TeardownKillsTheDaemonsWholeProcessGroup) {
+  scenario("a", passing);
+  int marker = 700000 + ::getpid() % 100000;  // a sleep nobody else runs
+  std::string wrapper = fmt::format("exec:sh -c 'sleep {} & exec {}/fusecheck-memfs \"$@\"' sh {{mnt}} {{opts}}", marker, bin_);
+  auto result = cli(fmt::format("run --fs {} {}", shell_quote(wrapper), scenarios_arg()), 60);
+  EXPECT_EQ(result.code, 0) << result.out << result.err;
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::string wanted = fmt::format("sleep{}{}", '\0', marker);
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    std::string cmdline = read_text(entry.path() / "cmdline");
+    if (cmdline.rfind(wanted, 0) != 0) continue;
+    ADD_FAILURE() << "the wrapper's sleep outlived the run: pid " << entry.path().filename();
+    ::kill(std::stoi(entry.path().filename().string()), SIGKILL);
+  }
+}
+
+TEST_F(MountedTest, OutputPathsAreCheckedFirstAndWriteErrorsReportedWithTheSummary) {
+  TmpfsMount tmpfs;
+  ASSERT_TRUE(tmpfs.ok());
+  scenario("a", passing);
+  std::string target = fmt::format("--fs dir:{} {}", tmpfs.path(), scenarios_arg());
+  auto missing = cli(fmt::format("run {} --json no/such/dir/out.json", target));
+  EXPECT_EQ(missing.code, 2) << missing.out << missing.err;
+  EXPECT_EQ(missing.out.find("PASS"), std::string::npos) << "tests ran before the output was checked:\n" << missing.out;
+  EXPECT_NE(missing.err.find("no/such/dir/out.json"), std::string::npos) << missing.err;
+  auto results = cli(fmt::format("run {} --results /proc/version/res", target));
+  EXPECT_EQ(results.code, 2) << results.out << results.err;
+  EXPECT_EQ(results.out.find("PASS"), std::string::npos) << results.out;
+  if (::access("/dev/full", W_OK) != 0) GTEST_SKIP() << "no /dev/full";
+  for (const char* option : {"--json", "--junit-xml"}) {
+    auto full = cli(fmt::format("run {} {} /dev/full", target, option));
+    EXPECT_EQ(full.code, 3) << option << "\n" << full.out << full.err;
+    EXPECT_NE(full.out.find("1 passed, 0 failed"), std::string::npos) << full.out;
+    EXPECT_NE(full.err.find("/dev/full"), std::string::npos) << full.err;
+  }
+}
+
+TEST_F(MountedTest, AHangingProbeIsNamedAndTimeoutCapsTheHarnessCalls) {
+  scenario("a", passing);
+  auto result = cli(fmt::format("run --fs {} {} --timeout 1", stallfs("--hang .fusecheck-probe"), scenarios_arg()), 60);
+  EXPECT_EQ(result.code, 3) << result.out << result.err;
+  std::string all = result.out + result.err;
+  EXPECT_EQ(all.find("unmounted right after mounting"), std::string::npos) << all;
+  EXPECT_NE(all.find("did not survive the feature probes"), std::string::npos) << all;
+  EXPECT_NE(all.find("mkdir"), std::string::npos) << all;
+  EXPECT_NE(all.find(".fusecheck-probe got no answer within 1 s"), std::string::npos) << all;
+  EXPECT_LT(result.seconds, 4.5);  // one probe at --timeout 1, not the 5 s probe deadline
+  EXPECT_TRUE(fuse_mounts_matching("stallfs").empty());
+}
+
+TEST_F(MountedTest, CtrlCStopsWithoutBrokenVerdictsOrReproFiles) {
+  scenario("hang", "timeout: 60\nsteps:\n  - {op: stat, path: hang}\n");
+  auto result = cli(fmt::format("run --fs {} {} --results res", stallfs("--hang hang"), scenarios_arg()), 60,
+                    "timeout --foreground --preserve-status -s INT 2");
+  EXPECT_EQ(result.code, 130) << result.out << result.err;
+  EXPECT_EQ(result.out.find("BROKEN"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("interrupted"), std::string::npos) << result.out;
+  EXPECT_FALSE(fs::exists(work_ / "res")) << "a repro was written for an interrupted test";
+  EXPECT_TRUE(fuse_mounts_matching("stallfs").empty());
+}
+
+TEST_F(MountedTest, DirOnAFileIsAUsageError) {
+  scenario("a", passing);
+  fs::path file = work_ / "plain-file";
+  std::ofstream(file) << "x";
+  auto result = cli(fmt::format("run --fs dir:{} {}", file.string(), scenarios_arg()));
+  EXPECT_EQ(result.code, 2) << result.out << result.err;
+  EXPECT_NE(result.err.find("is not a directory"), std::string::npos) << result.err;
+}
+
+}  // namespace
+
+namespace {
+
+// Expectations follow the target kind (memfs; a dir: on tmpfs), never an exec: program's
+// file name: a daemon called "memfs" or "tmpfs" is not the filesystem it is named after.
+TEST_F(MountedTest, DefaultExpectationsComeFromTheTargetKindNotAProgramsName) {
+  scenario("a", passing);
+  fs::create_directories(work_ / "expectations");
+  std::ofstream(work_ / "expectations" / "memfs.yaml")
+      << "format: 1\nentries:\n  - {test: t/a, status: skip, reason: memfs only}\n";
+  fs::create_directories(work_ / "bin");
+  fs::create_symlink(bin_ + "/fusecheck-memfs", work_ / "bin" / "memfs");
+  auto named = cli(fmt::format("run --fs {} {}", shell_quote("exec:" + (work_ / "bin" / "memfs").string() + " {mnt}"),
+                               scenarios_arg()));
+  EXPECT_EQ(named.code, 0) << named.out << named.err;
+  EXPECT_NE(named.out.find("PASS   t/a"), std::string::npos) << named.out;
+  EXPECT_EQ(named.out.find("expectations:"), std::string::npos) << named.out;
+  auto memfs = cli(fmt::format("run --fs memfs {}", scenarios_arg()));
+  EXPECT_EQ(memfs.code, 0) << memfs.out << memfs.err;
+  EXPECT_NE(memfs.out.find("SKIP   t/a"), std::string::npos) << memfs.out;
+  EXPECT_NE(memfs.out.find("memfs only"), std::string::npos) << memfs.out;
+}
+
+}  // namespace
+
+namespace {
+
+TEST_F(MountedTest, ShardsSplitTheSelectionWithoutLosingOrRepeatingATest) {
+  for (const char* name : {"a", "b", "c", "d", "e"}) scenario(name, passing);
+  scenario("p", "params: {m: [1, 2, 3]}\nsteps:\n  - {op: stat, path: .}\n");
+  auto all = cli(fmt::format("list -q {}", scenarios_arg()));
+  std::multiset<std::string> everything, from_shards;
+  std::istringstream lines(all.out);
+  for (std::string line; std::getline(lines, line);) everything.insert(line);
+  for (int k = 1; k <= 3; ++k) {
+    auto part = cli(fmt::format("list -q {} --shard {}/3", scenarios_arg(), k));
+    EXPECT_EQ(part.code, 0) << part.err;
+    std::istringstream shard_lines(part.out);
+    for (std::string line; std::getline(shard_lines, line);) from_shards.insert(line);
+  }
+  EXPECT_EQ(everything.size(), 8u);
+  EXPECT_EQ(from_shards, everything);
+  EXPECT_EQ(cli(fmt::format("list {} --shard 4/3", scenarios_arg())).code, 2);
+}
+
+}  // namespace
+
+namespace {
+
+// What stops every FUSE mount is said in one line naming the fix, before any test (exit 77).
+TEST_F(MountedTest, PreflightNamesTheFixBeforeAnyTest) {
+  scenario("a", passing);
+  if (std::system("unshare -m true 2>/dev/null") != 0) GTEST_SKIP() << "needs unshare -m";
+  // No /dev/fuse: a private mount namespace with an empty /dev.
+  auto missing = cli(fmt::format("run --fs memfs {}", scenarios_arg()), 60,
+                     "unshare -m sh -c 'mount -t tmpfs none /dev && exec \"$0\" \"$@\"'");
+  EXPECT_EQ(missing.code, 77) << missing.out << missing.err;
+  EXPECT_NE(missing.err.find("/dev/fuse does not exist: load the module (modprobe fuse)"), std::string::npos) << missing.err;
+  EXPECT_EQ(missing.out.find("passed"), std::string::npos) << "tests ran:\n" << missing.out;
+  // A user without root: /dev/fuse must be open to it and fusermount3 setuid; here
+  // fusermount3 is replaced by a copy without the setuid bit.
+  if (std::system("command -v setpriv >/dev/null") != 0) GTEST_SKIP() << "needs setpriv";
+  fs::path copy = work_ / "fusermount3";
+  fs::copy_file("/usr/bin/fusermount3", copy);
+  fs::permissions(copy, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec | fs::perms::others_read |
+                            fs::perms::others_exec);
+  auto user = cli(fmt::format("run --fs memfs {}", scenarios_arg()), 60,
+                  fmt::format("unshare -m sh -c 'mount --bind {} /usr/bin/fusermount3 && exec setpriv "
+                              "--reuid=65534 --regid=65534 --clear-groups \"$0\" \"$@\"'",
+                              copy.string()));
+  EXPECT_EQ(user.code, 77) << user.out << user.err;
+  bool named = user.err.find("this user cannot open /dev/fuse") != std::string::npos ||
+               user.err.find("/usr/bin/fusermount3 is not setuid root") != std::string::npos;
+  EXPECT_TRUE(named) << user.err;
+  EXPECT_EQ(user.out.find("passed"), std::string::npos) << "tests ran:\n" << user.out;
 }
 
 }  // namespace

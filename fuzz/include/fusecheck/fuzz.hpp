@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "fusecheck/deadlines.hpp"
+
 namespace fusecheck::fuzz {
 
 struct Options {
@@ -18,7 +20,7 @@ struct Options {
   std::filesystem::path scenario_out;  // counterexample file; empty: ./fusecheck-fuzz-SEED.yaml
   std::string target_name = "target";  // how the scenario's title names the filesystem
   std::string actor_executable;        // empty: fusecheck-actor beside the running executable, else on $PATH
-  double step_timeout = 5;             // seconds per system call before the target counts as hung
+  double step_timeout = deadline::seconds(deadline::fuzz_step);  // per system call, before the target counts as hung
   bool print_report = true;            // rapidcheck's report and the scenario path to stderr
   const std::atomic<bool>* stop = nullptr;  // set (e.g. on SIGINT): remaining runs do nothing
 };
@@ -38,15 +40,15 @@ struct Result {
 
 // Runs opts.runs random operation sequences in fresh directories under `mountpoint` and on a
 // tmpfs of its own (mounted and always unmounted here; needs root), comparing normalised
-// results step by step. Throws std::runtime_error when it cannot run at all (no tmpfs, no
-// actor executable, mountpoint unusable).
+// results step by step. Throws HarnessError (a std::runtime_error) when it cannot run at
+// all (no tmpfs, no actor executable, mountpoint unusable).
 Result check_against_tmpfs(const std::filesystem::path& mountpoint, const Options& options = {});
 
 // A tmpfs on a fresh temporary directory, unmounted and removed on destruction: the oracle,
 // and the place where tests replay generated scenarios.
 class ScopedTmpfs {
  public:
-  ScopedTmpfs();  // throws std::runtime_error (not root, no tmpfs)
+  ScopedTmpfs();  // throws HarnessError (not root, no tmpfs)
   ~ScopedTmpfs();
   ScopedTmpfs(const ScopedTmpfs&) = delete;
   ScopedTmpfs& operator=(const ScopedTmpfs&) = delete;

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "fusecheck/errors.hpp"
 #include "fusecheck/protocol.hpp"
 #include "fusecheck/identity.hpp"
 
@@ -37,7 +38,9 @@ class ActorProcess {
     std::string detail;   // for timeout/died/protocol: what happened
   };
 
-  // Starts an actor; on failure returns nullptr and says why in `error`.
+  // Starts an actor and checks its identity; throws HarnessError saying why it could not.
+  static std::unique_ptr<ActorProcess> start(const std::string& executable, const Identity& identity);
+  // start() for callers still on the older form: nullptr, with the reason in `error`.
   static std::unique_ptr<ActorProcess> spawn(const std::string& executable, const Identity& identity,
                                              std::string& error);
   ~ActorProcess();
@@ -69,7 +72,8 @@ class ActorProcess {
 class ActorPool {
  public:
   explicit ActorPool(std::string executable) : executable_(std::move(executable)) {}
-  std::unique_ptr<ActorProcess> take(const Identity& identity, std::string& error);
+  // Throws HarnessError when a new actor cannot start.
+  std::unique_ptr<ActorProcess> take(const Identity& identity);
   void give_back(std::unique_ptr<ActorProcess> actor);
   void clear();  // ends all idle actors (before an unmount: their cwd may be on the mount)
   int spawned() const { return spawned_; }

@@ -1,11 +1,10 @@
 // The runner: turns parsed scenarios into verdicts on a target. Tests are grouped by mount
 // options; each group gets one mount (or one per --jobs shard), and each test a fresh
 // workdir on it. Timeouts, dead actors and dead daemons become BROKEN, and the run goes on
-// with a fresh mount.
+// with a fresh mount. Results go to a Reporter (report.hpp); problems get a repro file.
 #pragma once
 
 #include <atomic>
-#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -15,8 +14,12 @@
 
 namespace fusecheck {
 
+class Reporter;
+
 enum class Verdict { pass, fail, skip, xfail, xpass, broken };
 std::string verdict_name(Verdict verdict);  // "PASS", "FAIL", ...
+// FAIL, XPASS and BROKEN: what makes a run fail, gets details, a rerun line and a repro.
+bool is_problem(Verdict verdict);
 
 struct Mismatch {
   std::string section;  // setup, steps, cleanup
@@ -29,6 +32,14 @@ struct Mismatch {
   std::string note;
 };
 
+// Per-filesystem expectations (docs/scenario-format.md section 10).
+struct ExpectationEntry {
+  std::string pattern;
+  bool skip = false;  // else xfail
+  std::string reason;
+  std::string where;
+};
+
 struct TestResult {
   const Scenario* scenario = nullptr;
   std::string name;
@@ -39,22 +50,17 @@ struct TestResult {
   double seconds = 0;
   int repetition = 0;
   std::string repro_path;
-};
-
-// Per-filesystem expectations (docs/scenario-format.md section 10).
-struct ExpectationEntry {
-  std::string pattern;
-  bool skip = false;  // else xfail
-  std::string reason;
-  std::string where;
-  mutable bool used = false;
+  const ExpectationEntry* expectation = nullptr;  // the entry that matched, if any
+  bool ran = true;  // false: BROKEN without running (no mount): no details, no repro file
 };
 
 class Expectations {
  public:
   static Expectations load(const std::string& path);  // throws FileError
+  // The first entry matching the test; thread-safe (nothing is recorded).
   const ExpectationEntry* find(const Scenario& scenario) const;
-  std::vector<const ExpectationEntry*> unused() const;
+  // Entries that no result of a run matched.
+  std::vector<const ExpectationEntry*> unused(const std::vector<TestResult>& results) const;
   std::string path;
 
  private:
@@ -65,13 +71,12 @@ struct RunOptions {
   TargetSpec target;
   int jobs = 1;
   int repeat = 1;
-  unsigned seed = 0;                 // 0 = files' order; else shuffles within each mount
-  std::optional<double> max_timeout;  // caps every step's deadline (seconds)
+  unsigned seed = 0;                  // 0 = files' order; else shuffles within each mount
+  std::optional<double> max_timeout;  // caps every step's and service call's deadline (seconds)
   const Expectations* expectations = nullptr;
-  std::function<void(const TestResult&)> on_result;  // called as each test ends (any thread, serialized)
-  std::function<void(const std::string&)> on_notice;  // harness notices (mount errors...)
-  std::function<void(const Mount&)> on_mount;          // after each mount and feature probe
-  const std::atomic<bool>* stop = nullptr;            // set on SIGINT: tests not started are skipped
+  Reporter* reporter = nullptr;        // notices, mounts and results as they happen
+  std::string repro_dir;               // FAIL/XPASS/BROKEN results write DIR/<name>/repro.yaml
+  const std::atomic<bool>* stop = nullptr;  // set on SIGINT: tests not started are skipped
 };
 
 struct RunStats {
@@ -83,5 +88,9 @@ struct RunStats {
 // into EPIPE and a BROKEN verdict, not kill the caller.
 std::vector<TestResult> run_tests(const std::vector<Scenario>& tests, const RunOptions& options,
                                   RunStats* stats = nullptr);
+
+// Writes DIR/<test name>/repro.yaml and returns its path. The name is confined to DIR: each
+// path component is kept only if it is a plain name. Throws HarnessError if it cannot write.
+std::string write_repro(const std::string& results_dir, const TestResult& result, const std::string& fs, unsigned seed);
 
 }  // namespace fusecheck

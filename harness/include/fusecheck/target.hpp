@@ -1,12 +1,12 @@
-// Targets: what fusecheck tests. A TargetSpec is parsed from --fs (memfs, exec:CMD, dir:PATH);
-// a Mount is one live instance of it (a FUSE daemon owned by the harness, or a directory),
-// with RAII teardown that never leaves a stale mount: SIGTERM, then abort the FUSE
-// connection and detach. Runs record their mounts in a state dir so a killed harness's
-// leftovers are cleared by the next run.
+// Targets: what fusecheck tests. --fs names a target kind (memfs, exec:CMD, dir:PATH), each
+// a TargetDriver: one class per kind, so a new kind is one new class (target_drivers.cpp).
+// A Mount is one live instance (a FUSE daemon owned by the harness, or a directory) with
+// RAII teardown that never leaves a stale mount, recorded in the state dir (state.hpp).
 #pragma once
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <optional>
@@ -14,30 +14,12 @@
 #include <string>
 #include <vector>
 
-namespace boost::process {
-class child;
-}
+#include "fusecheck/errors.hpp"
 
 namespace fusecheck {
 
-struct TargetSpec {
-  enum class Kind { memfs, exec, dir } kind = Kind::memfs;
-  std::string text;     // as given to --fs
-  std::string command;  // exec: the command template; memfs: the executable
-  std::string path;     // dir: the directory
-  bool exclusive = false;  // dir: nothing else changes the filesystem (statfs counts)
-  bool is_fuse() const { return kind != Kind::dir; }
-  std::string fs_name() const;  // for the default expectations file: memfs, bindfs, tmpfs
-};
-
-// Thrown for a --fs value that cannot work here; `exit_code` is 2 (bad value) or 77.
-struct TargetError : std::runtime_error {
-  TargetError(const std::string& message, int code) : std::runtime_error(message), exit_code(code) {}
-  int exit_code;
-};
-
-// Parses --fs; checks what can be checked before mounting (executables, /dev/fuse, root).
-TargetSpec parse_target(const std::string& text, bool exclusive);
+class Mount;
+struct TargetSpec;
 
 // Features the target offers, each with the reason when it does not.
 struct Features {
@@ -47,73 +29,67 @@ struct Features {
   void set(const std::string& feature, bool present, const std::string& why_not = "");
 };
 
-// Records this process's mounts under the state dir, and clears records of dead runs.
-class StateRecord {
+// One kind of target. Drivers are stateless; a Mount made by one holds what it started.
+class TargetDriver {
  public:
-  static StateRecord& instance();
-  // Clears what earlier, dead fusecheck processes left behind; returns one line per action.
-  std::vector<std::string> clear_stale();
-  void add(const std::string& mountpoint, const std::string& tmpdir, int daemon_pid, unsigned conn);
-  void remove(const std::string& key);  // a mountpoint, or the tmpdir of a dir: target
-  std::string dir() const;
-
- private:
-  void write();
-  struct Entry {
-    std::string mountpoint, tmpdir;
-    int daemon_pid;
-    unsigned long long daemon_start;
-    unsigned conn;
-  };
-  std::vector<Entry> entries_;
+  virtual ~TargetDriver() = default;
+  virtual bool is_fuse() const = 0;
+  // The expectations file (expectations/NAME.yaml) used when --expectations is not given,
+  // decided by what the target is, never by a program's file name.
+  virtual std::optional<std::string> default_expectations() const = 0;
+  // Mounts (or prepares) the target; throws HarnessError with the daemon's output when it
+  // does not come up in time.
+  virtual std::unique_ptr<Mount> mount(const TargetSpec& spec, const std::vector<std::string>& options,
+                                       std::chrono::milliseconds ready_timeout) const = 0;
 };
+
+struct TargetSpec {
+  std::string text;        // as given to --fs
+  bool exclusive = false;  // dir: nothing else changes the filesystem (statfs counts)
+  std::shared_ptr<const TargetDriver> driver;
+  bool is_fuse() const { return driver && driver->is_fuse(); }
+};
+
+// Parses --fs and checks what can be checked before mounting (executables, /dev/fuse, a
+// directory). Throws HarnessError: exit_code usage for a bad value, cannot_run for this machine.
+TargetSpec parse_target(const std::string& text, bool exclusive);
 
 class Mount {
  public:
-  // Mounts (or prepares) the target with extra options; throws std::runtime_error with the
-  // daemon's stderr when it does not come up within `ready_timeout` seconds.
-  static std::unique_ptr<Mount> create(const TargetSpec& spec, const std::vector<std::string>& options,
-                                       double ready_timeout = 10);
-  ~Mount();
+  virtual ~Mount() = default;
   Mount(const Mount&) = delete;
   Mount& operator=(const Mount&) = delete;
+
+  // Mounts `spec` with extra options (see TargetDriver::mount).
+  static std::unique_ptr<Mount> create(const TargetSpec& spec, const std::vector<std::string>& options,
+                                       std::chrono::milliseconds ready_timeout);
+  static std::unique_ptr<Mount> create(const TargetSpec& spec, const std::vector<std::string>& options);
 
   const std::string& root() const { return root_; }  // where test workdirs are made
   const TargetSpec& spec() const { return spec_; }
   Features& features() { return features_; }
   const Features& features() const { return features_; }
-
-  // For FUSE: the daemon runs and the mount is present. Otherwise says why not.
-  bool healthy(std::string& why);
-  // For FUSE: the daemon process has not exited (yet).
-  bool daemon_running() const;
-  // Aborts the FUSE connection (unblocks every request in flight; the mount is dead after).
-  void abort_connection(const std::string& why);
-  bool aborted() const { return aborted_; }
-  std::string daemon_log_tail(size_t lines = 15) const;
-  unsigned connection() const { return conn_; }
   // The device (st_dev) of root() as the mount came up: for FUSE the connection's anonymous
   // device from mountinfo, for dir: the directory's. A path whose st_dev differs is not on
   // this mount (a vanished FUSE mount leaves the bare mountpoint directory in its place).
   dev_t device() const { return device_; }
-  int daemon_pid() const;
 
- private:
-  Mount() = default;
-  void teardown();
+  // Why the mount cannot serve any more (daemon gone, unmounted, aborted); nullopt if it can.
+  virtual std::optional<std::string> trouble() { return std::nullopt; }
+  virtual bool daemon_running() const { return false; }
+  // Aborts the FUSE connection (unblocks every request in flight; the mount is dead after).
+  virtual void abort_connection(const std::string& /*why*/) {}
+  virtual bool aborted() const { return false; }
+  virtual std::string daemon_log_tail(size_t lines = 15) const;
+  virtual unsigned connection() const { return 0; }
+  virtual int daemon_pid() const { return -1; }
+
+ protected:
+  explicit Mount(TargetSpec spec) : spec_(std::move(spec)) {}
   TargetSpec spec_;
-  std::string tmpdir_, mountpoint_, root_, log_path_;
-  std::unique_ptr<boost::process::child> daemon_;
-  unsigned conn_ = 0;
+  std::string root_;
   dev_t device_ = 0;
-  bool aborted_ = false;
-  bool owns_root_dir_ = false;  // dir: targets get a per-run subdirectory we remove
   Features features_;
 };
-
-// Reads /proc/self/mountinfo: the "major:minor" of the mount at `path`, if mounted.
-std::optional<std::pair<unsigned, unsigned>> mounted_device(const std::string& path);
-std::string mount_fstype(const std::string& path);
-std::string mount_super_options(const std::string& path);
 
 }  // namespace fusecheck
