@@ -45,7 +45,7 @@ struct Case {
 const Case kCases[] = {
     {"chmod-keeps-ctime", "attributes/chmod-updates-ctime-only@kind=file"},
     {"chown-clobbers-gid", "setattr/chown-minus-one-keeps-that-id@uid=1000,gid=-1,ruid=1000,rgid=3000"},
-    {"mknod-drops-rdev", "attributes/rdev-of-char-device@major=1,minor=3"},
+    {"mknod-drops-rdev", "attributes/rdev-of-char-device@major=0,minor=3"},
     {"statfs-ffree-constant", "statfs/files-accounting"},
     {"rename-keeps-old-name", "readdir/listing-shows-only-the-new-name-after-rename"},
     {"otrunc-ignored", "setattr/open-trunc-discards-data"},
