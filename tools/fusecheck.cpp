@@ -55,6 +55,7 @@ struct Options {
   std::string results = "results";
   double timeout = 0;
   bool exclusive = false;
+  bool allow_dev_suid = false;
   int verbosity = 0;  // -1 quiet, 1 verbose
   std::string replay_file;
   std::vector<std::string> mount_options;
@@ -214,6 +215,7 @@ RunOptions run_options(const Options& options, const TargetSpec& target, const s
   run.reporter = &reporter;
   run.repro_dir = options.results;
   run.stop = &stop_requested;
+  run.allow_dev_suid = options.allow_dev_suid;
   return run;
 }
 
@@ -339,6 +341,8 @@ void add_run_options(CLI::App* command, Options& options, bool with_selection) {
   command->add_option("--results", options.results, "directory for repro.yaml files of failures (default ./results)");
   command->add_option("--timeout", options.timeout, "cap every step's and every harness call's deadline at this many seconds")->check(CLI::PositiveNumber);
   command->add_flag("--exclusive", options.exclusive, "dir: nothing else uses this filesystem (enables exclusive_statfs)");
+  command->add_flag("--allow-dev-suid", options.allow_dev_suid,
+                    "let scenarios mount with `dev` or `suid` (skipped otherwise: their nodes could reach the host)");
   command->add_flag("-v,--verbose", [&](int64_t) { options.verbosity = 1; }, "print every step of every test");
   command->add_flag("-q,--quiet", [&](int64_t) { options.verbosity = -1; }, "print only problems and the summary");
 }

@@ -710,6 +710,11 @@ class ShardWorker {
         recorder_.finish(index, result_for(scenario, Verdict::skip, "not run: interrupted"));
         continue;
       }
+      if (auto option = refused_mount_option()) {
+        recorder_.finish(index, result_for(scenario, Verdict::skip,
+                                           fmt::format("mount option '{}' needs --allow-dev-suid", *option)));
+        continue;
+      }
       if (!session_ && mount_error_.empty()) {
         if (auto error = recorder_.unmountable()) mount_error_ = *error;
         else mount();
@@ -728,6 +733,13 @@ class ShardWorker {
 
  private:
   bool stopping() const { return options_.stop && options_.stop->load(); }
+
+  std::optional<std::string> refused_mount_option() const {
+    if (options_.allow_dev_suid) return std::nullopt;
+    for (const auto& option : shard_.mount_options)
+      if (option == "dev" || option == "suid") return option;
+    return std::nullopt;
+  }
 
   void end_session() {
     if (session_) recorder_.spawned += session_->spawned();

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fmt/format.h>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "fusecheck/actor.hpp"
 
@@ -203,3 +204,22 @@ TEST_F(AttackTest, ResourceBombsAreRefusedQuickly) {
 }
 
 }  // namespace
+
+// A scenario's `mount: [dev]` or `[suid]` would let its device nodes and setuid files act
+// on the host: the test is skipped, saying why, unless the user passes --allow-dev-suid.
+TEST_F(AttackTest, DevAndSuidMountsNeedTheUsersFlag) {
+  for (const char* option : {"dev", "suid"}) {
+    scenario(fmt::format("mount: [{}]\nsteps:\n  - {{op: stat, path: .}}\n", option));
+    fs::path json_file = work_ / "results.json";
+    auto verdict = [&](const std::string& extra) {
+      std::string err;
+      EXPECT_EQ(cli(fmt::format("run --fs memfs --json {} {}", json_file.string(), extra), &err), 0) << err;
+      auto results = nlohmann::json::parse(read_text(json_file));
+      return results["tests"].at(0);
+    };
+    auto refused = verdict("");
+    EXPECT_EQ(refused["verdict"], "SKIP") << option;
+    EXPECT_EQ(refused["reason"], fmt::format("mount option '{}' needs --allow-dev-suid", option));
+    EXPECT_EQ(verdict("--allow-dev-suid")["verdict"], "PASS") << option;
+  }
+}

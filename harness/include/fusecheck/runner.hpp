@@ -77,6 +77,9 @@ struct RunOptions {
   Reporter* reporter = nullptr;        // notices, mounts and results as they happen
   std::string repro_dir;               // FAIL/XPASS/BROKEN results write DIR/<name>/repro.yaml
   const std::atomic<bool>* stop = nullptr;  // set on SIGINT: tests not started are skipped
+  // Mount options `dev` and `suid` would let a test's device nodes and setuid files act on
+  // the host; a scenario asking for them is skipped unless the user allows them.
+  bool allow_dev_suid = false;
 };
 
 struct RunStats {
