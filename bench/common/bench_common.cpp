@@ -100,8 +100,8 @@ void unmount(const std::string& path, bool lazy_only) {
   if (lazy_only || ::umount2(path.c_str(), 0) != 0) ::umount2(path.c_str(), MNT_DETACH);
 }
 
-void stop_daemon(const std::string& mountpoint, pid_t daemon) {
-  unmount(mountpoint, true);
+void stop_daemon(const std::string& mountpoint, pid_t daemon, bool lazy_only) {
+  unmount(mountpoint, lazy_only);
   if (daemon > 0) ::waitpid(daemon, nullptr, 0);
   ::rmdir(mountpoint.c_str());
 }

@@ -40,8 +40,8 @@ MountWait wait_for_mount(const std::string& path, pid_t daemon, Clock::duration 
                          const std::function<bool()>& ready = {});
 // Unmounts `path`: plainly, or lazily (MNT_DETACH) when it is busy or `lazy_only`.
 void unmount(const std::string& path, bool lazy_only);
-// Lazily unmounts `mountpoint`, reaps its daemon (pid > 0) and removes the directory.
-void stop_daemon(const std::string& mountpoint, pid_t daemon);
+// Unmounts `mountpoint` (see unmount()), reaps its daemon (pid > 0) and removes the directory.
+void stop_daemon(const std::string& mountpoint, pid_t daemon, bool lazy_only = true);
 
 // The daemons a run started, for its fatal-signal handler: a bench stopped by Ctrl-C, or by a
 // closed output pipe (`| head`), must not leave daemons and mounts behind. The handler makes
