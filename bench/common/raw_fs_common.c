@@ -3,6 +3,7 @@
 #include "raw_fs_common.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 void bench_fill_one_file(fuse_ino_t ino, struct stat *st, off_t file_size) {
@@ -35,6 +36,12 @@ void bench_reply_ok(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   (void)ino;
   (void)fi;
   fuse_reply_err(req, 0);
+}
+
+int bench_usage_ok(int argc, char **argv, int min_args, int max_args, const char *args) {
+  if (argc - 1 >= min_args && argc - 1 <= max_args) return 1;
+  fprintf(stderr, "usage: %s %s\n", argv[0], args);
+  return 0;
 }
 
 static int run_loop(struct fuse_session *se, int max_threads) {

@@ -16,6 +16,9 @@ void bench_reply_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 /* RELEASE/FLUSH/RELEASEDIR: nothing to do, success. */
 void bench_reply_ok(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 
+/* False, after printing "usage: PROGRAM ARGS", unless argc - 1 is within [min_args, max_args]. */
+int bench_usage_ok(int argc, char **argv, int min_args, int max_args, const char *args);
+
 /* Mounts ops on mountpoint with "-o options" (NULL: none) and serves until unmounted:
  * fuse_session_loop when max_threads < 0, else fuse_session_loop_mt (0 keeps libfuse's default
  * thread limit). Returns main()'s exit status: 0 on a clean end, 1 otherwise. */

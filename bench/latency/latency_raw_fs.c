@@ -62,20 +62,17 @@ static void slow_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, st
 }
 
 int main(int argc, char **argv) {
-  if (argc != 4 && argc != 5) {
-    fprintf(stderr, "usage: %s MOUNTPOINT MAX_THREADS DELAY_US [COMPUTE_US]\n", argv[0]);
-    return 2;
-  }
+  if (!bench_usage_ok(argc, argv, 3, 4, "MOUNTPOINT MAX_THREADS DELAY_US [COMPUTE_US]")) return 2;
   delay_us = atol(argv[3]);
   compute_us = argc == 5 ? atol(argv[4]) : 0;
   memset(data, 'x', sizeof data);
-  struct fuse_lowlevel_ops ops;
-  memset(&ops, 0, sizeof ops);
-  ops.lookup = slow_lookup;
-  ops.getattr = slow_getattr;
-  ops.open = slow_open;
-  ops.read = slow_read;
-  ops.release = bench_reply_ok;
+  const struct fuse_lowlevel_ops ops = {
+      .lookup = slow_lookup,
+      .getattr = slow_getattr,
+      .open = slow_open,
+      .read = slow_read,
+      .release = bench_reply_ok,
+  };
   int rc = bench_serve(argv[0], argv[1], "default_permissions,fsname=latency,subtype=latency", &ops,
                        atoi(argv[2]) > 0 ? atoi(argv[2]) : 0);
   printf("peak_in_flight %u\n", atomic_load(&peak));

@@ -150,10 +150,7 @@ static void raw_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t o
 }
 
 int main(int argc, char **argv) {
-  if (argc != 2) {
-    fprintf(stderr, "usage: %s MOUNTPOINT\n", argv[0]);
-    return 2;
-  }
+  if (!bench_usage_ok(argc, argv, 1, 1, "MOUNTPOINT")) return 2;
   struct fuse_lowlevel_ops ops;
   memset(&ops, 0, sizeof ops);
   ops.init = raw_init;
