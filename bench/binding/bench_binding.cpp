@@ -37,22 +37,25 @@ struct Daemon {
 Daemon start_daemon(const std::string& exe, const char* threads = nullptr) {
   Daemon d;
   d.mnt = bench::make_temp_dir("fusepp-bench-");
-  if (d.mnt.empty()) std::exit(1);
+  if (d.mnt.empty()) bench::started::clean_up_and_exit(1);
   d.slot = bench::started::add(d.mnt);
-  if (d.slot < 0) std::exit(1);
+  if (d.slot < 0) {
+    ::rmdir(d.mnt.c_str());
+    bench::started::clean_up_and_exit(1);
+  }
   std::vector<std::string> argv{exe, d.mnt};
   if (threads) argv.push_back(threads);
   d.pid = bench::spawn(argv);
   if (d.pid == 0) {
     std::perror("posix_spawn");
-    std::exit(1);
+    bench::started::clean_up_and_exit(1);
   }
   bench::started::set_pid(d.slot, d.pid);
   bench::wait_for_mount(d.mnt, 0, std::chrono::seconds(10), std::chrono::milliseconds(2));
   d.fd = ::open((d.mnt + "/file").c_str(), O_RDONLY | O_CLOEXEC);  // the other daemon must not inherit it
   if (d.fd < 0) {
     std::fprintf(stderr, "%s did not serve %s\n", exe.c_str(), d.mnt.c_str());
-    std::exit(1);
+    bench::started::clean_up_and_exit(1);
   }
   return d;
 }

@@ -119,6 +119,15 @@ volatile sig_atomic_t g_used = 0;
 
 void on_fatal_signal(int sig) { clean_up_and_die(sig); }
 
+void clean_up_all() {
+  for (int i = 0; i < g_used; ++i) {
+    if (g_slots[i].mnt[0] == '\0') continue;
+    ::umount2(g_slots[i].mnt, MNT_DETACH);
+    if (g_slots[i].pid > 0) ::kill(g_slots[i].pid, SIGTERM);
+    ::rmdir(g_slots[i].mnt);
+  }
+}
+
 }  // namespace
 
 int add(const std::string& mountpoint) {
@@ -131,9 +140,12 @@ int add(const std::string& mountpoint) {
   return slot;
 }
 
-void set_pid(int slot, pid_t pid) { g_slots[slot].pid = pid; }
+void set_pid(int slot, pid_t pid) {
+  if (slot >= 0) g_slots[slot].pid = pid;
+}
 
 void remove(int slot) {
+  if (slot < 0) return;
   g_slots[slot].pid = 0;
   g_slots[slot].mnt[0] = '\0';
 }
@@ -143,15 +155,15 @@ void clean_up_on_signals() {
 }
 
 void clean_up_and_die(int sig) {
-  for (int i = 0; i < g_used; ++i) {
-    if (g_slots[i].mnt[0] == '\0') continue;
-    ::umount2(g_slots[i].mnt, MNT_DETACH);
-    if (g_slots[i].pid > 0) ::kill(g_slots[i].pid, SIGTERM);
-    ::rmdir(g_slots[i].mnt);
-  }
+  clean_up_all();
   ::signal(sig, SIG_DFL);
   ::raise(sig);
   std::_Exit(128 + sig);  // a blocked or ignored signal
+}
+
+void clean_up_and_exit(int status) {
+  clean_up_all();
+  std::exit(status);
 }
 
 }  // namespace started

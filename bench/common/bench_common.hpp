@@ -49,6 +49,7 @@ void stop_daemon(const std::string& mountpoint, pid_t daemon, bool lazy_only = t
 namespace started {
 // Reserves a slot for a daemon about to serve `mountpoint`; -1 when all slots are in use.
 int add(const std::string& mountpoint);
+// set_pid and remove ignore slot -1 (a daemon add() had no room for).
 void set_pid(int slot, pid_t pid);
 // The daemon was reaped and its mount removed: the handler must not touch them again.
 void remove(int slot);
@@ -56,6 +57,8 @@ void remove(int slot);
 void clean_up_on_signals();
 // Unmounts and stops every daemon still listed, then dies of `sig`.
 [[noreturn]] void clean_up_and_die(int sig);
+// The same for a bench that gives up: then exits with `status`.
+[[noreturn]] void clean_up_and_exit(int status);
 }  // namespace started
 
 }  // namespace bench

@@ -27,24 +27,31 @@ class Mount {
  public:
   Mount(std::string name, const std::vector<std::string>& argv) : name_(std::move(name)) {
     path_ = bench::make_temp_dir("bench-meta-");
-    if (path_.empty()) std::exit(1);
+    if (path_.empty()) bench::started::clean_up_and_exit(1);
+    slot_ = bench::started::add(path_);
     pid_ = bench::spawn(bench::with_mountpoint(argv, path_));
+    bench::started::set_pid(slot_, pid_);
     if (pid_ == 0 || bench::wait_for_mount(path_, pid_, std::chrono::hours(24), std::chrono::milliseconds(2)) !=
                          bench::MountWait::mounted) {
       std::fprintf(stderr, "bench_meta: %s did not mount\n", name_.c_str());
       ::rmdir(path_.c_str());
-      std::exit(1);
+      bench::started::remove(slot_);
+      bench::started::clean_up_and_exit(1);  // the other mount too
     }
   }
   Mount(const Mount&) = delete;
   Mount& operator=(const Mount&) = delete;
-  ~Mount() { bench::stop_daemon(path_, pid_); }
+  ~Mount() {
+    bench::started::remove(slot_);
+    bench::stop_daemon(path_, pid_);
+  }
   const std::string& path() const { return path_; }
   const std::string& name() const { return name_; }
 
  private:
   std::string name_, path_;
   pid_t pid_ = 0;
+  int slot_ = -1;  // in bench::started, to clean up when the other daemon fails to mount
 };
 
 double rate(double seconds, const std::function<bool()>& op) {
