@@ -5,120 +5,66 @@
 // Usage: bench_binding [--rounds N] [--seconds S per window] [--cpu C] [--fusepp EXE]... [--threads]
 // (needs root and /dev/fuse)
 #include <fcntl.h>
-#include <sched.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
 
-extern char** environ;
+#include "bench_common.hpp"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using bench::median;
 
 constexpr const char* kUsage =
     "usage: bench_binding [--rounds N] [--seconds S] [--cpu C] [--fusepp EXE]... [--threads]\n";
 
-// The daemons this run started, for the signal handler: a bench stopped by Ctrl-C, or by a
-// closed output pipe (`| head`), must not leave daemons and mounts behind. Filled before the
-// daemon is spawned; the handler only makes async-signal-safe calls.
-constexpr int kMaxDaemons = 8;
-struct StartedDaemon {
-  char mnt[32];
-  volatile pid_t pid;
-};
-StartedDaemon g_started[kMaxDaemons];
-volatile sig_atomic_t g_started_count = 0;
-
-void on_fatal_signal(int sig) {
-  for (int i = 0; i < g_started_count; ++i) {
-    ::umount2(g_started[i].mnt, MNT_DETACH);
-    if (g_started[i].pid > 0) ::kill(g_started[i].pid, SIGTERM);
-    ::rmdir(g_started[i].mnt);
-  }
-  ::signal(sig, SIG_DFL);
-  ::raise(sig);
-}
-
-void clean_up_on_signals() {
-  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGPIPE}) ::signal(sig, on_fatal_signal);
-}
-
-bool is_mounted(const std::string& path) {
-  std::ifstream info("/proc/self/mountinfo");
-  std::string line;
-  while (std::getline(info, line))
-    if (line.find(" " + path + " ") != std::string::npos) return true;
-  return false;
-}
-
-double rate(double seconds, const std::function<bool()>& op) {
-  auto until = Clock::now() + std::chrono::duration<double>(seconds);
-  long n = 0;
-  auto start = Clock::now();
-  while (Clock::now() < until) {
-    for (int i = 0; i < 64; ++i)
-      if (!op()) return -1;
-    n += 64;
-  }
-  return n / std::chrono::duration<double>(Clock::now() - start).count();
-}
+// Operations per second of op() for `seconds`; -1 when an operation failed.
+double rate(double seconds, const std::function<bool()>& op) { return bench::rate(seconds, 64, op); }
 
 struct Daemon {
   std::string mnt;
   pid_t pid = 0;
   int fd = -1;  // an open file for fstat
+  int slot = -1;  // in bench::started
 };
 
 Daemon start_daemon(const std::string& exe, const char* threads = nullptr) {
-  char dir[] = "/tmp/fusepp-bench-XXXXXX";
-  if (!mkdtemp(dir)) std::exit(1);
   Daemon d;
-  d.mnt = dir;
-  if (g_started_count == kMaxDaemons) std::exit(1);
-  StartedDaemon& started = g_started[g_started_count];
-  std::snprintf(started.mnt, sizeof started.mnt, "%s", dir);
-  started.pid = 0;
-  g_started_count = g_started_count + 1;
-  char* argv[] = {const_cast<char*>(exe.c_str()), dir, const_cast<char*>(threads), nullptr};
-  pid_t pid = 0;
-  if (posix_spawn(&pid, exe.c_str(), nullptr, nullptr, argv, environ) != 0) {
-    std::perror("posix_spawn");
-    std::exit(1);
+  d.mnt = bench::make_temp_dir("fusepp-bench-");
+  if (d.mnt.empty()) bench::started::clean_up_and_exit(1);
+  d.slot = bench::started::add(d.mnt);
+  if (d.slot < 0) {
+    ::rmdir(d.mnt.c_str());
+    bench::started::clean_up_and_exit(1);
   }
-  started.pid = d.pid = pid;
-  auto deadline = Clock::now() + std::chrono::seconds(10);
-  while (!is_mounted(d.mnt) && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  std::vector<std::string> argv{exe, d.mnt};
+  if (threads) argv.push_back(threads);
+  d.pid = bench::spawn(argv);
+  if (d.pid == 0) {
+    std::perror("posix_spawn");
+    bench::started::clean_up_and_exit(1);
+  }
+  bench::started::set_pid(d.slot, d.pid);
+  bench::wait_for_mount(d.mnt, 0, std::chrono::seconds(10), std::chrono::milliseconds(2));
   d.fd = ::open((d.mnt + "/file").c_str(), O_RDONLY | O_CLOEXEC);  // the other daemon must not inherit it
   if (d.fd < 0) {
     std::fprintf(stderr, "%s did not serve %s\n", exe.c_str(), d.mnt.c_str());
-    std::exit(1);
+    bench::started::clean_up_and_exit(1);
   }
   return d;
 }
 
 void stop_daemon(Daemon& d) {
-  for (int i = 0; i < g_started_count; ++i)
-    if (g_started[i].pid == d.pid) g_started[i].pid = 0;  // reaped below: never signal its pid again
+  bench::started::set_pid(d.slot, 0);  // reaped below: never signal its pid again
   ::close(d.fd);
-  ::umount2(d.mnt.c_str(), MNT_DETACH);
-  ::waitpid(d.pid, nullptr, 0);
-  ::rmdir(d.mnt.c_str());
+  bench::stop_daemon(d.mnt, d.pid);
+  bench::started::remove(d.slot);
 }
 
 double stat_rate(const Daemon& d, double seconds) {
@@ -130,11 +76,6 @@ double stat_rate(const Daemon& d, double seconds) {
 double fstat_rate(const Daemon& d, double seconds) {
   struct stat st{};
   return rate(seconds, [&] { return ::fstat(d.fd, &st) == 0; });
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
 }
 
 // --threads: fusepp with MainOptions.threads 1 and 2, unpinned, two client threads doing
@@ -201,16 +142,13 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bench_binding: --rounds must be >= 1, --seconds > 0, --cpu >= 0\n");
     return 2;
   }
-  clean_up_on_signals();
+  bench::started::clean_up_on_signals();
   auto dir = std::filesystem::canonical("/proc/self/exe").parent_path();
   std::string raw = (dir / "bench_raw_fs").string(), fpp = (dir / "bench_fusepp_fs").string();
   if (threads_mode) return threads_scaling(fpp, rounds, seconds);
   if (variants.empty()) variants.push_back(fpp);
   // Pin before spawning: the daemons inherit the affinity, so client and daemon share one CPU.
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  if (sched_setaffinity(0, sizeof set, &set) != 0) std::perror("sched_setaffinity");
+  bench::pin_to_cpu(cpu);
 
   // Every daemon stays mounted; short windows alternate between them (the order rotates each
   // round), so load from other processes on this shared machine hits all sides alike.

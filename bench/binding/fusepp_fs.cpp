@@ -4,26 +4,18 @@
 #include <cstdlib>
 
 #include "fusepp/fusepp.hpp"
+#include "one_file_fusepp.hpp"
 
 namespace {
 
 class StatFs : public fusepp::Operations {
-  static fusepp::EntryAttributes attrs(fusepp::InodeT ino) {
-    fusepp::EntryAttributes a{.st_ino = ino, .entry_timeout = 0, .attr_timeout = 0};
-    if (ino == fusepp::ROOT_INODE) {
-      a.st_mode = fusepp::ModeT{S_IFDIR | 0755};
-      a.st_nlink = 2;
-    } else {
-      a.st_size = 4096;
-    }
-    return a;
-  }
+  static fusepp::EntryAttributes attrs(fusepp::InodeT ino) { return bench::one_file_attrs(ino, 4096); }
 
  public:
   fusepp::Reply<fusepp::EntryAttributes> lookup(fusepp::InodeT parent, std::string_view name,
                                                 const fusepp::RequestContext&) override {
     if (parent != fusepp::ROOT_INODE || name != "file") co_return fusepp::FUSEError(ENOENT);
-    co_return attrs(fusepp::InodeT{2});
+    co_return attrs(bench::kOneFileInode);
   }
   fusepp::Reply<fusepp::EntryAttributes> getattr(fusepp::InodeT ino, const fusepp::RequestContext&) override {
     co_return attrs(ino);

@@ -4,16 +4,13 @@
 // daemon's peak requests in flight shows the kernel had N outstanding. Usage: kUsage (root).
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/mman.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -24,11 +21,13 @@
 #include <thread>
 #include <vector>
 
-extern char** environ;
+#include "bench_common.hpp"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using bench::Clock;
+using bench::kMountpoint;
+using bench::median;
 
 constexpr const char* kUsage =
     "usage: bench_latency [--clients 1,8,32,64] [--seconds S] [--rounds R] [--delay-us US]\n"
@@ -36,40 +35,10 @@ constexpr const char* kUsage =
     "  --pyfuse3 also runs bench/latency/latency_pyfuse3.py (apt-get install python3-pyfuse3)\n";
 
 constexpr int kMaxClients = 256;
-constexpr const char* kMountpoint = "{mnt}";
-
 struct Subject {
   std::string name;
   std::vector<std::string> argv;  // kMountpoint is replaced by the daemon's mountpoint
 };
-
-// Daemons this run started, for the signal handler (async-signal-safe calls only).
-constexpr int kMaxDaemons = 16;
-struct Started {
-  char mnt[48];
-  volatile pid_t pid;
-};
-Started g_started[kMaxDaemons];
-volatile sig_atomic_t g_started_count = 0;
-
-void on_fatal_signal(int sig) {
-  for (int i = 0; i < g_started_count; ++i) {
-    if (g_started[i].mnt[0] == '\0') continue;
-    ::umount2(g_started[i].mnt, MNT_DETACH);
-    if (g_started[i].pid > 0) ::kill(g_started[i].pid, SIGTERM);
-    ::rmdir(g_started[i].mnt);
-  }
-  ::signal(sig, SIG_DFL);
-  ::raise(sig);
-}
-
-bool is_mounted(const std::string& path) {
-  std::ifstream info("/proc/self/mountinfo");
-  std::string line;
-  while (std::getline(info, line))
-    if (line.find(" " + path + " ") != std::string::npos) return true;
-  return false;
-}
 
 struct Daemon {
   std::string name, mnt, out;  // out: the daemon's stdout, where it prints peak_in_flight
@@ -78,58 +47,41 @@ struct Daemon {
 };
 
 Daemon start_daemon(const Subject& subject) {
-  char dir[] = "/tmp/fusepp-latency-XXXXXX";
-  int slot = 0;
-  while (slot < g_started_count && g_started[slot].mnt[0] != '\0') ++slot;  // a slot stop_daemon freed
-  if (slot == kMaxDaemons) {
-    std::fprintf(stderr, "bench_latency: more than %d daemons at once\n", kMaxDaemons);
-    on_fatal_signal(SIGTERM);
-  }
-  if (!mkdtemp(dir)) {
+  std::string dir = bench::make_temp_dir("fusepp-latency-");
+  if (dir.empty()) {
     std::perror("bench_latency: mkdtemp");
-    on_fatal_signal(SIGTERM);
+    bench::started::clean_up_and_die(SIGTERM);
   }
-  Daemon d{subject.name, dir, std::string(dir) + ".out"};
-  d.slot = slot;
-  g_started[slot].pid = 0;
-  std::snprintf(g_started[slot].mnt, sizeof g_started[slot].mnt, "%s", dir);
-  if (slot == g_started_count) g_started_count = g_started_count + 1;
-  std::vector<std::string> args = subject.argv;
-  std::replace(args.begin(), args.end(), std::string(kMountpoint), d.mnt);
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, d.out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  int rc = posix_spawn(&d.pid, argv[0], &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) {
-    std::fprintf(stderr, "bench_latency: cannot start %s: %s\n", argv[0], std::strerror(rc));
+  Daemon d{subject.name, dir, dir + ".out"};
+  d.slot = bench::started::add(d.mnt);
+  if (d.slot < 0) {
+    std::fprintf(stderr, "bench_latency: more than 16 daemons at once\n");
+    ::rmdir(dir.c_str());
+    bench::started::clean_up_and_die(SIGTERM);
+  }
+  auto argv = bench::with_mountpoint(subject.argv, d.mnt);
+  d.pid = bench::spawn(argv, d.out);
+  if (d.pid == 0) {
+    std::fprintf(stderr, "bench_latency: cannot start %s: %s\n", argv[0].c_str(), std::strerror(errno));
     std::exit(1);
   }
-  g_started[d.slot].pid = d.pid;
-  auto deadline = Clock::now() + std::chrono::seconds(20);
+  bench::started::set_pid(d.slot, d.pid);
   struct stat st{};
-  bool exited = false;
-  while (Clock::now() < deadline && !(exited = ::waitpid(d.pid, nullptr, WNOHANG) == d.pid) &&
-         !(is_mounted(d.mnt) && ::stat((d.mnt + "/file").c_str(), &st) == 0))
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  if (exited || !is_mounted(d.mnt)) {
-    if (exited) g_started[d.slot].pid = 0;
+  auto serves_file = [&] { return ::stat((d.mnt + "/file").c_str(), &st) == 0; };
+  auto wait = bench::wait_for_mount(d.mnt, d.pid, std::chrono::seconds(20), std::chrono::milliseconds(5), serves_file);
+  if (wait != bench::MountWait::mounted && (wait == bench::MountWait::exited || !bench::is_mounted(d.mnt))) {
+    if (wait == bench::MountWait::exited) bench::started::set_pid(d.slot, 0);
     std::fprintf(stderr, "bench_latency: %s did not mount %s\n", subject.name.c_str(), d.mnt.c_str());
-    on_fatal_signal(SIGTERM);  // removes what this run mounted, then ends it
+    bench::started::clean_up_and_die(SIGTERM);  // removes what this run mounted, then ends it
   }
   return d;
 }
 
 // Unmounts, waits for the daemon and returns the peak number of requests it held at once.
 unsigned stop_daemon(Daemon& d) {
-  ::umount2(d.mnt.c_str(), MNT_DETACH);
-  ::waitpid(d.pid, nullptr, 0);
-  g_started[d.slot].pid = 0;
-  g_started[d.slot].mnt[0] = '\0';
-  ::rmdir(d.mnt.c_str());
+  bench::started::set_pid(d.slot, 0);  // reaped below: never signal its pid again
+  bench::stop_daemon(d.mnt, d.pid);
+  bench::started::remove(d.slot);
   std::ifstream out(d.out);
   std::string word;
   unsigned peak = 0;
@@ -193,11 +145,6 @@ double measure(const Daemon& d, int clients, double seconds, const std::string& 
   }
   if (failed) std::fprintf(stderr, "bench_latency: a client of %s failed\n", d.name.c_str());
   return total / elapsed;
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
 }
 
 std::vector<std::string> split(const std::string& list) {
@@ -305,7 +252,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bench_latency: --pyfuse3 needs Debian's python3-pyfuse3: apt-get install python3-pyfuse3\n");
     return 2;
   }
-  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGPIPE}) ::signal(sig, on_fatal_signal);
+  bench::started::clean_up_on_signals();
   auto* shared = static_cast<Shared*>(
       ::mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
   auto subs = subjects(c);

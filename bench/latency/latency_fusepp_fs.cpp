@@ -15,6 +15,7 @@
 #include <string>
 
 #include "fusepp/fusepp.hpp"
+#include "one_file_fusepp.hpp"
 
 namespace {
 
@@ -29,7 +30,7 @@ class SlowBackendFs : public fusepp::Operations {
                                                 const fusepp::RequestContext&) override {
     co_await backend();
     if (parent != fusepp::ROOT_INODE || name != "file") co_return fusepp::FUSEError(ENOENT);
-    co_return attrs(fusepp::InodeT{2});
+    co_return attrs(bench::kOneFileInode);
   }
   fusepp::Reply<fusepp::EntryAttributes> getattr(fusepp::InodeT ino, const fusepp::RequestContext&) override {
     co_await backend();
@@ -49,16 +50,7 @@ class SlowBackendFs : public fusepp::Operations {
  private:
   static constexpr off_t kSize = 4096;
 
-  static fusepp::EntryAttributes attrs(fusepp::InodeT ino) {
-    fusepp::EntryAttributes a{.st_ino = ino, .entry_timeout = 0, .attr_timeout = 0};
-    if (ino == fusepp::ROOT_INODE) {
-      a.st_mode = fusepp::ModeT{S_IFDIR | 0755};
-      a.st_nlink = 2;
-    } else {
-      a.st_size = kSize;
-    }
-    return a;
-  }
+  static fusepp::EntryAttributes attrs(fusepp::InodeT ino) { return bench::one_file_attrs(ino, kSize); }
 
   asio::awaitable<void> backend() {
     unsigned now = in_flight_.fetch_add(1) + 1;

@@ -6,26 +6,20 @@
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <functional>
 #include <random>
-#include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
+
+#include "bench_common.hpp"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
 constexpr size_t kBlock = 1 << 20;
 constexpr size_t kSmall = 4096;
 
@@ -34,25 +28,19 @@ constexpr size_t kSmall = 4096;
   std::exit(1);
 }
 
-bool mounted(const std::string& path) {
-  std::ifstream info("/proc/self/mountinfo");
-  for (std::string line; std::getline(info, line);)
-    if (line.find(" " + path + " ") != std::string::npos) return true;
-  return false;
-}
-
-double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+using bench::Clock;
+using bench::median;
+using bench::seconds_since;
 
 // One mounted target; for memfs the daemon serving it. Unmounts on destruction.
 class Target {
  public:
   Target(bool memfs, const std::vector<std::string>& memfs_options) : memfs_(memfs) {
-    char dir[] = "/tmp/bench-io-XXXXXX";
-    if (!::mkdtemp(dir)) fail("mkdtemp");
-    path_ = dir;
+    path_ = bench::make_temp_dir("bench-io-");
+    if (path_.empty()) fail("mkdtemp");
     auto start = Clock::now();
     if (!memfs_) {
-      if (::mount("tmpfs", dir, "tmpfs", 0, "size=50%") != 0) fail("mount tmpfs");
+      if (::mount("tmpfs", path_.c_str(), "tmpfs", 0, "size=50%") != 0) fail("mount tmpfs");
     } else {
       start_memfs(memfs_options);
     }
@@ -62,11 +50,7 @@ class Target {
   }
   Target(const Target&) = delete;
   Target& operator=(const Target&) = delete;
-  ~Target() {
-    if (::umount2(path_.c_str(), 0) != 0) ::umount2(path_.c_str(), MNT_DETACH);
-    if (daemon_ > 0) ::waitpid(daemon_, nullptr, 0);
-    ::rmdir(path_.c_str());
-  }
+  ~Target() { bench::stop_daemon(path_, daemon_, false); }
   const std::string& path() const { return path_; }
   const char* name() const { return memfs_ ? "memfs" : "tmpfs"; }
   double mount_seconds() const { return mount_s_; }
@@ -75,21 +59,12 @@ class Target {
   void start_memfs(const std::vector<std::string>& options) {
     std::vector<std::string> args{FUSECHECK_MEMFS_PATH, path_};
     for (const auto& o : options) args.insert(args.end(), {"-o", o});
-    daemon_ = ::fork();
-    if (daemon_ == 0) {
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    while (!mounted(path_)) {
-      if (::waitpid(daemon_, nullptr, WNOHANG) == daemon_) {
-        daemon_ = 0;
-        std::fprintf(stderr, "bench_io: fusecheck-memfs did not mount\n");
-        std::exit(1);
-      }
-      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    daemon_ = bench::spawn(args);
+    if (daemon_ == 0 || bench::wait_for_mount(path_, daemon_, std::chrono::hours(24), std::chrono::microseconds(200)) !=
+                            bench::MountWait::mounted) {
+      daemon_ = 0;
+      std::fprintf(stderr, "bench_io: fusecheck-memfs did not mount\n");
+      std::exit(1);
     }
   }
   bool memfs_;
@@ -181,11 +156,6 @@ std::vector<Row> rows(const Config& c) {
       {"random 4 KiB read, O_DIRECT", "ops/s", [=](auto& f) { return random_io(f, mib, ops, false, true); }},
       {"random 4 KiB write, O_DIRECT", "ops/s", [=](auto& f) { return random_io(f, mib, ops, true, true); }},
   };
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
 }
 
 int parse(int argc, char** argv, Config& c) {

@@ -15,30 +15,19 @@
 #include <fmt/format.h>
 #include <fstream>
 #include <functional>
-#include <sstream>
 #include <string>
-#include <thread>
 #include <utility>
+
+#include "bench_common.hpp"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using bench::Clock;
 
 double seconds_of(const std::function<void()>& work) {
   auto start = Clock::now();
   work();
   return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-bool mounted(const std::filesystem::path& path) {
-  std::ifstream info("/proc/self/mountinfo");
-  for (std::string line; std::getline(info, line);) {
-    std::istringstream fields(line);
-    std::string id, parent, dev, root, mount_point;
-    fields >> id >> parent >> dev >> root >> mount_point;
-    if (mount_point == path.string()) return true;
-  }
-  return false;
 }
 
 // VmRSS (or another /proc/PID/status field) in KiB.
@@ -70,13 +59,10 @@ class Target {
   }
   static Target memfs() {
     Target t("memfs", temp_dir("bench-memfs-"));
-    t.daemon_ = ::fork();
-    if (t.daemon_ == 0) {
-      ::execl(FUSECHECK_MEMFS_PATH, FUSECHECK_MEMFS_PATH, t.path_.c_str(), "--threads", "1", nullptr);
-      ::_exit(127);
-    }
-    for (int i = 0; i < 500 && !mounted(t.path_); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    if (!mounted(t.path_)) throw std::runtime_error("fusecheck-memfs did not mount");
+    t.daemon_ = bench::spawn({FUSECHECK_MEMFS_PATH, t.path_.string(), "--threads", "1"});
+    auto wait = bench::wait_for_mount(t.path_, t.daemon_, std::chrono::seconds(5), std::chrono::milliseconds(10));
+    if (wait == bench::MountWait::exited) t.daemon_ = 0;
+    if (wait != bench::MountWait::mounted) throw std::runtime_error("fusecheck-memfs did not mount");
     return t;
   }
   Target(Target&& other) noexcept

@@ -4,67 +4,46 @@
 // Usage: bench_meta [--rounds N] [--seconds S] [--cpu C] [--entries N] (root)
 #include <dirent.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <signal.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <chrono>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <string>
-#include <thread>
 #include <vector>
+
+#include "bench_common.hpp"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-bool mounted(const std::string& path) {
-  std::ifstream info("/proc/self/mountinfo");
-  for (std::string line; std::getline(info, line);)
-    if (line.find(" " + path + " ") != std::string::npos) return true;
-  return false;
-}
+using bench::median;
 
 // A daemon serving a fresh temporary mountpoint; unmounted and reaped on destruction.
 class Mount {
  public:
-  Mount(std::string name, std::vector<std::string> argv) : name_(std::move(name)) {
-    char dir[] = "/tmp/bench-meta-XXXXXX";
-    if (!::mkdtemp(dir)) std::exit(1);
-    path_ = dir;
-    std::replace(argv.begin(), argv.end(), std::string("{mnt}"), path_);
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      std::vector<char*> args;
-      for (auto& a : argv) args.push_back(a.data());
-      args.push_back(nullptr);
-      ::execv(args[0], args.data());
-      ::_exit(127);
-    }
-    while (!mounted(path_)) {
-      if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
-        std::fprintf(stderr, "bench_meta: %s did not mount\n", name_.c_str());
-        ::rmdir(path_.c_str());
-        std::exit(1);
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  Mount(std::string name, const std::vector<std::string>& argv) : name_(std::move(name)) {
+    path_ = bench::make_temp_dir("bench-meta-");
+    if (path_.empty()) bench::started::clean_up_and_exit(1);
+    slot_ = bench::started::add(path_);
+    pid_ = bench::spawn(bench::with_mountpoint(argv, path_));
+    bench::started::set_pid(slot_, pid_);
+    if (pid_ == 0 || bench::wait_for_mount(path_, pid_, std::chrono::hours(24), std::chrono::milliseconds(2)) !=
+                         bench::MountWait::mounted) {
+      std::fprintf(stderr, "bench_meta: %s did not mount\n", name_.c_str());
+      ::rmdir(path_.c_str());
+      bench::started::remove(slot_);
+      bench::started::clean_up_and_exit(1);  // the other mount too
     }
   }
   Mount(const Mount&) = delete;
   Mount& operator=(const Mount&) = delete;
   ~Mount() {
-    ::umount2(path_.c_str(), MNT_DETACH);
-    ::waitpid(pid_, nullptr, 0);
-    ::rmdir(path_.c_str());
+    bench::started::remove(slot_);
+    bench::stop_daemon(path_, pid_);
   }
   const std::string& path() const { return path_; }
   const std::string& name() const { return name_; }
@@ -72,21 +51,16 @@ class Mount {
  private:
   std::string name_, path_;
   pid_t pid_ = 0;
+  int slot_ = -1;  // in bench::started, to clean up when the other daemon fails to mount
 };
 
 double rate(double seconds, const std::function<bool()>& op) {
-  auto start = Clock::now();
-  auto until = start + std::chrono::duration<double>(seconds);
-  long n = 0;
-  while (Clock::now() < until) {
-    for (int i = 0; i < 16; ++i)
-      if (!op()) {
-        std::perror("bench_meta: operation failed");
-        std::exit(1);
-      }
-    n += 16;
+  double r = bench::rate(seconds, 16, op);
+  if (r < 0) {
+    std::perror("bench_meta: operation failed");
+    std::exit(1);
   }
-  return n / std::chrono::duration<double>(Clock::now() - start).count();
+  return r;
 }
 
 struct Row {
@@ -124,11 +98,6 @@ std::vector<Row> make_rows() {
   };
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
-}
-
 // One row of bench/README.md's table: | benchmark | unit | measured | baseline | ratio |
 void print_row(const std::string& name, const std::vector<double>& memfs, const std::vector<double>& raw,
                const char* unit) {
@@ -159,10 +128,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   ::signal(SIGPIPE, SIG_IGN);
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  if (sched_setaffinity(0, sizeof set, &set) != 0) std::perror("sched_setaffinity");  // daemons inherit it
+  bench::pin_to_cpu(cpu);  // daemons inherit it
   auto dir = std::filesystem::canonical("/proc/self/exe").parent_path();
   Mount raw("raw", {(dir / "bench_raw_meta_fs").string(), "{mnt}"});
   Mount memfs("memfs", {FUSECHECK_MEMFS_PATH, "{mnt}", "-o", "entry_timeout=0,attr_timeout=0", "--threads", "1"});

@@ -2,13 +2,12 @@
  * (default_permissions, timeouts 0, READDIRPLUS without AUTO), fuse_session_loop. The root
  * holds files and empty directories in a hash table: enough for stat, create/unlink,
  * mkdir/rmdir and listing. Usage: bench_raw_meta_fs MOUNTPOINT */
-#define FUSE_USE_VERSION 314
 #include <errno.h>
-#include <fuse_lowlevel.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
+
+#include "raw_fs_common.h"
 
 #define MAX_ENTRIES (1u << 16) /* open addressing: at most half full */
 #define MAX_INODES (1u << 22)  /* never reused, so the kernel never sees a number twice */
@@ -130,17 +129,6 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, in
 static void raw_unlink(fuse_req_t req, fuse_ino_t parent, const char *name) { remove_entry(req, parent, name, 0); }
 static void raw_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name) { remove_entry(req, parent, name, 1); }
 
-static void raw_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
-  (void)ino;
-  fuse_reply_open(req, fi);
-}
-
-static void raw_ok(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
-  (void)ino;
-  (void)fi;
-  fuse_reply_err(req, 0);
-}
-
 /* Cookies are table slots + 1; the root lists its live entries in slot order. */
 static void raw_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi) {
   (void)fi;
@@ -162,10 +150,7 @@ static void raw_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t o
 }
 
 int main(int argc, char **argv) {
-  if (argc != 2) {
-    fprintf(stderr, "usage: %s MOUNTPOINT\n", argv[0]);
-    return 2;
-  }
+  if (!bench_usage_ok(argc, argv, 1, 1, "MOUNTPOINT")) return 2;
   struct fuse_lowlevel_ops ops;
   memset(&ops, 0, sizeof ops);
   ops.init = raw_init;
@@ -175,18 +160,11 @@ int main(int argc, char **argv) {
   ops.mkdir = raw_mkdir;
   ops.unlink = raw_unlink;
   ops.rmdir = raw_rmdir;
-  ops.open = raw_open;
-  ops.release = raw_ok;
-  ops.flush = raw_ok;
-  ops.opendir = raw_open;
-  ops.releasedir = raw_ok;
+  ops.open = bench_reply_open;
+  ops.release = bench_reply_ok;
+  ops.flush = bench_reply_ok;
+  ops.opendir = bench_reply_open;
+  ops.releasedir = bench_reply_ok;
   ops.readdirplus = raw_readdirplus;
-  char *args_v[] = {argv[0], "-o", "default_permissions,fsname=rawmeta,subtype=rawmeta"};
-  struct fuse_args args = FUSE_ARGS_INIT(3, args_v);
-  struct fuse_session *se = fuse_session_new(&args, &ops, sizeof ops, NULL);
-  if (!se || fuse_session_mount(se, argv[1]) != 0) return 1;
-  int rc = fuse_session_loop(se);
-  fuse_session_unmount(se);
-  fuse_session_destroy(se);
-  return rc < 0 ? 1 : 0;
+  return bench_serve(argv[0], argv[1], "default_permissions,fsname=rawmeta,subtype=rawmeta", &ops, -1);
 }

@@ -1,0 +1,170 @@
+// Shared helpers of bench/'s drivers (see bench_common.hpp): daemon start and stop, mount
+// waiting via /proc/self/mountinfo, the fatal-signal cleanup list, timing and pinning.
+#include "bench_common.hpp"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+extern char** environ;
+
+namespace bench {
+
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  return values.empty() ? 0 : values[values.size() / 2];
+}
+
+double rate(double seconds, int batch, const std::function<bool()>& op) {
+  auto start = Clock::now();
+  auto until = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  long n = 0;
+  while (Clock::now() < until) {
+    for (int i = 0; i < batch; ++i)
+      if (!op()) return -1;
+    n += batch;
+  }
+  return n / seconds_since(start);
+}
+
+void pin_to_cpu(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  if (sched_setaffinity(0, sizeof set, &set) != 0) std::perror("sched_setaffinity");
+}
+
+std::string make_temp_dir(const std::string& prefix) {
+  std::string pattern = "/tmp/" + prefix + "XXXXXX";
+  return ::mkdtemp(pattern.data()) ? pattern : std::string();
+}
+
+bool is_mounted(const std::string& path) {
+  std::ifstream info("/proc/self/mountinfo");
+  for (std::string line; std::getline(info, line);) {
+    std::istringstream fields(line);
+    std::string id, parent, device, root, mount_point;
+    fields >> id >> parent >> device >> root >> mount_point;
+    if (mount_point == path) return true;
+  }
+  return false;
+}
+
+std::vector<std::string> with_mountpoint(std::vector<std::string> argv, const std::string& mountpoint) {
+  std::replace(argv.begin(), argv.end(), std::string(kMountpoint), mountpoint);
+  return argv;
+}
+
+pid_t spawn(const std::vector<std::string>& argv, const std::string& stdout_path) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  if (!stdout_path.empty())
+    posix_spawn_file_actions_addopen(&actions, 1, stdout_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  pid_t pid = 0;
+  int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc == 0) return pid;
+  errno = rc;
+  return 0;
+}
+
+MountWait wait_for_mount(const std::string& path, pid_t daemon, Clock::duration timeout, Clock::duration poll,
+                         const std::function<bool()>& ready) {
+  auto deadline = Clock::now() + timeout;
+  while (true) {
+    if (is_mounted(path) && (!ready || ready())) return MountWait::mounted;
+    if (daemon > 0 && ::waitpid(daemon, nullptr, WNOHANG) == daemon) return MountWait::exited;
+    if (Clock::now() >= deadline) return MountWait::timed_out;
+    std::this_thread::sleep_for(poll);
+  }
+}
+
+void unmount(const std::string& path, bool lazy_only) {
+  if (lazy_only || ::umount2(path.c_str(), 0) != 0) ::umount2(path.c_str(), MNT_DETACH);
+}
+
+void stop_daemon(const std::string& mountpoint, pid_t daemon, bool lazy_only) {
+  unmount(mountpoint, lazy_only);
+  if (daemon > 0) ::waitpid(daemon, nullptr, 0);
+  ::rmdir(mountpoint.c_str());
+}
+
+namespace started {
+namespace {
+
+constexpr int kMaxDaemons = 16;
+struct Slot {
+  char mnt[64];  // empty: a free slot
+  volatile pid_t pid;
+};
+Slot g_slots[kMaxDaemons];
+volatile sig_atomic_t g_used = 0;
+
+void on_fatal_signal(int sig) { clean_up_and_die(sig); }
+
+void clean_up_all() {
+  for (int i = 0; i < g_used; ++i) {
+    if (g_slots[i].mnt[0] == '\0') continue;
+    ::umount2(g_slots[i].mnt, MNT_DETACH);
+    if (g_slots[i].pid > 0) ::kill(g_slots[i].pid, SIGTERM);
+    ::rmdir(g_slots[i].mnt);
+  }
+}
+
+}  // namespace
+
+int add(const std::string& mountpoint) {
+  int slot = 0;
+  while (slot < g_used && g_slots[slot].mnt[0] != '\0') ++slot;  // a slot remove() freed
+  if (slot == kMaxDaemons || mountpoint.size() >= sizeof g_slots[slot].mnt) return -1;
+  g_slots[slot].pid = 0;
+  std::snprintf(g_slots[slot].mnt, sizeof g_slots[slot].mnt, "%s", mountpoint.c_str());
+  if (slot == g_used) g_used = g_used + 1;
+  return slot;
+}
+
+void set_pid(int slot, pid_t pid) {
+  if (slot >= 0) g_slots[slot].pid = pid;
+}
+
+void remove(int slot) {
+  if (slot < 0) return;
+  g_slots[slot].pid = 0;
+  g_slots[slot].mnt[0] = '\0';
+}
+
+void clean_up_on_signals() {
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGPIPE}) ::signal(sig, on_fatal_signal);
+}
+
+void clean_up_and_die(int sig) {
+  clean_up_all();
+  ::signal(sig, SIG_DFL);
+  ::raise(sig);
+  std::_Exit(128 + sig);  // a blocked or ignored signal
+}
+
+void clean_up_and_exit(int status) {
+  clean_up_all();
+  std::exit(status);
+}
+
+}  // namespace started
+}  // namespace bench

@@ -1,0 +1,64 @@
+// Shared helpers of bench/'s drivers: starting a daemon on a fresh temporary mountpoint, waiting
+// for its mount in /proc/self/mountinfo, unmounting it (also from a fatal-signal handler),
+// timing windows, medians and CPU pinning. One home, so every bench measures the same way.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace bench {
+
+using Clock = std::chrono::steady_clock;
+
+// Placeholder in a daemon's argv that with_mountpoint() replaces by its mountpoint.
+inline constexpr const char* kMountpoint = "{mnt}";
+
+double seconds_since(Clock::time_point start);
+double median(std::vector<double> values);
+// Operations per second of op() run in batches for `seconds`; -1 as soon as one op() fails.
+double rate(double seconds, int batch, const std::function<bool()>& op);
+// Pins this process (and so the daemons it starts afterwards) to one CPU; perror on failure.
+void pin_to_cpu(int cpu);
+
+// A fresh directory /tmp/PREFIXxxxxxx; empty on failure (errno set).
+std::string make_temp_dir(const std::string& prefix);
+// True when `path` is a mount point of this process's namespace (/proc/self/mountinfo).
+bool is_mounted(const std::string& path);
+// argv with every kMountpoint replaced by `mountpoint`.
+std::vector<std::string> with_mountpoint(std::vector<std::string> argv, const std::string& mountpoint);
+// Starts argv[0] (stdout into stdout_path unless empty); returns its pid, or 0 with errno set.
+pid_t spawn(const std::vector<std::string>& argv, const std::string& stdout_path = "");
+
+enum class MountWait { mounted, exited, timed_out };
+// Polls until `path` is mounted and ready() (when given) holds, the daemon exits (reaped here;
+// daemon 0: not checked) or `timeout` passes.
+MountWait wait_for_mount(const std::string& path, pid_t daemon, Clock::duration timeout, Clock::duration poll,
+                         const std::function<bool()>& ready = {});
+// Unmounts `path`: plainly, or lazily (MNT_DETACH) when it is busy or `lazy_only`.
+void unmount(const std::string& path, bool lazy_only);
+// Unmounts `mountpoint` (see unmount()), reaps its daemon (pid > 0) and removes the directory.
+void stop_daemon(const std::string& mountpoint, pid_t daemon, bool lazy_only = true);
+
+// The daemons a run started, for its fatal-signal handler: a bench stopped by Ctrl-C, or by a
+// closed output pipe (`| head`), must not leave daemons and mounts behind. The handler makes
+// async-signal-safe calls only.
+namespace started {
+// Reserves a slot for a daemon about to serve `mountpoint`; -1 when all slots are in use.
+int add(const std::string& mountpoint);
+// set_pid and remove ignore slot -1 (a daemon add() had no room for).
+void set_pid(int slot, pid_t pid);
+// The daemon was reaped and its mount removed: the handler must not touch them again.
+void remove(int slot);
+// Installs the handler for SIGINT, SIGTERM, SIGHUP and SIGPIPE.
+void clean_up_on_signals();
+// Unmounts and stops every daemon still listed, then dies of `sig`.
+[[noreturn]] void clean_up_and_die(int sig);
+// The same for a bench that gives up: then exits with `status`.
+[[noreturn]] void clean_up_and_exit(int status);
+}  // namespace started
+
+}  // namespace bench
