@@ -125,7 +125,8 @@ std::vector<Scenario> load_selected(const Options& options) {
     throw HarnessError(fmt::format("{} scenario file{} with errors; nothing was run", errors, errors == 1 ? "" : "s"),
                        exit_code::usage);
   std::optional<ShardSpec> shard = options.shard.empty() ? shard_from_environment() : parse_shard(options.shard);
-  return shard ? take_shard(std::move(out), *shard) : out;
+  if (shard) return take_shard(std::move(out), *shard);
+  return out;  // not through ?:, which would copy every scenario
 }
 
 void start_signal_thread() {
