@@ -1,22 +1,19 @@
 // fusecheck-memfs: mounts memfs on MOUNTPOINT and serves it in the foreground until
 // SIGINT/SIGTERM or an external unmount. Options follow tmpfs (size=, nr_inodes=, mode=...)
 // plus FUSE's cache timeouts; exit codes tell a harness exactly what went wrong.
-#include <pthread.h>
-#include <signal.h>
 #include <sys/stat.h>
 
-#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
-#include <thread>
 
 #include "fusepp/control.hpp"
 #include "memfs/memfs.hpp"
 #include "memfs/mount_options.hpp"
+#include "memfs/serve.hpp"
 
 namespace {
 
@@ -157,15 +154,7 @@ int main(int argc, char** argv) {
   cmd.mount.fs.root_uid = cmd.mount.fs.root_uid ? cmd.mount.fs.root_uid : getuid();
   cmd.mount.fs.root_gid = cmd.mount.fs.root_gid ? cmd.mount.fs.root_gid : getgid();
 
-  // Signals are taken by one thread with sigwait(), so no handler runs inside the serving
-  // threads (which inherit the blocked mask) and terminate() is called from plain code.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-
+  memfs::StopSignals stop_signals;  // before any thread starts
   memfs::MemFs fs(cmd.mount.fs);
   fs.readdirplus = cmd.mount.readdirplus;
   fusepp::Observer observer;  // attached only with --control: unobserved serving pays nothing
@@ -178,23 +167,9 @@ int main(int argc, char** argv) {
     std::cerr << "fusecheck-memfs: cannot mount " << cmd.mountpoint << ": " << e.what() << "\n";
     return kMountFailed;
   }
-
-  std::atomic<bool> served{false};
-  std::thread signal_thread([&] {
-    int signal = 0;
-    sigwait(&stop_signals, &signal);
-    if (!served) session->terminate();
-  });
-  int code = kOk;
-  try {
-    session->main(fusepp::MainOptions{.threads = cmd.threads});
-  } catch (const std::exception& e) {
-    std::cerr << "fusecheck-memfs: " << e.what() << "\n";
-    code = kMountFailed;
-  }
-  served = true;
-  pthread_kill(signal_thread.native_handle(), SIGTERM);  // wakes sigwait() after an external unmount
-  signal_thread.join();
+  int code = stop_signals.serve(*session, fusepp::MainOptions{.threads = cmd.threads}, "fusecheck-memfs")
+                 ? kOk
+                 : kMountFailed;
   control.reset();
   session->close(true);
   return code;

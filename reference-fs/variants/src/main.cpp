@@ -1,15 +1,13 @@
 // fusecheck-memfs-variant: a test fixture that mounts memfs with one named bug
 // (memfs/variants.hpp) and serves it in the foreground until SIGINT/SIGTERM/SIGHUP or an
 // external unmount. Never installed or used as a real filesystem.
-#include <pthread.h>
-#include <signal.h>
 
 #include <iostream>
 #include <string>
-#include <thread>
 
 #include "fusepp/session.hpp"
 #include "memfs/mount_options.hpp"
+#include "memfs/serve.hpp"
 #include "memfs/variants.hpp"
 
 namespace {
@@ -69,10 +67,7 @@ int main(int argc, char** argv) {
   }
   cmd.mount.fs.root_uid = cmd.mount.fs.root_uid ? cmd.mount.fs.root_uid : getuid();
   cmd.mount.fs.root_gid = cmd.mount.fs.root_gid ? cmd.mount.fs.root_gid : getgid();
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  for (int signal : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&stop_signals, signal);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  memfs::StopSignals stop_signals;  // before any thread starts
 
   auto fs = memfs::variants::make(cmd.bug, cmd.mount.fs);
   fs->readdirplus = cmd.mount.readdirplus;
@@ -83,22 +78,7 @@ int main(int argc, char** argv) {
     std::cerr << "fusecheck-memfs-variant: cannot mount " << cmd.mountpoint << ": " << e.what() << "\n";
     return 1;
   }
-  std::atomic<bool> served{false};
-  std::thread signal_thread([&] {
-    int signal = 0;
-    sigwait(&stop_signals, &signal);
-    if (!served) session->terminate();
-  });
-  int code = 0;
-  try {
-    session->main();
-  } catch (const std::exception& e) {
-    std::cerr << "fusecheck-memfs-variant: " << e.what() << "\n";
-    code = 1;
-  }
-  served = true;
-  pthread_kill(signal_thread.native_handle(), SIGTERM);  // wakes sigwait() after an external unmount
-  signal_thread.join();
+  int code = stop_signals.serve(*session, fusepp::MainOptions{}, "fusecheck-memfs-variant") ? 0 : 1;
   session->close(true);
   return code;
 }
