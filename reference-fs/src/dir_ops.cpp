@@ -10,11 +10,6 @@ using fusepp::FUSEError;
 using fusepp::InodeT;
 using fusepp::Reply;
 
-namespace {
-constexpr off_t kDotCookie = 1;
-constexpr off_t kDotDotCookie = 2;
-}  // namespace
-
 Reply<FileHandleT> MemFs::opendir(InodeT inode_id, fusepp::FlagT flags, const fusepp::RequestContext& ctx) {
   State& state = *state_;
   Caller caller(ctx);
@@ -30,22 +25,15 @@ Reply<FileHandleT> MemFs::opendir(InodeT inode_id, fusepp::FlagT flags, const fu
   co_return FileHandleT{fh};
 }
 
-Reply<void> MemFs::readdir(FileHandleT fh, off_t start_id, fusepp::ReaddirToken& token) {
-  State& state = *state_;
-  std::lock_guard lock(state.mutex);
+fusepp::Result<void> list_directory(State& state, FileHandleT fh, off_t start_id, const DirentSink& sink) {
   auto file = state.open_files.find(fh);
-  if (file == state.open_files.end()) co_return FUSEError(EBADF);
+  if (file == state.open_files.end()) return FUSEError(EBADF);
   Inode& dir = *state.find(file->second.ino);
-  if (dir.nlink == 0) co_return FUSEError(ENOENT);  // iterate_dir() on a removed directory
+  if (dir.nlink == 0) return FUSEError(ENOENT);  // iterate_dir() on a removed directory
   if (!(file->second.flags & O_NOATIME)) state.touch_atime(dir);
-  if (start_id < kDotCookie) {
-    if (!fusepp::readdir_reply(token, ".", state.attributes(dir), kDotCookie)) co_return fusepp::ok;
-  }
-  if (start_id < kDotDotCookie) {
-    const Inode& parent = *state.find(dir.dir->parent);
-    if (!fusepp::readdir_reply(token, "..", state.attributes(parent), kDotDotCookie)) {
-      co_return fusepp::ok;
-    }
+  if (start_id < kDotCookie && !sink(".", state.attributes(dir), kDotCookie, nullptr)) return fusepp::ok;
+  if (start_id < kDotDotCookie && !sink("..", state.attributes(*state.find(dir.dir->parent)), kDotDotCookie, nullptr)) {
+    return fusepp::ok;
   }
   // Newest first, like tmpfs on this kernel. Resuming at cookie c lists the entries older
   // than c; names created meanwhile are newer and so are simply not part of this pass.
@@ -54,13 +42,20 @@ Reply<void> MemFs::readdir(FileHandleT fh, off_t start_id, fusepp::ReaddirToken&
   while (it != entries.begin()) {
     --it;
     Inode& child = *state.find(it->second.ino);
-    if (!fusepp::readdir_reply(token, it->second.name, state.attributes(child),
-                               static_cast<off_t>(it->first))) {
-      break;
-    }
-    if (token.plus() && count_readdirplus_) child.lookup_count++;  // READDIRPLUS hands the kernel a reference
+    if (!sink(it->second.name, state.attributes(child), static_cast<off_t>(it->first), &child)) break;
   }
-  co_return fusepp::ok;
+  return fusepp::ok;
+}
+
+Reply<void> MemFs::readdir(FileHandleT fh, off_t start_id, fusepp::ReaddirToken& token) {
+  State& state = *state_;
+  std::lock_guard lock(state.mutex);
+  co_return list_directory(state, fh, start_id, [&](std::string_view name, const fusepp::EntryAttributes& attr,
+                                                    off_t cookie, Inode* child) {
+    if (!fusepp::readdir_reply(token, name, attr, cookie)) return false;
+    if (child && token.plus() && count_readdirplus_) child->lookup_count++;  // READDIRPLUS hands the kernel a reference
+    return true;
+  });
 }
 
 Reply<void> MemFs::releasedir(FileHandleT fh) { co_return co_await release(fh); }

@@ -1,22 +1,19 @@
 // fusecheck-memfs: mounts memfs on MOUNTPOINT and serves it in the foreground until
 // SIGINT/SIGTERM or an external unmount. Options follow tmpfs (size=, nr_inodes=, mode=...)
 // plus FUSE's cache timeouts; exit codes tell a harness exactly what went wrong.
-#include <pthread.h>
-#include <signal.h>
 #include <sys/stat.h>
 
-#include <atomic>
 #include <cerrno>
-#include <charconv>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
-#include <thread>
 
 #include "fusepp/control.hpp"
 #include "memfs/memfs.hpp"
+#include "memfs/mount_options.hpp"
+#include "memfs/serve.hpp"
 
 namespace {
 
@@ -44,107 +41,12 @@ constexpr const char* kUsageText =
 
 struct CommandLine {
   std::filesystem::path mountpoint;
-  memfs::Options fs;
-  // mountinfo then shows "memfs" as the source and "fuse.memfs" as the type.
-  std::set<std::string> mount_options{"default_permissions", "fsname=memfs", "subtype=memfs"};
+  memfs::MountConfig mount{"memfs"};
   unsigned threads = 1;
   std::filesystem::path control_socket;  // empty: no control channel
-  fusepp::Operations::Readdirplus readdirplus = fusepp::Operations::Readdirplus::on;
 };
 
-struct UsageError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-template <class T>
-T parse_number(std::string_view text, std::string_view option, int base = 10) {
-  T value{};
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value, base);
-  if (ec != std::errc() || end != text.data() + text.size()) {
-    throw UsageError("invalid value for " + std::string(option) + ": '" + std::string(text) + "'");
-  }
-  return value;
-}
-
-double parse_seconds(std::string_view text, std::string_view option) {
-  std::string copy(text);
-  char* end = nullptr;
-  double value = std::strtod(copy.c_str(), &end);
-  if (copy.empty() || *end != '\0' || !(value >= 0)) {
-    throw UsageError("invalid value for " + std::string(option) + ": '" + copy + "'");
-  }
-  return value;
-}
-
-void apply_option(CommandLine& cmd, std::string_view option) {
-  static const std::set<std::string_view> passthrough{
-      "allow_other", "allow_root", "ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec",
-      "sync", "async", "dirsync", "default_permissions"};
-  auto eq = option.find('=');
-  std::string_view key = option.substr(0, eq);
-  std::string_view value = eq == std::string_view::npos ? std::string_view{} : option.substr(eq + 1);
-  bool has_value = eq != std::string_view::npos;
-  auto need_value = [&] {
-    if (!has_value || value.empty()) throw UsageError("option " + std::string(key) + " needs a value");
-  };
-  if (key == "size") {
-    need_value();
-    auto bytes = memfs::parse_size(value);
-    if (!bytes || *bytes == 0) throw UsageError("invalid value for size: '" + std::string(value) + "'");
-    cmd.fs.size_bytes = *bytes;
-  } else if (key == "nr_inodes") {
-    need_value();
-    auto count = memfs::parse_size(value);
-    if (!count || *count == 0 || value.back() == '%') {
-      throw UsageError("invalid value for nr_inodes: '" + std::string(value) + "'");
-    }
-    cmd.fs.max_inodes = *count;
-  } else if (key == "mode") {
-    need_value();
-    cmd.fs.root_mode = parse_number<mode_t>(value, key, 8) & 07777;
-  } else if (key == "uid") {
-    need_value();
-    cmd.fs.root_uid = parse_number<uid_t>(value, key);
-  } else if (key == "gid") {
-    need_value();
-    cmd.fs.root_gid = parse_number<gid_t>(value, key);
-  } else if (key == "entry_timeout") {
-    need_value();
-    cmd.fs.entry_timeout = parse_seconds(value, key);
-  } else if (key == "attr_timeout") {
-    need_value();
-    cmd.fs.attr_timeout = parse_seconds(value, key);
-  } else if ((key == "noatime" || key == "strictatime" || key == "relatime" || key == "atime") && !has_value) {
-    // The kernel never tells a FUSE daemon its mount's atime flags, and memfs keeps atime
-    // itself, so memfs applies them. libfuse passes only noatime and atime on to the mount.
-    cmd.fs.atime = key == "noatime" ? memfs::AtimePolicy::noatime
-                   : key == "strictatime" ? memfs::AtimePolicy::strictatime
-                                          : memfs::AtimePolicy::relatime;
-    cmd.mount_options.erase("noatime");
-    cmd.mount_options.erase("atime");
-    if (key == "noatime" || key == "atime") cmd.mount_options.insert(std::string(key));
-  } else if ((key == "nodiratime" || key == "diratime") && !has_value) {
-    cmd.fs.nodiratime = key == "nodiratime";
-  } else if (key == "writeback_cache" && !has_value) {
-    cmd.fs.writeback_cache = true;
-  } else if (key == "readdirplus") {
-    need_value();
-    using Mode = fusepp::Operations::Readdirplus;
-    if (value == "on") cmd.readdirplus = Mode::on;
-    else if (value == "off") cmd.readdirplus = Mode::off;
-    else if (value == "auto") cmd.readdirplus = Mode::automatic;
-    else throw UsageError("invalid value for readdirplus: '" + std::string(value) + "' (on, off or auto)");
-  } else if (key == "no_default_permissions" && !has_value) {
-    cmd.mount_options.erase("default_permissions");
-  } else if ((key == "fsname" || key == "subtype") && has_value) {
-    std::erase_if(cmd.mount_options, [&](const std::string& o) { return o.starts_with(std::string(key) + "="); });
-    cmd.mount_options.insert(std::string(option));
-  } else if (passthrough.count(key) && !has_value) {
-    cmd.mount_options.insert(std::string(key));
-  } else {
-    throw UsageError("unknown mount option '" + std::string(option) + "'");
-  }
-}
+using memfs::UsageError;
 
 CommandLine parse_command_line(int argc, char** argv) {
   CommandLine cmd;
@@ -156,21 +58,17 @@ CommandLine parse_command_line(int argc, char** argv) {
       return argv[++i];
     };
     if (arg == "-o") {
-      std::string list(next());
-      std::stringstream options(list);
-      for (std::string option; std::getline(options, option, ',');) {
-        if (!option.empty()) apply_option(cmd, option);
-      }
+      memfs::apply_mount_option_list(cmd.mount, next());
     } else if (arg == "--threads" || arg.starts_with("--threads=")) {
       std::string_view value = arg == "--threads" ? next() : arg.substr(strlen("--threads="));
-      cmd.threads = parse_number<unsigned>(value, "--threads");
+      cmd.threads = memfs::parse_number<unsigned>(value, "--threads");
       if (cmd.threads == 0) throw UsageError("--threads must be at least 1");
     } else if (arg == "--control" || arg.starts_with("--control=")) {
       std::string_view value = arg == "--control" ? next() : arg.substr(strlen("--control="));
       if (value.empty()) throw UsageError("--control needs a socket path");
       cmd.control_socket = value;
     } else if (arg == "--debug" || arg == "-d") {
-      cmd.mount_options.insert("debug");
+      cmd.mount.mount_options.insert("debug");
     } else if (arg == "-h" || arg == "--help") {
       std::cout << kUsageText;
       std::exit(kOk);
@@ -253,47 +151,25 @@ int main(int argc, char** argv) {
     return kUsage;
   }
   if (int code = check_mountpoint(cmd.mountpoint); code != kOk) return code;
-  cmd.fs.root_uid = cmd.fs.root_uid ? cmd.fs.root_uid : getuid();
-  cmd.fs.root_gid = cmd.fs.root_gid ? cmd.fs.root_gid : getgid();
+  cmd.mount.fs.root_uid = cmd.mount.fs.root_uid ? cmd.mount.fs.root_uid : getuid();
+  cmd.mount.fs.root_gid = cmd.mount.fs.root_gid ? cmd.mount.fs.root_gid : getgid();
 
-  // Signals are taken by one thread with sigwait(), so no handler runs inside the serving
-  // threads (which inherit the blocked mask) and terminate() is called from plain code.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-
-  memfs::MemFs fs(cmd.fs);
-  fs.readdirplus = cmd.readdirplus;
+  memfs::StopSignals stop_signals;  // before any thread starts
+  memfs::MemFs fs(cmd.mount.fs);
+  fs.readdirplus = cmd.mount.readdirplus;
   fusepp::Observer observer;  // attached only with --control: unobserved serving pays nothing
   std::unique_ptr<fusepp::Session> session;
   std::unique_ptr<fusepp::ControlServer> control;
   try {
-    session = std::make_unique<fusepp::Session>(fs, cmd.mountpoint, cmd.mount_options);
+    session = std::make_unique<fusepp::Session>(fs, cmd.mountpoint, cmd.mount.mount_options);
     if (!cmd.control_socket.empty()) control = start_control(*session, observer, fs, cmd.control_socket);
   } catch (const std::exception& e) {
     std::cerr << "fusecheck-memfs: cannot mount " << cmd.mountpoint << ": " << e.what() << "\n";
     return kMountFailed;
   }
-
-  std::atomic<bool> served{false};
-  std::thread signal_thread([&] {
-    int signal = 0;
-    sigwait(&stop_signals, &signal);
-    if (!served) session->terminate();
-  });
-  int code = kOk;
-  try {
-    session->main(fusepp::MainOptions{.threads = cmd.threads});
-  } catch (const std::exception& e) {
-    std::cerr << "fusecheck-memfs: " << e.what() << "\n";
-    code = kMountFailed;
-  }
-  served = true;
-  pthread_kill(signal_thread.native_handle(), SIGTERM);  // wakes sigwait() after an external unmount
-  signal_thread.join();
+  int code = stop_signals.serve(*session, fusepp::MainOptions{.threads = cmd.threads}, "fusecheck-memfs")
+                 ? kOk
+                 : kMountFailed;
   control.reset();
   session->close(true);
   return code;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <functional>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -28,7 +29,9 @@ inline constexpr size_t kXattrNameMax = 255;
 inline constexpr size_t kXattrSizeMax = 65536;
 inline constexpr uint64_t kXattrOverhead = 40;      // tmpfs simple_xattr_space(): 40 + name + value
 inline constexpr int64_t kMaxFileSize = INT64_MAX;  // tmpfs MAX_LFS_FILESIZE on 64-bit
-// tmpfs's first directory cookie: 1 and 2 are '.' and '..'.
+// tmpfs's directory cookies: 1 and 2 are '.' and '..', entries start at 3.
+inline constexpr off_t kDotCookie = 1;
+inline constexpr off_t kDotDotCookie = 2;
 inline constexpr uint64_t kFirstEntryCookie = 3;
 
 struct Page {
@@ -196,5 +199,14 @@ struct State {
 
   std::vector<std::string> check_consistency() const;
 };
+
+// What one readdir pass does with each entry it reaches: child is nullptr for '.' and '..'.
+// Returns false to end the pass (the reply buffer is full).
+using DirentSink = std::function<bool(std::string_view name, fusepp::EntryAttributes attr, off_t cookie,
+                                      Inode* child)>;
+// One readdir pass over the open directory fh, as memfs's readdir makes it (src/dir_ops.cpp):
+// moves atime, then hands sink '.', '..' and the entries newest first, all past start_id.
+// EBADF for an unknown handle, ENOENT for a removed directory. The caller holds the lock.
+fusepp::Result<void> list_directory(State& state, fusepp::FileHandleT fh, off_t start_id, const DirentSink& sink);
 
 }  // namespace memfs

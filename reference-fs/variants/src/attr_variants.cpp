@@ -79,7 +79,7 @@ class SetattrRestoringFs : public VariantFs {
                                  std::optional<FileHandleT> fh, const RequestContext& ctx) override {
     auto saved = with_state([&](State& state) {
       Inode* found = state.find(inode);
-      return found ? std::optional<Inode>(copy_of(*found)) : std::nullopt;
+      return found ? std::optional(state.attributes(*found)) : std::nullopt;
     });
     auto result = co_await VariantFs::setattr(inode, attr, fields, fh, ctx);
     if (result && saved) {
@@ -93,39 +93,28 @@ class SetattrRestoringFs : public VariantFs {
   }
 
  protected:
-  virtual void after(Inode& inode, const Inode& before, const EntryAttributes& attr,
+  virtual void after(Inode& inode, const EntryAttributes& before, const EntryAttributes& attr,
                      const SetattrFields& fields) = 0;
-
- private:
-  static Inode copy_of(const Inode& inode) {
-    Inode copy;
-    copy.ino = inode.ino;
-    copy.mode = inode.mode;
-    copy.uid = inode.uid;
-    copy.gid = inode.gid;
-    copy.atime_ns = inode.atime_ns;
-    copy.mtime_ns = inode.mtime_ns;
-    copy.ctime_ns = inode.ctime_ns;
-    return copy;
-  }
 };
 
 // chmod leaves ctime alone.
 class ChmodKeepsCtime : public SetattrRestoringFs {
   using SetattrRestoringFs::SetattrRestoringFs;
-  void after(Inode& inode, const Inode& before, const EntryAttributes&, const SetattrFields& fields) override {
+  void after(Inode& inode, const EntryAttributes& before, const EntryAttributes&,
+             const SetattrFields& fields) override {
     bool chmod_only = fields.update_mode() && !fields.update_size() && !fields.update_uid() && !fields.update_gid();
-    if (chmod_only) inode.ctime_ns = before.ctime_ns;
+    if (chmod_only) inode.ctime_ns = before.st_ctime_ns;
   }
 };
 
 // utimensat with atime omitted stores the new mtime in atime and leaves mtime alone.
 class UtimensMtimeIntoAtime : public SetattrRestoringFs {
   using SetattrRestoringFs::SetattrRestoringFs;
-  void after(Inode& inode, const Inode& before, const EntryAttributes&, const SetattrFields& fields) override {
+  void after(Inode& inode, const EntryAttributes& before, const EntryAttributes&,
+             const SetattrFields& fields) override {
     if (!fields.update_mtime() || fields.update_atime() || fields.update_size()) return;
     inode.atime_ns = inode.mtime_ns;
-    inode.mtime_ns = before.mtime_ns;
+    inode.mtime_ns = before.st_mtime_ns;
   }
 };
 
@@ -133,15 +122,16 @@ class UtimensMtimeIntoAtime : public SetattrRestoringFs {
 // change is ignored.
 class ChownKeepsSetuid : public SetattrRestoringFs {
   using SetattrRestoringFs::SetattrRestoringFs;
-  void after(Inode& inode, const Inode& before, const EntryAttributes&, const SetattrFields& fields) override {
-    if (fields.update_uid() || fields.update_gid()) inode.mode |= before.mode & (S_ISUID | S_ISGID);
+  void after(Inode& inode, const EntryAttributes& before, const EntryAttributes&,
+             const SetattrFields& fields) override {
+    if (fields.update_uid() || fields.update_gid()) inode.mode |= before.st_mode & (S_ISUID | S_ISGID);
   }
 };
 
 // chown(uid, -1) also writes the group, with whatever the request carried for it (0).
 class ChownClobbersGid : public SetattrRestoringFs {
   using SetattrRestoringFs::SetattrRestoringFs;
-  void after(Inode& inode, const Inode&, const EntryAttributes& attr, const SetattrFields& fields) override {
+  void after(Inode& inode, const EntryAttributes&, const EntryAttributes& attr, const SetattrFields& fields) override {
     if (fields.update_uid() && !fields.update_gid()) inode.gid = attr.st_gid;
   }
 };
@@ -149,8 +139,9 @@ class ChownClobbersGid : public SetattrRestoringFs {
 // chmod of a regular file stores the permission bits alone, losing S_IFREG.
 class ChmodClobbersType : public SetattrRestoringFs {
   using SetattrRestoringFs::SetattrRestoringFs;
-  void after(Inode& inode, const Inode& before, const EntryAttributes& attr, const SetattrFields& fields) override {
-    if (fields.update_mode() && S_ISREG(before.mode)) inode.mode = attr.st_mode & 07777;
+  void after(Inode& inode, const EntryAttributes& before, const EntryAttributes& attr,
+             const SetattrFields& fields) override {
+    if (fields.update_mode() && S_ISREG(before.st_mode)) inode.mode = attr.st_mode & 07777;
   }
 };
 

@@ -27,7 +27,7 @@ struct ReaddirQuirks {
   bool uncounted_plus = false;       // READDIRPLUS entries do not raise the lookup count
 };
 
-// memfs's readdir (src/dir_ops.cpp) with the quirks applied.
+// memfs's readdir pass (list_directory in src/dir_ops.cpp) with the quirks applied.
 template <ReaddirQuirks kQuirks>
 class QuirkyReaddirFs : public VariantFs {
  public:
@@ -37,49 +37,23 @@ class QuirkyReaddirFs : public VariantFs {
   }
 
  private:
-  static constexpr off_t kDotCookie = 1;
-  static constexpr off_t kDotDotCookie = 2;
-
   static fusepp::Result<void> list(State& state, FileHandleT fh, off_t start_id, fusepp::ReaddirToken& token) {
-    auto file = state.open_files.find(fh);
-    if (file == state.open_files.end()) return FUSEError(EBADF);
-    Inode& dir = *state.find(file->second.ino);
-    if (dir.nlink == 0) return FUSEError(ENOENT);
-    state.touch_atime(dir);
-    if (!kQuirks.skip_dots) {
-      if (start_id < kDotCookie && !fusepp::readdir_reply(token, ".", dot_attributes(state, dir), kDotCookie)) {
-        return fusepp::ok;
+    return list_directory(state, fh, start_id, [&](std::string_view name, fusepp::EntryAttributes attr,
+                                                   off_t cookie, Inode* child) {
+      if (!child) {  // '.' or '..'
+        if (kQuirks.skip_dots) return true;
+        attr.st_ino = fusepp::InodeT{attr.st_ino + kQuirks.ino_offset};
+        return fusepp::readdir_reply(token, name, attr, cookie);
       }
-      if (start_id < kDotDotCookie &&
-          !fusepp::readdir_reply(token, "..", dot_attributes(state, *state.find(dir.dir->parent)), kDotDotCookie)) {
-        return fusepp::ok;
-      }
-    }
-    const auto& entries = dir.dir->by_cookie();
-    auto it = start_id <= kDotDotCookie ? entries.end() : entries.lower_bound(static_cast<uint64_t>(start_id));
-    while (it != entries.begin()) {
-      --it;
-      Inode& child = *state.find(it->second.ino);
-      fusepp::EntryAttributes attr = state.attributes(child);
       if (!token.plus()) attr.st_ino = fusepp::InodeT{attr.st_ino + kQuirks.ino_offset};
-      if (kQuirks.late_dirs_as_files && it->first >= kFirstEntryCookie + 64 && child.is_dir()) {
-        attr.st_mode = fusepp::ModeT{S_IFREG | (child.mode & 07777)};
+      if (kQuirks.late_dirs_as_files && static_cast<uint64_t>(cookie) >= kFirstEntryCookie + 64 && child->is_dir()) {
+        attr.st_mode = fusepp::ModeT{S_IFREG | (child->mode & 07777)};
       }
-      off_t next = static_cast<off_t>(it->first);
-      if (kQuirks.cookie_off_by_one && next - 1 > kDotDotCookie) next -= 1;
-      if (!fusepp::readdir_reply(token, it->second.name, attr, next)) {
-        if (kQuirks.ignore_buffer_full) continue;
-        break;
-      }
-      if (token.plus() && !kQuirks.uncounted_plus) child.lookup_count++;
-    }
-    return fusepp::ok;
-  }
-
-  static fusepp::EntryAttributes dot_attributes(State& state, const Inode& inode) {
-    fusepp::EntryAttributes attr = state.attributes(inode);
-    attr.st_ino = fusepp::InodeT{attr.st_ino + kQuirks.ino_offset};
-    return attr;
+      if (kQuirks.cookie_off_by_one && cookie - 1 > kDotDotCookie) cookie -= 1;
+      if (!fusepp::readdir_reply(token, name, attr, cookie)) return kQuirks.ignore_buffer_full;
+      if (token.plus() && !kQuirks.uncounted_plus) child->lookup_count++;
+      return true;
+    });
   }
 };
 

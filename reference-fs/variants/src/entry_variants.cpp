@@ -15,23 +15,32 @@ using fusepp::RequestContext;
 
 namespace {
 
-// rename leaves the moved inode's ctime alone.
-class RenameKeepsCtime : public VariantFs {
+// Lets memfs's rename run, then, if it succeeded, puts back what remember() saved before it.
+class RenameRestoringFs : public VariantFs {
  public:
   using VariantFs::VariantFs;
   Reply<void> rename(InodeT parent_old, std::string_view name_old, InodeT parent_new, std::string_view name_new,
                      FlagT flags, const RequestContext& ctx) override {
-    auto before = with_state([&](State& state) {
-      Inode* source = child(state, parent_old, name_old);
-      return source ? std::pair{source->ino, source->ctime_ns} : std::pair{uint64_t{0}, int64_t{0}};
-    });
+    auto restore = with_state([&](State& state) { return remember(state, parent_old, name_old, parent_new); });
     auto result = co_await VariantFs::rename(parent_old, name_old, parent_new, name_new, flags, ctx);
-    if (result) {
-      with_state([&](State& state) {
-        if (Inode* moved = state.find(before.first)) moved->ctime_ns = before.second;
-      });
-    }
+    if (result && restore) with_state(restore);
     co_return result;
+  }
+
+ protected:
+  using Restore = std::function<void(State&)>;  // empty: nothing to put back
+  virtual Restore remember(State& state, InodeT parent_old, std::string_view name_old, InodeT parent_new) = 0;
+};
+
+// rename leaves the moved inode's ctime alone.
+class RenameKeepsCtime : public RenameRestoringFs {
+  using RenameRestoringFs::RenameRestoringFs;
+  Restore remember(State& state, InodeT parent_old, std::string_view name_old, InodeT) override {
+    Inode* source = child(state, parent_old, name_old);
+    if (!source) return {};
+    return [ino = source->ino, ctime = source->ctime_ns](State& state) {
+      if (Inode* moved = state.find(ino)) moved->ctime_ns = ctime;
+    };
   }
 };
 
@@ -75,24 +84,16 @@ class UnlinkKeepsParentMtime : public VariantFs {
 };
 
 // Moving a subdirectory to another directory leaves both parents' st_nlink as they were.
-class DirNlinkAfterMove : public VariantFs {
- public:
-  using VariantFs::VariantFs;
-  Reply<void> rename(InodeT parent_old, std::string_view name_old, InodeT parent_new, std::string_view name_new,
-                     FlagT flags, const RequestContext& ctx) override {
-    auto nlinks = with_state([&](State& state) {
-      Inode* old_dir = state.find(parent_old);
-      Inode* new_dir = state.find(parent_new);
-      return std::pair{old_dir ? old_dir->nlink : 0, new_dir ? new_dir->nlink : 0};
-    });
-    auto result = co_await VariantFs::rename(parent_old, name_old, parent_new, name_new, flags, ctx);
-    if (result && parent_old != parent_new) {
-      with_state([&](State& state) {
-        if (Inode* old_dir = state.find(parent_old)) old_dir->nlink = nlinks.first;
-        if (Inode* new_dir = state.find(parent_new)) new_dir->nlink = nlinks.second;
-      });
-    }
-    co_return result;
+class DirNlinkAfterMove : public RenameRestoringFs {
+  using RenameRestoringFs::RenameRestoringFs;
+  Restore remember(State& state, InodeT parent_old, std::string_view, InodeT parent_new) override {
+    if (parent_old == parent_new) return {};
+    Inode* old_dir = state.find(parent_old);
+    Inode* new_dir = state.find(parent_new);
+    return [=, old_nlink = old_dir ? old_dir->nlink : 0, new_nlink = new_dir ? new_dir->nlink : 0](State& state) {
+      if (Inode* dir = state.find(parent_old)) dir->nlink = old_nlink;
+      if (Inode* dir = state.find(parent_new)) dir->nlink = new_nlink;
+    };
   }
 };
 
