@@ -55,6 +55,9 @@ bool is_problem(Verdict verdict) {
 
 namespace {
 
+// The actor executable the CLI ships beside itself.
+std::string actor_executable() { return executable_dir() + "/fusecheck-actor"; }
+
 using matching::check_matcher;
 using matching::MatchContext;
 using matching::resolve;
@@ -296,7 +299,7 @@ std::string reply_text(const ActorProcess::Reply& reply) {
 class MountSession {
  public:
   MountSession(std::unique_ptr<Mount> mount, const RunOptions& options)
-      : mount_(std::move(mount)), options_(options), pool_(executable_dir() + "/fusecheck-actor") {}
+      : mount_(std::move(mount)), options_(options), pool_(actor_executable()) {}
   ~MountSession() {
     service_.reset();
     pool_.clear();
@@ -311,7 +314,7 @@ class MountSession {
     if (options_.max_timeout) seconds = std::min(seconds, *options_.max_timeout);
     if (!service_ || !service_->usable()) {
       try {
-        service_ = ActorProcess::start(executable_dir() + "/fusecheck-actor", Identity{});
+        service_ = ActorProcess::start(actor_executable(), Identity{});
       } catch (const HarnessError& error) {
         ActorProcess::Reply reply;
         reply.status = ActorProcess::Reply::Status::died;
@@ -370,19 +373,19 @@ class MountSession {
     {
       // fd-based probes need one actor across calls (the pool resets actors between calls).
       std::string error;
-      auto actor = ActorProcess::spawn(executable_dir() + "/fusecheck-actor", Identity{}, error);
-      auto deadline = [] { return Clock::now() + std::chrono::seconds(5); };
+      auto actor = ActorProcess::spawn(actor_executable(), Identity{}, error);
+      auto probe_deadline = [] { return Clock::now() + deadline::feature_probe; };
       auto fd_probe = [&](const std::string& feature, json request, const std::string& what) {
-        auto reply = actor->call(request, deadline());
+        auto reply = actor->call(request, probe_deadline());
         features.set(feature, reply_ok(reply), fmt::format("{} returned {}", what, reply_text(reply)));
       };
-      if (actor && reply_ok(actor->call(make_request("open", {{"path", at("d")}, {"flags", O_CREAT | O_RDWR}, {"mode", 0644}, {"fd", "d"}}), deadline()))) {
+      if (actor && reply_ok(actor->call(make_request("open", {{"path", at("d")}, {"flags", O_CREAT | O_RDWR}, {"mode", 0644}, {"fd", "d"}}), probe_deadline()))) {
         fd_probe("fallocate", make_request("fallocate", {{"fd", "d"}, {"mode", 0}, {"offset", 0}, {"len", 8192}}), "fallocate");
         fd_probe("punch_hole", make_request("fallocate", {{"fd", "d"}, {"mode", FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE}, {"offset", 0}, {"len", 4096}}), "fallocate PUNCH_HOLE");
         fd_probe("zero_range", make_request("fallocate", {{"fd", "d"}, {"mode", FALLOC_FL_ZERO_RANGE}, {"offset", 0}, {"len", 4096}}), "fallocate ZERO_RANGE");
-        actor->call(make_request("open", {{"path", at("sparse")}, {"flags", O_CREAT | O_RDWR}, {"mode", 0644}, {"fd", "s"}}), deadline());
-        actor->call(make_request("pwrite", {{"fd", "s"}, {"offset", 1 << 20}, {"data", "31"}}), deadline());
-        auto data = actor->call(make_request("lseek", {{"fd", "s"}, {"offset", 0}, {"whence", SEEK_DATA}}), deadline());
+        actor->call(make_request("open", {{"path", at("sparse")}, {"flags", O_CREAT | O_RDWR}, {"mode", 0644}, {"fd", "s"}}), probe_deadline());
+        actor->call(make_request("pwrite", {{"fd", "s"}, {"offset", 1 << 20}, {"data", "31"}}), probe_deadline());
+        auto data = actor->call(make_request("lseek", {{"fd", "s"}, {"offset", 0}, {"whence", SEEK_DATA}}), probe_deadline());
         bool holes = reply_ok(data) && data.body["r"].value("offset", 0LL) > 0;
         features.set("seek_hole", holes, "lseek SEEK_DATA on a file with a 1 MiB hole returned " +
                                              (reply_ok(data) ? std::to_string(data.body["r"].value("offset", 0LL)) : reply_text(data)));
@@ -402,8 +405,8 @@ class MountSession {
     if (!mount_->spec().is_fuse() && ::geteuid() == 0) {
       std::string error;
       Identity nobody{65534, 65534, {}, 022};
-      auto actor = ActorProcess::spawn(executable_dir() + "/fusecheck-actor", nobody, error);
-      auto reply = actor ? actor->call(make_request("stat", {{"path", mount_->root()}}), Clock::now() + std::chrono::seconds(5))
+      auto actor = ActorProcess::spawn(actor_executable(), nobody, error);
+      auto reply = actor ? actor->call(make_request("stat", {{"path", mount_->root()}}), Clock::now() + deadline::feature_probe)
                          : ActorProcess::Reply{};
       features.set("other_users", actor && reply_ok(reply),
                    fmt::format("uid 65534 cannot reach {}: {}", mount_->root(), actor ? reply_text(reply) : error));
