@@ -5,15 +5,14 @@ namespace shortfs {
 
 using fusepp::FUSEError;
 
-fusepp::Reply<fusepp::EntryAttributes> ShortFs::mknod(fusepp::InodeT parent, std::string_view name,
-                                                      fusepp::ModeT mode, dev_t rdev,
-                                                      const fusepp::RequestContext& ctx) {
+fusepp::Reply<fusepp::EntryAttributes> ShortFs::mknod(fusepp::InodeT parent, std::string_view name, fusepp::ModeT mode,
+                                                      dev_t rdev, const fusepp::RequestContext& ctx) {
   if (name.size() > kMaxName) co_return FUSEError(ENAMETOOLONG);
   co_return co_await MemFs::mknod(parent, name, mode, rdev, ctx);
 }
 
-fusepp::Reply<fusepp::EntryAttributes> ShortFs::mkdir(fusepp::InodeT parent, std::string_view name,
-                                                      fusepp::ModeT mode, const fusepp::RequestContext& ctx) {
+fusepp::Reply<fusepp::EntryAttributes> ShortFs::mkdir(fusepp::InodeT parent, std::string_view name, fusepp::ModeT mode,
+                                                      const fusepp::RequestContext& ctx) {
   if (name.size() > kMaxName) co_return FUSEError(ENAMETOOLONG);
   co_return co_await MemFs::mkdir(parent, name, mode, ctx);
 }
@@ -31,15 +30,16 @@ fusepp::Reply<fusepp::EntryAttributes> ShortFs::link(fusepp::InodeT inode, fusep
 }
 
 fusepp::Reply<void> ShortFs::rename(fusepp::InodeT parent_old, std::string_view name_old, fusepp::InodeT parent_new,
-                                    std::string_view name_new, fusepp::FlagT flags,
-                                    const fusepp::RequestContext& ctx) {
+                                    std::string_view name_new, fusepp::FlagT flags, const fusepp::RequestContext& ctx) {
   if (name_new.size() > kMaxName) co_return FUSEError(ENAMETOOLONG);
   co_return co_await MemFs::rename(parent_old, name_old, parent_new, name_new, flags, ctx);
 }
 
-fusepp::Reply<std::pair<fusepp::FileInfo, fusepp::EntryAttributes>> ShortFs::create(
-    fusepp::InodeT parent, std::string_view name, fusepp::ModeT mode, fusepp::FlagT flags,
-    const fusepp::RequestContext& ctx) {
+fusepp::Reply<std::pair<fusepp::FileInfo, fusepp::EntryAttributes>> ShortFs::create(fusepp::InodeT parent,
+                                                                                    std::string_view name,
+                                                                                    fusepp::ModeT mode,
+                                                                                    fusepp::FlagT flags,
+                                                                                    const fusepp::RequestContext& ctx) {
   if (name.size() > kMaxName) co_return FUSEError(ENAMETOOLONG);
   co_return co_await MemFs::create(parent, name, mode, flags, ctx);
 }

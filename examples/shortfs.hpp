@@ -16,8 +16,8 @@ class ShortFs : public memfs::MemFs {
                                                dev_t rdev, const fusepp::RequestContext& ctx) override;
   fusepp::Reply<fusepp::EntryAttributes> mkdir(fusepp::InodeT parent, std::string_view name, fusepp::ModeT mode,
                                                const fusepp::RequestContext& ctx) override;
-  fusepp::Reply<fusepp::EntryAttributes> symlink(fusepp::InodeT parent, std::string_view name,
-                                                 std::string_view target, const fusepp::RequestContext& ctx) override;
+  fusepp::Reply<fusepp::EntryAttributes> symlink(fusepp::InodeT parent, std::string_view name, std::string_view target,
+                                                 const fusepp::RequestContext& ctx) override;
   fusepp::Reply<fusepp::EntryAttributes> link(fusepp::InodeT inode, fusepp::InodeT new_parent,
                                               std::string_view new_name, const fusepp::RequestContext& ctx) override;
   fusepp::Reply<void> rename(fusepp::InodeT parent_old, std::string_view name_old, fusepp::InodeT parent_new,

@@ -1,6 +1,6 @@
-// shortfs: mounts ShortFs on MOUNTPOINT and serves it in the foreground until unmounted. Usage: shortfs MOUNTPOINT [-o opt,...]; options are FUSE mount options
-// (allow_other, default_permissions, ro...); any other is a usage error (exit 2), which a
-// conformance run reports as a SKIP of the scenarios that need it.
+// shortfs: mounts ShortFs on MOUNTPOINT and serves it in the foreground until unmounted. Usage: shortfs MOUNTPOINT [-o
+// opt,...]; options are FUSE mount options (allow_other, default_permissions, ro...); any other is a usage error (exit
+// 2), which a conformance run reports as a SKIP of the scenarios that need it.
 #include <cstdio>
 #include <exception>
 #include <set>
@@ -11,8 +11,8 @@
 
 namespace {
 
-const std::set<std::string> kMountOptions{"allow_other", "allow_root", "default_permissions", "ro", "rw",
-                                          "nosuid", "suid", "nodev", "dev", "noexec", "exec"};
+const std::set<std::string> kMountOptions{
+    "allow_other", "allow_root", "default_permissions", "ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec"};
 
 }  // namespace
 

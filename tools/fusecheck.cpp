@@ -104,7 +104,8 @@ std::vector<Scenario> load_selected(const Options& options) {
   std::string root = scenarios_dir(options);
   std::error_code ec;
   if (!fs::is_directory(root, ec))
-    throw HarnessError(fmt::format("scenarios directory {} does not exist (use --scenarios DIR)", root), exit_code::usage);
+    throw HarnessError(fmt::format("scenarios directory {} does not exist (use --scenarios DIR)", root),
+                       exit_code::usage);
   std::vector<fs::path> files;
   for (const auto& entry : fs::recursive_directory_iterator(root, ec))
     if (entry.is_regular_file() && entry.path().extension() == ".yaml") files.push_back(entry.path());
@@ -168,9 +169,9 @@ std::optional<Expectations> load_expectations(const Options& options, const Targ
 // The command that reruns one result with the options that change its outcome.
 std::string rerun_line(const Options& options, const std::string& program, const std::string& fs_text,
                        const TestResult& result) {
-  std::string rerun = options.replay_file.empty()
-                          ? rerun_command(program, result, fs_text, options.scenarios)
-                          : fmt::format("{} replay {} --fs {}", program, shell_quote(options.replay_file), shell_quote(fs_text));
+  std::string rerun = options.replay_file.empty() ? rerun_command(program, result, fs_text, options.scenarios)
+                                                  : fmt::format("{} replay {} --fs {}", program,
+                                                                shell_quote(options.replay_file), shell_quote(fs_text));
   if (options.timeout > 0) rerun += fmt::format(" --timeout {}", options.timeout);
   if (!options.expectations.empty()) rerun += " --expectations " + shell_quote(options.expectations);
   if (options.exclusive) rerun += " --exclusive";
@@ -184,7 +185,8 @@ void check_results_dir(const std::string& results) {
   std::error_code ec;
   while (!fs::exists(dir, ec) && dir.has_parent_path() && dir != dir.parent_path()) dir = dir.parent_path();
   if (!fs::is_directory(dir, ec) || ::access(dir.c_str(), W_OK | X_OK) != 0)
-    throw HarnessError(fmt::format("--results {}: {} is not a writable directory", results, dir.string()), exit_code::usage);
+    throw HarnessError(fmt::format("--results {}: {} is not a writable directory", results, dir.string()),
+                       exit_code::usage);
 }
 
 // The reporters of a run. Output files are opened here, before anything runs, so a path
@@ -197,15 +199,17 @@ std::unique_ptr<ReporterList> make_reporters(const Options& options, const std::
   TextReporter::Style style;
   style.verbosity = options.verbosity;
   style.tty = ::isatty(STDOUT_FILENO);
-  style.rerun = [&options, program, fs_text](const TestResult& result) { return rerun_line(options, program, fs_text, result); };
+  style.rerun = [&options, program, fs_text](const TestResult& result) {
+    return rerun_line(options, program, fs_text, result);
+  };
   auto text_reporter = std::make_unique<TextReporter>(style, std::cout, std::cerr);
   text = text_reporter.get();
   reporters->add(std::move(text_reporter));
   return reporters;
 }
 
-RunOptions run_options(const Options& options, const TargetSpec& target, const std::optional<Expectations>& expectations,
-                       Reporter& reporter) {
+RunOptions run_options(const Options& options, const TargetSpec& target,
+                       const std::optional<Expectations>& expectations, Reporter& reporter) {
   RunOptions run;
   run.target = target;
   run.jobs = options.jobs;
@@ -224,7 +228,8 @@ void warn_unused_expectations(const Options& options, const Expectations& expect
                               const std::vector<TestResult>& results) {
   if (!options.filters.empty() || !options.tags.empty()) return;
   for (const auto* unused : expectations.unused(results))
-    std::cerr << fmt::format("fusecheck: warning: {}: expectation '{}' matches no test\n", unused->where, unused->pattern);
+    std::cerr << fmt::format("fusecheck: warning: {}: expectation '{}' matches no test\n", unused->where,
+                             unused->pattern);
 }
 
 // Runs `tests` on `fs_text`; throws FileError (expectations) or HarnessError (target,
@@ -326,26 +331,41 @@ int command_mount(const Options& options) {
 }
 
 void add_run_options(CLI::App* command, Options& options, bool with_selection) {
-  command->add_option("--fs", options.fs, "target: memfs, exec:'CMD {mnt} ...' ({src} = fresh backing dir, {opts} = -o options), dir:PATH");
+  command->add_option("--fs", options.fs,
+                      "target: memfs, exec:'CMD {mnt} ...' ({src} = fresh backing dir, {opts} = -o options), dir:PATH");
   if (with_selection) {
-    command->add_option("--scenarios", options.scenarios, "scenarios directory (default: the source tree's scenarios/)");
+    command->add_option("--scenarios", options.scenarios,
+                        "scenarios directory (default: the source tree's scenarios/)");
     command->add_option("--filter", options.filters, "select tests whose name matches this glob (repeatable)");
     command->add_option("--tag", options.tags, "select scenarios with this tag (repeatable)");
-    command->add_option("--shard", options.shard, "run shard K of N (K/N; default: TEST_SHARD_INDEX/TEST_TOTAL_SHARDS or GTEST_*)");
+    command->add_option("--shard", options.shard,
+                        "run shard K of N (K/N; default: TEST_SHARD_INDEX/TEST_TOTAL_SHARDS or GTEST_*)");
   }
-  command->add_option("--expectations", options.expectations, "expectations file (default: expectations/memfs.yaml for memfs, expectations/TYPE.yaml for dir: on a kernel filesystem of that type, none for exec:)");
-  command->add_option("--jobs,-j", options.jobs, "parallel mounts for FUSE targets (default: CPUs, at most 4; dir: targets run serially)")->check(CLI::Range(1, 64));
+  command->add_option("--expectations", options.expectations,
+                      "expectations file (default: expectations/memfs.yaml for memfs, expectations/TYPE.yaml for dir: "
+                      "on a kernel filesystem of that type, none for exec:)");
+  command
+      ->add_option("--jobs,-j", options.jobs,
+                   "parallel mounts for FUSE targets (default: CPUs, at most 4; dir: targets run serially)")
+      ->check(CLI::Range(1, 64));
   command->add_option("--repeat", options.repeat, "run every selected test N times")->check(CLI::Range(1, 100000));
-  command->add_option("--seed", options.seed, "shuffle the order of tests on each mount with this seed (0 = file order)");
+  command->add_option("--seed", options.seed,
+                      "shuffle the order of tests on each mount with this seed (0 = file order)");
   command->add_option("--junit-xml", options.junit, "write JUnit XML here");
   command->add_option("--json", options.json, "write JSON results here");
   command->add_option("--results", options.results, "directory for repro.yaml files of failures (default ./results)");
-  command->add_option("--timeout", options.timeout, "cap every step's and every harness call's deadline at this many seconds")->check(CLI::PositiveNumber);
-  command->add_flag("--exclusive", options.exclusive, "dir: nothing else uses this filesystem (enables exclusive_statfs)");
+  command
+      ->add_option("--timeout", options.timeout,
+                   "cap every step's and every harness call's deadline at this many seconds")
+      ->check(CLI::PositiveNumber);
+  command->add_flag("--exclusive", options.exclusive,
+                    "dir: nothing else uses this filesystem (enables exclusive_statfs)");
   command->add_flag("--allow-dev-suid", options.allow_dev_suid,
                     "let scenarios mount with `dev` or `suid` (skipped otherwise: their nodes could reach the host)");
-  command->add_flag("-v,--verbose", [&](int64_t) { options.verbosity = 1; }, "print every step of every test");
-  command->add_flag("-q,--quiet", [&](int64_t) { options.verbosity = -1; }, "print only problems and the summary");
+  command->add_flag(
+      "-v,--verbose", [&](int64_t) { options.verbosity = 1; }, "print every step of every test");
+  command->add_flag(
+      "-q,--quiet", [&](int64_t) { options.verbosity = -1; }, "print only problems and the summary");
 }
 
 }  // namespace
@@ -359,8 +379,10 @@ int main(int argc, char** argv) {
   list->add_option("--filter", options.filters, "glob over test names (repeatable)");
   list->add_option("--tag", options.tags, "tag (repeatable)");
   list->add_option("--shard", options.shard, "list shard K of N (K/N)");
-  list->add_flag("-v,--verbose", [&](int64_t) { options.verbosity = 1; }, "show titles and required features");
-  list->add_flag("-q,--quiet", [&](int64_t) { options.verbosity = -1; }, "no count line");
+  list->add_flag(
+      "-v,--verbose", [&](int64_t) { options.verbosity = 1; }, "show titles and required features");
+  list->add_flag(
+      "-q,--quiet", [&](int64_t) { options.verbosity = -1; }, "no count line");
   auto* run = app.add_subcommand("run", "run the selected tests on a target");
   add_run_options(run, options, true);
   auto* replay = app.add_subcommand("replay", "run one scenario file or repro.yaml");

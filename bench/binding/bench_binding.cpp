@@ -30,7 +30,7 @@ double rate(double seconds, const std::function<bool()>& op) { return bench::rat
 struct Daemon {
   std::string mnt;
   pid_t pid = 0;
-  int fd = -1;  // an open file for fstat
+  int fd = -1;    // an open file for fstat
   int slot = -1;  // in bench::started
 };
 
@@ -69,12 +69,12 @@ void stop_daemon(Daemon& d) {
 
 double stat_rate(const Daemon& d, double seconds) {
   std::string file = d.mnt + "/file";
-  struct stat st{};
+  struct stat st {};
   return rate(seconds, [&] { return ::stat(file.c_str(), &st) == 0; });
 }
 
 double fstat_rate(const Daemon& d, double seconds) {
-  struct stat st{};
+  struct stat st {};
   return rate(seconds, [&] { return ::fstat(d.fd, &st) == 0; });
 }
 
@@ -86,7 +86,7 @@ int threads_scaling(const std::string& fpp, int rounds, double seconds) {
     int fd2 = ::open((d.mnt + "/file").c_str(), O_RDONLY | O_CLOEXEC);
     double second = 0;
     std::thread other([&] {
-      struct stat st{};
+      struct stat st {};
       second = rate(seconds, [&] { return ::fstat(fd2, &st) == 0; });
     });
     double first = fstat_rate(d, seconds);
@@ -101,8 +101,8 @@ int threads_scaling(const std::string& fpp, int rounds, double seconds) {
   }
   stop_daemon(one);
   stop_daemon(two);
-  std::printf("two concurrent fstat clients: threads=1 %.0f/s, threads=2 %.0f/s (medians of %d windows)\n",
-              median(r1), median(r2), rounds);
+  std::printf("two concurrent fstat clients: threads=1 %.0f/s, threads=2 %.0f/s (medians of %d windows)\n", median(r1),
+              median(r2), rounds);
   return 0;
 }
 
@@ -192,8 +192,9 @@ int main(int argc, char** argv) {
   std::printf("raw libfuse: stat %.2f us, fstat %.2f us (median windows)\n", 1e6 / median(stat_rates[0]),
               1e6 / median(fstat_rates[0]));
   for (size_t v = 1; v < n; ++v)
-    std::printf("fusepp%zu %s: stat %.3fx (%.2f us), fstat %.3fx (%.2f us): medians of %d window ratios, target >= 0.95x\n",
-                v, variants[v - 1].c_str(), median(stat_ratio[v]), 1e6 / median(stat_rates[v]),
-                median(fstat_ratio[v]), 1e6 / median(fstat_rates[v]), rounds);
+    std::printf(
+        "fusepp%zu %s: stat %.3fx (%.2f us), fstat %.3fx (%.2f us): medians of %d window ratios, target >= 0.95x\n", v,
+        variants[v - 1].c_str(), median(stat_ratio[v]), 1e6 / median(stat_rates[v]), median(fstat_ratio[v]),
+        1e6 / median(fstat_rates[v]), rounds);
   return 0;
 }

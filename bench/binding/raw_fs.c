@@ -5,18 +5,18 @@
 
 #include "raw_fs_common.h"
 
-static void raw_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
+static void raw_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   bench_reply_one_file_entry(req, parent, name, 4096);
 }
 
-static void raw_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+static void raw_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info* fi) {
   (void)fi;
   struct stat st;
   bench_fill_one_file(ino, &st, 4096);
   fuse_reply_attr(req, &st, 0);
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   if (!bench_usage_ok(argc, argv, 1, 1, "MOUNTPOINT")) return 2;
   const struct fuse_lowlevel_ops ops = {
       .lookup = raw_lookup,

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-void bench_fill_one_file(fuse_ino_t ino, struct stat *st, off_t file_size) {
+void bench_fill_one_file(fuse_ino_t ino, struct stat* st, off_t file_size) {
   memset(st, 0, sizeof *st);
   st->st_ino = ino;
   st->st_mode = ino == FUSE_ROOT_ID ? (S_IFDIR | 0755) : (S_IFREG | 0644);
@@ -15,7 +15,7 @@ void bench_fill_one_file(fuse_ino_t ino, struct stat *st, off_t file_size) {
   st->st_blksize = 4096;
 }
 
-void bench_reply_one_file_entry(fuse_req_t req, fuse_ino_t parent, const char *name, off_t file_size) {
+void bench_reply_one_file_entry(fuse_req_t req, fuse_ino_t parent, const char* name, off_t file_size) {
   if (parent != FUSE_ROOT_ID || strcmp(name, "file") != 0) {
     fuse_reply_err(req, ENOENT);
     return;
@@ -27,37 +27,37 @@ void bench_reply_one_file_entry(fuse_req_t req, fuse_ino_t parent, const char *n
   fuse_reply_entry(req, &e);
 }
 
-void bench_reply_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+void bench_reply_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info* fi) {
   (void)ino;
   fuse_reply_open(req, fi);
 }
 
-void bench_reply_ok(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+void bench_reply_ok(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info* fi) {
   (void)ino;
   (void)fi;
   fuse_reply_err(req, 0);
 }
 
-int bench_usage_ok(int argc, char **argv, int min_args, int max_args, const char *args) {
+int bench_usage_ok(int argc, char** argv, int min_args, int max_args, const char* args) {
   if (argc - 1 >= min_args && argc - 1 <= max_args) return 1;
   fprintf(stderr, "usage: %s %s\n", argv[0], args);
   return 0;
 }
 
-static int run_loop(struct fuse_session *se, int max_threads) {
+static int run_loop(struct fuse_session* se, int max_threads) {
   if (max_threads < 0) return fuse_session_loop(se);
-  struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+  struct fuse_loop_config* cfg = fuse_loop_cfg_create();
   if (max_threads > 0) fuse_loop_cfg_set_max_threads(cfg, (unsigned)max_threads);
   int rc = fuse_session_loop_mt(se, cfg);
   fuse_loop_cfg_destroy(cfg);
   return rc;
 }
 
-int bench_serve(const char *argv0, const char *mountpoint, const char *options,
-                const struct fuse_lowlevel_ops *ops, int max_threads) {
-  char *args_v[] = {(char *)argv0, "-o", (char *)options};
+int bench_serve(const char* argv0, const char* mountpoint, const char* options, const struct fuse_lowlevel_ops* ops,
+                int max_threads) {
+  char* args_v[] = {(char*)argv0, "-o", (char*)options};
   struct fuse_args args = FUSE_ARGS_INIT(options ? 3 : 1, args_v);
-  struct fuse_session *se = fuse_session_new(&args, ops, sizeof *ops, NULL);
+  struct fuse_session* se = fuse_session_new(&args, ops, sizeof *ops, NULL);
   if (!se || fuse_session_mount(se, mountpoint) != 0) return 1;
   int rc = run_loop(se, max_threads);
   fuse_session_unmount(se);

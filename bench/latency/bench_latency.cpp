@@ -66,7 +66,7 @@ Daemon start_daemon(const Subject& subject) {
     std::exit(1);
   }
   bench::started::set_pid(d.slot, d.pid);
-  struct stat st{};
+  struct stat st {};
   auto serves_file = [&] { return ::stat((d.mnt + "/file").c_str(), &st) == 0; };
   auto wait = bench::wait_for_mount(d.mnt, d.pid, std::chrono::seconds(20), std::chrono::milliseconds(5), serves_file);
   if (wait != bench::MountWait::mounted && (wait == bench::MountWait::exited || !bench::is_mounted(d.mnt))) {
@@ -102,7 +102,7 @@ void client_loop(const std::string& mnt, const std::string& op, int start_fd, Sh
   if (fd < 0) _exit(1);
   ::read(start_fd, buf, 1);  // blocks until the driver closes the pipe's write end
   long n = 0;
-  struct stat st{};
+  struct stat st {};
   while (!shared->stop.load(std::memory_order_relaxed)) {
     bool ok = op == "fstat"  ? ::fstat(fd, &st) == 0
               : op == "stat" ? ::stat(file.c_str(), &st) == 0
@@ -217,8 +217,8 @@ int parse(int argc, char** argv, Config& c) {
       return 2;
     }
   }
-  bool clients_ok = !c.clients.empty() && std::all_of(c.clients.begin(), c.clients.end(),
-                                                       [](int n) { return n >= 1 && n <= kMaxClients; });
+  bool clients_ok = !c.clients.empty() &&
+                    std::all_of(c.clients.begin(), c.clients.end(), [](int n) { return n >= 1 && n <= kMaxClients; });
   if (!clients_ok || c.rounds < 1 || !(c.seconds > 0) || c.delay_us < 0 || c.compute_us < 0 ||
       (c.op != "fstat" && c.op != "stat" && c.op != "read")) {
     std::fprintf(stderr, "bench_latency: bad option value\n%s", kUsage);
@@ -231,8 +231,10 @@ int parse(int argc, char** argv, Config& c) {
 std::string row(const Config& c, int clients, const std::string& subject, double rate, const std::string& baseline,
                 double base, unsigned peak) {
   char line[256];
-  std::snprintf(line, sizeof line, "| latency-bound %s, %ld us backend, %d clients, %s (peak in flight %u) | ops/s | %.0f | %.0f %s | %.2fx |",
-                c.op.c_str(), c.delay_us, clients, subject.c_str(), peak, rate, base, baseline.c_str(), rate / base);
+  std::snprintf(
+      line, sizeof line,
+      "| latency-bound %s, %ld us backend, %d clients, %s (peak in flight %u) | ops/s | %.0f | %.0f %s | %.2fx |",
+      c.op.c_str(), c.delay_us, clients, subject.c_str(), peak, rate, base, baseline.c_str(), rate / base);
   if (c.compute_us > 0)
     std::snprintf(line, sizeof line, "| %ld us compute per request, %d clients, %s | ops/s | %.0f | %.0f %s | %.2fx |",
                   c.compute_us, clients, subject.c_str(), rate, base, baseline.c_str(), rate / base);
@@ -253,12 +255,13 @@ int main(int argc, char** argv) {
     return 2;
   }
   bench::started::clean_up_on_signals();
-  auto* shared = static_cast<Shared*>(
-      ::mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+  auto* shared =
+      static_cast<Shared*>(::mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
   auto subs = subjects(c);
-  std::printf("# %s, backend delay %ld us, compute %ld us, %d rounds of %.1f s windows; ops/s (median), "
-              "ratio to %s, peak requests in flight\n",
-              c.op.c_str(), c.delay_us, c.compute_us, c.rounds, c.seconds, subs.front().name.c_str());
+  std::printf(
+      "# %s, backend delay %ld us, compute %ld us, %d rounds of %.1f s windows; ops/s (median), "
+      "ratio to %s, peak requests in flight\n",
+      c.op.c_str(), c.delay_us, c.compute_us, c.rounds, c.seconds, subs.front().name.c_str());
   std::vector<std::string> rows;  // for bench/README.md's table
   std::printf("%8s", "clients");
   for (auto& s : subs) std::printf(" %24s", s.name.c_str());

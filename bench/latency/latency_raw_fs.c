@@ -34,12 +34,12 @@ static void backend(void) {
   atomic_fetch_sub(&in_flight, 1);
 }
 
-static void slow_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
+static void slow_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   backend();
   bench_reply_one_file_entry(req, parent, name, (off_t)sizeof data);
 }
 
-static void slow_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+static void slow_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info* fi) {
   (void)fi;
   backend();
   struct stat st;
@@ -47,13 +47,13 @@ static void slow_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *
   fuse_reply_attr(req, &st, 0);
 }
 
-static void slow_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+static void slow_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info* fi) {
   (void)ino;
   fi->direct_io = 1;
   fuse_reply_open(req, fi);
 }
 
-static void slow_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi) {
+static void slow_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info* fi) {
   (void)ino;
   (void)fi;
   backend();
@@ -61,7 +61,7 @@ static void slow_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, st
   fuse_reply_buf(req, data, n < size ? n : size);
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   if (!bench_usage_ok(argc, argv, 3, 4, "MOUNTPOINT MAX_THREADS DELAY_US [COMPUTE_US]")) return 2;
   delay_us = atol(argv[3]);
   compute_us = argc == 5 ? atol(argv[4]) : 0;

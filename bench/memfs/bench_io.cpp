@@ -44,7 +44,7 @@ class Target {
     } else {
       start_memfs(memfs_options);
     }
-    struct stat st{};
+    struct stat st {};
     if (::stat(path_.c_str(), &st) != 0) fail("stat " + path_);
     mount_s_ = seconds_since(start);
   }
@@ -170,10 +170,14 @@ int parse(int argc, char** argv, Config& c) {
       return 2;
     }
     std::string v = argv[++i];
-    if (a == "--size") c.size_mib = std::strtoul(v.c_str(), nullptr, 10);
-    else if (a == "--rounds") c.rounds = std::atoi(v.c_str());
-    else if (a == "--random-ops") c.random_ops = std::atoi(v.c_str());
-    else if (a == "--memfs-option") c.memfs_options.push_back(v);
+    if (a == "--size")
+      c.size_mib = std::strtoul(v.c_str(), nullptr, 10);
+    else if (a == "--rounds")
+      c.rounds = std::atoi(v.c_str());
+    else if (a == "--random-ops")
+      c.random_ops = std::atoi(v.c_str());
+    else if (a == "--memfs-option")
+      c.memfs_options.push_back(v);
     else {
       std::fprintf(stderr, "bench_io: unknown option '%s'\n", a.c_str());
       return 2;
@@ -214,7 +218,7 @@ int main(int argc, char** argv) {
                 row.unit.c_str(), m, t, m / t);
   }
   double mm = median(mount_memfs), mt = median(mount_tmpfs);
-  std::printf("| mount to ready, memfs (ratio: tmpfs time / memfs time) | ms | %.2f | %.2f tmpfs | %.3fx |\n",
-              mm * 1e3, mt * 1e3, mt / mm);
+  std::printf("| mount to ready, memfs (ratio: tmpfs time / memfs time) | ms | %.2f | %.2f tmpfs | %.3fx |\n", mm * 1e3,
+              mt * 1e3, mt / mm);
   return 0;
 }

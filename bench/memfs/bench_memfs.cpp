@@ -45,9 +45,7 @@ std::filesystem::path temp_dir(const char* prefix) {
   return pattern;
 }
 
-void fail(const std::string& what) {
-  throw std::runtime_error(what + ": " + std::strerror(errno));
-}
+void fail(const std::string& what) { throw std::runtime_error(what + ": " + std::strerror(errno)); }
 
 // The target of one run: a directory plus, for memfs, the daemon serving it.
 class Target {
@@ -186,7 +184,8 @@ int main(int argc, char** argv) {
     fmt::print("{:<28}{:>14}{:>14}\n", "", names[0], names[1]);
     fmt::print("{:<28}{:>14}{:>14}\n", "st_size", sparse[0].size, sparse[1].size);
     fmt::print("{:<28}{:>14}{:>14}\n", "st_blocks (512 B)", sparse[0].blocks, sparse[1].blocks);
-    fmt::print("{:<28}{:>14}{:>14}\n", "daemon RSS growth (KiB)", sparse[0].rss_after_kib - sparse[0].rss_before_kib, "-");
+    fmt::print("{:<28}{:>14}{:>14}\n", "daemon RSS growth (KiB)", sparse[0].rss_after_kib - sparse[0].rss_before_kib,
+               "-");
     fmt::print("{:<28}{:>14.6f}{:>14.6f}{:>10.2f}\n", "write time (s)", sparse[0].write_s, sparse[1].write_s,
                ratio(sparse[0].write_s, sparse[1].write_s));
   } catch (const std::exception& e) {

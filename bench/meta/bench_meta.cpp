@@ -80,21 +80,37 @@ bool list_all(const std::string& dir) {
 
 std::vector<Row> make_rows() {
   return {
-      {"fstat", [](auto&, int fd) { struct stat st; return ::fstat(fd, &st) == 0; }, {}},
-      {"stat by path", [](auto& m, int) { struct stat st; return ::stat((m + "/f").c_str(), &st) == 0; }, {}},
+      {"fstat",
+       [](auto&, int fd) {
+         struct stat st;
+         return ::fstat(fd, &st) == 0;
+       },
+       {}},
+      {"stat by path",
+       [](auto& m, int) {
+         struct stat st;
+         return ::stat((m + "/f").c_str(), &st) == 0;
+       },
+       {}},
       {"stat of a missing name",
-       [](auto& m, int) { struct stat st; return ::stat((m + "/missing").c_str(), &st) != 0 && errno == ENOENT; }, {}},
+       [](auto& m, int) {
+         struct stat st;
+         return ::stat((m + "/missing").c_str(), &st) != 0 && errno == ENOENT;
+       },
+       {}},
       {"create + unlink",
        [](auto& m, int) {
          std::string p = m + "/new";
          int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
          return fd >= 0 && ::close(fd) == 0 && ::unlink(p.c_str()) == 0;
-       }, {}},
+       },
+       {}},
       {"mkdir + rmdir",
        [](auto& m, int) {
          std::string p = m + "/newdir";
          return ::mkdir(p.c_str(), 0755) == 0 && ::rmdir(p.c_str()) == 0;
-       }, {}},
+       },
+       {}},
   };
 }
 
@@ -114,10 +130,14 @@ int main(int argc, char** argv) {
   double seconds = 0.25;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
-    if (a == "--rounds") rounds = std::atoi(argv[i + 1]);
-    else if (a == "--seconds") seconds = std::atof(argv[i + 1]);
-    else if (a == "--cpu") cpu = std::atoi(argv[i + 1]);
-    else if (a == "--entries") entries = std::atoi(argv[i + 1]);
+    if (a == "--rounds")
+      rounds = std::atoi(argv[i + 1]);
+    else if (a == "--seconds")
+      seconds = std::atof(argv[i + 1]);
+    else if (a == "--cpu")
+      cpu = std::atoi(argv[i + 1]);
+    else if (a == "--entries")
+      entries = std::atoi(argv[i + 1]);
     else {
       std::fprintf(stderr, "usage: bench_meta [--rounds N] [--seconds S] [--cpu C] [--entries N]\n");
       return 2;

@@ -36,13 +36,14 @@ constexpr auto kPoll = 2ms;
 
 const std::map<std::string, int, std::less<>>& errno_names() {
   static const std::map<std::string, int, std::less<>> names{
-      {"EPERM", EPERM}, {"ENOENT", ENOENT}, {"EINTR", EINTR}, {"EIO", EIO}, {"EBADF", EBADF},
-      {"EAGAIN", EAGAIN}, {"ENOMEM", ENOMEM}, {"EACCES", EACCES}, {"EBUSY", EBUSY}, {"EEXIST", EEXIST},
-      {"EXDEV", EXDEV}, {"ENOTDIR", ENOTDIR}, {"EISDIR", EISDIR}, {"EINVAL", EINVAL}, {"EFBIG", EFBIG},
-      {"ENOSPC", ENOSPC}, {"EROFS", EROFS}, {"EMLINK", EMLINK}, {"ERANGE", ERANGE},
-      {"ENAMETOOLONG", ENAMETOOLONG}, {"ENOSYS", ENOSYS}, {"ENOTEMPTY", ENOTEMPTY}, {"ELOOP", ELOOP},
-      {"ENODATA", ENODATA}, {"EOPNOTSUPP", EOPNOTSUPP}, {"ENOTCONN", ENOTCONN}, {"ESTALE", ESTALE},
-      {"EDQUOT", EDQUOT}, {"ETIMEDOUT", ETIMEDOUT}, {"E2BIG", E2BIG}, {"EOVERFLOW", EOVERFLOW}};
+      {"EPERM", EPERM},           {"ENOENT", ENOENT},       {"EINTR", EINTR},        {"EIO", EIO},
+      {"EBADF", EBADF},           {"EAGAIN", EAGAIN},       {"ENOMEM", ENOMEM},      {"EACCES", EACCES},
+      {"EBUSY", EBUSY},           {"EEXIST", EEXIST},       {"EXDEV", EXDEV},        {"ENOTDIR", ENOTDIR},
+      {"EISDIR", EISDIR},         {"EINVAL", EINVAL},       {"EFBIG", EFBIG},        {"ENOSPC", ENOSPC},
+      {"EROFS", EROFS},           {"EMLINK", EMLINK},       {"ERANGE", ERANGE},      {"ENAMETOOLONG", ENAMETOOLONG},
+      {"ENOSYS", ENOSYS},         {"ENOTEMPTY", ENOTEMPTY}, {"ELOOP", ELOOP},        {"ENODATA", ENODATA},
+      {"EOPNOTSUPP", EOPNOTSUPP}, {"ENOTCONN", ENOTCONN},   {"ESTALE", ESTALE},      {"EDQUOT", EDQUOT},
+      {"ETIMEDOUT", ETIMEDOUT},   {"E2BIG", E2BIG},         {"EOVERFLOW", EOVERFLOW}};
   return names;
 }
 
@@ -82,14 +83,14 @@ uint64_t node_from_json(const json& j, const Observer& observer, const char* nod
 }
 
 ReplyOverride reply_from_json(const json& j) {
-  check_keys(j, {"mode", "size", "ino", "generation", "entry_timeout", "attr_timeout", "keep_cache", "direct_io",
-                 "negative_timeout"},
+  check_keys(j,
+             {"mode", "size", "ino", "generation", "entry_timeout", "attr_timeout", "keep_cache", "direct_io",
+              "negative_timeout"},
              "reply");
-  return ReplyOverride{get_opt<uint32_t>(j, "mode"),          get_opt<int64_t>(j, "size"),
-                       get_opt<uint64_t>(j, "ino"),           get_opt<uint64_t>(j, "generation"),
-                       get_opt<double>(j, "entry_timeout"),   get_opt<double>(j, "attr_timeout"),
-                       get_opt<bool>(j, "keep_cache"),        get_opt<bool>(j, "direct_io"),
-                       get_opt<double>(j, "negative_timeout")};
+  return ReplyOverride{
+      get_opt<uint32_t>(j, "mode"),       get_opt<int64_t>(j, "size"),         get_opt<uint64_t>(j, "ino"),
+      get_opt<uint64_t>(j, "generation"), get_opt<double>(j, "entry_timeout"), get_opt<double>(j, "attr_timeout"),
+      get_opt<bool>(j, "keep_cache"),     get_opt<bool>(j, "direct_io"),       get_opt<double>(j, "negative_timeout")};
 }
 
 }  // namespace
@@ -104,10 +105,11 @@ int errno_from_json(const json& j) {
 }
 
 json to_json(const TraceRecord& r) {
-  json j{{"seq", r.seq},     {"op", r.op},       {"node", r.node},         {"path", r.path},
-         {"name", r.name},   {"fh", r.fh},       {"offset", r.offset},     {"size", r.size},
-         {"pid", r.pid},     {"uid", r.uid},     {"gid", r.gid},           {"answered", r.answered},
-         {"error", r.error}, {"rule", r.rule},   {"interrupted", r.interrupted},
+  json j{{"seq", r.seq},           {"op", r.op},        {"node", r.node},
+         {"path", r.path},         {"name", r.name},    {"fh", r.fh},
+         {"offset", r.offset},     {"size", r.size},    {"pid", r.pid},
+         {"uid", r.uid},           {"gid", r.gid},      {"answered", r.answered},
+         {"error", r.error},       {"rule", r.rule},    {"interrupted", r.interrupted},
          {"start_ns", r.start_ns}, {"end_ns", r.end_ns}};
   if (!r.name2.empty()) j["name2"] = r.name2;
   if (r.reply_node != 0 || r.op == "LOOKUP") j["reply_node"] = r.reply_node;
@@ -139,8 +141,9 @@ Notification notification_from_json(const json& j, const Observer& observer) {
 }
 
 FaultRule fault_rule_from_json(const json& j, const Observer& observer) {
-  check_keys(j, {"cmd", "op", "node", "path", "name", "nth", "times", "notify", "delay_ms", "hold",
-                 "ignore_interrupts", "error", "negative_entry", "reply"},
+  check_keys(j,
+             {"cmd", "op", "node", "path", "name", "nth", "times", "notify", "delay_ms", "hold", "ignore_interrupts",
+              "error", "negative_entry", "reply"},
              "fault");
   FaultRule r;
   r.op = get_opt<std::string>(j, "op").value_or("");
@@ -332,8 +335,7 @@ ControlServer::ControlServer(Session& session, Observer& observer, const std::fi
   if (!bec) impl_->acceptor.bind(local::endpoint(socket_path.string()), bec);
   if (!bec) impl_->acceptor.listen(asio::socket_base::max_listen_connections, bec);
   if (bec)
-    throw std::system_error(bec.value(), std::generic_category(),
-                            "fusepp: control socket " + socket_path.string());
+    throw std::system_error(bec.value(), std::generic_category(), "fusepp: control socket " + socket_path.string());
   asio::co_spawn(session.io_context(), impl_->accept_loop(), asio::detached);
 }
 
@@ -345,8 +347,9 @@ ControlServer::~ControlServer() {
 }
 
 void ControlServer::add_command(const std::string& name, Command command) {
-  static const char* builtin[] = {"mark", "trace", "fault", "remove_fault", "clear_faults", "rule_hits", "release",
-                                  "release_all", "held", "wait_held", "wait_quiet", "notify", "balance"};
+  static const char* builtin[] = {"mark",       "trace",   "fault",       "remove_fault", "clear_faults",
+                                  "rule_hits",  "release", "release_all", "held",         "wait_held",
+                                  "wait_quiet", "notify",  "balance"};
   for (const char* b : builtin)
     if (name == b) throw std::invalid_argument("fusepp: control command " + name + " is built in");
   impl_->commands[name] = std::move(command);

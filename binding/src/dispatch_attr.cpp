@@ -30,8 +30,7 @@ void setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse
   // SetattrFields cannot be copied, so it is built inside a coroutine frame of its own.
   start<EntryAttributes>(
       req, "setattr", ino,
-      [&ops = dispatcher_of(req).ops, ino, requested, to_set,
-       fh](const RequestContext& ctx) -> Reply<EntryAttributes> {
+      [&ops = dispatcher_of(req).ops, ino, requested, to_set, fh](const RequestContext& ctx) -> Reply<EntryAttributes> {
         SetattrFields fields(to_set);
         co_return co_await ops.setattr(InodeT{ino}, requested, fields, fh, ctx);
       },

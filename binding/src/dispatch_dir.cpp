@@ -50,7 +50,7 @@ bool readdir_reply(ReaddirToken& token, std::string_view name, const EntryAttrib
       if (token.record_names_) token.looked_up_names_.emplace_back(name);
     }
   } else {
-    struct stat st{};
+    struct stat st {};
     st.st_ino = attr.st_ino;
     st.st_mode = attr.st_mode;
     needed = fuse_add_direntry(token.req_, nullptr, 0, cname.ptr, &st, next_id);
@@ -67,8 +67,8 @@ namespace {
 
 // Observed (o set): the request and the entries that took a lookup go to the trace. Fault
 // rules other than errno, delay and hold do not apply to readdir.
-asio::awaitable<void> run_readdir(Dispatcher& d, Observer::Impl* o, RequestArgs args, fuse_req_t req,
-                                  fuse_ino_t ino, FileHandleT fh, off_t off, size_t size, bool plus) {
+asio::awaitable<void> run_readdir(Dispatcher& d, Observer::Impl* o, RequestArgs args, fuse_req_t req, fuse_ino_t ino,
+                                  FileHandleT fh, off_t off, size_t size, bool plus) {
   RequestScope scope(d);
   ReaddirToken token = Dispatcher::make_token(req, size, plus);
   Dispatcher::token_buffer(token).reserve(size);
@@ -134,23 +134,22 @@ void opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 void readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
   Dispatcher& d = dispatcher_of(req);
   Observer::Impl* o = d.observing();
-  launch(req, d.io, run_readdir(d, o, o ? current_request_args() : RequestArgs{}, req, ino, FileHandleT{fi->fh},
-                                off, size, false));
+  launch(
+      req, d.io,
+      run_readdir(d, o, o ? current_request_args() : RequestArgs{}, req, ino, FileHandleT{fi->fh}, off, size, false));
 }
 
 void readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
   Dispatcher& d = dispatcher_of(req);
   Observer::Impl* o = d.observing();
-  launch(req, d.io, run_readdir(d, o, o ? current_request_args() : RequestArgs{}, req, ino, FileHandleT{fi->fh},
-                                off, size, true));
+  launch(req, d.io,
+         run_readdir(d, o, o ? current_request_args() : RequestArgs{}, req, ino, FileHandleT{fi->fh}, off, size, true));
 }
 
 void releasedir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   start<void>(
       req, "releasedir", ino,
-      [&ops = dispatcher_of(req).ops, fh = FileHandleT{fi->fh}](const RequestContext&) {
-        return ops.releasedir(fh);
-      },
+      [&ops = dispatcher_of(req).ops, fh = FileHandleT{fi->fh}](const RequestContext&) { return ops.releasedir(fh); },
       reply_ok);
 }
 

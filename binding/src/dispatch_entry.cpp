@@ -109,8 +109,8 @@ void rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newp
             unsigned flags) {
   start<void>(
       req, "rename", parent,
-      [&ops = dispatcher_of(req).ops, parent, n = std::string_view(name), newparent,
-       nn = std::string_view(newname), flags](const RequestContext& ctx) {
+      [&ops = dispatcher_of(req).ops, parent, n = std::string_view(name), newparent, nn = std::string_view(newname),
+       flags](const RequestContext& ctx) {
         return ops.rename(InodeT{parent}, n, InodeT{newparent}, nn, FlagT{static_cast<int32_t>(flags)}, ctx);
       },
       reply_ok);

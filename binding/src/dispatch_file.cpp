@@ -41,10 +41,8 @@ void open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 void create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
   start<std::pair<FileInfo, EntryAttributes>>(
       req, "create", parent,
-      [&ops = dispatcher_of(req).ops, parent, n = std::string_view(name), mode,
-       flags = open_flags(fi->flags)](const RequestContext& ctx) {
-        return ops.create(InodeT{parent}, n, ModeT{mode}, flags, ctx);
-      },
+      [&ops = dispatcher_of(req).ops, parent, n = std::string_view(name), mode, flags = open_flags(fi->flags)](
+          const RequestContext& ctx) { return ops.create(InodeT{parent}, n, ModeT{mode}, flags, ctx); },
       [](fuse_req_t r, Result<std::pair<FileInfo, EntryAttributes>>& res) {
         Dispatcher& d = dispatcher_of(r);
         fuse_file_info out = to_file_info(res->first);
@@ -61,9 +59,7 @@ void read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info
       [&ops = dispatcher_of(req).ops, fh = FileHandleT{fi->fh}, off, size](const RequestContext& ctx) {
         return ops.read(fh, off, size, ctx);
       },
-      [size](fuse_req_t r, Result<std::string>& res) {
-        fuse_reply_buf(r, res->data(), std::min(size, res->size()));
-      });
+      [size](fuse_req_t r, Result<std::string>& res) { fuse_reply_buf(r, res->data(), std::min(size, res->size())); });
 }
 
 void write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off, fuse_file_info* fi) {
@@ -77,7 +73,9 @@ void write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t o
 void flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   start<void>(
       req, "flush", ino,
-      [&ops = dispatcher_of(req).ops, fh = FileHandleT{fi->fh}](const RequestContext& ctx) { return ops.flush(fh, ctx); },
+      [&ops = dispatcher_of(req).ops, fh = FileHandleT{fi->fh}](const RequestContext& ctx) {
+        return ops.flush(fh, ctx);
+      },
       reply_ok);
 }
 
@@ -122,14 +120,12 @@ void lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, fuse_file_info
       [](fuse_req_t r, Result<off_t>& res) { fuse_reply_lseek(r, *res); });
 }
 
-void copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in, fuse_file_info* fi_in, fuse_ino_t,
-                     off_t off_out, fuse_file_info* fi_out, size_t len, int flags) {
+void copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in, fuse_file_info* fi_in, fuse_ino_t, off_t off_out,
+                     fuse_file_info* fi_out, size_t len, int flags) {
   start<size_t>(
       req, "copy_file_range", ino_in,
-      [&ops = dispatcher_of(req).ops, in = FileHandleT{fi_in->fh}, off_in, out = FileHandleT{fi_out->fh}, off_out,
-       len, flags](const RequestContext&) {
-        return ops.copy_file_range(in, off_in, out, off_out, len, FlagT{flags});
-      },
+      [&ops = dispatcher_of(req).ops, in = FileHandleT{fi_in->fh}, off_in, out = FileHandleT{fi_out->fh}, off_out, len,
+       flags](const RequestContext&) { return ops.copy_file_range(in, off_in, out, off_out, len, FlagT{flags}); },
       [](fuse_req_t r, Result<size_t>& res) { fuse_reply_write(r, *res); });
 }
 
@@ -178,8 +174,7 @@ void ioctl(fuse_req_t req, fuse_ino_t ino, unsigned cmd, void* arg, fuse_file_in
   start<IoctlReply>(
       req, "ioctl", ino,
       [&ops = dispatcher_of(req).ops, fh = FileHandleT{fi->fh}, cmd, a = reinterpret_cast<uint64_t>(arg), flags,
-       in = std::string_view(static_cast<const char*>(in_buf), in_bufsz),
-       out_bufsz](const RequestContext&) {
+       in = std::string_view(static_cast<const char*>(in_buf), in_bufsz), out_bufsz](const RequestContext&) {
         return ops.ioctl(fh, cmd, a, FlagT{static_cast<int32_t>(flags)}, in, out_bufsz);
       },
       [out_bufsz](fuse_req_t r, Result<IoctlReply>& res) {

@@ -39,7 +39,7 @@ void statfs(fuse_req_t req, fuse_ino_t ino) {
   start<StatvfsData>(
       req, "statfs", ino, [&ops = dispatcher_of(req).ops](const RequestContext& ctx) { return ops.statfs(ctx); },
       [](fuse_req_t r, Result<StatvfsData>& res) {
-        struct statvfs st{};
+        struct statvfs st {};
         st.f_bsize = res->f_bsize;
         st.f_frsize = res->f_frsize;
         st.f_blocks = res->f_blocks;

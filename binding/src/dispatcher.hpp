@@ -75,7 +75,7 @@ inline thread_local RecvBuffer* tl_current_buffer = nullptr;
 // Hooks the serving loop gives the dispatcher.
 struct LoopHooks {
   std::atomic<unsigned> in_flight{0};
-  unsigned max_tasks = 0;  // 0: unlimited
+  unsigned max_tasks = 0;              // 0: unlimited
   std::function<void()> on_slot_free;  // called when in_flight drops below max_tasks
 };
 
@@ -88,8 +88,7 @@ struct PendingRetrievals {
 
 class Dispatcher {
  public:
-  Dispatcher(Operations& ops, asio::io_context& io, LoopHooks& hooks)
-      : ops(ops), io(io), hooks(hooks) {}
+  Dispatcher(Operations& ops, asio::io_context& io, LoopHooks& hooks) : ops(ops), io(io), hooks(hooks) {}
   static const fuse_lowlevel_ops& table();  // the single fixed ops table (dispatch_table.cpp)
 
   Operations& ops;
@@ -150,8 +149,7 @@ inline RequestContext make_context(fuse_req_t req) {
 // Runs a handler to completion and sends exactly one reply. call(ctx) returns the handler's
 // Reply<T>; done(req, result) sends the success reply. Everything else becomes an errno.
 template <class T, class Call, class Done>
-asio::awaitable<void> serve(Dispatcher& d, fuse_req_t req, const char* op, uint64_t ino, Call call,
-                            Done done) {
+asio::awaitable<void> serve(Dispatcher& d, fuse_req_t req, const char* op, uint64_t ino, Call call, Done done) {
   RequestScope scope(d);
   RequestContext ctx = make_context(req);
   std::optional<Result<T>> result;
@@ -241,8 +239,8 @@ void override_and_describe(const ReplyOverride& o, T& value, ReplyFacts& facts) 
 // before the handler and its reply override after, and records the reply. A separate
 // coroutine so that the unobserved path stays exactly serve().
 template <class T, class Call, class Done>
-asio::awaitable<void> serve_observed(Dispatcher& d, Observer::Impl& o, RequestArgs args, fuse_req_t req,
-                                     const char* op, uint64_t ino, Call call, Done done) {
+asio::awaitable<void> serve_observed(Dispatcher& d, Observer::Impl& o, RequestArgs args, fuse_req_t req, const char* op,
+                                     uint64_t ino, Call call, Done done) {
   RequestScope scope(d);
   RequestContext ctx = make_context(req);
   FaultPlan plan;
@@ -292,8 +290,7 @@ template <class T, class Call, class Done>
 void start(fuse_req_t req, const char* op, uint64_t ino, Call call, Done done) {
   Dispatcher& d = dispatcher_of(req);
   if (Observer::Impl* o = d.observing(); o != nullptr) [[unlikely]] {
-    launch(req, d.io,
-           serve_observed<T>(d, *o, current_request_args(), req, op, ino, std::move(call), std::move(done)));
+    launch(req, d.io, serve_observed<T>(d, *o, current_request_args(), req, op, ino, std::move(call), std::move(done)));
     return;
   }
   launch(req, d.io, serve<T>(d, req, op, ino, std::move(call), std::move(done)));
@@ -343,8 +340,7 @@ void release(fuse_req_t, fuse_ino_t, fuse_file_info*);
 void fsync(fuse_req_t, fuse_ino_t, int, fuse_file_info*);
 void fallocate(fuse_req_t, fuse_ino_t, int, off_t, off_t, fuse_file_info*);
 void lseek(fuse_req_t, fuse_ino_t, off_t, int, fuse_file_info*);
-void copy_file_range(fuse_req_t, fuse_ino_t, off_t, fuse_file_info*, fuse_ino_t, off_t, fuse_file_info*,
-                     size_t, int);
+void copy_file_range(fuse_req_t, fuse_ino_t, off_t, fuse_file_info*, fuse_ino_t, off_t, fuse_file_info*, size_t, int);
 void getlk(fuse_req_t, fuse_ino_t, fuse_file_info*, struct flock*);
 void setlk(fuse_req_t, fuse_ino_t, fuse_file_info*, struct flock*, int);
 void flock(fuse_req_t, fuse_ino_t, fuse_file_info*, int);

@@ -30,7 +30,8 @@ std::string qualified(std::string_view ns, std::string_view name) {
 
 std::set<gid_t> get_sup_groups(pid_t pid) {
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  if (!status) throw std::system_error(ESRCH, std::generic_category(), "fusepp: no status for pid " + std::to_string(pid));
+  if (!status)
+    throw std::system_error(ESRCH, std::generic_category(), "fusepp: no status for pid " + std::to_string(pid));
   std::string line;
   while (std::getline(status, line)) {
     if (line.rfind("Groups:", 0) != 0) continue;

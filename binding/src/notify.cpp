@@ -48,12 +48,10 @@ int send_notification(fuse_session* se, const Notification& n) {
   switch (n.kind) {
     case Notification::Kind::inval_entry:
       return fuse_lowlevel_notify_inval_entry(se, n.node, n.name.data(), n.name.size());
-    case Notification::Kind::expire_entry:
-      return write_expire_entry(se, n.node, n.name);
+    case Notification::Kind::expire_entry: return write_expire_entry(se, n.node, n.name);
     case Notification::Kind::delete_entry:
       return fuse_lowlevel_notify_delete(se, n.node, n.child, n.name.data(), n.name.size());
-    case Notification::Kind::inval_inode:
-      return fuse_lowlevel_notify_inval_inode(se, n.node, n.offset, n.length);
+    case Notification::Kind::inval_inode: return fuse_lowlevel_notify_inval_inode(se, n.node, n.offset, n.length);
     case Notification::Kind::store: {
       fuse_bufvec bufv = FUSE_BUFVEC_INIT(n.data.size());
       bufv.buf[0].mem = const_cast<char*>(n.data.data());

@@ -39,11 +39,17 @@ std::string take_string(const char*& p, const char* end) {
 
 bool is_name_op(uint32_t op) {
   switch (op) {
-    case FUSE_LOOKUP: case FUSE_MKNOD: case FUSE_MKDIR: case FUSE_UNLINK: case FUSE_RMDIR:
-    case FUSE_SYMLINK: case FUSE_RENAME: case FUSE_RENAME2: case FUSE_LINK: case FUSE_CREATE:
-      return true;
-    default:
-      return false;
+    case FUSE_LOOKUP:
+    case FUSE_MKNOD:
+    case FUSE_MKDIR:
+    case FUSE_UNLINK:
+    case FUSE_RMDIR:
+    case FUSE_SYMLINK:
+    case FUSE_RENAME:
+    case FUSE_RENAME2:
+    case FUSE_LINK:
+    case FUSE_CREATE: return true;
+    default: return false;
   }
 }
 
@@ -120,16 +126,28 @@ RequestArgs decode_request(const void* message, size_t length) {
   a.gid = h.gid;
   a.pid = h.pid;
   switch (h.opcode) {
-    case FUSE_LOOKUP: case FUSE_UNLINK: case FUSE_RMDIR: case FUSE_REMOVEXATTR:
-      a.name = take_string(p, end);
-      break;
+    case FUSE_LOOKUP:
+    case FUSE_UNLINK:
+    case FUSE_RMDIR:
+    case FUSE_REMOVEXATTR: a.name = take_string(p, end); break;
     case FUSE_SYMLINK:
       a.name = take_string(p, end);
       a.name2 = take_string(p, end);
       break;
-    case FUSE_MKNOD: { fuse_mknod_in in{}; p = take(p, end, &in); a.name = take_string(p, end); break; }
-    case FUSE_MKDIR: { fuse_mkdir_in in{}; p = take(p, end, &in); a.name = take_string(p, end); break; }
-    case FUSE_RENAME: case FUSE_RENAME2: {
+    case FUSE_MKNOD: {
+      fuse_mknod_in in{};
+      p = take(p, end, &in);
+      a.name = take_string(p, end);
+      break;
+    }
+    case FUSE_MKDIR: {
+      fuse_mkdir_in in{};
+      p = take(p, end, &in);
+      a.name = take_string(p, end);
+      break;
+    }
+    case FUSE_RENAME:
+    case FUSE_RENAME2: {
       fuse_rename2_in in{};
       p = take(p, end, &in, h.opcode == FUSE_RENAME ? sizeof(fuse_rename_in) : sizeof(fuse_rename2_in));
       a.link_target = in.newdir;
@@ -137,8 +155,19 @@ RequestArgs decode_request(const void* message, size_t length) {
       a.name2 = take_string(p, end);
       break;
     }
-    case FUSE_LINK: { fuse_link_in in{}; p = take(p, end, &in); a.link_target = in.oldnodeid; a.name = take_string(p, end); break; }
-    case FUSE_CREATE: { fuse_create_in in{}; p = take(p, end, &in); a.name = take_string(p, end); break; }
+    case FUSE_LINK: {
+      fuse_link_in in{};
+      p = take(p, end, &in);
+      a.link_target = in.oldnodeid;
+      a.name = take_string(p, end);
+      break;
+    }
+    case FUSE_CREATE: {
+      fuse_create_in in{};
+      p = take(p, end, &in);
+      a.name = take_string(p, end);
+      break;
+    }
     case FUSE_SETXATTR: {
       // libfuse 3.14 never asks for FUSE_SETXATTR_EXT, so the short form arrives.
       fuse_setxattr_in in{};
@@ -147,7 +176,13 @@ RequestArgs decode_request(const void* message, size_t length) {
       a.name = take_string(p, end);
       break;
     }
-    case FUSE_GETXATTR: { fuse_getxattr_in in{}; p = take(p, end, &in); a.size = in.size; a.name = take_string(p, end); break; }
+    case FUSE_GETXATTR: {
+      fuse_getxattr_in in{};
+      p = take(p, end, &in);
+      a.size = in.size;
+      a.name = take_string(p, end);
+      break;
+    }
     case FUSE_GETATTR: {
       fuse_getattr_in in{};
       take(p, end, &in);
@@ -161,7 +196,9 @@ RequestArgs decode_request(const void* message, size_t length) {
       if (in.valid & FATTR_SIZE) a.size = in.size;
       break;
     }
-    case FUSE_READ: case FUSE_READDIR: case FUSE_READDIRPLUS: {
+    case FUSE_READ:
+    case FUSE_READDIR:
+    case FUSE_READDIRPLUS: {
       fuse_read_in in{};
       take(p, end, &in);
       a.fh = in.fh;
@@ -169,10 +206,34 @@ RequestArgs decode_request(const void* message, size_t length) {
       a.size = in.size;
       break;
     }
-    case FUSE_WRITE: { fuse_write_in in{}; take(p, end, &in); a.fh = in.fh; a.offset = static_cast<int64_t>(in.offset); a.size = in.size; break; }
-    case FUSE_RELEASE: case FUSE_RELEASEDIR: { fuse_release_in in{}; take(p, end, &in); a.fh = in.fh; break; }
-    case FUSE_FLUSH: { fuse_flush_in in{}; take(p, end, &in); a.fh = in.fh; break; }
-    case FUSE_FSYNC: case FUSE_FSYNCDIR: { fuse_fsync_in in{}; take(p, end, &in); a.fh = in.fh; break; }
+    case FUSE_WRITE: {
+      fuse_write_in in{};
+      take(p, end, &in);
+      a.fh = in.fh;
+      a.offset = static_cast<int64_t>(in.offset);
+      a.size = in.size;
+      break;
+    }
+    case FUSE_RELEASE:
+    case FUSE_RELEASEDIR: {
+      fuse_release_in in{};
+      take(p, end, &in);
+      a.fh = in.fh;
+      break;
+    }
+    case FUSE_FLUSH: {
+      fuse_flush_in in{};
+      take(p, end, &in);
+      a.fh = in.fh;
+      break;
+    }
+    case FUSE_FSYNC:
+    case FUSE_FSYNCDIR: {
+      fuse_fsync_in in{};
+      take(p, end, &in);
+      a.fh = in.fh;
+      break;
+    }
     case FUSE_FALLOCATE: {
       fuse_fallocate_in in{};
       take(p, end, &in);
@@ -181,10 +242,20 @@ RequestArgs decode_request(const void* message, size_t length) {
       a.size = in.length;
       break;
     }
-    case FUSE_LSEEK: { fuse_lseek_in in{}; take(p, end, &in); a.fh = in.fh; a.offset = static_cast<int64_t>(in.offset); break; }
-    case FUSE_FORGET: { fuse_forget_in in{}; take(p, end, &in); a.size = in.nlookup; break; }
-    default:
+    case FUSE_LSEEK: {
+      fuse_lseek_in in{};
+      take(p, end, &in);
+      a.fh = in.fh;
+      a.offset = static_cast<int64_t>(in.offset);
       break;
+    }
+    case FUSE_FORGET: {
+      fuse_forget_in in{};
+      take(p, end, &in);
+      a.size = in.nlookup;
+      break;
+    }
+    default: break;
   }
   return a;
 }

@@ -50,8 +50,8 @@ struct FaultPlan {
 struct ReplyFacts {
   int error = 0;
   bool answered = true;
-  uint64_t node = 0;     // entry replies
-  uint64_t fh = 0;       // OPEN, OPENDIR, CREATE
+  uint64_t node = 0;  // entry replies
+  uint64_t fh = 0;    // OPEN, OPENDIR, CREATE
   bool has_fh = false;
   std::vector<std::pair<uint64_t, std::string>> entries;  // READDIRPLUS entries taking a lookup
   bool interrupted = false;
@@ -107,7 +107,7 @@ struct Observer::Impl {
   std::map<std::pair<bool, uint64_t>, uint64_t> open_handles;  // (dir, fh) -> opens not released
   std::function<std::optional<uint64_t>(uint64_t)> count_source;
 
-  std::string path_of(uint64_t node) const;       // "" when unknown
+  std::string path_of(uint64_t node) const;  // "" when unknown
   std::string request_path(const RequestArgs& args) const;
   bool matches(const FaultRule& rule, const RequestArgs& args, const std::string& path) const;
   TraceRecord* record(uint64_t seq);

@@ -89,23 +89,15 @@ Reply<IoctlReply> Operations::ioctl(FileHandleT, unsigned, uint64_t, FlagT, std:
   co_return kNotImplemented;
 }
 Reply<FileHandleT> Operations::opendir(InodeT, const RequestContext&) { co_return kNotImplemented; }
-Reply<FileHandleT> Operations::opendir(InodeT inode, FlagT, const RequestContext& ctx) {
-  return opendir(inode, ctx);
-}
+Reply<FileHandleT> Operations::opendir(InodeT inode, FlagT, const RequestContext& ctx) { return opendir(inode, ctx); }
 Reply<void> Operations::readdir(FileHandleT, off_t, ReaddirToken&) { co_return kNotImplemented; }
 Reply<void> Operations::releasedir(FileHandleT) { co_return kNotImplemented; }
 Reply<void> Operations::fsyncdir(FileHandleT, bool) { co_return kNotImplemented; }
 Reply<void> Operations::setxattr(InodeT, std::string_view, std::string_view, FlagT, const RequestContext&) {
   co_return kNotImplemented;
 }
-Reply<std::string> Operations::getxattr(InodeT, std::string_view, const RequestContext&) {
-  co_return kNotImplemented;
-}
-Reply<std::vector<std::string>> Operations::listxattr(InodeT, const RequestContext&) {
-  co_return kNotImplemented;
-}
-Reply<void> Operations::removexattr(InodeT, std::string_view, const RequestContext&) {
-  co_return kNotImplemented;
-}
+Reply<std::string> Operations::getxattr(InodeT, std::string_view, const RequestContext&) { co_return kNotImplemented; }
+Reply<std::vector<std::string>> Operations::listxattr(InodeT, const RequestContext&) { co_return kNotImplemented; }
+Reply<void> Operations::removexattr(InodeT, std::string_view, const RequestContext&) { co_return kNotImplemented; }
 
 }  // namespace fusepp

@@ -43,11 +43,11 @@ bool acquire_wake_signal() {
   sigset_t blocked;
   if (pthread_sigmask(SIG_BLOCK, nullptr, &blocked) != 0 || sigismember(&blocked, kWakeSignal)) return false;
   std::lock_guard lock(g_wake_signal_mutex);
-  struct sigaction current{};
+  struct sigaction current {};
   if (sigaction(kWakeSignal, nullptr, &current) != 0) return false;
   if (!is_our_handler(current)) {
     if ((current.sa_flags & SA_SIGINFO) != 0 || current.sa_handler != SIG_DFL) return false;
-    struct sigaction ours{};
+    struct sigaction ours {};
     ours.sa_handler = on_wake_signal;
     sigemptyset(&ours.sa_mask);
     ours.sa_flags = 0;  // no SA_RESTART: the blocked read must return
@@ -61,9 +61,9 @@ bool acquire_wake_signal() {
 void release_wake_signal() {
   std::lock_guard lock(g_wake_signal_mutex);
   if (--g_wake_signal_users > 0) return;
-  struct sigaction current{};
+  struct sigaction current {};
   if (sigaction(kWakeSignal, nullptr, &current) == 0 && is_our_handler(current)) {
-    struct sigaction dfl{};
+    struct sigaction dfl {};
     dfl.sa_handler = SIG_DFL;
     sigemptyset(&dfl.sa_mask);
     sigaction(kWakeSignal, &dfl, nullptr);
@@ -72,8 +72,7 @@ void release_wake_signal() {
 
 }  // namespace
 
-Reader::Reader(Session::Impl& s)
-    : s_(s), sd_(s.io, ::dup(fuse_session_fd(s.se))), current_(s.pool.acquire()) {}
+Reader::Reader(Session::Impl& s) : s_(s), sd_(s.io, ::dup(fuse_session_fd(s.se))), current_(s.pool.acquire()) {}
 
 void Reader::take_fresh_buffer_if_pinned() {
   if (current_->refs.load(std::memory_order_acquire) > 1) {
@@ -260,9 +259,9 @@ Session::Session(Operations& ops, const std::filesystem::path& mountpoint, const
   impl_->se = fuse_session_new(&args, &Dispatcher::table(), sizeof(fuse_lowlevel_ops), &impl_->dispatcher);
   fuse_opt_free_args(&args);
   if (!impl_->se)
-    throw std::system_error(EINVAL, std::generic_category(),
-                            "fusepp: cannot create a FUSE session for " + mountpoint.string() + " (options: " +
-                                joined + ")");
+    throw std::system_error(
+        EINVAL, std::generic_category(),
+        "fusepp: cannot create a FUSE session for " + mountpoint.string() + " (options: " + joined + ")");
   if (fuse_session_mount(impl_->se, mountpoint.c_str()) != 0) {
     int err = errno ? errno : EIO;
     fuse_session_destroy(impl_->se);
@@ -379,7 +378,7 @@ void Session::Impl::serve_single() {
       }
       if (b == Reader::Blocking::end) break;
       if (b == Reader::Blocking::next) continue;  // look again: leave for epoll only while work is outstanding
-      can_block = false;  // would_block: someone else sets O_NONBLOCK; stay in epoll
+      can_block = false;                          // would_block: someone else sets O_NONBLOCK; stay in epoll
     }
     r.start_async();
     // run() must end only when the reader finishes or stops it to check whether the
@@ -435,8 +434,7 @@ void Session::invalidate_inode(InodeT inode, bool attr_only) {
 
 namespace {
 int notify_entry(fuse_session* se, InodeT inode_p, std::string_view name, InodeT deleted) {
-  if (deleted != InodeT{0})
-    return fuse_lowlevel_notify_delete(se, inode_p, deleted, name.data(), name.size());
+  if (deleted != InodeT{0}) return fuse_lowlevel_notify_delete(se, inode_p, deleted, name.data(), name.size());
   return fuse_lowlevel_notify_inval_entry(se, inode_p, name.data(), name.size());
 }
 }  // namespace
@@ -463,8 +461,8 @@ void Session::invalidate_inode_async(InodeT inode, bool attr_only) {
   impl_->notifier.push([se, inode, attr_only] {
     int rc = fuse_lowlevel_notify_inval_inode(se, inode, attr_only ? -1 : 0, 0);
     if (rc < 0 && rc != -ENOENT)
-      std::fprintf(stderr, "fusepp: invalidate_inode(%llu) failed: %s\n",
-                   static_cast<unsigned long long>(inode.value), std::strerror(-rc));
+      std::fprintf(stderr, "fusepp: invalidate_inode(%llu) failed: %s\n", static_cast<unsigned long long>(inode.value),
+                   std::strerror(-rc));
   });
 }
 
@@ -483,7 +481,7 @@ asio::io_context& Session::io_context() { return impl_->io; }
 
 namespace {
 std::mutex g_session_mutex;
-std::unique_ptr<Session> g_session;  // made by init()
+std::unique_ptr<Session> g_session;     // made by init()
 std::vector<Session*> g_open_sessions;  // every Session mounted and not yet closed
 }  // namespace
 

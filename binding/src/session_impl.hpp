@@ -68,12 +68,10 @@ struct Session::Impl {
   std::atomic<bool> blocking{false};
   std::mutex idle_thread_mutex;
   std::optional<pthread_t> idle_thread;  // set while serve_single() may block in read(2)
-  bool single_thread = false;  // main() runs with threads == 1
+  bool single_thread = false;            // main() runs with threads == 1
 
   void check_open() const;
-  bool exit_requested() const {
-    return exiting.load(std::memory_order_seq_cst) || fuse_session_exited(se);
-  }
+  bool exit_requested() const { return exiting.load(std::memory_order_seq_cst) || fuse_session_exited(se); }
   void wake_readers();  // after terminate: make every reader notice the exit flag
   void wake_blocked_reader();
   void resume_paused();
@@ -91,7 +89,7 @@ class Reader {
   Reader& operator=(const Reader&) = delete;
   ~Reader() { BufferPool::release(current_); }
 
-  void pump();  // start the next read (or finish / pause)
+  void pump();          // start the next read (or finish / pause)
   void start_async() {  // the single-threaded loop leaves its idle mode
     idle_check_due_ = true;
     pump();

@@ -20,7 +20,6 @@
 #include <boost/asio/post.hpp>
 #include <optional>
 
-
 namespace fusepp::testing {
 
 namespace {
@@ -195,8 +194,7 @@ void ScopedMount::unmount() {
   }
   if (!served) {
     // A handler blocks the serving thread for good. Leak the session rather than hang.
-    std::fprintf(stderr, "fusepp: the daemon for %s does not stop; leaving its thread behind\n",
-                 mountpoint_.c_str());
+    std::fprintf(stderr, "fusepp: the daemon for %s does not stop; leaving its thread behind\n", mountpoint_.c_str());
     s.server.detach();
     s.session->observe(nullptr);  // the observer dies with this ScopedMount
     (void)s.session.release();

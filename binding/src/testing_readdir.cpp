@@ -34,8 +34,8 @@ std::vector<ReaddirEntry> decode(const std::string& body, bool plus) {
 
 }  // namespace
 
-Result<std::vector<ReaddirEntry>> readdir_directly(Operations& ops, FileHandleT fh, off_t start_id,
-                                                   size_t buffer_size, bool plus) {
+Result<std::vector<ReaddirEntry>> readdir_directly(Operations& ops, FileHandleT fh, off_t start_id, size_t buffer_size,
+                                                   bool plus) {
   // libfuse's fuse_add_direntry*() never look at the request, so a token without one is safe.
   ReaddirToken token(nullptr, buffer_size, plus);
   token.buffer_.reserve(buffer_size);

@@ -51,10 +51,11 @@ struct IntField {
   void (*set)(S&, int64_t);
 };
 
-#define FUSEPP_INT_FIELD(S, field, type)                                          \
-  IntField<S> {                                                                   \
-#field, [](const S& s) { return static_cast<int64_t>(s.field); },             \
-        [](S& s, int64_t v) { s.field = static_cast<type>(v); }                   \
+#define FUSEPP_INT_FIELD(S, field, type)                                                                             \
+  IntField<S> {                                                                                                      \
+#field, [](const S& s) { return static_cast<int64_t>(s.field); },                                                \
+                                                                   [](S & s,                                         \
+                                                                      int64_t v) { s.field = static_cast<type>(v); } \
   }
 
 const std::array<IntField<EntryAttributes>, 14> kEntryIntFields{{
@@ -125,7 +126,7 @@ void EntryAttributes::setstate(const StatDict& state) {
 }
 
 struct stat EntryAttributes::to_stat() const {
-  struct stat st{};
+  struct stat st {};
   st.st_ino = st_ino;
   st.st_mode = st_mode;
   st.st_nlink = static_cast<nlink_t>(st_nlink);

@@ -65,8 +65,8 @@ class FileOpsFs : public Operations {
   }
   Reply<size_t> copy_file_range(FileHandleT in, off_t off_in, FileHandleT out, off_t off_out, size_t len,
                                 FlagT) override {
-    record("copy_file_range " + std::to_string(in) + " " + std::to_string(off_in) + " " + std::to_string(out) +
-           " " + std::to_string(off_out) + " " + std::to_string(len));
+    record("copy_file_range " + std::to_string(in) + " " + std::to_string(off_in) + " " + std::to_string(out) + " " +
+           std::to_string(off_out) + " " + std::to_string(len));
     co_return size_t{len / 2};
   }
   Reply<void> flock(FileHandleT fh, uint64_t, int op) override {
@@ -80,11 +80,12 @@ class FileOpsFs : public Operations {
   }
   Reply<LockRequest> getlk(FileHandleT fh, LockRequest lock) override {
     record("getlk " + std::to_string(fh));
-    lock.lock.l_type = F_WRLCK;  // pretend another owner holds it
+    lock.lock.l_type = F_WRLCK;    // pretend another owner holds it
     lock.lock.l_pid = ::getpid();  // the kernel maps it through its pid namespace: must exist
     co_return lock;
   }
-  Reply<IoctlReply> ioctl(FileHandleT fh, unsigned cmd, uint64_t, FlagT, std::string_view in, size_t out_size) override {
+  Reply<IoctlReply> ioctl(FileHandleT fh, unsigned cmd, uint64_t, FlagT, std::string_view in,
+                          size_t out_size) override {
     record("ioctl " + std::to_string(fh) + " " + std::to_string(cmd == kIoctlCmd) + " " + std::to_string(in.size()) +
            " " + std::to_string(out_size));
     uint32_t answer = 0xC0FFEE;
@@ -122,13 +123,13 @@ TEST(MountFileOps, AdditionsReachHandlersWithArguments) {
     loff_t in_off = 0, out_off = 512;
     out << " cfr=" << ::copy_file_range(fd, &in_off, fd2, &out_off, 1000, 0);
     out << " flock=" << errno_name(::flock(fd, LOCK_EX));
-    struct flock fl{};
+    struct flock fl {};
     fl.l_type = F_RDLCK;
     fl.l_whence = SEEK_SET;
     fl.l_start = 5;
     fl.l_len = 10;
     out << " setlk=" << errno_name(::fcntl(fd, F_SETLK, &fl));
-    struct flock probe{};
+    struct flock probe {};
     probe.l_type = F_WRLCK;
     probe.l_whence = SEEK_SET;
     probe.l_len = 1;
@@ -143,8 +144,7 @@ TEST(MountFileOps, AdditionsReachHandlersWithArguments) {
     return out.str();
   });
   ASSERT_TRUE(r.ok()) << r.output;
-  EXPECT_EQ(r.output,
-            "fallocate=ok lseek=4096 cfr=500 flock=ok setlk=ok getlk=11 ioctl=ok c0ffee poll=1 1");
+  EXPECT_EQ(r.output, "fallocate=ok lseek=4096 cfr=500 flock=ok setlk=ok getlk=11 ioctl=ok c0ffee poll=1 1");
   EXPECT_TRUE(fs.saw("fallocate 20 0 100 200"));
   EXPECT_TRUE(fs.saw("lseek 20 10 " + std::to_string(SEEK_DATA)));
   EXPECT_TRUE(fs.saw("copy_file_range 20 0 30 512 1000"));

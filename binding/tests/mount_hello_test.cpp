@@ -28,7 +28,7 @@ TEST(MountHello, ListsAndReadsFromChildProcess) {
     auto names = listdir(dir);
     std::sort(names.begin(), names.end());
     for (auto& n : names) out += n + ",";
-    struct stat st{};
+    struct stat st {};
     if (::stat((dir / "message").c_str(), &st) != 0) return out + "stat failed";
     out += "|size=" + std::to_string(st.st_size) + "|mode=" + std::to_string(st.st_mode & 07777);
     std::ifstream in(dir / "message");
@@ -40,8 +40,8 @@ TEST(MountHello, ListsAndReadsFromChildProcess) {
     return out;
   });
   ASSERT_TRUE(r.ok()) << r.output;
-  EXPECT_EQ(r.output, "message,slow,|size=12|mode=420|data=hello world\n|rw=" +
-                          std::string(strerrordesc_np(EACCES)) + "|missing=" + strerrordesc_np(ENOENT));
+  EXPECT_EQ(r.output, "message,slow,|size=12|mode=420|data=hello world\n|rw=" + std::string(strerrordesc_np(EACCES)) +
+                          "|missing=" + strerrordesc_np(ENOENT));
 }
 
 TEST(MountHello, ThrowingGetattrAnswersEioAndLoopKeepsServing) {
@@ -50,14 +50,14 @@ TEST(MountHello, ThrowingGetattrAnswersEioAndLoopKeepsServing) {
   auto file = mnt.path() / "message";
   fs.throw_in_getattr = true;
   auto failing = run_in_child([&] {
-    struct stat st{};
+    struct stat st {};
     return errno_name(::stat(file.c_str(), &st));
   });
   ASSERT_TRUE(failing.ok()) << failing.output;
   EXPECT_EQ(failing.output, strerrordesc_np(EIO));
   fs.throw_in_getattr = false;
   auto working = run_in_child([&] {
-    struct stat st{};
+    struct stat st {};
     int rc = ::stat(file.c_str(), &st);
     return errno_name(rc) + " size=" + std::to_string(st.st_size);
   });
@@ -73,7 +73,7 @@ TEST(MountHello, SuspendedHandlerDoesNotDelayOthers) {
   testing::ScopedMount mnt(fs);
   auto dir = mnt.path();
   auto r = run_in_child([&] {
-    struct stat st{};
+    struct stat st {};
     // Look both names up first: the kernel holds a second first-lookup in a directory while
     // another is pending, but requests on known inodes flow freely (docs/architecture.md,
     // "Toolchain and kernel facts").
@@ -82,7 +82,7 @@ TEST(MountHello, SuspendedHandlerDoesNotDelayOthers) {
     if (slow_fd < 0) return std::string("open slow failed");
     pid_t pid = ::fork();
     if (pid == 0) {
-      struct stat s{};
+      struct stat s {};
       ::_exit(::fstat(slow_fd, &s) == 0 ? 0 : 1);
     }
     ::usleep(100'000);  // let the slow getattr reach the filesystem

@@ -88,7 +88,7 @@ class CountingFs : public Operations {
 };
 
 std::string stat_file(const std::filesystem::path& p) {
-  struct stat st{};
+  struct stat st {};
   return errno_name(::stat(p.c_str(), &st));
 }
 
@@ -123,7 +123,7 @@ TEST(KernelInteraction, AttrTimeoutCachesGetattr) {
   auto r = run_in_child([&] {
     int fd = ::open(file.c_str(), O_RDONLY);
     if (fd < 0) return std::string("open failed");
-    struct stat st{};
+    struct stat st {};
     ::fstat(fd, &st);
     ::fstat(fd, &st);
     ::close(fd);
@@ -135,7 +135,7 @@ TEST(KernelInteraction, AttrTimeoutCachesGetattr) {
   std::this_thread::sleep_for(1500ms);  // pyfuse3 waits 1.1 s; jiffies rounding made that flaky here
   ASSERT_EQ(run_in_child([&] {
               int fd = ::open(file.c_str(), O_RDONLY);
-              struct stat st{};
+              struct stat st {};
               std::string out = errno_name(::fstat(fd, &st));
               ::close(fd);
               return out;
@@ -263,11 +263,11 @@ TEST(KernelInteraction, InterruptIsVisibleToSuspendedHandler) {
   auto slow = mnt.path() / HelloFs::kSlowName;
   auto r = run_in_child([&] {
     int fd = ::open(slow.c_str(), O_PATH);
-    struct sigaction sa{};
+    struct sigaction sa {};
     sa.sa_handler = [](int) {};
     ::sigaction(SIGALRM, &sa, nullptr);  // no SA_RESTART: the syscall returns EINTR
     ::alarm(1);
-    struct stat st{};
+    struct stat st {};
     auto start = std::chrono::steady_clock::now();
     int rc = ::fstat(fd, &st);
     auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
@@ -286,7 +286,7 @@ TEST(Serving, SeveralThreadsServeConcurrently) {
     int slow_fd = ::open((dir / "slow").c_str(), O_PATH);
     pid_t pid = ::fork();
     if (pid == 0) {
-      struct stat s{};
+      struct stat s {};
       ::_exit(::fstat(slow_fd, &s) == 0 ? 0 : 1);
     }
     ::usleep(100'000);
@@ -309,12 +309,12 @@ TEST(Serving, MaxTasksHoldsBackRequestsWhileFull) {
   testing::ScopedMount mnt(fs, default_options, MainOptions{.max_tasks = 1});
   auto dir = mnt.path();
   auto r = run_in_child([&] {
-    struct stat st{};
+    struct stat st {};
     ::stat((dir / "message").c_str(), &st);
     int slow_fd = ::open((dir / "slow").c_str(), O_PATH);
     pid_t pid = ::fork();
     if (pid == 0) {
-      struct stat s{};
+      struct stat s {};
       ::_exit(::fstat(slow_fd, &s) == 0 ? 0 : 1);
     }
     ::usleep(200'000);

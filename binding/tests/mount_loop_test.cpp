@@ -97,7 +97,7 @@ class Served {
 };
 
 std::string stat_path(const std::filesystem::path& p) {
-  struct stat st{};
+  struct stat st {};
   return testing::errno_name(::stat(p.c_str(), &st));
 }
 
@@ -109,7 +109,7 @@ TEST(Loop, IdleLoopBlocksInReadAndTerminateFromAnotherThreadEndsIt) {
   ASSERT_TRUE(s.idle());
   s.session().terminate();
   EXPECT_TRUE(s.returned_within(5s)) << "terminate() did not wake the idle loop";
-  struct sigaction sa{};
+  struct sigaction sa {};
   ASSERT_EQ(::sigaction(SIGURG, nullptr, &sa), 0);
   EXPECT_EQ(sa.sa_handler, SIG_DFL) << "main() left its SIGURG handler installed";
 }
@@ -117,7 +117,7 @@ TEST(Loop, IdleLoopBlocksInReadAndTerminateFromAnotherThreadEndsIt) {
 // An application that handles SIGURG itself keeps it: the loop then never blocks in read(2),
 // and terminate() reaches it through Asio as before.
 TEST(Loop, ApplicationsSigurgHandlerKeepsTheLoopInEpoll) {
-  struct sigaction app{};
+  struct sigaction app {};
   app.sa_handler = [](int) {};
   sigemptyset(&app.sa_mask);
   app.sa_flags = SA_RESTART;
@@ -131,7 +131,7 @@ TEST(Loop, ApplicationsSigurgHandlerKeepsTheLoopInEpoll) {
     s.session().terminate();
     EXPECT_TRUE(s.returned_within(5s));
   }
-  struct sigaction after{};
+  struct sigaction after {};
   ASSERT_EQ(::sigaction(SIGURG, nullptr, &after), 0);
   EXPECT_EQ(after.sa_handler, app.sa_handler) << "main() replaced the application's SIGURG handler";
   app.sa_handler = SIG_DFL;
@@ -186,7 +186,7 @@ TEST(Loop, ReturnsToIdleModeAfterSuspendedHandler) {
   Served s(fs);
   ASSERT_TRUE(s.idle());
   auto r = run_in_child([&] {
-    struct stat st{};
+    struct stat st {};
     if (::stat((s.path() / HelloFs::kSlowName).c_str(), &st) != 0) return std::string("slow stat failed");
     return stat_path(s.path() / HelloFs::kFileName);
   });

@@ -32,7 +32,7 @@ class CachedHelloFs : public HelloFs {
 };
 
 std::string stat_twice(const std::filesystem::path& file) {
-  struct stat st{};
+  struct stat st {};
   if (::stat(file.c_str(), &st) != 0 || ::stat(file.c_str(), &st) != 0) return "stat: " + testing::errno_name(-1);
   return "ok";
 }

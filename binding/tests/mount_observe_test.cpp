@@ -22,7 +22,7 @@ using namespace testing;
 using namespace std::chrono_literals;
 
 std::string stat_of(const std::filesystem::path& p) {
-  struct stat st{};
+  struct stat st {};
   return errno_name(::stat(p.c_str(), &st));
 }
 
@@ -80,8 +80,8 @@ TEST(Observe, NthOccurrenceActsOnlyOnThatRequest) {
   ScopedMount mount(fs);
   mount.fault({.op = "GETATTR", .path = "/f", .nth = 2, .times = 1, .error = EACCES});
   std::string out = run_in_child([&] {
-    return stats({mount.path() / "f", mount.path() / "f", mount.path() / "f"});
-  }).output;
+                      return stats({mount.path() / "f", mount.path() / "f", mount.path() / "f"});
+                    }).output;
 
   EXPECT_EQ(out, "ok,Permission denied,ok");
 }
@@ -102,7 +102,7 @@ TEST(Observe, HeldRequestWaitsForRelease) {
 // kernel send INTERRUPT.
 RunningChild start_interruptible_stat(const std::filesystem::path& p) {
   return start_child([p] {
-    struct sigaction sa{};
+    struct sigaction sa {};
     sa.sa_handler = [](int) {};
     ::sigaction(SIGUSR1, &sa, nullptr);
     return stat_of(p);
@@ -142,10 +142,10 @@ TEST(Observe, ReplyOverrideChangesWhatStatSees) {
   ScopedMount mount(fs);
   mount.fault({.op = "LOOKUP", .name = "f", .reply = {.size = 12345}});
   std::string out = run_in_child([&] {
-    struct stat st{};
-    ::stat((mount.path() / "f").c_str(), &st);
-    return std::to_string(st.st_size);
-  }).output;
+                      struct stat st {};
+                      ::stat((mount.path() / "f").c_str(), &st);
+                      return std::to_string(st.st_size);
+                    }).output;
   EXPECT_EQ(out, "12345");
 }
 
@@ -205,8 +205,7 @@ TEST(Observe, BalanceHoldsForACountingFilesystem) {
   TinyFs fs{"a", "b", "c"};
   ScopedMount mount(fs);
   mount.observer().set_lookup_count_source([&](uint64_t ino) { return fs.lookup_count(ino); });
-  ASSERT_EQ(run_in_child([&] { return list_dir(mount.path()) + stat_of(mount.path() / "a"); }).output,
-            "a b c ok");
+  ASSERT_EQ(run_in_child([&] { return list_dir(mount.path()) + stat_of(mount.path() / "a"); }).output, "a b c ok");
   BalanceReport live = mount.lookup_balance();
   EXPECT_TRUE(live.ok(false)) << live.describe();
   EXPECT_FALSE(live.ok(true));  // the kernel still holds a, b and c
@@ -290,12 +289,13 @@ TEST(Observe, NotifyRetrieveReturnsTheCachedPages) {
   TinyFs fs{"f"};
   ScopedMount mount(fs);
   ASSERT_EQ(run_in_child([&] {
-    char buf[64];
-    int fd = ::open((mount.path() / "f").c_str(), O_RDONLY);
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    ::close(fd);
-    return std::to_string(n);
-  }).output, std::to_string(TinyFs::contents(2).size()));
+              char buf[64];
+              int fd = ::open((mount.path() / "f").c_str(), O_RDONLY);
+              ssize_t n = ::read(fd, buf, sizeof buf);
+              ::close(fd);
+              return std::to_string(n);
+            }).output,
+            std::to_string(TinyFs::contents(2).size()));
   std::promise<std::string> got;
   mount.session().notify_retrieve(InodeT{2}, 0, 4096, [&](std::string data) { got.set_value(std::move(data)); });
   auto future = got.get_future();

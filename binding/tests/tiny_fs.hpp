@@ -76,7 +76,9 @@ class TinyFs : public Operations {
     co_return ok;
   }
   Reply<void> releasedir(FileHandleT) override { co_return ok; }
-  Reply<FileInfo> open(InodeT ino, FlagT, const RequestContext&) override { co_return FileInfo{.fh = FileHandleT{ino}}; }
+  Reply<FileInfo> open(InodeT ino, FlagT, const RequestContext&) override {
+    co_return FileInfo{.fh = FileHandleT{ino}};
+  }
   Reply<std::string> read(FileHandleT fh, off_t off, size_t size, const RequestContext& ctx) override {
     last_reader = ctx.pid();
     std::string data = contents(fh);

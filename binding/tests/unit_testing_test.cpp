@@ -10,8 +10,8 @@
 namespace fusepp::test {
 namespace {
 
-using testing::ReaddirEntry;
 using testing::readdir_directly;
+using testing::ReaddirEntry;
 using testing::run_handler;
 
 TEST(DirectCalls, RunHandlerReturnsValueOrErrno) {

@@ -37,10 +37,22 @@ TEST(EntryAttributes, DefaultsFollowPyfuse3) {
 }
 
 TEST(EntryAttributes, GetstateHasEveryFieldByName) {
-  EntryAttributes a{.st_ino = InodeT{7}, .generation = 3, .entry_timeout = 1.5, .attr_timeout = 2.5,
-                    .st_mode = ModeT{S_IFDIR | 0700}, .st_nlink = 4, .st_uid = 10, .st_gid = 20, .st_rdev = 5,
-                    .st_size = 99, .st_blksize = 512, .st_blocks = 8, .st_atime_ns = 11, .st_ctime_ns = 12,
-                    .st_mtime_ns = 13, .st_birthtime_ns = 14};
+  EntryAttributes a{.st_ino = InodeT{7},
+                    .generation = 3,
+                    .entry_timeout = 1.5,
+                    .attr_timeout = 2.5,
+                    .st_mode = ModeT{S_IFDIR | 0700},
+                    .st_nlink = 4,
+                    .st_uid = 10,
+                    .st_gid = 20,
+                    .st_rdev = 5,
+                    .st_size = 99,
+                    .st_blksize = 512,
+                    .st_blocks = 8,
+                    .st_atime_ns = 11,
+                    .st_ctime_ns = 12,
+                    .st_mtime_ns = 13,
+                    .st_birthtime_ns = 14};
   StatDict s = a.getstate();
   EXPECT_EQ(s.size(), 16u);
   EXPECT_EQ(std::get<int64_t>(s.at("st_ino")), 7);
@@ -62,8 +74,11 @@ TEST(EntryAttributes, GetstateHasEveryFieldByName) {
 }
 
 TEST(EntryAttributes, StateRoundTripIncludingInfiniteTimeout) {
-  EntryAttributes a{.st_ino = InodeT{42}, .entry_timeout = std::numeric_limits<double>::infinity(),
-                    .attr_timeout = 0.25, .st_size = 1 << 20, .st_mtime_ns = 1'700'000'000'999'999'999};
+  EntryAttributes a{.st_ino = InodeT{42},
+                    .entry_timeout = std::numeric_limits<double>::infinity(),
+                    .attr_timeout = 0.25,
+                    .st_size = 1 << 20,
+                    .st_mtime_ns = 1'700'000'000'999'999'999};
   EntryAttributes b;
   b.setstate(a.getstate());
   EXPECT_EQ(a, b);
@@ -94,8 +109,15 @@ TEST(EntryAttributes, NanosecondsSurviveToStatExactly) {
 }
 
 TEST(EntryAttributes, ToStatCopiesEveryField) {
-  EntryAttributes a{.st_ino = InodeT{9}, .st_mode = ModeT{S_IFLNK | 0777}, .st_nlink = 3, .st_uid = 1000,
-                    .st_gid = 100, .st_rdev = 0x0801, .st_size = 12345, .st_blksize = 8192, .st_blocks = 24};
+  EntryAttributes a{.st_ino = InodeT{9},
+                    .st_mode = ModeT{S_IFLNK | 0777},
+                    .st_nlink = 3,
+                    .st_uid = 1000,
+                    .st_gid = 100,
+                    .st_rdev = 0x0801,
+                    .st_size = 12345,
+                    .st_blksize = 8192,
+                    .st_blocks = 24};
   struct stat st = a.to_stat();
   EXPECT_EQ(st.st_ino, 9u);
   EXPECT_EQ(st.st_mode, static_cast<mode_t>(S_IFLNK | 0777));
@@ -124,8 +146,15 @@ TEST(FileInfo, DefaultsFollowPyfuse3) {
 TEST(StatvfsData, DefaultsAndStateRoundTrip) {
   StatvfsData d;
   for (const auto& [key, value] : d.getstate()) EXPECT_EQ(std::get<int64_t>(value), 0) << key;
-  StatvfsData e{.f_bsize = 4096, .f_frsize = 4096, .f_blocks = 100, .f_bfree = 50, .f_bavail = 40,
-                .f_files = 10, .f_ffree = 5, .f_favail = 4, .f_namemax = 255};
+  StatvfsData e{.f_bsize = 4096,
+                .f_frsize = 4096,
+                .f_blocks = 100,
+                .f_bfree = 50,
+                .f_bavail = 40,
+                .f_files = 10,
+                .f_ffree = 5,
+                .f_favail = 4,
+                .f_namemax = 255};
   StatDict s = e.getstate();
   EXPECT_EQ(s.size(), 9u);
   EXPECT_EQ(std::get<int64_t>(s.at("f_namemax")), 255);

@@ -32,11 +32,11 @@ struct RecordedStep {
   json oracle, target;
 };
 
-
 // A root actor that is respawned when a hang or crash on the target made it unusable.
 class ActorSlot {
  public:
-  ActorSlot(std::string executable, std::filesystem::path root) : executable_(std::move(executable)), root_(std::move(root)) {}
+  ActorSlot(std::string executable, std::filesystem::path root)
+      : executable_(std::move(executable)), root_(std::move(root)) {}
   ActorProcess& get() {
     if (!actor_ || !actor_->usable()) actor_ = ActorProcess::start(executable_, Identity{});  // throws HarnessError
     return *actor_;
@@ -68,7 +68,8 @@ class CaseWorkdirs {
       : slots_(std::move(slots)), name_(std::move(name)), timeout_(timeout) {
     for (ActorSlot* slot : slots_) {
       bool made = call_ok(*slot, {{"op", "chdir"}, {"path", slot->root().string()}}, timeout_) &&
-                  call_ok(*slot, {{"op", "prepare_workdir"}, {"path", name_}, {"mode", 0777}, {"uid", 0}, {"gid", 0}}, timeout_) &&
+                  call_ok(*slot, {{"op", "prepare_workdir"}, {"path", name_}, {"mode", 0777}, {"uid", 0}, {"gid", 0}},
+                          timeout_) &&
                   call_ok(*slot, {{"op", "chdir"}, {"path", (slot->root() / name_).string()}}, timeout_);
       if (!made) throw HarnessError("cannot make a workdir under " + slot->root().string());
     }
@@ -149,9 +150,10 @@ std::string scenario_text(const RecordedCase& failure, const std::string& target
       << "# Expectations are Linux tmpfs's results; " << target_name << " differed at the last step,\n"
       << "# where it gave " << failure.target_results.back().dump() << ".\n"
       << "format: 1\n"
-      << "title: " << json("fuzz counterexample (seed " + std::to_string(seed) + "): " + target_name +
-                           " differs from tmpfs at step " + std::to_string(failure.step_texts.size()))
-                          .dump()
+      << "title: "
+      << json("fuzz counterexample (seed " + std::to_string(seed) + "): " + target_name +
+              " differs from tmpfs at step " + std::to_string(failure.step_texts.size()))
+             .dump()
       << "\n"
       << "refs:\n  - \"differential fuzzing against Linux tmpfs (docs/fuzzing.md)\"\n"
       << "tags: [fuzz]\n";
@@ -174,7 +176,7 @@ ScopedTmpfs::ScopedTmpfs() {
     int err = errno;
     ::rmdir(pattern.c_str());
     throw HarnessError("cannot mount the tmpfs oracle on " + pattern + ": " + std::strerror(err) +
-                             (err == EPERM ? " (needs root)" : ""));
+                       (err == EPERM ? " (needs root)" : ""));
   }
   path_ = pattern;
 }
@@ -186,8 +188,7 @@ ScopedTmpfs::~ScopedTmpfs() {
 }
 
 Result check_against_tmpfs(const std::filesystem::path& mountpoint, const Options& options) {
-  if (!std::filesystem::is_directory(mountpoint))
-    throw HarnessError("not a directory: " + mountpoint.string());
+  if (!std::filesystem::is_directory(mountpoint)) throw HarnessError("not a directory: " + mountpoint.string());
   const std::string actor =
       options.actor_executable.empty() ? helper_executable("fusecheck-actor") : options.actor_executable;
   if (::access(actor.c_str(), X_OK) != 0) throw HarnessError("no actor executable at " + actor);
@@ -264,8 +265,8 @@ Result check_against_tmpfs(const std::filesystem::path& mountpoint, const Option
   if (options.print_report && result.interrupted) {
     std::cerr << "fusecheck fuzz: interrupted (seed " << result.seed << ")\n";
   } else if (options.print_report) {
-    std::cerr << "fusecheck fuzz: seed " << result.seed << ", " << options.runs << " runs, up to "
-              << options.max_steps << " steps\n"
+    std::cerr << "fusecheck fuzz: seed " << result.seed << ", " << options.runs << " runs, up to " << options.max_steps
+              << " steps\n"
               << result.report << "\n";
     if (!result.scenario_path.empty())
       std::cerr << "counterexample scenario: " << result.scenario_path.string() << " (reproduce: fusecheck fuzz --seed "

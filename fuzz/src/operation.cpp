@@ -85,10 +85,17 @@ Operation Operation::generate(const NameModel& model) {
   std::vector<std::pair<uint32_t, OpKind>> kinds = {
       {6, OpKind::create_file}, {3, OpKind::mkdir}, {2, OpKind::symlink}, {3, OpKind::stat}, {2, OpKind::listdir}};
   if (!existing.empty()) {
-    kinds.insert(kinds.end(), {{4, OpKind::pwrite},  {2, OpKind::truncate}, {3, OpKind::read_file},
-                               {2, OpKind::rmdir},   {3, OpKind::unlink},   {3, OpKind::link},
-                               {5, OpKind::rename},  {2, OpKind::chmod},    {2, OpKind::setxattr},
-                               {2, OpKind::getxattr}, {1, OpKind::removexattr}});
+    kinds.insert(kinds.end(), {{4, OpKind::pwrite},
+                               {2, OpKind::truncate},
+                               {3, OpKind::read_file},
+                               {2, OpKind::rmdir},
+                               {3, OpKind::unlink},
+                               {3, OpKind::link},
+                               {5, OpKind::rename},
+                               {2, OpKind::chmod},
+                               {2, OpKind::setxattr},
+                               {2, OpKind::getxattr},
+                               {1, OpKind::removexattr}});
   }
   Operation op;
   // Each kind repeated by its weight; elementOf shrinks towards the front (create_file).
@@ -129,8 +136,7 @@ Operation Operation::generate(const NameModel& model) {
     case OpKind::rename:
       op.path = existing_name();
       op.other = any_name();
-      if (op.kind == OpKind::rename)
-        op.flags = *rc::gen::element<unsigned>(0, 0, RENAME_NOREPLACE, RENAME_EXCHANGE);
+      if (op.kind == OpKind::rename) op.flags = *rc::gen::element<unsigned>(0, 0, RENAME_NOREPLACE, RENAME_EXCHANGE);
       break;
     case OpKind::chmod:
       op.path = existing_name();
@@ -145,9 +151,7 @@ Operation Operation::generate(const NameModel& model) {
     case OpKind::rmdir:
     case OpKind::unlink:
     case OpKind::getxattr:
-    case OpKind::removexattr:
-      op.path = existing_name();
-      break;
+    case OpKind::removexattr: op.path = existing_name(); break;
   }
   return op;
 }
@@ -158,10 +162,8 @@ void Operation::check_preconditions(const NameModel& model) const {
     case OpKind::mkdir:
     case OpKind::symlink:
     case OpKind::stat:
-    case OpKind::listdir:
-      return;  // meaningful whether or not the name exists (EEXIST, ENOENT are results too)
-    default:
-      RC_PRE(model.exists(path));
+    case OpKind::listdir: return;  // meaningful whether or not the name exists (EEXIST, ENOENT are results too)
+    default: RC_PRE(model.exists(path));
   }
 }
 
@@ -184,7 +186,8 @@ void Operation::apply(NameModel& model) const {
       if (model.exists(path) && model.nodes[path] != NodeType::dir) model.nodes.erase(path);
       break;
     case OpKind::link:
-      if (model.exists(path) && model.nodes[path] != NodeType::dir && model.parent_is_dir(other) && !model.exists(other))
+      if (model.exists(path) && model.nodes[path] != NodeType::dir && model.parent_is_dir(other) &&
+          !model.exists(other))
         model.nodes[other] = model.nodes[path];
       break;
     case OpKind::rename: {
@@ -208,8 +211,7 @@ void Operation::apply(NameModel& model) const {
       move_subtree(model, path, other);
       break;
     }
-    default:
-      break;  // data, modes and xattrs do not change the name space
+    default: break;  // data, modes and xattrs do not change the name space
   }
 }
 
@@ -221,35 +223,24 @@ std::vector<json> Operation::requests() const {
       return {make_request("open", {{"path", path}, {"flags", O_WRONLY}, {"mode", 0644}, {"fd", "f"}}),
               make_request("pwrite", {{"fd", "f"}, {"data", to_hex(data)}, {"offset", offset}}),
               make_request("close", {{"fd", "f"}})};
-    case OpKind::truncate:
-      return {make_request("truncate", {{"path", path}, {"size", size}})};
-    case OpKind::read_file:
-      return {make_request("read_file", {{"path", path}})};
-    case OpKind::mkdir:
-      return {make_request("mkdir", {{"path", path}, {"mode", mode}})};
-    case OpKind::rmdir:
-      return {make_request("rmdir", {{"path", path}})};
-    case OpKind::unlink:
-      return {make_request("unlink", {{"path", path}})};
-    case OpKind::link:
-      return {make_request("link", {{"from", path}, {"to", other}})};
-    case OpKind::symlink:
-      return {make_request("symlink", {{"target", other}, {"path", path}})};
+    case OpKind::truncate: return {make_request("truncate", {{"path", path}, {"size", size}})};
+    case OpKind::read_file: return {make_request("read_file", {{"path", path}})};
+    case OpKind::mkdir: return {make_request("mkdir", {{"path", path}, {"mode", mode}})};
+    case OpKind::rmdir: return {make_request("rmdir", {{"path", path}})};
+    case OpKind::unlink: return {make_request("unlink", {{"path", path}})};
+    case OpKind::link: return {make_request("link", {{"from", path}, {"to", other}})};
+    case OpKind::symlink: return {make_request("symlink", {{"target", other}, {"path", path}})};
     case OpKind::rename:
       if (flags == 0) return {make_request("rename", {{"from", path}, {"to", other}})};
       return {make_request("renameat2", {{"from", path}, {"to", other}, {"flags", flags}})};
-    case OpKind::chmod:
-      return {make_request("chmod", {{"path", path}, {"mode", mode}})};
-    case OpKind::stat:
-      return {make_request("lstat", {{"path", path}})};
-    case OpKind::listdir:
-      return {make_request("listdir", {{"path", path}})};
+    case OpKind::chmod: return {make_request("chmod", {{"path", path}, {"mode", mode}})};
+    case OpKind::stat: return {make_request("lstat", {{"path", path}})};
+    case OpKind::listdir: return {make_request("listdir", {{"path", path}})};
     case OpKind::setxattr:
-      return {make_request("setxattr", {{"path", path}, {"name", kXattrName}, {"data", to_hex(data)}, {"flags", flags}})};
-    case OpKind::getxattr:
-      return {make_request("getxattr", {{"path", path}, {"name", kXattrName}, {"size", 256}})};
-    case OpKind::removexattr:
-      return {make_request("removexattr", {{"path", path}, {"name", kXattrName}})};
+      return {
+          make_request("setxattr", {{"path", path}, {"name", kXattrName}, {"data", to_hex(data)}, {"flags", flags}})};
+    case OpKind::getxattr: return {make_request("getxattr", {{"path", path}, {"name", kXattrName}, {"size", 256}})};
+    case OpKind::removexattr: return {make_request("removexattr", {{"path", path}, {"name", kXattrName}})};
   }
   return {};
 }

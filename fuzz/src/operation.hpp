@@ -28,8 +28,22 @@ struct NameModel {
 };
 
 enum class OpKind {
-  create_file, pwrite, truncate, read_file, mkdir, rmdir, unlink, link, symlink, rename,
-  chmod, stat, listdir, setxattr, getxattr, removexattr
+  create_file,
+  pwrite,
+  truncate,
+  read_file,
+  mkdir,
+  rmdir,
+  unlink,
+  link,
+  symlink,
+  rename,
+  chmod,
+  stat,
+  listdir,
+  setxattr,
+  getxattr,
+  removexattr
 };
 
 struct Operation {

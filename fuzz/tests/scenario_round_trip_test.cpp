@@ -85,13 +85,15 @@ TEST(ScenarioRoundTrip, EveryOperationKindReplaysToPassOnTmpfs) {
     auto actor = fusecheck::ActorProcess::spawn(fusecheck::executable_dir() + "/fusecheck-actor", {}, error);
     ASSERT_TRUE(actor) << error;
     auto deadline = [] { return fusecheck::Clock::now() + std::chrono::seconds(5); };
-    ASSERT_TRUE(actor->call({{"op", "chdir"}, {"path", recording_fs.path().string()}}, deadline()).body.value("ok", false));
+    ASSERT_TRUE(
+        actor->call({{"op", "chdir"}, {"path", recording_fs.path().string()}}, deadline()).body.value("ok", false));
     for (const auto& op : every_kind()) {
       recorded.operations.push_back(op);
       const auto requests = op.requests();
       for (size_t i = 0; i < requests.size(); ++i) {
         auto reply = actor->call(requests[i], deadline());
-        auto result = fusecheck::fuzz::normalise_reply(requests[i], reply.body, static_cast<int>(reply.status), reply.detail);
+        auto result =
+            fusecheck::fuzz::normalise_reply(requests[i], reply.body, static_cast<int>(reply.status), reply.detail);
         ASSERT_FALSE(result.contains("broken")) << op << ": " << result.dump();
         recorded.step_texts.push_back(op.scenario_step(i));
         recorded.oracle_results.push_back(result);
@@ -125,7 +127,8 @@ TEST(ScenarioRoundTrip, EveryOperationKindReplaysToPassOnTmpfs) {
   auto at = altered.find("expect: ENOTEMPTY");
   ASSERT_NE(at, std::string::npos) << yaml;
   altered.replace(at, std::string("expect: ENOTEMPTY").size(), "expect: ok");
-  auto altered_results = fusecheck::run_tests(fusecheck::parse_scenario_text(altered, "altered.yaml", "fuzz/altered"), run);
+  auto altered_results =
+      fusecheck::run_tests(fusecheck::parse_scenario_text(altered, "altered.yaml", "fuzz/altered"), run);
   ASSERT_EQ(altered_results.size(), 1u);
   EXPECT_EQ(altered_results[0].verdict, fusecheck::Verdict::fail);
   if (std::getenv("FUSECHECK_FUZZ_SHOW")) std::cerr << yaml;

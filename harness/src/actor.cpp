@@ -42,7 +42,8 @@ void reset_signals_for_child() {
 
 std::string describe_wait_status(int status) {
   if (WIFEXITED(status)) return fmt::format("exited with status {}", WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) return fmt::format("killed by signal {} ({})", WTERMSIG(status), strsignal(WTERMSIG(status)));
+  if (WIFSIGNALED(status))
+    return fmt::format("killed by signal {} ({})", WTERMSIG(status), strsignal(WTERMSIG(status)));
   return fmt::format("ended with wait status {}", status);
 }
 
@@ -79,10 +80,11 @@ std::unique_ptr<ActorProcess> ActorProcess::start(const std::string& executable,
   try {
     std::lock_guard lock(spawn_mutex());
     bp::pipe to_child, from_child;
-    actor->child_ = std::make_unique<bp::child>(
-        executable, bp::args({std::to_string(identity.uid), std::to_string(identity.gid), groups,
-                              fmt::format("{:o}", identity.umask)}),
-        bp::std_in < to_child, bp::std_out > from_child, bp::extend::on_exec_setup([](auto&) { reset_signals_for_child(); }));
+    actor->child_ = std::make_unique<bp::child>(executable,
+                                                bp::args({std::to_string(identity.uid), std::to_string(identity.gid),
+                                                          groups, fmt::format("{:o}", identity.umask)}),
+                                                bp::std_in<to_child, bp::std_out> from_child,
+                                                bp::extend::on_exec_setup([](auto&) { reset_signals_for_child(); }));
     // Keep our ends as plain fds with close-on-exec; the pipe objects would close them.
     actor->to_actor_ = ::dup(to_child.native_sink());
     actor->from_actor_ = ::dup(from_child.native_source());
@@ -150,9 +152,7 @@ ActorProcess::Reply ActorProcess::receive(Clock::time_point deadline) {
   }
   std::string payload;
   switch (read_frame(from_actor_, payload, deadline)) {
-    case FrameStatus::ok:
-      try {
-        reply.body = json::parse(payload);
+    case FrameStatus::ok: try { reply.body = json::parse(payload);
       } catch (const std::exception& error) {
         usable_ = false;
         reply.status = Reply::Status::protocol;
@@ -219,7 +219,8 @@ void ActorPool::give_back(std::unique_ptr<ActorProcess> actor) {
   if (!actor || !actor->usable()) return;
   // Back to a neutral state: every handle closed, cwd off the test's directory.
   auto reply = actor->call(json{{"op", "reset"}}, Clock::now() + deadline::actor_reset);
-  if (reply.status == ActorProcess::Reply::Status::ok && reply.body.value("ok", false)) idle_.push_back(std::move(actor));
+  if (reply.status == ActorProcess::Reply::Status::ok && reply.body.value("ok", false))
+    idle_.push_back(std::move(actor));
 }
 
 void ActorPool::clear() { idle_.clear(); }

@@ -22,16 +22,19 @@ Expectations Expectations::load(const std::string& path) {
   } catch (const YAML::BadFile&) {
     throw FileError(fmt::format("{}: cannot read the expectations file", path));
   } catch (const YAML::Exception& error) {
-    throw FileError(fmt::format("{}:{}:{}: YAML syntax error: {}", path, error.mark.line + 1, error.mark.column + 1, error.msg));
+    throw FileError(
+        fmt::format("{}:{}:{}: YAML syntax error: {}", path, error.mark.line + 1, error.mark.column + 1, error.msg));
   }
   if (!doc.IsMap()) throw FileError(where(doc) + ": an expectations file is a map with format: 1 and entries:");
   for (const auto& entry : doc) {
     std::string key = entry.first.Scalar();
     if (key != "format" && key != "entries" && key != "filesystem")
-      throw FileError(fmt::format("{}: unknown key '{}' (allowed: format, filesystem, entries)", where(entry.first), key));
+      throw FileError(
+          fmt::format("{}: unknown key '{}' (allowed: format, filesystem, entries)", where(entry.first), key));
   }
   if (!doc["format"] || doc["format"].Scalar() != "1") throw FileError(where(doc) + ": needs format: 1");
-  if (doc["entries"] && !doc["entries"].IsSequence()) throw FileError(where(doc["entries"]) + ": entries must be a list");
+  if (doc["entries"] && !doc["entries"].IsSequence())
+    throw FileError(where(doc["entries"]) + ": entries must be a list");
   for (const auto& item : doc["entries"]) {
     if (!item.IsMap()) throw FileError(where(item) + ": an entry is a map {test, status, reason}");
     for (const auto& field : item) {

@@ -89,8 +89,8 @@ void FuseMount::launch(const DaemonCommand& command) {
 
 std::string FuseMount::exit_description() const {
   int status = daemon_->native_exit_code();
-  std::string hint = WIFEXITED(status) && WEXITSTATUS(status) == 0
-                         ? " (the daemon must stay in the foreground: give it -f)" : "";
+  std::string hint =
+      WIFEXITED(status) && WEXITSTATUS(status) == 0 ? " (the daemon must stay in the foreground: give it -f)" : "";
   return describe_wait_status(status) + hint;
 }
 
@@ -107,8 +107,8 @@ void FuseMount::wait_until_mounted(std::chrono::milliseconds ready_timeout) {
       throw HarnessError(fmt::format("{} {} before mounting {}; its output:\n{}", spec_.text, exit_description(),
                                      layout_.mountpoint, daemon_log_tail()));
     if (std::chrono::steady_clock::now() > deadline)
-      throw HarnessError(fmt::format("{} did not mount {} within {} s; its output:\n{}", spec_.text,
-                                     layout_.mountpoint, deadline::seconds(ready_timeout), daemon_log_tail()));
+      throw HarnessError(fmt::format("{} did not mount {} within {} s; its output:\n{}", spec_.text, layout_.mountpoint,
+                                     deadline::seconds(ready_timeout), daemon_log_tail()));
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   StateRecord::instance().add(layout_.mountpoint, layout_.tmpdir, daemon_->id(), conn_);
@@ -134,7 +134,8 @@ std::optional<std::string> FuseMount::trouble() {
   if (daemon_ && !daemon_->running(ec)) {
     int status = daemon_->native_exit_code();
     std::string hint = WIFEXITED(status) && WEXITSTATUS(status) == 0
-                           ? " (if it went to the background, run it in the foreground: -f)" : "";
+                           ? " (if it went to the background, run it in the foreground: -f)"
+                           : "";
     return fmt::format("the filesystem daemon {}{}; its output ends:\n{}", describe_wait_status(status), hint,
                        daemon_log_tail());
   }

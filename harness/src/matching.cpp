@@ -111,7 +111,8 @@ std::optional<json> offset(const json& value, const ValueRef& ref, std::string& 
 
 }  // namespace
 
-std::optional<json> resolve(const ValueRef& ref, const std::string& field, const MatchContext& ctx, std::string& error) {
+std::optional<json> resolve(const ValueRef& ref, const std::string& field, const MatchContext& ctx,
+                            std::string& error) {
   switch (ref.kind) {
     case ValueRef::Kind::literal: return ref.literal;
     case ValueRef::Kind::field:
@@ -164,7 +165,8 @@ bool compare(Matcher::Kind kind, Int got, Int want) {
 }
 
 // eq, ne, lt, le, gt, ge and mask_eq, against a literal or a resolved reference.
-std::string check_comparison(const Matcher& matcher, const FieldExpect& field, const json& got, const MatchContext& ctx) {
+std::string check_comparison(const Matcher& matcher, const FieldExpect& field, const json& got,
+                             const MatchContext& ctx) {
   std::string error;
   auto value = resolve(matcher.value, field.field, ctx, error);
   if (!value) return matcher.describe() + " (" + error + ")";
@@ -192,7 +194,8 @@ std::string check_scalar(const Matcher& matcher, const FieldExpect& field, const
   Int got_number = 0;
   bool numeric = as_int(got, got_number) && !got.is_boolean();
   switch (matcher.kind) {
-    case Matcher::Kind::bits_set: return numeric && (got_number & matcher.mask) == matcher.mask ? "" : matcher.describe();
+    case Matcher::Kind::bits_set:
+      return numeric && (got_number & matcher.mask) == matcher.mask ? "" : matcher.describe();
     case Matcher::Kind::bits_clear: return numeric && (got_number & matcher.mask) == 0 ? "" : matcher.describe();
     case Matcher::Kind::one_of:
       for (const auto& item : matcher.items) {
@@ -214,7 +217,9 @@ std::string check_scalar(const Matcher& matcher, const FieldExpect& field, const
       if (!value) return matcher.describe() + " (" + error + ")";
       bool same = *value == got;
       bool holds = matcher.kind == Matcher::Kind::changed ? !same : same;
-      return holds ? "" : fmt::format("{} (saved value {})", matcher.describe(), show_value(field.field, field.kind, *value));
+      return holds
+                 ? ""
+                 : fmt::format("{} (saved value {})", matcher.describe(), show_value(field.field, field.kind, *value));
     }
   }
 }
@@ -234,7 +239,8 @@ using ListIndex = std::unordered_multimap<std::string, size_t>;
 // How many got elements match `item`.
 size_t matches_of(const json& item, const json& got, const ListIndex& by_key) {
   auto [first, last] = by_key.equal_range(element_key(item));
-  return static_cast<size_t>(std::count_if(first, last, [&](const auto& entry) { return element_matches(item, got[entry.second]); }));
+  return static_cast<size_t>(
+      std::count_if(first, last, [&](const auto& entry) { return element_matches(item, got[entry.second]); }));
 }
 
 std::string check_contains(const Matcher& matcher, const json& got, const ListIndex& by_key) {
@@ -297,7 +303,8 @@ std::string check_list(const Matcher& matcher, const FieldExpect& field, const j
   if (matcher.kind == Matcher::Kind::unique) {
     std::set<std::string> seen;
     for (const auto& element : got)
-      if (!seen.insert(element_key(element)).second) return fmt::format("no duplicates ('{}' appears twice)", element_key(element));
+      if (!seen.insert(element_key(element)).second)
+        return fmt::format("no duplicates ('{}' appears twice)", element_key(element));
     return "";
   }
   if (matcher.kind == Matcher::Kind::sequence) return check_sequence(matcher, got);
@@ -315,14 +322,20 @@ std::string check_list(const Matcher& matcher, const FieldExpect& field, const j
 // Checks one matcher; returns "" when it holds, else the expectation text for the report.
 std::string check_matcher(const Matcher& matcher, const FieldExpect& field, const json& got, const MatchContext& ctx) {
   switch (matcher.kind) {
-    case Matcher::Kind::eq: case Matcher::Kind::ne: case Matcher::Kind::lt: case Matcher::Kind::le:
-    case Matcher::Kind::gt: case Matcher::Kind::ge: case Matcher::Kind::mask_eq:
-      return check_comparison(matcher, field, got, ctx);
-    case Matcher::Kind::bits_set: case Matcher::Kind::bits_clear: case Matcher::Kind::one_of:
-    case Matcher::Kind::changed: case Matcher::Kind::unchanged: case Matcher::Kind::recent:
-      return check_scalar(matcher, field, got, ctx);
-    default:
-      return check_list(matcher, field, got, ctx);
+    case Matcher::Kind::eq:
+    case Matcher::Kind::ne:
+    case Matcher::Kind::lt:
+    case Matcher::Kind::le:
+    case Matcher::Kind::gt:
+    case Matcher::Kind::ge:
+    case Matcher::Kind::mask_eq: return check_comparison(matcher, field, got, ctx);
+    case Matcher::Kind::bits_set:
+    case Matcher::Kind::bits_clear:
+    case Matcher::Kind::one_of:
+    case Matcher::Kind::changed:
+    case Matcher::Kind::unchanged:
+    case Matcher::Kind::recent: return check_scalar(matcher, field, got, ctx);
+    default: return check_list(matcher, field, got, ctx);
   }
 }
 
@@ -344,7 +357,8 @@ std::string Matcher::describe() const {
   auto value_text = [this] {
     switch (value.kind) {
       case ValueRef::Kind::saved:
-        return fmt::format("saved '{}'{}{}", value.saved, value.field.empty() ? "" : "." + value.field, offset_text(value.add));
+        return fmt::format("saved '{}'{}{}", value.saved, value.field.empty() ? "" : "." + value.field,
+                           offset_text(value.add));
       case ValueRef::Kind::field: return "field " + value.field + offset_text(value.add);
       default: return value.literal.dump();
     }

@@ -18,7 +18,8 @@ struct MatchContext {
 };
 
 // The value a reference stands for; nullopt with `error` set when it cannot be resolved.
-std::optional<nlohmann::json> resolve(const ValueRef& ref, const std::string& field, const MatchContext& ctx, std::string& error);
+std::optional<nlohmann::json> resolve(const ValueRef& ref, const std::string& field, const MatchContext& ctx,
+                                      std::string& error);
 
 // "" when the matcher holds, else the expectation as the report prints it.
 std::string check_matcher(const Matcher& matcher, const FieldExpect& field, const nlohmann::json& got,

@@ -22,12 +22,11 @@ struct NamedFlag {
 
 const std::vector<NamedFlag>& table(FlagFamily family) {
   static const std::vector<NamedFlag> open_flags = {
-      {"O_RDONLY", O_RDONLY},     {"O_WRONLY", O_WRONLY},       {"O_RDWR", O_RDWR},
-      {"O_CREAT", O_CREAT},       {"O_EXCL", O_EXCL},           {"O_TRUNC", O_TRUNC},
-      {"O_APPEND", O_APPEND},     {"O_NOFOLLOW", O_NOFOLLOW},   {"O_DIRECTORY", O_DIRECTORY},
-      {"O_NONBLOCK", O_NONBLOCK}, {"O_SYNC", O_SYNC},           {"O_DSYNC", O_DSYNC},
-      {"O_NOATIME", O_NOATIME},   {"O_CLOEXEC", O_CLOEXEC},     {"O_PATH", O_PATH},
-      {"O_TMPFILE", O_TMPFILE},   {"O_NOCTTY", O_NOCTTY},
+      {"O_RDONLY", O_RDONLY},       {"O_WRONLY", O_WRONLY},     {"O_RDWR", O_RDWR},     {"O_CREAT", O_CREAT},
+      {"O_EXCL", O_EXCL},           {"O_TRUNC", O_TRUNC},       {"O_APPEND", O_APPEND}, {"O_NOFOLLOW", O_NOFOLLOW},
+      {"O_DIRECTORY", O_DIRECTORY}, {"O_NONBLOCK", O_NONBLOCK}, {"O_SYNC", O_SYNC},     {"O_DSYNC", O_DSYNC},
+      {"O_NOATIME", O_NOATIME},     {"O_CLOEXEC", O_CLOEXEC},   {"O_PATH", O_PATH},     {"O_TMPFILE", O_TMPFILE},
+      {"O_NOCTTY", O_NOCTTY},
   };
   static const std::vector<NamedFlag> at_flags = {
       {"AT_SYMLINK_NOFOLLOW", AT_SYMLINK_NOFOLLOW},
@@ -44,14 +43,11 @@ const std::vector<NamedFlag>& table(FlagFamily family) {
       {"XATTR_REPLACE", XATTR_REPLACE},
   };
   static const std::vector<NamedFlag> fallocate_flags = {
-      {"FALLOC_FL_KEEP_SIZE", FALLOC_FL_KEEP_SIZE},
-      {"FALLOC_FL_PUNCH_HOLE", FALLOC_FL_PUNCH_HOLE},
-      {"FALLOC_FL_ZERO_RANGE", FALLOC_FL_ZERO_RANGE},
-      {"FALLOC_FL_COLLAPSE_RANGE", FALLOC_FL_COLLAPSE_RANGE},
+      {"FALLOC_FL_KEEP_SIZE", FALLOC_FL_KEEP_SIZE},       {"FALLOC_FL_PUNCH_HOLE", FALLOC_FL_PUNCH_HOLE},
+      {"FALLOC_FL_ZERO_RANGE", FALLOC_FL_ZERO_RANGE},     {"FALLOC_FL_COLLAPSE_RANGE", FALLOC_FL_COLLAPSE_RANGE},
       {"FALLOC_FL_INSERT_RANGE", FALLOC_FL_INSERT_RANGE},
   };
-  static const std::vector<NamedFlag> access_flags = {
-      {"F_OK", F_OK}, {"R_OK", R_OK}, {"W_OK", W_OK}, {"X_OK", X_OK}};
+  static const std::vector<NamedFlag> access_flags = {{"F_OK", F_OK}, {"R_OK", R_OK}, {"W_OK", W_OK}, {"X_OK", X_OK}};
   static const std::vector<NamedFlag> whence_flags = {
       {"SEEK_SET", SEEK_SET},   {"SEEK_CUR", SEEK_CUR},   {"SEEK_END", SEEK_END},
       {"SEEK_DATA", SEEK_DATA}, {"SEEK_HOLE", SEEK_HOLE},

@@ -22,9 +22,10 @@ R integer_fields(std::initializer_list<const char*> names) {
 
 const R& stat_fields() {
   static const R fields = [] {
-    R list = integer_fields({"dev", "ino", "mode", "perm", "nlink", "uid", "gid", "rdev", "rdev_major",
-                             "rdev_minor", "size", "blksize", "blocks", "atime", "mtime", "ctime", "atime_sec",
-                             "atime_nsec", "mtime_sec", "mtime_nsec", "ctime_sec", "ctime_nsec"});
+    R list = integer_fields({"dev",       "ino",        "mode",       "perm",       "nlink",     "uid",
+                             "gid",       "rdev",       "rdev_major", "rdev_minor", "size",      "blksize",
+                             "blocks",    "atime",      "mtime",      "ctime",      "atime_sec", "atime_nsec",
+                             "mtime_sec", "mtime_nsec", "ctime_sec",  "ctime_nsec"});
     list.push_back({"type", FieldKind::string});
     return list;
   }();
@@ -64,13 +65,9 @@ ArgSpec id_arg(const char* name, ArgType type) {
   return {name, type, false, FlagFamily::open, {}, -1, 4294967294LL, "-1 leaves the id unchanged"};
 }
 
-ArgSpec count_arg() {
-  return {"count", A::integer, true, FlagFamily::open, {}, 0, 1000000, ""};
-}
+ArgSpec count_arg() { return {"count", A::integer, true, FlagFamily::open, {}, 0, 1000000, ""}; }
 
-ArgSpec flags(const char* name, FlagFamily family, bool required = false) {
-  return {name, A::flags, required, family};
-}
+ArgSpec flags(const char* name, FlagFamily family, bool required = false) { return {name, A::flags, required, family}; }
 
 ArgSpec choice(const char* name, std::vector<std::string> choices, bool required = false) {
   return {name, A::choice, required, FlagFamily::open, std::move(choices)};
@@ -111,10 +108,13 @@ std::vector<OpSpec> metadata_ops() {
       {"stat", M, {path}, DataArg::none, stat_fields()},
       {"lstat", M, {path}, DataArg::none, stat_fields()},
       {"fstat", M, {fd}, DataArg::none, stat_fields()},
-      {"statx", M,
-       {path, flags("flags", FlagFamily::at),
+      {"statx",
+       M,
+       {path,
+        flags("flags", FlagFamily::at),
         {"mask", A::integer, false, FlagFamily::open, {}, 0, 0xffffffffLL, "a 32-bit STATX_* mask"}},
-       DataArg::none, statx_fields()},
+       DataArg::none,
+       statx_fields()},
       {"chmod", M, {path, whole_mode()}},
       {"fchmod", M, {fd, whole_mode()}},
       {"chown", M, {path, id_arg("uid", A::uid), id_arg("gid", A::gid)}},
@@ -140,8 +140,9 @@ std::vector<OpSpec> directory_ops() {
   // Device numbers: major 0 only. No driver registers major 0 (for char devices it means
   // "allocate one", for block devices it is the null device number), so a node a scenario
   // makes reaches no device (docs/architecture.md, "Confinement").
-  const ArgSpec major{"major", A::integer, false, FlagFamily::open, {}, 0, 0,
-                      "only major 0 may be used: no driver serves it, so the node reaches no device"};
+  const ArgSpec major{
+      "major", A::integer, false, FlagFamily::open,
+      {},      0,          0,     "only major 0 may be used: no driver serves it, so the node reaches no device"};
   const ArgSpec minor{"minor", A::integer, false, FlagFamily::open, {}, 0, 0xfffff, "minors have 20 bits"};
   return {
       {"link", D, {from, to}},
@@ -152,21 +153,32 @@ std::vector<OpSpec> directory_ops() {
       {"unlink", D, {path}},
       {"mkdir", D, {path, permission_mode()}},
       {"rmdir", D, {path}},
-      {"mknod", D, {path, choice("type", {"file", "fifo", "chr", "blk", "sock"}, true), permission_mode(), major, minor}},
+      {"mknod",
+       D,
+       {path, choice("type", {"file", "fifo", "chr", "blk", "sock"}, true), permission_mode(), major, minor}},
       {"mkfifo", D, {path, permission_mode()}},
-      {"getdents", D, {fd, buffer_size(false)}, DataArg::none,
+      {"getdents",
+       D,
+       {fd, buffer_size(false)},
+       DataArg::none,
        {{"entries", FieldKind::entries, {"name", "ino", "type", "off"}},
         {"names", FieldKind::names},
         {"count", I},
         {"eof", FieldKind::boolean}}},
       {"opendir", D, {path, {"dir", A::dir_bind, true}}},
-      {"readdir", D, {dir}, DataArg::none,
+      {"readdir",
+       D,
+       {dir},
+       DataArg::none,
        {{"name", FieldKind::string}, {"ino", I}, {"type", FieldKind::string}, {"end", FieldKind::boolean}}},
       {"telldir", D, {dir}, DataArg::none, {{"pos", I}}},
       {"seekdir", D, {dir, {"pos", A::value, true}}},
       {"rewinddir", D, {dir}},
       {"closedir", D, {dir}},
-      {"listdir", D, {path}, DataArg::none,
+      {"listdir",
+       D,
+       {path},
+       DataArg::none,
        {{"names", FieldKind::names}, {"entries", FieldKind::entries, {"name", "ino", "type"}}, {"count", I}}},
       {"create_many", D, {prefix, count_arg(), start, kind, permission_mode()}, DataArg::none, {{"count", I}}},
       {"unlink_many", D, {prefix, count_arg(), start, kind}, DataArg::none, {{"count", I}}},

@@ -68,8 +68,7 @@ bool interrupt_requested() {
 bool write_frame(int fd, const std::string& payload) {
   uint32_t size = static_cast<uint32_t>(payload.size());
   unsigned char header[4] = {static_cast<unsigned char>(size), static_cast<unsigned char>(size >> 8),
-                             static_cast<unsigned char>(size >> 16),
-                             static_cast<unsigned char>(size >> 24)};
+                             static_cast<unsigned char>(size >> 16), static_cast<unsigned char>(size >> 24)};
   std::string frame(reinterpret_cast<char*>(header), 4);
   frame += payload;
   return write_all(fd, frame.data(), frame.size());

@@ -77,9 +77,11 @@ std::string test_label(const TestResult& result) {
 // ---------------------------------------------------------------- files
 
 FileReporter::FileReporter(std::string path, std::string what)
-    : path_(std::move(path)), what_(std::move(what)),
+    : path_(std::move(path)),
+      what_(std::move(what)),
       out_(std::make_unique<std::ofstream>(path_, std::ios::out | std::ios::trunc)) {
-  if (!*out_) throw HarnessError(fmt::format("cannot write {} to {}: {}", what_, path_, strerror(errno)), exit_code::usage);
+  if (!*out_)
+    throw HarnessError(fmt::format("cannot write {} to {}: {}", what_, path_, strerror(errno)), exit_code::usage);
   errno = 0;  // so that a failed write's cause is what close() reports
 }
 
@@ -88,7 +90,8 @@ FileReporter::~FileReporter() = default;
 void FileReporter::close() {
   out_->flush();
   out_->close();
-  if (!*out_) throw HarnessError(fmt::format("writing {} to {} failed: {}", what_, path_, errno ? strerror(errno) : "I/O error"));
+  if (!*out_)
+    throw HarnessError(fmt::format("writing {} to {} failed: {}", what_, path_, errno ? strerror(errno) : "I/O error"));
 }
 
 // ---------------------------------------------------------------- text
@@ -105,7 +108,8 @@ void TextReporter::start(const RunHeader& header) {
   header_ = header;
   if (style_.verbosity >= 0)
     out_ << fmt::format("fusecheck: {} test{} on {}{}\n", header.tests, header.tests == 1 ? "" : "s",
-                        printable(header.fs), header.expectations.empty() ? "" : " (expectations: " + printable(header.expectations) + ")");
+                        printable(header.fs),
+                        header.expectations.empty() ? "" : " (expectations: " + printable(header.expectations) + ")");
   out_.flush();
 }
 
@@ -214,8 +218,8 @@ std::string junit_case(const TestResult& result, const std::string& area) {
                                 xml_escape(result.reason), xml_escape(details));
     case Verdict::skip:
     case Verdict::xfail:
-      return head + fmt::format(">\n      <skipped message=\"{}: {}\"/>\n    </testcase>\n", verdict_name(result.verdict),
-                                xml_escape(result.reason));
+      return head + fmt::format(">\n      <skipped message=\"{}: {}\"/>\n    </testcase>\n",
+                                verdict_name(result.verdict), xml_escape(result.reason));
   }
   return head + "/>\n";
 }
@@ -229,9 +233,10 @@ void JunitReporter::finish(const std::vector<TestResult>& results, const RunSumm
   std::ofstream& out = this->out();
   errno = 0;
   out << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
-  out << fmt::format("<testsuites name=\"fusecheck {}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{:.3f}\">\n",
-                     xml_escape(fs()), results.size(), total.failed + total.xpassed, total.broken,
-                     total.skipped + total.xfailed, summary.seconds);
+  out << fmt::format(
+      "<testsuites name=\"fusecheck {}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{:.3f}\">\n",
+      xml_escape(fs()), results.size(), total.failed + total.xpassed, total.broken, total.skipped + total.xfailed,
+      summary.seconds);
   for (const auto& [area, members] : suites) {
     Counts counts;
     double suite_time = 0;
@@ -239,9 +244,10 @@ void JunitReporter::finish(const std::vector<TestResult>& results, const RunSumm
       counts.add(result->verdict);
       suite_time += result->seconds;
     }
-    out << fmt::format("  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{:.3f}\">\n",
-                       xml_escape(area), members.size(), counts.failed + counts.xpassed, counts.broken,
-                       counts.skipped + counts.xfailed, suite_time);
+    out << fmt::format(
+        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{:.3f}\">\n",
+        xml_escape(area), members.size(), counts.failed + counts.xpassed, counts.broken,
+        counts.skipped + counts.xfailed, suite_time);
     for (const auto* result : members) out << junit_case(*result, area);
     out << "  </testsuite>\n";
   }
@@ -307,8 +313,12 @@ void JsonReporter::finish(const std::vector<TestResult>& results, const RunSumma
   const Counts& counts = summary.counts;
   Json doc{{"seconds", summary.seconds},
            {"summary",
-            {{"passed", counts.passed}, {"failed", counts.failed}, {"skipped", counts.skipped},
-             {"xfailed", counts.xfailed}, {"xpassed", counts.xpassed}, {"broken", counts.broken}}},
+            {{"passed", counts.passed},
+             {"failed", counts.failed},
+             {"skipped", counts.skipped},
+             {"xfailed", counts.xfailed},
+             {"xpassed", counts.xpassed},
+             {"broken", counts.broken}}},
            {"tests", Json::array()}};
   put_text(doc, "fs", fs());
   for (const auto& result : results) doc["tests"].push_back(result_json(result));

@@ -115,7 +115,8 @@ std::string daemon_state(TestContext& ctx) {
 StepStatus evaluate(const Step& step, const json& reply, TestContext& ctx, const std::string& section, int index,
                     long long now_ns) {
   auto mismatch = [&](const std::string& field, const std::string& expected, const std::string& got) {
-    ctx.result.mismatches.push_back(Mismatch{section, index, step.where, step.summary, field, expected, got, step.note});
+    ctx.result.mismatches.push_back(
+        Mismatch{section, index, step.where, step.summary, field, expected, got, step.note});
   };
   bool ok = reply.value("ok", false);
   const Expect& expect = step.expect;
@@ -203,7 +204,8 @@ StepStatus run_step(const Step& step, TestContext& ctx, const std::string& secti
   std::string broken;
   for (size_t i = 0; i < calls.size(); ++i) {
     const Step& call = *calls[i];
-    std::string call_label = calls.size() > 1 ? fmt::format("{} step {}.{} ({})", section, index, i + 1, call.summary) : label;
+    std::string call_label =
+        calls.size() > 1 ? fmt::format("{} step {}.{} ({})", section, index, i + 1, call.summary) : label;
     ActorProcess& actor = *ctx.actors.at(call.actor);
     auto reply = actor.receive(deadline);
     long long now_ns = realtime_ns();
@@ -233,10 +235,12 @@ StepStatus run_step(const Step& step, TestContext& ctx, const std::string& secti
       // The kernel fails requests as soon as the daemon's fd closes, a moment before the
       // daemon is seen to exit: give it that moment, so a crash is reported as one.
       auto trouble = ctx.mount.trouble();
-      for (auto until = Clock::now() + deadline::daemon_leaving; !trouble && Clock::now() < until; trouble = ctx.mount.trouble())
+      for (auto until = Clock::now() + deadline::daemon_leaving; !trouble && Clock::now() < until;
+           trouble = ctx.mount.trouble())
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
       if (trouble) {
-        broken += fmt::format("{}{}: {} because {}", broken.empty() ? "" : "; ", call_label, outcome_text(reply.body), *trouble);
+        broken += fmt::format("{}{}: {} because {}", broken.empty() ? "" : "; ", call_label, outcome_text(reply.body),
+                              *trouble);
         continue;
       }
     }
@@ -322,7 +326,8 @@ class MountSession {
         return reply;
       }
     }
-    auto reply = service_->call(request, Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds)));
+    auto reply = service_->call(
+        request, Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds)));
     if (reply.status == ActorProcess::Reply::Status::timeout) {
       // Say which call: a probe that hangs must not read as a target that left by itself.
       reply.detail = fmt::format("the harness's {} {} got no answer within {} s", request.value("op", "call"),
@@ -350,26 +355,42 @@ class MountSession {
     if (!reply_ok(made)) {
       for (const auto& feature : known_features())
         if (!features.has(feature) && !features.missing.count(feature))
-          features.set(feature, false, fmt::format("the probe directory {} could not be made: {}", dir, reply_text(made)));
+          features.set(feature, false,
+                       fmt::format("the probe directory {} could not be made: {}", dir, reply_text(made)));
       return;
     }
     auto at = [&](const std::string& name) { return dir + "/" + name; };
     call(make_request("create_file", {{"path", at("f")}, {"mode", 0644}}));
     call(make_request("create_file", {{"path", at("g")}, {"mode", 0644}}));
-    probe("xattr.user", make_request("setxattr", {{"path", at("f")}, {"name", "user.fusecheck"}, {"data", "31"}}), "setxattr user.*");
-    probe("xattr.trusted", make_request("setxattr", {{"path", at("f")}, {"name", "trusted.fusecheck"}, {"data", "31"}}), "setxattr trusted.*");
-    probe("xattr.security", make_request("setxattr", {{"path", at("f")}, {"name", "security.fusecheck"}, {"data", "31"}}), "setxattr security.*");
+    probe("xattr.user", make_request("setxattr", {{"path", at("f")}, {"name", "user.fusecheck"}, {"data", "31"}}),
+          "setxattr user.*");
+    probe("xattr.trusted", make_request("setxattr", {{"path", at("f")}, {"name", "trusted.fusecheck"}, {"data", "31"}}),
+          "setxattr trusted.*");
+    probe("xattr.security",
+          make_request("setxattr", {{"path", at("f")}, {"name", "security.fusecheck"}, {"data", "31"}}),
+          "setxattr security.*");
     probe("hardlinks", make_request("link", {{"from", at("f")}, {"to", at("h")}}), "link");
     probe("symlinks", make_request("symlink", {{"target", "f"}, {"path", at("l")}}), "symlink");
     probe("fifo", make_request("mknod", {{"path", at("p")}, {"type", "fifo"}, {"mode", 0644}}), "mknod fifo");
-    probe("devices", make_request("mknod", {{"path", at("c")}, {"type", "chr"}, {"mode", 0644}, {"major", 0}, {"minor", 1}}), "mknod chr");
+    probe("devices",
+          make_request("mknod", {{"path", at("c")}, {"type", "chr"}, {"mode", 0644}, {"major", 0}, {"minor", 1}}),
+          "mknod chr");
     probe("sockets", make_request("mknod", {{"path", at("s")}, {"type", "sock"}, {"mode", 0644}}), "mknod sock");
     // Each renameat2 probe works on files of its own, so one missing flag cannot hide another.
-    for (const char* name : {"n1", "x1", "x2", "w1"}) call(make_request("create_file", {{"path", at(name)}, {"mode", 0644}}));
-    probe("rename_noreplace", make_request("renameat2", {{"from", at("n1")}, {"to", at("n2")}, {"flags", RENAME_NOREPLACE}}), "renameat2 RENAME_NOREPLACE");
-    probe("rename_exchange", make_request("renameat2", {{"from", at("x1")}, {"to", at("x2")}, {"flags", RENAME_EXCHANGE}}), "renameat2 RENAME_EXCHANGE");
-    probe("rename_whiteout", make_request("renameat2", {{"from", at("w1")}, {"to", at("w2")}, {"flags", RENAME_WHITEOUT}}), "renameat2 RENAME_WHITEOUT");
-    probe("o_tmpfile", make_request("open", {{"path", dir}, {"flags", O_TMPFILE | O_RDWR}, {"mode", 0600}, {"fd", "t"}}), "open O_TMPFILE");
+    for (const char* name : {"n1", "x1", "x2", "w1"})
+      call(make_request("create_file", {{"path", at(name)}, {"mode", 0644}}));
+    probe("rename_noreplace",
+          make_request("renameat2", {{"from", at("n1")}, {"to", at("n2")}, {"flags", RENAME_NOREPLACE}}),
+          "renameat2 RENAME_NOREPLACE");
+    probe("rename_exchange",
+          make_request("renameat2", {{"from", at("x1")}, {"to", at("x2")}, {"flags", RENAME_EXCHANGE}}),
+          "renameat2 RENAME_EXCHANGE");
+    probe("rename_whiteout",
+          make_request("renameat2", {{"from", at("w1")}, {"to", at("w2")}, {"flags", RENAME_WHITEOUT}}),
+          "renameat2 RENAME_WHITEOUT");
+    probe("o_tmpfile",
+          make_request("open", {{"path", dir}, {"flags", O_TMPFILE | O_RDWR}, {"mode", 0600}, {"fd", "t"}}),
+          "open O_TMPFILE");
     {
       // fd-based probes need one actor across calls (the pool resets actors between calls).
       std::string error;
@@ -379,24 +400,39 @@ class MountSession {
         auto reply = actor->call(request, probe_deadline());
         features.set(feature, reply_ok(reply), fmt::format("{} returned {}", what, reply_text(reply)));
       };
-      if (actor && reply_ok(actor->call(make_request("open", {{"path", at("d")}, {"flags", O_CREAT | O_RDWR}, {"mode", 0644}, {"fd", "d"}}), probe_deadline()))) {
-        fd_probe("fallocate", make_request("fallocate", {{"fd", "d"}, {"mode", 0}, {"offset", 0}, {"len", 8192}}), "fallocate");
-        fd_probe("punch_hole", make_request("fallocate", {{"fd", "d"}, {"mode", FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE}, {"offset", 0}, {"len", 4096}}), "fallocate PUNCH_HOLE");
-        fd_probe("zero_range", make_request("fallocate", {{"fd", "d"}, {"mode", FALLOC_FL_ZERO_RANGE}, {"offset", 0}, {"len", 4096}}), "fallocate ZERO_RANGE");
-        actor->call(make_request("open", {{"path", at("sparse")}, {"flags", O_CREAT | O_RDWR}, {"mode", 0644}, {"fd", "s"}}), probe_deadline());
+      if (actor &&
+          reply_ok(actor->call(
+              make_request("open", {{"path", at("d")}, {"flags", O_CREAT | O_RDWR}, {"mode", 0644}, {"fd", "d"}}),
+              probe_deadline()))) {
+        fd_probe("fallocate", make_request("fallocate", {{"fd", "d"}, {"mode", 0}, {"offset", 0}, {"len", 8192}}),
+                 "fallocate");
+        fd_probe("punch_hole",
+                 make_request(
+                     "fallocate",
+                     {{"fd", "d"}, {"mode", FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE}, {"offset", 0}, {"len", 4096}}),
+                 "fallocate PUNCH_HOLE");
+        fd_probe("zero_range",
+                 make_request("fallocate", {{"fd", "d"}, {"mode", FALLOC_FL_ZERO_RANGE}, {"offset", 0}, {"len", 4096}}),
+                 "fallocate ZERO_RANGE");
+        actor->call(
+            make_request("open", {{"path", at("sparse")}, {"flags", O_CREAT | O_RDWR}, {"mode", 0644}, {"fd", "s"}}),
+            probe_deadline());
         actor->call(make_request("pwrite", {{"fd", "s"}, {"offset", 1 << 20}, {"data", "31"}}), probe_deadline());
-        auto data = actor->call(make_request("lseek", {{"fd", "s"}, {"offset", 0}, {"whence", SEEK_DATA}}), probe_deadline());
+        auto data =
+            actor->call(make_request("lseek", {{"fd", "s"}, {"offset", 0}, {"whence", SEEK_DATA}}), probe_deadline());
         bool holes = reply_ok(data) && data.body["r"].value("offset", 0LL) > 0;
-        features.set("seek_hole", holes, "lseek SEEK_DATA on a file with a 1 MiB hole returned " +
-                                             (reply_ok(data) ? std::to_string(data.body["r"].value("offset", 0LL)) : reply_text(data)));
+        features.set("seek_hole", holes,
+                     "lseek SEEK_DATA on a file with a 1 MiB hole returned " +
+                         (reply_ok(data) ? std::to_string(data.body["r"].value("offset", 0LL)) : reply_text(data)));
       } else {
         for (const char* feature : {"fallocate", "punch_hole", "zero_range", "seek_hole"})
           features.set(feature, false, actor ? "could not create a probe file" : error);
       }
       if (actor && !actor->usable()) mount_->abort_connection("probe timed out");
     }
-    call(make_request("utimensat", {{"path", at("g")}, {"atime", {{"kind", "ns"}, {"ns", 1000000000LL + 123456789}}},
-          {"mtime", {{"kind", "ns"}, {"ns", 1000000000LL + 123456789}}}}));
+    call(make_request("utimensat", {{"path", at("g")},
+                                    {"atime", {{"kind", "ns"}, {"ns", 1000000000LL + 123456789}}},
+                                    {"mtime", {{"kind", "ns"}, {"ns", 1000000000LL + 123456789}}}}));
     auto times = call(make_request("stat", {{"path", at("g")}}));
     bool exact = reply_ok(times) && times.body["r"].value("mtime_nsec", 0) == 123456789;
     features.set("timestamps_ns", exact, "utimensat with nanoseconds did not read back exactly");
@@ -406,13 +442,13 @@ class MountSession {
       std::string error;
       Identity nobody{65534, 65534, {}, 022};
       auto actor = ActorProcess::spawn(actor_executable(), nobody, error);
-      auto reply = actor ? actor->call(make_request("stat", {{"path", mount_->root()}}), Clock::now() + deadline::feature_probe)
-                         : ActorProcess::Reply{};
+      auto reply =
+          actor ? actor->call(make_request("stat", {{"path", mount_->root()}}), Clock::now() + deadline::feature_probe)
+                : ActorProcess::Reply{};
       features.set("other_users", actor && reply_ok(reply),
                    fmt::format("uid 65534 cannot reach {}: {}", mount_->root(), actor ? reply_text(reply) : error));
     }
   }
-
 
   TestResult run(const Scenario& scenario, int sequence) {
     TestResult result;
@@ -458,8 +494,10 @@ class MountSession {
     if (mount_->spec().is_fuse())
       for (auto until = Clock::now() + deadline::daemon_leaving; mount_->daemon_running() && Clock::now() < until;)
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    if (auto gone = mount_->trouble()) why += "; " + *gone;
-    else if (mount_->spec().is_fuse()) why += "; the daemon still runs; its output so far:\n" + mount_->daemon_log_tail();
+    if (auto gone = mount_->trouble())
+      why += "; " + *gone;
+    else if (mount_->spec().is_fuse())
+      why += "; the daemon still runs; its output so far:\n" + mount_->daemon_log_tail();
     return why;
   }
 
@@ -486,8 +524,9 @@ class MountSession {
       if (mount_->features().has(feature)) continue;
       result.verdict = Verdict::skip;
       auto why = mount_->features().missing.find(feature);
-      result.reason = fmt::format("target lacks {}{}", feature,
-                                  why != mount_->features().missing.end() && !why->second.empty() ? ": " + why->second : "");
+      result.reason =
+          fmt::format("target lacks {}{}", feature,
+                      why != mount_->features().missing.end() && !why->second.empty() ? ": " + why->second : "");
       return true;
     }
     return false;
@@ -498,8 +537,11 @@ class MountSession {
     bool root = ::geteuid() == 0;
     long long owner = !root && scenario.workdir.uid == 0 ? -1 : static_cast<long long>(scenario.workdir.uid);
     long long group = !root && scenario.workdir.gid == 0 ? -1 : static_cast<long long>(scenario.workdir.gid);
-    auto made = service({{"op", "prepare_workdir"}, {"path", workdir}, {"mode", scenario.workdir.mode},
-                         {"uid", owner}, {"gid", group}});
+    auto made = service({{"op", "prepare_workdir"},
+                         {"path", workdir},
+                         {"mode", scenario.workdir.mode},
+                         {"uid", owner},
+                         {"gid", group}});
     if (!reply_ok(made)) {
       result.verdict = Verdict::broken;
       result.reason = fmt::format("preparing the workdir {}: mkdir/chown/chmod gave {}", workdir, reply_text(made));
@@ -560,7 +602,8 @@ class MountSession {
     auto trouble = lost_mount_.empty() ? mount_->trouble() : std::optional<std::string>(lost_mount_);
     if (!trouble) {
       auto removed = service({{"op", "rmtree"}, {"path", workdir}});
-      if (!reply_ok(removed)) result.transcript.push_back(fmt::format("could not remove {}: {}", workdir, reply_text(removed)));
+      if (!reply_ok(removed))
+        result.transcript.push_back(fmt::format("could not remove {}: {}", workdir, reply_text(removed)));
     } else if (result.verdict != Verdict::broken) {
       result.verdict = Verdict::broken;
       result.reason = *trouble;
@@ -600,8 +643,10 @@ RunPlan plan_run(const std::vector<Scenario>& tests, const RunOptions& options) 
   for (size_t i = 0; i < plan.items.size(); ++i) {
     const Scenario& scenario = *plan.items[i].scenario;
     const ExpectationEntry* entry = options.expectations ? options.expectations->find(scenario) : nullptr;
-    if (entry && entry->skip) plan.skipped.push_back(i);
-    else groups[scenario.mount_key()].push_back(i);
+    if (entry && entry->skip)
+      plan.skipped.push_back(i);
+    else
+      groups[scenario.mount_key()].push_back(i);
   }
   plan.jobs = std::max(1, options.jobs);
   if (!options.target.is_fuse()) plan.jobs = 1;  // one directory: tests share its statfs counts
@@ -645,7 +690,8 @@ void apply_expectation(TestResult& result, const Expectations* expectations) {
 // What the workers share: the results, and the reporter behind one lock.
 class RunRecorder {
  public:
-  RunRecorder(const RunPlan& plan, const RunOptions& options) : plan_(plan), options_(options), results_(plan.items.size()) {}
+  RunRecorder(const RunPlan& plan, const RunOptions& options)
+      : plan_(plan), options_(options), results_(plan.items.size()) {}
 
   void finish(size_t index, TestResult result) {
     result.repetition = plan_.items[index].repetition;
@@ -719,8 +765,10 @@ class ShardWorker {
         continue;
       }
       if (!session_ && mount_error_.empty()) {
-        if (auto error = recorder_.unmountable()) mount_error_ = *error;
-        else mount();
+        if (auto error = recorder_.unmountable())
+          mount_error_ = *error;
+        else
+          mount();
       }
       TestResult result = session_ ? run_on_session(scenario) : mount_failure_result(scenario);
       if (stopping() && result.verdict == Verdict::broken) {
@@ -787,7 +835,8 @@ class ShardWorker {
   TestResult mount_failure_result(const Scenario& scenario) const {
     if (!options_refused_) {
       std::string first_line = mount_error_.substr(0, mount_error_.find('\n'));
-      TestResult result = result_for(scenario, Verdict::broken, "not run: the target could not be mounted: " + first_line);
+      TestResult result =
+          result_for(scenario, Verdict::broken, "not run: the target could not be mounted: " + first_line);
       result.ran = false;
       return result;
     }
@@ -807,12 +856,15 @@ class ShardWorker {
       return mount_failure_result(scenario);
     }
     std::optional<std::string> why;
-    if (!session_->lost_mount().empty()) why = session_->lost_mount();
-    else why = session_->mount().trouble();
+    if (!session_->lost_mount().empty())
+      why = session_->lost_mount();
+    else
+      why = session_->mount().trouble();
     if (why) {
       // Start the next test on a fresh mount; this one hung or lost its daemon.
       end_session();
-      if (!stopping()) recorder_.notice(fmt::format("remounting {} after {}: {}", options_.target.text, scenario.name, *why));
+      if (!stopping())
+        recorder_.notice(fmt::format("remounting {} after {}: {}", options_.target.text, scenario.name, *why));
     }
     return result;
   }
@@ -830,7 +882,8 @@ class ShardWorker {
 // terminal would read specially.
 std::string safe_component(const std::string& part) {
   std::string safe;
-  for (char c : part) safe += (c == ',' || c == '=' || c == ' ' || static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? '_' : c;
+  for (char c : part)
+    safe += (c == ',' || c == '=' || c == ' ' || static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? '_' : c;
   if (safe.empty() || safe == "." || safe == "..") safe = "_" + safe;
   return safe;
 }
@@ -849,7 +902,8 @@ std::vector<TestResult> run_tests(const std::vector<Scenario>& tests, const RunO
   }
   std::atomic<size_t> next_shard{0};
   auto worker = [&] {
-    for (size_t s = next_shard++; s < plan.shards.size(); s = next_shard++) ShardWorker(plan.shards[s], plan, options, recorder).run();
+    for (size_t s = next_shard++; s < plan.shards.size(); s = next_shard++)
+      ShardWorker(plan.shards[s], plan, options, recorder).run();
   };
   std::vector<std::thread> threads;
   for (int j = 1; j < std::min<int>(plan.jobs, static_cast<int>(plan.shards.size())); ++j) threads.emplace_back(worker);
@@ -862,7 +916,8 @@ std::vector<TestResult> run_tests(const std::vector<Scenario>& tests, const RunO
   return recorder.take_results();
 }
 
-std::string write_repro(const std::string& results_dir, const TestResult& result, const std::string& fs, unsigned seed) {
+std::string write_repro(const std::string& results_dir, const TestResult& result, const std::string& fs,
+                        unsigned seed) {
   if (!result.scenario) throw HarnessError("no scenario to write a repro file for");
   namespace stdfs = std::filesystem;
   stdfs::path dir = results_dir;

@@ -30,11 +30,29 @@ std::string Scenario::mount_key() const {
 }
 
 const std::vector<std::string>& known_features() {
-  static const std::vector<std::string> features = {
-      "fuse", "root", "other_users", "mount_options", "default_permissions", "xattr.user",
-      "xattr.trusted", "xattr.security", "hardlinks", "symlinks", "fifo", "devices", "sockets",
-      "rename_noreplace", "rename_exchange", "rename_whiteout", "fallocate", "punch_hole",
-      "zero_range", "seek_hole", "timestamps_ns", "o_tmpfile", "exclusive_statfs"};
+  static const std::vector<std::string> features = {"fuse",
+                                                    "root",
+                                                    "other_users",
+                                                    "mount_options",
+                                                    "default_permissions",
+                                                    "xattr.user",
+                                                    "xattr.trusted",
+                                                    "xattr.security",
+                                                    "hardlinks",
+                                                    "symlinks",
+                                                    "fifo",
+                                                    "devices",
+                                                    "sockets",
+                                                    "rename_noreplace",
+                                                    "rename_exchange",
+                                                    "rename_whiteout",
+                                                    "fallocate",
+                                                    "punch_hole",
+                                                    "zero_range",
+                                                    "seek_hole",
+                                                    "timestamps_ns",
+                                                    "o_tmpfile",
+                                                    "exclusive_statfs"};
   return features;
 }
 
@@ -75,8 +93,9 @@ Identity Parser::identity(const YAML::Node& node, const std::string& name) const
 
 Scenario Parser::scenario(const YAML::Node& doc, const std::string& base_name,
                           const std::vector<std::pair<std::string, std::string>>& combination) {
-  check_keys(doc, {"format", "title", "refs", "tags", "requires", "mount", "actors", "default_actor", "workdir",
-                   "timeout", "params", "setup", "steps", "cleanup", "repro"},
+  check_keys(doc,
+             {"format", "title", "refs", "tags", "requires", "mount", "actors", "default_actor", "workdir", "timeout",
+              "params", "setup", "steps", "cleanup", "repro"},
              "scenario");
   Scenario s;
   s.file = file_;
@@ -146,14 +165,16 @@ void Parser::scenario_actors(const YAML::Node& doc, Scenario& s) const {
   static const std::regex actor_name("[a-z][a-z0-9_]*");
   for (const auto& entry : doc["actors"]) {
     std::string name = entry.first.Scalar();
-    if (!std::regex_match(name, actor_name)) fail(entry.first, fmt::format("actor name '{}' must match [a-z][a-z0-9_]*", name));
+    if (!std::regex_match(name, actor_name))
+      fail(entry.first, fmt::format("actor name '{}' must match [a-z][a-z0-9_]*", name));
     if (name == "root") fail(entry.first, "root is predefined; give another name to a differently configured root");
     s.actors[name] = identity(entry.second, name);
     if (s.actors[name].uid != 0) s.requires_features.insert("other_users");
   }
 }
 
-std::vector<std::vector<std::pair<std::string, std::string>>> combinations(const YAML::Node& node, const Parser& parser) {
+std::vector<std::vector<std::pair<std::string, std::string>>> combinations(const YAML::Node& node,
+                                                                           const Parser& parser) {
   std::vector<std::vector<std::pair<std::string, std::string>>> rows;
   if (!node) return {{}};
   if (node.IsMap()) {
@@ -161,13 +182,15 @@ std::vector<std::vector<std::pair<std::string, std::string>>> combinations(const
     for (const auto& entry : node) {
       std::string key = entry.first.Scalar();
       std::vector<std::string> values;
-      if (entry.second.IsScalar()) values.push_back(entry.second.Scalar());
+      if (entry.second.IsScalar())
+        values.push_back(entry.second.Scalar());
       else if (entry.second.IsSequence() && entry.second.size() > 0)
         for (const auto& value : entry.second) {
           if (!value.IsScalar()) parser.fail(value, "parameter values must be scalars");
           values.push_back(value.Scalar());
         }
-      else parser.fail(entry.second, fmt::format("parameter '{}' needs a non-empty list of values", key));
+      else
+        parser.fail(entry.second, fmt::format("parameter '{}' needs a non-empty list of values", key));
       std::vector<std::vector<std::pair<std::string, std::string>>> next;
       for (const auto& row : rows)
         for (const auto& value : values) {
@@ -181,7 +204,8 @@ std::vector<std::vector<std::pair<std::string, std::string>>> combinations(const
     }
     return rows;
   }
-  if (!node.IsSequence() || node.size() == 0) parser.fail(node, "params must be a map of lists or a non-empty list of maps");
+  if (!node.IsSequence() || node.size() == 0)
+    parser.fail(node, "params must be a map of lists or a non-empty list of maps");
   std::vector<std::string> first_keys;
   for (const auto& row_node : node) {
     if (!row_node.IsMap()) parser.fail(row_node, "each params row must be a map");
@@ -192,25 +216,30 @@ std::vector<std::vector<std::pair<std::string, std::string>>> combinations(const
       row.emplace_back(entry.first.Scalar(), entry.second.Scalar());
       keys.push_back(entry.first.Scalar());
     }
-    if (first_keys.empty()) first_keys = keys;
-    else if (keys != first_keys) parser.fail(row_node, "every params row must have the same keys in the same order");
+    if (first_keys.empty())
+      first_keys = keys;
+    else if (keys != first_keys)
+      parser.fail(row_node, "every params row must have the same keys in the same order");
     rows.push_back(std::move(row));
-    if (rows.size() > kMaxCombinations) parser.fail(node, fmt::format("params make more than {} combinations", kMaxCombinations));
+    if (rows.size() > kMaxCombinations)
+      parser.fail(node, fmt::format("params make more than {} combinations", kMaxCombinations));
   }
   return rows;
 }
 
 }  // namespace parsing
 
-using parsing::Parser;
 using parsing::ParseBudget;
+using parsing::Parser;
 
-std::vector<Scenario> parse_scenario_text(const std::string& text, const std::string& file, const std::string& base_name) {
+std::vector<Scenario> parse_scenario_text(const std::string& text, const std::string& file,
+                                          const std::string& base_name) {
   YAML::Node doc;
   try {
     doc = YAML::Load(text);
   } catch (const YAML::Exception& error) {
-    throw FileError(fmt::format("{}:{}:{}: YAML syntax error: {}", file, error.mark.line + 1, error.mark.column + 1, error.msg));
+    throw FileError(
+        fmt::format("{}:{}:{}: YAML syntax error: {}", file, error.mark.line + 1, error.mark.column + 1, error.msg));
   }
   Parser plain(file, {});
   if (!doc.IsMap()) plain.fail(doc, "a scenario file must be a YAML map");

@@ -12,28 +12,38 @@ using nlohmann::json;
 
 namespace {
 
-const std::vector<std::string> list_matchers = {"set", "sequence", "contains", "excludes", "each_once", "unique", "len"};
-const std::vector<std::string> integer_matchers = {"eq", "ne", "lt", "le", "gt", "ge", "mask", "bits_set",
-                                                   "bits_clear", "one_of", "changed", "unchanged", "recent"};
+const std::vector<std::string> list_matchers = {"set",       "sequence", "contains", "excludes",
+                                                "each_once", "unique",   "len"};
+const std::vector<std::string> integer_matchers = {
+    "eq", "ne", "lt", "le", "gt", "ge", "mask", "bits_set", "bits_clear", "one_of", "changed", "unchanged", "recent"};
 const std::vector<std::string> other_matchers = {"eq", "ne", "one_of", "changed", "unchanged"};
 
 const std::map<std::string, Matcher::Kind> matcher_kinds = {
-    {"eq", Matcher::Kind::eq},           {"ne", Matcher::Kind::ne},
-    {"lt", Matcher::Kind::lt},           {"le", Matcher::Kind::le},
-    {"gt", Matcher::Kind::gt},           {"ge", Matcher::Kind::ge},
-    {"bits_set", Matcher::Kind::bits_set}, {"bits_clear", Matcher::Kind::bits_clear},
-    {"one_of", Matcher::Kind::one_of},   {"changed", Matcher::Kind::changed},
-    {"unchanged", Matcher::Kind::unchanged}, {"recent", Matcher::Kind::recent},
-    {"set", Matcher::Kind::set},         {"sequence", Matcher::Kind::sequence},
-    {"contains", Matcher::Kind::contains}, {"excludes", Matcher::Kind::excludes},
-    {"each_once", Matcher::Kind::each_once}, {"unique", Matcher::Kind::unique},
+    {"eq", Matcher::Kind::eq},
+    {"ne", Matcher::Kind::ne},
+    {"lt", Matcher::Kind::lt},
+    {"le", Matcher::Kind::le},
+    {"gt", Matcher::Kind::gt},
+    {"ge", Matcher::Kind::ge},
+    {"bits_set", Matcher::Kind::bits_set},
+    {"bits_clear", Matcher::Kind::bits_clear},
+    {"one_of", Matcher::Kind::one_of},
+    {"changed", Matcher::Kind::changed},
+    {"unchanged", Matcher::Kind::unchanged},
+    {"recent", Matcher::Kind::recent},
+    {"set", Matcher::Kind::set},
+    {"sequence", Matcher::Kind::sequence},
+    {"contains", Matcher::Kind::contains},
+    {"excludes", Matcher::Kind::excludes},
+    {"each_once", Matcher::Kind::each_once},
+    {"unique", Matcher::Kind::unique},
     {"len", Matcher::Kind::len},
 };
 
 }  // namespace
 
 ValueRef Parser::value_ref(const YAML::Node& node, const std::string& what, const FlowState& flow,
-                   const OpSpec* current) const {
+                           const OpSpec* current) const {
   ValueRef ref;
   if (node.IsMap()) {
     check_keys(node, {"saved", "field", "add"}, what);
@@ -47,8 +57,8 @@ ValueRef Parser::value_ref(const YAML::Node& node, const std::string& what, cons
       if (node["field"]) {
         ref.field = text(node["field"], "field");
         if (!saved->second->result(ref.field))
-          fail(node["field"], fmt::format("saved result '{}' ({}) has no field '{}'", ref.saved,
-                                          saved->second->name, ref.field));
+          fail(node["field"],
+               fmt::format("saved result '{}' ({}) has no field '{}'", ref.saved, saved->second->name, ref.field));
       }
     } else if (node["field"]) {
       ref.kind = ValueRef::Kind::field;
@@ -99,12 +109,17 @@ std::vector<Matcher> Parser::matchers(FieldKind kind, const YAML::Node& node, co
                       std::find(data_keys.begin(), data_keys.end(), node.begin()->first.Scalar()) != data_keys.end();
   if (!node.IsMap() || is_data_form) {
     if (list_kind)
-      fail(node, fmt::format("field '{}' is a list: use set:, sequence:, contains:, excludes:, each_once:, unique: or len:", field));
+      fail(node,
+           fmt::format("field '{}' is a list: use set:, sequence:, contains:, excludes:, each_once:, unique: or len:",
+                       field));
     Matcher eq{Matcher::Kind::eq};
     eq.value.literal = literal_of(kind, node, field, op.result(field));
     return {eq};
   }
-  check_keys(node, list_kind ? list_matchers : kind == FieldKind::integer ? integer_matchers : other_matchers,
+  check_keys(node,
+             list_kind                    ? list_matchers
+             : kind == FieldKind::integer ? integer_matchers
+                                          : other_matchers,
              fmt::format("matcher of '{}'", field));
   if (node["mask"] && !node["eq"]) fail(node, "mask: needs eq: (the value of the masked bits)");
   std::vector<Matcher> out;
@@ -118,13 +133,16 @@ std::vector<Matcher> Parser::matchers(FieldKind kind, const YAML::Node& node, co
 }
 
 // One `key: value` of a field's matcher map.
-Matcher Parser::field_matcher(const std::string& key, const YAML::Node& value, const YAML::Node& node,
-                              FieldKind kind, const std::string& field, const FlowState& flow,
-                              const OpSpec& op) const {
+Matcher Parser::field_matcher(const std::string& key, const YAML::Node& value, const YAML::Node& node, FieldKind kind,
+                              const std::string& field, const FlowState& flow, const OpSpec& op) const {
   Matcher m{matcher_kinds.at(key)};
   switch (m.kind) {
-    case Matcher::Kind::eq: case Matcher::Kind::ne: case Matcher::Kind::lt:
-    case Matcher::Kind::le: case Matcher::Kind::gt: case Matcher::Kind::ge:
+    case Matcher::Kind::eq:
+    case Matcher::Kind::ne:
+    case Matcher::Kind::lt:
+    case Matcher::Kind::le:
+    case Matcher::Kind::gt:
+    case Matcher::Kind::ge:
       if (value.IsMap() && (value["saved"] || value["field"] || value["add"]))
         m.value = value_ref(value, key, flow, &op);
       else
@@ -134,14 +152,14 @@ Matcher Parser::field_matcher(const std::string& key, const YAML::Node& value, c
         m.mask = integer(node["mask"], "mask");
       }
       break;
-    case Matcher::Kind::bits_set: case Matcher::Kind::bits_clear:
-      m.mask = integer(value, key);
-      break;
+    case Matcher::Kind::bits_set:
+    case Matcher::Kind::bits_clear: m.mask = integer(value, key); break;
     case Matcher::Kind::one_of:
       if (!value.IsSequence()) fail(value, "one_of must be a list");
       for (const auto& item : value) m.items.push_back(literal_of(kind, item, field, op.result(field)));
       break;
-    case Matcher::Kind::changed: case Matcher::Kind::unchanged: {
+    case Matcher::Kind::changed:
+    case Matcher::Kind::unchanged: {
       m.value.kind = ValueRef::Kind::saved;
       m.value.saved = text(value, key);
       auto saved = flow.saved.find(m.value.saved);
@@ -151,14 +169,10 @@ Matcher Parser::field_matcher(const std::string& key, const YAML::Node& value, c
         fail(value, fmt::format("saved result '{}' ({}) has no field '{}'", m.value.saved, saved->second->name, field));
       break;
     }
-    case Matcher::Kind::recent:
-      m.value.literal = seconds(value, "recent");
-      break;
-    case Matcher::Kind::len:
-      m.nested = matchers(FieldKind::integer, value, field + " length", flow, op);
-      break;
-    case Matcher::Kind::unique: case Matcher::Kind::mask_eq:
-      break;
+    case Matcher::Kind::recent: m.value.literal = seconds(value, "recent"); break;
+    case Matcher::Kind::len: m.nested = matchers(FieldKind::integer, value, field + " length", flow, op); break;
+    case Matcher::Kind::unique:
+    case Matcher::Kind::mask_eq: break;
     default:
       if (!value.IsSequence()) fail(value, key + " must be a list");
       list_items(m, kind, value, field, op.result(field));
@@ -224,8 +238,8 @@ Expect Parser::expect(const YAML::Node& node, const OpSpec& op, const FlowState&
     if (spec == nullptr) {
       std::string list;
       for (const auto& f : op.results) list += (list.empty() ? "" : ", ") + f.name;
-      fail(entry.first, fmt::format("{} has no result field '{}' (fields: {})", op.name, field,
-                                    list.empty() ? "none" : list));
+      fail(entry.first,
+           fmt::format("{} has no result field '{}' (fields: {})", op.name, field, list.empty() ? "none" : list));
     }
     result.fields.push_back(
         FieldExpect{field, spec->kind, matchers(spec->kind, entry.second, field, flow, op), where(entry.second)});

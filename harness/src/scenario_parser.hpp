@@ -94,8 +94,8 @@ class Parser {
                      const OpSpec* current) const;
   nlohmann::json literal_of(FieldKind kind, const YAML::Node& node, const std::string& what,
                             const ResultField* field = nullptr) const;
-  std::vector<Matcher> matchers(FieldKind kind, const YAML::Node& node, const std::string& field,
-                                const FlowState& flow, const OpSpec& op) const;
+  std::vector<Matcher> matchers(FieldKind kind, const YAML::Node& node, const std::string& field, const FlowState& flow,
+                                const OpSpec& op) const;
   Expect expect(const YAML::Node& node, const OpSpec& op, const FlowState& flow) const;
 
   // Steps (scenario_steps.cpp).

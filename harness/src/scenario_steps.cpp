@@ -26,15 +26,17 @@ std::vector<Step> Parser::steps(const YAML::Node& node, const std::string& secti
   if (!node) return out;
   if (!node.IsSequence()) fail(node, section + " must be a list of steps");
   for (const auto& item : node) {
-    if (item.IsMap() && item["repeat"]) repeat(item, scenario, default_actor, flow, out);
-    else out.push_back(step(item, scenario, default_actor, flow, false));
+    if (item.IsMap() && item["repeat"])
+      repeat(item, scenario, default_actor, flow, out);
+    else
+      out.push_back(step(item, scenario, default_actor, flow, false));
   }
   return out;
 }
 
 // {repeat: N, start: S, steps: [...]}: the steps N times, with ${i} = S, S+1, ..., S+N-1.
-void Parser::repeat(const YAML::Node& node, const Scenario& scenario, const std::string& default_actor,
-                    FlowState& flow, std::vector<Step>& out) const {
+void Parser::repeat(const YAML::Node& node, const Scenario& scenario, const std::string& default_actor, FlowState& flow,
+                    std::vector<Step>& out) const {
   check_keys(node, {"repeat", "start", "steps", "note"}, "repeat");
   if (!repeat_vars_.empty()) fail(node, "repeat cannot nest");
   if (params_.count("i")) fail(node, "repeat sets ${i}, which is also a parameter of this scenario");
@@ -57,11 +59,12 @@ void Parser::repeat(const YAML::Node& node, const Scenario& scenario, const std:
   }
 }
 
-Step Parser::step(const YAML::Node& node, const Scenario& scenario, const std::string& default_actor,
-                  FlowState& flow, bool in_parallel) const {
+Step Parser::step(const YAML::Node& node, const Scenario& scenario, const std::string& default_actor, FlowState& flow,
+                  bool in_parallel) const {
   if (!node.IsMap()) fail(node, "a step must be a map with an op");
   if (!node["op"]) fail(node, node["repeat"] ? "repeat cannot be used here" : "step has no op");
-  if (++budget_->steps > kMaxSteps) fail(node, fmt::format("more than {} steps in the file (repeats and params included)", kMaxSteps));
+  if (++budget_->steps > kMaxSteps)
+    fail(node, fmt::format("more than {} steps in the file (repeats and params included)", kMaxSteps));
   if (interrupt_requested()) fail(node, "interrupted");
   Step step;
   step.where = where(node);
@@ -87,7 +90,8 @@ Step Parser::step(const YAML::Node& node, const Scenario& scenario, const std::s
 
   step.actor = node["actor"] ? text(node["actor"], "actor") : default_actor;
   if (!scenario.actors.count(step.actor))
-    fail(node["actor"] ? node["actor"] : node, fmt::format("unknown actor '{}' (declare it under actors:)", step.actor));
+    fail(node["actor"] ? node["actor"] : node,
+         fmt::format("unknown actor '{}' (declare it under actors:)", step.actor));
   StepInput in{node, *op, scenario, flow, step};
   arguments(in);
   times_and_data(in);
@@ -106,7 +110,8 @@ Step Parser::parallel_step(const YAML::Node& node, const Scenario& scenario, con
     Step inner = this->step(sub, scenario, default_actor, flow, true);
     if (inner.op == "sleep") fail(sub, "sleep cannot run inside parallel");
     if (!used.insert(inner.actor).second)
-      fail(sub, fmt::format("actor '{}' appears twice in one parallel step; each sub-step needs its own actor", inner.actor));
+      fail(sub, fmt::format("actor '{}' appears twice in one parallel step; each sub-step needs its own actor",
+                            inner.actor));
     step.parallel.push_back(std::move(inner));
   }
   step.summary = "parallel";
@@ -173,8 +178,10 @@ void Parser::argument(StepInput in, const ArgSpec& arg, const YAML::Node& value)
     }
     case ArgType::value: {
       ValueRef ref = value_ref(value, what, in.flow, nullptr);
-      if (ref.kind == ValueRef::Kind::literal) request[arg.name] = ref.literal;
-      else in.step.ref_args[arg.name] = ref;
+      if (ref.kind == ValueRef::Kind::literal)
+        request[arg.name] = ref.literal;
+      else
+        in.step.ref_args[arg.name] = ref;
       summary += " " + arg.name;
       return;
     }
@@ -207,12 +214,13 @@ void Parser::handle_argument(StepInput in, const ArgSpec& arg, const YAML::Node&
   auto& open = (fd ? in.flow.fds : in.flow.dirs)[in.step.actor];
   if (arg.type == ArgType::fd_bind || arg.type == ArgType::dir_bind) {
     static const std::regex handle_name("[a-z][a-z0-9_]*");
-    if (!std::regex_match(name, handle_name)) fail(value, fmt::format("handle name '{}' must match [a-z][a-z0-9_]*", name));
+    if (!std::regex_match(name, handle_name))
+      fail(value, fmt::format("handle name '{}' must match [a-z][a-z0-9_]*", name));
     open.insert(name);
   } else {
     if (!open.count(name))
-      fail(value, fmt::format("{} '{}' is not open in actor '{}' at this step (open it first)", fd ? "fd" : "dir",
-                              name, in.step.actor));
+      fail(value, fmt::format("{} '{}' is not open in actor '{}' at this step (open it first)", fd ? "fd" : "dir", name,
+                              in.step.actor));
     if (in.step.op == "close" || in.step.op == "closedir") open.erase(name);
     in.step.summary += " " + name;
   }
@@ -226,12 +234,15 @@ void Parser::integer_argument(StepInput in, const ArgSpec& arg, const YAML::Node
                          : integer(value, what);
   check_limits(value, arg, number, what);
   in.step.request[arg.name] = number;
-  if (arg.type == ArgType::mode) in.step.summary += fmt::format(" {}=0{:o}", arg.name, number);
-  else in.step.summary += fmt::format(" {}={}", arg.name, number);
+  if (arg.type == ArgType::mode)
+    in.step.summary += fmt::format(" {}=0{:o}", arg.name, number);
+  else
+    in.step.summary += fmt::format(" {}={}", arg.name, number);
 }
 
 // The op table's limits of an integer argument.
-void Parser::check_limits(const YAML::Node& value, const ArgSpec& arg, long long number, const std::string& what) const {
+void Parser::check_limits(const YAML::Node& value, const ArgSpec& arg, long long number,
+                          const std::string& what) const {
   if (number >= arg.min && number <= arg.max) return;
   if (arg.type == ArgType::mode) {
     if (number < 0) fail(value, fmt::format("{} {} is negative (0..0{:o})", what, number, arg.max));

@@ -183,9 +183,10 @@ std::vector<std::string> Parser::string_list(const YAML::Node& node, const std::
 
 // Lexical confinement: no absolute paths, no climbing above `depth` directories.
 std::vector<std::string> Parser::confined(const YAML::Node& node, const std::string& path, const std::string& what,
-                                  std::vector<std::string> start) const {
+                                          std::vector<std::string> start) const {
   if (path.empty()) fail(node, what + " is empty");
-  if (path[0] == '/') fail(node, fmt::format("{} '{}' is absolute; paths are relative to the test's workdir", what, path));
+  if (path[0] == '/')
+    fail(node, fmt::format("{} '{}' is absolute; paths are relative to the test's workdir", what, path));
   if (path.find('\0') != std::string::npos) fail(node, what + " contains a NUL byte");
   std::vector<std::string> stack = std::move(start);
   std::stringstream parts(path);
@@ -227,8 +228,7 @@ std::string Parser::data_value(const YAML::Node& step, const std::string& key, c
     long long seed = value["seed"] ? integer(value["seed"], "gen seed") : 0;
     auto size = static_cast<size_t>(non_negative(value["size"], "gen size"));
     spend_data(value["size"], size);
-    return generate_bytes(size,
-                          static_cast<unsigned long long>(seed));
+    return generate_bytes(size, static_cast<unsigned long long>(seed));
   }
   fail(step, "unknown data form " + key);
 }

@@ -20,7 +20,8 @@ int parse_count(const std::string& text, const std::string& what) {
   } catch (const std::exception&) {
     used = 0;
   }
-  if (used == 0 || used != text.size()) throw HarnessError(fmt::format("{}: '{}' is not a number", what, text), exit_code::usage);
+  if (used == 0 || used != text.size())
+    throw HarnessError(fmt::format("{}: '{}' is not a number", what, text), exit_code::usage);
   return value;
 }
 
@@ -30,7 +31,8 @@ std::optional<ShardSpec> from_variables(const char* total_name, const char* inde
   if (!total || !index) return std::nullopt;
   ShardSpec shard{parse_count(index, index_name) + 1, parse_count(total, total_name)};  // the variables are 0-based
   if (shard.count < 1 || shard.index < 1 || shard.index > shard.count)
-    throw HarnessError(fmt::format("{}={} and {}={} name no shard", index_name, index, total_name, total), exit_code::usage);
+    throw HarnessError(fmt::format("{}={} and {}={} name no shard", index_name, index, total_name, total),
+                       exit_code::usage);
   return shard;
 }
 

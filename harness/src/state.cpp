@@ -64,14 +64,18 @@ void check_state_dir(const std::string& dir) {
     throw HarnessError(fmt::format("cannot create the state dir {}: {}", dir, strerror(errno)), exit_code::cannot_run);
   struct stat info {};
   std::string problem;
-  if (::lstat(dir.c_str(), &info) != 0) problem = strerror(errno);
-  else if (!S_ISDIR(info.st_mode)) problem = "it is not a directory";
-  else if (info.st_uid != ::geteuid()) problem = fmt::format("it belongs to uid {}, not {}", info.st_uid, ::geteuid());
+  if (::lstat(dir.c_str(), &info) != 0)
+    problem = strerror(errno);
+  else if (!S_ISDIR(info.st_mode))
+    problem = "it is not a directory";
+  else if (info.st_uid != ::geteuid())
+    problem = fmt::format("it belongs to uid {}, not {}", info.st_uid, ::geteuid());
   else if ((info.st_mode & 077) != 0 && ::chmod(dir.c_str(), 0700) != 0)
     problem = fmt::format("its mode is {:04o} and chmod 0700 failed: {}", info.st_mode & 07777, strerror(errno));
   if (!problem.empty())
-    throw HarnessError(fmt::format("refusing the state dir {}: {} (remove it, or set FUSECHECK_STATE_DIR)", dir, problem),
-                       exit_code::cannot_run);
+    throw HarnessError(
+        fmt::format("refusing the state dir {}: {} (remove it, or set FUSECHECK_STATE_DIR)", dir, problem),
+        exit_code::cannot_run);
 }
 
 }  // namespace
@@ -84,7 +88,8 @@ StateRecord& StateRecord::instance() {
 std::string StateRecord::dir() const {
   if (const char* override_dir = std::getenv("FUSECHECK_STATE_DIR")) return override_dir;
   if (::geteuid() == 0) return "/run/fusecheck";
-  if (const char* runtime = std::getenv("XDG_RUNTIME_DIR"); runtime && *runtime) return std::string(runtime) + "/fusecheck";
+  if (const char* runtime = std::getenv("XDG_RUNTIME_DIR"); runtime && *runtime)
+    return std::string(runtime) + "/fusecheck";
   return fmt::format("/tmp/fusecheck-state-{}", ::geteuid());
 }
 
@@ -102,8 +107,10 @@ void StateRecord::write() {
   }
   json record{{"pid", ::getpid()}, {"start", process_start_time(::getpid())}, {"mounts", json::array()}};
   for (const auto& entry : entries_)
-    record["mounts"].push_back({{"mountpoint", entry.mountpoint}, {"tmpdir", entry.tmpdir},
-                                {"daemon_pid", entry.daemon_pid}, {"daemon_start", entry.daemon_start},
+    record["mounts"].push_back({{"mountpoint", entry.mountpoint},
+                                {"tmpdir", entry.tmpdir},
+                                {"daemon_pid", entry.daemon_pid},
+                                {"daemon_start", entry.daemon_start},
                                 {"conn", entry.conn}});
   std::string temp = path + ".tmp";
   {
@@ -166,8 +173,8 @@ void StateRecord::clear_leftovers(const nlohmann::json& mount, int pid, std::vec
   std::string mountpoint = mount.value("mountpoint", "");
   std::string tmpdir = mount.value("tmpdir", "");
   if (!names_our_own_paths(mountpoint, tmpdir)) {
-    actions.push_back(fmt::format("ignored a record of pid {} naming {} {}: not fusecheck's own temp dir", pid,
-                                  mountpoint, tmpdir));
+    actions.push_back(
+        fmt::format("ignored a record of pid {} naming {} {}: not fusecheck's own temp dir", pid, mountpoint, tmpdir));
     return;
   }
   if (!mountpoint.empty() && mount_at(mountpoint)) {
@@ -176,7 +183,8 @@ void StateRecord::clear_leftovers(const nlohmann::json& mount, int pid, std::vec
   }
   // Its daemon, if that very process (same start time) still runs as this user.
   int daemon = mount.value("daemon_pid", 0);
-  if (process_alive(daemon, mount.value("daemon_start", 0ULL)) && process_uid(daemon) == static_cast<long>(::geteuid())) {
+  if (process_alive(daemon, mount.value("daemon_start", 0ULL)) &&
+      process_uid(daemon) == static_cast<long>(::geteuid())) {
     ::kill(-daemon, SIGKILL);  // its process group: a wrapper script's children too
     ::kill(daemon, SIGKILL);
     actions.push_back(fmt::format("killed leftover filesystem daemon pid {}", daemon));

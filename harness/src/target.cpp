@@ -49,21 +49,26 @@ void require_fuse(const std::string& text) {
   };
   struct stat device {};
   if (::stat("/dev/fuse", &device) != 0 || !S_ISCHR(device.st_mode))
-    refuse("/dev/fuse does not exist: load the module (modprobe fuse); in a container, pass the device "
-           "(docker run --device /dev/fuse --cap-add SYS_ADMIN)");
+    refuse(
+        "/dev/fuse does not exist: load the module (modprobe fuse); in a container, pass the device "
+        "(docker run --device /dev/fuse --cap-add SYS_ADMIN)");
   // libfuse opens /dev/fuse itself before it tries fusermount3, for root and others alike.
   if (::access("/dev/fuse", R_OK | W_OK) != 0) {
-    if (::geteuid() == 0) refuse(fmt::format("cannot open /dev/fuse: {} (in a container: --device /dev/fuse)", strerror(errno)));
-    refuse(fmt::format("this user cannot open /dev/fuse (mode {:04o}, uid {}): chmod 0666 /dev/fuse as root (most "
-                       "systems' default), or run fusecheck as root", device.st_mode & 07777, device.st_uid));
+    if (::geteuid() == 0)
+      refuse(fmt::format("cannot open /dev/fuse: {} (in a container: --device /dev/fuse)", strerror(errno)));
+    refuse(
+        fmt::format("this user cannot open /dev/fuse (mode {:04o}, uid {}): chmod 0666 /dev/fuse as root (most "
+                    "systems' default), or run fusecheck as root",
+                    device.st_mode & 07777, device.st_uid));
   }
   if (::geteuid() == 0) return;
   auto fusermount = find_fusermount();
   if (!fusermount) refuse("fusermount3 is not installed, and only it lets a non-root user mount: apt install fuse3");
   struct stat helper {};
   if (::stat(fusermount->c_str(), &helper) != 0 || helper.st_uid != 0 || (helper.st_mode & S_ISUID) == 0)
-    refuse(fmt::format("{} is not setuid root, so this user cannot mount: chmod u+s {} as root, or run fusecheck as root",
-                       *fusermount, *fusermount));
+    refuse(
+        fmt::format("{} is not setuid root, so this user cannot mount: chmod u+s {} as root, or run fusecheck as root",
+                    *fusermount, *fusermount));
 }
 
 // memfs, the reference filesystem, started from the harness's own build directory.
@@ -109,8 +114,10 @@ class ExecDriver : public TargetDriver {
       std::string command = replace_all(template_, "{mnt}", shell_quote(where.mountpoint));
       command = replace_all(command, "{src}", shell_quote(where.source));
       std::string opts = joined.empty() ? "" : "-o " + shell_quote(joined);
-      if (command.find("{opts}") != std::string::npos) command = replace_all(command, "{opts}", opts);
-      else if (!opts.empty()) command += " " + opts;
+      if (command.find("{opts}") != std::string::npos)
+        command = replace_all(command, "{opts}", opts);
+      else if (!opts.empty())
+        command += " " + opts;
       return DaemonCommand{"/bin/sh", {"-c", "exec " + command}};
     });
   }
@@ -185,8 +192,10 @@ struct TargetKind {
 const std::array<TargetKind, 3>& target_kinds() {
   static const std::array<TargetKind, 3> kinds{{
       {"memfs", true, [](const std::string& text, const std::string&) { return std::make_shared<MemfsDriver>(text); }},
-      {"exec:", false, [](const std::string& text, const std::string& rest) { return std::make_shared<ExecDriver>(text, rest); }},
-      {"dir:", false, [](const std::string& text, const std::string& rest) { return std::make_shared<DirDriver>(text, rest); }},
+      {"exec:", false,
+       [](const std::string& text, const std::string& rest) { return std::make_shared<ExecDriver>(text, rest); }},
+      {"dir:", false,
+       [](const std::string& text, const std::string& rest) { return std::make_shared<DirDriver>(text, rest); }},
   }};
   return kinds;
 }

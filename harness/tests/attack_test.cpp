@@ -73,10 +73,11 @@ class AttackTest : public ::testing::Test {
   // Runs `fusecheck ARGS` with a kill timeout that only guards against a hang.
   int cli(const std::string& args, std::string* err = nullptr) {
     fs::path err_file = work_ / "err.txt";
-    std::string command = fmt::format("cd {} && FUSECHECK_STATE_DIR={} timeout -s KILL 60 {}/fusecheck {} --scenarios {} "
-                                      ">/dev/null 2>{}",
-                                      work_.string(), (work_ / "state").string(), executable_dir(), args,
-                                      (work_ / "scenarios").string(), err_file.string());
+    std::string command = fmt::format(
+        "cd {} && FUSECHECK_STATE_DIR={} timeout -s KILL 60 {}/fusecheck {} --scenarios {} "
+        ">/dev/null 2>{}",
+        work_.string(), (work_ / "state").string(), executable_dir(), args, (work_ / "scenarios").string(),
+        err_file.string());
     int status = std::system(command.c_str());
     if (err) *err = read_text(err_file);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -101,14 +102,15 @@ class AttackTest : public ::testing::Test {
 TEST_F(AttackTest, SymlinksMadeByEarlierStepsDoNotLeadOutOfTheWorkdir) {
   std::string victim = through_links(sentinel_);
   std::string created = through_links(fs::path("/tmp") / created_name());
-  scenario(fmt::format("steps:\n  - {{op: symlink, target: \".\", path: l}}\n"
-                       "  - {{op: chmod, path: \"{0}\", mode: 0777, expect: any}}\n"
-                       "  - {{op: chown, path: \"{0}\", uid: 1234, gid: 1234, expect: any}}\n"
-                       "  - {{op: truncate, path: \"{0}\", size: 0, expect: any}}\n"
-                       "  - {{op: setxattr, path: \"{0}\", name: user.x, data: x, expect: any}}\n"
-                       "  - {{op: utimensat, path: \"{0}\", atime: 0, mtime: 0, expect: any}}\n"
-                       "  - {{op: create_file, path: \"{1}\", data: pwned, expect: any}}\n",
-                       victim, created));
+  scenario(
+      fmt::format("steps:\n  - {{op: symlink, target: \".\", path: l}}\n"
+                  "  - {{op: chmod, path: \"{0}\", mode: 0777, expect: any}}\n"
+                  "  - {{op: chown, path: \"{0}\", uid: 1234, gid: 1234, expect: any}}\n"
+                  "  - {{op: truncate, path: \"{0}\", size: 0, expect: any}}\n"
+                  "  - {{op: setxattr, path: \"{0}\", name: user.x, data: x, expect: any}}\n"
+                  "  - {{op: utimensat, path: \"{0}\", atime: 0, mtime: 0, expect: any}}\n"
+                  "  - {{op: create_file, path: \"{1}\", data: pwned, expect: any}}\n",
+                  victim, created));
   for (const char* fs_arg : {"memfs", "dir:/tmp"}) {
     std::string err;
     int code = cli(fmt::format("run --fs {}", fs_arg), &err);
@@ -120,12 +122,13 @@ TEST_F(AttackTest, SymlinksMadeByEarlierStepsDoNotLeadOutOfTheWorkdir) {
 TEST_F(AttackTest, ASymlinkToTheWorkdirRenamedToTheTopDoesNotLeadOut) {
   // up -> ../../../.. is the workdir itself while it sits in a/b/c/d; renamed to the top it
   // would name the workdir's fourth ancestor.
-  scenario(fmt::format("steps:\n  - {{op: mkdir, path: a}}\n  - {{op: mkdir, path: a/b}}\n  - {{op: mkdir, path: a/b/c}}\n"
-                       "  - {{op: mkdir, path: a/b/c/d}}\n  - {{op: symlink, target: ../../../.., path: a/b/c/d/up}}\n"
-                       "  - {{op: rename, from: a/b/c/d/up, to: up}}\n"
-                       "  - {{op: create_file, path: up/{0}, data: pwned, expect: any}}\n"
-                       "  - {{op: mkdir, path: up/{0}.d, expect: any}}\n",
-                       created_name()));
+  scenario(
+      fmt::format("steps:\n  - {{op: mkdir, path: a}}\n  - {{op: mkdir, path: a/b}}\n  - {{op: mkdir, path: a/b/c}}\n"
+                  "  - {{op: mkdir, path: a/b/c/d}}\n  - {{op: symlink, target: ../../../.., path: a/b/c/d/up}}\n"
+                  "  - {{op: rename, from: a/b/c/d/up, to: up}}\n"
+                  "  - {{op: create_file, path: up/{0}, data: pwned, expect: any}}\n"
+                  "  - {{op: mkdir, path: up/{0}.d, expect: any}}\n",
+                  created_name()));
   for (const char* fs_arg : {"memfs", "dir:/tmp"}) {
     std::string err;
     int code = cli(fmt::format("run --fs {}", fs_arg), &err);
@@ -142,19 +145,22 @@ TEST_F(AttackTest, ASymlinkToTheWorkdirRenamedToTheTopDoesNotLeadOut) {
 }
 
 TEST_F(AttackTest, DeviceNodesWithADriversNumberAreAScenarioError) {
-  for (const char* node : {"type: blk, major: 7, minor: 0", "type: chr, major: 1, minor: 1", "type: blk, major: 254, minor: 0"}) {
-    scenario(fmt::format("mount: [dev]\nsteps:\n  - {{op: mknod, path: disk, {}}}\n"
-                         "  - {{op: open, path: disk, flags: [O_RDWR], fd: h}}\n"
-                         "  - {{op: pwrite, fd: h, offset: 0, data: pwned}}\n",
-                         node));
+  for (const char* node :
+       {"type: blk, major: 7, minor: 0", "type: chr, major: 1, minor: 1", "type: blk, major: 254, minor: 0"}) {
+    scenario(
+        fmt::format("mount: [dev]\nsteps:\n  - {{op: mknod, path: disk, {}}}\n"
+                    "  - {{op: open, path: disk, flags: [O_RDWR], fd: h}}\n"
+                    "  - {{op: pwrite, fd: h, offset: 0, data: pwned}}\n",
+                    node));
     std::string err;
     EXPECT_EQ(cli("run --fs memfs", &err), 2) << node;
     EXPECT_NE(err.find("attack.yaml:6:47: mknod major"), std::string::npos) << err;
     EXPECT_NE(err.find("only major 0 may be used"), std::string::npos) << err;
   }
   // Major 0 is allowed and reaches no device: opening the node fails with ENXIO.
-  scenario("requires: [devices]\nsteps:\n  - {op: mknod, path: n, type: chr, major: 0, minor: 5}\n"
-           "  - {op: open, path: n, flags: [O_RDWR], fd: h, expect: {errno: [ENXIO, EACCES]}}\n");
+  scenario(
+      "requires: [devices]\nsteps:\n  - {op: mknod, path: n, type: chr, major: 0, minor: 5}\n"
+      "  - {op: open, path: n, flags: [O_RDWR], fd: h, expect: {errno: [ENXIO, EACCES]}}\n");
   std::string err;
   EXPECT_EQ(cli("run --fs dir:" + work_.string(), &err), 0) << err;
 }
@@ -162,8 +168,9 @@ TEST_F(AttackTest, DeviceNodesWithADriversNumberAreAScenarioError) {
 TEST_F(AttackTest, OutOfRangeIdsAreAScenarioError) {
   for (const char* id : {"-1", "4294967295", "4294967296", "0x100000000"}) {
     for (const char* key : {"uid", "gid"}) {
-      scenario(fmt::format("actors:\n  mallory: {{{}: {}}}\nsteps:\n  - {{op: chmod, actor: mallory, path: ., mode: 0777}}\n",
-                           std::string(key) == "uid" ? "uid" : "uid: 1000, gid", id));
+      scenario(fmt::format(
+          "actors:\n  mallory: {{{}: {}}}\nsteps:\n  - {{op: chmod, actor: mallory, path: ., mode: 0777}}\n",
+          std::string(key) == "uid" ? "uid" : "uid: 1000, gid", id));
       std::string err;
       EXPECT_EQ(cli("list", &err), 2) << key << "=" << id;
       EXPECT_NE(err.find("attack.yaml:5:"), std::string::npos) << err;
@@ -178,10 +185,11 @@ TEST_F(AttackTest, ResourceBombsAreRefusedQuickly) {
   // A 1 KiB alias bomb: 10 levels of 9 aliases expand to 9^10 nodes.
   std::string bomb = "x0: &a0 [x, x, x, x, x, x, x, x, x]\n";
   for (int level = 1; level <= 10; ++level)
-    bomb += fmt::format("x{0}: &a{0} [*a{1}, *a{1}, *a{1}, *a{1}, *a{1}, *a{1}, *a{1}, *a{1}, *a{1}]\n", level, level - 1);
+    bomb +=
+        fmt::format("x{0}: &a{0} [*a{1}, *a{1}, *a{1}, *a{1}, *a{1}, *a{1}, *a{1}, *a{1}, *a{1}]\n", level, level - 1);
   ASSERT_LE(bomb.size(), 1024u);
-  std::ofstream(work_ / "scenarios" / "a" / "attack.yaml") << "format: 1\ntitle: bomb\nrefs: [r]\n" << bomb
-                                                           << "steps:\n  - {op: stat, path: .}\n";
+  std::ofstream(work_ / "scenarios" / "a" / "attack.yaml") << "format: 1\ntitle: bomb\nrefs: [r]\n"
+                                                           << bomb << "steps:\n  - {op: stat, path: .}\n";
   std::string err;
   EXPECT_EQ(cli("list", &err), 2);
   EXPECT_NE(err.find("nodes once its aliases are expanded"), std::string::npos) << err;
@@ -197,8 +205,9 @@ TEST_F(AttackTest, ResourceBombsAreRefusedQuickly) {
   EXPECT_NE(err.find("attack.yaml:4:10: timeout must be a number of seconds within 0..600"), std::string::npos) << err;
   scenario("steps:\n  - {op: stat, path: ., timeout: inf}\n");
   EXPECT_EQ(cli("list"), 2);
-  scenario("params:\n  a: [1,2,3,4,5,6,7,8,9,10]\n  b: [1,2,3,4,5,6,7,8,9,10]\n  c: [1,2,3,4,5,6,7,8,9,10]\n"
-           "  d: [1,2,3,4,5,6,7,8,9,10]\nsteps:\n  - {op: stat, path: .}\n");
+  scenario(
+      "params:\n  a: [1,2,3,4,5,6,7,8,9,10]\n  b: [1,2,3,4,5,6,7,8,9,10]\n  c: [1,2,3,4,5,6,7,8,9,10]\n"
+      "  d: [1,2,3,4,5,6,7,8,9,10]\nsteps:\n  - {op: stat, path: .}\n");
   EXPECT_EQ(cli("list", &err), 2);
   EXPECT_NE(err.find("params make more than 1000 combinations"), std::string::npos) << err;
 }

@@ -16,7 +16,8 @@ namespace {
 std::vector<std::string> mismatches(const std::string& op_line, const std::string& expect, const json& result,
                                     const std::map<std::string, json>& saved = {}) {
   std::string step_text = op_line.substr(0, op_line.size() - 1) + ", expect: " + expect + "}";
-  std::string text = "format: 1\ntitle: t\nrefs: [r]\nsteps:\n  - {op: stat, path: f, save: before}\n  - " + step_text + "\n";
+  std::string text =
+      "format: 1\ntitle: t\nrefs: [r]\nsteps:\n  - {op: stat, path: f, save: before}\n  - " + step_text + "\n";
   auto tests = parse_scenario_text(text, "m.yaml", "m");
   const Step& step = tests.at(0).steps.at(1);
   matching::MatchContext ctx{result, saved, 1000};
@@ -32,9 +33,13 @@ std::vector<std::string> mismatches(const std::string& op_line, const std::strin
 TEST(Matching, IntegersMasksAndSavedReferences) {
   json stat{{"mode", 0102755}, {"perm", 02755}, {"size", 10}, {"ctime", 500}, {"mtime", 500}};
   std::map<std::string, json> saved{{"before", json{{"ctime", 400}, {"size", 10}}}};
-  EXPECT_TRUE(mismatches("{op: stat, path: f}", "{perm: {mask: 02000, eq: 02000}, mode: {bits_set: 0755}}", stat).empty());
-  EXPECT_TRUE(mismatches("{op: stat, path: f}", "{ctime: {gt: {saved: before}}, mtime: {eq: {field: ctime}}}", stat, saved).empty());
-  EXPECT_TRUE(mismatches("{op: stat, path: f}", "{size: {unchanged: before}, ctime: {changed: before}}", stat, saved).empty());
+  EXPECT_TRUE(
+      mismatches("{op: stat, path: f}", "{perm: {mask: 02000, eq: 02000}, mode: {bits_set: 0755}}", stat).empty());
+  EXPECT_TRUE(
+      mismatches("{op: stat, path: f}", "{ctime: {gt: {saved: before}}, mtime: {eq: {field: ctime}}}", stat, saved)
+          .empty());
+  EXPECT_TRUE(
+      mismatches("{op: stat, path: f}", "{size: {unchanged: before}, ctime: {changed: before}}", stat, saved).empty());
   auto failed = mismatches("{op: stat, path: f}", "{perm: 0644, size: {lt: 5}}", stat);
   ASSERT_EQ(failed.size(), 2u);
   EXPECT_EQ(failed[0], "perm: == 0644");
@@ -46,12 +51,16 @@ TEST(Matching, ReferencesWithAnOffsetStateExactDeltas) {
   json stat{{"size", 7}, {"ctime", 505}, {"mtime", 500}, {"blocks", 0}};
   std::map<std::string, json> saved{{"before", json{{"size", 10u}, {"blocks", 2u}}}};
   EXPECT_TRUE(mismatches("{op: stat, path: f}", "{size: {eq: {saved: before, add: -3}}}", stat, saved).empty());
-  EXPECT_TRUE(mismatches("{op: stat, path: f}", "{mtime: {eq: {field: ctime, add: -5}}, ctime: {gt: {field: mtime, add: 4}}}",
-                         stat, saved).empty());
-  EXPECT_TRUE(mismatches("{op: stat, path: f}", "{blocks: {eq: {saved: before, field: blocks, add: -0x2}}}", stat, saved).empty());
-  EXPECT_TRUE(mismatches("{op: stat, path: f}", "{blocks: {gt: {saved: before, field: size, add: -11}}}", stat, saved).empty());
-  auto failed = mismatches("{op: stat, path: f}", "{size: {eq: {saved: before, add: -2}}, ctime: {le: {field: mtime, add: 4}}}",
-                           stat, saved);
+  EXPECT_TRUE(mismatches("{op: stat, path: f}",
+                         "{mtime: {eq: {field: ctime, add: -5}}, ctime: {gt: {field: mtime, add: 4}}}", stat, saved)
+                  .empty());
+  EXPECT_TRUE(
+      mismatches("{op: stat, path: f}", "{blocks: {eq: {saved: before, field: blocks, add: -0x2}}}", stat, saved)
+          .empty());
+  EXPECT_TRUE(
+      mismatches("{op: stat, path: f}", "{blocks: {gt: {saved: before, field: size, add: -11}}}", stat, saved).empty());
+  auto failed = mismatches("{op: stat, path: f}",
+                           "{size: {eq: {saved: before, add: -2}}, ctime: {le: {field: mtime, add: 4}}}", stat, saved);
   ASSERT_EQ(failed.size(), 2u);
   EXPECT_EQ(failed[0], "size: == saved 'before' - 2 = 8");
   EXPECT_EQ(failed[1], "ctime: <= field mtime + 4 = 504");
@@ -80,12 +89,16 @@ TEST(Matching, ByteStringsReportTheFirstDifference) {
 TEST(Matching, ListingsWithRangesSetsAndEachOnce) {
   json names = json::array({".", "..", "f0", "f1", "f2", "new", "new"});
   json listing{{"names", names}, {"count", names.size()}, {"entries", json::array()}};
-  EXPECT_TRUE(mismatches("{op: listdir, path: d}", "{names: {each_once: [., .., {range: {prefix: f, count: 3}}]}}", listing).empty());
-  EXPECT_TRUE(mismatches("{op: listdir, path: d}", "{names: {contains: [new], excludes: [f3], len: 7}}", listing).empty());
+  EXPECT_TRUE(
+      mismatches("{op: listdir, path: d}", "{names: {each_once: [., .., {range: {prefix: f, count: 3}}]}}", listing)
+          .empty());
+  EXPECT_TRUE(
+      mismatches("{op: listdir, path: d}", "{names: {contains: [new], excludes: [f3], len: 7}}", listing).empty());
   auto dup = mismatches("{op: listdir, path: d}", "{names: {unique: true}}", listing);
   ASSERT_EQ(dup.size(), 1u);
   EXPECT_NE(dup[0].find("'new' appears twice"), std::string::npos) << dup[0];
-  auto set = mismatches("{op: listdir, path: d}", "{names: {set: [., .., {range: {prefix: f, count: 4}}, new]}}", listing);
+  auto set =
+      mismatches("{op: listdir, path: d}", "{names: {set: [., .., {range: {prefix: f, count: 4}}, new]}}", listing);
   ASSERT_EQ(set.size(), 1u);
   EXPECT_NE(set[0].find("missing: [f3], unexpected: [new]"), std::string::npos) << set[0];
   auto once = mismatches("{op: listdir, path: d}", "{names: {each_once: [new, f9]}}", listing);

@@ -102,14 +102,16 @@ class MountedTest : public ::testing::Test {
     EXPECT_TRUE(fuse_mounts_matching("stallfs").empty()) << "a stallfs mount was left behind";
     // bindfs mounts made through {src} show the harness's backing directory as their source.
     for (const auto& source : fuse_mount_sources())
-      EXPECT_FALSE(source.rfind("/tmp/fusecheck-", 0) == 0 && source.size() > 4 && source.substr(source.size() - 4) == "/src")
+      EXPECT_FALSE(source.rfind("/tmp/fusecheck-", 0) == 0 && source.size() > 4 &&
+                   source.substr(source.size() - 4) == "/src")
           << "a bindfs mount of " << source << " was left behind";
     fs::remove_all(work_, ec);
   }
 
   void scenario(const std::string& name, const std::string& body) {
-    std::ofstream(work_ / "scenarios" / "t" / (name + ".yaml")) << "format: 1\ntitle: " << name << "\nrefs: [harness test]\n"
-                                                                << body;
+    std::ofstream(work_ / "scenarios" / "t" / (name + ".yaml"))
+        << "format: 1\ntitle: " << name << "\nrefs: [harness test]\n"
+        << body;
   }
 
   // Runs the CLI in work_, killed after `limit_seconds`, or under `wrapper` instead (a
@@ -140,11 +142,13 @@ class MountedTest : public ::testing::Test {
   static inline int counter_ = 0;
 };
 
-const char* passing = "steps:\n  - {op: create_file, path: f, data: hi}\n  - {op: stat, path: f, expect: {size: 2, type: file}}\n";
+const char* passing =
+    "steps:\n  - {op: create_file, path: f, data: hi}\n  - {op: stat, path: f, expect: {size: 2, type: file}}\n";
 
 TEST_F(MountedTest, MalformedScenarioExitsTwoWithFileLineColumn) {
   scenario("good", passing);
-  std::ofstream(work_ / "scenarios" / "t" / "bad.yaml") << "format: 1\ntitle: x\nrefs: [r]\nsteps:\n  - {op: stat, path: f, expcet: ok}\n";
+  std::ofstream(work_ / "scenarios" / "t" / "bad.yaml")
+      << "format: 1\ntitle: x\nrefs: [r]\nsteps:\n  - {op: stat, path: f, expcet: ok}\n";
   for (const char* command : {"list", "run --fs dir:/tmp"}) {
     auto result = cli(fmt::format("{} {}", command, scenarios_arg()));
     EXPECT_EQ(result.code, 2) << command << "\n" << result.err;
@@ -164,7 +168,8 @@ TEST_F(MountedTest, PathEscapeIsRefusedAndNothingOutsideIsTouched) {
   scenario("escape-link", "steps:\n  - {op: symlink, target: ../../canary, path: l}\n  - {op: unlink, path: l}\n");
   auto result = cli(fmt::format("run --fs dir:{} {}", tmpfs.path(), scenarios_arg()));
   EXPECT_EQ(result.code, 2) << result.out << result.err;
-  EXPECT_NE(result.err.find("escape.yaml:5:24: path '../../canary' escapes the test's workdir"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("escape.yaml:5:24: path '../../canary' escapes the test's workdir"), std::string::npos)
+      << result.err;
   EXPECT_NE(result.err.find("symlink target '../../canary' escapes"), std::string::npos) << result.err;
   EXPECT_EQ(read_text(canary), "keep me");
   std::vector<std::string> entries;
@@ -176,7 +181,8 @@ TEST_F(MountedTest, TmpfsRunGivesVerdictsJunitJsonAndARepro) {
   TmpfsMount tmpfs;
   ASSERT_TRUE(tmpfs.ok());
   scenario("a-pass", passing);
-  scenario("b-fail", "steps:\n  - {op: create_file, path: f, data: hello}\n  - {op: stat, path: f, expect: {size: 4}}\n");
+  scenario("b-fail",
+           "steps:\n  - {op: create_file, path: f, data: hello}\n  - {op: stat, path: f, expect: {size: 4}}\n");
   scenario("c-skip", "requires: [fuse]\nsteps:\n  - {op: stat, path: .}\n");
   auto result = cli(fmt::format("run --fs dir:{} {} --junit-xml out.xml --json out.json --results res", tmpfs.path(),
                                 scenarios_arg()));
@@ -216,7 +222,8 @@ TEST_F(MountedTest, HangingDaemonIsBrokenWithinTheDeadlineAndTheRunGoesOn) {
   EXPECT_EQ(result.code, 3) << result.out << result.err;
   EXPECT_NE(result.out.find("PASS   t/a-before"), std::string::npos) << result.out;
   EXPECT_NE(result.out.find("BROKEN t/b-hang"), std::string::npos) << result.out;
-  EXPECT_NE(result.out.find("no answer from actor 'root' within 2 s; aborted FUSE connection"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("no answer from actor 'root' within 2 s; aborted FUSE connection"), std::string::npos)
+      << result.out;
   EXPECT_NE(result.out.find("PASS   t/c-after"), std::string::npos) << result.out;
   EXPECT_NE(result.out.find("1 broken"), std::string::npos) << result.out;
   EXPECT_LT(result.seconds, 15.0);
@@ -301,20 +308,24 @@ TEST_F(MountedTest, NewArgumentFormsReachTheKernelAsWrittenOnTmpfs) {
   TmpfsMount tmpfs;
   ASSERT_TRUE(tmpfs.ok());
   // {sec, nsec} used to be folded into one total: nsec 1000000000 became a valid time.
-  scenario("a-nsec", "setup:\n  - {op: create_file, path: f}\n"
-                     "steps:\n  - {op: utimensat, path: f, atime: omit, mtime: {sec: 1, nsec: 1000000000}, expect: EINVAL}\n"
-                     "  - {op: utimensat, path: f, atime: {sec: 7, nsec: -1}, mtime: omit, expect: EINVAL}\n"
-                     "  - {op: utimensat, path: f, atime: omit, mtime: {sec: 1, nsec: 999999999}}\n"
-                     "  - {op: stat, path: f, expect: {mtime_sec: 1, mtime_nsec: 999999999}}\n");
+  scenario("a-nsec",
+           "setup:\n  - {op: create_file, path: f}\n"
+           "steps:\n  - {op: utimensat, path: f, atime: omit, mtime: {sec: 1, nsec: 1000000000}, expect: EINVAL}\n"
+           "  - {op: utimensat, path: f, atime: {sec: 7, nsec: -1}, mtime: omit, expect: EINVAL}\n"
+           "  - {op: utimensat, path: f, atime: omit, mtime: {sec: 1, nsec: 999999999}}\n"
+           "  - {op: stat, path: f, expect: {mtime_sec: 1, mtime_nsec: 999999999}}\n");
   // chmod with file-type bits: the kernel keeps only S_IALLUGO, the type stays.
-  scenario("b-chmod", "setup:\n  - {op: create_file, path: f}\n"
-                      "steps:\n  - {op: chmod, path: f, mode: 0040750}\n"
-                      "  - {op: stat, path: f, expect: {type: file, perm: 0750, mode: 0100750}}\n");
+  scenario("b-chmod",
+           "setup:\n  - {op: create_file, path: f}\n"
+           "steps:\n  - {op: chmod, path: f, mode: 0040750}\n"
+           "  - {op: stat, path: f, expect: {type: file, perm: 0750, mode: 0100750}}\n");
   // add: resolved at run time against the saved statvfs (tmpfs: 4096-byte blocks).
-  scenario("c-add", "steps:\n  - {op: statvfs, path: ., save: s0}\n"
-                    "  - {op: create_file, path: f, zeros: 12288}\n"
-                    "  - {op: statvfs, path: ., expect: {bfree: {eq: {saved: s0, add: -3}}, ffree: {eq: {saved: s0, add: -1}}}}\n"
-                    "  - {op: statvfs, path: ., expect: {bfree: {eq: {saved: s0, add: -2}}}}\n");
+  scenario(
+      "c-add",
+      "steps:\n  - {op: statvfs, path: ., save: s0}\n"
+      "  - {op: create_file, path: f, zeros: 12288}\n"
+      "  - {op: statvfs, path: ., expect: {bfree: {eq: {saved: s0, add: -3}}, ffree: {eq: {saved: s0, add: -1}}}}\n"
+      "  - {op: statvfs, path: ., expect: {bfree: {eq: {saved: s0, add: -2}}}}\n");
   auto result = cli(fmt::format("run --fs dir:{} --exclusive {}", tmpfs.path(), scenarios_arg()));
   EXPECT_EQ(result.code, 1) << result.out << result.err;
   EXPECT_NE(result.out.find("PASS   t/a-nsec"), std::string::npos) << result.out;
@@ -331,9 +342,10 @@ TEST_F(MountedTest, DirTargetProbesFindNanosecondTimestampsOnAFreshTmpfs) {
   // rename probe had moved away, and tmpfs showed as lacking it).
   TmpfsMount tmpfs;
   ASSERT_TRUE(tmpfs.ok());
-  scenario("ns", "requires: [timestamps_ns]\nsetup:\n  - {op: create_file, path: f}\n"
-                 "steps:\n  - {op: utimensat, path: f, atime: omit, mtime: {sec: 2, nsec: 123456789}}\n"
-                 "  - {op: stat, path: f, expect: {mtime_nsec: 123456789}}\n");
+  scenario("ns",
+           "requires: [timestamps_ns]\nsetup:\n  - {op: create_file, path: f}\n"
+           "steps:\n  - {op: utimensat, path: f, atime: omit, mtime: {sec: 2, nsec: 123456789}}\n"
+           "  - {op: stat, path: f, expect: {mtime_nsec: 123456789}}\n");
   auto result = cli(fmt::format("run -v --fs dir:{} {}", tmpfs.path(), scenarios_arg()));
   EXPECT_EQ(result.code, 0) << result.out << result.err;
   auto features = result.out.find("  features: ");
@@ -347,7 +359,8 @@ TEST_F(MountedTest, DirTargetProbesFindNanosecondTimestampsOnAFreshTmpfs) {
 
 TEST_F(MountedTest, JobsAndRepeatRunEveryTestOnSeveralMounts) {
   scenario("a", passing);
-  scenario("b", "steps:\n  - {op: mkdir, path: d, mode: 0700}\n  - {op: stat, path: d, expect: {perm: 0700, nlink: 2}}\n");
+  scenario("b",
+           "steps:\n  - {op: mkdir, path: d, mode: 0700}\n  - {op: stat, path: d, expect: {perm: 0700, nlink: 2}}\n");
   auto result = cli(fmt::format("run --fs {} {} --jobs 2 --repeat 3 -v", stallfs(""), scenarios_arg()), 60);
   EXPECT_EQ(result.code, 0) << result.out << result.err;
   EXPECT_NE(result.out.find("6 passed, 0 failed, 0 skipped"), std::string::npos) << result.out;
@@ -357,9 +370,11 @@ TEST_F(MountedTest, JobsAndRepeatRunEveryTestOnSeveralMounts) {
 TEST_F(MountedTest, BindfsDifferencesAreReportedAsClearFailures) {
   if (::access("/usr/bin/bindfs", X_OK) != 0) GTEST_SKIP() << "bindfs is not installed";
   scenario("a-data", passing);
-  scenario("b-times", "steps:\n  - {op: create_file, path: f}\n  - {op: stat, path: f, expect: {mtime: {eq: {field: ctime}}}}\n");
-  scenario("c-perm", "actors:\n  alice: {uid: 1000}\nsetup:\n  - {op: create_file, path: f, mode: 0600}\n"
-                     "steps:\n  - {op: read_file, actor: alice, path: f, expect: EACCES}\n");
+  scenario("b-times",
+           "steps:\n  - {op: create_file, path: f}\n  - {op: stat, path: f, expect: {mtime: {eq: {field: ctime}}}}\n");
+  scenario("c-perm",
+           "actors:\n  alice: {uid: 1000}\nsetup:\n  - {op: create_file, path: f, mode: 0600}\n"
+           "steps:\n  - {op: read_file, actor: alice, path: f, expect: EACCES}\n");
   auto result = cli(fmt::format("run --fs {} {}", shell_quote("exec:bindfs -f {src} {mnt}"), scenarios_arg()), 60);
   EXPECT_TRUE(result.code == 0 || result.code == 1) << result.out << result.err;
   EXPECT_NE(result.out.find("PASS   t/a-data"), std::string::npos) << result.out;
@@ -395,8 +410,10 @@ TEST_F(MountedTest, DaemonThatFailsToMountGivesOneMessageThenTheSummary) {
   EXPECT_NE(all.find("exited with status 2 before mounting"), std::string::npos) << all;
   size_t first = all.find("| usage: myfs MOUNTPOINT");
   ASSERT_NE(first, std::string::npos) << all;
-  EXPECT_EQ(all.find("| usage: myfs MOUNTPOINT", first + 1), std::string::npos) << "the daemon's output is repeated:\n" << all;
-  EXPECT_NE(result.out.find("0 passed, 0 failed, 0 skipped, 0 xfailed, 0 xpassed, 3 broken"), std::string::npos) << result.out;
+  EXPECT_EQ(all.find("| usage: myfs MOUNTPOINT", first + 1), std::string::npos) << "the daemon's output is repeated:\n"
+                                                                                << all;
+  EXPECT_NE(result.out.find("0 passed, 0 failed, 0 skipped, 0 xfailed, 0 xpassed, 3 broken"), std::string::npos)
+      << result.out;
   EXPECT_LT(result.seconds, 2.0);
   EXPECT_FALSE(fs::exists(work_ / "res")) << "repro files for tests that never ran";
   EXPECT_TRUE(fs::is_empty(state_) || !fs::exists(state_)) << "a state record outlived the run";
@@ -410,8 +427,9 @@ TEST_F(MountedTest, SetupFailureIsBrokenAndCleanupRunsAfterEveryOutcome) {
   TmpfsMount tmpfs;
   ASSERT_TRUE(tmpfs.ok());
   // The -v transcript is the witness that cleanup ran.
-  scenario("a-setup-fails", "setup:\n  - {op: stat, path: nope}\nsteps:\n  - {op: stat, path: .}\n"
-                            "cleanup:\n  - {op: mkdir, path: cleaned}\n");
+  scenario("a-setup-fails",
+           "setup:\n  - {op: stat, path: nope}\nsteps:\n  - {op: stat, path: .}\n"
+           "cleanup:\n  - {op: mkdir, path: cleaned}\n");
   scenario("b-fails", "steps:\n  - {op: stat, path: nope}\ncleanup:\n  - {op: mkdir, path: cleaned}\n");
   scenario("c-cleanup-fails", "steps:\n  - {op: stat, path: .}\ncleanup:\n  - {op: rmdir, path: nope}\n");
   auto result = cli(fmt::format("run -v --fs dir:{} {}", tmpfs.path(), scenarios_arg()));
@@ -508,9 +526,10 @@ TEST_F(MountedTest, ReplayRunsOnlyTheCommandLinesTargetAndKeepsReprosInResults) 
   ASSERT_TRUE(tmpfs.ok());
   fs::path sentinel = work_ / "pwned";
   fs::path repro = work_ / "evil.yaml";
-  std::ofstream(repro) << "format: 1\ntitle: evil\nrefs: [r]\n"
-                       << "repro: {test: \"../escaped\", fs: \"exec:touch " << sentinel.string() << "; false {mnt}\"}\n"
-                       << "steps:\n  - {op: create_file, path: f, data: hello}\n  - {op: stat, path: f, expect: {size: 4}}\n";
+  std::ofstream(repro)
+      << "format: 1\ntitle: evil\nrefs: [r]\n"
+      << "repro: {test: \"../escaped\", fs: \"exec:touch " << sentinel.string() << "; false {mnt}\"}\n"
+      << "steps:\n  - {op: create_file, path: f, data: hello}\n  - {op: stat, path: f, expect: {size: 4}}\n";
   auto result = cli(fmt::format("replay {} --fs dir:{} --results res", shell_quote(repro.string()), tmpfs.path()));
   EXPECT_EQ(result.code, 1) << result.out << result.err;
   EXPECT_FALSE(fs::exists(sentinel)) << "replay ran the file's exec: command";
@@ -520,14 +539,16 @@ TEST_F(MountedTest, ReplayRunsOnlyTheCommandLinesTargetAndKeepsReprosInResults) 
   EXPECT_FALSE(fs::exists(work_ / "escaped"));
   EXPECT_FALSE(fs::exists(work_.parent_path() / "escaped"));
   bool found = false;
-  for (const auto& entry : fs::recursive_directory_iterator(work_ / "res")) found = found || entry.path().filename() == "repro.yaml";
+  for (const auto& entry : fs::recursive_directory_iterator(work_ / "res"))
+    found = found || entry.path().filename() == "repro.yaml";
   EXPECT_TRUE(found);
 }
 
 TEST_F(MountedTest, TeardownKillsTheDaemonsWholeProcessGroup) {
   scenario("a", passing);
   int marker = 700000 + ::getpid() % 100000;  // a sleep nobody else runs
-  std::string wrapper = fmt::format("exec:sh -c 'sleep {} & exec {}/fusecheck-memfs \"$@\"' sh {{mnt}} {{opts}}", marker, bin_);
+  std::string wrapper =
+      fmt::format("exec:sh -c 'sleep {} & exec {}/fusecheck-memfs \"$@\"' sh {{mnt}} {{opts}}", marker, bin_);
   auto result = cli(fmt::format("run --fs {} {}", shell_quote(wrapper), scenarios_arg()), 60);
   EXPECT_EQ(result.code, 0) << result.out << result.err;
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -652,7 +673,8 @@ TEST_F(MountedTest, PreflightNamesTheFixBeforeAnyTest) {
   auto missing = cli(fmt::format("run --fs memfs {}", scenarios_arg()), 60,
                      "unshare -m sh -c 'mount -t tmpfs none /dev && exec \"$0\" \"$@\"'");
   EXPECT_EQ(missing.code, 77) << missing.out << missing.err;
-  EXPECT_NE(missing.err.find("/dev/fuse does not exist: load the module (modprobe fuse)"), std::string::npos) << missing.err;
+  EXPECT_NE(missing.err.find("/dev/fuse does not exist: load the module (modprobe fuse)"), std::string::npos)
+      << missing.err;
   EXPECT_EQ(missing.out.find("passed"), std::string::npos) << "tests ran:\n" << missing.out;
   // A user without root: /dev/fuse must be open to it and fusermount3 setuid; here
   // fusermount3 is replaced by a copy without the setuid bit.

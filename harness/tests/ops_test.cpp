@@ -73,8 +73,10 @@ Doc read_doc() {
   static const std::regex shared_para("^\\*\\*(stat result|statvfs result)\\*\\* \\([^)]*\\):(.*)");
   std::string paragraph_name, paragraph;
   while (std::getline(in, line)) {
-    if (line.rfind("### 5.2", 0) == 0) inside = true;
-    else if (inside && line.rfind("#", 0) == 0) break;
+    if (line.rfind("### 5.2", 0) == 0)
+      inside = true;
+    else if (inside && line.rfind("#", 0) == 0)
+      break;
     if (!inside) continue;
     std::smatch m;
     if (std::regex_match(line, m, shared_para)) {
@@ -192,11 +194,13 @@ namespace {
 
 // The op added to show what a new op costs: a row, an executor, this test and a doc line.
 TEST(OpTable, StatxAsksForTheMaskAndReportsWhatTheKernelFilled) {
-  auto tests = parse_scenario_text("format: 1\ntitle: t\nrefs: [r]\nsteps:\n"
-                                   "  - {op: statx, path: f, mask: 0x7ff, flags: [AT_SYMLINK_NOFOLLOW], expect: {btime: 0}}\n",
-                                   "s.yaml", "s");
+  auto tests = parse_scenario_text(
+      "format: 1\ntitle: t\nrefs: [r]\nsteps:\n"
+      "  - {op: statx, path: f, mask: 0x7ff, flags: [AT_SYMLINK_NOFOLLOW], expect: {btime: 0}}\n",
+      "s.yaml", "s");
   EXPECT_EQ(tests[0].steps[0].request["mask"], 0x7ff);
-  EXPECT_NE(parse_error("steps:\n  - {op: statx, path: f, mask: 0x100000000}\n").find("s.yaml:5:32: statx mask 4294967296 is out of range"),
+  EXPECT_NE(parse_error("steps:\n  - {op: statx, path: f, mask: 0x100000000}\n")
+                .find("s.yaml:5:32: statx mask 4294967296 is out of range"),
             std::string::npos);
   std::string error;
   auto actor = ActorProcess::spawn(executable_dir() + "/fusecheck-actor", Identity{}, error);

@@ -44,16 +44,20 @@ TEST(Parser, UnknownOpErrnoFlagAndFieldAreRejected) {
   EXPECT_NE(parse_error("steps:\n  - {op: statt, path: f}\n").find("unknown op 'statt'"), std::string::npos);
   EXPECT_NE(parse_error("steps:\n  - {op: stat, path: f, expect: ENOPE}\n").find("not ok, any, or an errno name"),
             std::string::npos);
-  EXPECT_NE(parse_error("steps:\n  - {op: open, path: f, flags: [O_RDWRX], fd: h}\n").find("unknown open flag 'O_RDWRX'"),
-            std::string::npos);
-  EXPECT_NE(parse_error("steps:\n  - {op: stat, path: f, expect: {sizee: 1}}\n").find("stat has no result field 'sizee'"),
-            std::string::npos);
+  EXPECT_NE(
+      parse_error("steps:\n  - {op: open, path: f, flags: [O_RDWRX], fd: h}\n").find("unknown open flag 'O_RDWRX'"),
+      std::string::npos);
+  EXPECT_NE(
+      parse_error("steps:\n  - {op: stat, path: f, expect: {sizee: 1}}\n").find("stat has no result field 'sizee'"),
+      std::string::npos);
 }
 
 TEST(Parser, PathsThatLeaveTheWorkdirAreRefused) {
-  EXPECT_NE(parse_error("steps:\n  - {op: stat, path: /etc/passwd}\n").find("s.yaml:5:22: path '/etc/passwd' is absolute"),
+  EXPECT_NE(
+      parse_error("steps:\n  - {op: stat, path: /etc/passwd}\n").find("s.yaml:5:22: path '/etc/passwd' is absolute"),
+      std::string::npos);
+  EXPECT_NE(parse_error("steps:\n  - {op: unlink, path: a/../../x}\n").find("escapes the test's workdir"),
             std::string::npos);
-  EXPECT_NE(parse_error("steps:\n  - {op: unlink, path: a/../../x}\n").find("escapes the test's workdir"), std::string::npos);
   EXPECT_NE(parse_error("steps:\n  - {op: rename, from: f, to: ..}\n").find("to '..' escapes"), std::string::npos);
   EXPECT_NE(parse_error("steps:\n  - {op: symlink, target: ../x, path: l}\n").find("symlink target '../x' escapes"),
             std::string::npos);
@@ -64,7 +68,8 @@ TEST(Parser, PathsThatLeaveTheWorkdirAreRefused) {
 }
 
 TEST(Parser, HandlesMustBeOpenAndSavedNamesMustExist) {
-  EXPECT_NE(parse_error("steps:\n  - {op: fstat, fd: h}\n").find("fd 'h' is not open in actor 'root'"), std::string::npos);
+  EXPECT_NE(parse_error("steps:\n  - {op: fstat, fd: h}\n").find("fd 'h' is not open in actor 'root'"),
+            std::string::npos);
   EXPECT_NE(parse_error("steps:\n  - {op: stat, path: f, expect: {mtime: {changed: before}}}\n")
                 .find("no earlier step saves a result named 'before'"),
             std::string::npos);
@@ -89,12 +94,13 @@ TEST(Parser, ParamsExpandIntoNamedTestsWithSubstitution) {
 }
 
 TEST(Parser, ValueReferencesTakeAnIntegerOffset) {
-  auto tests = parse_scenario_text(std::string(header) +
-                                       "steps:\n  - {op: statvfs, path: ., save: s0}\n"
-                                       "  - {op: statvfs, path: ., expect: {bfree: {eq: {saved: s0, field: bfree, add: -3}}}}\n"
-                                       "  - {op: opendir, path: ., dir: d}\n  - {op: telldir, dir: d, save: t}\n"
-                                       "  - {op: seekdir, dir: d, pos: {saved: t, field: pos, add: 0x10}}\n",
-                                   "s.yaml", "area/s");
+  auto tests =
+      parse_scenario_text(std::string(header) +
+                              "steps:\n  - {op: statvfs, path: ., save: s0}\n"
+                              "  - {op: statvfs, path: ., expect: {bfree: {eq: {saved: s0, field: bfree, add: -3}}}}\n"
+                              "  - {op: opendir, path: ., dir: d}\n  - {op: telldir, dir: d, save: t}\n"
+                              "  - {op: seekdir, dir: d, pos: {saved: t, field: pos, add: 0x10}}\n",
+                          "s.yaml", "area/s");
   ASSERT_EQ(tests.size(), 1u);
   const Matcher& eq = tests[0].steps[1].expect.fields.at(0).matchers.at(0);
   EXPECT_EQ(eq.value.kind, ValueRef::Kind::saved);
@@ -106,7 +112,8 @@ TEST(Parser, ValueReferencesTakeAnIntegerOffset) {
                 .find("s.yaml:5:45: eq reference needs saved: or field: (add: offsets a reference)"),
             std::string::npos)
       << parse_error("steps:\n  - {op: stat, path: f, expect: {size: {eq: {add: 3}}}}\n");
-  EXPECT_NE(parse_error("steps:\n  - {op: stat, path: f, save: a}\n  - {op: stat, path: f, expect: {size: {eq: {saved: a, add: x}}}}\n")
+  EXPECT_NE(parse_error("steps:\n  - {op: stat, path: f, save: a}\n  - {op: stat, path: f, expect: {size: {eq: {saved: "
+                        "a, add: x}}}}\n")
                 .find("eq add must be an integer, got 'x'"),
             std::string::npos);
 }
@@ -133,26 +140,31 @@ TEST(Parser, ParamsAreSubstitutedInMapKeys) {
 }
 
 TEST(Parser, ChmodTakesAWholeModeOtherModesOnlyPermissions) {
-  auto tests = parse_scenario_text(std::string(header) +
-                                       "steps:\n  - {op: chmod, path: f, mode: 0100644}\n"
-                                       "  - {op: open, path: f, flags: O_RDONLY, fd: h}\n  - {op: fchmod, fd: h, mode: 0177777}\n",
-                                   "s.yaml", "area/s");
+  auto tests = parse_scenario_text(
+      std::string(header) +
+          "steps:\n  - {op: chmod, path: f, mode: 0100644}\n"
+          "  - {op: open, path: f, flags: O_RDONLY, fd: h}\n  - {op: fchmod, fd: h, mode: 0177777}\n",
+      "s.yaml", "area/s");
   EXPECT_EQ(tests[0].steps[0].request["mode"], 0100644);  // passed to chmod(2) as written
   EXPECT_EQ(tests[0].steps[2].request["mode"], 0177777);
-  EXPECT_NE(parse_error("steps:\n  - {op: chmod, path: f, mode: 0200000}\n").find("s.yaml:5:32: chmod mode 0200000 is not a mode (0..0177777)"),
+  EXPECT_NE(parse_error("steps:\n  - {op: chmod, path: f, mode: 0200000}\n")
+                .find("s.yaml:5:32: chmod mode 0200000 is not a mode (0..0177777)"),
             std::string::npos);
-  EXPECT_NE(parse_error("steps:\n  - {op: chmod, path: f, mode: -1}\n").find("s.yaml:5:32: chmod mode -1 is negative (0..0177777)"),
+  EXPECT_NE(parse_error("steps:\n  - {op: chmod, path: f, mode: -1}\n")
+                .find("s.yaml:5:32: chmod mode -1 is negative (0..0177777)"),
             std::string::npos);
   // Modes that create something stay permission bits: a type there is a mistake.
-  EXPECT_NE(parse_error("steps:\n  - {op: mkdir, path: d, mode: 0100755}\n").find("s.yaml:5:32: mkdir mode 0100755 is not a permission mode (0..07777)"),
+  EXPECT_NE(parse_error("steps:\n  - {op: mkdir, path: d, mode: 0100755}\n")
+                .find("s.yaml:5:32: mkdir mode 0100755 is not a permission mode (0..07777)"),
             std::string::npos);
 }
 
 TEST(Parser, TimesAsSecNsecArePassedAsWritten) {
-  auto tests = parse_scenario_text(std::string(header) +
-                                       "steps:\n  - {op: utimensat, path: f, atime: {sec: 1, nsec: 1000000000}, mtime: {sec: 5, nsec: -1}}\n"
-                                       "  - {op: utimensat, path: f, atime: 1500000000, mtime: now}\n",
-                                   "s.yaml", "area/s");
+  auto tests = parse_scenario_text(
+      std::string(header) +
+          "steps:\n  - {op: utimensat, path: f, atime: {sec: 1, nsec: 1000000000}, mtime: {sec: 5, nsec: -1}}\n"
+          "  - {op: utimensat, path: f, atime: 1500000000, mtime: now}\n",
+      "s.yaml", "area/s");
   const json& request = tests[0].steps[0].request;
   EXPECT_EQ(request["atime"], (json{{"kind", "ts"}, {"sec", 1}, {"nsec", 1000000000}}));
   EXPECT_EQ(request["mtime"], (json{{"kind", "ts"}, {"sec", 5}, {"nsec", -1}}));
@@ -173,10 +185,11 @@ TEST(Parser, AliasesAreAcceptedMergeKeysAreRefused) {
 }
 
 TEST(Parser, NonRootActorsImplyOtherUsersAndMountOptionsImplyTheFeature) {
-  auto tests = parse_scenario_text(std::string(header) +
-                                       "mount: [entry_timeout=0]\nactors:\n  bob: {uid: 1001, groups: [5, 6], umask: 077}\n"
-                                       "steps:\n  - {op: stat, actor: bob, path: ., expect: {uid: bob}}\n",
-                                   "s.yaml", "area/s");
+  auto tests =
+      parse_scenario_text(std::string(header) +
+                              "mount: [entry_timeout=0]\nactors:\n  bob: {uid: 1001, groups: [5, 6], umask: 077}\n"
+                              "steps:\n  - {op: stat, actor: bob, path: ., expect: {uid: bob}}\n",
+                          "s.yaml", "area/s");
   ASSERT_EQ(tests.size(), 1u);
   EXPECT_TRUE(tests[0].requires_features.count("other_users"));
   EXPECT_TRUE(tests[0].requires_features.count("mount_options"));
@@ -186,8 +199,9 @@ TEST(Parser, NonRootActorsImplyOtherUsersAndMountOptionsImplyTheFeature) {
 }
 
 TEST(Parser, ReproFileRunsTheSameSingleCombination) {
-  auto tests = parse_scenario_text(std::string(header) + "params:\n  n: [1, 2]\nsteps:\n  - {op: truncate, path: f, size: \"${n}\"}\n",
-                                   "s.yaml", "area/s");
+  auto tests = parse_scenario_text(
+      std::string(header) + "params:\n  n: [1, 2]\nsteps:\n  - {op: truncate, path: f, size: \"${n}\"}\n", "s.yaml",
+      "area/s");
   std::string repro = repro_yaml(tests[1], "memfs", 0);
   auto again = parse_scenario_text(repro, "repro.yaml", "area/s");
   ASSERT_EQ(again.size(), 1u);
@@ -203,7 +217,8 @@ TEST(Expectations, EntriesNeedAReasonAndMatchByNameOrGlob) {
     Expectations::load((dir / "bad.yaml").string());
     ADD_FAILURE() << "an entry without a reason was accepted";
   } catch (const FileError& error) {
-    EXPECT_NE(std::string(error.what()).find("bad.yaml:3:5: every entry needs a reason"), std::string::npos) << error.what();
+    EXPECT_NE(std::string(error.what()).find("bad.yaml:3:5: every entry needs a reason"), std::string::npos)
+        << error.what();
   }
   std::ofstream(dir / "good.yaml") << "format: 1\nentries:\n  - {test: 'area/*', status: skip, reason: because}\n";
   auto expectations = Expectations::load((dir / "good.yaml").string());
@@ -220,12 +235,13 @@ TEST(Expectations, EntriesNeedAReasonAndMatchByNameOrGlob) {
 namespace {
 
 TEST(Parser, RepeatUnrollsItsStepsWithTheCounter) {
-  auto tests = parse_scenario_text(std::string(header) +
-                                       "steps:\n  - {op: create_file, path: f}\n"
-                                       "  - repeat: 50\n    steps:\n"
-                                       "      - {op: setxattr, path: f, name: \"user.k${i}\", data: \"v${i}\"}\n"
-                                       "  - {repeat: 2, start: 7, steps: [{op: stat, path: \"f$${i}${i}\", expect: any}]}\n",
-                                   "s.yaml", "s");
+  auto tests =
+      parse_scenario_text(std::string(header) +
+                              "steps:\n  - {op: create_file, path: f}\n"
+                              "  - repeat: 50\n    steps:\n"
+                              "      - {op: setxattr, path: f, name: \"user.k${i}\", data: \"v${i}\"}\n"
+                              "  - {repeat: 2, start: 7, steps: [{op: stat, path: \"f$${i}${i}\", expect: any}]}\n",
+                          "s.yaml", "s");
   ASSERT_EQ(tests[0].steps.size(), 53u);
   EXPECT_EQ(tests[0].steps[1].request["name"], "user.k0");
   EXPECT_EQ(tests[0].steps[50].request["name"], "user.k49");
@@ -237,11 +253,14 @@ TEST(Parser, RepeatUnrollsItsStepsWithTheCounter) {
 }
 
 TEST(Parser, RepeatErrorsCiteFileLineColumn) {
-  EXPECT_NE(parse_error("steps:\n  - {repeat: 0, steps: [{op: stat, path: f}]}\n").find("s.yaml:5:14: repeat must be within 1..10000"),
+  EXPECT_NE(parse_error("steps:\n  - {repeat: 0, steps: [{op: stat, path: f}]}\n")
+                .find("s.yaml:5:14: repeat must be within 1..10000"),
             std::string::npos);
-  EXPECT_NE(parse_error("steps:\n  - {repeat: 10001, steps: [{op: stat, path: f}]}\n").find("s.yaml:5:14: repeat must be within"),
+  EXPECT_NE(parse_error("steps:\n  - {repeat: 10001, steps: [{op: stat, path: f}]}\n")
+                .find("s.yaml:5:14: repeat must be within"),
             std::string::npos);
-  EXPECT_NE(parse_error("steps:\n  - {repeat: x, steps: [{op: stat, path: f}]}\n").find("s.yaml:5:14: repeat must be an integer"),
+  EXPECT_NE(parse_error("steps:\n  - {repeat: x, steps: [{op: stat, path: f}]}\n")
+                .find("s.yaml:5:14: repeat must be an integer"),
             std::string::npos);
   EXPECT_NE(parse_error("steps:\n  - {repeat: 2}\n").find("s.yaml:5:5: repeat needs steps:"), std::string::npos);
   EXPECT_NE(parse_error("steps:\n  - {repeat: 2, steps: [{repeat: 2, steps: [{op: stat, path: f}]}]}\n")
@@ -249,8 +268,9 @@ TEST(Parser, RepeatErrorsCiteFileLineColumn) {
             std::string::npos);
   EXPECT_NE(parse_error("steps:\n  - {repeat: 2, stepz: []}\n").find("s.yaml:5:17: unknown key 'stepz' in repeat"),
             std::string::npos);
-  EXPECT_NE(parse_error("steps:\n  - {repeat: 2, steps: [{op: stat, path: \"${j}\"}]}\n").find("unknown parameter ${j}"),
-            std::string::npos);
+  EXPECT_NE(
+      parse_error("steps:\n  - {repeat: 2, steps: [{op: stat, path: \"${j}\"}]}\n").find("unknown parameter ${j}"),
+      std::string::npos);
   EXPECT_NE(parse_error("params:\n  i: [1]\nsteps:\n  - {repeat: 2, steps: [{op: stat, path: f}]}\n")
                 .find("s.yaml:7:5: repeat sets ${i}, which is also a parameter"),
             std::string::npos);

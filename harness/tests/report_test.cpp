@@ -213,7 +213,8 @@ TEST(Shard, EveryTestRunsOnExactlyOneShardAndAFilesVariantsStayTogether) {
 
 TEST(Shard, BadValuesAreUsageErrors) {
   EXPECT_EQ(parse_shard("2/5").index, 2);
-  for (const char* bad : {"0/3", "4/3", "1/0", "x/2", "3", "1/2/3"}) EXPECT_THROW(parse_shard(bad), HarnessError) << bad;
+  for (const char* bad : {"0/3", "4/3", "1/0", "x/2", "3", "1/2/3"})
+    EXPECT_THROW(parse_shard(bad), HarnessError) << bad;
 }
 
 }  // namespace

@@ -166,8 +166,10 @@ bool strip_option(std::vector<std::string>& argv, const std::string& refused) {
     std::istringstream items(argv[i + 1]);
     std::string item, kept;
     while (std::getline(items, item, ',')) {
-      if (item == refused || item.rfind(refused + "=", 0) == 0) found = true;
-      else kept += (kept.empty() ? "" : ",") + item;
+      if (item == refused || item.rfind(refused + "=", 0) == 0)
+        found = true;
+      else
+        kept += (kept.empty() ? "" : ",") + item;
     }
     if (kept.empty()) {
       argv.erase(argv.begin() + static_cast<long>(i), argv.begin() + static_cast<long>(i) + 2);
@@ -256,13 +258,20 @@ int main(int argc, char** argv) {
   std::vector<std::string> kept = {argv[0]};
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
-    if (arg == "--hang" && i + 1 < argc) hang_name = argv[++i];
-    else if (arg == "--crash" && i + 1 < argc) crash_name = argv[++i];
-    else if (arg == "--ignore-sigterm") settings.ignore_sigterm = true;
-    else if (arg == "--refuse" && i + 1 < argc) settings.refused_option = argv[++i];
-    else if (arg == "--refuse-after-ms" && i + 1 < argc) settings.refuse_after_ms = std::stoi(argv[++i]);
-    else if (arg == "--linger-ms" && i + 1 < argc) settings.linger_ms = std::stoi(argv[++i]);
-    else kept.push_back(arg);
+    if (arg == "--hang" && i + 1 < argc)
+      hang_name = argv[++i];
+    else if (arg == "--crash" && i + 1 < argc)
+      crash_name = argv[++i];
+    else if (arg == "--ignore-sigterm")
+      settings.ignore_sigterm = true;
+    else if (arg == "--refuse" && i + 1 < argc)
+      settings.refused_option = argv[++i];
+    else if (arg == "--refuse-after-ms" && i + 1 < argc)
+      settings.refuse_after_ms = std::stoi(argv[++i]);
+    else if (arg == "--linger-ms" && i + 1 < argc)
+      settings.linger_ms = std::stoi(argv[++i]);
+    else
+      kept.push_back(arg);
   }
   settings.refuse = !settings.refused_option.empty() && strip_option(kept, settings.refused_option);
   std::vector<char*> rest;
@@ -271,8 +280,10 @@ int main(int argc, char** argv) {
   fuse_cmdline_opts opts{};
   int rc = 2;
   if (fuse_parse_cmdline(&args, &opts) != 0 || opts.mountpoint == nullptr) {
-    std::fprintf(stderr, "usage: %s [--hang NAME] [--crash NAME] [--ignore-sigterm] [--refuse OPTION "
-                 "[--refuse-after-ms N] [--linger-ms N]] MNT [-o opts]\n", argv[0]);
+    std::fprintf(stderr,
+                 "usage: %s [--hang NAME] [--crash NAME] [--ignore-sigterm] [--refuse OPTION "
+                 "[--refuse-after-ms N] [--linger-ms N]] MNT [-o opts]\n",
+                 argv[0]);
   } else {
     rc = serve(&args, opts.mountpoint, settings);
   }

@@ -39,8 +39,10 @@ class StateTest : public ::testing::Test {
   void plant(int pid, unsigned long long start, const std::string& tmpdir) {
     fs::create_directories(state_);
     ::chmod(state_.c_str(), 0700);
-    nlohmann::json record{{"pid", pid}, {"start", start},
-                          {"mounts", {{{"mountpoint", ""}, {"tmpdir", tmpdir}, {"daemon_pid", 0}, {"daemon_start", 0}, {"conn", 0}}}}};
+    nlohmann::json record{
+        {"pid", pid},
+        {"start", start},
+        {"mounts", {{{"mountpoint", ""}, {"tmpdir", tmpdir}, {"daemon_pid", 0}, {"daemon_start", 0}, {"conn", 0}}}}};
     std::ofstream(state_ / fmt::format("{}.json", pid)) << record.dump();
   }
 

@@ -41,8 +41,8 @@ int check_setattr(const State& state, const Inode& inode, const EntryAttributes&
   if (fields.update_mode() && !owner && !(drops_privileges_only(inode, attr) && state.may(inode, W_OK, caller))) {
     return EPERM;
   }
-  bool explicit_time = (fields.update_atime() && !fields.update_atime_now()) ||
-                       (fields.update_mtime() && !fields.update_mtime_now());
+  bool explicit_time =
+      (fields.update_atime() && !fields.update_atime_now()) || (fields.update_mtime() && !fields.update_mtime_now());
   bool time_now = fields.update_atime_now() || fields.update_mtime_now();
   if (explicit_time && !owner) return EPERM;
   if (time_now && !owner && !state.may(inode, W_OK, caller)) return EACCES;
@@ -59,10 +59,8 @@ Reply<EntryAttributes> MemFs::getattr(InodeT inode_id, const RequestContext&) {
   co_return state.attributes(*inode);
 }
 
-Reply<EntryAttributes> MemFs::setattr(InodeT inode_id, const EntryAttributes& attr,
-                                      const fusepp::SetattrFields& fields,
-                                      std::optional<fusepp::FileHandleT> fh,
-                                      const RequestContext& ctx) {
+Reply<EntryAttributes> MemFs::setattr(InodeT inode_id, const EntryAttributes& attr, const fusepp::SetattrFields& fields,
+                                      std::optional<fusepp::FileHandleT> fh, const RequestContext& ctx) {
   State& state = *state_;
   Caller caller(ctx);
   std::lock_guard lock(state.mutex);

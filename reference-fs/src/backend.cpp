@@ -27,7 +27,8 @@ struct Resolved {
 
 // Splits "/a/b/c" into the directory /a/b (which must exist) and the name "c".
 Resolved resolve(State& state, const std::string& path) {
-  if (path.empty() || path[0] != '/' || path == "/") throw ControlError("\"path\" must be absolute and not /, got \"" + path + "\"");
+  if (path.empty() || path[0] != '/' || path == "/")
+    throw ControlError("\"path\" must be absolute and not /, got \"" + path + "\"");
   std::lock_guard lock(state.mutex);
   uint64_t dir = fusepp::ROOT_INODE;
   size_t start = 1;
@@ -114,13 +115,17 @@ json MemFs::backend(const json& q) {
       std::lock_guard lock(state_->mutex);
       dir = state_->find(at.ino)->is_dir();
     }
-    check((dir ? run_handler(rmdir(InodeT{at.parent}, at.name, root)) : run_handler(unlink(InodeT{at.parent}, at.name, root))).error(), path);
+    check((dir ? run_handler(rmdir(InodeT{at.parent}, at.name, root))
+               : run_handler(unlink(InodeT{at.parent}, at.name, root)))
+              .error(),
+          path);
     return json::object();
   }
   if (action == "rename") {
     need(true);
     Resolved to = resolve(*state_, q.value("to", ""));
-    check(run_handler(rename(InodeT{at.parent}, at.name, InodeT{to.parent}, to.name, fusepp::FlagT{0}, root)).error(), path);
+    check(run_handler(rename(InodeT{at.parent}, at.name, InodeT{to.parent}, to.name, fusepp::FlagT{0}, root)).error(),
+          path);
     return json::object();
   }
   std::lock_guard lock(state_->mutex);
@@ -129,7 +134,8 @@ json MemFs::backend(const json& q) {
   if (action == "set_type") {
     // Only between non-directory types: the name and the link count stay valid.
     mode_t type = q.value("type", 0u) & S_IFMT;
-    if (inode.is_dir() || type == 0 || type == S_IFDIR) throw ControlError("set_type: files only, to a non-directory type");
+    if (inode.is_dir() || type == 0 || type == S_IFDIR)
+      throw ControlError("set_type: files only, to a non-directory type");
     inode.mode = type | (inode.mode & 07777);
     inode.ctime_ns = now_ns();
     return json::object();

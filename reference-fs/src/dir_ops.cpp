@@ -50,12 +50,13 @@ fusepp::Result<void> list_directory(State& state, FileHandleT fh, off_t start_id
 Reply<void> MemFs::readdir(FileHandleT fh, off_t start_id, fusepp::ReaddirToken& token) {
   State& state = *state_;
   std::lock_guard lock(state.mutex);
-  co_return list_directory(state, fh, start_id, [&](std::string_view name, const fusepp::EntryAttributes& attr,
-                                                    off_t cookie, Inode* child) {
-    if (!fusepp::readdir_reply(token, name, attr, cookie)) return false;
-    if (child && token.plus() && count_readdirplus_) child->lookup_count++;  // READDIRPLUS hands the kernel a reference
-    return true;
-  });
+  co_return list_directory(state, fh, start_id,
+                           [&](std::string_view name, const fusepp::EntryAttributes& attr, off_t cookie, Inode* child) {
+                             if (!fusepp::readdir_reply(token, name, attr, cookie)) return false;
+                             if (child && token.plus() && count_readdirplus_)
+                               child->lookup_count++;  // READDIRPLUS hands the kernel a reference
+                             return true;
+                           });
 }
 
 Reply<void> MemFs::releasedir(FileHandleT fh) { co_return co_await release(fh); }

@@ -17,8 +17,8 @@ namespace {
 
 // Where a new name will go: an existing, still linked directory the caller may modify,
 // without that name yet.
-fusepp::Result<Inode*> parent_for_new_name(State& state, uint64_t parent_ino,
-                                           std::string_view name, const Caller& caller) {
+fusepp::Result<Inode*> parent_for_new_name(State& state, uint64_t parent_ino, std::string_view name,
+                                           const Caller& caller) {
   if (name.size() > kNameMax) return FUSEError(ENAMETOOLONG);
   Inode* parent = state.find(parent_ino);
   if (!parent) return FUSEError(ENOENT);
@@ -29,9 +29,8 @@ fusepp::Result<Inode*> parent_for_new_name(State& state, uint64_t parent_ino,
   return parent;
 }
 
-Reply<EntryAttributes> make_node(State& state, uint64_t parent_ino, std::string_view name,
-                                 mode_t mode, dev_t rdev, std::string_view symlink_target,
-                                 const Caller& caller) {
+Reply<EntryAttributes> make_node(State& state, uint64_t parent_ino, std::string_view name, mode_t mode, dev_t rdev,
+                                 std::string_view symlink_target, const Caller& caller) {
   std::lock_guard lock(state.mutex);
   auto parent = parent_for_new_name(state, parent_ino, name, caller);
   if (!parent) co_return FUSEError(parent.error());
@@ -78,8 +77,7 @@ bool is_ancestor(State& state, uint64_t ancestor, uint64_t ino) {
 
 // Removes a name whose inode is going away from this directory (unlink, rmdir, or the
 // target of a rename), with tmpfs's timestamps and inode-space refund for extra links.
-void drop_name(State& state, Inode& parent, std::string_view name, Inode& victim,
-               int64_t now) {
+void drop_name(State& state, Inode& parent, std::string_view name, Inode& victim, int64_t now) {
   bool extra_link = !victim.is_dir() && victim.nlink > 1;
   state.remove_name(parent, name, victim);
   if (extra_link) state.release_ispace(kInodeSpaceUnit);
@@ -89,8 +87,7 @@ void drop_name(State& state, Inode& parent, std::string_view name, Inode& victim
 
 }  // namespace
 
-Reply<EntryAttributes> MemFs::lookup(InodeT parent_inode, std::string_view name,
-                                     const RequestContext& ctx) {
+Reply<EntryAttributes> MemFs::lookup(InodeT parent_inode, std::string_view name, const RequestContext& ctx) {
   State& state = *state_;
   Caller caller(ctx);
   std::lock_guard lock(state.mutex);
@@ -128,28 +125,25 @@ boost::asio::awaitable<void> MemFs::forget(std::vector<fusepp::ForgetRequest> in
   co_return;
 }
 
-Reply<EntryAttributes> MemFs::mknod(InodeT parent_inode, std::string_view name, fusepp::ModeT mode,
-                                    dev_t rdev, const RequestContext& ctx) {
+Reply<EntryAttributes> MemFs::mknod(InodeT parent_inode, std::string_view name, fusepp::ModeT mode, dev_t rdev,
+                                    const RequestContext& ctx) {
   mode_t type = mode & S_IFMT;
   if (type == 0) type = S_IFREG;  // mknod(2): a zero file type means a regular file
   if (type != S_IFREG && type != S_IFCHR && type != S_IFBLK && type != S_IFIFO && type != S_IFSOCK) {
     co_return FUSEError(EINVAL);
   }
-  co_return co_await make_node(*state_, parent_inode, name, type | (mode & 07777), rdev, {},
-                               Caller(ctx));
+  co_return co_await make_node(*state_, parent_inode, name, type | (mode & 07777), rdev, {}, Caller(ctx));
 }
 
 Reply<EntryAttributes> MemFs::mkdir(InodeT parent_inode, std::string_view name, fusepp::ModeT mode,
                                     const RequestContext& ctx) {
-  co_return co_await make_node(*state_, parent_inode, name, S_IFDIR | (mode & 07777), 0, {},
-                               Caller(ctx));
+  co_return co_await make_node(*state_, parent_inode, name, S_IFDIR | (mode & 07777), 0, {}, Caller(ctx));
 }
 
-Reply<EntryAttributes> MemFs::symlink(InodeT parent_inode, std::string_view name,
-                                      std::string_view target, const RequestContext& ctx) {
+Reply<EntryAttributes> MemFs::symlink(InodeT parent_inode, std::string_view name, std::string_view target,
+                                      const RequestContext& ctx) {
   if (target.size() + 1 > kPageSize) co_return FUSEError(ENAMETOOLONG);  // tmpfs: one page
-  co_return co_await make_node(*state_, parent_inode, name, S_IFLNK | 0777, 0, target,
-                               Caller(ctx));
+  co_return co_await make_node(*state_, parent_inode, name, S_IFLNK | 0777, 0, target, Caller(ctx));
 }
 
 Reply<void> MemFs::unlink(InodeT parent_inode, std::string_view name, const RequestContext& ctx) {
@@ -191,9 +185,8 @@ Reply<void> MemFs::rmdir(InodeT parent_inode, std::string_view name, const Reque
   co_return fusepp::ok;
 }
 
-Reply<void> MemFs::rename(InodeT parent_inode_old, std::string_view name_old,
-                          InodeT parent_inode_new, std::string_view name_new, fusepp::FlagT flags,
-                          const RequestContext& ctx) {
+Reply<void> MemFs::rename(InodeT parent_inode_old, std::string_view name_old, InodeT parent_inode_new,
+                          std::string_view name_new, fusepp::FlagT flags, const RequestContext& ctx) {
   State& state = *state_;
   Caller caller(ctx);
   std::lock_guard lock(state.mutex);
@@ -283,8 +276,8 @@ Reply<void> MemFs::rename(InodeT parent_inode_old, std::string_view name_old,
   co_return fusepp::ok;
 }
 
-Reply<EntryAttributes> MemFs::link(InodeT inode_id, InodeT new_parent_inode,
-                                   std::string_view new_name, const RequestContext& ctx) {
+Reply<EntryAttributes> MemFs::link(InodeT inode_id, InodeT new_parent_inode, std::string_view new_name,
+                                   const RequestContext& ctx) {
   State& state = *state_;
   Caller caller(ctx);
   std::lock_guard lock(state.mutex);

@@ -59,8 +59,7 @@ Reply<FileInfo> MemFs::open(InodeT inode_id, fusepp::FlagT flags, const RequestC
   co_return open_handle(state, *inode, flags);
 }
 
-Reply<std::pair<FileInfo, EntryAttributes>> MemFs::create(InodeT parent_inode,
-                                                          std::string_view name,
+Reply<std::pair<FileInfo, EntryAttributes>> MemFs::create(InodeT parent_inode, std::string_view name,
                                                           fusepp::ModeT mode, fusepp::FlagT flags,
                                                           const RequestContext& ctx) {
   State& state = *state_;
@@ -178,8 +177,7 @@ Reply<void> MemFs::fallocate(FileHandleT fh, int mode, off_t offset, off_t lengt
     uint64_t last = (end - 1) / kPageSize;
     uint64_t missing = last - first + 1;
     if (inode.pages) {
-      missing -= static_cast<uint64_t>(std::distance(inode.pages->lower_bound(first),
-                                                      inode.pages->upper_bound(last)));
+      missing -= static_cast<uint64_t>(std::distance(inode.pages->lower_bound(first), inode.pages->upper_bound(last)));
     }
     // tmpfs checks the whole reservation up front and fails without allocating anything.
     if (state.pages_in_use() + missing > state.max_pages) co_return FUSEError(ENOSPC);
@@ -215,8 +213,7 @@ Reply<off_t> MemFs::lseek(FileHandleT fh, off_t off, int whence) {
   }
   uint64_t index = pos / kPageSize;
   if (inode.pages) {
-    for (auto it = inode.pages->find(index); it != inode.pages->end() && it->first == index &&
-                                             is_data(*it);
+    for (auto it = inode.pages->find(index); it != inode.pages->end() && it->first == index && is_data(*it);
          it = inode.pages->find(++index)) {
     }
   }
@@ -224,8 +221,8 @@ Reply<off_t> MemFs::lseek(FileHandleT fh, off_t off, int whence) {
   co_return static_cast<off_t>(std::min<uint64_t>(hole, static_cast<uint64_t>(inode.size)));
 }
 
-Reply<size_t> MemFs::copy_file_range(FileHandleT fh_in, off_t off_in, FileHandleT fh_out,
-                                     off_t off_out, size_t length, fusepp::FlagT flags) {
+Reply<size_t> MemFs::copy_file_range(FileHandleT fh_in, off_t off_in, FileHandleT fh_out, off_t off_out, size_t length,
+                                     fusepp::FlagT flags) {
   State& state = *state_;
   std::lock_guard lock(state.mutex);
   if (flags != 0) co_return FUSEError(EINVAL);

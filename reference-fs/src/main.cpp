@@ -122,8 +122,7 @@ int check_mountpoint(const std::filesystem::path& mountpoint) {
     return kMountpointNotDirectory;
   }
   if (is_mountpoint(std::filesystem::canonical(mountpoint))) {
-    std::cerr << "fusecheck-memfs: mountpoint " << mountpoint
-              << " is busy: something is already mounted there\n";
+    std::cerr << "fusecheck-memfs: mountpoint " << mountpoint << " is busy: something is already mounted there\n";
     return kMountpointBusy;
   }
   return kOk;
@@ -167,9 +166,8 @@ int main(int argc, char** argv) {
     std::cerr << "fusecheck-memfs: cannot mount " << cmd.mountpoint << ": " << e.what() << "\n";
     return kMountFailed;
   }
-  int code = stop_signals.serve(*session, fusepp::MainOptions{.threads = cmd.threads}, "fusecheck-memfs")
-                 ? kOk
-                 : kMountFailed;
+  int code =
+      stop_signals.serve(*session, fusepp::MainOptions{.threads = cmd.threads}, "fusecheck-memfs") ? kOk : kMountFailed;
   control.reset();
   session->close(true);
   return code;

@@ -72,9 +72,7 @@ void Directory::erase(std::string_view name) {
   by_cookie_.erase(cookie);
 }
 
-void Directory::retarget(std::string_view name, uint64_t ino) {
-  by_cookie_.at(cookie_of_.at(name)).ino = ino;
-}
+void Directory::retarget(std::string_view name, uint64_t ino) { by_cookie_.at(cookie_of_.at(name)).ino = ino; }
 
 int64_t Inode::page_count() const {
   if (pages) return static_cast<int64_t>(pages->size());
@@ -140,8 +138,7 @@ bool State::reserve_ispace(uint64_t bytes) {
   return true;
 }
 
-fusepp::Result<Inode*> State::create_inode(Inode& parent, std::string_view name,
-                                                  mode_t mode, const Caller& caller) {
+fusepp::Result<Inode*> State::create_inode(Inode& parent, std::string_view name, mode_t mode, const Caller& caller) {
   if (!reserve_ispace(kInodeSpaceUnit)) return FUSEError(ENOSPC);
   Inode inode;
   inode.ino = next_ino++;
@@ -315,8 +312,8 @@ std::string State::load(const Inode& inode, uint64_t off, size_t size) const {
   std::string out;
   out.reserve(size);
   if (inode.pages) {
-    for (auto it = inode.pages->lower_bound(off / kPageSize);
-         it != inode.pages->end() && it->first * kPageSize < end; ++it) {
+    for (auto it = inode.pages->lower_bound(off / kPageSize); it != inode.pages->end() && it->first * kPageSize < end;
+         ++it) {
       uint64_t page_start = it->first * kPageSize;
       uint64_t from = std::max(off, page_start);
       uint64_t to = std::min(end, page_start + kPageSize);
@@ -377,15 +374,12 @@ bool State::may(const Inode& inode, int mask, const Caller& caller) const {
   return (bits & static_cast<mode_t>(mask)) == static_cast<mode_t>(mask);
 }
 
-bool State::may_delete_in(const Inode& dir, const Inode& victim,
-                                 const Caller& caller) const {
+bool State::may_delete_in(const Inode& dir, const Inode& victim, const Caller& caller) const {
   if (!(dir.mode & S_ISVTX) || caller.is_root()) return true;
   return caller.uid == victim.uid || caller.uid == dir.uid;
 }
 
-int State::check_search(const Inode& dir, const Caller& caller) const {
-  return may(dir, X_OK, caller) ? 0 : EACCES;
-}
+int State::check_search(const Inode& dir, const Caller& caller) const { return may(dir, X_OK, caller) ? 0 : EACCES; }
 
 int State::check_modify(const Inode& dir, const Caller& caller) const {
   return may(dir, W_OK | X_OK, caller) ? 0 : EACCES;
@@ -407,8 +401,7 @@ std::vector<std::string> State::check_consistency() const {
     if (inode.xattrs) {
       for (const auto& [name, value] : *inode.xattrs) ispace += kXattrOverhead + name.size() + value.size();
     }
-    if (inode.nlink == 0 && inode.open_count == 0 && inode.lookup_count == 0 &&
-        ino != fusepp::ROOT_INODE) {
+    if (inode.nlink == 0 && inode.open_count == 0 && inode.lookup_count == 0 && ino != fusepp::ROOT_INODE) {
       problem("inode {} is unreachable but still allocated", ino);
     }
     if (inode.is_dir() != (inode.dir != nullptr)) problem("inode {}: directory data mismatch", ino);
@@ -455,7 +448,8 @@ std::vector<std::string> State::check_consistency() const {
   for (const auto& [fh, file] : open_files) opens[file.ino]++;
   for (const auto& [ino, inode] : inodes) {
     uint32_t expected = opens.count(ino) ? opens.at(ino) : 0;
-    if (inode.open_count != expected) problem("inode {}: open_count {} but {} handles", ino, inode.open_count, expected);
+    if (inode.open_count != expected)
+      problem("inode {}: open_count {} but {} handles", ino, inode.open_count, expected);
   }
   if (excess_forgets) problem("the kernel forgot {} references memfs never counted", excess_forgets);
   if (pages != used_pages) problem("used_pages {} but inodes hold {}", used_pages, pages);
@@ -463,8 +457,10 @@ std::vector<std::string> State::check_consistency() const {
   if (pages_in_use() > max_pages) problem("pages in use {} over the limit {}", pages_in_use(), max_pages);
   for (uint64_t ino : unlinked_kept) {
     auto kept = inodes.find(ino);
-    if (kept == inodes.end()) problem("unlinked inode {} is listed as kept but was freed", ino);
-    else if (kept->second.nlink != 0) problem("inode {} is listed as unlinked but has {} links", ino, kept->second.nlink);
+    if (kept == inodes.end())
+      problem("unlinked inode {} is listed as kept but was freed", ino);
+    else if (kept->second.nlink != 0)
+      problem("inode {} is listed as unlinked but has {} links", ino, kept->second.nlink);
   }
   for (const auto& [ino, inode] : inodes) {
     if (inode.nlink == 0 && ino != fusepp::ROOT_INODE && !unlinked_kept.count(ino)) {

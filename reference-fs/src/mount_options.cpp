@@ -34,10 +34,14 @@ void apply_atime_option(MountConfig& config, std::string_view key) {
 
 void apply_readdirplus_option(MountConfig& config, std::string_view value) {
   using Mode = fusepp::Operations::Readdirplus;
-  if (value == "on") config.readdirplus = Mode::on;
-  else if (value == "off") config.readdirplus = Mode::off;
-  else if (value == "auto") config.readdirplus = Mode::automatic;
-  else throw UsageError("invalid value for readdirplus: '" + std::string(value) + "' (on, off or auto)");
+  if (value == "on")
+    config.readdirplus = Mode::on;
+  else if (value == "off")
+    config.readdirplus = Mode::off;
+  else if (value == "auto")
+    config.readdirplus = Mode::automatic;
+  else
+    throw UsageError("invalid value for readdirplus: '" + std::string(value) + "' (on, off or auto)");
 }
 
 // The options that take a value and only set a field of Options; false if key is none of them.
@@ -71,11 +75,11 @@ bool apply_valued_option(MountConfig& config, std::string_view key, std::string_
 }  // namespace
 
 void apply_mount_option(MountConfig& config, std::string_view option) {
-  static const std::set<std::string_view> valued{"size",          "nr_inodes",    "mode",       "uid", "gid",
-                                                 "entry_timeout", "attr_timeout", "readdirplus"};
+  static const std::set<std::string_view> valued{"size", "nr_inodes",     "mode",         "uid",
+                                                 "gid",  "entry_timeout", "attr_timeout", "readdirplus"};
   static const std::set<std::string_view> passthrough{
-      "allow_other", "allow_root", "ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec",
-      "sync", "async", "dirsync", "default_permissions"};
+      "allow_other", "allow_root", "ro",   "rw",   "nosuid", "suid",    "nodev",
+      "dev",         "noexec",     "exec", "sync", "async",  "dirsync", "default_permissions"};
   auto eq = option.find('=');
   std::string_view key = option.substr(0, eq);
   std::string_view value = eq == std::string_view::npos ? std::string_view{} : option.substr(eq + 1);

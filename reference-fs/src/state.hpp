@@ -21,9 +21,9 @@ namespace memfs {
 
 inline constexpr uint64_t kPageSize = 4096;
 inline constexpr int64_t kBlocksPerPage = kPageSize / 512;
-inline constexpr uint64_t kInodeSpaceUnit = 1024;   // tmpfs BOGO_INODE_SIZE
-inline constexpr int64_t kDirentBogoSize = 20;      // tmpfs BOGO_DIRENT_SIZE: dir st_size per entry
-inline constexpr size_t kShortSymlinkLen = 128;     // tmpfs keeps shorter targets in the inode
+inline constexpr uint64_t kInodeSpaceUnit = 1024;  // tmpfs BOGO_INODE_SIZE
+inline constexpr int64_t kDirentBogoSize = 20;     // tmpfs BOGO_DIRENT_SIZE: dir st_size per entry
+inline constexpr size_t kShortSymlinkLen = 128;    // tmpfs keeps shorter targets in the inode
 inline constexpr size_t kNameMax = 255;
 inline constexpr size_t kXattrNameMax = 255;
 inline constexpr size_t kXattrSizeMax = 65536;
@@ -64,8 +64,8 @@ class Directory {
   bool empty() const { return by_cookie_.empty(); }
   const std::map<uint64_t, DirEntry>& by_cookie() const { return by_cookie_; }
 
-  uint64_t parent;          // ino of '..'; the root is its own parent
-  uint32_t subdirs = 0;     // names of directories here: nlink is 2 + subdirs
+  uint64_t parent;       // ino of '..'; the root is its own parent
+  uint32_t subdirs = 0;  // names of directories here: nlink is 2 + subdirs
 
  private:
   std::map<uint64_t, DirEntry> by_cookie_;
@@ -78,18 +78,18 @@ struct Inode {
   mode_t mode = 0;
   uid_t uid = 0;
   gid_t gid = 0;
-  uint32_t nlink = 0;        // names (directories: 2 + subdirs while linked, 0 after rmdir)
-  uint32_t open_count = 0;   // open file and directory handles
-  uint64_t lookup_count = 0; // the kernel's references (lookup/create/readdirplus - forget)
-  uint64_t generation = 0;   // raised when the backend reuses this inode number
+  uint32_t nlink = 0;         // names (directories: 2 + subdirs while linked, 0 after rmdir)
+  uint32_t open_count = 0;    // open file and directory handles
+  uint64_t lookup_count = 0;  // the kernel's references (lookup/create/readdirplus - forget)
+  uint64_t generation = 0;    // raised when the backend reuses this inode number
   dev_t rdev = 0;
   int64_t size = 0;
   int64_t atime_ns = 0;
   int64_t mtime_ns = 0;
   int64_t ctime_ns = 0;
-  std::unique_ptr<PageMap> pages;       // regular files, allocated on first write
-  std::unique_ptr<Directory> dir;       // directories
-  std::string symlink_target;           // symlinks
+  std::unique_ptr<PageMap> pages;                                           // regular files, allocated on first write
+  std::unique_ptr<Directory> dir;                                           // directories
+  std::string symlink_target;                                               // symlinks
   std::unique_ptr<std::map<std::string, std::string, std::less<>>> xattrs;  // on first set
 
   bool is_dir() const { return S_ISDIR(mode); }
@@ -154,8 +154,7 @@ struct State {
   Inode* find_dir(uint64_t ino);  // nullptr unless a directory
   // Allocates an inode (charging inode space) named `name` in `parent`, with tmpfs's
   // ownership rules (setgid directories pass on their group). ENOSPC when full.
-  fusepp::Result<Inode*> create_inode(Inode& parent, std::string_view name, mode_t mode,
-                                      const Caller& caller);
+  fusepp::Result<Inode*> create_inode(Inode& parent, std::string_view name, mode_t mode, const Caller& caller);
   fusepp::EntryAttributes attributes(const Inode& inode) const;
   // attributes() for a reply that hands the kernel a new reference (lookup, create...).
   fusepp::EntryAttributes reference(Inode& inode);
@@ -202,8 +201,7 @@ struct State {
 
 // What one readdir pass does with each entry it reaches: child is nullptr for '.' and '..'.
 // Returns false to end the pass (the reply buffer is full).
-using DirentSink = std::function<bool(std::string_view name, fusepp::EntryAttributes attr, off_t cookie,
-                                      Inode* child)>;
+using DirentSink = std::function<bool(std::string_view name, fusepp::EntryAttributes attr, off_t cookie, Inode* child)>;
 // One readdir pass over the open directory fh, as memfs's readdir makes it (src/dir_ops.cpp):
 // moves atime, then hands sink '.', '..' and the entries newest first, all past start_id.
 // EBADF for an unknown handle, ENOENT for a removed directory. The caller holds the lock.

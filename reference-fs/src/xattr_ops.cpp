@@ -32,8 +32,7 @@ Namespace namespace_of(std::string_view name) {
 
 // xattr_permission() and the capability hooks, for the calls the kernel would make:
 // returns 0 or the errno of the first refusal.
-int check_xattr(const State& state, const Inode& inode, Namespace ns, bool write,
-                const Caller& caller) {
+int check_xattr(const State& state, const Inode& inode, Namespace ns, bool write, const Caller& caller) {
   switch (ns) {
     case Namespace::invalid: return EINVAL;
     case Namespace::unsupported: return EOPNOTSUPP;
@@ -42,8 +41,7 @@ int check_xattr(const State& state, const Inode& inode, Namespace ns, bool write
     case Namespace::user: break;
   }
   if (!inode.is_reg() && !inode.is_dir()) return write ? EPERM : ENODATA;
-  if (write && inode.is_dir() && (inode.mode & S_ISVTX) && !caller.is_root() &&
-      caller.uid != inode.uid) {
+  if (write && inode.is_dir() && (inode.mode & S_ISVTX) && !caller.is_root() && caller.uid != inode.uid) {
     return EPERM;
   }
   return state.may(inode, write ? W_OK : R_OK, caller) ? 0 : EACCES;
@@ -55,8 +53,8 @@ uint64_t xattr_space(std::string_view name, std::string_view value) {
 
 // The lookup getxattr and removexattr share: the inode, a valid name, permission for
 // reading (or writing), then the attribute itself. Returns 0 or the errno to answer.
-int find_xattr(State& state, InodeT inode_id, std::string_view name, bool write, const Caller& caller,
-               Inode*& inode, XattrMap::iterator& it) {
+int find_xattr(State& state, InodeT inode_id, std::string_view name, bool write, const Caller& caller, Inode*& inode,
+               XattrMap::iterator& it) {
   inode = state.find(inode_id);
   if (!inode) return ENOENT;
   if (name.empty() || name.size() > kXattrNameMax) return ERANGE;
@@ -68,8 +66,8 @@ int find_xattr(State& state, InodeT inode_id, std::string_view name, bool write,
 
 }  // namespace
 
-Reply<void> MemFs::setxattr(InodeT inode_id, std::string_view name, std::string_view value,
-                            fusepp::FlagT flags, const RequestContext& ctx) {
+Reply<void> MemFs::setxattr(InodeT inode_id, std::string_view name, std::string_view value, fusepp::FlagT flags,
+                            const RequestContext& ctx) {
   State& state = *state_;
   Caller caller(ctx);
   std::lock_guard lock(state.mutex);
@@ -94,8 +92,7 @@ Reply<void> MemFs::setxattr(InodeT inode_id, std::string_view name, std::string_
   co_return fusepp::ok;
 }
 
-Reply<std::string> MemFs::getxattr(InodeT inode_id, std::string_view name,
-                                   const RequestContext& ctx) {
+Reply<std::string> MemFs::getxattr(InodeT inode_id, std::string_view name, const RequestContext& ctx) {
   State& state = *state_;
   Caller caller(ctx);
   std::lock_guard lock(state.mutex);

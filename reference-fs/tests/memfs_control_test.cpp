@@ -114,9 +114,10 @@ struct ControlledMemfs {
 
 std::string stat_result(const std::filesystem::path& p) {
   return fusepp::testing::run_in_child([&] {
-    struct stat st{};
-    return fusepp::testing::errno_name(::stat(p.c_str(), &st));
-  }).output;
+           struct stat st {};
+           return fusepp::testing::errno_name(::stat(p.c_str(), &st));
+         })
+      .output;
 }
 
 TEST(MemfsControl, NegativeEntryHidesABackendCreateUntilExpired) {

@@ -80,26 +80,26 @@ TEST(Lifecycle, NamespaceStormLeavesOnlyTheRoot) {
   std::vector<RunningChild> actors;
   for (unsigned i = 0; i < 4; ++i) {
     actors.push_back(start_child([&, i] {
-        std::mt19937 rng(i);
-        int successes = 0;
-        auto name = [&] { return (root / ("n" + std::to_string(rng() % 12))).string(); };
-        // A count, not a duration: under sanitizers and a loaded machine two seconds once
-        // gave too few operations to mean anything. The deadline only stops a runaway.
-        auto until = std::chrono::steady_clock::now() + std::chrono::seconds(50);
-        while (successes < 300 && std::chrono::steady_clock::now() < until) {
-          std::string a = name(), b = name();
-          int rc = 0;
-          switch (rng() % 6) {
-            case 0: rc = ::close(::open(a.c_str(), O_CREAT | O_WRONLY, 0644)); break;
-            case 1: rc = ::link(a.c_str(), b.c_str()); break;
-            case 2: rc = ::rename(a.c_str(), b.c_str()); break;
-            case 3: rc = ::unlink(a.c_str()); break;
-            case 4: rc = ::mkdir(a.c_str(), 0755); break;
-            case 5: rc = ::rmdir(a.c_str()); break;
-          }
-          successes += rc == 0;
+      std::mt19937 rng(i);
+      int successes = 0;
+      auto name = [&] { return (root / ("n" + std::to_string(rng() % 12))).string(); };
+      // A count, not a duration: under sanitizers and a loaded machine two seconds once
+      // gave too few operations to mean anything. The deadline only stops a runaway.
+      auto until = std::chrono::steady_clock::now() + std::chrono::seconds(50);
+      while (successes < 300 && std::chrono::steady_clock::now() < until) {
+        std::string a = name(), b = name();
+        int rc = 0;
+        switch (rng() % 6) {
+          case 0: rc = ::close(::open(a.c_str(), O_CREAT | O_WRONLY, 0644)); break;
+          case 1: rc = ::link(a.c_str(), b.c_str()); break;
+          case 2: rc = ::rename(a.c_str(), b.c_str()); break;
+          case 3: rc = ::unlink(a.c_str()); break;
+          case 4: rc = ::mkdir(a.c_str(), 0755); break;
+          case 5: rc = ::rmdir(a.c_str()); break;
         }
-        return std::to_string(successes);
+        successes += rc == 0;
+      }
+      return std::to_string(successes);
     }));
   }
   int successes = 0;

@@ -34,7 +34,11 @@ int random_operations(const std::filesystem::path& root, unsigned seed, std::chr
   for (; std::chrono::steady_clock::now() < until; ++operations) {
     std::string a = random_path(rng), b = random_path(rng);
     switch (rng() % 18) {
-      case 0: { int fd = ::open(a.c_str(), O_CREAT | O_RDWR, 0644); if (fd >= 0) open_fds.push_back(fd); break; }
+      case 0: {
+        int fd = ::open(a.c_str(), O_CREAT | O_RDWR, 0644);
+        if (fd >= 0) open_fds.push_back(fd);
+        break;
+      }
       case 1: ::mkdir(a.c_str(), 0755); break;
       case 2: ::unlink(a.c_str()); break;
       case 3: ::rmdir(a.c_str()); break;
@@ -51,14 +55,24 @@ int random_operations(const std::filesystem::path& root, unsigned seed, std::chr
         ::lstat(a.c_str(), &st);
         break;
       }
-      case 13: { std::error_code e; for (auto& entry : std::filesystem::directory_iterator(a, e)) (void)entry; break; }
+      case 13: {
+        std::error_code e;
+        for (auto& entry : std::filesystem::directory_iterator(a, e)) (void)entry;
+        break;
+      }
       default:
         if (open_fds.empty()) break;
         int fd = open_fds[rng() % open_fds.size()];
         switch (rng() % 5) {
           case 0: ::pwrite(fd, data.data(), rng() % data.size(), static_cast<off_t>(rng() % 200000)); break;
-          case 1: { char buf[4096]; ::pread(fd, buf, sizeof buf, static_cast<off_t>(rng() % 200000)); break; }
-          case 2: ::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(rng() % 100000), 8192); break;
+          case 1: {
+            char buf[4096];
+            ::pread(fd, buf, sizeof buf, static_cast<off_t>(rng() % 200000));
+            break;
+          }
+          case 2:
+            ::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(rng() % 100000), 8192);
+            break;
           case 3: ::ftruncate(fd, static_cast<off_t>(rng() % 50000)); break;
           case 4:
             ::close(fd);

@@ -14,11 +14,11 @@ namespace memfs::test {
 namespace {
 
 using fusepp::FUSEError;
-using fusepp::testing::readdir_directly;
-using fusepp::testing::run_handler;
 using fusepp::InodeT;
 using fusepp::ModeT;
 using fusepp::ROOT_INODE;
+using fusepp::testing::readdir_directly;
+using fusepp::testing::run_handler;
 
 class Handlers : public ::testing::Test {
  protected:
@@ -104,8 +104,7 @@ TEST_F(Handlers, RenameRefusesLoopsAndKeepsStructure) {
   InodeT c = make_dir("c", b);
   EXPECT_EQ(run_handler(fs.rename(ROOT_INODE, "a", c, "x", fusepp::FlagT{0}, root)).error(), EINVAL);
   EXPECT_EQ(run_handler(fs.rename(ROOT_INODE, "a", a, "x", fusepp::FlagT{0}, root)).error(), EINVAL);
-  EXPECT_EQ(run_handler(fs.rename(b, "c", ROOT_INODE, "a", fusepp::FlagT{RENAME_EXCHANGE}, root)).error(),
-            EINVAL);
+  EXPECT_EQ(run_handler(fs.rename(b, "c", ROOT_INODE, "a", fusepp::FlagT{RENAME_EXCHANGE}, root)).error(), EINVAL);
   EXPECT_EQ(run_handler(fs.rename(b, "c", ROOT_INODE, "a", fusepp::FlagT{0}, root)).error(), ENOTEMPTY);
   EXPECT_EQ(run_handler(fs.rename(b, "c", ROOT_INODE, "a", fusepp::FlagT{8}, root)).error(), EINVAL);
   expect_consistent();

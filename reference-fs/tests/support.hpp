@@ -99,8 +99,8 @@ class MemfsMount {
       : fs_(std::make_unique<MemFs>(options)) {
     std::set<std::string> mount_options{"allow_other", "fsname=memfs", "subtype=memfs"};
     if (default_permissions) mount_options.insert("default_permissions");
-    mount_ = std::make_unique<fusepp::testing::ScopedMount>(*fs_, mount_options,
-                                                            fusepp::MainOptions{.threads = threads});
+    mount_ =
+        std::make_unique<fusepp::testing::ScopedMount>(*fs_, mount_options, fusepp::MainOptions{.threads = threads});
   }
   const std::filesystem::path& path() const { return mount_->path(); }
   MemFs& fs() { return *fs_; }

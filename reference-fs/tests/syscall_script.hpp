@@ -56,11 +56,12 @@ struct Step {
 
 // SYS(expr): a step body that evaluates a syscall expression (which may use `s`, the
 // Script) and records its result and errno.
-#define SYS(expr) [](::memfs::test::Script & s) -> ::memfs::test::Outcome { \
-    (void)s;                                                                \
-    errno = 0;                                                              \
-    long ret__ = static_cast<long>(expr);                                   \
-    return ::memfs::test::sys_outcome(ret__);                               \
+#define SYS(expr)                                          \
+  [](::memfs::test::Script& s) -> ::memfs::test::Outcome { \
+    (void)s;                                               \
+    errno = 0;                                             \
+    long ret__ = static_cast<long>(expr);                  \
+    return ::memfs::test::sys_outcome(ret__);              \
   }
 
 inline std::string errno_name(int err) {
@@ -152,9 +153,8 @@ inline Outcome stat_fs(const std::string& path) {
   Outcome out = sys_outcome(::statvfs(path.c_str(), &st));
   if (out.ret == 0) {
     std::ostringstream text;
-    text << "bsize=" << st.f_bsize << " blocks=" << st.f_blocks << " bfree=" << st.f_bfree
-         << " bavail=" << st.f_bavail << " files=" << st.f_files << " ffree=" << st.f_ffree
-         << " namemax=" << st.f_namemax;
+    text << "bsize=" << st.f_bsize << " blocks=" << st.f_blocks << " bfree=" << st.f_bfree << " bavail=" << st.f_bavail
+         << " files=" << st.f_files << " ffree=" << st.f_ffree << " namemax=" << st.f_namemax;
     out.data = text.str();
   }
   return out;
@@ -201,9 +201,8 @@ inline std::string describe(const std::string& what, const Observation& before, 
   text << what << ":";
   if (!after.exists) return text.str() + " absent";
   const struct stat& st = after.st;
-  text << std::oct << " mode=" << st.st_mode << std::dec << " nlink=" << st.st_nlink
-       << " size=" << st.st_size << " blocks=" << st.st_blocks << " uid=" << st.st_uid
-       << " gid=" << st.st_gid;
+  text << std::oct << " mode=" << st.st_mode << std::dec << " nlink=" << st.st_nlink << " size=" << st.st_size
+       << " blocks=" << st.st_blocks << " uid=" << st.st_uid << " gid=" << st.st_gid;
   if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) text << " rdev=" << major(st.st_rdev) << ":" << minor(st.st_rdev);
   if (!before.exists) return text.str() + " new";
   text << " amc=" << moved(before.st.st_atim, st.st_atim) << moved(before.st.st_mtim, st.st_mtim)

@@ -18,27 +18,27 @@ namespace fusepp {
 // One request and its reply. Op names are the kernel's opcode names (LOOKUP, GETATTR,
 // READDIRPLUS, BATCH_FORGET...); ids are the kernel's node ids.
 struct TraceRecord {
-  uint64_t seq = 0;         // 1, 2, ... in arrival order
+  uint64_t seq = 0;  // 1, 2, ... in arrival order
   std::string op;
-  uint64_t node = 0;        // the request's node id (a name op's parent)
-  std::string path;         // path of the node or, for a name op, of the name ("" unknown)
-  std::string name;         // name argument (RENAME: old name; LINK: new name)
-  std::string name2;        // RENAME's new name, SYMLINK's target
+  uint64_t node = 0;  // the request's node id (a name op's parent)
+  std::string path;   // path of the node or, for a name op, of the name ("" unknown)
+  std::string name;   // name argument (RENAME: old name; LINK: new name)
+  std::string name2;  // RENAME's new name, SYMLINK's target
   uint64_t fh = 0;
   int64_t offset = 0;
-  uint64_t size = 0;        // READ/WRITE/READDIR size, SETATTR's new size
-  uint64_t nlookup = 0;     // FORGET/BATCH_FORGET: references dropped (all pairs summed)
+  uint64_t size = 0;                                   // READ/WRITE/READDIR size, SETATTR's new size
+  uint64_t nlookup = 0;                                // FORGET/BATCH_FORGET: references dropped (all pairs summed)
   std::vector<std::pair<uint64_t, uint64_t>> forgets;  // BATCH_FORGET's (node, nlookup) pairs
   pid_t pid = 0;
   uint32_t uid = 0;
   uint32_t gid = 0;
-  bool answered = false;    // a reply was sent (FORGET never gets one)
-  int error = 0;            // 0: success; else the errno answered
-  uint64_t reply_node = 0;  // an entry reply's node id (0: negative entry)
-  unsigned entries = 0;     // READDIRPLUS entries that took a lookup
-  unsigned rule = 0;        // the fault rule applied, 0 for none
-  bool interrupted = false; // the kernel sent INTERRUPT for it before it was answered
-  int64_t start_ns = 0;     // CLOCK_MONOTONIC
+  bool answered = false;     // a reply was sent (FORGET never gets one)
+  int error = 0;             // 0: success; else the errno answered
+  uint64_t reply_node = 0;   // an entry reply's node id (0: negative entry)
+  unsigned entries = 0;      // READDIRPLUS entries that took a lookup
+  unsigned rule = 0;         // the fault rule applied, 0 for none
+  bool interrupted = false;  // the kernel sent INTERRUPT for it before it was answered
+  int64_t start_ns = 0;      // CLOCK_MONOTONIC
   int64_t end_ns = 0;
 };
 
@@ -46,12 +46,12 @@ struct TraceRecord {
 struct Notification {
   enum class Kind { inval_entry, inval_inode, expire_entry, delete_entry, store };
   Kind kind = Kind::inval_entry;
-  uint64_t node = 0;        // parent for entry kinds; the inode for inval_inode and store
-  std::string name;         // entry kinds
-  uint64_t child = 0;       // delete_entry: the deleted node
-  int64_t offset = 0;       // inval_inode (with length; length -1 = attributes only), store
+  uint64_t node = 0;   // parent for entry kinds; the inode for inval_inode and store
+  std::string name;    // entry kinds
+  uint64_t child = 0;  // delete_entry: the deleted node
+  int64_t offset = 0;  // inval_inode (with length; length -1 = attributes only), store
   int64_t length = 0;
-  std::string data;         // store
+  std::string data;  // store
 };
 // "inval_entry", "inval_inode", "expire_entry", "delete", "store" (one home for the names).
 const char* to_string(Notification::Kind kind);
@@ -59,13 +59,13 @@ std::optional<Notification::Kind> notification_kind(std::string_view name);
 
 // Changes a fault rule makes to the handler's successful reply (every field optional).
 struct ReplyOverride {
-  std::optional<uint32_t> mode;          // whole st_mode, file type included
+  std::optional<uint32_t> mode;  // whole st_mode, file type included
   std::optional<int64_t> size;
-  std::optional<uint64_t> ino;           // st_ino and, for entry replies, the node id
+  std::optional<uint64_t> ino;  // st_ino and, for entry replies, the node id
   std::optional<uint64_t> generation;
   std::optional<double> entry_timeout;
   std::optional<double> attr_timeout;
-  std::optional<bool> keep_cache;        // OPEN/CREATE
+  std::optional<bool> keep_cache;  // OPEN/CREATE
   std::optional<bool> direct_io;
   // A LOOKUP the handler answered ENOENT gets a negative entry (node id 0) cached this long.
   std::optional<double> negative_timeout;
@@ -77,28 +77,28 @@ struct ReplyOverride {
 // acted `times` times (0: on every one). "The 2nd GETATTR of /f": {op GETATTR, path "/f",
 // nth 2, times 1}. "Every LOOKUP of g": {op LOOKUP, name "g"}. "The next 3": times 3.
 struct FaultRule {
-  std::string op;                       // kernel opcode name; empty: any
-  std::optional<uint64_t> node;         // the request's node id
-  std::optional<std::string> path;      // the request's path (a name op: the name's path)
-  std::optional<std::string> name;      // the name argument
+  std::string op;                   // kernel opcode name; empty: any
+  std::optional<uint64_t> node;     // the request's node id
+  std::optional<std::string> path;  // the request's path (a name op: the name's path)
+  std::optional<std::string> name;  // the name argument
   unsigned nth = 0;
   unsigned times = 0;
   // Actions, applied in this order before the handler runs:
-  std::optional<Notification> notify;   // sent synchronously from the serving thread
+  std::optional<Notification> notify;  // sent synchronously from the serving thread
   std::chrono::milliseconds delay{0};
-  std::string hold;                     // a gate name: wait until Observer::release(gate)
-  bool ignore_interrupts = false;       // delay/hold do not end early with EINTR
-  int error = 0;                        // answer this errno; the handler never runs
-  std::optional<double> negative_entry; // LOOKUP: answer a negative entry (this timeout)
-  ReplyOverride reply;                  // applied to the handler's reply
+  std::string hold;                      // a gate name: wait until Observer::release(gate)
+  bool ignore_interrupts = false;        // delay/hold do not end early with EINTR
+  int error = 0;                         // answer this errno; the handler never runs
+  std::optional<double> negative_entry;  // LOOKUP: answer a negative entry (this timeout)
+  ReplyOverride reply;                   // applied to the handler's reply
 };
 
 // The kernel's references as seen on the wire, per node, and the open handles.
 struct NodeBalance {
   uint64_t node = 0;
   std::string path;
-  uint64_t lookups = 0;   // entry replies and READDIRPLUS entries that took a reference
-  uint64_t forgets = 0;   // nlookup of FORGET/BATCH_FORGET
+  uint64_t lookups = 0;              // entry replies and READDIRPLUS entries that took a reference
+  uint64_t forgets = 0;              // nlookup of FORGET/BATCH_FORGET
   std::optional<uint64_t> fs_count;  // what the filesystem says it holds, when it tells
 };
 struct BalanceReport {

@@ -45,8 +45,8 @@ class ReaddirToken {
  private:
   friend class Dispatcher;
   friend bool readdir_reply(ReaddirToken&, std::string_view, const EntryAttributes&, off_t);
-  friend Result<std::vector<testing::ReaddirEntry>> testing::readdir_directly(Operations&, FileHandleT, off_t,
-                                                                             size_t, bool);
+  friend Result<std::vector<testing::ReaddirEntry>> testing::readdir_directly(Operations&, FileHandleT, off_t, size_t,
+                                                                              bool);
   ReaddirToken(fuse_req* req, size_t size, bool plus) : req_(req), capacity_(size), plus_(plus) {}
   fuse_req* req_;
   size_t capacity_;
@@ -61,8 +61,7 @@ class ReaddirToken {
 // buffer is full; the handler then returns and the kernel asks again from next_id.
 // next_id must be non-zero and must stay valid while entries are added or removed.
 // For '.' and '..' the lookup count is never touched; otherwise see ReaddirToken::plus().
-bool readdir_reply(ReaddirToken& token, std::string_view name, const EntryAttributes& attr,
-                   off_t next_id);
+bool readdir_reply(ReaddirToken& token, std::string_view name, const EntryAttributes& attr, off_t next_id);
 
 // One (inode, nlookup) pair of a FORGET or BATCH_FORGET.
 struct ForgetRequest {
@@ -100,9 +99,9 @@ struct IoctlReply {
 class Operations {
  public:
   // pyfuse3's class attributes, applied when the kernel's INIT arrives.
-  bool supports_dot_lookup = true;       // FUSE_CAP_EXPORT_SUPPORT: lookups of . and ..
-  bool enable_writeback_cache = false;   // FUSE_CAP_WRITEBACK_CACHE
-  bool enable_acl = false;               // FUSE_CAP_POSIX_ACL
+  bool supports_dot_lookup = true;      // FUSE_CAP_EXPORT_SUPPORT: lookups of . and ..
+  bool enable_writeback_cache = false;  // FUSE_CAP_WRITEBACK_CACHE
+  bool enable_acl = false;              // FUSE_CAP_POSIX_ACL
   // Addition to pyfuse3: FUSE_CAP_POSIX_LOCKS and FUSE_CAP_FLOCK_LOCKS. Off, the kernel keeps
   // fcntl/flock locks locally and getlk/setlk/flock are never called (the kernel would pass
   // a default ENOSYS straight to the caller instead of falling back to local locking).
@@ -127,29 +126,26 @@ class Operations {
   // ----- entries (names) -----
   // Name views (name, target, value, buf) stay valid until the handler completes, even
   // across suspension: the dispatcher pins the request buffer while a handler is suspended.
-  virtual Reply<EntryAttributes> lookup(InodeT parent_inode, std::string_view name,
-                                        const RequestContext& ctx);
+  virtual Reply<EntryAttributes> lookup(InodeT parent_inode, std::string_view name, const RequestContext& ctx);
   // Never fails; called after the kernel got its (empty) reply.
   virtual asio::awaitable<void> forget(std::vector<ForgetRequest> inode_list);
-  virtual Reply<EntryAttributes> mknod(InodeT parent_inode, std::string_view name, ModeT mode,
-                                       dev_t rdev, const RequestContext& ctx);
+  virtual Reply<EntryAttributes> mknod(InodeT parent_inode, std::string_view name, ModeT mode, dev_t rdev,
+                                       const RequestContext& ctx);
   virtual Reply<EntryAttributes> mkdir(InodeT parent_inode, std::string_view name, ModeT mode,
                                        const RequestContext& ctx);
   virtual Reply<void> unlink(InodeT parent_inode, std::string_view name, const RequestContext& ctx);
   virtual Reply<void> rmdir(InodeT parent_inode, std::string_view name, const RequestContext& ctx);
-  virtual Reply<EntryAttributes> symlink(InodeT parent_inode, std::string_view name,
-                                         std::string_view target, const RequestContext& ctx);
-  virtual Reply<void> rename(InodeT parent_inode_old, std::string_view name_old,
-                             InodeT parent_inode_new, std::string_view name_new, FlagT flags,
-                             const RequestContext& ctx);
-  virtual Reply<EntryAttributes> link(InodeT inode, InodeT new_parent_inode,
-                                      std::string_view new_name, const RequestContext& ctx);
+  virtual Reply<EntryAttributes> symlink(InodeT parent_inode, std::string_view name, std::string_view target,
+                                         const RequestContext& ctx);
+  virtual Reply<void> rename(InodeT parent_inode_old, std::string_view name_old, InodeT parent_inode_new,
+                             std::string_view name_new, FlagT flags, const RequestContext& ctx);
+  virtual Reply<EntryAttributes> link(InodeT inode, InodeT new_parent_inode, std::string_view new_name,
+                                      const RequestContext& ctx);
 
   // ----- attributes -----
   virtual Reply<EntryAttributes> getattr(InodeT inode, const RequestContext& ctx);
   // fh is set for calls on an open file (ftruncate, fchmod...), empty for path-based ones.
-  virtual Reply<EntryAttributes> setattr(InodeT inode, const EntryAttributes& attr,
-                                         const SetattrFields& fields,
+  virtual Reply<EntryAttributes> setattr(InodeT inode, const EntryAttributes& attr, const SetattrFields& fields,
                                          std::optional<FileHandleT> fh, const RequestContext& ctx);
   virtual Reply<std::string> readlink(InodeT inode, const RequestContext& ctx);
   // Only called when mounted without default_permissions. false answers EACCES.
@@ -160,8 +156,7 @@ class Operations {
   // flags exclude O_CREAT, O_EXCL, O_NOCTTY and O_TRUNC's creation bits as in pyfuse3;
   // O_TRUNC is passed when the kernel forwards it (atomic_o_trunc).
   virtual Reply<FileInfo> open(InodeT inode, FlagT flags, const RequestContext& ctx);
-  virtual Reply<std::pair<FileInfo, EntryAttributes>> create(InodeT parent_inode,
-                                                             std::string_view name, ModeT mode,
+  virtual Reply<std::pair<FileInfo, EntryAttributes>> create(InodeT parent_inode, std::string_view name, ModeT mode,
                                                              FlagT flags, const RequestContext& ctx);
   // A short result means end of file.
   virtual Reply<std::string> read(FileHandleT fh, off_t off, size_t size);
@@ -187,14 +182,14 @@ class Operations {
   // Additions to pyfuse3:
   virtual Reply<void> fallocate(FileHandleT fh, int mode, off_t offset, off_t length);
   virtual Reply<off_t> lseek(FileHandleT fh, off_t off, int whence);  // SEEK_DATA / SEEK_HOLE
-  virtual Reply<size_t> copy_file_range(FileHandleT fh_in, off_t off_in, FileHandleT fh_out,
-                                        off_t off_out, size_t length, FlagT flags);
+  virtual Reply<size_t> copy_file_range(FileHandleT fh_in, off_t off_in, FileHandleT fh_out, off_t off_out,
+                                        size_t length, FlagT flags);
   virtual Reply<LockRequest> getlk(FileHandleT fh, LockRequest lock);
   virtual Reply<void> setlk(FileHandleT fh, LockRequest lock, bool sleep);
   virtual Reply<void> flock(FileHandleT fh, uint64_t lock_owner, int op);
   virtual Reply<unsigned> poll(FileHandleT fh, PollHandle handle);  // returns revents
-  virtual Reply<IoctlReply> ioctl(FileHandleT fh, unsigned cmd, uint64_t arg, FlagT flags,
-                                  std::string_view in_buf, size_t out_size);
+  virtual Reply<IoctlReply> ioctl(FileHandleT fh, unsigned cmd, uint64_t arg, FlagT flags, std::string_view in_buf,
+                                  size_t out_size);
 
   // ----- directories -----
   virtual Reply<FileHandleT> opendir(InodeT inode, const RequestContext& ctx);
@@ -209,11 +204,10 @@ class Operations {
   // ----- extended attributes -----
   // flags: 0, XATTR_CREATE or XATTR_REPLACE, passed through (pyfuse3 emulates them
   // non-atomically with a getxattr first; we let the filesystem decide atomically).
-  virtual Reply<void> setxattr(InodeT inode, std::string_view name, std::string_view value,
-                               FlagT flags, const RequestContext& ctx);
+  virtual Reply<void> setxattr(InodeT inode, std::string_view name, std::string_view value, FlagT flags,
+                               const RequestContext& ctx);
   // The binding answers size queries and ERANGE from the returned value.
-  virtual Reply<std::string> getxattr(InodeT inode, std::string_view name,
-                                      const RequestContext& ctx);
+  virtual Reply<std::string> getxattr(InodeT inode, std::string_view name, const RequestContext& ctx);
   virtual Reply<std::vector<std::string>> listxattr(InodeT inode, const RequestContext& ctx);
   virtual Reply<void> removexattr(InodeT inode, std::string_view name, const RequestContext& ctx);
 };

@@ -53,8 +53,7 @@ class Session {
   // Errors: std::system_error (ENOENT when the kernel does not know the entry...).
   void invalidate_inode(InodeT inode, bool attr_only = false);
   void invalidate_entry(InodeT inode_p, std::string_view name, InodeT deleted = InodeT{0});
-  void invalidate_entry_async(InodeT inode_p, std::string name, InodeT deleted = InodeT{0},
-                              bool ignore_enoent = false);
+  void invalidate_entry_async(InodeT inode_p, std::string name, InodeT deleted = InodeT{0}, bool ignore_enoent = false);
   void invalidate_inode_async(InodeT inode, bool attr_only = false);
   void notify_store(InodeT inode, off_t offset, std::string_view data);
   // Marks an entry expired without dropping it (FUSE_NOTIFY_INVAL_ENTRY with
@@ -97,20 +96,19 @@ void terminate();
 void close(bool unmount = true);
 void invalidate_inode(InodeT inode, bool attr_only = false);
 void invalidate_entry(InodeT inode_p, std::string_view name, InodeT deleted = InodeT{0});
-void invalidate_entry_async(InodeT inode_p, std::string name, InodeT deleted = InodeT{0},
-                            bool ignore_enoent = false);
+void invalidate_entry_async(InodeT inode_p, std::string name, InodeT deleted = InodeT{0}, bool ignore_enoent = false);
 void notify_store(InodeT inode, off_t offset, std::string_view data);
 // init()'s session, or else the only Session mounted (a ScopedMount's in a test); throws
 // std::logic_error when there is none, or several and no init().
 Session& current_session();
 
 // Client-side helpers, as in pyfuse3 (they act on paths, not inside a handler).
-std::set<gid_t> get_sup_groups(pid_t pid);           // parses /proc/PID/status Groups:
+std::set<gid_t> get_sup_groups(pid_t pid);                            // parses /proc/PID/status Groups:
 std::vector<std::string> listdir(const std::filesystem::path& path);  // without . and ..
-void syncfs(const std::filesystem::path& path);       // syncfs(2) on the filesystem of path
+void syncfs(const std::filesystem::path& path);                       // syncfs(2) on the filesystem of path
 void setxattr(const std::filesystem::path& path, std::string_view name, std::string_view value,
               std::string_view ns = "user");
-std::string getxattr(const std::filesystem::path& path, std::string_view name,
-                     size_t size_guess = 128, std::string_view ns = "user");  // retries ERANGE
+std::string getxattr(const std::filesystem::path& path, std::string_view name, size_t size_guess = 128,
+                     std::string_view ns = "user");  // retries ERANGE
 
 }  // namespace fusepp

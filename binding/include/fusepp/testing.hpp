@@ -32,8 +32,7 @@ class ScopedMount {
  public:
   // Mounts ops on a new directory under $TMPDIR (or /tmp) and waits until the mount is
   // visible in /proc/self/mountinfo. Throws std::runtime_error naming the mountpoint.
-  explicit ScopedMount(Operations& ops, std::set<std::string> options = default_options,
-                       MainOptions main_options = {});
+  explicit ScopedMount(Operations& ops, std::set<std::string> options = default_options, MainOptions main_options = {});
   ScopedMount(const ScopedMount&) = delete;
   ScopedMount& operator=(const ScopedMount&) = delete;
   ~ScopedMount();  // unmounts (lazily and by aborting the connection if it must), removes dir
@@ -145,8 +144,8 @@ inline void run_handler(asio::awaitable<void> handler) {
 struct ReaddirEntry {
   std::string name;
   uint64_t ino = 0;
-  unsigned type = 0;   // DT_* from st_mode, as the kernel's dirent carries it
-  off_t next_id = 0;   // what the handler passed to readdir_reply()
+  unsigned type = 0;  // DT_* from st_mode, as the kernel's dirent carries it
+  off_t next_id = 0;  // what the handler passed to readdir_reply()
   friend bool operator==(const ReaddirEntry&, const ReaddirEntry&) = default;
 };
 

@@ -58,7 +58,7 @@ using FileHandleT = StrongId<struct FileHandleTag, uint64_t>;
 using ModeT = BitsWord<struct ModeTag, uint32_t>;
 using FlagT = BitsWord<struct FlagTag, int32_t>;
 
-inline constexpr InodeT ROOT_INODE{1};  // FUSE_ROOT_ID
+inline constexpr InodeT ROOT_INODE{1};   // FUSE_ROOT_ID
 inline constexpr int ENOATTR = ENODATA;  // Linux spells ENOATTR as ENODATA
 
 // renameat2(2) flags RENAME_NOREPLACE / RENAME_EXCHANGE, which pyfuse3 re-exports, are
@@ -187,9 +187,7 @@ class FUSEError : public std::exception {
   int errno_() const noexcept { return errno_value_; }
   const char* what() const noexcept override;  // strerror text
   // Not defaulted: std::exception has no operator==, which would make a default deleted.
-  friend bool operator==(const FUSEError& a, const FUSEError& b) noexcept {
-    return a.errno_value_ == b.errno_value_;
-  }
+  friend bool operator==(const FUSEError& a, const FUSEError& b) noexcept { return a.errno_value_ == b.errno_value_; }
 
  private:
   int errno_value_;
@@ -201,11 +199,11 @@ template <class T>
 class Result {
  public:
   Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit
-  Result(FUSEError error) : v_(std::in_place_index<1>, error) {}      // NOLINT: implicit
+  Result(FUSEError error) : v_(std::in_place_index<1>, error) {}     // NOLINT: implicit
   template <class U>
-    requires(std::is_constructible_v<T, U &&> && !std::is_same_v<std::remove_cvref_t<U>, FUSEError> &&
-             !std::is_same_v<std::remove_cvref_t<U>, Result>)
-  Result(U&& u) : v_(std::in_place_index<0>, std::forward<U>(u)) {}  // NOLINT: implicit
+  requires(std::is_constructible_v<T, U&&> && !std::is_same_v<std::remove_cvref_t<U>, FUSEError> &&
+           !std::is_same_v<std::remove_cvref_t<U>, Result>) Result(U&& u)
+      : v_(std::in_place_index<0>, std::forward<U>(u)) {}  // NOLINT: implicit
 
   bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }
@@ -231,8 +229,8 @@ template <>
 class Result<void> {
  public:
   Result() = default;
-  Result(Ok) {}                                       // NOLINT: implicit
-  Result(FUSEError error) : err_(error.errno_()) {}   // NOLINT: implicit
+  Result(Ok) {}                                      // NOLINT: implicit
+  Result(FUSEError error) : err_(error.errno_()) {}  // NOLINT: implicit
   bool ok() const { return err_ == 0; }
   explicit operator bool() const { return ok(); }
   int error() const { return err_; }

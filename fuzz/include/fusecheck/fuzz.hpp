@@ -14,28 +14,28 @@
 namespace fusecheck::fuzz {
 
 struct Options {
-  int runs = 100;          // sequences that must pass
-  int max_steps = 30;      // rapidcheck's size: sequences grow up to about this many operations
-  uint64_t seed = 0;       // 0: pick one (the one used is in Result::seed)
+  int runs = 100;                      // sequences that must pass
+  int max_steps = 30;                  // rapidcheck's size: sequences grow up to about this many operations
+  uint64_t seed = 0;                   // 0: pick one (the one used is in Result::seed)
   std::filesystem::path scenario_out;  // counterexample file; empty: ./fusecheck-fuzz-SEED.yaml
   std::string target_name = "target";  // how the scenario's title names the filesystem
   std::string actor_executable;        // empty: fusecheck-actor beside the running executable, else on $PATH
   double step_timeout = deadline::seconds(deadline::fuzz_step);  // per system call, before the target counts as hung
-  bool print_report = true;            // rapidcheck's report and the scenario path to stderr
-  const std::atomic<bool>* stop = nullptr;  // set (e.g. on SIGINT): remaining runs do nothing
+  bool print_report = true;                                      // rapidcheck's report and the scenario path to stderr
+  const std::atomic<bool>* stop = nullptr;                       // set (e.g. on SIGINT): remaining runs do nothing
 };
 
 struct Result {
   bool passed = false;
-  bool interrupted = false;                  // options.stop was set: no verdict, no scenario
+  bool interrupted = false;  // options.stop was set: no verdict, no scenario
   uint64_t seed = 0;
   int runs_passed = 0;
-  size_t calls_compared = 0;                 // system calls whose results agreed, over passing runs
-  std::string report;                        // rapidcheck's message (seed, shrunk sequence)
-  std::vector<std::string> counterexample;   // the shrunk operations, one per line
-  std::string scenario_yaml;                 // empty when passed
-  std::filesystem::path scenario_path;       // where scenario_yaml was written
-  size_t scenario_steps = 0;                 // steps in the scenario's `steps` list
+  size_t calls_compared = 0;                // system calls whose results agreed, over passing runs
+  std::string report;                       // rapidcheck's message (seed, shrunk sequence)
+  std::vector<std::string> counterexample;  // the shrunk operations, one per line
+  std::string scenario_yaml;                // empty when passed
+  std::filesystem::path scenario_path;      // where scenario_yaml was written
+  size_t scenario_steps = 0;                // steps in the scenario's `steps` list
 };
 
 // Runs opts.runs random operation sequences in fresh directories under `mountpoint` and on a

@@ -19,8 +19,23 @@ enum class FieldKind { integer, string, boolean, bytes, names, entries };
 
 // How a step writes an argument and how the parser turns it into a request value.
 enum class ArgType {
-  path, symlink_target, fd_use, fd_bind, dir_use, dir_bind, mode, integer, flags, uid, gid,
-  time, text, choice, value, seconds, name_prefix
+  path,
+  symlink_target,
+  fd_use,
+  fd_bind,
+  dir_use,
+  dir_bind,
+  mode,
+  integer,
+  flags,
+  uid,
+  gid,
+  time,
+  text,
+  choice,
+  value,
+  seconds,
+  name_prefix
 };
 
 // Which actor source file executes the op; `engine` ops (sleep, parallel) never reach an actor.
@@ -30,11 +45,11 @@ struct ArgSpec {
   std::string name;
   ArgType type;
   bool required = false;
-  FlagFamily family = FlagFamily::open;     // flags
-  std::vector<std::string> choices = {};    // choice
+  FlagFamily family = FlagFamily::open;                   // flags
+  std::vector<std::string> choices = {};                  // choice
   long long min = std::numeric_limits<long long>::min();  // integer, mode, uid, gid
   long long max = std::numeric_limits<long long>::max();
-  std::string limit_reason = {};            // said with an out-of-range value
+  std::string limit_reason = {};  // said with an out-of-range value
 };
 
 enum class DataArg { none, optional, required };

@@ -18,8 +18,7 @@ enum class FrameStatus { ok, eof, timeout, error };
 bool write_frame(int fd, const std::string& payload);
 
 // Reads one frame; with no deadline it blocks (the actor side).
-FrameStatus read_frame(int fd, std::string& payload,
-                       std::optional<Clock::time_point> deadline = std::nullopt);
+FrameStatus read_frame(int fd, std::string& payload, std::optional<Clock::time_point> deadline = std::nullopt);
 
 // When the flag is set (Ctrl-C), reads with a deadline give up early as if timed out.
 void set_interrupt_flag(const std::atomic<bool>* flag);

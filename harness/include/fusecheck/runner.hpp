@@ -51,7 +51,7 @@ struct TestResult {
   int repetition = 0;
   std::string repro_path;
   const ExpectationEntry* expectation = nullptr;  // the entry that matched, if any
-  bool ran = true;  // false: BROKEN without running (no mount): no details, no repro file
+  bool ran = true;                                // false: BROKEN without running (no mount): no details, no repro file
 };
 
 class Expectations {
@@ -74,8 +74,8 @@ struct RunOptions {
   unsigned seed = 0;                  // 0 = files' order; else shuffles within each mount
   std::optional<double> max_timeout;  // caps every step's and service call's deadline (seconds)
   const Expectations* expectations = nullptr;
-  Reporter* reporter = nullptr;        // notices, mounts and results as they happen
-  std::string repro_dir;               // FAIL/XPASS/BROKEN results write DIR/<name>/repro.yaml
+  Reporter* reporter = nullptr;             // notices, mounts and results as they happen
+  std::string repro_dir;                    // FAIL/XPASS/BROKEN results write DIR/<name>/repro.yaml
   const std::atomic<bool>* stop = nullptr;  // set on SIGINT: tests not started are skipped
   // Mount options `dev` and `suid` would let a test's device nodes and setuid files act on
   // the host; a scenario asking for them is skipped unless the user allows them.

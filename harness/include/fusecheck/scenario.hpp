@@ -38,13 +38,31 @@ struct ValueRef {
 
 struct Matcher {
   enum class Kind {
-    eq, ne, lt, le, gt, ge, mask_eq, bits_set, bits_clear, one_of, changed, unchanged, recent,
-    set, sequence, contains, excludes, each_once, unique, len
+    eq,
+    ne,
+    lt,
+    le,
+    gt,
+    ge,
+    mask_eq,
+    bits_set,
+    bits_clear,
+    one_of,
+    changed,
+    unchanged,
+    recent,
+    set,
+    sequence,
+    contains,
+    excludes,
+    each_once,
+    unique,
+    len
   } kind;
-  ValueRef value;               // eq..ge, mask_eq (value), bits_*, recent (seconds)
-  long long mask = 0;           // mask_eq
-  std::vector<nlohmann::json> items;     // one_of, set, sequence, contains, excludes, each_once
-  std::vector<Matcher> nested;  // len
+  ValueRef value;                     // eq..ge, mask_eq (value), bits_*, recent (seconds)
+  long long mask = 0;                 // mask_eq
+  std::vector<nlohmann::json> items;  // one_of, set, sequence, contains, excludes, each_once
+  std::vector<Matcher> nested;        // len
   std::string describe() const;
 };
 
@@ -64,17 +82,17 @@ struct Expect {
 
 struct Step {
   std::string op;
-  std::string actor;       // empty for engine-side ops (sleep, parallel)
-  nlohmann::json request;          // what the actor receives, names resolved to numbers
+  std::string actor;                         // empty for engine-side ops (sleep, parallel)
+  nlohmann::json request;                    // what the actor receives, names resolved to numbers
   std::map<std::string, ValueRef> ref_args;  // arguments taken from saved results at run time
   Expect expect;
   std::string save;
   std::string note;
-  double timeout = 0;      // seconds; 0 = the scenario's
+  double timeout = 0;  // seconds; 0 = the scenario's
   double sleep_seconds = 0;
   std::vector<Step> parallel;
-  std::string where;       // file:line:col of the step
-  std::string summary;     // one line: "chmod f mode=0644 (as alice)"
+  std::string where;    // file:line:col of the step
+  std::string summary;  // one line: "chmod f mode=0644 (as alice)"
 };
 
 struct Workdir {
@@ -84,9 +102,9 @@ struct Workdir {
 };
 
 struct Scenario {
-  std::string file;        // path of the YAML file
-  std::string base_name;   // path under scenarios/ without .yaml
-  std::string name;        // base_name plus "@k=v,..." for a params combination
+  std::string file;       // path of the YAML file
+  std::string base_name;  // path under scenarios/ without .yaml
+  std::string name;       // base_name plus "@k=v,..." for a params combination
   std::string title;
   std::vector<std::string> refs;
   std::vector<std::string> tags;
@@ -97,7 +115,7 @@ struct Scenario {
   double timeout = 5;
   std::vector<std::pair<std::string, std::string>> params;  // this combination
   std::vector<Step> setup, steps, cleanup;
-  YAML::Node source;       // the parsed document, for writing repro.yaml
+  YAML::Node source;  // the parsed document, for writing repro.yaml
   std::string mount_key() const;
 };
 

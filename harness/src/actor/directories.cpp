@@ -90,7 +90,8 @@ json getdents_op(const json& request) {
   for (long at = 0; at < got;) {
     auto* entry = reinterpret_cast<Dirent64*>(buffer.data() + at);
     std::string name(entry->d_name);
-    entries.push_back({{"name", name}, {"ino", entry->d_ino}, {"type", dtype_name(entry->d_type)}, {"off", entry->d_off}});
+    entries.push_back(
+        {{"name", name}, {"ino", entry->d_ino}, {"type", dtype_name(entry->d_type)}, {"off", entry->d_off}});
     names.push_back(name);
     at += entry->d_reclen;
   }
@@ -188,13 +189,26 @@ json unlink_many_op(const json& request) {
 }  // namespace
 
 const std::vector<Executor> directory_executors = {
-    {"link", link_op},         {"symlink", symlink_op},       {"readlink", readlink_op},
-    {"rename", rename_op},     {"renameat2", renameat2_op},   {"unlink", unlink_op},
-    {"mkdir", mkdir_op},       {"rmdir", rmdir_op},           {"mknod", mknod_op},
-    {"mkfifo", mkfifo_op},     {"getdents", getdents_op},     {"opendir", opendir_op},
-    {"readdir", readdir_op},   {"telldir", telldir_op},       {"seekdir", seekdir_op},
-    {"rewinddir", rewinddir_op}, {"closedir", closedir_op},   {"listdir", listdir_op},
-    {"create_many", create_many_op}, {"unlink_many", unlink_many_op},
+    {"link", link_op},
+    {"symlink", symlink_op},
+    {"readlink", readlink_op},
+    {"rename", rename_op},
+    {"renameat2", renameat2_op},
+    {"unlink", unlink_op},
+    {"mkdir", mkdir_op},
+    {"rmdir", rmdir_op},
+    {"mknod", mknod_op},
+    {"mkfifo", mkfifo_op},
+    {"getdents", getdents_op},
+    {"opendir", opendir_op},
+    {"readdir", readdir_op},
+    {"telldir", telldir_op},
+    {"seekdir", seekdir_op},
+    {"rewinddir", rewinddir_op},
+    {"closedir", closedir_op},
+    {"listdir", listdir_op},
+    {"create_many", create_many_op},
+    {"unlink_many", unlink_many_op},
 };
 
 }  // namespace fusecheck::actor

@@ -133,11 +133,14 @@ json read_file_op(const json& request) {
 }  // namespace
 
 const std::vector<Executor> file_executors = {
-    {"open", open_op},         {"creat", creat_op},         {"close", close_op},
-    {"read", read_op},         {"pread", pread_op},         {"write", write_op},
-    {"pwrite", pwrite_op},     {"lseek", lseek_op},         {"truncate", truncate_op},
-    {"ftruncate", ftruncate_op}, {"fsync", fsync_op},       {"fdatasync", fdatasync_op},
-    {"fallocate", fallocate_op}, {"create_file", create_file_op}, {"read_file", read_file_op},
+    {"open", open_op},           {"creat", creat_op},
+    {"close", close_op},         {"read", read_op},
+    {"pread", pread_op},         {"write", write_op},
+    {"pwrite", pwrite_op},       {"lseek", lseek_op},
+    {"truncate", truncate_op},   {"ftruncate", ftruncate_op},
+    {"fsync", fsync_op},         {"fdatasync", fdatasync_op},
+    {"fallocate", fallocate_op}, {"create_file", create_file_op},
+    {"read_file", read_file_op},
 };
 
 }  // namespace fusecheck::actor

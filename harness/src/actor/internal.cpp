@@ -41,7 +41,8 @@ json prepare_workdir_op(const json& request) {
   // mkdir, then chown and chmod: the mode must not be filtered by our umask.
   std::string path = path_arg(request);
   check(::mkdir(path.c_str(), 0700) == 0);
-  check(::chown(path.c_str(), static_cast<uid_t>(num(request, "uid", 0)), static_cast<gid_t>(num(request, "gid", 0))) == 0);
+  check(::chown(path.c_str(), static_cast<uid_t>(num(request, "uid", 0)), static_cast<gid_t>(num(request, "gid", 0))) ==
+        0);
   check(::chmod(path.c_str(), static_cast<mode_t>(num(request, "mode", 0777))) == 0);
   return json::object();
 }

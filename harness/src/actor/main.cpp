@@ -76,7 +76,8 @@ std::vector<gid_t> parse_groups(const std::string& text) {
 // A non-root actor keeps one capability, CAP_SYS_CHROOT, to enter and leave test workdirs
 // (internal.cpp); it grants nothing a file operation checks.
 void keep_only_chroot_after_setuid(uid_t uid) {
-  if (uid != 0 && ::prctl(PR_SET_KEEPCAPS, 1) != 0) throw std::runtime_error(std::string("PR_SET_KEEPCAPS: ") + std::strerror(errno));
+  if (uid != 0 && ::prctl(PR_SET_KEEPCAPS, 1) != 0)
+    throw std::runtime_error(std::string("PR_SET_KEEPCAPS: ") + std::strerror(errno));
 }
 
 void limit_capabilities_to_chroot() {
@@ -84,7 +85,8 @@ void limit_capabilities_to_chroot() {
   __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
   data[CAP_TO_INDEX(CAP_SYS_CHROOT)].permitted = CAP_TO_MASK(CAP_SYS_CHROOT);
   data[CAP_TO_INDEX(CAP_SYS_CHROOT)].effective = CAP_TO_MASK(CAP_SYS_CHROOT);
-  if (::syscall(SYS_capset, &header, data) != 0) throw std::runtime_error(std::string("capset: ") + std::strerror(errno));
+  if (::syscall(SYS_capset, &header, data) != 0)
+    throw std::runtime_error(std::string("capset: ") + std::strerror(errno));
   ::prctl(PR_SET_KEEPCAPS, 0);
 }
 
@@ -94,7 +96,8 @@ void become(char** argv) {
   auto groups = parse_groups(argv[3]);
   auto mask = static_cast<mode_t>(std::stoul(argv[4], nullptr, 8));
   if (::geteuid() == 0) {
-    if (::setgroups(groups.size(), groups.data()) != 0) throw std::runtime_error(std::string("setgroups: ") + std::strerror(errno));
+    if (::setgroups(groups.size(), groups.data()) != 0)
+      throw std::runtime_error(std::string("setgroups: ") + std::strerror(errno));
     if (::setresgid(gid, gid, gid) != 0) throw std::runtime_error(std::string("setresgid: ") + std::strerror(errno));
     keep_only_chroot_after_setuid(uid);
     if (::setresuid(uid, uid, uid) != 0) throw std::runtime_error(std::string("setresuid: ") + std::strerror(errno));

@@ -15,8 +15,8 @@ using nlohmann::json;
 namespace {
 
 json statvfs_result(const struct statvfs& sv) {
-  return json{{"bsize", sv.f_bsize}, {"frsize", sv.f_frsize}, {"blocks", sv.f_blocks}, {"bfree", sv.f_bfree},
-              {"bavail", sv.f_bavail}, {"files", sv.f_files},  {"ffree", sv.f_ffree},   {"favail", sv.f_favail},
+  return json{{"bsize", sv.f_bsize},   {"frsize", sv.f_frsize}, {"blocks", sv.f_blocks},  {"bfree", sv.f_bfree},
+              {"bavail", sv.f_bavail}, {"files", sv.f_files},   {"ffree", sv.f_ffree},    {"favail", sv.f_favail},
               {"fsid", sv.f_fsid},     {"flag", sv.f_flag},     {"namemax", sv.f_namemax}};
 }
 
@@ -157,10 +157,10 @@ json fstatvfs_op(const json& request) {
 }  // namespace
 
 const std::vector<Executor> metadata_executors = {
-    {"stat", stat_op},           {"lstat", lstat_op},     {"fstat", fstat_op},         {"statx", statx_op},         {"chmod", chmod_op},
-    {"fchmod", fchmod_op},       {"chown", chown_op},     {"lchown", lchown_op},       {"fchown", fchown_op},
-    {"utimensat", utimensat_op}, {"futimens", futimens_op}, {"access", access_op},     {"faccessat", faccessat_op},
-    {"statvfs", statvfs_op},     {"fstatvfs", fstatvfs_op},
+    {"stat", stat_op},           {"lstat", lstat_op},         {"fstat", fstat_op},       {"statx", statx_op},
+    {"chmod", chmod_op},         {"fchmod", fchmod_op},       {"chown", chown_op},       {"lchown", lchown_op},
+    {"fchown", fchown_op},       {"utimensat", utimensat_op}, {"futimens", futimens_op}, {"access", access_op},
+    {"faccessat", faccessat_op}, {"statvfs", statvfs_op},     {"fstatvfs", fstatvfs_op},
 };
 
 }  // namespace fusecheck::actor

@@ -48,12 +48,14 @@ json value_result(std::string& buffer, ssize_t got) {
 
 json getxattr_op(const json& request) {
   std::string buffer = value_buffer(request);
-  return value_result(buffer, ::getxattr(path_arg(request).c_str(), name_arg(request).c_str(), buffer.data(), buffer.size()));
+  return value_result(buffer,
+                      ::getxattr(path_arg(request).c_str(), name_arg(request).c_str(), buffer.data(), buffer.size()));
 }
 
 json lgetxattr_op(const json& request) {
   std::string buffer = value_buffer(request);
-  return value_result(buffer, ::lgetxattr(path_arg(request).c_str(), name_arg(request).c_str(), buffer.data(), buffer.size()));
+  return value_result(buffer,
+                      ::lgetxattr(path_arg(request).c_str(), name_arg(request).c_str(), buffer.data(), buffer.size()));
 }
 
 json fgetxattr_op(const json& request) {

@@ -24,12 +24,12 @@ enum class AtimePolicy {
 };
 
 struct Options {
-  double entry_timeout = 1.0;     // seconds, handed to the kernel with every entry
+  double entry_timeout = 1.0;  // seconds, handed to the kernel with every entry
   double attr_timeout = 1.0;
-  uint64_t size_bytes = 0;        // 0: half of physical RAM, like tmpfs
-  uint64_t max_inodes = 0;        // 0: half of the RAM pages, like tmpfs
-  mode_t root_mode = 01777;       // tmpfs's mode= default
-  uid_t root_uid = 0;             // tmpfs: the mounter
+  uint64_t size_bytes = 0;   // 0: half of physical RAM, like tmpfs
+  uint64_t max_inodes = 0;   // 0: half of the RAM pages, like tmpfs
+  mode_t root_mode = 01777;  // tmpfs's mode= default
+  uid_t root_uid = 0;        // tmpfs: the mounter
   gid_t root_gid = 0;
   AtimePolicy atime = AtimePolicy::relatime;
   bool nodiratime = false;  // directories keep their atime whatever the policy
@@ -73,38 +73,28 @@ class MemFs : public fusepp::Operations {
   fusepp::Reply<fusepp::EntryAttributes> lookup(fusepp::InodeT parent, std::string_view name,
                                                 const fusepp::RequestContext& ctx) override;
   boost::asio::awaitable<void> forget(std::vector<fusepp::ForgetRequest> inode_list) override;
-  fusepp::Reply<fusepp::EntryAttributes> mknod(fusepp::InodeT parent, std::string_view name,
-                                               fusepp::ModeT mode, dev_t rdev,
+  fusepp::Reply<fusepp::EntryAttributes> mknod(fusepp::InodeT parent, std::string_view name, fusepp::ModeT mode,
+                                               dev_t rdev, const fusepp::RequestContext& ctx) override;
+  fusepp::Reply<fusepp::EntryAttributes> mkdir(fusepp::InodeT parent, std::string_view name, fusepp::ModeT mode,
                                                const fusepp::RequestContext& ctx) override;
-  fusepp::Reply<fusepp::EntryAttributes> mkdir(fusepp::InodeT parent, std::string_view name,
-                                               fusepp::ModeT mode,
-                                               const fusepp::RequestContext& ctx) override;
-  fusepp::Reply<void> unlink(fusepp::InodeT parent, std::string_view name,
-                             const fusepp::RequestContext& ctx) override;
-  fusepp::Reply<void> rmdir(fusepp::InodeT parent, std::string_view name,
-                            const fusepp::RequestContext& ctx) override;
-  fusepp::Reply<fusepp::EntryAttributes> symlink(fusepp::InodeT parent, std::string_view name,
-                                                 std::string_view target,
+  fusepp::Reply<void> unlink(fusepp::InodeT parent, std::string_view name, const fusepp::RequestContext& ctx) override;
+  fusepp::Reply<void> rmdir(fusepp::InodeT parent, std::string_view name, const fusepp::RequestContext& ctx) override;
+  fusepp::Reply<fusepp::EntryAttributes> symlink(fusepp::InodeT parent, std::string_view name, std::string_view target,
                                                  const fusepp::RequestContext& ctx) override;
-  fusepp::Reply<void> rename(fusepp::InodeT parent_old, std::string_view name_old,
-                             fusepp::InodeT parent_new, std::string_view name_new,
-                             fusepp::FlagT flags, const fusepp::RequestContext& ctx) override;
+  fusepp::Reply<void> rename(fusepp::InodeT parent_old, std::string_view name_old, fusepp::InodeT parent_new,
+                             std::string_view name_new, fusepp::FlagT flags,
+                             const fusepp::RequestContext& ctx) override;
   fusepp::Reply<fusepp::EntryAttributes> link(fusepp::InodeT inode, fusepp::InodeT new_parent,
-                                              std::string_view new_name,
-                                              const fusepp::RequestContext& ctx) override;
+                                              std::string_view new_name, const fusepp::RequestContext& ctx) override;
 
   // ----- attributes (attr_ops.cpp) -----
-  fusepp::Reply<fusepp::EntryAttributes> getattr(fusepp::InodeT inode,
-                                                 const fusepp::RequestContext& ctx) override;
-  fusepp::Reply<fusepp::EntryAttributes> setattr(fusepp::InodeT inode,
-                                                 const fusepp::EntryAttributes& attr,
+  fusepp::Reply<fusepp::EntryAttributes> getattr(fusepp::InodeT inode, const fusepp::RequestContext& ctx) override;
+  fusepp::Reply<fusepp::EntryAttributes> setattr(fusepp::InodeT inode, const fusepp::EntryAttributes& attr,
                                                  const fusepp::SetattrFields& fields,
                                                  std::optional<fusepp::FileHandleT> fh,
                                                  const fusepp::RequestContext& ctx) override;
-  fusepp::Reply<std::string> readlink(fusepp::InodeT inode,
-                                      const fusepp::RequestContext& ctx) override;
-  fusepp::Reply<bool> access(fusepp::InodeT inode, int mode,
-                             const fusepp::RequestContext& ctx) override;
+  fusepp::Reply<std::string> readlink(fusepp::InodeT inode, const fusepp::RequestContext& ctx) override;
+  fusepp::Reply<bool> access(fusepp::InodeT inode, int mode, const fusepp::RequestContext& ctx) override;
 
   // ----- filesystem (fs_ops.cpp) -----
   fusepp::Reply<fusepp::StatvfsData> statfs(const fusepp::RequestContext& ctx) override;
@@ -123,29 +113,24 @@ class MemFs : public fusepp::Operations {
   fusepp::Reply<void> flush(fusepp::FileHandleT fh) override;
   fusepp::Reply<void> release(fusepp::FileHandleT fh) override;
   fusepp::Reply<void> fsync(fusepp::FileHandleT fh, bool datasync) override;
-  fusepp::Reply<void> fallocate(fusepp::FileHandleT fh, int mode, off_t offset,
-                                off_t length) override;
+  fusepp::Reply<void> fallocate(fusepp::FileHandleT fh, int mode, off_t offset, off_t length) override;
   fusepp::Reply<off_t> lseek(fusepp::FileHandleT fh, off_t off, int whence) override;
-  fusepp::Reply<size_t> copy_file_range(fusepp::FileHandleT fh_in, off_t off_in,
-                                        fusepp::FileHandleT fh_out, off_t off_out, size_t length,
-                                        fusepp::FlagT flags) override;
+  fusepp::Reply<size_t> copy_file_range(fusepp::FileHandleT fh_in, off_t off_in, fusepp::FileHandleT fh_out,
+                                        off_t off_out, size_t length, fusepp::FlagT flags) override;
 
   // ----- directories (dir_ops.cpp) -----
   fusepp::Reply<fusepp::FileHandleT> opendir(fusepp::InodeT inode, fusepp::FlagT flags,
                                              const fusepp::RequestContext& ctx) override;
-  fusepp::Reply<void> readdir(fusepp::FileHandleT fh, off_t start_id,
-                              fusepp::ReaddirToken& token) override;
+  fusepp::Reply<void> readdir(fusepp::FileHandleT fh, off_t start_id, fusepp::ReaddirToken& token) override;
   fusepp::Reply<void> releasedir(fusepp::FileHandleT fh) override;
   fusepp::Reply<void> fsyncdir(fusepp::FileHandleT fh, bool datasync) override;
 
   // ----- extended attributes (xattr_ops.cpp) -----
-  fusepp::Reply<void> setxattr(fusepp::InodeT inode, std::string_view name,
-                               std::string_view value, fusepp::FlagT flags,
+  fusepp::Reply<void> setxattr(fusepp::InodeT inode, std::string_view name, std::string_view value, fusepp::FlagT flags,
                                const fusepp::RequestContext& ctx) override;
   fusepp::Reply<std::string> getxattr(fusepp::InodeT inode, std::string_view name,
                                       const fusepp::RequestContext& ctx) override;
-  fusepp::Reply<std::vector<std::string>> listxattr(fusepp::InodeT inode,
-                                                    const fusepp::RequestContext& ctx) override;
+  fusepp::Reply<std::vector<std::string>> listxattr(fusepp::InodeT inode, const fusepp::RequestContext& ctx) override;
   fusepp::Reply<void> removexattr(fusepp::InodeT inode, std::string_view name,
                                   const fusepp::RequestContext& ctx) override;
 

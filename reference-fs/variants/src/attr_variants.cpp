@@ -37,9 +37,8 @@ class AttrPatchingFs : public VariantFs {
   Reply<EntryAttributes> link(InodeT inode, InodeT parent, std::string_view name, const RequestContext& ctx) override {
     co_return patched(co_await VariantFs::link(inode, parent, name, ctx));
   }
-  Reply<std::pair<fusepp::FileInfo, EntryAttributes>> create(InodeT parent, std::string_view name,
-                                                             fusepp::ModeT mode, fusepp::FlagT flags,
-                                                             const RequestContext& ctx) override {
+  Reply<std::pair<fusepp::FileInfo, EntryAttributes>> create(InodeT parent, std::string_view name, fusepp::ModeT mode,
+                                                             fusepp::FlagT flags, const RequestContext& ctx) override {
     auto result = co_await VariantFs::create(parent, name, mode, flags, ctx);
     if (result) patch(result->second);
     co_return result;

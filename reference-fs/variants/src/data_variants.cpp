@@ -85,7 +85,8 @@ class TruncateNoZero : public VariantFs {
         Inode* found = state.find(inode);
         if (!found || !found->pages) return;
         auto page = found->pages->find(tail->first);
-        if (page != found->pages->end()) std::copy(tail->second.begin(), tail->second.end(), page->second->bytes.begin());
+        if (page != found->pages->end())
+          std::copy(tail->second.begin(), tail->second.end(), page->second->bytes.begin());
       });
     }
     co_return result;
@@ -163,7 +164,8 @@ class CopyRangeKeepsMtime : public VariantFs {
     auto before = with_state([&](State& state) {
       auto file = state.open_files.find(fh_out);
       Inode* dest = file == state.open_files.end() ? nullptr : state.find(file->second.ino);
-      return dest ? std::tuple{dest->ino, dest->mtime_ns, dest->ctime_ns} : std::tuple{uint64_t{0}, int64_t{0}, int64_t{0}};
+      return dest ? std::tuple{dest->ino, dest->mtime_ns, dest->ctime_ns}
+                  : std::tuple{uint64_t{0}, int64_t{0}, int64_t{0}};
     });
     auto result = co_await VariantFs::copy_file_range(fh_in, off_in, fh_out, off_out, length, flags);
     with_state([&](State& state) {

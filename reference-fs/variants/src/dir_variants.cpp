@@ -23,8 +23,8 @@ struct ReaddirQuirks {
   // next_id one below the entry's cookie: resuming at a buffer boundary skips the next entry
   // (one above would repeat the last entry forever at the end of the directory).
   bool cookie_off_by_one = false;
-  bool ignore_buffer_full = false;   // pyfuse3#5: keep offering entries after a refusal
-  bool uncounted_plus = false;       // READDIRPLUS entries do not raise the lookup count
+  bool ignore_buffer_full = false;  // pyfuse3#5: keep offering entries after a refusal
+  bool uncounted_plus = false;      // READDIRPLUS entries do not raise the lookup count
 };
 
 // memfs's readdir pass (list_directory in src/dir_ops.cpp) with the quirks applied.
@@ -38,22 +38,23 @@ class QuirkyReaddirFs : public VariantFs {
 
  private:
   static fusepp::Result<void> list(State& state, FileHandleT fh, off_t start_id, fusepp::ReaddirToken& token) {
-    return list_directory(state, fh, start_id, [&](std::string_view name, fusepp::EntryAttributes attr,
-                                                   off_t cookie, Inode* child) {
-      if (!child) {  // '.' or '..'
-        if (kQuirks.skip_dots) return true;
-        attr.st_ino = fusepp::InodeT{attr.st_ino + kQuirks.ino_offset};
-        return fusepp::readdir_reply(token, name, attr, cookie);
-      }
-      if (!token.plus()) attr.st_ino = fusepp::InodeT{attr.st_ino + kQuirks.ino_offset};
-      if (kQuirks.late_dirs_as_files && static_cast<uint64_t>(cookie) >= kFirstEntryCookie + 64 && child->is_dir()) {
-        attr.st_mode = fusepp::ModeT{S_IFREG | (child->mode & 07777)};
-      }
-      if (kQuirks.cookie_off_by_one && cookie - 1 > kDotDotCookie) cookie -= 1;
-      if (!fusepp::readdir_reply(token, name, attr, cookie)) return kQuirks.ignore_buffer_full;
-      if (token.plus() && !kQuirks.uncounted_plus) child->lookup_count++;
-      return true;
-    });
+    return list_directory(state, fh, start_id,
+                          [&](std::string_view name, fusepp::EntryAttributes attr, off_t cookie, Inode* child) {
+                            if (!child) {  // '.' or '..'
+                              if (kQuirks.skip_dots) return true;
+                              attr.st_ino = fusepp::InodeT{attr.st_ino + kQuirks.ino_offset};
+                              return fusepp::readdir_reply(token, name, attr, cookie);
+                            }
+                            if (!token.plus()) attr.st_ino = fusepp::InodeT{attr.st_ino + kQuirks.ino_offset};
+                            if (kQuirks.late_dirs_as_files && static_cast<uint64_t>(cookie) >= kFirstEntryCookie + 64 &&
+                                child->is_dir()) {
+                              attr.st_mode = fusepp::ModeT{S_IFREG | (child->mode & 07777)};
+                            }
+                            if (kQuirks.cookie_off_by_one && cookie - 1 > kDotDotCookie) cookie -= 1;
+                            if (!fusepp::readdir_reply(token, name, attr, cookie)) return kQuirks.ignore_buffer_full;
+                            if (token.plus() && !kQuirks.uncounted_plus) child->lookup_count++;
+                            return true;
+                          });
   }
 };
 
@@ -62,7 +63,7 @@ class QuirkyReaddirFs : public VariantFs {
 std::vector<CatalogEntry> directory_variants() {
   return {
       entry<QuirkyReaddirFs<ReaddirQuirks{.skip_dots = true}>>("readdir-no-dots", "crude",
-                                                                 "readdir lists neither '.' nor '..'"),
+                                                               "readdir lists neither '.' nor '..'"),
       entry<QuirkyReaddirFs<ReaddirQuirks{.ino_offset = 1000}>>(
           "readdir-ino-differs", "st_ino vs d_ino",
           "'.' and '..' (and entries of a plain READDIR) have d_ino = st_ino + 1000"),

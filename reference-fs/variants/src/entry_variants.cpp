@@ -117,9 +117,8 @@ class NameMax254 : public VariantFs {
     if (name.size() > kLimit) co_return FUSEError(ENAMETOOLONG);
     co_return co_await VariantFs::symlink(parent, name, target, ctx);
   }
-  Reply<std::pair<fusepp::FileInfo, EntryAttributes>> create(InodeT parent, std::string_view name,
-                                                             fusepp::ModeT mode, FlagT flags,
-                                                             const RequestContext& ctx) override {
+  Reply<std::pair<fusepp::FileInfo, EntryAttributes>> create(InodeT parent, std::string_view name, fusepp::ModeT mode,
+                                                             FlagT flags, const RequestContext& ctx) override {
     if (name.size() > kLimit) co_return FUSEError(ENAMETOOLONG);
     co_return co_await VariantFs::create(parent, name, mode, flags, ctx);
   }

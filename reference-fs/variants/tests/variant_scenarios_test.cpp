@@ -24,8 +24,8 @@ struct RunOutcome {
 // Runs `fusecheck run` on a target and a test-name filter, results in a scratch directory.
 RunOutcome fusecheck_run(const std::string& fs, const std::string& filter_arguments) {
   auto results = std::filesystem::temp_directory_path() / ("variant-scenarios-" + std::to_string(::getpid()));
-  std::string command = kFusecheck + " run -q --fs '" + fs + "' " + filter_arguments + " --results " +
-                        results.string() + " 2>&1";
+  std::string command =
+      kFusecheck + " run -q --fs '" + fs + "' " + filter_arguments + " --results " + results.string() + " 2>&1";
   RunOutcome run;
   FILE* pipe = ::popen(command.c_str(), "r");
   if (!pipe) return run;
@@ -57,7 +57,8 @@ class VariantIsCaught : public ::testing::TestWithParam<Case> {};
 
 TEST_P(VariantIsCaught, ByItsScenario) {
   const Case& c = GetParam();
-  RunOutcome run = fusecheck_run("exec:" + kVariant + " --bug " + c.variant + " {mnt}", std::string("--filter '") + c.test + "'");
+  RunOutcome run =
+      fusecheck_run("exec:" + kVariant + " --bug " + c.variant + " {mnt}", std::string("--filter '") + c.test + "'");
   EXPECT_EQ(run.exit_code, 1) << run.output;
   EXPECT_NE(run.output.find(std::string("FAIL   ") + c.test + " ("), std::string::npos) << run.output;
   EXPECT_NE(run.output.find("0 passed, 1 failed"), std::string::npos) << run.output;
@@ -66,7 +67,8 @@ TEST_P(VariantIsCaught, ByItsScenario) {
 INSTANTIATE_TEST_SUITE_P(Variants, VariantIsCaught, ::testing::ValuesIn(kCases),
                          [](const ::testing::TestParamInfo<Case>& info) {
                            std::string name = info.param.variant;
-                           for (char& ch : name) if (ch == '-') ch = '_';
+                           for (char& ch : name)
+                             if (ch == '-') ch = '_';
                            return name;
                          });
 

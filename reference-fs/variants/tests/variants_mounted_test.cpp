@@ -80,7 +80,7 @@ mode_t mode_after_otrunc_by_non_owner(std::string_view variant) {
     return fd < 0 ? "open failed" : (::close(fd), "");
   });
   EXPECT_TRUE(child.ok()) << child.output;
-  struct stat st{};
+  struct stat st {};
   ::stat(m.path("f").c_str(), &st);
   return st.st_mode & 07777;
 }
@@ -102,7 +102,7 @@ time_t destination_mtime_after_copy(std::string_view variant) {
   EXPECT_EQ(::copy_file_range(in, nullptr, out, nullptr, 10, 0), 10);
   ::close(in);
   ::close(out);
-  struct stat st{};
+  struct stat st {};
   ::stat(m.path("dst").c_str(), &st);
   return st.st_mtim.tv_sec;
 }
