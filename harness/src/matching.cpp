@@ -402,6 +402,7 @@ std::string Expect::describe() const {
   if (kind == Kind::ok) return "success";
   std::string names;
   for (int err : errnos) names += (names.empty() ? "" : " or ") + errno_name(err);
+  for (int signal : signals) names += (names.empty() ? "" : " or ") + signal_name(signal);
   return names;
 }
 

@@ -4,8 +4,10 @@
 
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -26,7 +28,7 @@ const std::vector<NamedFlag>& table(FlagFamily family) {
       {"O_EXCL", O_EXCL},           {"O_TRUNC", O_TRUNC},       {"O_APPEND", O_APPEND}, {"O_NOFOLLOW", O_NOFOLLOW},
       {"O_DIRECTORY", O_DIRECTORY}, {"O_NONBLOCK", O_NONBLOCK}, {"O_SYNC", O_SYNC},     {"O_DSYNC", O_DSYNC},
       {"O_NOATIME", O_NOATIME},     {"O_CLOEXEC", O_CLOEXEC},   {"O_PATH", O_PATH},     {"O_TMPFILE", O_TMPFILE},
-      {"O_NOCTTY", O_NOCTTY},
+      {"O_NOCTTY", O_NOCTTY},       {"O_DIRECT", O_DIRECT},
   };
   static const std::vector<NamedFlag> at_flags = {
       {"AT_SYMLINK_NOFOLLOW", AT_SYMLINK_NOFOLLOW},
@@ -52,6 +54,15 @@ const std::vector<NamedFlag>& table(FlagFamily family) {
       {"SEEK_SET", SEEK_SET},   {"SEEK_CUR", SEEK_CUR},   {"SEEK_END", SEEK_END},
       {"SEEK_DATA", SEEK_DATA}, {"SEEK_HOLE", SEEK_HOLE},
   };
+  static const std::vector<NamedFlag> prot_flags = {
+      {"PROT_NONE", PROT_NONE}, {"PROT_READ", PROT_READ}, {"PROT_WRITE", PROT_WRITE}, {"PROT_EXEC", PROT_EXEC}};
+  static const std::vector<NamedFlag> map_flags = {{"MAP_SHARED", MAP_SHARED},
+                                                   {"MAP_PRIVATE", MAP_PRIVATE},
+                                                   {"MAP_SHARED_VALIDATE", MAP_SHARED_VALIDATE},
+                                                   {"MAP_POPULATE", MAP_POPULATE},
+                                                   {"MAP_NORESERVE", MAP_NORESERVE}};
+  static const std::vector<NamedFlag> msync_flags = {
+      {"MS_ASYNC", MS_ASYNC}, {"MS_SYNC", MS_SYNC}, {"MS_INVALIDATE", MS_INVALIDATE}};
   switch (family) {
     case FlagFamily::open: return open_flags;
     case FlagFamily::at: return at_flags;
@@ -60,6 +71,9 @@ const std::vector<NamedFlag>& table(FlagFamily family) {
     case FlagFamily::fallocate: return fallocate_flags;
     case FlagFamily::access: return access_flags;
     case FlagFamily::whence: return whence_flags;
+    case FlagFamily::prot: return prot_flags;
+    case FlagFamily::map: return map_flags;
+    case FlagFamily::msync: return msync_flags;
   }
   return open_flags;
 }
@@ -87,6 +101,9 @@ std::string_view family_name(FlagFamily family) {
     case FlagFamily::fallocate: return "fallocate mode";
     case FlagFamily::access: return "access mode";
     case FlagFamily::whence: return "whence";
+    case FlagFamily::prot: return "PROT_* flag";
+    case FlagFamily::map: return "MAP_* flag";
+    case FlagFamily::msync: return "msync flag";
   }
   return "flag";
 }
@@ -104,6 +121,20 @@ std::optional<int> errno_from_name(std::string_view name) {
 std::string errno_name(int err) {
   const char* known = strerrorname_np(err);
   return known != nullptr ? std::string(known) : "errno " + std::to_string(err);
+}
+
+std::optional<int> signal_from_name(std::string_view name) {
+  if (name.substr(0, 3) != "SIG") return std::nullopt;
+  for (int signal = 1; signal < NSIG; ++signal) {
+    const char* known = sigabbrev_np(signal);
+    if (known != nullptr && name.substr(3) == known) return signal;
+  }
+  return std::nullopt;
+}
+
+std::string signal_name(int signal) {
+  const char* known = sigabbrev_np(signal);
+  return known != nullptr ? "SIG" + std::string(known) : "signal " + std::to_string(signal);
 }
 
 }  // namespace fusecheck

@@ -209,6 +209,40 @@ std::vector<OpSpec> xattr_ops() {
   };
 }
 
+std::vector<OpSpec> mapping_ops() {
+  const ArgSpec fd{"fd", A::fd_use, true};
+  const ArgSpec map{"map", A::map_use, true};
+  const ArgSpec file_offset{"offset", A::integer, false, FlagFamily::open, {}, 0};
+  const ArgSpec in_map{"offset", A::integer, false, FlagFamily::open, {}, 0, kMaxBuffer, "an offset in a mapping"};
+  const ArgSpec length{"length", A::integer, true, FlagFamily::open, {}, 1, kMaxBuffer, "a mapping of at most 64 MiB"};
+  // One pipe holds what is spliced in one call; more than 1 MiB needs a raised pipe-max-size.
+  const ArgSpec pipe_size{"size", A::integer, true, FlagFamily::open, {}, 0, 1 << 20, "a pipe of at most 1 MiB"};
+  const auto P = OpFamily::mapping;
+  const R data_size = {{"data", FieldKind::bytes}, {"size", I}};
+  return {
+      {"mmap",
+       P,
+       {fd,
+        {"map", A::map_bind, true},
+        length,
+        flags("prot", FlagFamily::prot, true),
+        flags("flags", FlagFamily::map, true),
+        file_offset}},
+      {"map_read", P, {map, in_map, buffer_size(true)}, DataArg::none, data_size},
+      {"map_write", P, {map, in_map}, DataArg::required, {{"size", I}}},
+      {"msync",
+       P,
+       {map,
+        flags("flags", FlagFamily::msync, true),
+        in_map,
+        {"length", A::integer, false, FlagFamily::open, {}, 0, kMaxBuffer}}},
+      {"munmap", P, {map}},
+      {"sendfile", P, {{"to", A::fd_use, true}, fd, file_offset, buffer_size(true)}, DataArg::none, {{"size", I}}},
+      {"splice_to_pipe", P, {fd, file_offset, pipe_size}, DataArg::none, data_size},
+      {"splice_from_pipe", P, {fd, file_offset}, DataArg::required, {{"size", I}}},
+  };
+}
+
 std::vector<OpSpec> engine_ops() {
   return {
       {"sleep", OpFamily::engine, {{"seconds", A::seconds, true}}},
@@ -233,7 +267,7 @@ const ResultField* OpSpec::result(std::string_view wanted) const {
 const std::vector<OpSpec>& op_table() {
   static const std::vector<OpSpec> ops = [] {
     std::vector<OpSpec> all;
-    for (auto family : {metadata_ops(), file_ops(), directory_ops(), xattr_ops(), engine_ops()})
+    for (auto family : {metadata_ops(), file_ops(), directory_ops(), xattr_ops(), mapping_ops(), engine_ops()})
       all.insert(all.end(), family.begin(), family.end());
     return all;
   }();

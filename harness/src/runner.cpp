@@ -8,6 +8,7 @@
 #include <linux/falloc.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
@@ -71,6 +72,7 @@ long long realtime_ns() {
 
 std::string outcome_text(const json& reply) {
   if (reply.value("ok", false)) return "success";
+  if (int signal = reply.value("signal", 0)) return fmt::format("{} ({})", signal_name(signal), strsignal(signal));
   int err = reply.value("errno", 0);
   return fmt::format("{} ({})", errno_name(err), strerror(err));
 }
@@ -126,9 +128,9 @@ StepStatus evaluate(const Step& step, const json& reply, TestContext& ctx, const
       mismatch("result", expect.describe(), "success");
       return StepStatus::mismatch;
     }
-    int err = reply.value("errno", 0);
-    for (int wanted : expect.errnos)
-      if (wanted == err) return StepStatus::ok;
+    int err = reply.value("errno", 0), signal = reply.value("signal", 0);
+    const auto& wanted = signal != 0 ? expect.signals : expect.errnos;
+    if (std::find(wanted.begin(), wanted.end(), signal != 0 ? signal : err) != wanted.end()) return StepStatus::ok;
     mismatch("result", expect.describe(), outcome_text(reply));
     return StepStatus::mismatch;
   }
@@ -414,6 +416,14 @@ class MountSession {
         fd_probe("zero_range",
                  make_request("fallocate", {{"fd", "d"}, {"mode", FALLOC_FL_ZERO_RANGE}, {"offset", 0}, {"len", 4096}}),
                  "fallocate ZERO_RANGE");
+        fd_probe(
+            "mmap_shared",
+            make_request(
+                "mmap",
+                {{"fd", "d"}, {"map", "m"}, {"length", 4096}, {"prot", PROT_READ | PROT_WRITE}, {"flags", MAP_SHARED}}),
+            "mmap MAP_SHARED PROT_WRITE");
+        fd_probe("o_direct", make_request("open", {{"path", at("d")}, {"flags", O_RDWR | O_DIRECT}, {"fd", "o"}}),
+                 "open O_DIRECT");
         actor->call(
             make_request("open", {{"path", at("sparse")}, {"flags", O_CREAT | O_RDWR}, {"mode", 0644}, {"fd", "s"}}),
             probe_deadline());
@@ -425,7 +435,7 @@ class MountSession {
                      "lseek SEEK_DATA on a file with a 1 MiB hole returned " +
                          (reply_ok(data) ? std::to_string(data.body["r"].value("offset", 0LL)) : reply_text(data)));
       } else {
-        for (const char* feature : {"fallocate", "punch_hole", "zero_range", "seek_hole"})
+        for (const char* feature : {"fallocate", "punch_hole", "zero_range", "seek_hole", "mmap_shared", "o_direct"})
           features.set(feature, false, actor ? "could not create a probe file" : error);
       }
       if (actor && !actor->usable()) mount_->abort_connection("probe timed out");

@@ -52,7 +52,9 @@ const std::vector<std::string>& known_features() {
                                                     "seek_hole",
                                                     "timestamps_ns",
                                                     "o_tmpfile",
-                                                    "exclusive_statfs"};
+                                                    "exclusive_statfs",
+                                                    "mmap_shared",
+                                                    "o_direct"};
   return features;
 }
 

@@ -215,20 +215,27 @@ Expect Parser::expect(const YAML::Node& node, const OpSpec& op, const FlowState&
       result.kind = Expect::Kind::any;
       return result;
     }
-    auto err = errno_from_name(raw);
-    if (!err) fail(node, fmt::format("expect '{}' is not ok, any, or an errno name", raw));
     result.kind = Expect::Kind::error;
+    if (auto signal = signal_from_name(raw)) {
+      result.signals.push_back(*signal);
+      return result;
+    }
+    auto err = errno_from_name(raw);
+    if (!err) fail(node, fmt::format("expect '{}' is not ok, any, or an errno name or signal name", raw));
     result.errnos.push_back(*err);
     return result;
   }
   if (!node.IsMap()) fail(node, "expect must be ok, any, an errno name, or a map of field matchers");
-  if (node["errno"]) {
-    if (node.size() != 1) fail(node, "expect with errno: takes no field matchers (a failed call has no result)");
+  for (const char* key : {"errno", "signal"}) {
+    if (!node[key]) continue;
+    bool is_errno = key == std::string("errno");
+    if (node.size() != 1)
+      fail(node, fmt::format("expect with {}: takes no field matchers (a failed call has no result)", key));
     result.kind = Expect::Kind::error;
-    for (const auto& name : string_list(node["errno"], "errno")) {
-      auto err = errno_from_name(name);
-      if (!err) fail(node["errno"], fmt::format("unknown errno name '{}'", name));
-      result.errnos.push_back(*err);
+    for (const auto& name : string_list(node[key], key)) {
+      auto number = is_errno ? errno_from_name(name) : signal_from_name(name);
+      if (!number) fail(node[key], fmt::format("unknown {} name '{}'", key, name));
+      (is_errno ? result.errnos : result.signals).push_back(*number);
     }
     return result;
   }

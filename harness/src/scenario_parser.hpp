@@ -37,7 +37,7 @@ struct ParseBudget {
 
 // Per-actor handle names open at this point of the file, and saved results so far.
 struct FlowState {
-  std::map<std::string, std::set<std::string>> fds, dirs;
+  std::map<std::string, std::set<std::string>> fds, dirs, maps;
   std::map<std::string, const OpSpec*> saved;
 };
 

@@ -18,6 +18,19 @@ constexpr long long kMaxRepeat = 10000;
 
 bool has_times(const std::string& op) { return op == "utimensat" || op == "futimens"; }
 
+using HandleNames = std::map<std::string, std::set<std::string>> FlowState::*;
+
+// The word a handle argument's errors use and the names of that kind open per actor.
+std::pair<const char*, HandleNames> handle_kind(ArgType type) {
+  switch (type) {
+    case ArgType::fd_use:
+    case ArgType::fd_bind: return {"fd", &FlowState::fds};
+    case ArgType::map_use:
+    case ArgType::map_bind: return {"map", &FlowState::maps};
+    default: return {"dir", &FlowState::dirs};
+  }
+}
+
 }  // namespace
 
 std::vector<Step> Parser::steps(const YAML::Node& node, const std::string& section, const Scenario& scenario,
@@ -150,7 +163,9 @@ void Parser::argument(StepInput in, const ArgSpec& arg, const YAML::Node& value)
     case ArgType::fd_use:
     case ArgType::dir_use:
     case ArgType::fd_bind:
-    case ArgType::dir_bind: return handle_argument(in, arg, value);
+    case ArgType::dir_bind:
+    case ArgType::map_use:
+    case ArgType::map_bind: return handle_argument(in, arg, value);
     case ArgType::mode:
     case ArgType::integer:
     case ArgType::uid:
@@ -207,21 +222,21 @@ void Parser::path_argument(StepInput in, const ArgSpec& arg, const YAML::Node& v
   in.step.summary += " " + text_value;
 }
 
-// fd and dir names: a use must name a handle the same actor has open at this point.
+// fd, dir and map names: a use must name a handle the same actor has open at this point.
 void Parser::handle_argument(StepInput in, const ArgSpec& arg, const YAML::Node& value) const {
   std::string name = text(value, in.step.op + " " + arg.name);
-  bool fd = arg.type == ArgType::fd_use || arg.type == ArgType::fd_bind;
-  auto& open = (fd ? in.flow.fds : in.flow.dirs)[in.step.actor];
-  if (arg.type == ArgType::fd_bind || arg.type == ArgType::dir_bind) {
+  auto [kind, handles] = handle_kind(arg.type);
+  auto& open = (in.flow.*handles)[in.step.actor];
+  if (arg.type == ArgType::fd_bind || arg.type == ArgType::dir_bind || arg.type == ArgType::map_bind) {
     static const std::regex handle_name("[a-z][a-z0-9_]*");
     if (!std::regex_match(name, handle_name))
       fail(value, fmt::format("handle name '{}' must match [a-z][a-z0-9_]*", name));
     open.insert(name);
   } else {
     if (!open.count(name))
-      fail(value, fmt::format("{} '{}' is not open in actor '{}' at this step (open it first)", fd ? "fd" : "dir", name,
-                              in.step.actor));
-    if (in.step.op == "close" || in.step.op == "closedir") open.erase(name);
+      fail(value,
+           fmt::format("{} '{}' is not open in actor '{}' at this step (open it first)", kind, name, in.step.actor));
+    if (in.step.op == "close" || in.step.op == "closedir" || in.step.op == "munmap") open.erase(name);
     in.step.summary += " " + name;
   }
   in.step.request[arg.name] = name;

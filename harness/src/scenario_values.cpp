@@ -223,12 +223,15 @@ std::string Parser::data_value(const YAML::Node& step, const std::string& key, c
     return std::string(size, '\0');
   }
   if (key == "gen") {
-    check_keys(value, {"size", "seed"}, "gen");
+    check_keys(value, {"size", "seed", "from"}, "gen");
     if (!value["size"]) fail(value, "gen needs a size");
     long long seed = value["seed"] ? integer(value["seed"], "gen seed") : 0;
     auto size = static_cast<size_t>(non_negative(value["size"], "gen size"));
-    spend_data(value["size"], size);
-    return generate_bytes(size, static_cast<unsigned long long>(seed));
+    // from: N skips the stream's first N bytes, so the bytes at file offset N of a file written
+    // with gen {size: S, seed} can be named on their own.
+    auto from = value["from"] ? static_cast<size_t>(non_negative(value["from"], "gen from")) : 0;
+    spend_data(value["size"], from + size);
+    return generate_bytes(from + size, static_cast<unsigned long long>(seed)).substr(from);
   }
   fail(step, "unknown data form " + key);
 }

@@ -25,6 +25,8 @@ enum class ArgType {
   fd_bind,
   dir_use,
   dir_bind,
+  map_use,
+  map_bind,
   mode,
   integer,
   flags,
@@ -39,7 +41,8 @@ enum class ArgType {
 };
 
 // Which actor source file executes the op; `engine` ops (sleep, parallel) never reach an actor.
-enum class OpFamily { files, directories, xattrs, metadata, engine };
+// `mapping`: mmap and the calls that move data without read/write (sendfile, splice).
+enum class OpFamily { files, directories, xattrs, metadata, mapping, engine };
 
 struct ArgSpec {
   std::string name;

@@ -76,6 +76,7 @@ struct FieldExpect {
 struct Expect {
   enum class Kind { ok, error, any } kind = Kind::ok;
   std::vector<int> errnos;
+  std::vector<int> signals;  // a memory access through a mapping the actor caught (SIGBUS...)
   std::vector<FieldExpect> fields;
   std::string describe() const;
 };

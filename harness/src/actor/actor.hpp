@@ -1,6 +1,7 @@
 // Private to fusecheck-actor: the state one actor process keeps (its named descriptors and
-// directory streams), the helpers every op executor uses to read its request, and the
-// executor lists of the op families (files, directories, xattrs, metadata, internal).
+// directory streams; mappings live in mapping.cpp), the helpers every op executor uses to
+// read its request, and the executor lists of the op families (files, directories, xattrs,
+// metadata, mapping, internal).
 #pragma once
 
 #include <dirent.h>
@@ -25,6 +26,11 @@ struct SyscallFailed {
   int err;
 };
 
+// A memory access through a mapping that raised this signal (SIGBUS, SIGSEGV), caught.
+struct AccessSignalled {
+  int signal;
+};
+
 // Runs one request of its op; returns the result fields or throws one of the above.
 using ExecuteFn = nlohmann::json (*)(const nlohmann::json& request);
 
@@ -39,6 +45,7 @@ extern const std::vector<Executor> file_executors;
 extern const std::vector<Executor> directory_executors;
 extern const std::vector<Executor> xattr_executors;
 extern const std::vector<Executor> metadata_executors;
+extern const std::vector<Executor> mapping_executors;
 // Requests only the harness sends (workdirs, resets, identity), not in the op table.
 extern const std::vector<Executor> internal_executors;
 
@@ -52,13 +59,14 @@ void check(bool ok);
 
 // Named handles. A name closed earlier (or never opened because an earlier step failed)
 // acts like a closed descriptor (EBADF), so cleanup steps stay harmless.
-int fd_arg(const nlohmann::json& request);
+int fd_arg(const nlohmann::json& request, const char* key = "fd");
 void bind_fd(const nlohmann::json& request, int fd);
 void close_fd(const nlohmann::json& request);
 DIR* dir_arg(const nlohmann::json& request);
 void bind_dir(const nlohmann::json& request, DIR* dir);
 void close_dir(const nlohmann::json& request);
-void close_everything();
+void close_everything();  // descriptors, directory streams and mappings
+void unmap_everything();  // mapping.cpp
 
 std::string path_arg(const nlohmann::json& request, const char* key = "path");
 std::string data_arg(const nlohmann::json& request);

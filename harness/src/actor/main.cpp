@@ -30,7 +30,8 @@ using ExecutorMap = std::unordered_map<std::string_view, ExecuteFn>;
 // executor and every executor other than the harness-internal ones has a row in the table.
 ExecutorMap executor_map() {
   ExecutorMap map;
-  for (const auto* family : {&file_executors, &directory_executors, &xattr_executors, &metadata_executors})
+  for (const auto* family :
+       {&file_executors, &directory_executors, &xattr_executors, &metadata_executors, &mapping_executors})
     for (const auto& executor : *family) {
       const OpSpec* op = find_op(executor.op);
       if (op == nullptr || op->family == OpFamily::engine)
@@ -121,6 +122,8 @@ void serve(const ExecutorMap& executors) {
       reply = json{{"ok", true}, {"r", handle(executors, request)}};
     } catch (const SyscallFailed& failed) {
       reply = json{{"ok", false}, {"errno", failed.err}};
+    } catch (const AccessSignalled& caught) {
+      reply = json{{"ok", false}, {"signal", caught.signal}};
     } catch (const BadRequest& bad) {
       reply = json{{"ok", false}, {"protocol_error", bad.message}};
     } catch (const std::exception& error) {

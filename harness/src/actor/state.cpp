@@ -32,8 +32,8 @@ void check(bool ok) {
   if (!ok) throw SyscallFailed{errno};
 }
 
-int fd_arg(const json& request) {
-  auto found = open_fds.find(request.at("fd").get<std::string>());
+int fd_arg(const json& request, const char* key) {
+  auto found = open_fds.find(request.at(key).get<std::string>());
   if (found == open_fds.end()) throw SyscallFailed{EBADF};
   return found->second;
 }
@@ -71,6 +71,7 @@ void close_dir(const json& request) {
 }
 
 void close_everything() {
+  unmap_everything();
   for (auto& [name, fd] : open_fds) ::close(fd);
   for (auto& [name, dir] : open_dirs) ::closedir(dir);
   open_fds.clear();
