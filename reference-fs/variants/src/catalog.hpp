@@ -1,4 +1,4 @@
-// The variants library's internal glue: each family file (attr_, entry_, data_, dir_variants)
+// The variants library's internal glue: each family file (attr_, entry_, data_, dir_, io_variants)
 // contributes its variants with a factory, and small helpers for reaching memfs's state
 // from outside its handlers.
 #pragma once
@@ -26,6 +26,7 @@ std::vector<CatalogEntry> attribute_variants();
 std::vector<CatalogEntry> namespace_variants();
 std::vector<CatalogEntry> data_variants();
 std::vector<CatalogEntry> directory_variants();
+std::vector<CatalogEntry> io_variants();
 
 // The base of every variant: memfs plus locked access to its state, for the fix-ups a bug
 // makes before or after calling memfs's own handler.
