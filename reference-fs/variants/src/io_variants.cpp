@@ -28,26 +28,6 @@ Inode* handle_inode(State& state, FileHandleT fh) {
   return file == state.open_files.end() ? nullptr : state.find(file->second.ino);
 }
 
-// WRITEs on a handle that has already seen FLUSH are acknowledged and dropped, as by a daemon
-// that commits a file when it is closed. Only writes through a shared mapping made after
-// close(fd) arrive then (the kernel writes them back at msync or munmap).
-class WriteAfterFlushLost : public VariantFs {
- public:
-  using VariantFs::VariantFs;
-  Reply<void> flush(FileHandleT fh) override {
-    with_state([&](State&) { flushed_.insert(fh.value); });
-    co_return co_await VariantFs::flush(fh);
-  }
-  Reply<size_t> write(FileHandleT fh, off_t off, std::string_view buf, const RequestContext& ctx) override {
-    bool lost = with_state([&](State&) { return flushed_.count(fh.value) > 0; });
-    if (lost) co_return buf.size();
-    co_return co_await VariantFs::write(fh, off, buf, ctx);
-  }
-
- private:
-  std::set<uint64_t> flushed_;  // under the state lock
-};
-
 // A handle opened with O_DIRECT reads from a copy of the file taken when it was opened, as by
 // a daemon that caches per handle because "the kernel does not cache O_DIRECT".
 class DirectReadsStale : public VariantFs {
@@ -81,27 +61,21 @@ class DirectReadsStale : public VariantFs {
   std::unordered_map<uint64_t, std::string> copies_;  // under the state lock
 };
 
-// An O_APPEND handle writes where its own previous write ended (starting at the size at open),
-// not at the file's end: appends through two handles overwrite each other.
+// An O_APPEND handle writes where its own previous write ended (starting at the size at its
+// first write), not at the file's end: appends through two handles overwrite each other.
 class AppendAtHandlePosition : public VariantFs {
  public:
   using VariantFs::VariantFs;
-  Reply<FileInfo> open(InodeT inode, FlagT flags, const RequestContext& ctx) override {
-    auto result = co_await VariantFs::open(inode, flags, ctx);
-    if (result && (flags & O_APPEND)) {
-      with_state([&](State& state) {
-        auto file = state.open_files.find(result->fh.value);
-        if (file == state.open_files.end()) return;
-        file->second.flags &= ~O_APPEND;  // so memfs's own append rule stays out of the way
-        cursors_[result->fh.value] = state.find(file->second.ino)->size;
-      });
-    }
-    co_return result;
-  }
   Reply<size_t> write(FileHandleT fh, off_t off, std::string_view buf, const RequestContext& ctx) override {
-    auto cursor = with_state([&](State&) {
+    auto cursor = with_state([&](State& state) -> std::optional<int64_t> {
+      auto file = state.open_files.find(fh.value);
+      if (file == state.open_files.end()) return std::nullopt;
+      if (file->second.flags & O_APPEND) {  // first write: memfs's own append rule is taken out
+        file->second.flags &= ~O_APPEND;
+        cursors_[fh.value] = state.find(file->second.ino)->size;
+      }
       auto found = cursors_.find(fh.value);
-      return found == cursors_.end() ? std::optional<int64_t>{} : std::optional<int64_t>{found->second};
+      return found == cursors_.end() ? std::nullopt : std::optional<int64_t>{found->second};
     });
     auto result = co_await VariantFs::write(fh, cursor ? *cursor : off, buf, ctx);
     if (result && cursor) with_state([&](State&) { cursors_[fh.value] = *cursor + static_cast<int64_t>(*result); });
@@ -110,6 +84,21 @@ class AppendAtHandlePosition : public VariantFs {
 
  private:
   std::unordered_map<uint64_t, int64_t> cursors_;  // under the state lock
+};
+
+// A READ of more than 64 KiB returns its first 64 KiB again for the rest, as by a daemon that
+// copies in fixed chunks without advancing. Reads the kernel makes for sendfile, splice and
+// readahead are that large; a read(2) of a few KiB is not.
+class LargeReadRepeats : public VariantFs {
+ public:
+  using VariantFs::VariantFs;
+  Reply<std::string> read(FileHandleT fh, off_t off, size_t size) override {
+    constexpr size_t kChunk = 64 << 10;
+    auto result = co_await VariantFs::read(fh, off, size);
+    if (result && result->size() > kChunk)
+      for (size_t at = kChunk; at < result->size(); ++at) (*result)[at] = (*result)[at % kChunk];
+    co_return result;
+  }
 };
 
 // Pages reserved by fallocate count as data for SEEK_DATA/SEEK_HOLE (tmpfs reports them as
@@ -133,33 +122,44 @@ class SeekDataCountsPreallocated : public VariantFs {
   }
 };
 
-// A READ of more than 64 KiB returns its first 64 KiB again for the rest, as by a daemon that
-// copies in fixed chunks without advancing. Reads the kernel makes for sendfile, splice and
-// readahead are that large; a read(2) of a few KiB is not.
-class LargeReadRepeats : public VariantFs {
+// WRITEs on a handle that has already seen FLUSH are acknowledged and dropped, as by a daemon
+// that commits a file when it is closed. Only writes through a shared mapping made after
+// close(fd) arrive then (the kernel writes them back at msync or munmap).
+class WriteAfterFlushLost : public VariantFs {
  public:
   using VariantFs::VariantFs;
-  Reply<std::string> read(FileHandleT fh, off_t off, size_t size) override {
-    constexpr size_t kChunk = 64 << 10;
-    auto result = co_await VariantFs::read(fh, off, size);
-    if (result && result->size() > kChunk)
-      for (size_t at = kChunk; at < result->size(); ++at) (*result)[at] = (*result)[at % kChunk];
-    co_return result;
+  Reply<void> flush(FileHandleT fh) override {
+    with_state([&](State&) { flushed_.insert(fh.value); });
+    co_return co_await VariantFs::flush(fh);
   }
+  Reply<size_t> write(FileHandleT fh, off_t off, std::string_view buf, const RequestContext& ctx) override {
+    bool lost = with_state([&](State&) { return flushed_.count(fh.value) > 0; });
+    if (lost) co_return buf.size();
+    co_return co_await VariantFs::write(fh, off, buf, ctx);
+  }
+
+ private:
+  std::set<uint64_t> flushed_;  // under the state lock
 };
 
 }  // namespace
 
+// Each with the scenario that catches it (reference-fs/variants/tests/variant_scenarios_test.cpp).
 std::vector<CatalogEntry> io_variants() {
   return {
+      // mmap/write-through-a-shared-mapping-is-read-by-another-process, data/fsx-mix-*
       entry<WriteAfterFlushLost>("write-after-flush-lost", "shared mmap writeback",
                                  "writes after the handle's FLUSH (through a mapping after close) are dropped"),
+      // data/o-direct-aligned-io-is-coherent-with-buffered-io-of-other-processes
       entry<DirectReadsStale>("direct-reads-stale", "O_DIRECT",
                               "an O_DIRECT handle reads a copy of the file taken at open"),
+      // data/o-append-writes-from-two-processes-in-parallel-never-overlap
       entry<AppendAtHandlePosition>("append-at-handle-position", "O_APPEND",
                                     "an O_APPEND write lands where the handle's last write ended, not at the end"),
+      // data/seek-data-and-seek-hole-across-data-preallocated-and-hole-pages
       entry<SeekDataCountsPreallocated>("seek-data-counts-preallocated", "SEEK_DATA/SEEK_HOLE",
                                         "pages reserved by fallocate count as data for SEEK_DATA/SEEK_HOLE"),
+      // data/sendfile-*, data/splice-*
       entry<LargeReadRepeats>("large-read-repeats", "large reads (sendfile, splice)",
                               "a READ of more than 64 KiB repeats its first 64 KiB"),
   };
