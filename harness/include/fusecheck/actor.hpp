@@ -34,7 +34,7 @@ class ActorProcess {
  public:
   struct Reply {
     enum class Status { ok, timeout, died, protocol } status = Status::ok;
-    nlohmann::json body;  // {"ok":true,"r":{...}} or {"ok":false,"errno":N}
+    nlohmann::json body;  // {"ok":true,"r":{...}}, {"ok":false,"errno":N} or {"ok":false,"signal":N}
     std::string detail;   // for timeout/died/protocol: what happened
   };
 
