@@ -321,22 +321,9 @@ std::string check_list(const Matcher& matcher, const FieldExpect& field, const j
 
 // Checks one matcher; returns "" when it holds, else the expectation text for the report.
 std::string check_matcher(const Matcher& matcher, const FieldExpect& field, const json& got, const MatchContext& ctx) {
-  switch (matcher.kind) {
-    case Matcher::Kind::eq:
-    case Matcher::Kind::ne:
-    case Matcher::Kind::lt:
-    case Matcher::Kind::le:
-    case Matcher::Kind::gt:
-    case Matcher::Kind::ge:
-    case Matcher::Kind::mask_eq: return check_comparison(matcher, field, got, ctx);
-    case Matcher::Kind::bits_set:
-    case Matcher::Kind::bits_clear:
-    case Matcher::Kind::one_of:
-    case Matcher::Kind::changed:
-    case Matcher::Kind::unchanged:
-    case Matcher::Kind::recent: return check_scalar(matcher, field, got, ctx);
-    default: return check_list(matcher, field, got, ctx);
-  }
+  if (matcher.compares()) return check_comparison(matcher, field, got, ctx);
+  if (matcher.tests_scalar()) return check_scalar(matcher, field, got, ctx);
+  return check_list(matcher, field, got, ctx);
 }
 
 std::string show(const std::string& field, FieldKind kind, const json& value) { return show_value(field, kind, value); }
