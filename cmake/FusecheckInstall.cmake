@@ -1,12 +1,14 @@
 # Install rules and the CMake package: `cmake --install` puts the executables in bin/, the
 # libraries and headers under lib/ and include/, the scenarios and expectations under
 # share/fusecheck/, and find_package(fusecheck CONFIG) gives fusecheck::fusepp,
-# fusecheck::fusepp_testing, fusecheck::memfs (the library), fusecheck::fuzz, the executables
-# (fusecheck::fusecheck, ::actor, ::memfs_daemon) and fusecheck_add_conformance_test.
+# fusecheck::fusepp_mountinfo (header-only), fusecheck::fusepp_testing, fusecheck::memfs (the
+# library), fusecheck::fuzz, the executables (fusecheck::fusecheck, ::actor, ::memfs_daemon)
+# and fusecheck_add_conformance_test.
 include(CMakePackageConfigHelpers)
 set(FUSECHECK_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/fusecheck)
 
 set_target_properties(fusepp-testing PROPERTIES EXPORT_NAME fusepp_testing)
+set_target_properties(fusepp-mountinfo PROPERTIES EXPORT_NAME fusepp_mountinfo)
 set_target_properties(fusecheck-fuzz PROPERTIES EXPORT_NAME fuzz)
 set_target_properties(fusecheck-harness PROPERTIES EXPORT_NAME harness)
 set_target_properties(fusecheck-protocol PROPERTIES EXPORT_NAME protocol)
@@ -15,7 +17,7 @@ set_target_properties(fusecheck-memfs PROPERTIES EXPORT_NAME memfs_daemon)
 
 # Three export sets, so a project that uses only the binding loads none of the harness's
 # dependencies (yaml-cpp, nlohmann_json, CLI11, rapidcheck, Boost.Filesystem).
-install(TARGETS fusepp fusepp-testing memfs EXPORT fusecheck-fusepp
+install(TARGETS fusepp fusepp-mountinfo fusepp-testing memfs EXPORT fusecheck-fusepp
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(TARGETS fusecheck-fuzz fusecheck-harness fusecheck-protocol EXPORT fusecheck-fuzz
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})

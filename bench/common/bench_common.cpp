@@ -18,6 +18,8 @@
 #include <sstream>
 #include <thread>
 
+#include "fusepp/mountinfo.hpp"
+
 extern char** environ;
 
 namespace bench {
@@ -53,16 +55,7 @@ std::string make_temp_dir(const std::string& prefix) {
   return ::mkdtemp(pattern.data()) ? pattern : std::string();
 }
 
-bool is_mounted(const std::string& path) {
-  std::ifstream info("/proc/self/mountinfo");
-  for (std::string line; std::getline(info, line);) {
-    std::istringstream fields(line);
-    std::string id, parent, device, root, mount_point;
-    fields >> id >> parent >> device >> root >> mount_point;
-    if (mount_point == path) return true;
-  }
-  return false;
-}
+bool is_mounted(const std::string& path) { return fusepp::mount_at(path).has_value(); }
 
 std::vector<std::string> with_mountpoint(std::vector<std::string> argv, const std::string& mountpoint) {
   std::replace(argv.begin(), argv.end(), std::string(kMountpoint), mountpoint);

@@ -41,12 +41,7 @@ void run_forget_handler(Dispatcher& d, std::vector<ForgetRequest> list) {
 }
 
 void lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
-  start<EntryAttributes>(
-      req, "lookup", parent,
-      [&ops = dispatcher_of(req).ops, parent, n = std::string_view(name)](const RequestContext& ctx) {
-        return ops.lookup(InodeT{parent}, n, ctx);
-      },
-      reply_entry);
+  start_named<EntryAttributes>(req, "lookup", parent, name, &Operations::lookup, reply_entry);
 }
 
 void forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
@@ -80,21 +75,11 @@ void mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
 }
 
 void unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
-  start<void>(
-      req, "unlink", parent,
-      [&ops = dispatcher_of(req).ops, parent, n = std::string_view(name)](const RequestContext& ctx) {
-        return ops.unlink(InodeT{parent}, n, ctx);
-      },
-      reply_ok);
+  start_named<void>(req, "unlink", parent, name, &Operations::unlink, reply_ok);
 }
 
 void rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
-  start<void>(
-      req, "rmdir", parent,
-      [&ops = dispatcher_of(req).ops, parent, n = std::string_view(name)](const RequestContext& ctx) {
-        return ops.rmdir(InodeT{parent}, n, ctx);
-      },
-      reply_ok);
+  start_named<void>(req, "rmdir", parent, name, &Operations::rmdir, reply_ok);
 }
 
 void symlink(fuse_req_t req, const char* target, fuse_ino_t parent, const char* name) {

@@ -26,12 +26,8 @@ void setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* valu
 }
 
 void getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
-  start<std::string>(
-      req, "getxattr", ino,
-      [&ops = dispatcher_of(req).ops, ino, n = std::string_view(name)](const RequestContext& ctx) {
-        return ops.getxattr(InodeT{ino}, n, ctx);
-      },
-      [size](fuse_req_t r, Result<std::string>& res) { reply_sized(r, *res, size); });
+  start_named<std::string>(req, "getxattr", ino, name, &Operations::getxattr,
+                           [size](fuse_req_t r, Result<std::string>& res) { reply_sized(r, *res, size); });
 }
 
 void listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
@@ -49,12 +45,7 @@ void listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
 }
 
 void removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
-  start<void>(
-      req, "removexattr", ino,
-      [&ops = dispatcher_of(req).ops, ino, n = std::string_view(name)](const RequestContext& ctx) {
-        return ops.removexattr(InodeT{ino}, n, ctx);
-      },
-      reply_ok);
+  start_named<void>(req, "removexattr", ino, name, &Operations::removexattr, reply_ok);
 }
 
 }  // namespace fusepp::ll

@@ -297,6 +297,19 @@ void start(fuse_req_t req, const char* op, uint64_t ino, Call call, Done done) {
 }
 #pragma GCC diagnostic pop
 
+// start() for a request that carries an inode and one name and nothing else: lookup,
+// unlink, rmdir (a directory's entry), getxattr, removexattr (an inode's attribute).
+template <class T, class Done>
+void start_named(fuse_req_t req, const char* op, fuse_ino_t ino, const char* name,
+                 Reply<T> (Operations::*handler)(InodeT, std::string_view, const RequestContext&), Done done) {
+  start<T>(
+      req, op, ino,
+      [&ops = dispatcher_of(req).ops, handler, ino, n = std::string_view(name)](const RequestContext& ctx) {
+        return (ops.*handler)(InodeT{ino}, n, ctx);
+      },
+      std::move(done));
+}
+
 // Reply helpers shared by the op families.
 fuse_entry_param to_entry_param(const EntryAttributes& attr);
 void reply_entry(fuse_req_t req, Result<EntryAttributes>& r);

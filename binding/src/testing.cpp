@@ -18,6 +18,8 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
+
+#include "fusepp/mountinfo.hpp"
 #include <optional>
 
 namespace fusepp::testing {
@@ -26,24 +28,13 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// The kernel's device number of the mount ("major:minor" in mountinfo), which names its
-// directory in /sys/fs/fuse/connections; empty while the path is not a mountpoint.
-std::string mount_device(const std::filesystem::path& mountpoint) {
-  std::ifstream info("/proc/self/mountinfo");
-  std::string line;
-  while (std::getline(info, line)) {
-    std::istringstream fields(line);
-    std::string id, parent, dev, root, point;
-    fields >> id >> parent >> dev >> root >> point;
-    if (point == mountpoint.string()) return dev;
-  }
-  return {};
-}
-
-std::string connection_id(const std::string& dev) {
-  unsigned major = 0, minor = 0;
-  if (std::sscanf(dev.c_str(), "%u:%u", &major, &minor) != 2) return {};
-  return std::to_string((major << 20) | minor);  // the kernel's internal dev_t encoding
+// The FUSE connection of the mount at mountpoint (its directory in /sys/fs/fuse/connections
+// is the kernel's internal encoding of the mount's device number); empty while the path is
+// not a mountpoint.
+std::string connection_id(const std::filesystem::path& mountpoint) {
+  auto mount = mount_at(mountpoint.string());
+  if (!mount) return {};
+  return std::to_string((mount->major << 20) | mount->minor);
 }
 
 std::filesystem::path make_temp_dir() {
@@ -95,10 +86,8 @@ void ScopedMount::mount() {
   }
   state_->session->observe(&observer_);
   auto deadline = std::chrono::steady_clock::now() + 10s;
-  std::string dev;
-  while ((dev = mount_device(mountpoint_)).empty() && std::chrono::steady_clock::now() < deadline)
+  while ((state_->connection = connection_id(mountpoint_)).empty() && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(5ms);
-  state_->connection = connection_id(dev);
   State* state = state_.get();
   state_->startup_work.emplace(state_->session->io_context().get_executor());
   state_->server = std::thread([state, main_options = main_options_] {
@@ -111,8 +100,8 @@ void ScopedMount::mount() {
     state->served = true;
     state->cv.notify_all();
   });
-  if (!dev.empty()) wait_until_serving(main_options_.threads == 0 ? 1 : main_options_.threads);
-  if (dev.empty()) {
+  if (!state_->connection.empty()) wait_until_serving(main_options_.threads == 0 ? 1 : main_options_.threads);
+  if (state_->connection.empty()) {
     unmount();
     throw std::runtime_error("fusepp: " + mountpoint_.string() + " never appeared in /proc/self/mountinfo");
   }

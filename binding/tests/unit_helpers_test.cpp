@@ -1,6 +1,7 @@
 // Unit tests of the client-side helpers (pyfuse3's test_api.py): get_sup_groups against
 // getgroups, listdir against a directory we fill, syncfs, and the xattr helpers (skipped where
-// the temporary directory's filesystem has no user xattrs), including the ERANGE retry.
+// the temporary directory's filesystem has no user xattrs), including the ERANGE retry, and
+// the mountinfo parser (fusepp/mountinfo.hpp).
 #include <grp.h>
 #include <gtest/gtest.h>
 #include <sys/xattr.h>
@@ -9,6 +10,7 @@
 #include <algorithm>
 #include <fstream>
 
+#include "fusepp/mountinfo.hpp"
 #include "fusepp/session.hpp"
 
 namespace fusepp {
@@ -40,6 +42,24 @@ TEST(Helpers, ListdirSkipsDotEntries) {
   std::sort(names.begin(), names.end());
   EXPECT_EQ(names, (std::vector<std::string>{"a", "b b", "\xff-not-utf8"}));
   EXPECT_THROW(listdir(dir.path / "missing"), std::system_error);
+}
+
+TEST(Helpers, MountinfoFieldsAreParsedAndUnescaped) {
+  TempDir dir;
+  std::ofstream(dir.path / "mountinfo")
+      << "22 1 0:21 / /tmp rw,nosuid shared:5 - tmpfs tmpfs rw,size=100k\n"
+      << "40 22 0:45 / /tmp/with\\040space rw - fuse.memfs memfs rw,user_id=0,allow_other\n";
+  auto mounts = read_mountinfo((dir.path / "mountinfo").string());
+  ASSERT_EQ(mounts.size(), 2u);
+  EXPECT_EQ(mounts[1].mountpoint, "/tmp/with space");
+  EXPECT_EQ(mounts[1].major, 0u);
+  EXPECT_EQ(mounts[1].minor, 45u);
+  EXPECT_EQ(mounts[1].fstype, "fuse.memfs");
+  EXPECT_EQ(mounts[1].source, "memfs");
+  EXPECT_EQ(mounts[1].super_options, "rw,user_id=0,allow_other");
+  EXPECT_EQ(mounts[0].fstype, "tmpfs");
+  EXPECT_TRUE(mount_at("/proc").has_value());
+  EXPECT_EQ(mount_holding("/proc/self")->mountpoint, "/proc");
 }
 
 TEST(Helpers, SyncfsOnPathAndMissingPath) {

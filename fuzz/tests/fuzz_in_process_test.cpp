@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <fusepp/testing.hpp>
 #include <memfs/memfs.hpp>
+#include <memfs/variants.hpp>
 #include <string>
 
 #include "fusecheck/fuzz.hpp"
@@ -18,18 +19,6 @@ namespace {
 
 using fusecheck::fuzz::check_against_tmpfs;
 using fusecheck::fuzz::Options;
-
-// memfs with one bug a filesystem author could plausibly write: RENAME_EXCHANGE is treated as
-// a plain rename, so the destination is replaced instead of swapped with the source.
-class ExchangeIgnoringFs : public memfs::MemFs {
- public:
-  fusepp::Reply<void> rename(fusepp::InodeT parent_old, std::string_view name_old, fusepp::InodeT parent_new,
-                             std::string_view name_new, fusepp::FlagT flags,
-                             const fusepp::RequestContext& ctx) override {
-    fusepp::FlagT without_exchange{flags.value & ~static_cast<int32_t>(RENAME_EXCHANGE)};
-    co_return co_await memfs::MemFs::rename(parent_old, name_old, parent_new, name_new, without_exchange, ctx);
-  }
-};
 
 // Runs one generated scenario file on a directory target and returns its verdict.
 fusecheck::Verdict replay_on_directory(const std::string& scenario_yaml, const std::filesystem::path& directory) {
@@ -43,20 +32,30 @@ fusecheck::Verdict replay_on_directory(const std::string& scenario_yaml, const s
   return results.at(0).verdict;
 }
 
-std::filesystem::path scratch_file(const std::string& name) {
-  return std::filesystem::temp_directory_path() / (name + "-" + std::to_string(::getpid()) + ".yaml");
+// How long a property runs.
+struct Budget {
+  int runs;
+  int max_steps;
+  uint64_t seed;
+};
+
+// Options for one target, its counterexample written to a scratch file named after it.
+Options fuzz_options(const std::string& target, Budget budget) {
+  Options options;
+  options.runs = budget.runs;
+  options.max_steps = budget.max_steps;
+  options.seed = budget.seed;
+  options.target_name = target;
+  options.scenario_out =
+      std::filesystem::temp_directory_path() / (target + "-counterexample-" + std::to_string(::getpid()) + ".yaml");
+  return options;
 }
 
 TEST(FuzzInProcess, MemfsAgreesWithTmpfs) {
   memfs::MemFs filesystem;
   fusepp::testing::ScopedMount mount(filesystem);
 
-  Options options;
-  options.runs = 150;
-  options.max_steps = 40;
-  options.seed = 20261125;
-  options.target_name = "memfs";
-  options.scenario_out = scratch_file("memfs-counterexample");
+  Options options = fuzz_options("memfs", {.runs = 150, .max_steps = 40, .seed = 20261125});
   auto result = check_against_tmpfs(mount.path(), options);
 
   EXPECT_TRUE(result.passed) << result.report << "\n" << result.scenario_yaml;
@@ -67,15 +66,12 @@ TEST(FuzzInProcess, MemfsAgreesWithTmpfs) {
 }
 
 TEST(FuzzInProcess, BuggyRenameIsCaughtShrunkAndReplayable) {
-  ExchangeIgnoringFs filesystem;
-  fusepp::testing::ScopedMount mount(filesystem);
+  // memfs with one bug a filesystem author could plausibly write: RENAME_EXCHANGE is treated
+  // as a plain rename, so the destination is replaced instead of swapped with the source.
+  auto filesystem = memfs::variants::make("exchange-as-move");
+  fusepp::testing::ScopedMount mount(*filesystem);
 
-  Options options;
-  options.runs = 200;
-  options.max_steps = 25;
-  options.seed = 7;
-  options.target_name = "exchange-ignoring memfs";
-  options.scenario_out = scratch_file("exchange-counterexample");
+  Options options = fuzz_options("exchange-as-move", {.runs = 200, .max_steps = 25, .seed = 7});
   auto result = check_against_tmpfs(mount.path(), options);
 
   ASSERT_FALSE(result.passed) << "the missing RENAME_EXCHANGE went unnoticed";

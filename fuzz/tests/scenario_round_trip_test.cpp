@@ -10,6 +10,7 @@
 #include <cstdlib>
 
 #include "fusecheck/actor.hpp"
+#include "fusecheck/data_dir.hpp"
 #include "fusecheck/fuzz.hpp"
 #include "fusecheck/runner.hpp"
 #include "fusecheck/scenario.hpp"
@@ -81,9 +82,7 @@ TEST(ScenarioRoundTrip, EveryOperationKindReplaysToPassOnTmpfs) {
   fusecheck::fuzz::RecordedCase recorded;
   {
     fusecheck::fuzz::ScopedTmpfs recording_fs;
-    std::string error;
-    auto actor = fusecheck::ActorProcess::spawn(fusecheck::executable_dir() + "/fusecheck-actor", {}, error);
-    ASSERT_TRUE(actor) << error;
+    auto actor = fusecheck::ActorProcess::start(fusecheck::helper_executable("fusecheck-actor"), {});
     auto deadline = [] { return fusecheck::Clock::now() + std::chrono::seconds(5); };
     ASSERT_TRUE(
         actor->call({{"op", "chdir"}, {"path", recording_fs.path().string()}}, deadline()).body.value("ok", false));

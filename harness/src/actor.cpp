@@ -47,22 +47,6 @@ std::string describe_wait_status(int status) {
   return fmt::format("ended with wait status {}", status);
 }
 
-std::string executable_dir() {
-  std::error_code ec;
-  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
-  return ec ? std::string(".") : self.parent_path().string();
-}
-
-std::unique_ptr<ActorProcess> ActorProcess::spawn(const std::string& executable, const Identity& identity,
-                                                  std::string& error) {
-  try {
-    return start(executable, identity);
-  } catch (const HarnessError& failure) {
-    error = failure.what();
-    return nullptr;
-  }
-}
-
 std::unique_ptr<ActorProcess> ActorProcess::start(const std::string& executable, const Identity& requested) {
   std::unique_ptr<ActorProcess> actor(new ActorProcess());
   Identity identity = requested;

@@ -1,5 +1,5 @@
-// fusecheck::data_dir(): the scenarios and expectations directory, relative to the running
-// executable (see data_dir.hpp).
+// fusecheck::data_dir() and helper_executable(): the scenarios and expectations directory
+// and fusecheck's own executables, relative to the running executable (see data_dir.hpp).
 #include "fusecheck/data_dir.hpp"
 
 #include <unistd.h>
@@ -8,9 +8,13 @@
 #include <cstdlib>
 #include <filesystem>
 
-#include "fusecheck/actor.hpp"
-
 namespace fusecheck {
+
+std::string executable_dir() {
+  std::error_code ec;
+  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string(".") : self.parent_path().string();
+}
 
 std::string data_dir() {
   if (const char* env = std::getenv("FUSECHECK_DATA_DIR"); env && *env) return env;

@@ -23,7 +23,7 @@
 
 #include "fusecheck/actor.hpp"
 #include "fusecheck/deadlines.hpp"
-#include "fusecheck/mountinfo.hpp"
+#include "fusepp/mountinfo.hpp"
 #include "fusecheck/state.hpp"
 #include "process.hpp"
 
@@ -97,7 +97,7 @@ std::string FuseMount::exit_description() const {
 void FuseMount::wait_until_mounted(std::chrono::milliseconds ready_timeout) {
   auto deadline = std::chrono::steady_clock::now() + ready_timeout;
   for (;;) {
-    if (auto entry = mount_at(layout_.mountpoint)) {
+    if (auto entry = fusepp::mount_at(layout_.mountpoint)) {
       conn_ = entry->major == 0 ? entry->minor : static_cast<unsigned>(makedev(entry->major, entry->minor));
       device_ = makedev(entry->major, entry->minor);
       break;
@@ -116,7 +116,7 @@ void FuseMount::wait_until_mounted(std::chrono::milliseconds ready_timeout) {
 
 void FuseMount::read_mount_features() {
   bool root = ::geteuid() == 0;
-  auto entry = mount_at(layout_.mountpoint);
+  auto entry = fusepp::mount_at(layout_.mountpoint);
   std::string super = "," + (entry ? entry->super_options : "") + ",";
   features_.set("root", root, "the harness does not run as root");
   features_.set("fuse", true);
@@ -139,7 +139,7 @@ std::optional<std::string> FuseMount::trouble() {
     return fmt::format("the filesystem daemon {}{}; its output ends:\n{}", describe_wait_status(status), hint,
                        daemon_log_tail());
   }
-  if (!mount_at(layout_.mountpoint))
+  if (!fusepp::mount_at(layout_.mountpoint))
     return fmt::format("the mount at {} disappeared; the daemon's output ends:\n{}", layout_.mountpoint,
                        daemon_log_tail());
   return std::nullopt;
@@ -170,7 +170,7 @@ std::string FuseMount::daemon_log_tail(size_t lines) const {
 }
 
 void FuseMount::unmount() {
-  if (!mount_at(layout_.mountpoint)) return;
+  if (!fusepp::mount_at(layout_.mountpoint)) return;
   if (aborted_ || !daemon_running()) {
     ::umount2(layout_.mountpoint.c_str(), MNT_DETACH);
   } else if (::umount2(layout_.mountpoint.c_str(), 0) != 0) {
@@ -200,12 +200,12 @@ void FuseMount::stop_daemon() {
 FuseMount::~FuseMount() {
   unmount();
   stop_daemon();
-  if (mount_at(layout_.mountpoint)) {
+  if (fusepp::mount_at(layout_.mountpoint)) {
     abort_connection("still mounted after the daemon ended");
     ::umount2(layout_.mountpoint.c_str(), MNT_DETACH);
   }
   if (daemon_) daemon_->detach();  // reaped above, or unkillable: never block in ~child
-  if (!mount_at(layout_.mountpoint)) {
+  if (!fusepp::mount_at(layout_.mountpoint)) {
     std::error_code ec;
     fs::remove_all(layout_.tmpdir, ec);
     StateRecord::instance().remove(layout_.mountpoint);

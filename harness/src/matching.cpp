@@ -321,11 +321,8 @@ std::string check_list(const Matcher& matcher, const FieldExpect& field, const j
 
 // Checks one matcher; returns "" when it holds, else the expectation text for the report.
 std::string check_matcher(const Matcher& matcher, const FieldExpect& field, const json& got, const MatchContext& ctx) {
-  using K = Matcher::Kind;
-  static const std::set<K> comparisons = {K::eq, K::ne, K::lt, K::le, K::gt, K::ge, K::mask_eq};
-  static const std::set<K> scalar_tests = {K::bits_set, K::bits_clear, K::one_of, K::changed, K::unchanged, K::recent};
-  if (comparisons.count(matcher.kind)) return check_comparison(matcher, field, got, ctx);
-  if (scalar_tests.count(matcher.kind)) return check_scalar(matcher, field, got, ctx);
+  if (matcher.compares()) return check_comparison(matcher, field, got, ctx);
+  if (matcher.tests_scalar()) return check_scalar(matcher, field, got, ctx);
   return check_list(matcher, field, got, ctx);
 }
 

@@ -8,7 +8,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "fusecheck/mountinfo.hpp"
+#include "fusepp/mountinfo.hpp"
 
 namespace fusecheck {
 namespace {
@@ -61,7 +61,7 @@ std::string process_program(int pid) {
 bool abort_fuse_connection(unsigned conn) {
   const char* connections = "/sys/fs/fuse/connections";
   // Containers often lack the fusectl mount that holds the abort files.
-  if (!mount_at(connections)) ::mount("fusectl", connections, "fusectl", 0, nullptr);
+  if (!fusepp::mount_at(connections)) ::mount("fusectl", connections, "fusectl", 0, nullptr);
   std::ofstream abort_file(fmt::format("{}/{}/abort", connections, conn));
   if (!abort_file) return false;
   abort_file << "1";

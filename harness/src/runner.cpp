@@ -26,6 +26,7 @@
 #include <unordered_map>
 
 #include "fusecheck/actor.hpp"
+#include "fusecheck/data_dir.hpp"
 #include "fusecheck/deadlines.hpp"
 #include "fusecheck/errors.hpp"
 #include "fusecheck/names.hpp"
@@ -57,7 +58,7 @@ bool is_problem(Verdict verdict) {
 namespace {
 
 // The actor executable the CLI ships beside itself.
-std::string actor_executable() { return executable_dir() + "/fusecheck-actor"; }
+std::string actor_executable() { return helper_executable("fusecheck-actor"); }
 
 using matching::check_matcher;
 using matching::MatchContext;
@@ -393,53 +394,7 @@ class MountSession {
     probe("o_tmpfile",
           make_request("open", {{"path", dir}, {"flags", O_TMPFILE | O_RDWR}, {"mode", 0600}, {"fd", "t"}}),
           "open O_TMPFILE");
-    {
-      // fd-based probes need one actor across calls (the pool resets actors between calls).
-      std::string error;
-      auto actor = ActorProcess::spawn(actor_executable(), Identity{}, error);
-      auto probe_deadline = [] { return Clock::now() + deadline::feature_probe; };
-      auto fd_probe = [&](const std::string& feature, json request, const std::string& what) {
-        auto reply = actor->call(request, probe_deadline());
-        features.set(feature, reply_ok(reply), fmt::format("{} returned {}", what, reply_text(reply)));
-      };
-      if (actor &&
-          reply_ok(actor->call(
-              make_request("open", {{"path", at("d")}, {"flags", O_CREAT | O_RDWR}, {"mode", 0644}, {"fd", "d"}}),
-              probe_deadline()))) {
-        fd_probe("fallocate", make_request("fallocate", {{"fd", "d"}, {"mode", 0}, {"offset", 0}, {"len", 8192}}),
-                 "fallocate");
-        fd_probe("punch_hole",
-                 make_request(
-                     "fallocate",
-                     {{"fd", "d"}, {"mode", FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE}, {"offset", 0}, {"len", 4096}}),
-                 "fallocate PUNCH_HOLE");
-        fd_probe("zero_range",
-                 make_request("fallocate", {{"fd", "d"}, {"mode", FALLOC_FL_ZERO_RANGE}, {"offset", 0}, {"len", 4096}}),
-                 "fallocate ZERO_RANGE");
-        fd_probe(
-            "mmap_shared",
-            make_request(
-                "mmap",
-                {{"fd", "d"}, {"map", "m"}, {"length", 4096}, {"prot", PROT_READ | PROT_WRITE}, {"flags", MAP_SHARED}}),
-            "mmap MAP_SHARED PROT_WRITE");
-        fd_probe("o_direct", make_request("open", {{"path", at("d")}, {"flags", O_RDWR | O_DIRECT}, {"fd", "o"}}),
-                 "open O_DIRECT");
-        actor->call(
-            make_request("open", {{"path", at("sparse")}, {"flags", O_CREAT | O_RDWR}, {"mode", 0644}, {"fd", "s"}}),
-            probe_deadline());
-        actor->call(make_request("pwrite", {{"fd", "s"}, {"offset", 1 << 20}, {"data", "31"}}), probe_deadline());
-        auto data =
-            actor->call(make_request("lseek", {{"fd", "s"}, {"offset", 0}, {"whence", SEEK_DATA}}), probe_deadline());
-        bool holes = reply_ok(data) && data.body["r"].value("offset", 0LL) > 0;
-        features.set("seek_hole", holes,
-                     "lseek SEEK_DATA on a file with a 1 MiB hole returned " +
-                         (reply_ok(data) ? std::to_string(data.body["r"].value("offset", 0LL)) : reply_text(data)));
-      } else {
-        for (const char* feature : {"fallocate", "punch_hole", "zero_range", "seek_hole", "mmap_shared", "o_direct"})
-          features.set(feature, false, actor ? "could not create a probe file" : error);
-      }
-      if (actor && !actor->usable()) mount_->abort_connection("probe timed out");
-    }
+    probe_descriptor_features(at);
     call(make_request("utimensat", {{"path", at("g")},
                                     {"atime", {{"kind", "ns"}, {"ns", 1000000000LL + 123456789}}},
                                     {"mtime", {{"kind", "ns"}, {"ns", 1000000000LL + 123456789}}}}));
@@ -448,16 +403,79 @@ class MountSession {
     features.set("timestamps_ns", exact, "utimensat with nanoseconds did not read back exactly");
     call({{"op", "reset"}});  // closes the O_TMPFILE descriptor
     call({{"op", "rmtree"}, {"path", dir}});
-    if (!mount_->spec().is_fuse() && ::geteuid() == 0) {
-      std::string error;
-      Identity nobody{65534, 65534, {}, 022};
-      auto actor = ActorProcess::spawn(actor_executable(), nobody, error);
-      auto reply =
-          actor ? actor->call(make_request("stat", {{"path", mount_->root()}}), Clock::now() + deadline::feature_probe)
-                : ActorProcess::Reply{};
-      features.set("other_users", actor && reply_ok(reply),
-                   fmt::format("uid 65534 cannot reach {}: {}", mount_->root(), actor ? reply_text(reply) : error));
+    if (!mount_->spec().is_fuse() && ::geteuid() == 0) probe_other_users();
+  }
+
+  // The probes on an open descriptor (fallocate's modes, SEEK_DATA): they need one actor
+  // across calls, since the pool resets actors between calls.
+  void probe_descriptor_features(const std::function<std::string(const std::string&)>& at) {
+    Features& features = mount_->features();
+    auto unsupported = [&](const std::string& why) {
+      for (const char* feature : {"fallocate", "punch_hole", "zero_range", "seek_hole", "mmap_shared", "o_direct"})
+        features.set(feature, false, why);
+    };
+    std::unique_ptr<ActorProcess> actor;
+    try {
+      actor = ActorProcess::start(actor_executable(), Identity{});
+    } catch (const HarnessError& failure) {
+      return unsupported(failure.what());
     }
+    auto probe_deadline = [] { return Clock::now() + deadline::feature_probe; };
+    auto fd_probe = [&](const std::string& feature, json request, const std::string& what) {
+      auto reply = actor->call(request, probe_deadline());
+      features.set(feature, reply_ok(reply), fmt::format("{} returned {}", what, reply_text(reply)));
+    };
+    auto opened =
+        actor->call(make_request("open", {{"path", at("d")}, {"flags", O_CREAT | O_RDWR}, {"mode", 0644}, {"fd", "d"}}),
+                    probe_deadline());
+    if (reply_ok(opened)) {
+      fd_probe("fallocate", make_request("fallocate", {{"fd", "d"}, {"mode", 0}, {"offset", 0}, {"len", 8192}}),
+               "fallocate");
+      fd_probe("punch_hole",
+               make_request(
+                   "fallocate",
+                   {{"fd", "d"}, {"mode", FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE}, {"offset", 0}, {"len", 4096}}),
+               "fallocate PUNCH_HOLE");
+      fd_probe("zero_range",
+               make_request("fallocate", {{"fd", "d"}, {"mode", FALLOC_FL_ZERO_RANGE}, {"offset", 0}, {"len", 4096}}),
+               "fallocate ZERO_RANGE");
+      fd_probe(
+          "mmap_shared",
+          make_request(
+              "mmap",
+              {{"fd", "d"}, {"map", "m"}, {"length", 4096}, {"prot", PROT_READ | PROT_WRITE}, {"flags", MAP_SHARED}}),
+          "mmap MAP_SHARED PROT_WRITE");
+      fd_probe("o_direct", make_request("open", {{"path", at("d")}, {"flags", O_RDWR | O_DIRECT}, {"fd", "o"}}),
+               "open O_DIRECT");
+      actor->call(
+          make_request("open", {{"path", at("sparse")}, {"flags", O_CREAT | O_RDWR}, {"mode", 0644}, {"fd", "s"}}),
+          probe_deadline());
+      actor->call(make_request("pwrite", {{"fd", "s"}, {"offset", 1 << 20}, {"data", "31"}}), probe_deadline());
+      auto data =
+          actor->call(make_request("lseek", {{"fd", "s"}, {"offset", 0}, {"whence", SEEK_DATA}}), probe_deadline());
+      bool holes = reply_ok(data) && data.body["r"].value("offset", 0LL) > 0;
+      features.set("seek_hole", holes,
+                   "lseek SEEK_DATA on a file with a 1 MiB hole returned " +
+                       (reply_ok(data) ? std::to_string(data.body["r"].value("offset", 0LL)) : reply_text(data)));
+    } else {
+      unsupported("could not create a probe file");
+    }
+    if (!actor->usable()) mount_->abort_connection("probe timed out");
+  }
+
+  // Whether another uid reaches a directory target (a FUSE mount always lets it: allow_other).
+  void probe_other_users() {
+    std::string why;
+    try {
+      auto actor = ActorProcess::start(actor_executable(), Identity{65534, 65534, {}, 022});
+      auto reply =
+          actor->call(make_request("stat", {{"path", mount_->root()}}), Clock::now() + deadline::feature_probe);
+      if (reply_ok(reply)) return mount_->features().set("other_users", true, "");
+      why = reply_text(reply);
+    } catch (const HarnessError& failure) {
+      why = failure.what();
+    }
+    mount_->features().set("other_users", false, fmt::format("uid 65534 cannot reach {}: {}", mount_->root(), why));
   }
 
   TestResult run(const Scenario& scenario, int sequence) {

@@ -136,22 +136,18 @@ std::vector<Matcher> Parser::matchers(FieldKind kind, const YAML::Node& node, co
 Matcher Parser::field_matcher(const std::string& key, const YAML::Node& value, const YAML::Node& node, FieldKind kind,
                               const std::string& field, const FlowState& flow, const OpSpec& op) const {
   Matcher m{matcher_kinds.at(key)};
+  if (m.compares()) {
+    if (value.IsMap() && (value["saved"] || value["field"] || value["add"]))
+      m.value = value_ref(value, key, flow, &op);
+    else
+      m.value.literal = literal_of(kind, value, field, op.result(field));
+    if (key == "eq" && node["mask"]) {
+      m.kind = Matcher::Kind::mask_eq;
+      m.mask = integer(node["mask"], "mask");
+    }
+    return m;
+  }
   switch (m.kind) {
-    case Matcher::Kind::eq:
-    case Matcher::Kind::ne:
-    case Matcher::Kind::lt:
-    case Matcher::Kind::le:
-    case Matcher::Kind::gt:
-    case Matcher::Kind::ge:
-      if (value.IsMap() && (value["saved"] || value["field"] || value["add"]))
-        m.value = value_ref(value, key, flow, &op);
-      else
-        m.value.literal = literal_of(kind, value, field, op.result(field));
-      if (key == "eq" && node["mask"]) {
-        m.kind = Matcher::Kind::mask_eq;
-        m.mask = integer(node["mask"], "mask");
-      }
-      break;
     case Matcher::Kind::bits_set:
     case Matcher::Kind::bits_clear: m.mask = integer(value, key); break;
     case Matcher::Kind::one_of:
@@ -171,8 +167,7 @@ Matcher Parser::field_matcher(const std::string& key, const YAML::Node& value, c
     }
     case Matcher::Kind::recent: m.value.literal = seconds(value, "recent"); break;
     case Matcher::Kind::len: m.nested = matchers(FieldKind::integer, value, field + " length", flow, op); break;
-    case Matcher::Kind::unique:
-    case Matcher::Kind::mask_eq: break;
+    case Matcher::Kind::unique: break;
     default:
       if (!value.IsSequence()) fail(value, key + " must be a list");
       list_items(m, kind, value, field, op.result(field));

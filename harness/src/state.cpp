@@ -18,7 +18,7 @@
 #include <sstream>
 
 #include "fusecheck/errors.hpp"
-#include "fusecheck/mountinfo.hpp"
+#include "fusepp/mountinfo.hpp"
 #include "process.hpp"
 
 namespace fs = std::filesystem;
@@ -177,7 +177,7 @@ void StateRecord::clear_leftovers(const nlohmann::json& mount, int pid, std::vec
         fmt::format("ignored a record of pid {} naming {} {}: not fusecheck's own temp dir", pid, mountpoint, tmpdir));
     return;
   }
-  if (!mountpoint.empty() && mount_at(mountpoint)) {
+  if (!mountpoint.empty() && fusepp::mount_at(mountpoint)) {
     clear_mount(mountpoint, mount.value("conn", 0u));
     actions.push_back(fmt::format("cleared stale mount {} left by fusecheck pid {}", mountpoint, pid));
   }
@@ -190,7 +190,7 @@ void StateRecord::clear_leftovers(const nlohmann::json& mount, int pid, std::vec
     actions.push_back(fmt::format("killed leftover filesystem daemon pid {}", daemon));
   }
   std::error_code ec;
-  if (fs::exists(tmpdir, ec) && !(mountpoint.size() && mount_at(mountpoint))) {
+  if (fs::exists(tmpdir, ec) && !(mountpoint.size() && fusepp::mount_at(mountpoint))) {
     fs::remove_all(tmpdir, ec);
     actions.push_back(fmt::format("removed leftover directory {}", tmpdir));
   }

@@ -14,8 +14,9 @@
 
 #include "fuse_mount.hpp"
 #include "fusecheck/actor.hpp"
+#include "fusecheck/data_dir.hpp"
 #include "fusecheck/deadlines.hpp"
-#include "fusecheck/mountinfo.hpp"
+#include "fusepp/mountinfo.hpp"
 #include "fusecheck/state.hpp"
 #include "fusecheck/text.hpp"
 
@@ -74,7 +75,7 @@ void require_fuse(const std::string& text) {
 // memfs, the reference filesystem, started from the harness's own build directory.
 class MemfsDriver : public TargetDriver {
  public:
-  explicit MemfsDriver(const std::string& text) : program_(executable_dir() + "/fusecheck-memfs") {
+  explicit MemfsDriver(const std::string& text) : program_(helper_executable("fusecheck-memfs")) {
     if (::access(program_.c_str(), X_OK) != 0)
       throw HarnessError(fmt::format("--fs memfs: {} not found (build the fusecheck-memfs target)", program_),
                          exit_code::cannot_run);
@@ -169,7 +170,7 @@ class DirDriver : public TargetDriver {
   // A kernel filesystem behaves as its type does (expectations/tmpfs.yaml on a tmpfs); a
   // FUSE mount's type names only its daemon.
   std::optional<std::string> default_expectations() const override {
-    auto holder = mount_holding(path_);
+    auto holder = fusepp::mount_holding(path_);
     if (!holder || holder->fstype.empty() || holder->fstype.rfind("fuse", 0) == 0) return std::nullopt;
     return holder->fstype;
   }

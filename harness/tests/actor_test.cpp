@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "fusecheck/actor.hpp"
+#include "fusecheck/data_dir.hpp"
 
 using namespace fusecheck;
 using nlohmann::json;
@@ -14,14 +15,12 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string actor_path() { return executable_dir() + "/fusecheck-actor"; }
+std::string actor_path() { return helper_executable("fusecheck-actor"); }
 
 TEST(Actor, DropsToTheRequestedIdentityInOrder) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to switch identities";
-  std::string error;
   Identity alice{1000, 1001, {1001, 3000}, 077};
-  auto actor = ActorProcess::spawn(actor_path(), alice, error);
-  ASSERT_TRUE(actor) << error;
+  auto actor = ActorProcess::start(actor_path(), alice);
   auto reply = actor->call({{"op", "identity"}}, Clock::now() + 5s);
   ASSERT_EQ(reply.status, ActorProcess::Reply::Status::ok) << reply.detail;
   const auto& r = reply.body["r"];
@@ -35,9 +34,7 @@ TEST(Actor, DropsToTheRequestedIdentityInOrder) {
 }
 
 TEST(Actor, AnswersWithResultsOrErrnos) {
-  std::string error;
-  auto actor = ActorProcess::spawn(actor_path(), Identity{}, error);
-  ASSERT_TRUE(actor) << error;
+  auto actor = ActorProcess::start(actor_path(), Identity{});
   auto ok = actor->call({{"op", "stat"}, {"path", "/"}}, Clock::now() + 5s);
   ASSERT_TRUE(ok.body.value("ok", false));
   EXPECT_EQ(ok.body["r"]["type"], "dir");
@@ -54,9 +51,7 @@ TEST(Actor, AnswersWithResultsOrErrnos) {
 TEST(Actor, ABlockedCallTimesOutAndTheActorCanBeKilled) {
   std::string fifo = std::filesystem::temp_directory_path() / ("fusecheck-actor-fifo-" + std::to_string(::getpid()));
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
-  std::string error;
-  auto actor = ActorProcess::spawn(actor_path(), Identity{}, error);
-  ASSERT_TRUE(actor) << error;
+  auto actor = ActorProcess::start(actor_path(), Identity{});
   auto started = Clock::now();
   // Opening a FIFO for reading blocks until a writer comes: none will.
   auto reply = actor->call({{"op", "open"}, {"path", fifo}, {"flags", 0}, {"fd", "f"}}, Clock::now() + 300ms);
@@ -68,9 +63,7 @@ TEST(Actor, ABlockedCallTimesOutAndTheActorCanBeKilled) {
 }
 
 TEST(Actor, AKilledActorIsReportedWithItsSignal) {
-  std::string error;
-  auto actor = ActorProcess::spawn(actor_path(), Identity{}, error);
-  ASSERT_TRUE(actor) << error;
+  auto actor = ActorProcess::start(actor_path(), Identity{});
   ::kill(actor->pid(), SIGKILL);
   auto reply = actor->call({{"op", "stat"}, {"path", "/"}}, Clock::now() + 5s);
   EXPECT_EQ(reply.status, ActorProcess::Reply::Status::died);

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fusecheck/actor.hpp"
+#include "fusecheck/data_dir.hpp"
 
 namespace fs = std::filesystem;
 using namespace fusecheck;

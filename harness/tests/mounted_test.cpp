@@ -18,7 +18,8 @@
 #include <thread>
 
 #include "fusecheck/actor.hpp"
-#include "fusecheck/mountinfo.hpp"
+#include "fusecheck/data_dir.hpp"
+#include "fusepp/mountinfo.hpp"
 #include "fusecheck/state.hpp"
 #include "fusecheck/target.hpp"
 #include "fusecheck/text.hpp"
@@ -37,7 +38,7 @@ std::string read_text(const fs::path& path) {
 // Mountpoints of FUSE mounts made from a given daemon (matched on the mount source/type).
 std::vector<std::string> fuse_mounts_matching(const std::string& needle) {
   std::vector<std::string> found;
-  for (const auto& mount : read_mountinfo())
+  for (const auto& mount : fusepp::read_mountinfo())
     if (mount.fstype.rfind("fuse", 0) == 0 &&
         (mount.source.find(needle) != std::string::npos || mount.fstype.find(needle) != std::string::npos))
       found.push_back(mount.mountpoint);
@@ -46,12 +47,12 @@ std::vector<std::string> fuse_mounts_matching(const std::string& needle) {
 
 std::vector<std::string> fuse_mount_sources() {
   std::vector<std::string> found;
-  for (const auto& mount : read_mountinfo())
+  for (const auto& mount : fusepp::read_mountinfo())
     if (mount.fstype.rfind("fuse", 0) == 0) found.push_back(mount.source);
   return found;
 }
 
-bool is_mounted(const std::string& path) { return mount_at(path).has_value(); }
+bool is_mounted(const std::string& path) { return fusepp::mount_at(path).has_value(); }
 
 // A fresh tmpfs for one test, unmounted whatever happens.
 class TmpfsMount {

@@ -17,6 +17,8 @@
 #include <sstream>
 
 #include "fusecheck/actor.hpp"
+#include "fusecheck/data_dir.hpp"
+#include "fusecheck/errors.hpp"
 #include "fusecheck/ops.hpp"
 #include "fusecheck/scenario.hpp"
 
@@ -153,9 +155,7 @@ TEST(OpTable, TheScenarioFormatDocumentListsExactlyTheTablesOps) {
 }
 
 TEST(OpTable, TheActorExecutesEveryActorOp) {
-  std::string error;
-  auto actor = ActorProcess::spawn(executable_dir() + "/fusecheck-actor", Identity{}, error);
-  ASSERT_TRUE(actor) << error;
+  auto actor = ActorProcess::start(helper_executable("fusecheck-actor"), Identity{});
   for (const auto& op : op_table()) {
     if (op.family == OpFamily::engine) continue;
     // No arguments: the executor fails (EBADF, a missing key), but it is found.
@@ -207,9 +207,7 @@ TEST(OpTable, StatxAsksForTheMaskAndReportsWhatTheKernelFilled) {
   EXPECT_NE(parse_error("steps:\n  - {op: statx, path: f, mask: 0x100000000}\n")
                 .find("s.yaml:5:32: statx mask 4294967296 is out of range"),
             std::string::npos);
-  std::string error;
-  auto actor = ActorProcess::spawn(executable_dir() + "/fusecheck-actor", Identity{}, error);
-  ASSERT_TRUE(actor) << error;
+  auto actor = ActorProcess::start(helper_executable("fusecheck-actor"), Identity{});
   auto basic = actor->call(make_request("statx", {{"path", "/"}, {"mask", 0x7ff}}), Clock::now() + 5s);
   ASSERT_TRUE(basic.body.value("ok", false)) << basic.body.dump();
   EXPECT_EQ(basic.body["r"]["type"], "dir");
@@ -280,16 +278,14 @@ namespace {
 
 // The actor's own refusals, for requests that did not come through the parser.
 TEST(ActorRefusals, DeviceNumbersOfADriverAndOutOfRangeIds) {
-  std::string error;
-  auto actor = ActorProcess::spawn(executable_dir() + "/fusecheck-actor", Identity{}, error);
-  ASSERT_TRUE(actor) << error;
+  auto actor = ActorProcess::start(helper_executable("fusecheck-actor"), Identity{});
   auto disk = actor->call(make_request("mknod", {{"path", "/nonexistent-dir/disk"}, {"type", "blk"}, {"major", 7}}),
                           Clock::now() + 5s);
   EXPECT_EQ(disk.status, ActorProcess::Reply::Status::protocol) << disk.body.dump();
   if (::geteuid() != 0) GTEST_SKIP() << "switching identities needs root";
   for (uid_t uid : {static_cast<uid_t>(-1)}) {
-    auto refused = ActorProcess::spawn(executable_dir() + "/fusecheck-actor", Identity{uid, 0, {}, 022}, error);
-    EXPECT_FALSE(refused) << "an actor with uid " << uid << " started";
+    EXPECT_THROW(ActorProcess::start(helper_executable("fusecheck-actor"), Identity{uid, 0, {}, 022}), HarnessError)
+        << "an actor with uid " << uid << " started";
   }
 }
 

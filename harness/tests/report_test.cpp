@@ -1,4 +1,4 @@
-// Unit tests of the harness's output side: shell quoting, printable text, mountinfo parsing,
+// Unit tests of the harness's output side: shell quoting, printable text,
 // the JUnit and JSON reporters (escaping, recoverable bytes, write errors), repro paths that
 // stay inside the results directory whatever a test's name says, and sharding.
 #include <gtest/gtest.h>
@@ -12,7 +12,6 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "fusecheck/mountinfo.hpp"
 #include "fusecheck/report.hpp"
 #include "fusecheck/shard.hpp"
 #include "fusecheck/text.hpp"
@@ -74,23 +73,6 @@ TEST(Text, PrintableEscapesControlsAndBadBytesButKeepsUtf8) {
   EXPECT_FALSE(valid_utf8("\xed\xa0\x80"));  // a surrogate
   EXPECT_FALSE(valid_utf8("\xc0\xaf"));      // overlong '/'
   EXPECT_TRUE(valid_utf8("\xf0\x9f\x99\x82"));
-}
-
-TEST_F(Scratch, MountinfoFieldsAreParsedAndUnescaped) {
-  std::ofstream(dir_ / "mountinfo")
-      << "22 1 0:21 / /tmp rw,nosuid shared:5 - tmpfs tmpfs rw,size=100k\n"
-      << "40 22 0:45 / /tmp/with\\040space rw - fuse.memfs memfs rw,user_id=0,allow_other\n";
-  auto mounts = read_mountinfo((dir_ / "mountinfo").string());
-  ASSERT_EQ(mounts.size(), 2u);
-  EXPECT_EQ(mounts[1].mountpoint, "/tmp/with space");
-  EXPECT_EQ(mounts[1].major, 0u);
-  EXPECT_EQ(mounts[1].minor, 45u);
-  EXPECT_EQ(mounts[1].fstype, "fuse.memfs");
-  EXPECT_EQ(mounts[1].source, "memfs");
-  EXPECT_EQ(mounts[1].super_options, "rw,user_id=0,allow_other");
-  EXPECT_EQ(mounts[0].fstype, "tmpfs");
-  EXPECT_TRUE(mount_at("/proc").has_value());
-  EXPECT_EQ(mount_holding("/proc/self")->mountpoint, "/proc");
 }
 
 TEST_F(Scratch, JsonKeepsEveryByteOfANameThatIsNotUtf8) {

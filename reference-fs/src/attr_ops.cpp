@@ -4,12 +4,6 @@
 
 namespace memfs {
 
-using fusepp::EntryAttributes;
-using fusepp::FUSEError;
-using fusepp::InodeT;
-using fusepp::Reply;
-using fusepp::RequestContext;
-
 namespace {
 
 // Whether a mode change only removes setuid/setgid. Without FUSE_CAP_HANDLE_KILLPRIV the

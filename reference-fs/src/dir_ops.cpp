@@ -6,9 +6,6 @@
 namespace memfs {
 
 using fusepp::FileHandleT;
-using fusepp::FUSEError;
-using fusepp::InodeT;
-using fusepp::Reply;
 
 Reply<FileHandleT> MemFs::opendir(InodeT inode_id, fusepp::FlagT flags, const fusepp::RequestContext& ctx) {
   State& state = *state_;

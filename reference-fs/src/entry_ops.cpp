@@ -7,32 +7,30 @@
 
 namespace memfs {
 
-using fusepp::EntryAttributes;
-using fusepp::FUSEError;
-using fusepp::InodeT;
-using fusepp::Reply;
-using fusepp::RequestContext;
-
 namespace {
 
-// Where a new name will go: an existing, still linked directory the caller may modify,
-// without that name yet.
-fusepp::Result<Inode*> parent_for_new_name(State& state, uint64_t parent_ino, std::string_view name,
-                                           const Caller& caller) {
+// A name about to be removed (unlink, rmdir): its directory, which the caller may modify,
+// and the inode it names.
+struct NameToRemove {
+  Inode* parent;
+  Inode* victim;
+};
+
+fusepp::Result<NameToRemove> name_to_remove(State& state, uint64_t parent_ino, std::string_view name,
+                                            const Caller& caller) {
   if (name.size() > kNameMax) return FUSEError(ENAMETOOLONG);
-  Inode* parent = state.find(parent_ino);
-  if (!parent) return FUSEError(ENOENT);
-  if (!parent->is_dir()) return FUSEError(ENOTDIR);
-  if (parent->nlink == 0) return FUSEError(ENOENT);  // rmdir'ed while someone sat in it
+  Inode* parent = state.find_dir(parent_ino);
+  if (!parent) return FUSEError(ENOTDIR);
   if (int err = state.check_modify(*parent, caller)) return FUSEError(err);
-  if (parent->dir->find(name)) return FUSEError(EEXIST);
-  return parent;
+  const DirEntry* entry = parent->dir->find(name);
+  if (!entry) return FUSEError(ENOENT);
+  return NameToRemove{parent, state.find(entry->ino)};
 }
 
 Reply<EntryAttributes> make_node(State& state, uint64_t parent_ino, std::string_view name, mode_t mode, dev_t rdev,
                                  std::string_view symlink_target, const Caller& caller) {
   std::lock_guard lock(state.mutex);
-  auto parent = parent_for_new_name(state, parent_ino, name, caller);
+  auto parent = state.parent_for_new_name(parent_ino, name, caller);
   if (!parent) co_return FUSEError(parent.error());
   bool long_symlink = S_ISLNK(mode) && symlink_target.size() >= kShortSymlinkLen;
   if (long_symlink && state.pages_in_use() >= state.max_pages) co_return FUSEError(ENOSPC);
@@ -150,13 +148,10 @@ Reply<void> MemFs::unlink(InodeT parent_inode, std::string_view name, const Requ
   State& state = *state_;
   Caller caller(ctx);
   std::lock_guard lock(state.mutex);
-  if (name.size() > kNameMax) co_return FUSEError(ENAMETOOLONG);
-  Inode* parent = state.find_dir(parent_inode);
-  if (!parent) co_return FUSEError(ENOTDIR);
-  if (int err = state.check_modify(*parent, caller)) co_return FUSEError(err);
-  const DirEntry* entry = parent->dir->find(name);
-  if (!entry) co_return FUSEError(ENOENT);
-  Inode& victim = *state.find(entry->ino);
+  auto found = name_to_remove(state, parent_inode, name, caller);
+  if (!found) co_return FUSEError(found.error());
+  auto [parent, victim_ptr] = *found;
+  Inode& victim = *victim_ptr;
   if (victim.is_dir()) co_return FUSEError(EISDIR);
   if (!state.may_delete_in(*parent, victim, caller)) co_return FUSEError(EPERM);
   drop_name(state, *parent, name, victim, now_ns());
@@ -168,15 +163,12 @@ Reply<void> MemFs::rmdir(InodeT parent_inode, std::string_view name, const Reque
   State& state = *state_;
   Caller caller(ctx);
   std::lock_guard lock(state.mutex);
-  if (name.size() > kNameMax) co_return FUSEError(ENAMETOOLONG);
   if (name == ".") co_return FUSEError(EINVAL);
   if (name == "..") co_return FUSEError(ENOTEMPTY);
-  Inode* parent = state.find_dir(parent_inode);
-  if (!parent) co_return FUSEError(ENOTDIR);
-  if (int err = state.check_modify(*parent, caller)) co_return FUSEError(err);
-  const DirEntry* entry = parent->dir->find(name);
-  if (!entry) co_return FUSEError(ENOENT);
-  Inode& victim = *state.find(entry->ino);
+  auto found = name_to_remove(state, parent_inode, name, caller);
+  if (!found) co_return FUSEError(found.error());
+  auto [parent, victim_ptr] = *found;
+  Inode& victim = *victim_ptr;
   if (!victim.is_dir()) co_return FUSEError(ENOTDIR);
   if (!state.may_delete_in(*parent, victim, caller)) co_return FUSEError(EPERM);
   if (!victim.dir->empty()) co_return FUSEError(ENOTEMPTY);
@@ -284,7 +276,7 @@ Reply<EntryAttributes> MemFs::link(InodeT inode_id, InodeT new_parent_inode, std
   Inode* source = state.find(inode_id);
   if (!source) co_return FUSEError(ENOENT);
   if (source->is_dir()) co_return FUSEError(EPERM);
-  auto parent = parent_for_new_name(state, new_parent_inode, new_name, caller);
+  auto parent = state.parent_for_new_name(new_parent_inode, new_name, caller);
   if (!parent) co_return FUSEError(parent.error());
   if (!may_link(state, *source, caller)) co_return FUSEError(EPERM);
   if (source->nlink == 0) co_return FUSEError(ENOENT);

@@ -8,13 +8,8 @@
 
 namespace memfs {
 
-using fusepp::EntryAttributes;
 using fusepp::FileHandleT;
 using fusepp::FileInfo;
-using fusepp::FUSEError;
-using fusepp::InodeT;
-using fusepp::Reply;
-using fusepp::RequestContext;
 
 namespace {
 
@@ -65,17 +60,12 @@ Reply<std::pair<FileInfo, EntryAttributes>> MemFs::create(InodeT parent_inode, s
   State& state = *state_;
   Caller caller(ctx);
   std::lock_guard lock(state.mutex);
-  if (name.size() > kNameMax) co_return FUSEError(ENAMETOOLONG);
-  Inode* parent = state.find(parent_inode);
-  if (!parent) co_return FUSEError(ENOENT);
-  if (!parent->is_dir()) co_return FUSEError(ENOTDIR);
-  if (parent->nlink == 0) co_return FUSEError(ENOENT);
-  if (int err = state.check_modify(*parent, caller)) co_return FUSEError(err);
-  if (parent->dir->find(name)) co_return FUSEError(EEXIST);
-  auto created = state.create_inode(*parent, name, S_IFREG | (mode & 07777), caller);
+  auto parent = state.parent_for_new_name(parent_inode, name, caller);
+  if (!parent) co_return FUSEError(parent.error());
+  auto created = state.create_inode(**parent, name, S_IFREG | (mode & 07777), caller);
   if (!created) co_return FUSEError(created.error());
   Inode& inode = **created;
-  parent->mtime_ns = parent->ctime_ns = inode.ctime_ns;
+  (*parent)->mtime_ns = (*parent)->ctime_ns = inode.ctime_ns;
   FileInfo info = open_handle(state, inode, flags);
   co_return std::pair{info, state.reference(inode)};
 }

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "fusepp/control.hpp"
+#include "fusepp/mountinfo.hpp"
 #include "memfs/memfs.hpp"
 #include "memfs/mount_options.hpp"
 #include "memfs/serve.hpp"
@@ -85,31 +86,6 @@ CommandLine parse_command_line(int argc, char** argv) {
   return cmd;
 }
 
-// /proc/self/mountinfo escapes blanks and backslashes in paths as \ooo.
-std::string unescape_mountinfo(std::string_view field) {
-  std::string out;
-  for (size_t i = 0; i < field.size(); ++i) {
-    if (field[i] == '\\' && i + 3 < field.size()) {
-      out += static_cast<char>(std::stoi(std::string(field.substr(i + 1, 3)), nullptr, 8));
-      i += 3;
-    } else {
-      out += field[i];
-    }
-  }
-  return out;
-}
-
-bool is_mountpoint(const std::filesystem::path& path) {
-  std::ifstream mountinfo("/proc/self/mountinfo");
-  for (std::string line; std::getline(mountinfo, line);) {
-    std::istringstream fields(line);
-    std::string id, parent, devno, root, mount_path;
-    fields >> id >> parent >> devno >> root >> mount_path;
-    if (unescape_mountinfo(mount_path) == path.string()) return true;
-  }
-  return false;
-}
-
 int check_mountpoint(const std::filesystem::path& mountpoint) {
   struct stat st;
   if (::stat(mountpoint.c_str(), &st) != 0) {
@@ -121,7 +97,7 @@ int check_mountpoint(const std::filesystem::path& mountpoint) {
     std::cerr << "fusecheck-memfs: mountpoint " << mountpoint << " is not a directory\n";
     return kMountpointNotDirectory;
   }
-  if (is_mountpoint(std::filesystem::canonical(mountpoint))) {
+  if (fusepp::mount_at(std::filesystem::canonical(mountpoint).string())) {
     std::cerr << "fusecheck-memfs: mountpoint " << mountpoint << " is busy: something is already mounted there\n";
     return kMountpointBusy;
   }

@@ -13,8 +13,6 @@
 
 namespace memfs {
 
-using fusepp::FUSEError;
-
 int64_t now_ns() {
   timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -383,6 +381,17 @@ int State::check_search(const Inode& dir, const Caller& caller) const { return m
 
 int State::check_modify(const Inode& dir, const Caller& caller) const {
   return may(dir, W_OK | X_OK, caller) ? 0 : EACCES;
+}
+
+fusepp::Result<Inode*> State::parent_for_new_name(uint64_t parent_ino, std::string_view name, const Caller& caller) {
+  if (name.size() > kNameMax) return FUSEError(ENAMETOOLONG);
+  Inode* parent = find(parent_ino);
+  if (!parent) return FUSEError(ENOENT);
+  if (!parent->is_dir()) return FUSEError(ENOTDIR);
+  if (parent->nlink == 0) return FUSEError(ENOENT);  // rmdir'ed while someone sat in it
+  if (int err = check_modify(*parent, caller)) return FUSEError(err);
+  if (parent->dir->find(name)) return FUSEError(EEXIST);
+  return parent;
 }
 
 std::vector<std::string> State::check_consistency() const {

@@ -19,6 +19,13 @@
 
 namespace memfs {
 
+// The binding's names every op-family file uses (a private header: no user of memfs sees them).
+using fusepp::EntryAttributes;
+using fusepp::FUSEError;
+using fusepp::InodeT;
+using fusepp::Reply;
+using fusepp::RequestContext;
+
 inline constexpr uint64_t kPageSize = 4096;
 inline constexpr int64_t kBlocksPerPage = kPageSize / 512;
 inline constexpr uint64_t kInodeSpaceUnit = 1024;  // tmpfs BOGO_INODE_SIZE
@@ -195,6 +202,9 @@ struct State {
   // Parent directory checks for lookups (search) and for name changes (write + search).
   int check_search(const Inode& dir, const Caller& caller) const;
   int check_modify(const Inode& dir, const Caller& caller) const;
+  // Where a new name will go (create, mknod, mkdir, symlink, link): an existing, still
+  // linked directory the caller may modify, without that name yet.
+  fusepp::Result<Inode*> parent_for_new_name(uint64_t parent_ino, std::string_view name, const Caller& caller);
 
   std::vector<std::string> check_consistency() const;
 };

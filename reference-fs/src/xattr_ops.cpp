@@ -9,11 +9,6 @@
 
 namespace memfs {
 
-using fusepp::FUSEError;
-using fusepp::InodeT;
-using fusepp::Reply;
-using fusepp::RequestContext;
-
 namespace {
 
 // The inode's attribute map (see Inode::xattrs in state.hpp).
@@ -51,17 +46,24 @@ uint64_t xattr_space(std::string_view name, std::string_view value) {
   return kXattrOverhead + name.size() + value.size();
 }
 
+// An attribute that exists, with the inode holding it.
+struct FoundXattr {
+  Inode* inode;
+  XattrMap::iterator it;
+};
+
 // The lookup getxattr and removexattr share: the inode, a valid name, permission for
-// reading (or writing), then the attribute itself. Returns 0 or the errno to answer.
-int find_xattr(State& state, InodeT inode_id, std::string_view name, bool write, const Caller& caller, Inode*& inode,
-               XattrMap::iterator& it) {
-  inode = state.find(inode_id);
-  if (!inode) return ENOENT;
-  if (name.empty() || name.size() > kXattrNameMax) return ERANGE;
-  if (int err = check_xattr(state, *inode, namespace_of(name), write, caller)) return err;
-  if (!inode->xattrs) return ENODATA;
-  it = inode->xattrs->find(name);
-  return it == inode->xattrs->end() ? ENODATA : 0;
+// reading (or writing), then the attribute itself.
+fusepp::Result<FoundXattr> find_xattr(State& state, InodeT inode_id, std::string_view name, bool write,
+                                      const Caller& caller) {
+  Inode* inode = state.find(inode_id);
+  if (!inode) return FUSEError(ENOENT);
+  if (name.empty() || name.size() > kXattrNameMax) return FUSEError(ERANGE);
+  if (int err = check_xattr(state, *inode, namespace_of(name), write, caller)) return FUSEError(err);
+  if (!inode->xattrs) return FUSEError(ENODATA);
+  auto it = inode->xattrs->find(name);
+  if (it == inode->xattrs->end()) return FUSEError(ENODATA);
+  return FoundXattr{inode, it};
 }
 
 }  // namespace
@@ -94,12 +96,10 @@ Reply<void> MemFs::setxattr(InodeT inode_id, std::string_view name, std::string_
 
 Reply<std::string> MemFs::getxattr(InodeT inode_id, std::string_view name, const RequestContext& ctx) {
   State& state = *state_;
-  Caller caller(ctx);
   std::lock_guard lock(state.mutex);
-  Inode* inode = nullptr;
-  XattrMap::iterator it;
-  if (int err = find_xattr(state, inode_id, name, false, caller, inode, it)) co_return FUSEError(err);
-  co_return it->second;
+  auto found = find_xattr(state, inode_id, name, /*write=*/false, Caller(ctx));
+  if (!found) co_return FUSEError(found.error());
+  co_return found->it->second;
 }
 
 Reply<std::vector<std::string>> MemFs::listxattr(InodeT inode_id, const RequestContext& ctx) {
@@ -124,11 +124,10 @@ Reply<std::vector<std::string>> MemFs::listxattr(InodeT inode_id, const RequestC
 
 Reply<void> MemFs::removexattr(InodeT inode_id, std::string_view name, const RequestContext& ctx) {
   State& state = *state_;
-  Caller caller(ctx);
   std::lock_guard lock(state.mutex);
-  Inode* inode = nullptr;
-  XattrMap::iterator it;
-  if (int err = find_xattr(state, inode_id, name, true, caller, inode, it)) co_return FUSEError(err);
+  auto found = find_xattr(state, inode_id, name, /*write=*/true, Caller(ctx));
+  if (!found) co_return FUSEError(found.error());
+  auto [inode, it] = *found;
   state.release_ispace(xattr_space(name, it->second));
   inode->xattrs->erase(it);
   inode->ctime_ns = now_ns();

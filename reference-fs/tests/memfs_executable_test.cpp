@@ -9,6 +9,7 @@
 #include <fstream>
 #include <thread>
 
+#include "fusepp/mountinfo.hpp"
 #include "support.hpp"
 
 namespace memfs::test {
@@ -16,16 +17,7 @@ namespace {
 
 const std::filesystem::path kExecutable = FUSECHECK_MEMFS_PATH;
 
-bool mounted(const std::filesystem::path& path) {
-  std::ifstream info("/proc/self/mountinfo");
-  for (std::string line; std::getline(info, line);) {
-    std::istringstream fields(line);
-    std::string id, parent, dev, root, mount_point;
-    fields >> id >> parent >> dev >> root >> mount_point;
-    if (mount_point == path.string()) return true;
-  }
-  return false;
-}
+bool mounted(const std::filesystem::path& path) { return fusepp::mount_at(path.string()).has_value(); }
 
 pid_t start(const std::vector<std::string>& args) {
   pid_t pid = ::fork();

@@ -40,9 +40,6 @@ class ActorProcess {
 
   // Starts an actor and checks its identity; throws HarnessError saying why it could not.
   static std::unique_ptr<ActorProcess> start(const std::string& executable, const Identity& identity);
-  // start() for callers still on the older form: nullptr, with the reason in `error`.
-  static std::unique_ptr<ActorProcess> spawn(const std::string& executable, const Identity& identity,
-                                             std::string& error);
   ~ActorProcess();
   ActorProcess(const ActorProcess&) = delete;
   ActorProcess& operator=(const ActorProcess&) = delete;
@@ -83,8 +80,5 @@ class ActorPool {
   std::vector<std::unique_ptr<ActorProcess>> idle_;
   int spawned_ = 0;
 };
-
-// The directory of the running executable (fusecheck-actor and fusecheck-memfs live there).
-std::string executable_dir();
 
 }  // namespace fusecheck

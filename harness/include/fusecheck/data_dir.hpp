@@ -1,5 +1,6 @@
-// Where fusecheck's data (scenarios/, expectations/) is: found relative to the running
-// executable, so an installed tree can move anywhere and a build tree works unchanged.
+// Where fusecheck's files are, the data (scenarios/, expectations/) and the helper
+// executables: found relative to the running executable, so an installed tree can move
+// anywhere and a build tree works unchanged.
 #pragma once
 
 #include <string>
@@ -10,6 +11,9 @@ namespace fusecheck {
 // install layout (bin/, share/fusecheck/) and, through symlinks to the source tree made at
 // configure time, the build tree's as well.
 std::string data_dir();
+
+// The directory of the running executable ("." when /proc/self/exe cannot be read).
+std::string executable_dir();
 
 // A fusecheck executable (fusecheck-actor, fusecheck-memfs): beside the running executable
 // when it is there (the CLI, the build tree), else the first one on $PATH (a user's own test

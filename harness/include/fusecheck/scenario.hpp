@@ -59,6 +59,10 @@ struct Matcher {
     unique,
     len
   } kind;
+  // The three families, in the order of Kind: one value compared (eq..ge, mask_eq), a
+  // scalar tested otherwise (bits_set..recent), or a list (set..len).
+  bool compares() const { return kind <= Kind::mask_eq; }
+  bool tests_scalar() const { return kind >= Kind::bits_set && kind <= Kind::recent; }
   ValueRef value;                     // eq..ge, mask_eq (value), bits_*, recent (seconds)
   long long mask = 0;                 // mask_eq
   std::vector<nlohmann::json> items;  // one_of, set, sequence, contains, excludes, each_once

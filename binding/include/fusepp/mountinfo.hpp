@@ -1,17 +1,32 @@
-// Parsing /proc/self/mountinfo (see mountinfo.hpp). Field layout: proc(5), "mountinfo":
-// id parent major:minor root mountpoint options [optional fields...] - fstype source super.
-#include "fusecheck/mountinfo.hpp"
+// /proc/self/mountinfo, parsed in one place for every layer (fusepp's ScopedMount, memfs,
+// the harness, fuzz, benchmarks, tests): which mounts exist, their device, type and
+// superblock options. Header-only (CMake target fusepp-mountinfo), so the harness uses it
+// without linking fusepp. Paths come back unescaped (the kernel writes ' ' as \040).
+#pragma once
 
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
+#include <string>
+#include <vector>
 
-namespace fusecheck {
-namespace {
+namespace fusepp {
+
+struct MountEntry {
+  unsigned major = 0, minor = 0;  // st_dev of the mount's root
+  std::string root;               // the subtree of the filesystem mounted here
+  std::string mountpoint;
+  std::string fstype;  // "tmpfs", "fuse.memfs", ...
+  std::string source;
+  std::string super_options;  // "rw,user_id=0,allow_other"
+};
+
+namespace mountinfo_detail {
 
 // The kernel escapes space, tab, newline and backslash in paths as \ooo (octal).
-std::string unescape_octal(const std::string& field) {
+inline std::string unescape_octal(const std::string& field) {
   std::string out;
   for (size_t i = 0; i < field.size(); ++i) {
     auto is_octal = [&](size_t at) { return field[at] >= '0' && field[at] <= '7'; };
@@ -26,7 +41,9 @@ std::string unescape_octal(const std::string& field) {
   return out;
 }
 
-std::optional<MountEntry> parse_line(const std::string& line) {
+// Field layout, proc(5) "mountinfo":
+// id parent major:minor root mountpoint options [optional fields...] - fstype source super.
+inline std::optional<MountEntry> parse_line(const std::string& line) {
   std::istringstream fields(line);
   std::string id, parent, devno, root, mountpoint, options, word;
   if (!(fields >> id >> parent >> devno >> root >> mountpoint >> options)) return std::nullopt;
@@ -41,24 +58,27 @@ std::optional<MountEntry> parse_line(const std::string& line) {
   return entry;
 }
 
-}  // namespace
+}  // namespace mountinfo_detail
 
-std::vector<MountEntry> read_mountinfo(const std::string& file) {
+// Every line, in the kernel's order (later lines are mounted on top of earlier ones).
+inline std::vector<MountEntry> read_mountinfo(const std::string& file = "/proc/self/mountinfo") {
   std::vector<MountEntry> mounts;
   std::ifstream in(file);
   for (std::string line; std::getline(in, line);)
-    if (auto entry = parse_line(line)) mounts.push_back(std::move(*entry));
+    if (auto entry = mountinfo_detail::parse_line(line)) mounts.push_back(std::move(*entry));
   return mounts;
 }
 
-std::optional<MountEntry> mount_at(const std::string& path) {
+// The mount whose mountpoint is exactly `path` (the top one if several are stacked).
+inline std::optional<MountEntry> mount_at(const std::string& path) {
   std::optional<MountEntry> found;
   for (auto& entry : read_mountinfo())
     if (entry.mountpoint == path) found = std::move(entry);  // the last one is on top
   return found;
 }
 
-std::optional<MountEntry> mount_holding(const std::string& path) {
+// The mount that holds `path`: the longest mountpoint that is `path` or one of its parents.
+inline std::optional<MountEntry> mount_holding(const std::string& path) {
   std::error_code ec;
   std::string canonical = std::filesystem::weakly_canonical(path, ec).string();
   if (ec) canonical = path;
@@ -72,4 +92,4 @@ std::optional<MountEntry> mount_holding(const std::string& path) {
   return best;
 }
 
-}  // namespace fusecheck
+}  // namespace fusepp
