@@ -253,9 +253,7 @@ TEST(MappingSteps, SignalResultsAreParsedAndDescribed) {
 TEST(MappingSteps, TheActorAnswersAccessesPastTheEndWithSigbusAndKeepsServing) {
   auto file = std::filesystem::temp_directory_path() / ("fusecheck-mapping-" + std::to_string(::getpid()));
   std::ofstream(file) << "mapped bytes";
-  std::string error;
-  auto actor = ActorProcess::spawn(executable_dir() + "/fusecheck-actor", Identity{}, error);
-  ASSERT_TRUE(actor) << error;
+  auto actor = ActorProcess::start(executable_dir() + "/fusecheck-actor", Identity{});
   auto call = [&](json request) { return actor->call(request, Clock::now() + 5s); };
   ASSERT_TRUE(call(make_request("open", {{"path", file.string()}, {"flags", O_RDWR}, {"fd", "h"}})).body["ok"]);
   ASSERT_TRUE(
