@@ -12,6 +12,7 @@
 #include <boost/process.hpp>
 #include <boost/process/extend.hpp>
 #include <filesystem>
+#include <mutex>
 #include <fmt/format.h>
 #include <thread>
 
@@ -47,7 +48,18 @@ std::string describe_wait_status(int status) {
   return fmt::format("ended with wait status {}", status);
 }
 
+// A write to an actor that has just died must come back as EPIPE (a BROKEN verdict), not kill
+// the whole harness: callers that left SIGPIPE at its default get it ignored on first use.
+void ignore_default_sigpipe() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction current {};
+    if (::sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) ::signal(SIGPIPE, SIG_IGN);
+  });
+}
+
 std::unique_ptr<ActorProcess> ActorProcess::start(const std::string& executable, const Identity& requested) {
+  ignore_default_sigpipe();
   std::unique_ptr<ActorProcess> actor(new ActorProcess());
   Identity identity = requested;
   if (::geteuid() != 0 && identity.uid == 0 && identity.gid == 0) {

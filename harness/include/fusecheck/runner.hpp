@@ -87,8 +87,8 @@ struct RunStats {
   int actors_spawned = 0;
 };
 
-// Callers should ignore SIGPIPE (the CLI does): an actor that dies mid-request must turn
-// into EPIPE and a BROKEN verdict, not kill the caller.
+// An actor that dies mid-request turns into EPIPE and a BROKEN verdict, not a dead caller:
+// starting the first actor ignores SIGPIPE if the caller left it at its default.
 std::vector<TestResult> run_tests(const std::vector<Scenario>& tests, const RunOptions& options,
                                   RunStats* stats = nullptr);
 
