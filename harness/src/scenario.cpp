@@ -52,7 +52,9 @@ const std::vector<std::string>& known_features() {
                                                     "seek_hole",
                                                     "timestamps_ns",
                                                     "o_tmpfile",
-                                                    "exclusive_statfs"};
+                                                    "exclusive_statfs",
+                                                    "trace",
+                                                    "backend"};
   return features;
 }
 
@@ -95,7 +97,7 @@ Scenario Parser::scenario(const YAML::Node& doc, const std::string& base_name,
                           const std::vector<std::pair<std::string, std::string>>& combination) {
   check_keys(doc,
              {"format", "title", "refs", "tags", "requires", "mount", "actors", "default_actor", "workdir", "timeout",
-              "params", "setup", "steps", "cleanup", "repro"},
+              "params", "setup", "steps", "cleanup", "repro", "must_fail_with"},
              "scenario");
   Scenario s;
   s.file = file_;
@@ -126,6 +128,7 @@ Scenario Parser::scenario(const YAML::Node& doc, const std::string& base_name,
   s.setup = steps(doc["setup"], "setup", s, "root", flow);
   s.steps = steps(doc["steps"], "steps", s, default_actor, flow);
   s.cleanup = steps(doc["cleanup"], "cleanup", s, default_actor, flow);
+  kernel_requirements(doc, s);
   return s;
 }
 

@@ -215,8 +215,12 @@ Expect Parser::expect(const YAML::Node& node, const OpSpec& op, const FlowState&
       result.kind = Expect::Kind::any;
       return result;
     }
+    if (raw == "hang") {
+      result.kind = Expect::Kind::hang;
+      return result;
+    }
     auto err = errno_from_name(raw);
-    if (!err) fail(node, fmt::format("expect '{}' is not ok, any, or an errno name", raw));
+    if (!err) fail(node, fmt::format("expect '{}' is not ok, any, or an errno name (or hang)", raw));
     result.kind = Expect::Kind::error;
     result.errnos.push_back(*err);
     return result;
