@@ -6,8 +6,7 @@
 
 #include <gtest/gtest.h>
 
-#include <array>
-#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -27,19 +26,18 @@ struct RunReport {
   json results;  // the JSON report's "tests"
 };
 
-// `fusecheck run` with `arguments`, its JSON report read back; scratch files removed.
+// `fusecheck run` with `arguments`, its output and JSON report read back; scratch files removed.
 RunReport fusecheck_run(const std::string& arguments) {
   fs::path scratch = fs::temp_directory_path() / ("kernel-scenarios-" + std::to_string(::getpid()));
   fs::create_directories(scratch);
   std::string command = kFusecheck + " run -q " + arguments + " --json " + (scratch / "out.json").string() +
-                        " --results " + (scratch / "results").string() + " 2>&1";
+                        " --results " + (scratch / "results").string() + " > " + (scratch / "output").string() +
+                        " 2>&1";
   RunReport run;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (!pipe) return run;
-  std::array<char, 4096> chunk;
-  for (size_t n; (n = std::fread(chunk.data(), 1, chunk.size(), pipe)) > 0;) run.output.append(chunk.data(), n);
-  int status = ::pclose(pipe);
+  int status = std::system(command.c_str());
   run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream output(scratch / "output");
+  run.output.assign(std::istreambuf_iterator<char>(output), {});
   std::ifstream report(scratch / "out.json");
   json doc = json::parse(report, nullptr, false);
   run.results = doc.is_object() ? doc.value("tests", json::array()) : json::array();
