@@ -179,35 +179,48 @@ json Parser::request_matcher(const YAML::Node& node) const {
   return m;
 }
 
-Step Parser::kernel_step(const YAML::Node& node, const Scenario& scenario, FlowState& flow, Step step) const {
+// signal and await name the actor whose background call they concern; the other kernel
+// steps are the engine's own.
+void Parser::kernel_step_actor(const YAML::Node& node, const Scenario& scenario, const FlowState& flow,
+                               Step& step) const {
   const std::string& op = step.op;
-  bool on_actor = op == "signal" || op == "await";
   if (node["background"]) fail(node["background"], op + " is made by the engine and cannot run in the background");
-  if (on_actor) {
-    if (!node["actor"]) fail(node, op + " needs actor: (the actor whose background call it concerns)");
-    step.actor = text(node["actor"], "actor");
-    if (!scenario.actors.count(step.actor)) fail(node["actor"], fmt::format("unknown actor '{}'", step.actor));
-    if (!flow.background.count(step.actor))
-      fail(node["actor"], fmt::format("actor '{}' has no call running in the background here", step.actor));
-  } else if (node["actor"]) {
-    fail(node["actor"], op + " is made by the engine and takes no actor");
+  if (op != "signal" && op != "await") {
+    if (node["actor"]) fail(node["actor"], op + " is made by the engine and takes no actor");
+    return;
   }
+  if (!node["actor"]) fail(node, op + " needs actor: (the actor whose background call it concerns)");
+  step.actor = text(node["actor"], "actor");
+  if (!scenario.actors.count(step.actor)) fail(node["actor"], fmt::format("unknown actor '{}'", step.actor));
+  if (!flow.background.count(step.actor))
+    fail(node["actor"], fmt::format("actor '{}' has no call running in the background here", step.actor));
+}
+
+// notify and backend may expect an errno (or, notify, a hang); the others take no expect.
+void Parser::kernel_step_expect(const YAML::Node& node, Step& step) const {
+  const std::string& op = step.op;
   bool may_expect = op == "notify" || op == "backend";
   if (node["expect"] && !may_expect)
     fail(node["expect"],
          op == "await" ? "await checks the expect: of the background step itself" : op + " takes no expect:");
-  if (node["expect"]) {
-    std::string raw = text(node["expect"], "expect");
-    if (raw == "ok") {
-    } else if (raw == "hang" && op == "notify") {
-      step.expect.kind = Expect::Kind::hang;
-    } else if (auto err = errno_from_name(raw)) {
-      step.expect.kind = Expect::Kind::error;
-      step.expect.errnos.push_back(*err);
-    } else {
-      fail(node["expect"], fmt::format("{} expect must be ok{} or an errno name", op, op == "notify" ? ", hang" : ""));
-    }
+  if (!node["expect"]) return;
+  std::string raw = text(node["expect"], "expect");
+  if (raw == "ok") return;
+  if (raw == "hang" && op == "notify") {
+    step.expect.kind = Expect::Kind::hang;
+    return;
   }
+  auto err = errno_from_name(raw);
+  if (!err)
+    fail(node["expect"], fmt::format("{} expect must be ok{} or an errno name", op, op == "notify" ? ", hang" : ""));
+  step.expect.kind = Expect::Kind::error;
+  step.expect.errnos.push_back(*err);
+}
+
+Step Parser::kernel_step(const YAML::Node& node, const Scenario& scenario, FlowState& flow, Step step) const {
+  const std::string& op = step.op;
+  kernel_step_actor(node, scenario, flow, step);
+  kernel_step_expect(node, step);
   json& e = step.engine;
   e = json::object();
   step.summary = op;

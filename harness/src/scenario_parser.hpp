@@ -125,6 +125,8 @@ class Parser {
   Step sleep_step(const YAML::Node& node, Step step) const;
   // Kernel interaction steps and must_fail_with (scenario_kernel.cpp).
   Step kernel_step(const YAML::Node& node, const Scenario& scenario, FlowState& flow, Step step) const;
+  void kernel_step_actor(const YAML::Node& node, const Scenario& scenario, const FlowState& flow, Step& step) const;
+  void kernel_step_expect(const YAML::Node& node, Step& step) const;
   void actor_flow(const YAML::Node& node, Step& step, FlowState& flow) const;
   nlohmann::json fault_rule(const YAML::Node& node) const;
   nlohmann::json notification(const YAML::Node& node, const std::string& what) const;
