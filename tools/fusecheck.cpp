@@ -56,6 +56,7 @@ struct Options {
   double timeout = 0;
   bool exclusive = false;
   bool allow_dev_suid = false;
+  bool with_breaker = false;
   int verbosity = 0;  // -1 quiet, 1 verbose
   std::string replay_file;
   std::vector<std::string> mount_options;
@@ -221,6 +222,7 @@ RunOptions run_options(const Options& options, const TargetSpec& target,
   run.repro_dir = options.results;
   run.stop = &stop_requested;
   run.allow_dev_suid = options.allow_dev_suid;
+  run.with_breaker = options.with_breaker;
   return run;
 }
 
@@ -360,6 +362,8 @@ void add_run_options(CLI::App* command, Options& options, bool with_selection) {
       ->check(CLI::PositiveNumber);
   command->add_flag("--exclusive", options.exclusive,
                     "dir: nothing else uses this filesystem (enables exclusive_statfs)");
+  command->add_flag("--with-breaker", options.with_breaker,
+                    "apply each scenario's must_fail_with (fault rules, mount options): every such test must FAIL");
   command->add_flag("--allow-dev-suid", options.allow_dev_suid,
                     "let scenarios mount with `dev` or `suid` (skipped otherwise: their nodes could reach the host)");
   command->add_flag(

@@ -57,6 +57,7 @@ void FuseMount::make_layout() {
   layout_.mountpoint = layout_.tmpdir + "/mnt";
   layout_.source = layout_.tmpdir + "/src";
   layout_.log = layout_.tmpdir + "/daemon.log";
+  layout_.control = layout_.tmpdir + "/control.sock";
   ::mkdir(layout_.mountpoint.c_str(), 0755);
   ::mkdir(layout_.source.c_str(), 0755);
   root_ = layout_.mountpoint;

@@ -19,13 +19,14 @@ namespace fusecheck {
 // Where one FUSE mount lives: a private temp dir holding the mountpoint, a backing
 // directory for passthrough daemons ({src}) and the daemon's output.
 struct FuseLayout {
-  std::string tmpdir, mountpoint, source, log;
+  std::string tmpdir, mountpoint, source, log, control;
 };
 
 // The program and its arguments (no shell involved unless the driver asks for one).
 struct DaemonCommand {
   std::string program;
   std::vector<std::string> argv;
+  bool offers_control = false;  // the daemon was told to open FuseLayout::control
 };
 
 class FuseMount : public Mount {
@@ -37,7 +38,9 @@ class FuseMount : public Mount {
                                       std::chrono::milliseconds ready_timeout, CommandFor command_for) {
     std::unique_ptr<FuseMount> mount(new FuseMount(spec));
     mount->make_layout();
-    mount->launch(command_for(mount->layout_, mount->mount_options(options)));
+    DaemonCommand command = command_for(mount->layout_, mount->mount_options(options));
+    if (command.offers_control) mount->control_socket_ = mount->layout_.control;
+    mount->launch(command);
     mount->wait_until_mounted(ready_timeout);
     mount->read_mount_features();
     return mount;

@@ -387,6 +387,7 @@ std::string Matcher::describe() const {
 std::string Expect::describe() const {
   if (kind == Kind::any) return "any result";
   if (kind == Kind::ok) return "success";
+  if (kind == Kind::hang) return "no answer (a hang)";
   std::string names;
   for (int err : errnos) names += (names.empty() ? "" : " or ") + errno_name(err);
   for (int signal : signals) names += (names.empty() ? "" : " or ") + signal_name(signal);

@@ -250,6 +250,48 @@ std::vector<OpSpec> engine_ops() {
   };
 }
 
+// Steps about the kernel's conversation with a FUSE daemon (docs/scenario-format.md section
+// 5.3): made by the engine, through the target's control channel where they need one
+// (scenario_kernel.cpp parses them, kernel_steps.cpp runs them).
+std::vector<OpSpec> kernel_ops() {
+  const auto E = OpFamily::engine;
+  const ArgSpec path{"path", A::path, false};
+  const ArgSpec gate{"gate", A::text, true};
+  const ArgSpec count{"count", A::integer, false, FlagFamily::open, {}, 1, 1000, ""};
+  return {
+      {"mark", E, {{"name", A::text, true}}},
+      {"expect_requests",
+       E,
+       {{"since", A::text}, {"until", A::text}, {"requests", A::spec}, {"order", A::spec}, {"others", A::spec}}},
+      {"fault", E, {{"rule", A::spec, true}}},
+      {"wait_request", E, {gate, count}},
+      {"release", E, {gate}},
+      {"notify",
+       E,
+       {choice("kind", {"inval_entry", "expire_entry", "delete", "inval_inode", "store"}, true),
+        path,
+        {"name", A::text},
+        {"child", A::path},
+        {"offset", A::integer},
+        {"length", A::integer}},
+       DataArg::optional},
+      {"backend",
+       E,
+       {choice("action", {"create", "mkdir", "write", "truncate", "unlink", "rename", "set_type", "reuse"}, true),
+        {"path", A::path, true},
+        {"to", A::path},
+        {"offset", A::integer},
+        {"size", A::integer},
+        {"mode", A::mode},
+        {"type", A::integer}},
+       DataArg::optional},
+      {"drop_caches", E, {choice("what", {"pages", "dentries", "all"})}},
+      {"abort_connection", E, {}},
+      {"signal", E, {choice("signal", {"SIGUSR1", "SIGKILL"}, true)}},
+      {"await", E, {}},
+  };
+}
+
 }  // namespace
 
 const ArgSpec* OpSpec::arg(std::string_view wanted) const {
@@ -267,7 +309,8 @@ const ResultField* OpSpec::result(std::string_view wanted) const {
 const std::vector<OpSpec>& op_table() {
   static const std::vector<OpSpec> ops = [] {
     std::vector<OpSpec> all;
-    for (auto family : {metadata_ops(), file_ops(), directory_ops(), xattr_ops(), mapping_ops(), engine_ops()})
+    for (auto family :
+         {metadata_ops(), file_ops(), directory_ops(), xattr_ops(), mapping_ops(), engine_ops(), kernel_ops()})
       all.insert(all.end(), family.begin(), family.end());
     return all;
   }();

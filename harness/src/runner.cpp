@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <signal.h>
 #include <linux/falloc.h>
 #include <stdio.h>
 #include <string.h>
@@ -34,6 +35,7 @@
 #include "fusecheck/protocol.hpp"
 #include "fusecheck/report.hpp"
 #include "matching.hpp"
+#include "test_context.hpp"
 
 namespace fusecheck {
 
@@ -79,17 +81,6 @@ std::string outcome_text(const json& reply) {
 }
 
 // ---------------------------------------------------------------- executing a test
-
-enum class StepStatus { ok, mismatch, broken };
-
-struct TestContext {
-  const Scenario& scenario;
-  Mount& mount;
-  const RunOptions& options;
-  std::map<std::string, std::unique_ptr<ActorProcess>> actors;
-  std::map<std::string, json> saved;
-  TestResult& result;
-};
 
 double step_timeout(const Step& step, const TestContext& ctx) {
   double seconds = step.timeout > 0 ? step.timeout : ctx.scenario.timeout;
@@ -174,12 +165,134 @@ json build_request(const Step& step, TestContext& ctx) {
   return request;
 }
 
+Clock::time_point deadline_after(double seconds) {
+  return Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+}
+
+// Receives one call's answer and checks it; a problem that allows no verdict is appended to
+// `broken`. A call expected to hang must not answer before the deadline; then the connection
+// is aborted on purpose (the only way out of a deadlock) and the actor is ended.
+StepStatus finish_call(const Step& call, TestContext& ctx, Clock::time_point deadline, const std::string& call_label,
+                       const std::string& section, int index, std::string& broken) {
+  ActorProcess& actor = *ctx.actors.at(call.actor);
+  auto reply = actor.receive(deadline);
+  long long now_ns = realtime_ns();
+  double timeout = step_timeout(call, ctx);
+  auto add_broken = [&](const std::string& what) { broken += (broken.empty() ? "" : "; ") + call_label + ": " + what; };
+  using S = ActorProcess::Reply::Status;
+  if (call.expect.kind == Expect::Kind::hang) {
+    if (reply.status == S::timeout) {
+      ctx.aborted_on_purpose = true;
+      std::string recovery = recover_from_hang(ctx, actor);
+      ctx.result.transcript.push_back(call_label + ": no answer, as expected" + recovery);
+      return StepStatus::ok;
+    }
+    if (reply.status != S::ok) {
+      add_broken(reply.detail);
+      return StepStatus::broken;
+    }
+    ctx.result.transcript.push_back(fmt::format("{}: {}", call_label, outcome_text(reply.body)));
+    ctx.mismatch(call, section, index, "result", call.expect.describe(), outcome_text(reply.body));
+    return StepStatus::mismatch;
+  }
+  if (reply.status == S::timeout && call.background && !(ctx.options.stop && ctx.options.stop->load())) {
+    // A call the scenario let run while it held or signalled it: not coming back is its
+    // outcome (e.g. a daemon that ignores INTERRUPT), so the step fails rather than breaks.
+    ctx.aborted_on_purpose = true;
+    std::string recovery = recover_from_hang(ctx, actor);
+    ctx.result.transcript.push_back(call_label + ": TIMEOUT" + recovery);
+    ctx.mismatch(call, section, index, "result", call.expect.describe(),
+                 fmt::format("no answer within {} s{}", timeout, recovery));
+    return StepStatus::mismatch;
+  }
+  if (reply.status == S::timeout) {
+    std::string recovery = recover_from_hang(ctx, actor);
+    if (ctx.options.stop && ctx.options.stop->load())
+      add_broken("interrupted" + recovery);
+    else
+      add_broken(fmt::format("no answer from actor '{}' within {} s{}", call.actor, timeout, recovery));
+    ctx.result.transcript.push_back(call_label + ": TIMEOUT");
+    return StepStatus::broken;
+  }
+  if (reply.status == S::died) {
+    add_broken(reply.detail + daemon_state(ctx));
+    ctx.result.transcript.push_back(call_label + ": ACTOR DIED");
+    return StepStatus::broken;
+  }
+  if (reply.status == S::protocol) {
+    add_broken("harness protocol error: " + reply.detail);
+    return StepStatus::broken;
+  }
+  ctx.result.transcript.push_back(fmt::format("{}: {}", call_label, outcome_text(reply.body)));
+  int err = reply.body.value("errno", 0);
+  if (!reply.body.value("ok", false) && (err == ENOTCONN || err == ECONNABORTED) && !ctx.aborted_on_purpose) {
+    // The kernel fails requests as soon as the daemon's fd closes, a moment before the
+    // daemon is seen to exit: give it that moment, so a crash is reported as one.
+    auto trouble = ctx.mount.trouble();
+    for (auto until = Clock::now() + deadline::daemon_leaving; !trouble && Clock::now() < until;
+         trouble = ctx.mount.trouble())
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (trouble) {
+      add_broken(fmt::format("{} because {}", outcome_text(reply.body), *trouble));
+      return StepStatus::broken;
+    }
+  }
+  return evaluate(call, reply.body, ctx, section, index, now_ns);
+}
+
+// signal and await: the actor side of a call running in the background.
+StepStatus background_step(const Step& step, TestContext& ctx, const std::string& section, int index,
+                           const std::string& label) {
+  ActorProcess& actor = *ctx.actors.at(step.actor);
+  const Step* call = ctx.background.at(step.actor);
+  if (step.op == "signal" && step.engine["signal"] == "SIGUSR1") {
+    ::kill(actor.pid(), SIGUSR1);
+    ctx.result.transcript.push_back(label + ": sent");
+    return StepStatus::ok;
+  }
+  if (step.op == "signal") {
+    ctx.background.erase(step.actor);
+    ctx.killed.insert(step.actor);
+    bool reaped = actor.kill_and_reap(deadline::actor_reap);
+    ctx.result.transcript.push_back(label + (reaped ? ": the actor ended" : ": the actor is stuck in the kernel"));
+    if (reaped) return StepStatus::ok;
+    ctx.result.reason = label + ": the actor could not be killed (stuck in the kernel)";
+    return StepStatus::broken;
+  }
+  ctx.background.erase(step.actor);
+  std::string broken;
+  StepStatus status = finish_call(*call, ctx, deadline_after(step_timeout(*call, ctx)), label, section, index, broken);
+  if (status == StepStatus::broken) ctx.result.reason = broken;
+  return status;
+}
+
+// Before every step on a target with a control channel: the trace marks that delimit "the
+// previous step" for expect_requests.
+StepStatus take_step_mark(TestContext& ctx, const std::string& label) {
+  if (!ctx.control) return StepStatus::ok;
+  try {
+    ctx.previous_mark = ctx.step_mark;
+    ctx.step_mark = ctx.control->must({{"cmd", "mark"}}, deadline::service_call)["mark"].get<uint64_t>();
+    return StepStatus::ok;
+  } catch (const HarnessError& error) {
+    ctx.result.reason = fmt::format("{}: {}", label, error.what());
+    return StepStatus::broken;
+  }
+}
+
 StepStatus run_step(const Step& step, TestContext& ctx, const std::string& section, int index) {
   std::string label = fmt::format("{} step {} ({})", section, index, step.summary);
+  if (take_step_mark(ctx, label) == StepStatus::broken) return StepStatus::broken;
   if (step.op == "sleep") {
     std::this_thread::sleep_for(std::chrono::duration<double>(step.sleep_seconds));
     ctx.result.transcript.push_back(label + ": done");
     return StepStatus::ok;
+  }
+  if (step.op == "signal" || step.op == "await") return background_step(step, ctx, section, index, label);
+  if (!step.engine.is_null()) {
+    StepStatus status = run_kernel_step(step, ctx, section, index);
+    ctx.result.transcript.push_back(label + (status == StepStatus::ok ? ": done" : ": not as expected"));
+    return status;
   }
   std::vector<const Step*> calls;
   if (step.op == "parallel") {
@@ -189,7 +302,7 @@ StepStatus run_step(const Step& step, TestContext& ctx, const std::string& secti
   }
   double timeout = 0;
   for (const Step* call : calls) timeout = std::max(timeout, step_timeout(*call, ctx));
-  auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout));
+  auto deadline = deadline_after(timeout);
   for (const Step* call : calls) {
     json request;
     try {
@@ -198,56 +311,23 @@ StepStatus run_step(const Step& step, TestContext& ctx, const std::string& secti
       ctx.result.reason = fmt::format("{}: {}", label, error.what());
       return StepStatus::broken;
     }
-    if (!ctx.actors.at(call->actor)->send(request)) {
+    if (ctx.killed.count(call->actor) || !ctx.actors.at(call->actor)->send(request)) {
       ctx.result.reason = fmt::format("{}: actor '{}' is gone{}", label, call->actor, daemon_state(ctx));
       return StepStatus::broken;
     }
   }
+  if (step.background) {
+    ctx.background[step.actor] = &step;
+    ctx.result.transcript.push_back(label + ": started");
+    return StepStatus::ok;
+  }
   StepStatus status = StepStatus::ok;
   std::string broken;
   for (size_t i = 0; i < calls.size(); ++i) {
-    const Step& call = *calls[i];
     std::string call_label =
-        calls.size() > 1 ? fmt::format("{} step {}.{} ({})", section, index, i + 1, call.summary) : label;
-    ActorProcess& actor = *ctx.actors.at(call.actor);
-    auto reply = actor.receive(deadline);
-    long long now_ns = realtime_ns();
-    using S = ActorProcess::Reply::Status;
-    if (reply.status == S::timeout) {
-      std::string recovery = recover_from_hang(ctx, actor);
-      if (ctx.options.stop && ctx.options.stop->load())
-        broken += fmt::format("{}{}: interrupted{}", broken.empty() ? "" : "; ", call_label, recovery);
-      else
-        broken += fmt::format("{}{}: no answer from actor '{}' within {} s{}", broken.empty() ? "" : "; ", call_label,
-                              call.actor, timeout, recovery);
-      ctx.result.transcript.push_back(call_label + ": TIMEOUT");
-      continue;
-    }
-    if (reply.status == S::died) {
-      broken += fmt::format("{}{}: {}{}", broken.empty() ? "" : "; ", call_label, reply.detail, daemon_state(ctx));
-      ctx.result.transcript.push_back(call_label + ": ACTOR DIED");
-      continue;
-    }
-    if (reply.status == S::protocol) {
-      broken += fmt::format("{}{}: harness protocol error: {}", broken.empty() ? "" : "; ", call_label, reply.detail);
-      continue;
-    }
-    ctx.result.transcript.push_back(fmt::format("{}: {}", call_label, outcome_text(reply.body)));
-    int err = reply.body.value("errno", 0);
-    if (!reply.body.value("ok", false) && (err == ENOTCONN || err == ECONNABORTED)) {
-      // The kernel fails requests as soon as the daemon's fd closes, a moment before the
-      // daemon is seen to exit: give it that moment, so a crash is reported as one.
-      auto trouble = ctx.mount.trouble();
-      for (auto until = Clock::now() + deadline::daemon_leaving; !trouble && Clock::now() < until;
-           trouble = ctx.mount.trouble())
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      if (trouble) {
-        broken += fmt::format("{}{}: {} because {}", broken.empty() ? "" : "; ", call_label, outcome_text(reply.body),
-                              *trouble);
-        continue;
-      }
-    }
-    if (evaluate(call, reply.body, ctx, section, index, now_ns) != StepStatus::ok) status = StepStatus::mismatch;
+        calls.size() > 1 ? fmt::format("{} step {}.{} ({})", section, index, i + 1, calls[i]->summary) : label;
+    StepStatus one = finish_call(*calls[i], ctx, deadline, call_label, section, index, broken);
+    if (one == StepStatus::mismatch && status == StepStatus::ok) status = one;
   }
   if (!broken.empty()) {
     ctx.result.reason = broken;
@@ -401,6 +481,7 @@ class MountSession {
     auto times = call(make_request("stat", {{"path", at("g")}}));
     bool exact = reply_ok(times) && times.body["r"].value("mtime_nsec", 0) == 123456789;
     features.set("timestamps_ns", exact, "utimensat with nanoseconds did not read back exactly");
+    probe_control();
     call({{"op", "reset"}});  // closes the O_TMPFILE descriptor
     call({{"op", "rmtree"}, {"path", dir}});
     if (!mount_->spec().is_fuse() && ::geteuid() == 0) probe_other_users();
@@ -487,7 +568,10 @@ class MountSession {
     if (!prepare_workdir(scenario, workdir, result)) return result;
     ++tests_on_mount_;
     TestContext ctx{scenario, *mount_, options_, {}, {}, result};
+    ctx.control = control_.get();
+    ctx.workdir_in_mount = workdir.substr(mount_->root().size());
     bool ready = start_actors(scenario, workdir, ctx);
+    if (ready && options_.with_breaker) ready = apply_breaker(scenario, ctx);
     bool set_up = ready && run_section(scenario.setup, "setup", ctx);
     if (set_up && !scenario.setup.empty()) {
       if (auto why = off_mount(workdir)) {
@@ -496,10 +580,51 @@ class MountSession {
       }
     }
     if (set_up) run_section(scenario.steps, "steps", ctx);
-    if (ready) run_cleanup(scenario, ctx);
-    for (auto& [name, actor] : ctx.actors) pool_.give_back(std::move(actor));
+    end_background_calls(ctx);
+    if (!ctx.aborted_on_purpose) compare_counts_with_the_filesystem();
+    if (ready && !ctx.aborted_on_purpose) run_cleanup(scenario, ctx);
+    for (auto& [name, actor] : ctx.actors)
+      if (!ctx.killed.count(name)) pool_.give_back(std::move(actor));
+    if (ctx.aborted_on_purpose) {
+      // The scenario ended the connection itself: the mount is finished, not broken.
+      lost_mount_ = "the scenario aborted the FUSE connection";
+      aborted_on_purpose_ = true;
+      return result;
+    }
     remove_workdir(workdir, result);
     return result;
+  }
+
+  // After a test on a mount with a trace: every reference the kernel got must come back once
+  // its caches are dropped, and every open handle must have been released. The actors go
+  // first (a cwd pins a directory). A violation fails the test and names the node.
+  void check_balance(TestResult& result) {
+    if (!control_ || aborted_on_purpose_ || !lost_mount_.empty() || mount_->trouble()) return;
+    service_.reset();
+    pool_.clear();
+    try {
+      control_->must({{"cmd", "release_all"}}, deadline::service_call);
+      control_->must({{"cmd", "clear_faults"}}, deadline::service_call);
+      // After the drop nothing may be held (the filesystem's own counts were compared at the
+      // end of the steps, while the kernel still held what they gave it).
+      std::vector<std::string> problems = std::move(counts_at_end_of_steps_);
+      std::string error = drop_kernel_caches(3, control_.get());
+      if (!error.empty()) throw HarnessError(error);
+      json after = control_->must({{"cmd", "balance"}}, deadline::service_call);
+      for (const auto& key : {"problems", "outstanding"})
+        for (const auto& line : after[key]) problems.push_back(fmt::format("{}: {}", key, line.get<std::string>()));
+      if (problems.empty()) return;
+      for (const auto& line : problems) result.transcript.push_back("lookup balance: " + line);
+      if (result.verdict != Verdict::pass) return;
+      result.verdict = Verdict::fail;
+      result.reason = fmt::format("lookup balance: {}{}", problems.front(),
+                                  problems.size() > 1 ? fmt::format(" (and {} more)", problems.size() - 1) : "");
+    } catch (const HarnessError& error) {
+      if (result.verdict == Verdict::pass) {
+        result.verdict = Verdict::broken;
+        result.reason = std::string("lookup balance check: ") + error.what();
+      }
+    }
   }
 
   // Why `path` is not on this mount, or nullopt if it is: the service actor stats it, and
@@ -531,6 +656,7 @@ class MountSession {
 
   // Non-empty once a test found the mount gone (off_mount said so): the session is finished.
   const std::string& lost_mount() const { return lost_mount_; }
+  bool aborted_on_purpose() const { return aborted_on_purpose_; }
   // Tests that got a workdir on this mount; 0 with lost_mount() means it never worked.
   int tests_on_mount() const { return tests_on_mount_; }
 
@@ -539,6 +665,82 @@ class MountSession {
     lost_mount_ = why;
     result.verdict = Verdict::broken;
     result.reason = fmt::format("the mount vanished {}: {}", when, why);
+  }
+
+  // The control channel, when the daemon was started with one: `trace` if it answers the
+  // protocol's commands, `backend` if it also changes the filesystem behind the kernel's back.
+  void probe_control() {
+    Features& features = mount_->features();
+    const auto& socket = mount_->control_socket();
+    std::string none =
+        mount_->spec().is_fuse()
+            ? "the daemon was not started with a control channel (memfs is, for scenarios that need one; an exec: "
+              "command takes its socket where it says {control})"
+            : "a dir: target has no daemon, so no control channel";
+    if (!socket) {
+      features.set("trace", false, none);
+      features.set("backend", false, none);
+      return;
+    }
+    try {
+      control_ = std::make_unique<ControlClient>(*socket, deadline::feature_probe);
+      std::string why;
+      features.set("trace", control_->offers("mark", why, deadline::feature_probe), why);
+      bool backend = control_->offers("backend", why, deadline::feature_probe);
+      features.set("backend", backend, "the control channel has no backend command: " + why);
+    } catch (const HarnessError& error) {
+      control_.reset();
+      features.set("trace", false, error.what());
+      features.set("backend", false, error.what());
+    }
+  }
+
+  // must_fail_with's fault rules, set before the setup: the first rule that acts on a request
+  // wins, so they come before the scenario's own.
+  bool apply_breaker(const Scenario& scenario, TestContext& ctx) {
+    for (const auto& rule : scenario.breaker_rules) {
+      Step step;
+      step.op = "fault";
+      step.engine = {{"rule", rule}};
+      step.summary = "must_fail_with fault " + rule.dump();
+      if (run_kernel_step(step, ctx, "setup", 0) != StepStatus::ok) {
+        ctx.result.verdict = Verdict::broken;
+        return false;
+      }
+    }
+    return true;
+  }
+
+  // A filesystem that reports its own lookup counts (memfs does) must agree with the wire
+  // while the kernel still holds the references the test gave it: once the workdir is gone
+  // and the caches dropped, a count it never raised is indistinguishable from a settled one.
+  void compare_counts_with_the_filesystem() {
+    counts_at_end_of_steps_.clear();
+    if (!control_) return;
+    try {
+      json balance = control_->must({{"cmd", "balance"}}, deadline::service_call);
+      for (const auto& line : balance["problems"])
+        counts_at_end_of_steps_.push_back("after the steps: " + line.get<std::string>());
+    } catch (const HarnessError& error) {
+      counts_at_end_of_steps_.push_back(std::string("after the steps: ") + error.what());
+    }
+  }
+
+  // Calls still running in the background when the steps ended early: their gates are
+  // opened and their actors ended (they cannot take another request).
+  void end_background_calls(TestContext& ctx) {
+    if (ctx.background.empty()) return;
+    if (control_ && !ctx.aborted_on_purpose) {
+      try {
+        control_->call({{"cmd", "release_all"}}, deadline::service_call);
+      } catch (const HarnessError&) {
+      }
+    }
+    for (const auto& [name, step] : ctx.background) {
+      ctx.actors.at(name)->kill_and_reap(deadline::actor_reap);
+      ctx.killed.insert(name);
+    }
+    ctx.background.clear();
   }
 
   Clock::duration service_deadline() const {
@@ -642,7 +844,10 @@ class MountSession {
   const RunOptions& options_;
   ActorPool pool_;
   std::unique_ptr<ActorProcess> service_;
+  std::unique_ptr<ControlClient> control_;
   std::string lost_mount_;
+  bool aborted_on_purpose_ = false;
+  std::vector<std::string> counts_at_end_of_steps_;
   int tests_on_mount_ = 0;
 };
 
@@ -656,10 +861,16 @@ struct RunPlan {
   struct Shard {
     std::vector<size_t> tests;  // indexes into items
     std::vector<std::string> mount_options;
+    bool isolated = false;  // one kernel scenario, alone on the machine, on its own mount
+    bool control = false;   // the daemon starts with its control channel
   };
   std::vector<Item> items;
   std::vector<size_t> skipped;  // skipped by an expectations entry, before any mount
   std::vector<Shard> shards;
+  // Run one at a time after every other shard has finished: they drop the kernel's caches
+  // (which would disturb any test running beside them) and count requests (which another
+  // test's cache drop would disturb).
+  std::vector<Shard> isolated;
   int jobs = 1;
 };
 
@@ -671,10 +882,18 @@ RunPlan plan_run(const std::vector<Scenario>& tests, const RunOptions& options) 
   for (size_t i = 0; i < plan.items.size(); ++i) {
     const Scenario& scenario = *plan.items[i].scenario;
     const ExpectationEntry* entry = options.expectations ? options.expectations->find(scenario) : nullptr;
-    if (entry && entry->skip)
+    if (entry && entry->skip) {
       plan.skipped.push_back(i);
-    else
+    } else if (scenario.isolated) {
+      RunPlan::Shard shard{{i}, scenario.mount_options, true, scenario.control};
+      if (options.with_breaker) {
+        shard.mount_options.insert(shard.mount_options.end(), scenario.breaker_mount.begin(),
+                                   scenario.breaker_mount.end());
+      }
+      plan.isolated.push_back(std::move(shard));
+    } else {
       groups[scenario.mount_key()].push_back(i);
+    }
   }
   plan.jobs = std::max(1, options.jobs);
   if (!options.target.is_fuse()) plan.jobs = 1;  // one directory: tests share its statfs counts
@@ -827,7 +1046,8 @@ class ShardWorker {
 
   void mount() {
     try {
-      session_ = std::make_unique<MountSession>(Mount::create(options_.target, shard_.mount_options), options_);
+      session_ = std::make_unique<MountSession>(Mount::create(options_.target, shard_.mount_options, shard_.control),
+                                                options_);
       ++recorder_.mounts;
       // Seen in mountinfo is not served: a libfuse 2 daemon (bindfs) mounts first and only
       // then rejects an option, closes the connection and unmounts. A mount is ready once
@@ -877,6 +1097,7 @@ class ShardWorker {
 
   TestResult run_on_session(const Scenario& scenario) {
     TestResult result = session_->run(scenario, ++recorder_.sequence);
+    if (shard_.isolated) session_->check_balance(result);
     if (!session_->lost_mount().empty() && session_->tests_on_mount() == 0) {
       // It vanished before its first test got a workdir on it: it never worked.
       end_session();
@@ -890,8 +1111,9 @@ class ShardWorker {
       why = session_->mount().trouble();
     if (why) {
       // Start the next test on a fresh mount; this one hung or lost its daemon.
+      bool on_purpose = session_->aborted_on_purpose();
       end_session();
-      if (!stopping())
+      if (!stopping() && !on_purpose)
         recorder_.notice(fmt::format("remounting {} after {}: {}", options_.target.text, scenario.name, *why));
     }
     return result;
@@ -937,6 +1159,7 @@ std::vector<TestResult> run_tests(const std::vector<Scenario>& tests, const RunO
   for (int j = 1; j < std::min<int>(plan.jobs, static_cast<int>(plan.shards.size())); ++j) threads.emplace_back(worker);
   worker();
   for (auto& thread : threads) thread.join();
+  for (const auto& shard : plan.isolated) ShardWorker(shard, plan, options, recorder).run();
   if (stats) {
     stats->mounts = recorder.mounts;
     stats->actors_spawned = recorder.spawned;

@@ -54,7 +54,9 @@ const std::vector<std::string>& known_features() {
                                                     "o_tmpfile",
                                                     "exclusive_statfs",
                                                     "mmap_shared",
-                                                    "o_direct"};
+                                                    "o_direct",
+                                                    "trace",
+                                                    "backend"};
   return features;
 }
 
@@ -97,7 +99,7 @@ Scenario Parser::scenario(const YAML::Node& doc, const std::string& base_name,
                           const std::vector<std::pair<std::string, std::string>>& combination) {
   check_keys(doc,
              {"format", "title", "refs", "tags", "requires", "mount", "actors", "default_actor", "workdir", "timeout",
-              "params", "setup", "steps", "cleanup", "repro"},
+              "params", "setup", "steps", "cleanup", "repro", "must_fail_with"},
              "scenario");
   Scenario s;
   s.file = file_;
@@ -128,6 +130,7 @@ Scenario Parser::scenario(const YAML::Node& doc, const std::string& base_name,
   s.setup = steps(doc["setup"], "setup", s, "root", flow);
   s.steps = steps(doc["steps"], "steps", s, default_actor, flow);
   s.cleanup = steps(doc["cleanup"], "cleanup", s, default_actor, flow);
+  kernel_requirements(doc, s);
   return s;
 }
 

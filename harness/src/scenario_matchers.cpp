@@ -210,13 +210,17 @@ Expect Parser::expect(const YAML::Node& node, const OpSpec& op, const FlowState&
       result.kind = Expect::Kind::any;
       return result;
     }
+    if (raw == "hang") {
+      result.kind = Expect::Kind::hang;
+      return result;
+    }
     result.kind = Expect::Kind::error;
     if (auto signal = signal_from_name(raw)) {
       result.signals.push_back(*signal);
       return result;
     }
     auto err = errno_from_name(raw);
-    if (!err) fail(node, fmt::format("expect '{}' is not ok, any, or an errno name or signal name", raw));
+    if (!err) fail(node, fmt::format("expect '{}' is not ok, any, hang, or an errno name or signal name", raw));
     result.errnos.push_back(*err);
     return result;
   }

@@ -39,6 +39,10 @@ struct ParseBudget {
 struct FlowState {
   std::map<std::string, std::set<std::string>> fds, dirs, maps;
   std::map<std::string, const OpSpec*> saved;
+  std::set<std::string> marks;                    // trace marks named so far
+  std::map<std::string, std::string> background;  // actor -> where its unanswered call is
+  bool hung = false;                              // a step expecting a hang came: it must be the last
+  std::string section;                            // setup, steps or cleanup
 };
 
 // What one step is being built from, handed between the named stages of Parser::step.
@@ -119,6 +123,16 @@ class Parser {
   Step parallel_step(const YAML::Node& node, const Scenario& scenario, const std::string& default_actor,
                      FlowState& flow, Step step) const;
   Step sleep_step(const YAML::Node& node, Step step) const;
+  // Kernel interaction steps and must_fail_with (scenario_kernel.cpp).
+  Step kernel_step(const YAML::Node& node, const Scenario& scenario, FlowState& flow, Step step) const;
+  void kernel_step_actor(const YAML::Node& node, const Scenario& scenario, const FlowState& flow, Step& step) const;
+  void kernel_step_expect(const YAML::Node& node, Step& step) const;
+  void actor_flow(const YAML::Node& node, Step& step, FlowState& flow) const;
+  nlohmann::json fault_rule(const YAML::Node& node) const;
+  nlohmann::json notification(const YAML::Node& node, const std::string& what) const;
+  nlohmann::json request_matcher(const YAML::Node& node) const;
+  nlohmann::json json_scalar(const YAML::Node& node, const std::string& what) const;
+  void kernel_requirements(const YAML::Node& doc, Scenario& s) const;
   void arguments(StepInput in) const;
   void argument(StepInput in, const ArgSpec& arg, const YAML::Node& value) const;
   void path_argument(StepInput in, const ArgSpec& arg, const YAML::Node& value) const;

@@ -13,7 +13,7 @@ using nlohmann::json;
 
 namespace {
 
-const std::vector<std::string> step_common_keys = {"op", "actor", "expect", "save", "note", "timeout"};
+const std::vector<std::string> step_common_keys = {"op", "actor", "expect", "save", "note", "timeout", "background"};
 constexpr long long kMaxRepeat = 10000;
 
 bool has_times(const std::string& op) { return op == "utimensat" || op == "futimens"; }
@@ -38,12 +38,17 @@ std::vector<Step> Parser::steps(const YAML::Node& node, const std::string& secti
   std::vector<Step> out;
   if (!node) return out;
   if (!node.IsSequence()) fail(node, section + " must be a list of steps");
+  flow.section = section;
   for (const auto& item : node) {
+    if (flow.hung) fail(item, "no step can follow one that expects a hang (the engine aborts the connection)");
     if (item.IsMap() && item["repeat"])
       repeat(item, scenario, default_actor, flow, out);
     else
       out.push_back(step(item, scenario, default_actor, flow, false));
   }
+  for (const auto& [actor, where] : flow.background)
+    throw FileError(fmt::format("{}: actor '{}' runs this call in the background, but no `await` of it follows in {}",
+                                where, actor, section));
   return out;
 }
 
@@ -88,6 +93,7 @@ Step Parser::step(const YAML::Node& node, const Scenario& scenario, const std::s
   std::vector<std::string> allowed = step_common_keys;
   for (const auto& arg : op->args) allowed.push_back(arg.name);
   if (op->data != DataArg::none) allowed.insert(allowed.end(), data_keys.begin(), data_keys.end());
+  if (op->family == OpFamily::engine) std::erase(allowed, std::string("save"));
   if (has_times(step.op)) allowed.push_back("times");
   if (step.op == "parallel") allowed = {"op", "steps", "note"};
   check_keys(node, allowed, "step '" + step.op + "'");
@@ -100,6 +106,7 @@ Step Parser::step(const YAML::Node& node, const Scenario& scenario, const std::s
     return parallel_step(node, scenario, default_actor, flow, std::move(step));
   }
   if (step.op == "sleep") return sleep_step(node, std::move(step));
+  if (op->family == OpFamily::engine) return kernel_step(node, scenario, flow, std::move(step));
 
   step.actor = node["actor"] ? text(node["actor"], "actor") : default_actor;
   if (!scenario.actors.count(step.actor))
@@ -111,6 +118,9 @@ Step Parser::step(const YAML::Node& node, const Scenario& scenario, const std::s
   if (step.actor != "root") step.summary += " (as " + step.actor + ")";
   step.expect = expect(node["expect"], *op, flow);
   save(in);
+  actor_flow(node, step, flow);
+  if (in_parallel && (step.background || step.expect.kind == Expect::Kind::hang))
+    fail(node, "a step inside parallel can neither run in the background nor expect a hang");
   return step;
 }
 
@@ -200,7 +210,8 @@ void Parser::argument(StepInput in, const ArgSpec& arg, const YAML::Node& value)
       summary += " " + arg.name;
       return;
     }
-    case ArgType::seconds: return;
+    case ArgType::seconds:
+    case ArgType::spec: return;
   }
 }
 

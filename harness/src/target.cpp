@@ -84,10 +84,12 @@ class MemfsDriver : public TargetDriver {
   bool is_fuse() const override { return true; }
   std::optional<std::string> default_expectations() const override { return "memfs"; }
   std::unique_ptr<Mount> mount(const TargetSpec& spec, const std::vector<std::string>& options,
-                               std::chrono::milliseconds ready) const override {
+                               std::chrono::milliseconds ready, bool control) const override {
     return FuseMount::start(spec, options, ready, [&](const FuseLayout& where, const std::string& joined) {
       DaemonCommand command{program_, {where.mountpoint}};
       if (!joined.empty()) command.argv.insert(command.argv.end(), {"-o", joined});
+      if (control) command.argv.insert(command.argv.end(), {"--control", where.control});
+      command.offers_control = control;
       return command;
     });
   }
@@ -109,17 +111,21 @@ class ExecDriver : public TargetDriver {
   // A program's name says nothing about its behaviour (a port of pyfuse3's tmpfs.py is no
   // tmpfs): an exec: target gets expectations only from --expectations.
   std::optional<std::string> default_expectations() const override { return std::nullopt; }
+  // A daemon that offers a control channel (any fusepp daemon may) takes its socket's path
+  // where the command says {control}; it then always has one.
   std::unique_ptr<Mount> mount(const TargetSpec& spec, const std::vector<std::string>& options,
-                               std::chrono::milliseconds ready) const override {
+                               std::chrono::milliseconds ready, bool) const override {
     return FuseMount::start(spec, options, ready, [&](const FuseLayout& where, const std::string& joined) {
       std::string command = replace_all(template_, "{mnt}", shell_quote(where.mountpoint));
       command = replace_all(command, "{src}", shell_quote(where.source));
+      bool offers_control = command.find("{control}") != std::string::npos;
+      command = replace_all(command, "{control}", shell_quote(where.control));
       std::string opts = joined.empty() ? "" : "-o " + shell_quote(joined);
       if (command.find("{opts}") != std::string::npos)
         command = replace_all(command, "{opts}", opts);
       else if (!opts.empty())
         command += " " + opts;
-      return DaemonCommand{"/bin/sh", {"-c", "exec " + command}};
+      return DaemonCommand{"/bin/sh", {"-c", "exec " + command}, offers_control};
     });
   }
 
@@ -174,8 +180,8 @@ class DirDriver : public TargetDriver {
     if (!holder || holder->fstype.empty() || holder->fstype.rfind("fuse", 0) == 0) return std::nullopt;
     return holder->fstype;
   }
-  std::unique_ptr<Mount> mount(const TargetSpec& spec, const std::vector<std::string>&,
-                               std::chrono::milliseconds) const override {
+  std::unique_ptr<Mount> mount(const TargetSpec& spec, const std::vector<std::string>&, std::chrono::milliseconds,
+                               bool) const override {
     return std::make_unique<DirMount>(spec, path_);
   }
 
@@ -227,13 +233,13 @@ void Features::set(const std::string& feature, bool present, const std::string& 
 }
 
 std::unique_ptr<Mount> Mount::create(const TargetSpec& spec, const std::vector<std::string>& options,
-                                     std::chrono::milliseconds ready_timeout) {
+                                     std::chrono::milliseconds ready_timeout, bool control) {
   if (!spec.driver) throw HarnessError("no target given", exit_code::usage);
-  return spec.driver->mount(spec, options, ready_timeout);
+  return spec.driver->mount(spec, options, ready_timeout, control);
 }
 
-std::unique_ptr<Mount> Mount::create(const TargetSpec& spec, const std::vector<std::string>& options) {
-  return create(spec, options, deadline::mount_ready);
+std::unique_ptr<Mount> Mount::create(const TargetSpec& spec, const std::vector<std::string>& options, bool control) {
+  return create(spec, options, deadline::mount_ready, control);
 }
 
 std::string Mount::daemon_log_tail(size_t) const { return ""; }

@@ -282,3 +282,48 @@ TEST(Parser, RepeatErrorsCiteFileLineColumn) {
 }
 
 }  // namespace
+
+// Kernel interaction steps (docs/scenario-format.md 5.3): the same file:line:col rules.
+namespace {
+
+struct BadKernelStep {
+  const char* body;
+  const char* message;  // a part of the error, with its position where it has one
+};
+
+TEST(KernelSteps, BadStepsAreRejectedWithTheirPosition) {
+  const BadKernelStep cases[] = {
+      {"steps:\n  - {op: fault, rule: {op: LOOKUP, nmae: f}}\n", "s.yaml:5:36: unknown key 'nmae' in fault rule"},
+      {"steps:\n  - {op: fault, rule: {op: LOKUP}}\n", "s.yaml:5:28: fault op 'LOKUP' is not a FUSE opcode name"},
+      {"steps:\n  - {op: fault, rule: {op: READ, error: EWHAT}}\n", "s.yaml:5:41: fault error must be an errno name"},
+      {"steps:\n  - {op: fault, rule: {op: READ, reply: {keep: true}}}\n", "unknown key 'keep' in fault reply"},
+      {"steps:\n  - {op: expect_requests, since: m, requests: []}\n", "s.yaml:5:34: no mark 'm' before this step"},
+      {"steps:\n  - {op: expect_requests, requests: [{op: LOOKUP, count: {about: 1}}]}\n",
+       "unknown key 'about' in count"},
+      {"steps:\n  - {op: expect_requests, requests: [{op: LOOKUP}], others: few}\n", "others must be any or none"},
+      {"steps:\n  - {op: stat, path: f, background: true}\n",
+       "s.yaml:5:5: actor 'root' runs this call in the background, but no `await`"},
+      {"steps:\n  - {op: stat, path: f, background: true}\n  - {op: stat, path: g}\n",
+       "s.yaml:6:5: actor 'root' is still in its background call"},
+      {"steps:\n  - {op: await, actor: root}\n", "has no call running in the background here"},
+      {"steps:\n  - {op: mkdir, path: d, expect: hang}\n  - {op: stat, path: d}\n",
+       "s.yaml:6:5: no step can follow one that expects a hang"},
+      {"tags: [kernel]\nsteps:\n  - {op: stat, path: f}\n", "needs must_fail_with"},
+  };
+  for (const auto& bad : cases) {
+    std::string error = parse_error(bad.body);
+    EXPECT_NE(error.find(bad.message), std::string::npos) << bad.body << " gave: " << error;
+  }
+}
+
+TEST(KernelSteps, StepsSetTheScenariosRequirements) {
+  const std::string body =
+      "must_fail_with: {mount: [x]}\nsteps:\n  - {op: backend, action: create, path: g}\n  - {op: drop_caches}\n";
+  Scenario kernel = parse_scenario_text(std::string(header) + body, "s.yaml", "area/s").at(0);
+  EXPECT_TRUE(kernel.isolated && kernel.control);
+  for (const char* feature : {"trace", "backend", "root", "fuse"})
+    EXPECT_TRUE(kernel.requires_features.count(feature)) << feature;
+  EXPECT_EQ(kernel.breaker_mount, std::vector<std::string>{"x"});
+}
+
+}  // namespace

@@ -104,17 +104,6 @@ int check_mountpoint(const std::filesystem::path& mountpoint) {
   return kOk;
 }
 
-// The control channel: fusepp's commands plus memfs's "backend", and memfs's own lookup
-// counts in the balance.
-std::unique_ptr<fusepp::ControlServer> start_control(fusepp::Session& session, fusepp::Observer& observer,
-                                                     memfs::MemFs& fs, const std::filesystem::path& socket) {
-  session.observe(&observer);
-  observer.set_lookup_count_source([&fs](uint64_t ino) { return fs.lookup_count(ino); });
-  auto control = std::make_unique<fusepp::ControlServer>(session, observer, socket);
-  control->add_command("backend", [&fs](const nlohmann::json& q) { return fs.backend(q); });
-  return control;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -137,7 +126,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<fusepp::ControlServer> control;
   try {
     session = std::make_unique<fusepp::Session>(fs, cmd.mountpoint, cmd.mount.mount_options);
-    if (!cmd.control_socket.empty()) control = start_control(*session, observer, fs, cmd.control_socket);
+    if (!cmd.control_socket.empty()) control = memfs::start_control(*session, observer, fs, cmd.control_socket);
   } catch (const std::exception& e) {
     std::cerr << "fusecheck-memfs: cannot mount " << cmd.mountpoint << ": " << e.what() << "\n";
     return kMountFailed;

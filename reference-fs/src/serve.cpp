@@ -9,7 +9,18 @@
 #include <iostream>
 #include <thread>
 
+#include "memfs/memfs.hpp"
+
 namespace memfs {
+
+std::unique_ptr<fusepp::ControlServer> start_control(fusepp::Session& session, fusepp::Observer& observer, MemFs& fs,
+                                                     const std::filesystem::path& socket) {
+  session.observe(&observer);
+  observer.set_lookup_count_source([&fs](uint64_t ino) { return fs.lookup_count(ino); });
+  auto control = std::make_unique<fusepp::ControlServer>(session, observer, socket);
+  control->add_command("backend", [&fs](const nlohmann::json& q) { return fs.backend(q); });
+  return control;
+}
 
 StopSignals::StopSignals() {
   sigemptyset(&signals_);

@@ -37,10 +37,12 @@ enum class ArgType {
   choice,
   value,
   seconds,
-  name_prefix
+  name_prefix,
+  spec  // a YAML value the engine step reads itself (a fault rule, request matchers)
 };
 
-// Which actor source file executes the op; `engine` ops (sleep, parallel) never reach an actor.
+// Which actor source file executes the op; `engine` ops (sleep, parallel, and the kernel
+// interaction steps: mark, fault, notify, drop_caches...) never reach an actor.
 // `mapping`: mmap and the calls that move data without read/write (sendfile, splice).
 enum class OpFamily { files, directories, xattrs, metadata, mapping, engine };
 

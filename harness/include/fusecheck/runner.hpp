@@ -80,6 +80,9 @@ struct RunOptions {
   // Mount options `dev` and `suid` would let a test's device nodes and setuid files act on
   // the host; a scenario asking for them is skipped unless the user allows them.
   bool allow_dev_suid = false;
+  // Runs every scenario that has must_fail_with with it applied (its fault rules before the
+  // steps, its mount options): each must then FAIL, which proves it can.
+  bool with_breaker = false;
 };
 
 struct RunStats {

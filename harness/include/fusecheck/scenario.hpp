@@ -78,7 +78,9 @@ struct FieldExpect {
 };
 
 struct Expect {
-  enum class Kind { ok, error, any } kind = Kind::ok;
+  // hang: the call must not come back within the step's timeout (a deadlock that is the
+  // expected outcome); the engine then aborts the FUSE connection.
+  enum class Kind { ok, error, any, hang } kind = Kind::ok;
   std::vector<int> errnos;
   std::vector<int> signals;  // a memory access through a mapping the actor caught (SIGBUS...)
   std::vector<FieldExpect> fields;
@@ -96,8 +98,10 @@ struct Step {
   double timeout = 0;  // seconds; 0 = the scenario's
   double sleep_seconds = 0;
   std::vector<Step> parallel;
-  std::string where;    // file:line:col of the step
-  std::string summary;  // one line: "chmod f mode=0644 (as alice)"
+  nlohmann::json engine;    // kernel steps (mark, fault, notify...): what the engine does
+  bool background = false;  // an actor step answered at a later `await` of its actor
+  std::string where;        // file:line:col of the step
+  std::string summary;      // one line: "chmod f mode=0644 (as alice)"
 };
 
 struct Workdir {
@@ -120,6 +124,15 @@ struct Scenario {
   double timeout = 5;
   std::vector<std::pair<std::string, std::string>> params;  // this combination
   std::vector<Step> setup, steps, cleanup;
+  // Kernel scenarios run alone, each on a mount of its own (started with the control channel
+  // when a step needs it), followed by the lookup balance check (docs/scenario-format.md 5.3).
+  bool isolated = false;
+  bool control = false;
+  // must_fail_with: what breaks the behaviour the scenario checks (fault rules set before the
+  // steps, extra mount options); `fusecheck run --with-breaker` applies it.
+  nlohmann::json breaker_rules = nlohmann::json::array();
+  std::vector<std::string> breaker_mount;
+  bool has_breaker = false;
   YAML::Node source;  // the parsed document, for writing repro.yaml
   std::string mount_key() const;
 };

@@ -38,9 +38,10 @@ class TargetDriver {
   // decided by what the target is, never by a program's file name.
   virtual std::optional<std::string> default_expectations() const = 0;
   // Mounts (or prepares) the target; throws HarnessError with the daemon's output when it
-  // does not come up in time.
+  // does not come up in time. `control`: start the daemon with its control channel if the
+  // kind knows how (memfs: --control; exec: where the command says {control}).
   virtual std::unique_ptr<Mount> mount(const TargetSpec& spec, const std::vector<std::string>& options,
-                                       std::chrono::milliseconds ready_timeout) const = 0;
+                                       std::chrono::milliseconds ready_timeout, bool control) const = 0;
 };
 
 struct TargetSpec {
@@ -62,8 +63,9 @@ class Mount {
 
   // Mounts `spec` with extra options (see TargetDriver::mount).
   static std::unique_ptr<Mount> create(const TargetSpec& spec, const std::vector<std::string>& options,
-                                       std::chrono::milliseconds ready_timeout);
-  static std::unique_ptr<Mount> create(const TargetSpec& spec, const std::vector<std::string>& options);
+                                       std::chrono::milliseconds ready_timeout, bool control = false);
+  static std::unique_ptr<Mount> create(const TargetSpec& spec, const std::vector<std::string>& options,
+                                       bool control = false);
 
   const std::string& root() const { return root_; }  // where test workdirs are made
   const TargetSpec& spec() const { return spec_; }
@@ -73,6 +75,9 @@ class Mount {
   // device from mountinfo, for dir: the directory's. A path whose st_dev differs is not on
   // this mount (a vanished FUSE mount leaves the bare mountpoint directory in its place).
   dev_t device() const { return device_; }
+  // The Unix socket of the daemon's control channel (docs/control-protocol.md), if it was
+  // started with one; whether it answers is probed (features `trace`, `backend`).
+  const std::optional<std::string>& control_socket() const { return control_socket_; }
 
   // Why the mount cannot serve any more (daemon gone, unmounted, aborted); nullopt if it can.
   virtual std::optional<std::string> trouble() { return std::nullopt; }
@@ -89,6 +94,7 @@ class Mount {
   TargetSpec spec_;
   std::string root_;
   dev_t device_ = 0;
+  std::optional<std::string> control_socket_;
   Features features_;
 };
 

@@ -154,6 +154,12 @@ int main(int argc, char** argv) {
     return 3;
   }
   if (::getppid() == 1) return 3;  // the harness died before we armed PDEATHSIG
+  // The `signal` step's SIGUSR1 interrupts the call in progress: a handler that does nothing,
+  // without SA_RESTART, so the call ends with EINTR (FUSE: the kernel sends INTERRUPT).
+  struct sigaction interrupt {};
+  interrupt.sa_handler = [](int) {};
+  sigemptyset(&interrupt.sa_mask);
+  ::sigaction(SIGUSR1, &interrupt, nullptr);
   serve(executors);
   close_everything();
   return 0;

@@ -13,14 +13,16 @@
 namespace {
 
 constexpr const char* kUsage =
-    "usage: fusecheck-memfs-variant --bug NAME [-f] [-o opt[,opt...]] MOUNTPOINT\n"
+    "usage: fusecheck-memfs-variant --bug NAME [-f] [-o opt[,opt...]] [--control SOCKET] MOUNTPOINT\n"
     "       fusecheck-memfs-variant --list\n"
-    "  -o: the mount options of fusecheck-memfs (see fusecheck-memfs --help)\n";
+    "  -o: the mount options of fusecheck-memfs (see fusecheck-memfs --help)\n"
+    "  --control SOCKET: the control channel, as fusecheck-memfs offers it\n";
 
 struct CommandLine {
   std::string bug;
   std::string mountpoint;
   memfs::MountConfig mount{"memfs-variant"};
+  std::string control_socket;  // empty: none
 };
 
 using memfs::UsageError;
@@ -42,6 +44,8 @@ CommandLine parse_command_line(int argc, char** argv) {
       cmd.bug = next();
     } else if (arg == "-o") {
       memfs::apply_mount_option_list(cmd.mount, next());
+    } else if (arg == "--control") {
+      cmd.control_socket = next();
     } else if (arg == "-f") {
       // always in the foreground
     } else if (arg.starts_with("-") || !cmd.mountpoint.empty()) {
@@ -72,13 +76,17 @@ int main(int argc, char** argv) {
   auto fs = memfs::variants::make(cmd.bug, cmd.mount.fs);
   fs->readdirplus = cmd.mount.readdirplus;
   std::unique_ptr<fusepp::Session> session;
+  fusepp::Observer observer;
+  std::unique_ptr<fusepp::ControlServer> control;
   try {
     session = std::make_unique<fusepp::Session>(*fs, cmd.mountpoint, cmd.mount.mount_options);
+    if (!cmd.control_socket.empty()) control = memfs::start_control(*session, observer, *fs, cmd.control_socket);
   } catch (const std::exception& e) {
     std::cerr << "fusecheck-memfs-variant: cannot mount " << cmd.mountpoint << ": " << e.what() << "\n";
     return 1;
   }
   int code = stop_signals.serve(*session, fusepp::MainOptions{}, "fusecheck-memfs-variant") ? 0 : 1;
+  control.reset();
   session->close(true);
   return code;
 }
