@@ -20,31 +20,13 @@
 #include <boost/asio/post.hpp>
 #include <optional>
 
+#include "fuse_connection.hpp"
+
 namespace fusepp::testing {
 
 namespace {
 
 using namespace std::chrono_literals;
-
-// The kernel's device number of the mount ("major:minor" in mountinfo), which names its
-// directory in /sys/fs/fuse/connections; empty while the path is not a mountpoint.
-std::string mount_device(const std::filesystem::path& mountpoint) {
-  std::ifstream info("/proc/self/mountinfo");
-  std::string line;
-  while (std::getline(info, line)) {
-    std::istringstream fields(line);
-    std::string id, parent, dev, root, point;
-    fields >> id >> parent >> dev >> root >> point;
-    if (point == mountpoint.string()) return dev;
-  }
-  return {};
-}
-
-std::string connection_id(const std::string& dev) {
-  unsigned major = 0, minor = 0;
-  if (std::sscanf(dev.c_str(), "%u:%u", &major, &minor) != 2) return {};
-  return std::to_string((major << 20) | minor);  // the kernel's internal dev_t encoding
-}
 
 std::filesystem::path make_temp_dir() {
   const char* tmp = std::getenv("TMPDIR");
@@ -184,10 +166,7 @@ void ScopedMount::unmount() {
   if (!served) {
     // Busy or stuck: abort the connection (every pending and future request fails with
     // ENOTCONN, the reader sees ENODEV) and detach the mount from the namespace.
-    if (!s.connection.empty()) {
-      std::ofstream abort("/sys/fs/fuse/connections/" + s.connection + "/abort");
-      abort << "1";
-    }
+    abort_connection(s.connection);
     ::umount2(mountpoint_.c_str(), MNT_DETACH);
     s.session->terminate();
     served = s.wait_served(10s);
