@@ -4,9 +4,6 @@
 // the relay), and each request a rule delays or holds waits on a thread of its own.
 #include "fusepp/relay.hpp"
 
-#include <fcntl.h>
-#include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -27,8 +24,6 @@ namespace {
 
 constexpr uint64_t kRelayUnique = uint64_t{1} << 63;  // the relay's own requests (never the kernel's)
 
-void set_nonblocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
-
 }  // namespace
 
 // A request the daemon (or a rule) has not answered yet.
@@ -43,12 +38,10 @@ struct Pending {
 
 struct Relay::Impl {
   Impl(int kernel_fd, int daemon_fd, Observer& observer)
-      : kernel_fd(kernel_fd), daemon_fd(daemon_fd), observer(observer.impl()), wake_fd(::eventfd(0, EFD_CLOEXEC)) {}
-  ~Impl() { ::close(wake_fd); }
+      : kernel_fd(kernel_fd), daemon_fd(daemon_fd), observer(observer.impl()) {}
 
   int kernel_fd, daemon_fd;
   Observer::Impl& observer;
-  int wake_fd;  // readable once stopping
   std::atomic<bool> stopping{false};
   std::function<void(const std::string&)> on_end;
   std::once_flag ended;
@@ -67,7 +60,6 @@ struct Relay::Impl {
       if (on_end) on_end(why);
     });
   }
-  bool wait_ready(int fd, short events);
   ssize_t receive(int fd, char* data, size_t size);
   ssize_t receive_reply(std::vector<char>& buffer);
   void send_to_daemon(const char* message, size_t length);
@@ -84,25 +76,12 @@ struct Relay::Impl {
   void push_notification(std::function<void()> job);
 };
 
-// Waits until fd is ready or the relay stops (false).
-bool Relay::Impl::wait_ready(int fd, short events) {
-  pollfd fds[2] = {{fd, events, 0}, {wake_fd, POLLIN, 0}};
-  while (!stopping.load()) {
-    int n = ::poll(fds, 2, -1);
-    if (n < 0 && errno != EINTR) return false;
-    if (n > 0 && (fds[0].revents != 0)) return true;
-  }
-  return false;
-}
-
-// One message, or 0 for the end of that side (with errno set), or -1 when stopping.
+// One message; 0 at the end of that side (errno says why for /dev/fuse).
 ssize_t Relay::Impl::receive(int fd, char* data, size_t size) {
   for (;;) {
     ssize_t n = ::read(fd, data, size);
     if (n >= 0) return n;
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN) return 0;
-    if (!wait_ready(fd, POLLIN)) return -1;
+    if (errno != EINTR) return 0;
   }
 }
 
@@ -123,14 +102,11 @@ ssize_t Relay::Impl::receive_reply(std::vector<char>& buffer) {
 }
 
 void Relay::Impl::send_to_daemon(const char* message, size_t length) {
-  for (;;) {
-    ssize_t n = ::send(daemon_fd, message, length, MSG_NOSIGNAL);
-    if (n >= 0 || (errno != EAGAIN && errno != EINTR)) {
-      if (n < 0) std::fprintf(stderr, "fusecheck-relay: cannot pass a request to the daemon: %s\n", strerror(errno));
-      return;
-    }
-    if (errno == EAGAIN && !wait_ready(daemon_fd, POLLOUT)) return;
-  }
+  ssize_t n = 0;
+  do n = ::send(daemon_fd, message, length, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  if (n < 0 && !stopping.load())
+    std::fprintf(stderr, "fusecheck-relay: cannot pass a request to the daemon: %s\n", strerror(errno));
 }
 
 void Relay::Impl::kernel_loop() {
@@ -149,7 +125,7 @@ void Relay::Impl::daemon_loop() {
   std::vector<char> buffer(max_message_size());
   for (;;) {
     ssize_t n = receive_reply(buffer);
-    if (n < 0) return;
+    if (stopping.load()) return;
     if (n == 0) return end("the daemon closed its FUSE device");
     on_reply(buffer.data(), static_cast<size_t>(n));
   }
@@ -336,10 +312,7 @@ void Relay::Impl::reply_to_kernel(const Pending& p, char* message, size_t length
 // ----- Relay -----
 
 Relay::Relay(int kernel_fd, int daemon_fd, Observer& observer)
-    : impl_(std::make_unique<Impl>(kernel_fd, daemon_fd, observer)) {
-  set_nonblocking(kernel_fd);
-  set_nonblocking(daemon_fd);
-}
+    : impl_(std::make_unique<Impl>(kernel_fd, daemon_fd, observer)) {}
 
 Relay::~Relay() { stop(); }
 
@@ -352,8 +325,7 @@ void Relay::start(std::function<void(const std::string&)> on_end) {
 
 void Relay::stop() {
   if (impl_->stopping.exchange(true)) return;
-  uint64_t one = 1;
-  (void)!::write(impl_->wake_fd, &one, sizeof one);
+  ::shutdown(impl_->daemon_fd, SHUT_RDWR);  // wakes the daemon side's reader (and a blocked send)
   {
     std::lock_guard lock(impl_->notify_mutex);
     impl_->notify_changed.notify_all();

@@ -208,13 +208,14 @@ int main(int argc, char** argv) {
   }
   relay_for_notify = nullptr;
   // Aborting first ends whatever waits in the kernel (a held request, a notification stuck
-  // on a directory lock), so that every relay thread can end.
+  // on a directory lock) and the relay's read of /dev/fuse; the daemon goes before the
+  // relay's threads, which a daemon that stopped reading could block.
   fusepp::abort_connection(connection);
+  bool stopped_by_relay = !daemon_status;
+  if (stopped_by_relay) daemon_status = stop_daemon(daemon, channel[0]);
   relay.stop();
   fuse_session_unmount(se);  // closes /dev/fuse; after an abort libfuse leaves the mount
   ::umount2(mounted.c_str(), MNT_DETACH);
-  bool stopped_by_relay = !daemon_status;
-  if (stopped_by_relay) daemon_status = stop_daemon(daemon, channel[0]);
   ::close(channel[0]);
   fuse_session_destroy(se);
   io.stop();

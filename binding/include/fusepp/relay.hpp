@@ -24,7 +24,10 @@ class Relay {
   // Starts relaying on threads of its own. on_end runs once, on one of them, when either
   // side ends (the kernel: unmounted or aborted; the daemon: closed its end), with the reason.
   void start(std::function<void(const std::string& why)> on_end);
-  // Stops relaying; requests still held by a rule are answered EINTR. Idempotent.
+  // Stops relaying; requests still held by a rule are answered EINTR. Idempotent. The reads
+  // block (a poll per message would cost a quarter of the rate), so the kernel side must
+  // have ended first (unmounted, or aborted in /sys/fs/fuse/connections), else this waits
+  // for that; the daemon's end of the socket is shut down here.
   void stop();
 
   // Queues a notification to the kernel; done(0 or -errno) runs on the notifying thread.
