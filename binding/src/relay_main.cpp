@@ -185,10 +185,13 @@ int main(int argc, char** argv) {
 
   fusepp::Relay relay(fuse_session_fd(se), channel[0], observer);
   std::mutex why_mutex;
-  std::string why;
-  relay.start([&](const std::string& reason) {
+  std::string why;  // the first reason to end; the teardown causes others
+  auto ending = [&](const std::string& reason) {
     std::lock_guard lock(why_mutex);
-    why = reason;
+    if (why.empty()) why = reason;
+  };
+  relay.start([&](const std::string& reason) {
+    ending(reason);
     ::kill(::getpid(), SIGUSR1);
   });
   relay_for_notify = &relay;
@@ -201,8 +204,9 @@ int main(int argc, char** argv) {
       int status = 0;
       if (::waitpid(daemon, &status, WNOHANG) != daemon) continue;
       daemon_status = status;
-      std::lock_guard lock(why_mutex);
-      why = "the daemon ended";
+      ending("the daemon ended");
+    } else if (signal != SIGUSR1 && signal > 0) {
+      ending(std::string("stopped by ") + sigabbrev_np(signal));
     }
     if (signal > 0) break;
   }

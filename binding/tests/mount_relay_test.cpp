@@ -160,6 +160,28 @@ TEST(Relay, GetattrErrnoRuleReachesStatOfThatPathOnly) {
   EXPECT_EQ(stat_in_child(relay.mnt() / "file"), "ok");
 }
 
+std::string size_in_child(const fs::path& p) {
+  return fusepp::testing::run_in_child([&] {
+           struct stat st {};
+           return ::stat(p.c_str(), &st) == 0 ? std::to_string(st.st_size) : fusepp::testing::errno_name(-1);
+         })
+      .output;
+}
+
+TEST(Relay, ReplyChangesAndNegativeEntriesAreMadeInTheRawReply) {
+  RelayedDaemon relay = raw_fs();
+  EXPECT_EQ(size_in_child(relay.mnt() / "file"), "4096");
+  json changed = relay({{"cmd", "fault"}, {"op", "GETATTR"}, {"path", "/file"}, {"reply", {{"size", 12345}}}});
+  ASSERT_TRUE(changed["ok"].get<bool>()) << changed.dump();
+  EXPECT_EQ(size_in_child(relay.mnt() / "file"), "12345");
+  relay({{"cmd", "clear_faults"}});
+  relay.drop_dentries();  // so that the next stat looks the name up
+  relay({{"cmd", "fault"}, {"op", "LOOKUP"}, {"name", "file"}, {"negative_entry", 0}});
+  EXPECT_EQ(size_in_child(relay.mnt() / "file"), "No such file or directory");
+  relay({{"cmd", "clear_faults"}});
+  EXPECT_EQ(size_in_child(relay.mnt() / "file"), "4096");
+}
+
 TEST(Relay, HeldRequestWaitsForRelease) {
   RelayedDaemon relay = raw_fs();
   EXPECT_EQ(stat_in_child(relay.mnt() / "file"), "ok");
@@ -265,6 +287,9 @@ TEST(RelayOverlayfs, FileOperationsPassThroughAndAreTraced) {
     RelayedDaemon relay({*overlayfs, "-f", "-o", layout, "{mnt}"});
     uint64_t mark = relay({{"cmd", "mark"}})["mark"];
     EXPECT_EQ(fusepp::testing::run_in_child([&] { return file_operations(relay.mnt()); }).output, "from below");
+    uint64_t largest_write = 0;  // INIT passed unchanged: the daemon's max_write (1 MiB) holds
+    for (const json& w : requests(relay, mark, "WRITE")) largest_write = std::max<uint64_t>(largest_write, w["size"]);
+    EXPECT_EQ(largest_write, 1u << 20);
     json creates = requests(relay, mark, "CREATE");
     ASSERT_EQ(creates.size(), 1u);
     EXPECT_EQ(creates[0]["path"], "/created");
