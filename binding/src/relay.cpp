@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <memory>
 #include <fstream>
 #include <mutex>
 #include <thread>
@@ -49,7 +50,11 @@ struct Relay::Impl {
 
   std::mutex mutex;  // pending, fault_threads
   std::unordered_map<uint64_t, Pending> pending;
-  std::vector<std::thread> fault_threads;
+  struct FaultThread {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  std::vector<FaultThread> fault_threads;  // finished ones are joined when the next starts
 
   std::mutex notify_mutex;
   std::condition_variable notify_changed;
@@ -69,6 +74,7 @@ struct Relay::Impl {
   void on_request(char* message, size_t length);
   void on_interrupt(char* message, size_t length);
   void start_request(const wire::RequestHeader& h, char* message, size_t length);
+  void start_fault_thread(uint64_t unique, std::vector<char> message, FaultPlan plan);
   void run_fault(uint64_t unique, std::vector<char> message, FaultPlan plan);
   void answer(uint64_t unique, std::vector<char> reply, bool interrupted);
   void on_reply(char* message, size_t length);
@@ -191,8 +197,7 @@ void Relay::Impl::start_request(const wire::RequestHeader& h, char* message, siz
     pending[h.unique] = Pending{seq, args, plan.reply, waits, false, {}};
   }
   if (waits) {
-    std::lock_guard lock(mutex);
-    fault_threads.emplace_back(&Impl::run_fault, this, h.unique, std::vector<char>(message, message + length), plan);
+    start_fault_thread(h.unique, std::vector<char>(message, message + length), std::move(plan));
   } else if (plan.error != 0) {
     answer(h.unique, wire::error_reply(h.unique, plan.error), false);
   } else if (plan.negative_entry) {
@@ -200,6 +205,22 @@ void Relay::Impl::start_request(const wire::RequestHeader& h, char* message, siz
   } else {
     send_to_daemon(message, length);
   }
+}
+
+// Threads that finished are joined here, so a standing delay rule does not pile them up.
+void Relay::Impl::start_fault_thread(uint64_t unique, std::vector<char> message, FaultPlan plan) {
+  std::lock_guard lock(mutex);
+  std::erase_if(fault_threads, [](FaultThread& f) {
+    if (!f.done->load()) return false;
+    f.thread.join();
+    return true;
+  });
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  std::thread thread([this, done, unique, message = std::move(message), plan = std::move(plan)]() mutable {
+    run_fault(unique, std::move(message), std::move(plan));
+    done->store(true);
+  });
+  fault_threads.push_back(FaultThread{std::move(thread), done});
 }
 
 // A rule's notification, delay and hold, on a thread of the request's own; then the rule's
@@ -331,12 +352,12 @@ void Relay::stop() {
     impl_->notify_changed.notify_all();
   }
   for (std::thread& t : impl_->threads) t.join();
-  std::vector<std::thread> faults;
+  std::vector<Impl::FaultThread> faults;
   {
     std::lock_guard lock(impl_->mutex);
     faults.swap(impl_->fault_threads);
   }
-  for (std::thread& t : faults) t.join();
+  for (Impl::FaultThread& f : faults) f.thread.join();
 }
 
 void Relay::notify(Notification notification, std::function<void(int)> done) {

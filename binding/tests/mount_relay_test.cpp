@@ -182,6 +182,15 @@ TEST(Relay, ReplyChangesAndNegativeEntriesAreMadeInTheRawReply) {
   EXPECT_EQ(size_in_child(relay.mnt() / "file"), "4096");
 }
 
+TEST(Relay, NotifyCommandReachesTheKernel) {
+  RelayedDaemon relay = raw_fs();
+  EXPECT_EQ(stat_in_child(relay.mnt() / "file"), "ok");
+  json known = relay({{"cmd", "notify"}, {"kind", "inval_entry"}, {"path", "/"}, {"name", "file"}});
+  EXPECT_TRUE(known["ok"].get<bool>() && !known["timed_out"].get<bool>()) << known.dump();
+  json unknown = relay({{"cmd", "notify"}, {"kind", "inval_inode"}, {"node", 999}, {"offset", 0}, {"length", 0}});
+  EXPECT_FALSE(unknown["ok"].get<bool>()) << unknown.dump();  // the kernel's ENOENT comes back
+}
+
 TEST(Relay, HeldRequestWaitsForRelease) {
   RelayedDaemon relay = raw_fs();
   EXPECT_EQ(stat_in_child(relay.mnt() / "file"), "ok");
@@ -204,6 +213,20 @@ TEST(Relay, HeldRequestWaitsForRelease) {
   EXPECT_TRUE(getattrs[0]["answered"].get<bool>());
   EXPECT_EQ(getattrs[0]["error"], 0);
   EXPECT_EQ(relay({{"cmd", "held"}, {"gate", "gate"}})["held"], 0);
+}
+
+TEST(Relay, DelayRuleDelaysEveryMatchingRequest) {
+  RelayedDaemon relay = raw_fs();
+  EXPECT_EQ(stat_in_child(relay.mnt() / "file"), "ok");
+  relay({{"cmd", "fault"}, {"op", "GETATTR"}, {"path", "/file"}, {"delay_ms", 20}});
+  uint64_t mark = relay({{"cmd", "mark"}})["mark"];
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(stat_in_child(relay.mnt() / "file"), "ok");
+  json getattrs = requests(relay, mark, "GETATTR");
+  ASSERT_EQ(getattrs.size(), 5u);
+  for (const json& g : getattrs) {
+    EXPECT_GE(g["end_ns"].get<int64_t>() - g["start_ns"].get<int64_t>(), 20'000'000) << g.dump();
+    EXPECT_NE(g["rule"], 0);
+  }
 }
 
 TEST(Relay, InterruptEndsAHoldWithEintr) {
