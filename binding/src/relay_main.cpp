@@ -90,21 +90,25 @@ bool make_channel(int fds[2]) {
   return true;
 }
 
+// Everything the child needs is prepared before fork: the control thread runs already, so
+// the child may only make system calls until exec.
 pid_t start_daemon(const Options& o, int daemon_fd, const sigset_t& blocked) {
   std::string device = "/dev/fd/" + std::to_string(daemon_fd);
   std::vector<std::string> argv = o.daemon;
   for (std::string& arg : argv)
     if (arg == o.mountpoint) arg = device;
-  pid_t pid = ::fork();
-  if (pid != 0) return pid;
-  ::sigprocmask(SIG_UNBLOCK, &blocked, nullptr);
-  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-  ::fcntl(daemon_fd, F_SETFD, 0);  // the one descriptor the daemon inherits
   std::vector<char*> cargv;
   for (std::string& arg : argv) cargv.push_back(arg.data());
   cargv.push_back(nullptr);
+  std::string failed = "fusecheck-relay: cannot run " + argv[0] + "\n";
+  pid_t pid = ::fork();
+  if (pid != 0) return pid;
+  ::sigprocmask(SIG_UNBLOCK, &blocked, nullptr);
+  ::signal(SIGPIPE, SIG_DFL);  // the relay ignores it; the daemon decides for itself
+  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  ::fcntl(daemon_fd, F_SETFD, 0);  // the one descriptor the daemon inherits
   ::execvp(cargv[0], cargv.data());
-  std::fprintf(stderr, "fusecheck-relay: cannot run %s: %s\n", cargv[0], std::strerror(errno));
+  (void)!::write(STDERR_FILENO, failed.data(), failed.size());
   ::_exit(127);
 }
 
