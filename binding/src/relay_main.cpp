@@ -71,6 +71,7 @@ fuse_session* mount_fuse(const Options& o, const char* argv0) {
   fuse_args fargs = FUSE_ARGS_INIT(static_cast<int>(args.size()), args.data());
   fuse_lowlevel_ops none{};
   fuse_session* se = fuse_session_new(&fargs, &none, sizeof none, nullptr);
+  fuse_opt_free_args(&fargs);  // libfuse copied what it parsed
   if (se != nullptr && fuse_session_mount(se, o.mountpoint.c_str()) != 0) {
     fuse_session_destroy(se);
     se = nullptr;
