@@ -58,6 +58,7 @@ int bench_serve(const char* argv0, const char* mountpoint, const char* options, 
   char* args_v[] = {(char*)argv0, "-o", (char*)options};
   struct fuse_args args = FUSE_ARGS_INIT(options ? 3 : 1, args_v);
   struct fuse_session* se = fuse_session_new(&args, ops, sizeof *ops, NULL);
+  fuse_opt_free_args(&args); /* parsing copied them: ASan's leak check (mount_relay_test) */
   if (!se || fuse_session_mount(se, mountpoint) != 0) return 1;
   int rc = run_loop(se, max_threads);
   fuse_session_unmount(se);

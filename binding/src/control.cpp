@@ -166,13 +166,13 @@ FaultRule fault_rule_from_json(const json& j, const Observer& observer) {
 // ----- the server -----
 
 struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
-  Impl(Session& session, Observer& observer, const std::filesystem::path& path)
-      : session(session), observer(observer), path(path), acceptor(session.io_context()) {}
+  Impl(asio::io_context& io, Observer& observer, const std::filesystem::path& path, Notifier notifier)
+      : observer(observer), path(path), acceptor(io), notifier(std::move(notifier)) {}
 
-  Session& session;
   Observer& observer;
   std::filesystem::path path;
   local::acceptor acceptor;
+  Notifier notifier;
   std::map<std::string, Command> commands;  // filesystem commands
   std::atomic<bool> closing{false};
 
@@ -303,7 +303,7 @@ asio::awaitable<json> ControlServer::Impl::run(const std::string& cmd, const jso
     spec.erase("timeout_ms");
     Notification n = notification_from_json(spec, observer);
     auto rc = std::make_shared<std::atomic<int>>(1);  // 1: not sent yet
-    session.notify_async(n, [rc](int result) { rc->store(result); });
+    notifier(n, [rc](int result) { rc->store(result); });
     std::function<bool()> sent = [rc] { return rc->load() != 1; };
     json r = co_await wait_until(sent, timeout);
     if (r["timed_out"].get<bool>()) co_return r;  // the kernel has not taken it: a deadlock?
@@ -327,7 +327,14 @@ asio::awaitable<json> ControlServer::Impl::run(const std::string& cmd, const jso
 }
 
 ControlServer::ControlServer(Session& session, Observer& observer, const std::filesystem::path& socket_path)
-    : impl_(std::make_shared<Impl>(session, observer, socket_path)) {
+    : ControlServer(session.io_context(), observer, socket_path,
+                    [&session](Notification n, std::function<void(int)> done) {
+                      session.notify_async(std::move(n), std::move(done));
+                    }) {}
+
+ControlServer::ControlServer(asio::io_context& io, Observer& observer, const std::filesystem::path& socket_path,
+                             Notifier notifier)
+    : impl_(std::make_shared<Impl>(io, observer, socket_path, std::move(notifier))) {
   std::error_code ec;
   if (std::filesystem::is_socket(socket_path, ec)) std::filesystem::remove(socket_path, ec);
   boost::system::error_code bec;
@@ -336,7 +343,7 @@ ControlServer::ControlServer(Session& session, Observer& observer, const std::fi
   if (!bec) impl_->acceptor.listen(asio::socket_base::max_listen_connections, bec);
   if (bec)
     throw std::system_error(bec.value(), std::generic_category(), "fusepp: control socket " + socket_path.string());
-  asio::co_spawn(session.io_context(), impl_->accept_loop(), asio::detached);
+  asio::co_spawn(io, impl_->accept_loop(), asio::detached);
 }
 
 ControlServer::~ControlServer() {

@@ -1,9 +1,6 @@
 // Kernel notifications beyond session.cpp's pyfuse3 set: any Notification by kind (for the
 // Observer's fault rules and the control channel), expire_entry, which libfuse 3.14 cannot
-// send (the message is written to /dev/fuse here), and notify_retrieve with its reply.
-#include <sys/uio.h>
-#include <unistd.h>
-
+// send (relay_wire.cpp writes the message to /dev/fuse), and notify_retrieve with its reply.
 #include <cstring>
 #include <system_error>
 
@@ -12,31 +9,6 @@
 namespace fusepp {
 
 namespace {
-
-// The kernel ABI of a notification (linux/fuse.h: fuse_out_header, whose error field carries
-// the notify code, then fuse_notify_inval_entry_out and the NUL-terminated name).
-struct OutHeader {
-  uint32_t len;
-  int32_t error;
-  uint64_t unique;
-};
-struct InvalEntryOut {
-  uint64_t parent;
-  uint32_t namelen;
-  uint32_t flags;
-};
-constexpr int32_t kNotifyInvalEntry = 3;  // FUSE_NOTIFY_INVAL_ENTRY
-constexpr uint32_t kExpireOnly = 1;       // FUSE_EXPIRE_ONLY (protocol 7.38)
-
-int write_expire_entry(fuse_session* se, uint64_t parent, std::string_view name) {
-  InvalEntryOut arg{parent, static_cast<uint32_t>(name.size()), kExpireOnly};
-  OutHeader out{static_cast<uint32_t>(sizeof(OutHeader) + sizeof(arg) + name.size() + 1), kNotifyInvalEntry, 0};
-  char nul = '\0';
-  iovec iov[4] = {{&out, sizeof out}, {&arg, sizeof arg}, {const_cast<char*>(name.data()), name.size()}, {&nul, 1}};
-  ssize_t n = ::writev(fuse_session_fd(se), iov, 4);
-  if (n < 0) return -errno;
-  return n == static_cast<ssize_t>(out.len) ? 0 : -EIO;
-}
 
 void throw_if_failed(int rc, const char* what) {
   if (rc < 0) throw std::system_error(-rc, std::generic_category(), std::string("fusepp: ") + what);
@@ -48,7 +20,7 @@ int send_notification(fuse_session* se, const Notification& n) {
   switch (n.kind) {
     case Notification::Kind::inval_entry:
       return fuse_lowlevel_notify_inval_entry(se, n.node, n.name.data(), n.name.size());
-    case Notification::Kind::expire_entry: return write_expire_entry(se, n.node, n.name);
+    case Notification::Kind::expire_entry: return write_notification(fuse_session_fd(se), n);
     case Notification::Kind::delete_entry:
       return fuse_lowlevel_notify_delete(se, n.node, n.child, n.name.data(), n.name.size());
     case Notification::Kind::inval_inode: return fuse_lowlevel_notify_inval_inode(se, n.node, n.offset, n.length);
@@ -63,7 +35,8 @@ int send_notification(fuse_session* se, const Notification& n) {
 
 void Session::notify_expire_entry(InodeT inode_p, std::string_view name) {
   impl_->check_open();
-  throw_if_failed(write_expire_entry(impl_->se, inode_p, name), "notify_expire_entry");
+  Notification n{.kind = Notification::Kind::expire_entry, .node = inode_p, .name = std::string(name)};
+  throw_if_failed(write_notification(fuse_session_fd(impl_->se), n), "notify_expire_entry");
 }
 
 void Session::notify(const Notification& notification) {

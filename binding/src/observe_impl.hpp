@@ -57,8 +57,35 @@ struct ReplyFacts {
   bool interrupted = false;
 };
 
+// Waits out a fault plan's delay and then its hold by polling, so that a coroutine (the
+// dispatcher) and a thread (the relay) wait alike (observe_serve.cpp). Leaves the gate when
+// destroyed.
+class FaultWait {
+ public:
+  FaultWait(Observer::Impl& observer, const FaultPlan& plan);
+  ~FaultWait();
+  FaultWait(const FaultWait&) = delete;
+  FaultWait& operator=(const FaultWait&) = delete;
+  // nullopt: not over yet; wait next_wait() and ask again. Else what to answer instead of
+  // going on (0: go on): EINTR when the caller was interrupted (unless the rule ignores
+  // interrupts), else the plan's errno.
+  std::optional<int> step(bool interrupted);
+  std::chrono::steady_clock::duration next_wait() const;
+
+ private:
+  Observer::Impl& observer_;
+  const FaultPlan& plan_;
+  std::chrono::steady_clock::time_point delay_until_;
+  bool holding_ = false;
+  uint64_t generation_ = 0;
+};
+// Logs a fault rule's notification that the kernel refused (rc < 0).
+void log_failed_notification(const FaultPlan& plan, int rc);
+
 // Sends one notification; returns 0 or -errno (notify.cpp).
 int send_notification(fuse_session* se, const Notification& n);
+// Writes one notification straight to a /dev/fuse descriptor; 0 or -errno (relay_wire.cpp).
+int write_notification(int fd, const Notification& n);
 
 struct Observer::Impl {
   explicit Impl(size_t capacity) : capacity(capacity ? capacity : 1) {}

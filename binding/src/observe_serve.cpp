@@ -1,7 +1,7 @@
 // The Observer's actions inside a request: a fault rule's notification, delay and hold (both
 // end early with EINTR when the caller is interrupted, unless the rule ignores interrupts),
-// negative entries and reply overrides. Holds and delays poll on an Asio timer, so a held
-// handler never blocks the serving thread and other requests go on being served.
+// negative entries and reply overrides. Holds and delays poll (FaultWait, shared with the
+// relay) on an Asio timer, so a held handler never blocks the serving thread.
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
@@ -12,51 +12,56 @@
 namespace fusepp {
 
 namespace {
-
 using namespace std::chrono_literals;
 constexpr auto kPollInterval = 2ms;  // how soon a hold sees release() or an INTERRUPT
+}  // namespace
 
-bool gives_up(const FaultPlan& plan, fuse_req_t req) {
-  return !plan.ignore_interrupts && fuse_req_interrupted(req) != 0;
+FaultWait::FaultWait(Observer::Impl& observer, const FaultPlan& plan)
+    : observer_(observer), plan_(plan), delay_until_(std::chrono::steady_clock::now() + plan.delay) {}
+
+FaultWait::~FaultWait() {
+  if (holding_) observer_.hold_leave(plan_.hold);
 }
 
-}  // namespace
+std::optional<int> FaultWait::step(bool interrupted) {
+  bool gives_up = interrupted && !plan_.ignore_interrupts;
+  if (std::chrono::steady_clock::now() < delay_until_) return gives_up ? std::optional<int>(EINTR) : std::nullopt;
+  if (!plan_.hold.empty()) {
+    if (!holding_) generation_ = observer_.hold_enter(plan_.hold);
+    holding_ = true;
+    bool released = observer_.hold_released(plan_.hold, generation_);
+    if (!released) return gives_up ? std::optional<int>(EINTR) : std::nullopt;
+  }
+  return plan_.error;
+}
+
+std::chrono::steady_clock::duration FaultWait::next_wait() const {
+  auto left = delay_until_ - std::chrono::steady_clock::now();
+  return left > std::chrono::steady_clock::duration::zero()
+             ? std::min<std::chrono::steady_clock::duration>(left, kPollInterval)
+             : kPollInterval;
+}
+
+void log_failed_notification(const FaultPlan& plan, int rc) {
+  if (rc < 0)
+    std::fprintf(stderr, "fusepp: fault rule %u: %s notification failed: %s\n", plan.rule, to_string(plan.notify->kind),
+                 std::strerror(-rc));
+}
 
 asio::awaitable<int> apply_fault(Dispatcher& d, Observer::Impl& o, fuse_req_t req, const FaultPlan& plan) {
   if (plan.notify) {
     // Synchronously, on the serving thread: this is how the invalidation deadlock is made.
     fuse_session* se = o.session.load();
-    int rc = se ? send_notification(se, *plan.notify) : -ENOTCONN;
-    if (rc < 0)
-      std::fprintf(stderr, "fusepp: fault rule %u: %s notification failed: %s\n", plan.rule,
-                   to_string(plan.notify->kind), std::strerror(-rc));
+    log_failed_notification(plan, se ? send_notification(se, *plan.notify) : -ENOTCONN);
   }
   asio::steady_timer timer(d.io);
-  auto until = std::chrono::steady_clock::now() + plan.delay;
+  FaultWait wait(o, plan);
   for (;;) {
-    auto left = until - std::chrono::steady_clock::now();
-    if (left <= 0ms) break;
-    if (gives_up(plan, req)) co_return EINTR;
-    timer.expires_after(std::min<std::chrono::steady_clock::duration>(left, kPollInterval));
+    std::optional<int> outcome = wait.step(fuse_req_interrupted(req) != 0);
+    if (outcome) co_return *outcome;
+    timer.expires_after(wait.next_wait());
     co_await timer.async_wait(asio::use_awaitable);
   }
-  if (!plan.hold.empty()) {
-    uint64_t generation = o.hold_enter(plan.hold);
-    int err = 0;
-    for (;;) {
-      bool released = o.hold_released(plan.hold, generation);
-      if (released) break;
-      if (gives_up(plan, req)) {
-        err = EINTR;
-        break;
-      }
-      timer.expires_after(kPollInterval);
-      co_await timer.async_wait(asio::use_awaitable);
-    }
-    o.hold_leave(plan.hold);
-    if (err != 0) co_return err;
-  }
-  co_return plan.error;
 }
 
 int reply_negative_entry(fuse_req_t req, double timeout) {

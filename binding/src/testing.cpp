@@ -22,20 +22,13 @@
 #include "fusepp/mountinfo.hpp"
 #include <optional>
 
+#include "fuse_connection.hpp"
+
 namespace fusepp::testing {
 
 namespace {
 
 using namespace std::chrono_literals;
-
-// The FUSE connection of the mount at mountpoint (its directory in /sys/fs/fuse/connections
-// is the kernel's internal encoding of the mount's device number); empty while the path is
-// not a mountpoint.
-std::string connection_id(const std::filesystem::path& mountpoint) {
-  auto mount = mount_at(mountpoint.string());
-  if (!mount) return {};
-  return std::to_string((mount->major << 20) | mount->minor);
-}
 
 std::filesystem::path make_temp_dir() {
   const char* tmp = std::getenv("TMPDIR");
@@ -173,10 +166,7 @@ void ScopedMount::unmount() {
   if (!served) {
     // Busy or stuck: abort the connection (every pending and future request fails with
     // ENOTCONN, the reader sees ENODEV) and detach the mount from the namespace.
-    if (!s.connection.empty()) {
-      std::ofstream abort("/sys/fs/fuse/connections/" + s.connection + "/abort");
-      abort << "1";
-    }
+    abort_connection(s.connection);
     ::umount2(mountpoint_.c_str(), MNT_DETACH);
     s.session->terminate();
     served = s.wait_served(10s);

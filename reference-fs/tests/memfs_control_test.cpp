@@ -4,8 +4,6 @@
 // entry until expire_entry, bad requests get an error line.
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 
 #include <sys/mount.h>
@@ -61,33 +59,7 @@ TEST(MemfsBalance, CatchesUncountedReaddirplusEntries) {
 
 // ----- the executable's control channel -----
 
-class ControlClient {
- public:
-  explicit ControlClient(const std::filesystem::path& socket_path) {
-    fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::strncpy(addr.sun_path, socket_path.c_str(), sizeof addr.sun_path - 1);
-    for (int i = 0; i < 500; ++i) {
-      if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) return;
-      std::this_thread::sleep_for(10ms);
-    }
-    throw std::runtime_error("cannot connect to " + socket_path.string());
-  }
-  ~ControlClient() { ::close(fd_); }
-  json send_line(const std::string& line) {
-    std::string out = line + "\n";
-    if (::write(fd_, out.data(), out.size()) != static_cast<ssize_t>(out.size())) throw std::runtime_error("write");
-    std::string answer;
-    char c;
-    while (::read(fd_, &c, 1) == 1 && c != '\n') answer += c;
-    return json::parse(answer);
-  }
-  json operator()(const json& request) { return send_line(request.dump()); }
-
- private:
-  int fd_ = -1;
-};
+using fusepp::testing::ControlClient;
 
 struct ControlledMemfs {
   std::filesystem::path mnt = make_temp_dir("memfs-ctl-");

@@ -34,6 +34,11 @@ class ControlServer {
   // io_context; the session must have observer attached (Session::observe). Throws
   // std::system_error when the socket cannot be bound.
   ControlServer(Session& session, Observer& observer, const std::filesystem::path& socket_path);
+  // Sends a notification without blocking; done(0 or -errno) may run on any thread.
+  using Notifier = std::function<void(Notification, std::function<void(int)> done)>;
+  // For a process that serves the kernel without a Session (fusecheck-relay): accepts on io,
+  // and the notify command goes through notifier.
+  ControlServer(asio::io_context& io, Observer& observer, const std::filesystem::path& socket_path, Notifier notifier);
   // Closes the socket and removes its file. Destroy it after main() returned: the acceptor
   // belongs to the serving threads while they run.
   ~ControlServer();

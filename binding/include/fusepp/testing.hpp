@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <string>
@@ -108,6 +109,22 @@ inline ChildResult run_in_child(const std::function<std::string()>& body,
                                 std::chrono::milliseconds deadline = std::chrono::seconds(60)) {
   return finish_child(start_child(body), deadline);
 }
+
+// A client of a control channel (docs/control-protocol.md): one JSON request, one answer.
+class ControlClient {
+ public:
+  // Connects, retrying for up to 5 s while the daemon creates its socket; throws
+  // std::runtime_error when it cannot.
+  explicit ControlClient(const std::filesystem::path& socket_path);
+  ~ControlClient();
+  ControlClient(const ControlClient&) = delete;
+  ControlClient& operator=(const ControlClient&) = delete;
+  nlohmann::json send_line(const std::string& line);  // throws std::runtime_error on a lost connection
+  nlohmann::json operator()(const nlohmann::json& request) { return send_line(request.dump()); }
+
+ private:
+  int fd_ = -1;
+};
 
 // "ok" when rc is 0, else the description of errno ("No such file or directory").
 std::string errno_name(int rc);
