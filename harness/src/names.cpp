@@ -4,7 +4,9 @@
 
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <linux/fs.h>
 #include <stdio.h>
+#include <sys/file.h>
 #include <string.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -32,6 +34,7 @@ const std::vector<NamedFlag>& table(FlagFamily family) {
       {"AT_SYMLINK_NOFOLLOW", AT_SYMLINK_NOFOLLOW},
       {"AT_EACCESS", AT_EACCESS},
       {"AT_EMPTY_PATH", AT_EMPTY_PATH},
+      {"AT_SYMLINK_FOLLOW", AT_SYMLINK_FOLLOW},
   };
   static const std::vector<NamedFlag> rename_flags = {
       {"RENAME_NOREPLACE", RENAME_NOREPLACE},
@@ -52,6 +55,12 @@ const std::vector<NamedFlag>& table(FlagFamily family) {
       {"SEEK_SET", SEEK_SET},   {"SEEK_CUR", SEEK_CUR},   {"SEEK_END", SEEK_END},
       {"SEEK_DATA", SEEK_DATA}, {"SEEK_HOLE", SEEK_HOLE},
   };
+  static const std::vector<NamedFlag> flock_ops = {
+      {"LOCK_SH", LOCK_SH}, {"LOCK_EX", LOCK_EX}, {"LOCK_UN", LOCK_UN}, {"LOCK_NB", LOCK_NB}};
+  static const std::vector<NamedFlag> inode_flags = {
+      {"FS_APPEND_FL", FS_APPEND_FL},   {"FS_IMMUTABLE_FL", FS_IMMUTABLE_FL}, {"FS_NODUMP_FL", FS_NODUMP_FL},
+      {"FS_NOATIME_FL", FS_NOATIME_FL}, {"FS_SYNC_FL", FS_SYNC_FL},           {"FS_COMPR_FL", FS_COMPR_FL},
+      {"FS_NOCOW_FL", FS_NOCOW_FL},     {"FS_DIRSYNC_FL", FS_DIRSYNC_FL}};
   switch (family) {
     case FlagFamily::open: return open_flags;
     case FlagFamily::at: return at_flags;
@@ -60,6 +69,8 @@ const std::vector<NamedFlag>& table(FlagFamily family) {
     case FlagFamily::fallocate: return fallocate_flags;
     case FlagFamily::access: return access_flags;
     case FlagFamily::whence: return whence_flags;
+    case FlagFamily::flock: return flock_ops;
+    case FlagFamily::inode: return inode_flags;
   }
   return open_flags;
 }
@@ -87,6 +98,8 @@ std::string_view family_name(FlagFamily family) {
     case FlagFamily::fallocate: return "fallocate mode";
     case FlagFamily::access: return "access mode";
     case FlagFamily::whence: return "whence";
+    case FlagFamily::flock: return "flock operation";
+    case FlagFamily::inode: return "FS_*_FL inode flag";
   }
   return "flag";
 }

@@ -31,6 +31,7 @@
 #include "fusecheck/ops.hpp"
 #include "fusecheck/protocol.hpp"
 #include "fusecheck/report.hpp"
+#include "handle_probes.hpp"
 #include "matching.hpp"
 
 namespace fusecheck {
@@ -424,8 +425,13 @@ class MountSession {
         features.set("seek_hole", holes,
                      "lseek SEEK_DATA on a file with a 1 MiB hole returned " +
                          (reply_ok(data) ? std::to_string(data.body["r"].value("offset", 0LL)) : reply_text(data)));
+        probe_handle_features(
+            {[&](const json& request) { return actor->call(request, probe_deadline()); }, reply_ok, reply_text}, dir,
+            features);
       } else {
         for (const char* feature : {"fallocate", "punch_hole", "zero_range", "seek_hole"})
+          features.set(feature, false, actor ? "could not create a probe file" : error);
+        for (const char* feature : handle_features)
           features.set(feature, false, actor ? "could not create a probe file" : error);
       }
       if (actor && !actor->usable()) mount_->abort_connection("probe timed out");

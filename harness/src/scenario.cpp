@@ -52,6 +52,11 @@ const std::vector<std::string>& known_features() {
                                                     "seek_hole",
                                                     "timestamps_ns",
                                                     "o_tmpfile",
+                                                    "locks",
+                                                    "copy_file_range",
+                                                    "file_handles",
+                                                    "ioctl_flags",
+                                                    "btime",
                                                     "exclusive_statfs"};
   return features;
 }

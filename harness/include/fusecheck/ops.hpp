@@ -39,7 +39,8 @@ enum class ArgType {
 };
 
 // Which actor source file executes the op; `engine` ops (sleep, parallel) never reach an actor.
-enum class OpFamily { files, directories, xattrs, metadata, engine };
+// `handles`: locks, copy_file_range, file handles and inode flags (actor/locks.cpp).
+enum class OpFamily { files, directories, xattrs, metadata, handles, engine };
 
 struct ArgSpec {
   std::string name;

@@ -39,6 +39,7 @@ extern const std::vector<Executor> file_executors;
 extern const std::vector<Executor> directory_executors;
 extern const std::vector<Executor> xattr_executors;
 extern const std::vector<Executor> metadata_executors;
+extern const std::vector<Executor> handle_executors;  // locks, copies, file handles, inode flags
 // Requests only the harness sends (workdirs, resets, identity), not in the op table.
 extern const std::vector<Executor> internal_executors;
 
@@ -52,13 +53,14 @@ void check(bool ok);
 
 // Named handles. A name closed earlier (or never opened because an earlier step failed)
 // acts like a closed descriptor (EBADF), so cleanup steps stay harmless.
-int fd_arg(const nlohmann::json& request);
+int fd_arg(const nlohmann::json& request, const char* key = "fd");
 void bind_fd(const nlohmann::json& request, int fd);
 void close_fd(const nlohmann::json& request);
 DIR* dir_arg(const nlohmann::json& request);
 void bind_dir(const nlohmann::json& request, DIR* dir);
 void close_dir(const nlohmann::json& request);
-void close_everything();
+void close_everything();  // also forgets the saved file handles
+void forget_file_handles();
 
 std::string path_arg(const nlohmann::json& request, const char* key = "path");
 std::string data_arg(const nlohmann::json& request);

@@ -32,8 +32,8 @@ void check(bool ok) {
   if (!ok) throw SyscallFailed{errno};
 }
 
-int fd_arg(const json& request) {
-  auto found = open_fds.find(request.at("fd").get<std::string>());
+int fd_arg(const json& request, const char* key) {
+  auto found = open_fds.find(request.at(key).get<std::string>());
   if (found == open_fds.end()) throw SyscallFailed{EBADF};
   return found->second;
 }
@@ -75,6 +75,7 @@ void close_everything() {
   for (auto& [name, dir] : open_dirs) ::closedir(dir);
   open_fds.clear();
   open_dirs.clear();
+  forget_file_handles();
 }
 
 std::string path_arg(const json& request, const char* key) { return request.at(key).get<std::string>(); }
