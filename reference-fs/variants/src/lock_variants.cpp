@@ -1,7 +1,9 @@
 // Variants with one bug each in what the lock, copy and file-handle scenarios check: locks
 // taken over from the kernel and then granted blindly, copy_file_range reading from the
-// start of the source whatever its offset, and a stale file handle answered with the root.
+// start of the source whatever its offset, and inode numbers reused without a new generation.
 #include <fcntl.h>
+
+#include <algorithm>
 
 #include "catalog.hpp"
 
@@ -41,14 +43,25 @@ class CopyRangeIgnoresOffIn : public VariantFs {
   }
 };
 
-// A lookup of "." in an inode memfs no longer has (what the kernel sends for a file handle of
-// an evicted inode) answers with the root instead of ENOENT.
-class StaleHandleAnswersRoot : public VariantFs {
+// A new file takes the lowest inode number no inode holds any more, with the same generation
+// (0), so the kernel takes a stale file handle of a removed file for the new one.
+class InodeReusedSameGeneration : public VariantFs {
  public:
   using VariantFs::VariantFs;
-  Reply<EntryAttributes> lookup(InodeT parent, std::string_view name, const RequestContext& ctx) override {
-    bool gone = name == "." && with_state([&](State& state) { return state.find(parent) == nullptr; });
-    co_return co_await VariantFs::lookup(gone ? fusepp::ROOT_INODE : parent, name, ctx);
+  Reply<std::pair<fusepp::FileInfo, EntryAttributes>> create(InodeT parent, std::string_view name, fusepp::ModeT mode,
+                                                             FlagT flags, const RequestContext& ctx) override {
+    uint64_t next = with_state([](State& state) {
+      uint64_t saved = state.next_ino;
+      for (uint64_t ino = uint64_t{fusepp::ROOT_INODE} + 1; ino < saved; ++ino)
+        if (state.find(ino) == nullptr) {
+          state.next_ino = ino;
+          break;
+        }
+      return saved;
+    });
+    auto result = co_await VariantFs::create(parent, name, mode, flags, ctx);
+    with_state([&](State& state) { state.next_ino = std::max(state.next_ino, next); });
+    co_return result;
   }
 };
 
@@ -60,8 +73,8 @@ std::vector<CatalogEntry> lock_variants() {
                                 "fcntl and flock locks are passed to the filesystem, which grants them all"),
       entry<CopyRangeIgnoresOffIn>("copy-range-ignores-off-in", "copy_file_range",
                                    "copy_file_range copies from the start of the source, ignoring off_in"),
-      entry<StaleHandleAnswersRoot>("stale-handle-answers-root", "file handles",
-                                    "a lookup of '.' in a removed inode answers with the root, not ENOENT"),
+      entry<InodeReusedSameGeneration>("inode-reused-same-generation", "file handles",
+                                       "a new file reuses a freed inode number with the same generation"),
   };
 }
 
