@@ -51,6 +51,15 @@ const Case kCases[] = {
     {"otrunc-ignored", "setattr/open-trunc-discards-data"},
     {"rmdir-nonempty", "namespace/rmdir-of-a-non-empty-directory-fails-with-enotempty@kind=file"},
     {"removexattr-missing-ok", "xattr/removexattr-of-a-missing-attribute-fails-with-enodata"},
+    // One per step kind of the locks, copies and file handles (flock, fcntl_lock with F_SETLK
+    // and the OFD forms, copy_file_range, memfd_create, name_to_handle_at/open_by_handle_at).
+    {"locks-never-conflict",
+     "locks/flock-locks-of-two-users-conflict-by-mode@held=LOCK_SH,wanted=LOCK_EX,result=EAGAIN"},
+    {"locks-never-conflict", "locks/fcntl-getlk-reports-the-conflicting-lock@held=F_WRLCK,asked=F_RDLCK"},
+    {"locks-never-conflict", "locks/ofd-getlk-reports-pid-minus-one@cmd=F_OFD_GETLK"},
+    {"copy-range-keeps-mtime", "copy/copy-file-range-updates-the-destination-times-not-the-source@off_out=0,size=100"},
+    {"copy-range-ignores-off-in", "copy/copy-file-range-across-the-mount-boundary-fails-with-exdev"},
+    {"inode-reused-same-generation", "handles/handle-of-a-removed-file-is-stale"},
 };
 
 class VariantIsCaught : public ::testing::TestWithParam<Case> {};
@@ -69,7 +78,11 @@ INSTANTIATE_TEST_SUITE_P(Variants, VariantIsCaught, ::testing::ValuesIn(kCases),
                            std::string name = info.param.variant;
                            for (char& ch : name)
                              if (ch == '-') ch = '_';
-                           return name;
+                           // A variant caught by several scenarios: _2, _3... after the first.
+                           size_t earlier = 0;
+                           for (size_t i = 0; i < info.index; ++i)
+                             earlier += std::string(kCases[i].variant) == info.param.variant;
+                           return earlier == 0 ? name : name + "_" + std::to_string(earlier + 1);
                          });
 
 TEST(VariantScenarios, TheSameScenariosPassOnMemfs) {
