@@ -35,6 +35,8 @@ const std::vector<NamedFlag>& table(FlagFamily family) {
       {"AT_EACCESS", AT_EACCESS},
       {"AT_EMPTY_PATH", AT_EMPTY_PATH},
       {"AT_SYMLINK_FOLLOW", AT_SYMLINK_FOLLOW},
+      {"AT_STATX_FORCE_SYNC", AT_STATX_FORCE_SYNC},
+      {"AT_STATX_DONT_SYNC", AT_STATX_DONT_SYNC},
   };
   static const std::vector<NamedFlag> rename_flags = {
       {"RENAME_NOREPLACE", RENAME_NOREPLACE},

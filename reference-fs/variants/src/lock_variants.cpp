@@ -1,6 +1,7 @@
 // Variants with one bug each in what the lock, copy and file-handle scenarios check: locks
 // taken over from the kernel and then granted blindly, copy_file_range reading from the
-// start of the source whatever its offset, and inode numbers reused without a new generation.
+// start of the source whatever its offset, inode numbers reused without a new generation, and
+// FS_IOC_SETFLAGS ignored.
 #include <fcntl.h>
 
 #include <algorithm>
@@ -65,6 +66,17 @@ class InodeReusedSameGeneration : public VariantFs {
   }
 };
 
+// FS_IOC_SETFLAGS succeeds and stores nothing.
+class SetflagsIgnored : public VariantFs {
+ public:
+  using VariantFs::VariantFs;
+  Reply<fusepp::IoctlReply> ioctl(FileHandleT fh, unsigned cmd, uint64_t arg, FlagT flags, std::string_view in_buf,
+                                  size_t out_size) override {
+    if (cmd == FS_IOC_SETFLAGS) co_return fusepp::IoctlReply{};
+    co_return co_await VariantFs::ioctl(fh, cmd, arg, flags, in_buf, out_size);
+  }
+};
+
 }  // namespace
 
 std::vector<CatalogEntry> lock_variants() {
@@ -75,6 +87,7 @@ std::vector<CatalogEntry> lock_variants() {
                                    "copy_file_range copies from the start of the source, ignoring off_in"),
       entry<InodeReusedSameGeneration>("inode-reused-same-generation", "file handles",
                                        "a new file reuses a freed inode number with the same generation"),
+      entry<SetflagsIgnored>("setflags-ignored", "inode flags", "FS_IOC_SETFLAGS succeeds and stores nothing"),
   };
 }
 

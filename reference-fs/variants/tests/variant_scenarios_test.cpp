@@ -52,7 +52,8 @@ const Case kCases[] = {
     {"rmdir-nonempty", "namespace/rmdir-of-a-non-empty-directory-fails-with-enotempty@kind=file"},
     {"removexattr-missing-ok", "xattr/removexattr-of-a-missing-attribute-fails-with-enodata"},
     // One per step kind of the locks, copies and file handles (flock, fcntl_lock with F_SETLK
-    // and the OFD forms, copy_file_range, memfd_create, name_to_handle_at/open_by_handle_at).
+    // and the OFD forms, copy_file_range, memfd_create, name_to_handle_at/open_by_handle_at,
+    // ioctl_getflags/ioctl_setflags).
     {"locks-never-conflict",
      "locks/flock-locks-of-two-users-conflict-by-mode@held=LOCK_SH,wanted=LOCK_EX,result=EAGAIN"},
     {"locks-never-conflict", "locks/fcntl-getlk-reports-the-conflicting-lock@held=F_WRLCK,asked=F_RDLCK"},
@@ -60,6 +61,7 @@ const Case kCases[] = {
     {"copy-range-keeps-mtime", "copy/copy-file-range-updates-the-destination-times-not-the-source@off_out=0,size=100"},
     {"copy-range-ignores-off-in", "copy/copy-file-range-across-the-mount-boundary-fails-with-exdev"},
     {"inode-reused-same-generation", "handles/handle-of-a-removed-file-is-stale"},
+    {"setflags-ignored", "ioctl/setflags-reads-back-and-updates-ctime@kind=file,flags=FS_NODUMP_FL,value=0x40"},
 };
 
 class VariantIsCaught : public ::testing::TestWithParam<Case> {};
