@@ -80,15 +80,18 @@ class SetflagsIgnored : public VariantFs {
 }  // namespace
 
 std::vector<CatalogEntry> lock_variants() {
-  return {
-      entry<LocksNeverConflict>("locks-never-conflict", "locks",
-                                "fcntl and flock locks are passed to the filesystem, which grants them all"),
+  std::vector<CatalogEntry> variants;
+  variants.push_back(entry<LocksNeverConflict>(
+      "locks-never-conflict", "locks", "fcntl and flock locks are passed to the filesystem, which grants them all"));
+  variants.push_back(
       entry<CopyRangeIgnoresOffIn>("copy-range-ignores-off-in", "copy_file_range",
-                                   "copy_file_range copies from the start of the source, ignoring off_in"),
+                                   "copy_file_range copies from the start of the source, ignoring off_in"));
+  variants.push_back(
       entry<InodeReusedSameGeneration>("inode-reused-same-generation", "file handles",
-                                       "a new file reuses a freed inode number with the same generation"),
-      entry<SetflagsIgnored>("setflags-ignored", "inode flags", "FS_IOC_SETFLAGS succeeds and stores nothing"),
-  };
+                                       "a new file reuses a freed inode number with the same generation"));
+  variants.push_back(
+      entry<SetflagsIgnored>("setflags-ignored", "inode flags", "FS_IOC_SETFLAGS succeeds and stores nothing"));
+  return variants;
 }
 
 }  // namespace memfs::variants
