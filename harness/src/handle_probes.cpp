@@ -1,5 +1,5 @@
-// The probes of the `handles` features (handle_probes.hpp). Each works on files of its own,
-// so one missing feature cannot hide another, and says what the call returned when it fails.
+// The probes of the `handles` features (handle_probes.hpp). Locks and copies work on files of
+// their own; every probe says what the call returned when it fails.
 #include "handle_probes.hpp"
 
 #include <fcntl.h>
