@@ -5,7 +5,9 @@
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <signal.h>
+#include <linux/fs.h>
 #include <stdio.h>
+#include <sys/file.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/xattr.h>
@@ -34,6 +36,9 @@ const std::vector<NamedFlag>& table(FlagFamily family) {
       {"AT_SYMLINK_NOFOLLOW", AT_SYMLINK_NOFOLLOW},
       {"AT_EACCESS", AT_EACCESS},
       {"AT_EMPTY_PATH", AT_EMPTY_PATH},
+      {"AT_SYMLINK_FOLLOW", AT_SYMLINK_FOLLOW},
+      {"AT_STATX_FORCE_SYNC", AT_STATX_FORCE_SYNC},
+      {"AT_STATX_DONT_SYNC", AT_STATX_DONT_SYNC},
   };
   static const std::vector<NamedFlag> rename_flags = {
       {"RENAME_NOREPLACE", RENAME_NOREPLACE},
@@ -63,6 +68,12 @@ const std::vector<NamedFlag>& table(FlagFamily family) {
                                                    {"MAP_NORESERVE", MAP_NORESERVE}};
   static const std::vector<NamedFlag> msync_flags = {
       {"MS_ASYNC", MS_ASYNC}, {"MS_SYNC", MS_SYNC}, {"MS_INVALIDATE", MS_INVALIDATE}};
+  static const std::vector<NamedFlag> flock_ops = {
+      {"LOCK_SH", LOCK_SH}, {"LOCK_EX", LOCK_EX}, {"LOCK_UN", LOCK_UN}, {"LOCK_NB", LOCK_NB}};
+  static const std::vector<NamedFlag> inode_flags = {
+      {"FS_APPEND_FL", FS_APPEND_FL},   {"FS_IMMUTABLE_FL", FS_IMMUTABLE_FL}, {"FS_NODUMP_FL", FS_NODUMP_FL},
+      {"FS_NOATIME_FL", FS_NOATIME_FL}, {"FS_SYNC_FL", FS_SYNC_FL},           {"FS_COMPR_FL", FS_COMPR_FL},
+      {"FS_NOCOW_FL", FS_NOCOW_FL},     {"FS_DIRSYNC_FL", FS_DIRSYNC_FL}};
   switch (family) {
     case FlagFamily::open: return open_flags;
     case FlagFamily::at: return at_flags;
@@ -74,6 +85,8 @@ const std::vector<NamedFlag>& table(FlagFamily family) {
     case FlagFamily::prot: return prot_flags;
     case FlagFamily::map: return map_flags;
     case FlagFamily::msync: return msync_flags;
+    case FlagFamily::flock: return flock_ops;
+    case FlagFamily::inode: return inode_flags;
   }
   return open_flags;
 }
@@ -104,6 +117,8 @@ std::string_view family_name(FlagFamily family) {
     case FlagFamily::prot: return "PROT_* flag";
     case FlagFamily::map: return "MAP_* flag";
     case FlagFamily::msync: return "msync flag";
+    case FlagFamily::flock: return "flock operation";
+    case FlagFamily::inode: return "FS_*_FL inode flag";
   }
   return "flag";
 }

@@ -243,6 +243,53 @@ std::vector<OpSpec> mapping_ops() {
   };
 }
 
+// Locks, copies between descriptors, file handles and inode flags (harness/src/actor/locks.cpp).
+std::vector<OpSpec> handle_ops() {
+  const ArgSpec path{"path", A::path, true};
+  const ArgSpec fd{"fd", A::fd_use, true};
+  const ArgSpec bind{"fd", A::fd_bind, true};
+  const ArgSpec offset_in{"off_in", A::integer, false, FlagFamily::open, {}, 0};
+  const ArgSpec offset_out{"off_out", A::integer, false, FlagFamily::open, {}, 0};
+  const ArgSpec lock_type = choice("type", {"F_RDLCK", "F_WRLCK", "F_UNLCK"}, true);
+  const auto H = OpFamily::handles;
+  return {
+      {"flock", H, {fd, flags("operation", FlagFamily::flock, true)}},
+      {"fcntl_lock",
+       H,
+       {fd,
+        choice("cmd", {"F_SETLK", "F_SETLKW", "F_GETLK", "F_OFD_SETLK", "F_OFD_SETLKW", "F_OFD_GETLK"}, true),
+        lock_type,
+        flags("whence", FlagFamily::whence),
+        {"start", A::integer},
+        {"len", A::integer}},
+       DataArg::none,
+       {{"type", FieldKind::string}, {"pid", I}, {"start", I}, {"len", I}}},
+      {"copy_file_range",
+       H,
+       {{"fd_in", A::fd_use, true},
+        offset_in,
+        {"fd_out", A::fd_use, true},
+        offset_out,
+        {"len", A::integer, true, FlagFamily::open, {}, 0, kMaxBuffer, "at most 64 MiB"},
+        {"flags", A::integer, false, FlagFamily::open, {}, 0, 0xffffffffLL, "a 32-bit flags word"}},
+       DataArg::none,
+       {{"size", I}}},
+      {"memfd_create", H, {bind}, DataArg::none, {{"fd", I}}},
+      {"name_to_handle_at",
+       H,
+       {path, flags("flags", FlagFamily::at), {"handle", A::fd_bind, true}},
+       DataArg::none,
+       {{"handle_type", I}, {"handle_bytes", I}, {"handle", FieldKind::bytes}, {"mount_id", I}}},
+      {"open_by_handle_at",
+       H,
+       {{"handle", A::fd_use, true}, flags("flags", FlagFamily::open, true), bind},
+       DataArg::none,
+       {{"fd", I}}},
+      {"ioctl_getflags", H, {fd}, DataArg::none, {{"flags", I}}},
+      {"ioctl_setflags", H, {fd, flags("flags", FlagFamily::inode, true)}},
+  };
+}
+
 std::vector<OpSpec> engine_ops() {
   return {
       {"sleep", OpFamily::engine, {{"seconds", A::seconds, true}}},
@@ -309,8 +356,8 @@ const ResultField* OpSpec::result(std::string_view wanted) const {
 const std::vector<OpSpec>& op_table() {
   static const std::vector<OpSpec> ops = [] {
     std::vector<OpSpec> all;
-    for (auto family :
-         {metadata_ops(), file_ops(), directory_ops(), xattr_ops(), mapping_ops(), engine_ops(), kernel_ops()})
+    for (auto family : {metadata_ops(), file_ops(), directory_ops(), xattr_ops(), mapping_ops(), handle_ops(),
+                        engine_ops(), kernel_ops()})
       all.insert(all.end(), family.begin(), family.end());
     return all;
   }();

@@ -34,6 +34,7 @@
 #include "fusecheck/ops.hpp"
 #include "fusecheck/protocol.hpp"
 #include "fusecheck/report.hpp"
+#include "handle_probes.hpp"
 #include "matching.hpp"
 #include "test_context.hpp"
 
@@ -474,7 +475,7 @@ class MountSession {
     probe("o_tmpfile",
           make_request("open", {{"path", dir}, {"flags", O_TMPFILE | O_RDWR}, {"mode", 0600}, {"fd", "t"}}),
           "open O_TMPFILE");
-    probe_descriptor_features(at);
+    probe_descriptor_features(at, dir);
     call(make_request("utimensat", {{"path", at("g")},
                                     {"atime", {{"kind", "ns"}, {"ns", 1000000000LL + 123456789}}},
                                     {"mtime", {{"kind", "ns"}, {"ns", 1000000000LL + 123456789}}}}));
@@ -489,11 +490,12 @@ class MountSession {
 
   // The probes on an open descriptor (fallocate's modes, SEEK_DATA): they need one actor
   // across calls, since the pool resets actors between calls.
-  void probe_descriptor_features(const std::function<std::string(const std::string&)>& at) {
+  void probe_descriptor_features(const std::function<std::string(const std::string&)>& at, const std::string& dir) {
     Features& features = mount_->features();
     auto unsupported = [&](const std::string& why) {
       for (const char* feature : {"fallocate", "punch_hole", "zero_range", "seek_hole", "mmap_shared", "o_direct"})
         features.set(feature, false, why);
+      for (const char* feature : handle_features) features.set(feature, false, why);
     };
     std::unique_ptr<ActorProcess> actor;
     try {
@@ -538,6 +540,9 @@ class MountSession {
       features.set("seek_hole", holes,
                    "lseek SEEK_DATA on a file with a 1 MiB hole returned " +
                        (reply_ok(data) ? std::to_string(data.body["r"].value("offset", 0LL)) : reply_text(data)));
+      probe_handle_features(
+          {[&](const json& request) { return actor->call(request, probe_deadline()); }, reply_ok, reply_text}, dir,
+          features);
     } else {
       unsupported("could not create a probe file");
     }

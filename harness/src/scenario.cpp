@@ -56,7 +56,12 @@ const std::vector<std::string>& known_features() {
                                                     "mmap_shared",
                                                     "o_direct",
                                                     "trace",
-                                                    "backend"};
+                                                    "backend",
+                                                    "locks",
+                                                    "copy_file_range",
+                                                    "file_handles",
+                                                    "ioctl_flags",
+                                                    "btime"};
   return features;
 }
 

@@ -6,6 +6,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -285,6 +286,48 @@ TEST(ActorRefusals, DeviceNumbersOfADriverAndOutOfRangeIds) {
     EXPECT_THROW(ActorProcess::start(helper_executable("fusecheck-actor"), Identity{uid, 0, {}, 022}), HarnessError)
         << "an actor with uid " << uid << " started";
   }
+}
+
+}  // namespace
+
+namespace {
+
+// The `handles` executors without a mount: a lock's holder is reported with its pid, an OFD
+// lock with -1, and copy_file_range without offsets moves the file offsets.
+TEST(HandleOps, LocksReportTheirHolderAndCopiesMoveOffsets) {
+  std::string error;
+  auto holder = ActorProcess::spawn(executable_dir() + "/fusecheck-actor", Identity{}, error);
+  auto asker = ActorProcess::spawn(executable_dir() + "/fusecheck-actor", Identity{}, error);
+  ASSERT_TRUE(holder && asker) << error;
+  std::string path = ::testing::TempDir() + "handle-ops-" + std::to_string(::getpid());
+  auto call = [](ActorProcess& actor, const std::string& op, json args) {
+    return actor.call(make_request(op, std::move(args)), Clock::now() + 5s).body;
+  };
+  for (auto* actor : {holder.get(), asker.get()})
+    ASSERT_TRUE(call(*actor, "open", {{"path", path}, {"flags", O_CREAT | O_RDWR}, {"fd", "f"}})["ok"]);
+  auto set =
+      call(*holder, "fcntl_lock", {{"fd", "f"}, {"cmd", "F_SETLK"}, {"type", "F_WRLCK"}, {"start", 5}, {"len", 10}});
+  EXPECT_EQ(set["r"], (json{{"type", "F_WRLCK"}, {"pid", 0}, {"start", 5}, {"len", 10}}));
+  auto got = call(*asker, "fcntl_lock", {{"fd", "f"}, {"cmd", "F_GETLK"}, {"type", "F_RDLCK"}});
+  EXPECT_EQ(got["r"], (json{{"type", "F_WRLCK"}, {"pid", holder->pid()}, {"start", 5}, {"len", 10}}));
+  EXPECT_EQ(call(*asker, "fcntl_lock", {{"fd", "f"}, {"cmd", "F_SETLK"}, {"type", "F_RDLCK"}, {"start", 14}})["errno"],
+            EAGAIN);
+  call(*holder, "fcntl_lock", {{"fd", "f"}, {"cmd", "F_OFD_SETLK"}, {"type", "F_RDLCK"}, {"start", 20}, {"len", 1}});
+  auto ofd = call(*asker, "fcntl_lock", {{"fd", "f"}, {"cmd", "F_OFD_GETLK"}, {"type", "F_WRLCK"}, {"start", 20}});
+  EXPECT_EQ(ofd["r"]["pid"], -1);
+  EXPECT_EQ(call(*asker, "flock", {{"fd", "f"}, {"operation", LOCK_EX | LOCK_NB}})["ok"], true);
+  call(*holder, "pwrite", {{"fd", "f"}, {"offset", 0}, {"data", "3031323334"}});
+  ASSERT_TRUE(call(*holder, "memfd_create", {{"fd", "m"}})["ok"]);
+  call(*holder, "lseek", {{"fd", "f"}, {"offset", 1}, {"whence", SEEK_SET}});
+  EXPECT_EQ(call(*holder, "copy_file_range", {{"fd_in", "f"}, {"fd_out", "m"}, {"len", 3}})["errno"], EXDEV);
+  EXPECT_EQ(call(*holder, "copy_file_range", {{"fd_in", "f"}, {"off_in", 0}, {"fd_out", "f"}, {"len", 3}})["errno"],
+            EINVAL);  // overlaps the destination at the file offset 1
+  EXPECT_EQ(call(*holder, "copy_file_range", {{"fd_in", "f"}, {"fd_out", "f"}, {"off_out", 100}, {"len", 3}})["r"],
+            (json{{"size", 3}}));
+  EXPECT_EQ(call(*holder, "lseek", {{"fd", "f"}, {"offset", 0}, {"whence", SEEK_CUR}})["r"]["offset"], 4);
+  EXPECT_EQ(call(*holder, "pread", {{"fd", "f"}, {"offset", 100}, {"size", 10}})["r"]["data"], "313233");
+  EXPECT_EQ(call(*holder, "open_by_handle_at", {{"handle", "never"}, {"flags", 0}, {"fd", "h"}})["errno"], EBADF);
+  ::unlink(path.c_str());
 }
 
 }  // namespace

@@ -140,6 +140,7 @@ fusepp::Result<Inode*> State::create_inode(Inode& parent, std::string_view name,
   if (!reserve_ispace(kInodeSpaceUnit)) return FUSEError(ENOSPC);
   Inode inode;
   inode.ino = next_ino++;
+  inode.fsflags = parent.fsflags & kInheritedFsFlags;  // as tmpfs: nodump and noatime pass on
   inode.uid = caller.uid;
   inode.gid = caller.gid;
   // The kernel already applied the umask unless it asked us to (FUSE_DONT_MASK);
@@ -341,7 +342,7 @@ void State::resize(Inode& inode, int64_t size) {
 
 // The rules of the kernel's atime_needs_update() and relatime_need_update().
 void State::touch_atime(Inode& inode) {
-  if (atime_policy == AtimePolicy::noatime || (nodiratime && inode.is_dir())) return;
+  if (atime_policy == AtimePolicy::noatime || (nodiratime && inode.is_dir()) || (inode.fsflags & FS_NOATIME_FL)) return;
   constexpr int64_t kDay = int64_t{24} * 3600 * 1'000'000'000;
   int64_t now = now_ns();
   if (atime_policy == AtimePolicy::strictatime || inode.atime_ns <= inode.mtime_ns ||

@@ -3,6 +3,8 @@
 // op-family files; nothing here is visible to users of memfs.hpp.
 #pragma once
 
+#include <linux/fs.h>
+
 #include <array>
 #include <functional>
 #include <cstdint>
@@ -40,6 +42,10 @@ inline constexpr int64_t kMaxFileSize = INT64_MAX;  // tmpfs MAX_LFS_FILESIZE on
 inline constexpr off_t kDotCookie = 1;
 inline constexpr off_t kDotDotCookie = 2;
 inline constexpr uint64_t kFirstEntryCookie = 3;
+// tmpfs's FS_IOC_SETFLAGS flags (SHMEM_FL_USER_MODIFIABLE, casefolding aside) and the ones
+// a new inode takes from its directory (SHMEM_FL_INHERITED).
+inline constexpr uint32_t kTmpfsFsFlags = FS_APPEND_FL | FS_IMMUTABLE_FL | FS_NODUMP_FL | FS_NOATIME_FL;
+inline constexpr uint32_t kInheritedFsFlags = FS_NODUMP_FL | FS_NOATIME_FL;
 
 struct Page {
   // Zeroed unless a write fills it whole on creation (State::store), which saves a memset
@@ -89,6 +95,7 @@ struct Inode {
   uint32_t open_count = 0;    // open file and directory handles
   uint64_t lookup_count = 0;  // the kernel's references (lookup/create/readdirplus - forget)
   uint64_t generation = 0;    // raised when the backend reuses this inode number
+  uint32_t fsflags = 0;       // FS_*_FL bits of FS_IOC_GETFLAGS/SETFLAGS (ioctl_ops.cpp)
   dev_t rdev = 0;
   int64_t size = 0;
   int64_t atime_ns = 0;

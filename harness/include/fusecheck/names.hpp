@@ -11,7 +11,7 @@
 namespace fusecheck {
 
 // A family of flag names that combine with `|` (e.g. "open" for O_* names).
-enum class FlagFamily { open, at, rename, xattr, fallocate, access, whence, prot, map, msync };
+enum class FlagFamily { open, at, rename, xattr, fallocate, access, whence, prot, map, msync, flock, inode };
 
 std::optional<long> flag_value(FlagFamily family, std::string_view name);
 std::vector<std::string> flag_names(FlagFamily family);

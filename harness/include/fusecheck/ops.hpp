@@ -44,7 +44,8 @@ enum class ArgType {
 // Which actor source file executes the op; `engine` ops (sleep, parallel, and the kernel
 // interaction steps: mark, fault, notify, drop_caches...) never reach an actor.
 // `mapping`: mmap and the calls that move data without read/write (sendfile, splice).
-enum class OpFamily { files, directories, xattrs, metadata, mapping, engine };
+// `handles`: locks, copy_file_range, file handles and inode flags (actor/locks.cpp).
+enum class OpFamily { files, directories, xattrs, metadata, mapping, handles, engine };
 
 struct ArgSpec {
   std::string name;

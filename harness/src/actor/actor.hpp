@@ -46,6 +46,7 @@ extern const std::vector<Executor> directory_executors;
 extern const std::vector<Executor> xattr_executors;
 extern const std::vector<Executor> metadata_executors;
 extern const std::vector<Executor> mapping_executors;
+extern const std::vector<Executor> handle_executors;  // locks, copies, file handles, inode flags
 // Requests only the harness sends (workdirs, resets, identity), not in the op table.
 extern const std::vector<Executor> internal_executors;
 
@@ -65,8 +66,9 @@ void close_fd(const nlohmann::json& request);
 DIR* dir_arg(const nlohmann::json& request);
 void bind_dir(const nlohmann::json& request, DIR* dir);
 void close_dir(const nlohmann::json& request);
-void close_everything();  // descriptors, directory streams and mappings
+void close_everything();  // descriptors, directory streams, mappings and saved file handles
 void unmap_everything();  // mapping.cpp
+void forget_file_handles();
 
 std::string path_arg(const nlohmann::json& request, const char* key = "path");
 std::string data_arg(const nlohmann::json& request);

@@ -30,8 +30,8 @@ using ExecutorMap = std::unordered_map<std::string_view, ExecuteFn>;
 // executor and every executor other than the harness-internal ones has a row in the table.
 ExecutorMap executor_map() {
   ExecutorMap map;
-  for (const auto* family :
-       {&file_executors, &directory_executors, &xattr_executors, &metadata_executors, &mapping_executors})
+  for (const auto* family : {&file_executors, &directory_executors, &xattr_executors, &metadata_executors,
+                             &mapping_executors, &handle_executors})
     for (const auto& executor : *family) {
       const OpSpec* op = find_op(executor.op);
       if (op == nullptr || op->family == OpFamily::engine)

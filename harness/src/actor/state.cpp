@@ -76,6 +76,7 @@ void close_everything() {
   for (auto& [name, dir] : open_dirs) ::closedir(dir);
   open_fds.clear();
   open_dirs.clear();
+  forget_file_handles();
 }
 
 std::string path_arg(const json& request, const char* key) { return request.at(key).get<std::string>(); }

@@ -117,6 +117,9 @@ class MemFs : public fusepp::Operations {
   fusepp::Reply<off_t> lseek(fusepp::FileHandleT fh, off_t off, int whence) override;
   fusepp::Reply<size_t> copy_file_range(fusepp::FileHandleT fh_in, off_t off_in, fusepp::FileHandleT fh_out,
                                         off_t off_out, size_t length, fusepp::FlagT flags) override;
+  // FS_IOC_GETFLAGS/SETFLAGS only (ioctl_ops.cpp), on files and directories.
+  fusepp::Reply<fusepp::IoctlReply> ioctl(fusepp::FileHandleT fh, unsigned cmd, uint64_t arg, fusepp::FlagT flags,
+                                          std::string_view in_buf, size_t out_size) override;
 
   // ----- directories (dir_ops.cpp) -----
   fusepp::Reply<fusepp::FileHandleT> opendir(fusepp::InodeT inode, fusepp::FlagT flags,

@@ -64,6 +64,17 @@ const Case kCases[] = {
      "data/seek-data-and-seek-hole-across-data-preallocated-and-hole-pages@whence=SEEK_HOLE,from=0,result=4096"},
     {"large-read-repeats", "data/sendfile-copies-bytes-from-an-offset-to-another-file@from=0,count=300000,sent=300000"},
     {"large-read-repeats", "data/splice-from-a-file-into-a-pipe-moves-the-files-bytes@from=0,size=200000,moved=200000"},
+    // One per step kind of the locks, copies and file handles (flock, fcntl_lock with F_SETLK
+    // and the OFD forms, copy_file_range, memfd_create, name_to_handle_at/open_by_handle_at,
+    // ioctl_getflags/ioctl_setflags).
+    {"locks-never-conflict",
+     "locks/flock-locks-of-two-users-conflict-by-mode@held=LOCK_SH,wanted=LOCK_EX,result=EAGAIN"},
+    {"locks-never-conflict", "locks/fcntl-getlk-reports-the-conflicting-lock@held=F_WRLCK,asked=F_RDLCK"},
+    {"locks-never-conflict", "locks/ofd-getlk-reports-pid-minus-one@cmd=F_OFD_GETLK"},
+    {"copy-range-keeps-mtime", "copy/copy-file-range-updates-the-destination-times-not-the-source@off_out=0,size=100"},
+    {"copy-range-ignores-off-in", "copy/copy-file-range-across-the-mount-boundary-fails-with-exdev"},
+    {"inode-reused-same-generation", "handles/handle-of-a-removed-file-is-stale"},
+    {"setflags-ignored", "ioctl/setflags-reads-back-and-updates-ctime@kind=file,flags=FS_NODUMP_FL,value=0x40"},
 };
 
 class VariantIsCaught : public ::testing::TestWithParam<Case> {};
