@@ -1,7 +1,9 @@
 // Normalisation of actor replies for the differential comparison: keeps what two POSIX
 // filesystems must agree on and turns what they may not (inode numbers, absolute times,
-// statfs totals, readdir order) into relations: labels, changed/unchanged, deltas, sets.
+// statfs totals, readdir order) into relations: labels, changed/same, deltas, sets.
 #include "normalise.hpp"
+
+#include <time.h>
 
 #include <algorithm>
 #include <vector>
@@ -11,7 +13,11 @@
 namespace fusecheck::fuzz {
 namespace {
 
-const char* relation(int64_t left, int64_t right) { return left < right ? "lt" : left == right ? "eq" : "gt"; }
+int64_t coarse_now() {
+  timespec now{};
+  ::clock_gettime(CLOCK_REALTIME_COARSE, &now);
+  return int64_t(now.tv_sec) * 1000000000 + now.tv_nsec;
+}
 
 json sorted_names(const json& names) {
   auto list = names.get<std::vector<std::string>>();
@@ -47,7 +53,7 @@ std::string SideObserver::label(uint64_t ino, Links& links, bool may_introduce) 
   return name;
 }
 
-json SideObserver::stat_fields(const json& stat, Links& links, bool predates_case) {
+json SideObserver::stat_fields(const json& stat, Links& links) {
   const std::string type = stat.at("type");
   json fields = {{"type", type},
                  {"perm", stat.at("perm")},
@@ -61,18 +67,23 @@ json SideObserver::stat_fields(const json& stat, Links& links, bool predates_cas
   const uint64_t ino = stat.at("ino");
   fields["ino"] = label(ino, links, true);
   auto previous = seen_.find(ino);
-  // The workdir's times before its first stat tell how the harness made it, not the target.
-  if (previous != seen_.end() || !predates_case)
-    fields["mtime_vs_ctime"] = relation(stat.at("mtime"), stat.at("ctime"));
   if (previous != seen_.end()) {
     links.previous_observation = previous->second.step;
-    const json& before = previous->second.stat;
-    for (const char* time : {"mtime", "ctime"}) fields[time] = before.at(time) == stat.at(time) ? "same" : "changed";
+    const InodeSeen& before = previous->second;
     // A read since then may or may not have reached a FUSE daemon (page cache), so atime is
     // compared only across calls that cannot mark it.
-    if (previous->second.reads == reads_) fields["atime"] = before.at("atime") == stat.at("atime") ? "same" : "changed";
+    for (const char* time : {"atime", "mtime", "ctime"}) {
+      if (std::string(time) == "atime" && before.reads != reads_) continue;
+      if (before.stat.at(time) != stat.at(time)) {
+        fields[time] = "changed";
+      } else if (!options_.coarse_times || before.stat.at(time).get<int64_t>() < before.coarse_after) {
+        // With a coarse clock an update in the tick of the old value leaves it unchanged, so
+        // "same" is only known when the old value is from an earlier tick than any call since.
+        fields[time] = "same";
+      }
+    }
   }
-  seen_[ino] = {stat, step_, reads_};
+  seen_[ino] = {stat, step_, reads_, coarse_now()};
   return fields;
 }
 
@@ -107,7 +118,7 @@ Observed SideObserver::observe(const json& request, const json& reply_body, int 
     const json& result = reply_body.at("r");
     json fields = json::object();
     if (op == "lstat" || op == "stat" || op == "fstat") {
-      fields = stat_fields(result, observed.links, request.value("path", "") == ".");
+      fields = stat_fields(result, observed.links);
     } else if (op == "readdir") {
       fields = readdir_fields(result, observed.links);
     } else if (op == "statvfs") {
@@ -127,6 +138,12 @@ Observed SideObserver::observe(const json& request, const json& reply_body, int 
   }
   ++step_;
   return observed;
+}
+
+void drop_unknown_times(const json& oracle, json& target) {
+  if (!oracle.contains("ok") || !target.contains("ok") || !oracle.at("ok").contains("type")) return;
+  for (const char* time : {"atime", "mtime", "ctime"})
+    if (!oracle.at("ok").contains(time) && target.at("ok").is_object()) target.at("ok").erase(time);
 }
 
 }  // namespace fusecheck::fuzz

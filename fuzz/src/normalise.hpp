@@ -9,14 +9,16 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace fusecheck::fuzz {
 
 using nlohmann::json;
 
 struct CompareOptions {
-  bool blocks = true;  // st_blocks of regular files, when the target counts pages as tmpfs does
-  bool statfs = true;  // statvfs deltas, when nothing else changes the target's counters
+  bool blocks = true;         // st_blocks of regular files, when the target counts pages as tmpfs does
+  bool statfs = true;         // statvfs deltas, when nothing else changes the target's counters
+  bool coarse_times = false;  // this side's clock has ticks (tmpfs: CLOCK_REALTIME_COARSE)
 };
 
 // Earlier steps (indices in the case's call sequence) a result was compared against; the
@@ -42,9 +44,10 @@ class SideObserver {
   struct InodeSeen {
     json stat;
     size_t step;
-    uint64_t reads;  // reads_ when it was seen
+    uint64_t reads;        // reads_ when it was seen
+    int64_t coarse_after;  // the coarse clock just after: every later call is at least here
   };
-  json stat_fields(const json& stat, Links& links, bool predates_case);
+  json stat_fields(const json& stat, Links& links);
   json readdir_fields(const json& entry, Links& links);
   json statvfs_fields(const json& result, Links& links);
   std::string label(uint64_t ino, Links& links, bool may_introduce);
@@ -56,6 +59,15 @@ class SideObserver {
   std::map<uint64_t, InodeSeen> seen_;
   std::optional<std::pair<json, size_t>> last_statvfs_;
 };
+
+// A time the oracle could not tell (changed within its clock tick) is not compared: removed
+// from the target's stat result too.
+void drop_unknown_times(const json& oracle, json& target);
+
+struct KnownDifference;
+// Removes what the known differences say to look past from both normalised results of a
+// call (known.cpp); a `result` entry makes both results equal.
+void forgive_known(const std::vector<KnownDifference>& known, const json& request, json& expected, json& got);
 
 // Whether a call may update atime in a way FUSE leaves to the kernel's page cache.
 bool is_read_call(const std::string& op);

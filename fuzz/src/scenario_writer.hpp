@@ -15,6 +15,7 @@ namespace fusecheck::fuzz {
 struct RecordedStep {
   Call call;
   Observed oracle, target;
+  bool starts_operation = false;  // the first call of its operation
 };
 
 struct RecordedCase {

@@ -71,8 +71,8 @@ TEST(FuzzInProcess, BuggyRenameIsCaughtShrunkAndReplayable) {
   fusepp::testing::ScopedMount mount(filesystem, {"default_permissions", "allow_other"});
 
   Options options;
-  options.runs = 200;
-  options.max_steps = 25;
+  options.runs = 300;
+  options.max_steps = 30;
   options.seed = 7;
   options.target_name = "exchange-ignoring memfs";
   options.scenario_out = scratch_file("exchange-counterexample");
