@@ -18,7 +18,7 @@ CLI::App* add_fuzz_command(CLI::App& app, CommandOptions& options) {
   auto* command = app.add_subcommand("fuzz", "random operation sequences, differential against tmpfs");
   command->add_option("--fs", options.fs, "target: memfs, exec:CMD, dir:PATH (default memfs)");
   command->add_option("--seed", options.seed, "rapidcheck seed (default: random, printed)");
-  command->add_option("--runs", options.runs, "sequences that must pass (default 100)")->check(CLI::PositiveNumber);
+  command->add_option("--runs", options.runs, "sequences that must pass (default 1000)")->check(CLI::PositiveNumber);
   command->add_option("--max-steps", options.max_steps, "longest sequences, about (default 30)")
       ->check(CLI::PositiveNumber);
   command->add_option("--out", options.out, "counterexample scenario file (default ./fusecheck-fuzz-SEED.yaml)");

@@ -13,6 +13,7 @@
 #include "fusecheck/runner.hpp"
 #include "fusecheck/scenario.hpp"
 #include "fusecheck/target.hpp"
+#include "replay_support.hpp"
 
 namespace {
 
@@ -31,17 +32,7 @@ class ExchangeIgnoringFs : public memfs::MemFs {
   }
 };
 
-// Runs one generated scenario file on a directory target and returns its verdict.
-fusecheck::Verdict replay_on_directory(const std::string& scenario_yaml, const std::filesystem::path& directory) {
-  auto tests = fusecheck::parse_scenario_text(scenario_yaml, "counterexample.yaml", "fuzz/counterexample");
-  EXPECT_EQ(tests.size(), 1u);
-  fusecheck::RunOptions run;
-  run.target = fusecheck::parse_target("dir:" + directory.string(), /*exclusive=*/true);
-  auto results = fusecheck::run_tests(tests, run);
-  EXPECT_EQ(results.size(), 1u);
-  for (const auto& line : results.at(0).transcript) std::cerr << "  " << line << "\n";
-  return results.at(0).verdict;
-}
+using fuzz_test_support::replay_on_directory;
 
 std::filesystem::path scratch_file(const std::string& name) {
   return std::filesystem::temp_directory_path() / (name + "-" + std::to_string(::getpid()) + ".yaml");

@@ -17,6 +17,7 @@
 #include "fusecheck/runner.hpp"
 #include "fusecheck/scenario.hpp"
 #include "fusecheck/target.hpp"
+#include "replay_support.hpp"
 
 namespace {
 
@@ -32,17 +33,7 @@ const std::set<std::string> kOutOfReach = {
 
 const std::set<std::string> kMountOptions = {"default_permissions", "allow_other"};
 
-fusecheck::Verdict replay_on_directory(const std::string& scenario_yaml, const std::filesystem::path& directory) {
-  auto tests = fusecheck::parse_scenario_text(scenario_yaml, "counterexample.yaml", "fuzz/counterexample");
-  EXPECT_EQ(tests.size(), 1u);
-  fusecheck::RunOptions run;
-  run.target = fusecheck::parse_target("dir:" + directory.string(), /*exclusive=*/true);
-  auto results = fusecheck::run_tests(tests, run);
-  EXPECT_EQ(results.size(), 1u);
-  if (results.at(0).verdict != fusecheck::Verdict::pass)
-    for (const auto& line : results.at(0).transcript) std::cerr << "  " << line << "\n";
-  return results.at(0).verdict;
-}
+using fuzz_test_support::replay_on_directory;
 
 bool selected(const std::string& name) {
   const char* only = std::getenv("FUSECHECK_FUZZ_VARIANTS");

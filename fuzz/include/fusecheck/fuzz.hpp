@@ -28,7 +28,7 @@ struct KnownDifference {
 std::vector<KnownDifference> load_known_differences(const std::string& path);
 
 struct Options {
-  int runs = 100;                      // sequences that must pass
+  int runs = 1000;                     // sequences that must pass (about 15 s on memfs)
   int max_steps = 30;                  // rapidcheck's size: sequences grow up to about this many operations
   uint64_t seed = 0;                   // 0: pick one (the one used is in Result::seed)
   std::filesystem::path scenario_out;  // counterexample file; empty: ./fusecheck-fuzz-SEED.yaml

@@ -15,7 +15,7 @@ namespace fusecheck::fuzz {
 struct CommandOptions {
   std::string fs = "memfs";
   uint64_t seed = 0;
-  int runs = 100;
+  int runs = 1000;
   int max_steps = 30;
   std::string out;
   std::string known;            // known-differences file
