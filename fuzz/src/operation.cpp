@@ -493,10 +493,14 @@ std::vector<Call> Operation::calls() const {
   const size_t who = actor;
   std::vector<Call> calls;
   const std::string parent = parent_of(path);
+  // A call that may change something, then lstat of what it may have changed.
+  auto changing = [&](Call made, std::vector<std::string> paths) {
+    calls.push_back(std::move(made));
+    observe_paths(calls, std::move(paths));
+  };
   switch (kind) {
     case OpKind::create_file:
-      calls.push_back(with_data(call(who, "create_file", {{"path", path}, {"mode", mode}}), *this));
-      observe_paths(calls, {path, parent});
+      changing(with_data(call(who, "create_file", {{"path", path}, {"mode", mode}}), *this), {path, parent});
       break;
     case OpKind::pwrite:
       calls = {call(who, "open", {{"path", path}, {"flags", O_WRONLY}, {"mode", 0644}, {"fd", "w"}}, {"O_WRONLY"}),
@@ -504,10 +508,7 @@ std::vector<Call> Operation::calls() const {
                call(who, "close", {{"fd", "w"}})};
       observe_paths(calls, {path});
       break;
-    case OpKind::truncate:
-      calls.push_back(call(who, "truncate", {{"path", path}, {"size", size}}));
-      observe_paths(calls, {path});
-      break;
+    case OpKind::truncate: changing(call(who, "truncate", {{"path", path}, {"size", size}}), {path}); break;
     case OpKind::read_file: calls.push_back(call(who, "read_file", {{"path", path}})); break;
     case OpKind::mkdir:
     case OpKind::rmdir:
@@ -519,18 +520,13 @@ std::vector<Call> Operation::calls() const {
     case OpKind::mknod: {
       json args = {{"path", path}, {"type", text}, {"mode", mode}};
       if (text == "chr") args.update({{"major", 0}, {"minor", minor}});
-      calls.push_back(call(who, "mknod", args));
-      observe_paths(calls, {path, parent});
+      changing(call(who, "mknod", args), {path, parent});
       break;
     }
     case OpKind::link:
-      calls.push_back(call(who, "link", {{"from", path}, {"to", other}}));
-      observe_paths(calls, {path, other, parent_of(other)});
+      changing(call(who, "link", {{"from", path}, {"to", other}}), {path, other, parent_of(other)});
       break;
-    case OpKind::symlink:
-      calls.push_back(call(who, "symlink", {{"target", other}, {"path", path}}));
-      observe_paths(calls, {path, parent});
-      break;
+    case OpKind::symlink: changing(call(who, "symlink", {{"target", other}, {"path", path}}), {path, parent}); break;
     case OpKind::rename:
       calls.push_back(flags.empty()
                           ? call(who, "rename", {{"from", path}, {"to", other}})
@@ -539,17 +535,10 @@ std::vector<Call> Operation::calls() const {
                                  flags));
       observe_paths(calls, {path, other, parent, parent_of(other)});
       break;
-    case OpKind::chmod:
-      calls.push_back(call(who, "chmod", {{"path", path}, {"mode", mode}}));
-      observe_paths(calls, {path});
-      break;
-    case OpKind::chown:
-      calls.push_back(call(who, text, {{"path", path}, {"uid", uid}, {"gid", gid}}));
-      observe_paths(calls, {path});
-      break;
+    case OpKind::chmod: changing(call(who, "chmod", {{"path", path}, {"mode", mode}}), {path}); break;
+    case OpKind::chown: changing(call(who, text, {{"path", path}, {"uid", uid}, {"gid", gid}}), {path}); break;
     case OpKind::utimensat:
-      calls.push_back(call(who, "utimensat", {{"path", path}, {"atime", atime}, {"mtime", mtime}}));
-      observe_paths(calls, {path});
+      changing(call(who, "utimensat", {{"path", path}, {"atime", atime}, {"mtime", mtime}}), {path});
       break;
     case OpKind::stat: calls.push_back(call(who, "lstat", {{"path", path}})); break;
     case OpKind::listdir: calls.push_back(call(who, "listdir", {{"path", path}})); break;
@@ -576,10 +565,7 @@ std::vector<Call> Operation::calls() const {
     case OpKind::getxattr:
       calls.push_back(call(who, "getxattr", {{"path", path}, {"name", text}, {"size", 256}}));
       break;
-    case OpKind::removexattr:
-      calls.push_back(call(who, "removexattr", {{"path", path}, {"name", text}}));
-      observe_paths(calls, {path});
-      break;
+    case OpKind::removexattr: changing(call(who, "removexattr", {{"path", path}, {"name", text}}), {path}); break;
     case OpKind::listxattr: calls.push_back(call(who, "listxattr", {{"path", path}})); break;
     case OpKind::populate:
     case OpKind::list_big:
