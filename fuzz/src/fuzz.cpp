@@ -1,7 +1,8 @@
-// The differential state machine: each rapidcheck command runs one Operation through two
-// root actors, one working in a fresh directory on the target and one on a private tmpfs,
-// and fails on the first step whose normalised results differ. The last failing run is the
-// shrunk counterexample, which becomes a scenario file with tmpfs's results as expectations.
+// The differential state machine: each rapidcheck command runs one Operation's calls through
+// the fuzzer's actors (root and two users), each working in a fresh directory on the target
+// and on a private tmpfs, and fails on the first call whose normalised results differ. The
+// last failing run is the shrunk counterexample, which becomes a scenario file with tmpfs's
+// results as expectations.
 #include "fusecheck/fuzz.hpp"
 
 #include <sys/mount.h>
@@ -17,46 +18,68 @@
 #include <set>
 #include <sstream>
 #include <stdexcept>
+#include <utility>
 
 #include "fusecheck/actor.hpp"
 #include "fusecheck/data_dir.hpp"
+#include "normalise.hpp"
 #include "operation.hpp"
+#include "scenario_writer.hpp"
 
 namespace fusecheck::fuzz {
 namespace {
 
-// One system call as both filesystems answered it.
-struct RecordedStep {
-  const Operation* operation;  // owned by the command, alive while the case runs
-  size_t request_index;
-  json oracle, target;
-};
-
-// A root actor that is respawned when a hang or crash on the target made it unusable.
+// One of the fuzzer's actors on one side, started on first use and respawned when a hang or
+// crash on the target made it unusable; it enters the case's workdir when it first acts there.
 class ActorSlot {
  public:
-  ActorSlot(std::string executable, std::filesystem::path root)
-      : executable_(std::move(executable)), root_(std::move(root)) {}
-  ActorProcess& get() {
-    if (!actor_ || !actor_->usable()) actor_ = ActorProcess::start(executable_, Identity{});  // throws HarnessError
+  ActorSlot(std::string executable, Identity identity)
+      : executable_(std::move(executable)), identity_(std::move(identity)) {}
+  ActorProcess& in(const std::filesystem::path& dir, double timeout) {
+    if (!actor_ || !actor_->usable()) {
+      actor_ = ActorProcess::start(executable_, identity_);  // throws HarnessError
+      cwd_.clear();
+    }
+    if (cwd_ != dir) {
+      auto reply = actor_->call({{"op", "chdir"}, {"path", dir.string()}}, deadline_after(timeout));
+      if (reply.status != ActorProcess::Reply::Status::ok || !reply.body.value("ok", false))
+        throw HarnessError("an actor cannot enter " + dir.string());
+      cwd_ = dir;
+    }
     return *actor_;
   }
-  const std::filesystem::path& root() const { return root_; }
   void stop() { actor_.reset(); }
+  // Back to `dir` if it is running and elsewhere (closing what it holds open).
+  void leave(const std::filesystem::path& dir, double timeout) {
+    if (actor_ && actor_->usable() && cwd_ != dir) in(dir, timeout);
+  }
+  static Clock::time_point deadline_after(double seconds) {
+    return Clock::now() + std::chrono::milliseconds(static_cast<long>(seconds * 1000));
+  }
 
  private:
   std::string executable_;
-  std::filesystem::path root_;
+  Identity identity_;
   std::unique_ptr<ActorProcess> actor_;
+  std::filesystem::path cwd_;
 };
 
-ActorProcess::Reply call(ActorSlot& slot, const json& request, double timeout) {
-  auto deadline = Clock::now() + std::chrono::milliseconds(static_cast<long>(timeout * 1000));
-  return slot.get().call(request, deadline);
-}
+// A filesystem under comparison: its root, one actor per fuzz identity, the current case's
+// workdir and the observer that normalises its results.
+struct Side {
+  Side(const std::string& executable, std::filesystem::path root_dir) : root(std::move(root_dir)) {
+    for (const auto& actor : fuzz_actors()) actors.emplace_back(executable, actor.identity);
+  }
+  std::filesystem::path root, workdir;
+  std::vector<ActorSlot> actors;
+  SideObserver observer;
+  void stop() {
+    for (auto& actor : actors) actor.stop();
+  }
+};
 
-bool call_ok(ActorSlot& slot, const json& request, double timeout) {
-  auto reply = call(slot, request, timeout);
+bool call_ok(ActorProcess& actor, const json& request, double timeout) {
+  auto reply = actor.call(request, ActorSlot::deadline_after(timeout));
   return reply.status == ActorProcess::Reply::Status::ok && reply.body.value("ok", false);
 }
 
@@ -64,21 +87,23 @@ bool call_ok(ActorSlot& slot, const json& request, double timeout) {
 // scenario; removed afterwards so cases never see each other's names.
 class CaseWorkdirs {
  public:
-  CaseWorkdirs(std::vector<ActorSlot*> slots, std::string name, double timeout)
-      : slots_(std::move(slots)), name_(std::move(name)), timeout_(timeout) {
-    for (ActorSlot* slot : slots_) {
-      bool made = call_ok(*slot, {{"op", "chdir"}, {"path", slot->root().string()}}, timeout_) &&
-                  call_ok(*slot, {{"op", "prepare_workdir"}, {"path", name_}, {"mode", 0777}, {"uid", 0}, {"gid", 0}},
-                          timeout_) &&
-                  call_ok(*slot, {{"op", "chdir"}, {"path", (slot->root() / name_).string()}}, timeout_);
-      if (!made) throw HarnessError("cannot make a workdir under " + slot->root().string());
+  CaseWorkdirs(std::vector<Side*> sides, std::string name, double timeout)
+      : sides_(std::move(sides)), name_(std::move(name)), timeout_(timeout) {
+    for (Side* side : sides_) {
+      auto& root_actor = side->actors.at(0).in(side->root, timeout_);
+      if (!call_ok(root_actor, {{"op", "prepare_workdir"}, {"path", name_}, {"mode", 0777}, {"uid", 0}, {"gid", 0}},
+                   timeout_))
+        throw HarnessError("cannot make a workdir under " + side->root.string());
+      side->workdir = side->root / name_;
     }
   }
   ~CaseWorkdirs() {
-    for (ActorSlot* slot : slots_) {
+    for (Side* side : sides_) {
       try {
-        if (call_ok(*slot, {{"op", "chdir"}, {"path", slot->root().string()}}, timeout_))
-          call_ok(*slot, {{"op", "rmtree"}, {"path", name_}}, timeout_);
+        // Every actor leaves first: that closes its descriptors, so the files it held open
+        // are freed now and not during the next case (whose statvfs deltas would see them).
+        for (auto& actor : side->actors) actor.leave(side->root, timeout_);
+        call_ok(side->actors.at(0).in(side->root, timeout_), {{"op", "rmtree"}, {"path", name_}}, timeout_);
       } catch (const std::exception&) {
         // A target that died mid-case: the failure is already recorded; nothing to clean.
       }
@@ -86,23 +111,56 @@ class CaseWorkdirs {
   }
 
  private:
-  std::vector<ActorSlot*> slots_;
+  std::vector<Side*> sides_;
   std::string name_;
   double timeout_;
 };
 
+// Whether actors of other uids reach the target (a FUSE mount needs allow_other); when they
+// do not, the fuzzer runs as root alone rather than report EACCES as a difference.
+bool other_users_reach(Side& target, double timeout) {
+  const std::string probe = "fuzz-" + std::to_string(::getpid()) + "-probe";
+  auto& root_actor = target.actors.at(0).in(target.root, timeout);
+  if (!call_ok(root_actor, {{"op", "prepare_workdir"}, {"path", probe}, {"mode", 0777}, {"uid", 0}, {"gid", 0}},
+               timeout))
+    throw HarnessError("cannot make a workdir under " + target.root.string());
+  bool reached = true;
+  try {
+    target.actors.at(1).in(target.root / probe, timeout);
+  } catch (const HarnessError&) {
+    reached = false;
+  }
+  target.actors.at(1).stop();
+  call_ok(root_actor, {{"op", "rmtree"}, {"path", probe}}, timeout);
+  return reached;
+}
+
 struct Differential {
-  ActorSlot& target;
-  ActorSlot& oracle;
-  double timeout;
-  const std::atomic<bool>* stop;
+  Side& target;
+  Side& oracle;
+  const Options& options;
   std::vector<RecordedStep> steps;
-  bool stopped() const { return stop && stop->load(); }
+  std::vector<const Operation*> owners;  // the operation each step belongs to
+  bool stopped() const { return options.stop && options.stop->load(); }
 };
 
-json run_on(ActorSlot& slot, const json& request, double timeout) {
-  auto reply = call(slot, request, timeout);
-  return normalise_reply(request, reply.body, static_cast<int>(reply.status), reply.detail);
+// Both sides make the call at once (they are independent filesystems), then both answers
+// are normalised by their side's observer.
+std::pair<Observed, Observed> run_on_both(Differential& sut, const Call& made) {
+  const double timeout = sut.options.step_timeout;
+  ActorProcess& oracle = sut.oracle.actors.at(made.actor).in(sut.oracle.workdir, timeout);
+  ActorProcess& target = sut.target.actors.at(made.actor).in(sut.target.workdir, timeout);
+  const bool oracle_sent = oracle.send(made.request), target_sent = target.send(made.request);
+  auto receive = [&](ActorProcess& actor, bool sent) {
+    if (!sent) return ActorProcess::Reply{ActorProcess::Reply::Status::died, {}, "the actor is gone"};
+    return actor.receive(ActorSlot::deadline_after(timeout));
+  };
+  auto oracle_reply = receive(oracle, oracle_sent);
+  auto target_reply = receive(target, target_sent);
+  return {sut.oracle.observer.observe(made.request, oracle_reply.body, static_cast<int>(oracle_reply.status),
+                                      oracle_reply.detail),
+          sut.target.observer.observe(made.request, target_reply.body, static_cast<int>(target_reply.status),
+                                      target_reply.detail)};
 }
 
 struct FsCommand : rc::state::Command<NameModel, Differential> {
@@ -113,13 +171,16 @@ struct FsCommand : rc::state::Command<NameModel, Differential> {
   void apply(NameModel& model) const override { operation.apply(model); }
   void run(const NameModel&, Differential& sut) const override {
     if (sut.stopped()) return;  // interrupted: finish quickly, the result is discarded
-    const auto requests = operation.requests();
-    for (size_t i = 0; i < requests.size(); ++i) {
-      json expected = run_on(sut.oracle, requests[i], sut.timeout);
-      json got = run_on(sut.target, requests[i], sut.timeout);
-      sut.steps.push_back({&operation, i, expected, got});
-      if (expected != got)
-        RC_FAIL(operation.scenario_step(i) + ": tmpfs gave " + expected.dump() + ", the target " + got.dump());
+    bool first = true;
+    for (const auto& made : operation.calls()) {
+      auto [expected, got] = run_on_both(sut, made);
+      drop_unknown_times(expected.result, got.result);
+      json expected_result = expected.result, got_result = got.result;
+      forgive_known(sut.options.known, made.request, expected_result, got_result);
+      sut.steps.push_back({made, std::move(expected), std::move(got), std::exchange(first, false)});
+      sut.owners.push_back(&operation);
+      if (expected_result != got_result)
+        RC_FAIL(scenario_step(made) + ": tmpfs gave " + expected_result.dump() + ", the target " + got_result.dump());
     }
   }
   void show(std::ostream& os) const override { os << operation; }
@@ -139,35 +200,17 @@ uint64_t pick_seed(uint64_t requested) {
   return (static_cast<uint64_t>(device()) << 32 | device()) & 0x7fffffffffffffffULL;
 }
 
-}  // namespace
-
-std::string scenario_text(const RecordedCase& failure, const std::string& target_name, uint64_t seed) {
-  std::set<std::string> features;
-  for (const auto& op : failure.operations)
-    for (auto& feature : op.required_features()) features.insert(feature);
-  std::ostringstream out;
-  out << "# Written by fusecheck fuzz: a shrunk counterexample (seed " << seed << ").\n"
-      << "# Expectations are Linux tmpfs's results; " << target_name << " differed at the last step,\n"
-      << "# where it gave " << failure.target_results.back().dump() << ".\n"
-      << "format: 1\n"
-      << "title: "
-      << json("fuzz counterexample (seed " + std::to_string(seed) + "): " + target_name +
-              " differs from tmpfs at step " + std::to_string(failure.step_texts.size()))
-             .dump()
-      << "\n"
-      << "refs:\n  - \"differential fuzzing against Linux tmpfs (docs/fuzzing.md)\"\n"
-      << "tags: [fuzz]\n";
-  if (!features.empty()) {
-    out << "requires: [";
-    bool first = true;
-    for (const auto& feature : features) out << (first ? "" : ", ") << feature, first = false;
-    out << "]\n";
-  }
-  out << "steps:\n";
-  for (size_t i = 0; i < failure.step_texts.size(); ++i)
-    out << "  - {" << failure.step_texts[i] << ", expect: " << expect_yaml(failure.oracle_results[i]) << "}\n";
-  return out.str();
+// The operations of a failing run, each once, in order, from its recorded calls.
+std::vector<Operation> operations_of(const std::vector<RecordedStep>& steps,
+                                     const std::vector<const Operation*>& owners) {
+  std::vector<Operation> operations;
+  const Operation* last = nullptr;
+  for (size_t i = 0; i < steps.size(); ++i)
+    if (owners[i] != last) operations.push_back(*(last = owners[i]));
+  return operations;
 }
+
+}  // namespace
 
 ScopedTmpfs::ScopedTmpfs() {
   std::string pattern = (std::filesystem::temp_directory_path() / "fusecheck-oracle-XXXXXX").string();
@@ -192,11 +235,20 @@ Result check_against_tmpfs(const std::filesystem::path& mountpoint, const Option
   const std::string actor =
       options.actor_executable.empty() ? helper_executable("fusecheck-actor") : options.actor_executable;
   if (::access(actor.c_str(), X_OK) != 0) throw HarnessError("no actor executable at " + actor);
+  const auto started = Clock::now();
 
   ScopedTmpfs tmpfs;  // declared before the actors: they leave it before it is unmounted
-  ActorSlot target(actor, std::filesystem::absolute(mountpoint)), oracle(actor, tmpfs.path());
+  Side target(actor, std::filesystem::absolute(mountpoint)), oracle(actor, tmpfs.path());
   Result result;
   result.seed = pick_seed(options.seed);
+  const CompareOptions compare{options.compare_blocks, options.compare_statfs};
+
+  NameModel initial;
+  if (!other_users_reach(target, options.step_timeout)) {
+    initial.actors = 1;
+    result.notes.push_back("other users cannot reach " + mountpoint.string() +
+                           " (a FUSE mount needs allow_other): every call runs as root");
+  }
 
   RecordedCase last_failure;
   int case_number = 0;
@@ -204,20 +256,20 @@ Result check_against_tmpfs(const std::filesystem::path& mountpoint, const Option
   auto property = [&] {
     if (options.stop && options.stop->load()) return;
     CaseWorkdirs workdirs({&target, &oracle}, case_prefix + std::to_string(++case_number), options.step_timeout);
-    Differential sut{target, oracle, options.step_timeout, options.stop, {}};
+    target.observer = SideObserver(compare);
+    oracle.observer = SideObserver(CompareOptions{compare.blocks, compare.statfs, /*coarse_times=*/true});
+    Differential sut{target, oracle, options, {}, {}};
     try {
-      rc::state::check(NameModel{}, sut, rc::state::gen::execOneOfWithArgs<FsCommand>());
+      rc::state::check(initial, sut, rc::state::gen::execOneOfWithArgs<FsCommand>());
       result.calls_compared += sut.steps.size();
     } catch (...) {
       // rapidcheck only moves on to a failing shrink, so the last failing run is the minimum.
-      RecordedCase failure;
-      for (const auto& step : sut.steps) {
-        if (failure.operations.empty() || step.request_index == 0) failure.operations.push_back(*step.operation);
-        failure.step_texts.push_back(step.operation->scenario_step(step.request_index));
-        failure.oracle_results.push_back(step.oracle);
-        failure.target_results.push_back(step.target);
+      if (result.first_difference.empty() && !sut.steps.empty()) {
+        const auto& step = sut.steps.back();
+        result.first_difference = scenario_step(step.call) + ": tmpfs gave " + step.oracle.result.dump() +
+                                  ", the target " + step.target.result.dump();
       }
-      last_failure = std::move(failure);
+      last_failure = RecordedCase{operations_of(sut.steps, sut.owners), std::move(sut.steps)};
       throw;
     }
   };
@@ -254,20 +306,24 @@ Result check_against_tmpfs(const std::filesystem::path& mountpoint, const Option
     last_failure = {};
   }
 
-  if (!result.passed && !last_failure.step_texts.empty()) {
+  if (!result.passed && !last_failure.steps.empty()) {
     result.scenario_yaml = scenario_text(last_failure, options.target_name, result.seed);
-    result.scenario_steps = last_failure.step_texts.size();
+    result.scenario_steps = last_failure.steps.size();
+    result.scenario_operations = last_failure.operations.size();
     result.scenario_path = options.scenario_out.empty()
                                ? std::filesystem::path("fusecheck-fuzz-" + std::to_string(result.seed) + ".yaml")
                                : options.scenario_out;
     std::ofstream(result.scenario_path) << result.scenario_yaml;
   }
+  result.seconds = std::chrono::duration<double>(Clock::now() - started).count();
   if (options.print_report && result.interrupted) {
     std::cerr << "fusecheck fuzz: interrupted (seed " << result.seed << ")\n";
   } else if (options.print_report) {
     std::cerr << "fusecheck fuzz: seed " << result.seed << ", " << options.runs << " runs, up to " << options.max_steps
-              << " steps\n"
+              << " steps, " << result.seconds << " s\n"
               << result.report << "\n";
+    for (const auto& note : result.notes) std::cerr << "note: " << note << "\n";
+    if (!result.first_difference.empty()) std::cerr << "first difference: " << result.first_difference << "\n";
     if (!result.scenario_path.empty())
       std::cerr << "counterexample scenario: " << result.scenario_path.string() << " (reproduce: fusecheck fuzz --seed "
                 << result.seed << " --runs " << options.runs << " --max-steps " << options.max_steps << ")\n";

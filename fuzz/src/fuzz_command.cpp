@@ -1,5 +1,6 @@
 // `fusecheck fuzz`: mounts the --fs target with the harness (as `run` does), fuzzes it against
-// a private tmpfs and prints where the counterexample scenario went.
+// a private tmpfs and prints where the counterexample scenario went. memfs declares its
+// st_blocks tmpfs-like; every mount made here is exclusive, so statvfs deltas are compared.
 #include "fusecheck/fuzz_command.hpp"
 
 #include <unistd.h>
@@ -17,10 +18,14 @@ CLI::App* add_fuzz_command(CLI::App& app, CommandOptions& options) {
   auto* command = app.add_subcommand("fuzz", "random operation sequences, differential against tmpfs");
   command->add_option("--fs", options.fs, "target: memfs, exec:CMD, dir:PATH (default memfs)");
   command->add_option("--seed", options.seed, "rapidcheck seed (default: random, printed)");
-  command->add_option("--runs", options.runs, "sequences that must pass (default 100)")->check(CLI::PositiveNumber);
+  command->add_option("--runs", options.runs, "sequences that must pass (default 1000)")->check(CLI::PositiveNumber);
   command->add_option("--max-steps", options.max_steps, "longest sequences, about (default 30)")
       ->check(CLI::PositiveNumber);
   command->add_option("--out", options.out, "counterexample scenario file (default ./fusecheck-fuzz-SEED.yaml)");
+  command->add_option("--known", options.known, "known-differences file: differences to look past (docs/fuzzing.md)");
+  command->add_option("--blocks", options.blocks, "st_blocks policy: tmpfs (compare), ignore, auto (tmpfs for memfs)")
+      ->check(CLI::IsMember({"tmpfs", "ignore", "auto"}));
+  command->add_flag("--exclusive", options.exclusive, "dir: nothing else changes its statfs counters (compare deltas)");
   return command;
 }
 
@@ -30,9 +35,12 @@ int run_fuzz_command(const CommandOptions& command, const std::atomic<bool>* sto
     return exit_code::cannot_run;
   }
   try {
-    TargetSpec spec = parse_target(command.fs, /*exclusive=*/false);
-    auto mount = Mount::create(spec, {});
+    TargetSpec spec = parse_target(command.fs, command.exclusive);
     Options options;
+    if (!command.known.empty()) options.known = load_known_differences(command.known);
+    auto mount = Mount::create(spec, {});
+    options.compare_blocks = command.blocks == "tmpfs" || (command.blocks == "auto" && spec.text == "memfs");
+    options.compare_statfs = spec.exclusive || spec.is_fuse();
     options.runs = command.runs;
     options.max_steps = command.max_steps;
     options.seed = command.seed;

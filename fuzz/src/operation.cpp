@@ -1,6 +1,8 @@
-// Generation, model effect, actor requests, result normalisation and scenario text of one
-// fuzzed operation. The name space is tiny on purpose: collisions (EEXIST, ENOTEMPTY,
-// rename over existing names, links to the same inode) are where filesystems go wrong.
+// Generation, model effect and system calls of one fuzzed operation. The name space is tiny
+// on purpose: collisions (EEXIST, ENOTEMPTY, rename over existing names, links to the same
+// inode) are where filesystems go wrong. Every operation that changes something is followed
+// by lstat/fstat of what it changed (its "observations"), so that times, ownership, link
+// counts and inode identity are compared right where a bug would change them.
 #include "operation.hpp"
 
 #include <fcntl.h>
@@ -14,24 +16,33 @@
 #include "fusecheck/names.hpp"
 #include "fusecheck/ops.hpp"
 #include "fusecheck/protocol.hpp"
+#include "fusecheck/scenario.hpp"
 
 namespace fusecheck::fuzz {
 namespace {
 
-const std::vector<std::string> kNames = {"a", "b", "c", "d", "d/a", "d/b"};
-const std::vector<std::string> kLinkTexts = {"a", "b", "d", "d/a", "c"};
-const std::string kXattrName = "user.x";
+const std::string kName255(255, 'n');
+const std::string kName256(256, 'n');
+const std::string kBigDir = "e";
+
+// A confined relative link text of exactly `length` bytes: components of 200 bytes.
+std::string long_link_text(size_t length) {
+  std::string text;
+  while (text.size() < length) {
+    if (!text.empty()) text += '/';
+    text += std::string(std::min<size_t>(200, length - text.size()), 'y');
+  }
+  return text;
+}
 
 std::string parent_of(const std::string& path) {
   auto slash = path.rfind('/');
-  return slash == std::string::npos ? std::string() : path.substr(0, slash);
+  return slash == std::string::npos ? std::string(".") : path.substr(0, slash);
 }
 
 bool is_inside(const std::string& path, const std::string& dir) {
   return path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 && path[dir.size()] == '/';
 }
-
-std::string quoted(const std::string& text) { return json(text).dump(); }
 
 std::string octal(unsigned value) {
   std::ostringstream out;
@@ -57,19 +68,142 @@ void remove_subtree(NameModel& model, const std::string& path) {
   std::erase_if(model.nodes, [&](const auto& node) { return node.first == path || is_inside(node.first, path); });
 }
 
-std::string data_text(OpKind kind) {
-  // create_file and pwrite carry file bytes, setxattr a value; a zero byte checks that
-  // nothing treats data as C strings.
-  int longest = kind == OpKind::setxattr ? 6 : 8;
-  int size = *rc::gen::inRange(kind == OpKind::pwrite ? 1 : 0, longest + 1);
+void model_rename(NameModel& model, const Operation& op) {
+  const std::string &path = op.path, &other = op.other;
+  if (!model.exists(path) || !model.parent_is_dir(other) || path == other || is_inside(other, path)) return;
+  const bool exchange = std::count(op.flags.begin(), op.flags.end(), "RENAME_EXCHANGE") != 0;
+  const bool noreplace = std::count(op.flags.begin(), op.flags.end(), "RENAME_NOREPLACE") != 0;
+  const bool target_exists = model.exists(other);
+  if (exchange) {
+    if (!target_exists || is_inside(path, other)) return;
+    move_subtree(model, path, "\x01swap");
+    move_subtree(model, other, path);
+    move_subtree(model, "\x01swap", other);
+    return;
+  }
+  if (target_exists) {
+    if (noreplace) return;
+    NodeType from_type = model.nodes[path], to_type = model.nodes[other];
+    if ((from_type == NodeType::dir) != (to_type == NodeType::dir)) return;
+    if (to_type == NodeType::dir && !model.dir_empty(other)) return;
+    remove_subtree(model, other);
+  }
+  move_subtree(model, path, other);
+}
+
+std::string small_data(int shortest, int longest) {
+  // A zero byte checks that nothing treats data as C strings.
+  int size = *rc::gen::inRange(shortest, longest + 1);
   return *rc::gen::container<std::string>(static_cast<size_t>(size), rc::gen::element<char>('A', 'B', 'z', '\0'));
+}
+
+// File bytes: mostly a few, sometimes over a kilobyte (short reads, st_blocks of two pages).
+void draw_file_data(Operation& op, int shortest) {
+  if (*rc::gen::weightedElement<bool>({{5, false}, {1, true}})) {
+    op.data_seed = *rc::gen::inRange(1u, 4u);
+    op.data = generate_bytes(*rc::gen::element<size_t>(1500, 4500), op.data_seed);
+  } else {
+    op.data = small_data(shortest, 8);
+  }
+}
+
+json time_value(const std::string& kind) {
+  if (kind == "now" || kind == "omit") return {{"kind", kind}};
+  return {{"kind", "ns"}, {"ns", std::stoll(kind)}};
+}
+
+std::string any_name() {
+  return *rc::gen::weightedElement<std::string>(
+      {{6, "a"}, {6, "b"}, {6, "c"}, {6, "d"}, {4, "d/a"}, {4, "d/b"}, {1, kName255}, {1, kName256}});
+}
+
+size_t any_actor(const NameModel& model) {
+  if (model.actors < 3) return 0;
+  return *rc::gen::weightedElement<size_t>({{4, 0}, {1, 1}, {1, 2}});
+}
+
+long long any_uid() { return *rc::gen::element<long long>(-1, 0, 1000, 1001); }
+long long any_gid() { return *rc::gen::element<long long>(-1, 0, 1000, 1001, 3000); }
+mode_t any_chmod_mode() {
+  return *rc::gen::element<mode_t>(0644, 0600, 0755, 0444, 0000, 01777, 04755, 02755, 06777, 0777, 02775);
+}
+
+// Every kind, whatever the model holds: generation must not depend on the model, or
+// rapidcheck, regenerating the commands after one it removed while shrinking, would draw
+// different ones and lose the failure. Preconditions reject what does not apply.
+std::vector<OpKind> weighted_kinds() {
+  std::vector<std::pair<uint32_t, OpKind>> kinds = {
+      {6, OpKind::create_file}, {3, OpKind::mkdir},     {2, OpKind::symlink},      {1, OpKind::mknod},
+      {3, OpKind::stat},        {2, OpKind::listdir},   {1, OpKind::dir_identity}, {1, OpKind::statvfs},
+      {3, OpKind::open},        {1, OpKind::populate},  {2, OpKind::list_big},     {1, OpKind::depopulate},
+      {3, OpKind::pwrite},      {2, OpKind::truncate},  {2, OpKind::read_file},    {2, OpKind::rmdir},
+      {3, OpKind::unlink},      {2, OpKind::link},      {4, OpKind::rename},       {2, OpKind::chmod},
+      {2, OpKind::chown},       {2, OpKind::utimensat}, {2, OpKind::setxattr},     {1, OpKind::getxattr},
+      {1, OpKind::removexattr}, {1, OpKind::listxattr}, {2, OpKind::fd_read},      {2, OpKind::fd_write},
+      {1, OpKind::fd_truncate}, {2, OpKind::fd_stat},   {1, OpKind::fd_chmod},     {1, OpKind::fd_chown},
+      {1, OpKind::close}};
+  std::vector<OpKind> weighted;  // each kind repeated by its weight; shrinks towards the front
+  for (const auto& [weight, kind] : kinds) weighted.insert(weighted.end(), weight, kind);
+  return weighted;
+}
+
+void generate_fd_op(Operation& op) {
+  switch (op.kind) {
+    case OpKind::fd_read:
+      op.text = *rc::gen::element<std::string>("read", "pread");
+      op.size = *rc::gen::element<long>(3, 16, 8192);
+      op.offset = *rc::gen::inRange(0, 9);
+      break;
+    case OpKind::fd_write:
+      op.text = *rc::gen::element<std::string>("write", "pwrite");
+      op.offset = *rc::gen::inRange(0, 17);
+      draw_file_data(op, 1);
+      break;
+    case OpKind::fd_truncate: op.size = *rc::gen::element<long>(0, 1, 5, 24, 5000); break;
+    case OpKind::fd_chmod: op.mode = any_chmod_mode(); break;
+    case OpKind::fd_chown:
+      op.uid = any_uid();
+      op.gid = any_gid();
+      break;
+    default: break;
+  }
+}
+
+void generate_big_dir_op(Operation& op) {
+  op.actor = 0;
+  if (op.kind == OpKind::list_big) {
+    op.size = *rc::gen::element<long>(600, 1024, 4096, 0);
+    return;
+  }
+  // Names of different lengths in each group, so that a small buffer fills at different
+  // places (the bug of pyfuse3 issue 5 needs a long name refused, then a shorter one).
+  const size_t group = *rc::gen::inRange<size_t>(0, 5);
+  const size_t lengths[] = {1, 9, 40, 120, 200};
+  op.text = std::string(lengths[group], static_cast<char>('f' + group));
+  op.flags = {*rc::gen::weightedElement<std::string>({{2, "file"}, {1, "dir"}})};
+  if (op.kind == OpKind::populate) {
+    op.size = *rc::gen::inRange(20, 151);
+    op.mode = *rc::gen::element<mode_t>(0644, 0755);
+  } else {
+    op.offset = *rc::gen::inRange(0, 20);
+    op.size = *rc::gen::inRange(1, 30);
+  }
 }
 
 }  // namespace
 
+const std::vector<FuzzActor>& fuzz_actors() {
+  static const std::vector<FuzzActor> actors = {
+      {"root", Identity{}},
+      {"alice", Identity{1000, 1000, {3000}, 022}},
+      {"bob", Identity{1001, 1001, {}, 077}},
+  };
+  return actors;
+}
+
 bool NameModel::parent_is_dir(const std::string& path) const {
   auto parent = parent_of(path);
-  if (parent.empty()) return true;
+  if (parent == ".") return true;
   auto found = nodes.find(parent);
   return found != nodes.end() && found->second == NodeType::dir;
 }
@@ -79,79 +213,116 @@ bool NameModel::dir_empty(const std::string& dir) const {
 }
 
 Operation Operation::generate(const NameModel& model) {
-  std::vector<std::string> existing;
-  for (const auto& [path, type] : model.nodes) existing.push_back(path);
-  // Operations that need a subject are only drawn once something exists.
-  std::vector<std::pair<uint32_t, OpKind>> kinds = {
-      {6, OpKind::create_file}, {3, OpKind::mkdir}, {2, OpKind::symlink}, {3, OpKind::stat}, {2, OpKind::listdir}};
-  if (!existing.empty()) {
-    kinds.insert(kinds.end(), {{4, OpKind::pwrite},
-                               {2, OpKind::truncate},
-                               {3, OpKind::read_file},
-                               {2, OpKind::rmdir},
-                               {3, OpKind::unlink},
-                               {3, OpKind::link},
-                               {5, OpKind::rename},
-                               {2, OpKind::chmod},
-                               {2, OpKind::setxattr},
-                               {2, OpKind::getxattr},
-                               {1, OpKind::removexattr}});
-  }
   Operation op;
-  // Each kind repeated by its weight; elementOf shrinks towards the front (create_file).
-  std::vector<OpKind> weighted;
-  for (const auto& [weight, kind] : kinds) weighted.insert(weighted.end(), weight, kind);
-  op.kind = *rc::gen::elementOf(weighted);
-  auto any_name = [] { return *rc::gen::elementOf(kNames); };
-  auto existing_name = [&] { return *rc::gen::elementOf(existing); };
+  op.kind = *rc::gen::elementOf(weighted_kinds());
+  op.actor = any_actor(model);
+  auto existing_name = [] { return any_name(); };  // the precondition wants it to exist
   switch (op.kind) {
     case OpKind::create_file:
       op.path = any_name();
-      op.mode = *rc::gen::element<mode_t>(0644, 0600, 0755);
-      op.data = data_text(op.kind);
+      op.mode = *rc::gen::element<mode_t>(0644, 0600, 0755, 04755);
+      draw_file_data(op, 0);
       break;
     case OpKind::pwrite:
       op.path = existing_name();
-      op.offset = *rc::gen::inRange(0, 17);
-      op.data = data_text(op.kind);
+      op.offset = *rc::gen::element<long>(0, 1, 3, 9, 16, 5000);
+      draw_file_data(op, 1);
       break;
     case OpKind::truncate:
       op.path = existing_name();
-      op.size = *rc::gen::inRange(0, 25);
+      op.size = *rc::gen::element<long>(0, 1, 5, 24, 5000);
       break;
+    case OpKind::read_file: op.path = existing_name(); break;
     case OpKind::mkdir:
       op.path = any_name();
-      op.mode = *rc::gen::element<mode_t>(0755, 0700);
+      op.mode = *rc::gen::element<mode_t>(0755, 0700, 0777, 02775);
       break;
     case OpKind::symlink:
       op.path = any_name();
-      op.other = *rc::gen::elementOf(kLinkTexts);
+      op.other = *rc::gen::weightedElement<std::string>({{4, "a"},
+                                                         {3, "b"},
+                                                         {3, "d"},
+                                                         {2, "d/a"},
+                                                         {2, "c"},
+                                                         {1, long_link_text(1500)},
+                                                         {1, long_link_text(4095)},
+                                                         {1, long_link_text(4096)}});
       break;
-    case OpKind::stat:
+    case OpKind::mknod:
+      op.path = *rc::gen::element<std::string>("p", "d/p");
+      op.text = *rc::gen::element<std::string>("fifo", "chr");
+      op.minor = op.text == "chr" ? *rc::gen::inRange(1, 10) : 0;
+      op.mode = *rc::gen::element<mode_t>(0644, 0600);
+      break;
+    case OpKind::stat: op.path = *rc::gen::weightedElement<std::string>({{5, any_name()}, {1, "."}}); break;
     case OpKind::listdir:
-      // Mostly names that exist; sometimes the workdir (listdir) or a missing name.
-      op.path = op.kind == OpKind::listdir ? *rc::gen::element<std::string>(".", "d") : any_name();
-      break;
+    case OpKind::dir_identity: op.path = *rc::gen::element<std::string>(".", "d"); break;
+    case OpKind::statvfs: op.path = "."; break;
     case OpKind::link:
     case OpKind::rename:
-      op.path = existing_name();
+      op.path = existing_name();  // not a device node: they stay at p, never behind a symlink
       op.other = any_name();
-      if (op.kind == OpKind::rename) op.flags = *rc::gen::element<unsigned>(0, 0, RENAME_NOREPLACE, RENAME_EXCHANGE);
+      if (op.kind == OpKind::rename)
+        op.flags = *rc::gen::element<std::vector<std::string>>(std::vector<std::string>{}, std::vector<std::string>{},
+                                                               std::vector<std::string>{"RENAME_NOREPLACE"},
+                                                               std::vector<std::string>{"RENAME_EXCHANGE"});
       break;
     case OpKind::chmod:
       op.path = existing_name();
-      op.mode = *rc::gen::element<mode_t>(0644, 0600, 0755, 0444, 0000, 01777);
+      op.mode = any_chmod_mode();
       break;
+    case OpKind::chown:
+      op.path = existing_name();
+      op.text = *rc::gen::element<std::string>("chown", "lchown");
+      op.uid = any_uid();
+      op.gid = any_gid();
+      break;
+    case OpKind::utimensat: {
+      op.path = existing_name();
+      const auto times = rc::gen::element<std::string>("now", "omit", "1500000000123456789", "1600000000000000000");
+      op.atime = time_value(*times);
+      op.mtime = time_value(*times);
+      break;
+    }
     case OpKind::setxattr:
       op.path = existing_name();
-      op.data = data_text(op.kind);
-      op.flags = *rc::gen::element<unsigned>(0, XATTR_CREATE, XATTR_REPLACE);
+      op.text = *rc::gen::element<std::string>("user.x", "user.y");
+      op.data = small_data(0, 6);
+      op.flags = *rc::gen::element<std::vector<std::string>>(std::vector<std::string>{},
+                                                             std::vector<std::string>{"XATTR_CREATE"},
+                                                             std::vector<std::string>{"XATTR_REPLACE"});
       break;
-    case OpKind::read_file:
+    case OpKind::getxattr:
+    case OpKind::removexattr:
+      op.path = existing_name();
+      op.text = *rc::gen::element<std::string>("user.x", "user.y");
+      break;
     case OpKind::rmdir:
     case OpKind::unlink:
-    case OpKind::getxattr:
-    case OpKind::removexattr: op.path = existing_name(); break;
+    case OpKind::listxattr: op.path = existing_name(); break;
+    case OpKind::open:
+      op.slot = *rc::gen::inRange(0, 2);
+      op.path = any_name();
+      op.flags = *rc::gen::element<std::vector<std::string>>(
+          std::vector<std::string>{"O_RDONLY"}, std::vector<std::string>{"O_RDWR"},
+          std::vector<std::string>{"O_WRONLY"}, std::vector<std::string>{"O_RDWR", "O_CREAT"},
+          std::vector<std::string>{"O_WRONLY", "O_TRUNC"}, std::vector<std::string>{"O_RDWR", "O_APPEND"},
+          std::vector<std::string>{"O_WRONLY", "O_CREAT", "O_EXCL"});
+      op.mode = *rc::gen::element<mode_t>(0644, 0666, 0600);
+      break;
+    case OpKind::fd_read:
+    case OpKind::fd_write:
+    case OpKind::fd_truncate:
+    case OpKind::fd_stat:
+    case OpKind::fd_chmod:
+    case OpKind::fd_chown:
+    case OpKind::close:
+      op.slot = *rc::gen::inRange(0, 2);  // the precondition wants it open by this actor
+      generate_fd_op(op);
+      break;
+    case OpKind::populate:
+    case OpKind::list_big:
+    case OpKind::depopulate: generate_big_dir_op(op); break;
   }
   return op;
 }
@@ -161,8 +332,40 @@ void Operation::check_preconditions(const NameModel& model) const {
     case OpKind::create_file:
     case OpKind::mkdir:
     case OpKind::symlink:
+    case OpKind::mknod:
     case OpKind::stat:
-    case OpKind::listdir: return;  // meaningful whether or not the name exists (EEXIST, ENOENT are results too)
+    case OpKind::listdir:
+    case OpKind::dir_identity:
+    case OpKind::statvfs:
+    case OpKind::populate:
+    case OpKind::list_big: return;  // meaningful whether or not the name exists (EEXIST, ENOENT are results too)
+    case OpKind::open:
+      if (model.exists(path)) RC_PRE(model.nodes.at(path) != NodeType::special);
+      return;
+    case OpKind::depopulate:
+      RC_PRE(std::count(model.groups.begin(), model.groups.end(), std::pair{text, flags.at(0) == "dir"}) != 0);
+      return;
+    case OpKind::fd_read:
+    case OpKind::fd_write:
+    case OpKind::fd_truncate:
+    case OpKind::fd_stat:
+    case OpKind::fd_chmod:
+    case OpKind::fd_chown:
+    case OpKind::close: {
+      const bool open_here = model.fds[slot].open && model.fds[slot].actor == actor;
+      RC_PRE(open_here);
+      return;
+    }
+    case OpKind::pwrite:
+    case OpKind::read_file:
+    case OpKind::link:
+    case OpKind::rename: {
+      // RC_PRE captures its expression, so `&&` would not short-circuit: decide first.
+      const bool movable = model.exists(path) && model.nodes.at(path) != NodeType::special;
+      RC_PRE(movable);
+      if (kind == OpKind::rename && model.exists(other)) RC_PRE(model.nodes.at(other) != NodeType::special);
+      return;
+    }
     default: RC_PRE(model.exists(path));
   }
 }
@@ -179,6 +382,14 @@ void Operation::apply(NameModel& model) const {
     case OpKind::symlink:
       if (can_create) model.nodes[path] = NodeType::symlink;
       break;
+    case OpKind::mknod:
+      if (can_create) model.nodes[path] = NodeType::special;
+      break;
+    case OpKind::open:
+      if (can_create && std::count(flags.begin(), flags.end(), "O_CREAT")) model.nodes[path] = NodeType::file;
+      model.fds[slot] = {true, actor};
+      break;
+    case OpKind::close: model.fds[slot].open = false; break;
     case OpKind::rmdir:
       if (model.exists(path) && model.nodes[path] == NodeType::dir && model.dir_empty(path)) model.nodes.erase(path);
       break;
@@ -190,149 +401,234 @@ void Operation::apply(NameModel& model) const {
           !model.exists(other))
         model.nodes[other] = model.nodes[path];
       break;
-    case OpKind::rename: {
-      if (!model.exists(path) || !model.parent_is_dir(other) || path == other) break;
-      if (is_inside(other, path)) break;  // EINVAL: into itself
-      const bool target_exists = model.exists(other);
-      if (flags & RENAME_EXCHANGE) {
-        if (!target_exists || is_inside(path, other)) break;
-        move_subtree(model, path, "\x01swap");
-        move_subtree(model, other, path);
-        move_subtree(model, "\x01swap", other);
-        break;
-      }
-      if (target_exists) {
-        if (flags & RENAME_NOREPLACE) break;
-        NodeType from_type = model.nodes[path], to_type = model.nodes[other];
-        if ((from_type == NodeType::dir) != (to_type == NodeType::dir)) break;
-        if (to_type == NodeType::dir && !model.dir_empty(other)) break;
-        remove_subtree(model, other);
-      }
-      move_subtree(model, path, other);
+    case OpKind::rename: model_rename(model, *this); break;
+    case OpKind::populate:
+      model.nodes[kBigDir] = NodeType::dir;
+      model.groups.push_back({text, flags.at(0) == "dir"});
       break;
-    }
-    default: break;  // data, modes and xattrs do not change the name space
+    default: break;  // data, modes, xattrs and listings do not change the name space
   }
 }
 
-std::vector<json> Operation::requests() const {
+namespace {
+
+Call call(size_t actor, std::string_view op, json args, std::vector<std::string> flag_names = {}) {
+  return Call{make_request(op, std::move(args)), actor, std::move(flag_names), std::nullopt};
+}
+
+long flags_value(FlagFamily family, const std::vector<std::string>& names) {
+  long value = 0;
+  for (const auto& name : names) value |= flag_value(family, name).value();
+  return value;
+}
+
+std::string fd_name(int slot) { return "f" + std::to_string(slot); }
+
+// lstat (as root) of the names an operation may have changed, each once.
+void observe_paths(std::vector<Call>& calls, std::vector<std::string> paths) {
+  std::vector<std::string> seen;
+  for (auto& path : paths) {
+    if (std::count(seen.begin(), seen.end(), path)) continue;
+    seen.push_back(path);
+    calls.push_back(call(0, "lstat", {{"path", path}}));
+  }
+}
+
+Call with_data(Call made, const Operation& op) {
+  made.request["data"] = to_hex(op.data);
+  if (op.data_seed != 0) made.gen = std::pair{op.data.size(), op.data_seed};
+  return made;
+}
+
+std::vector<Call> big_dir_calls(const Operation& op) {
+  if (op.kind == OpKind::list_big) {
+    json args = {{"path", kBigDir}};
+    if (op.size != 0) args["size"] = op.size;
+    return {call(0, "listdir", args)};
+  }
+  const std::string prefix = kBigDir + "/" + op.text;
+  if (op.kind == OpKind::depopulate)
+    return {call(0, "unlink_many",
+                 {{"prefix", prefix}, {"count", op.size}, {"start", op.offset}, {"kind", op.flags.at(0)}}),
+            call(0, "lstat", {{"path", kBigDir}})};
+  return {call(0, "mkdir", {{"path", kBigDir}, {"mode", 0777}}),
+          call(0, "create_many", {{"prefix", prefix}, {"count", op.size}, {"kind", op.flags.at(0)}, {"mode", op.mode}}),
+          call(0, "lstat", {{"path", kBigDir}})};
+}
+
+std::vector<Call> descriptor_calls(const Operation& op) {
+  const std::string fd = fd_name(op.slot);
+  const size_t who = op.actor;
+  std::vector<Call> calls;
+  switch (op.kind) {
+    case OpKind::open:
+      calls.push_back(
+          call(who, "open",
+               {{"path", op.path}, {"flags", flags_value(FlagFamily::open, op.flags)}, {"mode", op.mode}, {"fd", fd}},
+               op.flags));
+      observe_paths(calls, {op.path, parent_of(op.path)});
+      return calls;
+    case OpKind::close: return {call(who, "close", {{"fd", fd}})};
+    case OpKind::fd_stat: return {call(who, "fstat", {{"fd", fd}})};
+    case OpKind::fd_read:
+      if (op.text == "read") return {call(who, "read", {{"fd", fd}, {"size", op.size}})};
+      return {call(who, "pread", {{"fd", fd}, {"size", op.size}, {"offset", op.offset}})};
+    case OpKind::fd_write:
+      calls.push_back(with_data(op.text == "write" ? call(who, "write", {{"fd", fd}})
+                                                   : call(who, "pwrite", {{"fd", fd}, {"offset", op.offset}}),
+                                op));
+      break;
+    case OpKind::fd_truncate: calls.push_back(call(who, "ftruncate", {{"fd", fd}, {"size", op.size}})); break;
+    case OpKind::fd_chmod: calls.push_back(call(who, "fchmod", {{"fd", fd}, {"mode", op.mode}})); break;
+    case OpKind::fd_chown: calls.push_back(call(who, "fchown", {{"fd", fd}, {"uid", op.uid}, {"gid", op.gid}})); break;
+    default: break;
+  }
+  calls.push_back(call(who, "fstat", {{"fd", fd}}));  // the file even after its name went
+  return calls;
+}
+
+}  // namespace
+
+std::vector<Call> Operation::calls() const {
+  const size_t who = actor;
+  std::vector<Call> calls;
+  const std::string parent = parent_of(path);
+  // A call that may change something, then lstat of what it may have changed.
+  auto changing = [&](Call made, std::vector<std::string> paths) {
+    calls.push_back(std::move(made));
+    observe_paths(calls, std::move(paths));
+  };
   switch (kind) {
     case OpKind::create_file:
-      return {make_request("create_file", {{"path", path}, {"mode", mode}, {"data", to_hex(data)}})};
+      changing(with_data(call(who, "create_file", {{"path", path}, {"mode", mode}}), *this), {path, parent});
+      break;
     case OpKind::pwrite:
-      return {make_request("open", {{"path", path}, {"flags", O_WRONLY}, {"mode", 0644}, {"fd", "f"}}),
-              make_request("pwrite", {{"fd", "f"}, {"data", to_hex(data)}, {"offset", offset}}),
-              make_request("close", {{"fd", "f"}})};
-    case OpKind::truncate: return {make_request("truncate", {{"path", path}, {"size", size}})};
-    case OpKind::read_file: return {make_request("read_file", {{"path", path}})};
-    case OpKind::mkdir: return {make_request("mkdir", {{"path", path}, {"mode", mode}})};
-    case OpKind::rmdir: return {make_request("rmdir", {{"path", path}})};
-    case OpKind::unlink: return {make_request("unlink", {{"path", path}})};
-    case OpKind::link: return {make_request("link", {{"from", path}, {"to", other}})};
-    case OpKind::symlink: return {make_request("symlink", {{"target", other}, {"path", path}})};
+      calls = {call(who, "open", {{"path", path}, {"flags", O_WRONLY}, {"mode", 0644}, {"fd", "w"}}, {"O_WRONLY"}),
+               with_data(call(who, "pwrite", {{"fd", "w"}, {"offset", offset}}), *this),
+               call(who, "close", {{"fd", "w"}})};
+      observe_paths(calls, {path});
+      break;
+    case OpKind::truncate: changing(call(who, "truncate", {{"path", path}, {"size", size}}), {path}); break;
+    case OpKind::read_file: calls.push_back(call(who, "read_file", {{"path", path}})); break;
+    case OpKind::mkdir:
+    case OpKind::rmdir:
+    case OpKind::unlink:
+      calls.push_back(kind == OpKind::mkdir ? call(who, "mkdir", {{"path", path}, {"mode", mode}})
+                                            : call(who, kind == OpKind::rmdir ? "rmdir" : "unlink", {{"path", path}}));
+      observe_paths(calls, {path, parent});
+      break;
+    case OpKind::mknod: {
+      json args = {{"path", path}, {"type", text}, {"mode", mode}};
+      if (text == "chr") args.update({{"major", 0}, {"minor", minor}});
+      changing(call(who, "mknod", args), {path, parent});
+      break;
+    }
+    case OpKind::link:
+      changing(call(who, "link", {{"from", path}, {"to", other}}), {path, other, parent_of(other)});
+      break;
+    case OpKind::symlink: changing(call(who, "symlink", {{"target", other}, {"path", path}}), {path, parent}); break;
     case OpKind::rename:
-      if (flags == 0) return {make_request("rename", {{"from", path}, {"to", other}})};
-      return {make_request("renameat2", {{"from", path}, {"to", other}, {"flags", flags}})};
-    case OpKind::chmod: return {make_request("chmod", {{"path", path}, {"mode", mode}})};
-    case OpKind::stat: return {make_request("lstat", {{"path", path}})};
-    case OpKind::listdir: return {make_request("listdir", {{"path", path}})};
+      calls.push_back(flags.empty()
+                          ? call(who, "rename", {{"from", path}, {"to", other}})
+                          : call(who, "renameat2",
+                                 {{"from", path}, {"to", other}, {"flags", flags_value(FlagFamily::rename, flags)}},
+                                 flags));
+      observe_paths(calls, {path, other, parent, parent_of(other)});
+      break;
+    case OpKind::chmod: changing(call(who, "chmod", {{"path", path}, {"mode", mode}}), {path}); break;
+    case OpKind::chown: changing(call(who, text, {{"path", path}, {"uid", uid}, {"gid", gid}}), {path}); break;
+    case OpKind::utimensat:
+      changing(call(who, "utimensat", {{"path", path}, {"atime", atime}, {"mtime", mtime}}), {path});
+      break;
+    case OpKind::stat: calls.push_back(call(who, "lstat", {{"path", path}})); break;
+    case OpKind::listdir: calls.push_back(call(who, "listdir", {{"path", path}})); break;
+    case OpKind::dir_identity:
+      // d_ino of "." and ".." against st_ino: the directory is stat'ed first so that its
+      // identity is known when readdir reports it.
+      calls = {call(0, "lstat", {{"path", path}}),
+               call(0, "lstat", {{"path", parent_of(path)}}),
+               call(who, "opendir", {{"path", path}, {"dir", "r"}}),
+               call(who, "readdir", {{"dir", "r"}}),
+               call(who, "readdir", {{"dir", "r"}}),
+               call(who, "closedir", {{"dir", "r"}})};
+      // Closed at once: whether entries made later show up in an open stream is unspecified.
+      if (path == ".") calls.erase(calls.begin() + 1);
+      break;
+    case OpKind::statvfs: calls.push_back(call(who, "statvfs", {{"path", path}})); break;
     case OpKind::setxattr:
-      return {
-          make_request("setxattr", {{"path", path}, {"name", kXattrName}, {"data", to_hex(data)}, {"flags", flags}})};
-    case OpKind::getxattr: return {make_request("getxattr", {{"path", path}, {"name", kXattrName}, {"size", 256}})};
-    case OpKind::removexattr: return {make_request("removexattr", {{"path", path}, {"name", kXattrName}})};
+      calls.push_back(
+          with_data(call(who, "setxattr",
+                         {{"path", path}, {"name", text}, {"flags", flags_value(FlagFamily::xattr, flags)}}, flags),
+                    *this));
+      observe_paths(calls, {path});
+      break;
+    case OpKind::getxattr:
+      calls.push_back(call(who, "getxattr", {{"path", path}, {"name", text}, {"size", 256}}));
+      break;
+    case OpKind::removexattr: changing(call(who, "removexattr", {{"path", path}, {"name", text}}), {path}); break;
+    case OpKind::listxattr: calls.push_back(call(who, "listxattr", {{"path", path}})); break;
+    case OpKind::populate:
+    case OpKind::list_big:
+    case OpKind::depopulate: return big_dir_calls(*this);
+    default: return descriptor_calls(*this);
   }
-  return {};
-}
-
-std::string Operation::scenario_step(size_t index) const {
-  const json request = requests().at(index);
-  const std::string op = request.at("op");
-  std::string text = "op: " + op;
-  auto add = [&](const std::string& key, const std::string& value) { text += ", " + key + ": " + value; };
-  for (const char* key : {"path", "from", "to", "target", "fd", "name"})
-    if (request.contains(key)) add(key, quoted(request.at(key).get<std::string>()));
-  if (request.contains("mode") && op != "open") add("mode", octal(request.at("mode").get<unsigned>()));
-  if (op == "open") add("flags", "[O_WRONLY]");
-  if (request.contains("data")) add("hex", quoted(request.at("data").get<std::string>()));
-  if (request.contains("offset")) add("offset", std::to_string(request.at("offset").get<long>()));
-  if (request.contains("size")) add("size", std::to_string(request.at("size").get<long>()));
-  if (op == "renameat2") add("flags", flags & RENAME_EXCHANGE ? "[RENAME_EXCHANGE]" : "[RENAME_NOREPLACE]");
-  if (op == "setxattr")
-    add("flags", flags == XATTR_CREATE ? "[XATTR_CREATE]" : flags == XATTR_REPLACE ? "[XATTR_REPLACE]" : "[]");
-  return text;
+  return calls;
 }
 
 std::vector<std::string> Operation::required_features() const {
   switch (kind) {
     case OpKind::link: return {"hardlinks"};
     case OpKind::symlink: return {"symlinks"};
+    case OpKind::mknod: return {text == "fifo" ? "fifo" : "devices"};
     case OpKind::setxattr:
     case OpKind::getxattr:
-    case OpKind::removexattr: return {"xattr.user"};
+    case OpKind::removexattr:
+    case OpKind::listxattr: return {"xattr.user"};
     case OpKind::rename:
-      if (flags & RENAME_NOREPLACE) return {"rename_noreplace"};
-      if (flags & RENAME_EXCHANGE) return {"rename_exchange"};
-      return {};
+      if (flags.empty()) return {};
+      return {flags[0] == "RENAME_NOREPLACE" ? "rename_noreplace" : "rename_exchange"};
     default: return {};
   }
 }
 
 std::string Operation::describe() const {
-  std::string text;
-  const auto all = requests();
-  for (size_t i = 0; i < all.size(); ++i) text += (i ? "; " : "") + scenario_step(i);
-  return "{" + text + "}";
+  std::string text = fuzz_actors().at(actor).name + ":";
+  for (const auto& made : calls()) text += " {" + scenario_step(made) + "}";
+  return text;
 }
 
 std::ostream& operator<<(std::ostream& os, const Operation& op) { return os << op.describe(); }
 
-json normalise_reply(const json& request, const json& reply_body, int status, const std::string& detail) {
-  if (status != 0) return json{{"broken", detail}};
-  if (reply_body.contains("protocol_error")) return json{{"broken", reply_body.at("protocol_error")}};
-  if (!reply_body.value("ok", false)) return json{{"errno", errno_name(reply_body.at("errno").get<int>())}};
-  const json& result = reply_body.at("r");
-  const std::string op = request.at("op");
-  json fields = json::object();
-  if (op == "lstat") {
-    fields["type"] = result.at("type");
-    fields["perm"] = result.at("perm");
-    fields["nlink"] = result.at("nlink");
-    // A directory's st_size is filesystem-specific (tmpfs counts entries, ext4 blocks).
-    if (result.at("type") != "dir") fields["size"] = result.at("size");
-  } else if (op == "listdir") {
-    auto names = result.at("names").get<std::vector<std::string>>();
-    std::sort(names.begin(), names.end());  // readdir order is unspecified
-    fields["names"] = names;
-  } else if (op == "read_file" || op == "getxattr") {
-    fields["data"] = result.at("data");
-  } else if (op == "pwrite") {
-    fields["size"] = result.at("size");
-  }
-  return json{{"ok", fields}};
-}
-
-std::string expect_yaml(const json& normalised) {
-  if (normalised.contains("errno")) return normalised.at("errno").get<std::string>();
-  if (normalised.contains("broken")) return "ok";  // the oracle never breaks; kept total
-  const json& fields = normalised.at("ok");
-  if (fields.empty()) return "ok";
-  std::string text;
-  for (const auto& [key, value] : fields.items()) {
-    std::string shown;
-    if (key == "perm") {
-      shown = octal(value.get<unsigned>());
-    } else if (key == "names") {
-      for (const auto& name : value) shown += (shown.empty() ? "" : ", ") + name.dump();
-      shown = "{set: [" + shown + "]}";
-    } else if (key == "data") {
-      shown = "{hex: " + value.dump() + "}";
-    } else {
-      shown = value.is_string() ? value.get<std::string>() : value.dump();
+std::string scenario_step(const Call& made) {
+  const json& request = made.request;
+  const OpSpec* spec = find_op(request.at("op").get<std::string>());
+  std::string text = "op: " + spec->name;
+  if (made.actor != 0) text += ", actor: " + fuzz_actors().at(made.actor).name;
+  auto add = [&](const std::string& key, const std::string& value) { text += ", " + key + ": " + value; };
+  for (const auto& arg : spec->args) {
+    if (!request.contains(arg.name)) continue;
+    const json& value = request.at(arg.name);
+    switch (arg.type) {
+      case ArgType::mode: add(arg.name, octal(value.get<unsigned>())); break;
+      case ArgType::flags: {
+        std::string names;
+        for (const auto& name : made.flag_names) names += (names.empty() ? "" : ", ") + name;
+        add(arg.name, "[" + names + "]");
+        break;
+      }
+      case ArgType::time:
+        add(arg.name, value.at("kind") == "ns" ? std::to_string(value.at("ns").get<long long>())
+                                               : value.at("kind").get<std::string>());
+        break;
+      default: add(arg.name, value.is_string() ? json(value).dump() : value.dump());
     }
-    text += (text.empty() ? "" : ", ") + key + ": " + shown;
   }
-  return "{" + text + "}";
+  if (made.gen) {
+    add("gen", "{size: " + std::to_string(made.gen->first) + ", seed: " + std::to_string(made.gen->second) + "}");
+  } else if (request.contains("data")) {
+    add("hex", json(request.at("data")).dump());
+  }
+  return text;
 }
 
 }  // namespace fusecheck::fuzz

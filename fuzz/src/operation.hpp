@@ -1,27 +1,49 @@
-// One fuzzed filesystem operation over the small name space (a, b, c, d, d/a, d/b): how it is
-// generated from the model, how the model changes, the actor requests that perform it, the
-// normalised result compared between target and oracle, and its scenario-file form.
+// One fuzzed filesystem operation over the small name space (a, b, c, d, d/a, d/b, long names,
+// device nodes at p, a big directory e, two descriptor slots): how it is generated from the
+// model, how the model changes, and the system calls (actor requests, each made by one of the
+// fuzzer's actors) that perform and then observe it.
 #pragma once
 
 #include <sys/types.h>
 
+#include <array>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
+
+#include "fusecheck/identity.hpp"
 
 namespace fusecheck::fuzz {
 
 using nlohmann::json;
 
-enum class NodeType { file, dir, symlink };
+// The identities operations run as: root and two users with different groups and umasks, so
+// that permission checks and setuid/setgid clearing are exercised.
+struct FuzzActor {
+  std::string name;  // the scenario's actor name ("root" is predefined there)
+  Identity identity;
+};
+const std::vector<FuzzActor>& fuzz_actors();
+
+// Nodes the model never opens (opening a fifo blocks; a device node on nodev gives EACCES).
+enum class NodeType { file, dir, symlink, special };
+
+struct FdSlot {
+  bool open = false;
+  size_t actor = 0;  // descriptors belong to the actor that opened them
+};
 
 // What the generator believes exists. It only steers generation and preconditions (so that
 // shrinking drops the steps that depended on a removed one); results are never predicted
 // from it: the oracle decides what is right.
 struct NameModel {
   std::map<std::string, NodeType> nodes;  // path relative to the workdir -> type
+  std::array<FdSlot, 2> fds;
+  size_t actors = 3;                                 // how many of fuzz_actors() may act (1: root only)
+  std::vector<std::pair<std::string, bool>> groups;  // big directory e: (name prefix, are directories)
   bool exists(const std::string& path) const { return nodes.count(path) != 0; }
   bool parent_is_dir(const std::string& path) const;
   bool dir_empty(const std::string& dir) const;
@@ -39,35 +61,66 @@ enum class OpKind {
   symlink,
   rename,
   chmod,
+  chown,
+  utimensat,
+  mknod,
   stat,
   listdir,
+  dir_identity,
   setxattr,
   getxattr,
-  removexattr
+  removexattr,
+  listxattr,
+  statvfs,
+  open,
+  fd_read,
+  fd_write,
+  fd_truncate,
+  fd_stat,
+  fd_chmod,
+  fd_chown,
+  close,
+  populate,
+  list_big,
+  depopulate
+};
+
+// One system call of an operation.
+struct Call {
+  json request;                                    // built through the op table (make_request)
+  size_t actor = 0;                                // index into fuzz_actors()
+  std::vector<std::string> flag_names;             // the `flags` argument as the scenario writes it
+  std::optional<std::pair<size_t, unsigned>> gen;  // data written as gen: {size, seed}
 };
 
 struct Operation {
   OpKind kind = OpKind::stat;
-  std::string path;    // the name acted on; for link/rename the source
-  std::string other;   // link/rename: destination; symlink: the link text
-  std::string data;    // bytes for create_file, pwrite, setxattr
-  long offset = 0;     // pwrite
-  long size = 0;       // truncate
-  unsigned flags = 0;  // rename: RENAME_*; setxattr: XATTR_*
-  mode_t mode = 0644;  // chmod, mkdir, create_file
+  size_t actor = 0;                // index into fuzz_actors()
+  std::string path;                // the name acted on; for link/rename the source
+  std::string other;               // link/rename: destination; symlink: the link text
+  std::string data;                // bytes for create_file, writes, setxattr
+  unsigned data_seed = 0;          // non-zero: data is generate_bytes(data.size(), seed)
+  long offset = 0;                 // writes, pread
+  long size = 0;                   // truncate, reads, getdents buffer, populate count
+  std::vector<std::string> flags;  // open, renameat2, setxattr flags by name
+  mode_t mode = 0644;              // chmod, mkdir, create_file, open, mknod
+  long long uid = -1, gid = -1;    // chown
+  json atime, mtime;               // utimensat: {"kind": now|omit|ns}
+  int slot = 0;                    // descriptor slot f0/f1
+  int minor = 0;                   // mknod chr
+  std::string text;                // mknod type, xattr name, populate prefix, symlink-follow choice
 
   // Draws one operation with rapidcheck generators (`*gen`, so it shrinks), biased towards
   // names the model holds so that most steps act on something.
   static Operation generate(const NameModel& model);
-  // RC_PRE for the steps that need their subject to exist.
+  // RC_PRE for the steps that need their subject (a name, an open descriptor) to exist.
   void check_preconditions(const NameModel& model) const;
   // The model's best guess at the effect; wrong guesses only make later steps less useful.
   void apply(NameModel& model) const;
 
-  // The actor requests that perform it, in order (pwrite is open + pwrite + close).
-  std::vector<json> requests() const;
-  // The scenario-file step for request i, without `expect` (flow-style YAML map body).
-  std::string scenario_step(size_t index) const;
+  // The calls that perform it, then lstat/fstat of what it changed, so that every effect
+  // (times, ownership, links, identity) is compared where it happened.
+  std::vector<Call> calls() const;
   // Features a scenario needs for this operation (docs/scenario-format.md section 6).
   std::vector<std::string> required_features() const;
   std::string describe() const;
@@ -75,23 +128,7 @@ struct Operation {
 
 std::ostream& operator<<(std::ostream& os, const Operation& op);
 
-// The comparable form of an actor reply: {"errno": "ENOENT"} or {"ok": {fields}}, keeping
-// only the fields the fuzzer compares (see docs/fuzzing.md); {"broken": why} when the actor
-// timed out, died or did not understand the request.
-json normalise_reply(const json& request, const json& reply_body, int status, const std::string& detail);
-
-// The `expect` value (flow-style YAML) that demands a normalised result.
-std::string expect_yaml(const json& normalised);
-
-// The calls of a failing sequence up to the first disagreement, with both sides' results.
-struct RecordedCase {
-  std::vector<Operation> operations;
-  std::vector<std::string> step_texts;  // scenario step bodies, without expect
-  std::vector<json> oracle_results, target_results;
-};
-
-// A format-1 scenario whose steps are the recorded calls and whose expectations are the
-// oracle's results, so it passes on tmpfs and fails where the target disagreed.
-std::string scenario_text(const RecordedCase& recorded, const std::string& target_name, uint64_t seed);
+// The scenario-file step for a call, without `expect` (flow-style YAML map body).
+std::string scenario_step(const Call& call);
 
 }  // namespace fusecheck::fuzz

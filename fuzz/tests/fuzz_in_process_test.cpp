@@ -14,23 +14,14 @@
 #include "fusecheck/runner.hpp"
 #include "fusecheck/scenario.hpp"
 #include "fusecheck/target.hpp"
+#include "replay_support.hpp"
 
 namespace {
 
 using fusecheck::fuzz::check_against_tmpfs;
 using fusecheck::fuzz::Options;
 
-// Runs one generated scenario file on a directory target and returns its verdict.
-fusecheck::Verdict replay_on_directory(const std::string& scenario_yaml, const std::filesystem::path& directory) {
-  auto tests = fusecheck::parse_scenario_text(scenario_yaml, "counterexample.yaml", "fuzz/counterexample");
-  EXPECT_EQ(tests.size(), 1u);
-  fusecheck::RunOptions run;
-  run.target = fusecheck::parse_target("dir:" + directory.string(), /*exclusive=*/true);
-  auto results = fusecheck::run_tests(tests, run);
-  EXPECT_EQ(results.size(), 1u);
-  for (const auto& line : results.at(0).transcript) std::cerr << "  " << line << "\n";
-  return results.at(0).verdict;
-}
+using fuzz_test_support::replay_on_directory;
 
 // How long a property runs.
 struct Budget {
@@ -53,7 +44,7 @@ Options fuzz_options(const std::string& target, Budget budget) {
 
 TEST(FuzzInProcess, MemfsAgreesWithTmpfs) {
   memfs::MemFs filesystem;
-  fusepp::testing::ScopedMount mount(filesystem);
+  fusepp::testing::ScopedMount mount(filesystem, {"default_permissions", "allow_other"});
 
   Options options = fuzz_options("memfs", {.runs = 150, .max_steps = 40, .seed = 20261125});
   auto result = check_against_tmpfs(mount.path(), options);
@@ -69,17 +60,17 @@ TEST(FuzzInProcess, BuggyRenameIsCaughtShrunkAndReplayable) {
   // memfs with one bug a filesystem author could plausibly write: RENAME_EXCHANGE is treated
   // as a plain rename, so the destination is replaced instead of swapped with the source.
   auto filesystem = memfs::variants::make("exchange-as-move");
-  fusepp::testing::ScopedMount mount(*filesystem);
+  fusepp::testing::ScopedMount mount(*filesystem, {"default_permissions", "allow_other"});
 
-  Options options = fuzz_options("exchange-as-move", {.runs = 200, .max_steps = 25, .seed = 7});
+  Options options = fuzz_options("exchange-as-move", {.runs = 300, .max_steps = 30, .seed = 7});
   auto result = check_against_tmpfs(mount.path(), options);
 
   ASSERT_FALSE(result.passed) << "the missing RENAME_EXCHANGE went unnoticed";
   ASSERT_FALSE(result.scenario_yaml.empty());
   std::cerr << result.scenario_yaml;
-  // Shrunk: create two names, exchange them, observe. A few more steps are tolerated
-  // (pwrite is three calls), a long unshrunk sequence is not.
-  EXPECT_LE(result.scenario_steps, 6u);
+  // Shrunk: create two names, exchange them (each call followed by lstat of what it
+  // changed). One more operation is tolerated, a long unshrunk sequence is not.
+  EXPECT_LE(result.scenario_operations, 4u);
   EXPECT_NE(result.scenario_yaml.find("RENAME_EXCHANGE"), std::string::npos);
   EXPECT_TRUE(std::filesystem::exists(result.scenario_path));
 

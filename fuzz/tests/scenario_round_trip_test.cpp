@@ -1,6 +1,7 @@
 // Every operation kind the fuzzer generates, written as a scenario with the expectations a
 // tmpfs gave, must parse and replay to PASS on a fresh tmpfs: the scenario form of each op
-// (argument names, flag lists, data and expect encodings) means exactly what the fuzzer ran.
+// (argument names, flag lists, data, actors, saved results and expect encodings) means
+// exactly what the fuzzer ran, and changing one expectation makes it FAIL.
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <sys/xattr.h>
@@ -8,6 +9,9 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <functional>
+#include <thread>
+#include <utility>
 
 #include "fusecheck/actor.hpp"
 #include "fusecheck/data_dir.hpp"
@@ -16,6 +20,7 @@
 #include "fusecheck/scenario.hpp"
 #include "fusecheck/target.hpp"
 #include "operation.hpp"
+#include "scenario_writer.hpp"
 
 namespace {
 
@@ -31,106 +36,204 @@ Operation make(OpKind kind, std::string path, std::string other = "", std::strin
   return op;
 }
 
-// A sequence touching every kind, with successes and failures (EEXIST, ENOTEMPTY, ENODATA).
+Operation with(Operation op, const std::function<void(Operation&)>& change) {
+  change(op);
+  return op;
+}
+
+// A sequence touching every kind, with successes and failures (EEXIST, ENOTEMPTY, ENODATA,
+// EPERM), three actors, descriptors kept across an unlink and a big directory.
 std::vector<Operation> every_kind() {
+  using O = Operation;
   std::vector<Operation> ops;
-  auto mkdir = make(OpKind::mkdir, "d");
-  mkdir.mode = 0755;
-  ops.push_back(mkdir);
-  auto create = make(OpKind::create_file, "a", "", std::string("AB\0z", 4));
-  create.mode = 0600;
-  ops.push_back(create);
-  auto write = make(OpKind::pwrite, "a", "", "zz");
-  write.offset = 9;  // beyond the end: a hole of zeros
-  ops.push_back(write);
+  ops.push_back(with(make(OpKind::mkdir, "d"), [](O& op) { op.mode = 0755; }));
+  ops.push_back(with(make(OpKind::create_file, "a", "", std::string("AB\0z", 4)), [](O& op) { op.mode = 0600; }));
+  ops.push_back(with(make(OpKind::create_file, "c", "", fusecheck::generate_bytes(1500, 2)), [](O& op) {
+    op.data_seed = 2;
+    op.actor = 1;
+  }));
+  ops.push_back(with(make(OpKind::pwrite, "a", "", "zz"), [](O& op) { op.offset = 9; }));
   ops.push_back(make(OpKind::read_file, "a"));
-  auto shrink = make(OpKind::truncate, "a");
-  shrink.size = 5;
-  ops.push_back(shrink);
+  ops.push_back(with(make(OpKind::truncate, "a"), [](O& op) { op.size = 5; }));
   ops.push_back(make(OpKind::link, "a", "d/a"));
   ops.push_back(make(OpKind::symlink, "b", "d/a"));
+  ops.push_back(make(OpKind::symlink, "e1", std::string(4095, 'y').replace(200, 1, "/")));
   ops.push_back(make(OpKind::stat, "b"));
   ops.push_back(make(OpKind::stat, "d/a"));
-  ops.push_back(make(OpKind::stat, "d"));
   ops.push_back(make(OpKind::rmdir, "d"));  // ENOTEMPTY
-  auto chmod = make(OpKind::chmod, "a");
-  chmod.mode = 01777;
-  ops.push_back(chmod);
-  auto set = make(OpKind::setxattr, "a", "", std::string("v\0", 2));
-  set.flags = XATTR_CREATE;
-  ops.push_back(set);
-  auto set_again = make(OpKind::setxattr, "a", "", "w");
-  set_again.flags = XATTR_CREATE;  // EEXIST
-  ops.push_back(set_again);
-  ops.push_back(make(OpKind::getxattr, "d/a"));
-  ops.push_back(make(OpKind::removexattr, "a"));
-  ops.push_back(make(OpKind::getxattr, "a"));  // ENODATA
-  auto noreplace = make(OpKind::rename, "a", "b");
-  noreplace.flags = RENAME_NOREPLACE;  // EEXIST
-  ops.push_back(noreplace);
-  auto exchange = make(OpKind::rename, "a", "b");
-  exchange.flags = RENAME_EXCHANGE;
-  ops.push_back(exchange);
+  ops.push_back(with(make(OpKind::chmod, "a"), [](O& op) { op.mode = 04777; }));
+  ops.push_back(with(make(OpKind::chown, "c"), [](O& op) {
+    op.text = "chown";
+    op.uid = 1001;
+    op.actor = 1;  // EPERM: alice may not give her file away
+  }));
+  ops.push_back(with(make(OpKind::chown, "a"), [](O& op) {
+    op.text = "lchown";
+    op.gid = 3000;
+  }));
+  ops.push_back(with(make(OpKind::utimensat, "a"), [](O& op) {
+    op.atime = {{"kind", "omit"}};
+    op.mtime = {{"kind", "ns"}, {"ns", 1500000000123456789LL}};
+  }));
+  ops.push_back(with(make(OpKind::mknod, "p"), [](O& op) {
+    op.text = "chr";
+    op.minor = 7;
+  }));
+  ops.push_back(with(make(OpKind::mknod, "d/p"), [](O& op) { op.text = "fifo"; }));
+  ops.push_back(with(make(OpKind::setxattr, "a", "", std::string("v\0", 2)), [](O& op) {
+    op.text = "user.x";
+    op.flags = {"XATTR_CREATE"};
+  }));
+  ops.push_back(with(make(OpKind::setxattr, "a", "", "w"), [](O& op) {
+    op.text = "user.x";
+    op.flags = {"XATTR_CREATE"};  // EEXIST
+  }));
+  ops.push_back(make(OpKind::listxattr, "a"));
+  ops.push_back(with(make(OpKind::getxattr, "d/a"), [](O& op) { op.text = "user.x"; }));
+  ops.push_back(with(make(OpKind::removexattr, "a"), [](O& op) { op.text = "user.x"; }));
+  ops.push_back(with(make(OpKind::getxattr, "a"), [](O& op) { op.text = "user.x"; }));  // ENODATA
+  ops.push_back(with(make(OpKind::open, "a"), [](O& op) {
+    op.flags = {"O_RDWR"};
+    op.actor = 2;  // EACCES: bob may not
+  }));
+  ops.push_back(with(make(OpKind::open, "c"), [](O& op) {
+    op.flags = {"O_RDWR", "O_APPEND"};
+    op.actor = 1;
+    op.slot = 1;
+  }));
+  ops.push_back(make(OpKind::unlink, "c"));
+  ops.push_back(with(make(OpKind::fd_write, ""), [](O& op) {
+    op.text = "write";
+    op.data = "tail";
+    op.actor = 1;
+    op.slot = 1;
+  }));
+  ops.push_back(with(make(OpKind::fd_read, ""), [](O& op) {
+    op.text = "pread";
+    op.size = 8192;
+    op.offset = 1400;
+    op.actor = 1;
+    op.slot = 1;
+  }));
+  ops.push_back(with(make(OpKind::fd_truncate, ""), [](O& op) {
+    op.size = 24;
+    op.actor = 1;
+    op.slot = 1;
+  }));
+  ops.push_back(with(make(OpKind::fd_chmod, ""), [](O& op) {
+    op.mode = 0640;
+    op.actor = 1;
+    op.slot = 1;
+  }));
+  ops.push_back(with(make(OpKind::fd_chown, ""), [](O& op) {
+    op.gid = 3000;
+    op.actor = 1;
+    op.slot = 1;
+  }));
+  ops.push_back(with(make(OpKind::close, ""), [](O& op) {
+    op.actor = 1;
+    op.slot = 1;
+  }));
+  ops.push_back(with(make(OpKind::rename, "a", "b"), [](O& op) { op.flags = {"RENAME_NOREPLACE"}; }));  // EEXIST
+  ops.push_back(with(make(OpKind::rename, "a", "b"), [](O& op) { op.flags = {"RENAME_EXCHANGE"}; }));
   ops.push_back(make(OpKind::rename, "d/a", "c"));
   ops.push_back(make(OpKind::unlink, "b"));
+  ops.push_back(make(OpKind::statvfs, "."));
+  ops.push_back(with(make(OpKind::populate, ""), [](O& op) {
+    op.text = std::string(120, 'f');
+    op.size = 40;
+    op.flags = {"dir"};
+  }));
+  ops.push_back(with(make(OpKind::populate, ""), [](O& op) {
+    op.text = "g";
+    op.size = 70;
+    op.flags = {"file"};
+  }));
+  ops.push_back(with(make(OpKind::depopulate, ""), [](O& op) {
+    op.text = "g";
+    op.offset = 3;
+    op.size = 5;
+    op.flags = {"file"};
+  }));
+  ops.push_back(with(make(OpKind::list_big, ""), [](O& op) { op.size = 600; }));
+  ops.push_back(make(OpKind::statvfs, "."));
+  ops.push_back(make(OpKind::dir_identity, "d"));
   ops.push_back(make(OpKind::listdir, "."));
   ops.push_back(make(OpKind::listdir, "d"));
   return ops;
 }
 
-TEST(ScenarioRoundTrip, EveryOperationKindReplaysToPassOnTmpfs) {
+// Runs the operations on a fresh tmpfs with one actor per fuzz identity, as the fuzzer does.
+fusecheck::fuzz::RecordedCase record_on_tmpfs(const std::vector<Operation>& operations) {
   fusecheck::fuzz::RecordedCase recorded;
-  {
-    fusecheck::fuzz::ScopedTmpfs recording_fs;
-    auto actor = fusecheck::ActorProcess::start(fusecheck::helper_executable("fusecheck-actor"), {});
-    auto deadline = [] { return fusecheck::Clock::now() + std::chrono::seconds(5); };
-    ASSERT_TRUE(
-        actor->call({{"op", "chdir"}, {"path", recording_fs.path().string()}}, deadline()).body.value("ok", false));
-    for (const auto& op : every_kind()) {
-      recorded.operations.push_back(op);
-      const auto requests = op.requests();
-      for (size_t i = 0; i < requests.size(); ++i) {
-        auto reply = actor->call(requests[i], deadline());
-        auto result =
-            fusecheck::fuzz::normalise_reply(requests[i], reply.body, static_cast<int>(reply.status), reply.detail);
-        ASSERT_FALSE(result.contains("broken")) << op << ": " << result.dump();
-        recorded.step_texts.push_back(op.scenario_step(i));
-        recorded.oracle_results.push_back(result);
-        recorded.target_results.push_back(result);
-      }
-    }
-    actor.reset();  // leaves the tmpfs before it is unmounted
+  fusecheck::fuzz::ScopedTmpfs recording_fs;
+  auto deadline = [] { return fusecheck::Clock::now() + std::chrono::seconds(5); };
+  std::vector<std::unique_ptr<fusecheck::ActorProcess>> actors;
+  for (const auto& who : fusecheck::fuzz::fuzz_actors()) {
+    actors.push_back(fusecheck::ActorProcess::start(fusecheck::helper_executable("fusecheck-actor"), who.identity));
   }
-  // The sequence is only a good test if it saw both outcomes.
-  size_t failures = 0;
-  for (const auto& result : recorded.oracle_results) failures += result.contains("errno");
-  EXPECT_GE(failures, 4u);
-  EXPECT_LT(failures, recorded.oracle_results.size() / 2);
+  const auto root = recording_fs.path().string();
+  EXPECT_TRUE(actors[0]->call({{"op", "chdir"}, {"path", root}}, deadline()).body.value("ok", false));
+  EXPECT_TRUE(
+      actors[0]->call({{"op", "prepare_workdir"}, {"path", "w"}, {"mode", 0777}}, deadline()).body.value("ok", false));
+  for (auto& actor : actors)
+    EXPECT_TRUE(actor->call({{"op", "chdir"}, {"path", root + "/w"}}, deadline()).body.value("ok", false));
+  fusecheck::fuzz::SideObserver observer(fusecheck::fuzz::CompareOptions{.coarse_times = true});
+  for (const auto& op : operations) {
+    recorded.operations.push_back(op);
+    bool first = true;
+    for (const auto& made : op.calls()) {
+      auto reply = actors.at(made.actor)->call(made.request, deadline());
+      auto observed = observer.observe(made.request, reply.body, static_cast<int>(reply.status), reply.detail);
+      EXPECT_FALSE(observed.result.contains("broken")) << op << ": " << observed.result.dump();
+      recorded.steps.push_back({made, observed, observed, std::exchange(first, false)});
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // tmpfs's clock ticks every 4 ms
+  }
+  actors.clear();  // they leave the tmpfs before it is unmounted
+  return recorded;
+}
 
-  const std::string yaml = fusecheck::fuzz::scenario_text(recorded, "tmpfs", 1);
-  auto tests = fusecheck::parse_scenario_text(yaml, "every-kind.yaml", "fuzz/every-kind");
-  ASSERT_EQ(tests.size(), 1u);
-  EXPECT_EQ(tests[0].steps.size(), recorded.step_texts.size());
-
+fusecheck::Verdict replay_on_tmpfs(const std::string& yaml, const std::string& name, std::string& transcript) {
+  auto tests = fusecheck::parse_scenario_text(yaml, name + ".yaml", "fuzz/" + name);
+  EXPECT_EQ(tests.size(), 1u);
   fusecheck::fuzz::ScopedTmpfs replay_fs;
   fusecheck::RunOptions run;
   run.target = fusecheck::parse_target("dir:" + replay_fs.path().string(), /*exclusive=*/true);
   auto results = fusecheck::run_tests(tests, run);
-  ASSERT_EQ(results.size(), 1u);
-  std::string transcript;
-  for (const auto& line : results[0].transcript) transcript += line + "\n";
-  EXPECT_EQ(results[0].verdict, fusecheck::Verdict::pass) << results[0].reason << "\n" << transcript << yaml;
+  EXPECT_EQ(results.size(), 1u);
+  for (const auto& line : results.at(0).transcript) transcript += line + "\n";
+  transcript += results.at(0).reason;
+  return results.at(0).verdict;
+}
 
-  // And the expectations are real: the same file with the ENOTEMPTY step expecting success fails.
-  std::string altered = yaml;
-  auto at = altered.find("expect: ENOTEMPTY");
-  ASSERT_NE(at, std::string::npos) << yaml;
-  altered.replace(at, std::string("expect: ENOTEMPTY").size(), "expect: ok");
-  auto altered_results =
-      fusecheck::run_tests(fusecheck::parse_scenario_text(altered, "altered.yaml", "fuzz/altered"), run);
-  ASSERT_EQ(altered_results.size(), 1u);
-  EXPECT_EQ(altered_results[0].verdict, fusecheck::Verdict::fail);
+TEST(ScenarioRoundTrip, EveryOperationKindReplaysToPassOnTmpfs) {
+  const auto recorded = record_on_tmpfs(every_kind());
+  // The sequence is only a good test if it saw both outcomes.
+  size_t failures = 0;
+  for (const auto& step : recorded.steps) failures += step.oracle.result.contains("errno");
+  EXPECT_GE(failures, 5u);
+  EXPECT_LT(failures, recorded.steps.size() / 2);
+
+  const std::string yaml = fusecheck::fuzz::scenario_text(recorded, "tmpfs", 1);
   if (std::getenv("FUSECHECK_FUZZ_SHOW")) std::cerr << yaml;
+  std::string transcript;
+  EXPECT_EQ(replay_on_tmpfs(yaml, "every-kind", transcript), fusecheck::Verdict::pass) << transcript << yaml;
+
+  // And the expectations are real: the same file with one changed expectation fails, for an
+  // errno, a time change, an inode identity and a statvfs delta.
+  for (const auto& [from, to] :
+       std::vector<std::pair<std::string, std::string>>{{"expect: ENOTEMPTY", "expect: ok"},
+                                                        {"ctime: {changed: ", "ctime: {unchanged: "},
+                                                        {"ino: {eq: {saved:", "ino: {ne: {saved:"},
+                                                        {"ffree: {eq: {saved: s", "ffree: {ne: {saved: s"}}) {
+    std::string altered = yaml;
+    auto at = altered.find(from);
+    ASSERT_NE(at, std::string::npos) << from << "\n" << yaml;
+    altered.replace(at, from.size(), to);
+    std::string ignored;
+    EXPECT_EQ(replay_on_tmpfs(altered, "altered", ignored), fusecheck::Verdict::fail) << from;
+  }
 }
 
 }  // namespace

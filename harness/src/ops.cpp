@@ -177,7 +177,7 @@ std::vector<OpSpec> directory_ops() {
       {"closedir", D, {dir}},
       {"listdir",
        D,
-       {path},
+       {path, buffer_size(false)},
        DataArg::none,
        {{"names", FieldKind::names}, {"entries", FieldKind::entries, {"name", "ino", "type"}}, {"count", I}}},
       {"create_many", D, {prefix, count_arg(), start, kind, permission_mode()}, DataArg::none, {{"count", I}}},

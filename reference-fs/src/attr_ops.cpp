@@ -71,10 +71,16 @@ Reply<EntryAttributes> MemFs::setattr(InodeT inode_id, const EntryAttributes& at
   }
 
   int64_t now = now_ns();
+  // truncate(2) to the current size of a file that holds no pages changes nothing on tmpfs
+  // (shmem_setattr() marks the times when the size changes, shmem_undo_range() when pages
+  // are held); ftruncate(2) and O_TRUNC, which come with a file handle, always mark them.
+  const bool size_changes = fields.update_size() && attr.st_size != inode.size;
+  const bool same_size_only = fields.update_size() && !size_changes && inode.page_count() == 0 && !fh &&
+                              !fields.update_mode() && !fields.update_uid() && !fields.update_gid() &&
+                              !fields.update_atime() && !fields.update_mtime() && !fields.update_ctime();
   if (fields.update_size()) {
     state.resize(inode, attr.st_size);
-    // On this kernel's tmpfs every truncate, to the same size too, updates mtime and ctime.
-    inode.mtime_ns = now;
+    if (!same_size_only) inode.mtime_ns = now;
   }
   if (fields.update_mode()) {
     mode_t mode = attr.st_mode & 07777;
@@ -96,7 +102,7 @@ Reply<EntryAttributes> MemFs::setattr(InodeT inode_id, const EntryAttributes& at
   if (fields.update_mtime()) inode.mtime_ns = fields.update_mtime_now() ? now : attr.st_mtime_ns;
   // tmpfs changes ctime on every setattr, chown(-1, -1) included (it reaches us with no
   // fields set); an explicit ctime only comes from writeback-cache mounts.
-  inode.ctime_ns = fields.update_ctime() ? attr.st_ctime_ns : now;
+  if (!same_size_only) inode.ctime_ns = fields.update_ctime() ? attr.st_ctime_ns : now;
   co_return state.attributes(inode);
 }
 

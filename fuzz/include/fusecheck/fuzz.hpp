@@ -13,8 +13,22 @@
 
 namespace fusecheck::fuzz {
 
+// A difference between the target and tmpfs to tolerate (`fusecheck fuzz --known FILE`): the
+// normalised result field `field` ("result" for the whole result) of calls to `op` ("*" for
+// every op), optionally only where tmpfs's result has file type `type`.
+struct KnownDifference {
+  std::string op = "*";
+  std::string field;
+  std::string type;  // empty: any
+  std::string reason;
+  std::string where;  // FILE:LINE:COL of the entry
+};
+
+// Reads a known-differences file (docs/fuzzing.md); throws FileError naming FILE:LINE:COL.
+std::vector<KnownDifference> load_known_differences(const std::string& path);
+
 struct Options {
-  int runs = 100;                      // sequences that must pass
+  int runs = 1000;                     // sequences that must pass (about 15 s on memfs)
   int max_steps = 30;                  // rapidcheck's size: sequences grow up to about this many operations
   uint64_t seed = 0;                   // 0: pick one (the one used is in Result::seed)
   std::filesystem::path scenario_out;  // counterexample file; empty: ./fusecheck-fuzz-SEED.yaml
@@ -23,6 +37,9 @@ struct Options {
   double step_timeout = deadline::seconds(deadline::fuzz_step);  // per system call, before the target counts as hung
   bool print_report = true;                                      // rapidcheck's report and the scenario path to stderr
   const std::atomic<bool>* stop = nullptr;                       // set (e.g. on SIGINT): remaining runs do nothing
+  bool compare_blocks = true;          // st_blocks of regular files: the target allocates whole pages as tmpfs does
+  bool compare_statfs = true;          // statvfs deltas: nothing but the fuzzer changes the target's counters
+  std::vector<KnownDifference> known;  // differences to look past
 };
 
 struct Result {
@@ -36,6 +53,13 @@ struct Result {
   std::string scenario_yaml;                // empty when passed
   std::filesystem::path scenario_path;      // where scenario_yaml was written
   size_t scenario_steps = 0;                // steps in the scenario's `steps` list
+  size_t scenario_operations = 0;           // fuzzer operations those steps make up
+  // The first disagreement seen, before shrinking: the call and both results. Shrinking
+  // replays on the same target, so a target that kept state between runs may shrink to a
+  // sequence that differs elsewhere; this line still names where it first went wrong.
+  std::string first_difference;
+  double seconds = 0;              // wall time of the whole check
+  std::vector<std::string> notes;  // what limited the run (e.g. root only)
 };
 
 // Runs opts.runs random operation sequences in fresh directories under `mountpoint` and on a

@@ -1,5 +1,6 @@
 // The `fusecheck fuzz` subcommand, kept in the fuzz library so that tools/fusecheck.cpp only
-// registers it and calls it: options --fs, --seed, --runs, --max-steps, --out; exit codes
+// registers it and calls it: options --fs, --seed, --runs, --max-steps, --out, --known,
+// --blocks, --exclusive; exit codes
 // 0 (no counterexample), 1 (counterexample written), 2 (usage), 3 (broken), 77 (cannot run),
 // 130 (interrupted).
 #pragma once
@@ -14,9 +15,12 @@ namespace fusecheck::fuzz {
 struct CommandOptions {
   std::string fs = "memfs";
   uint64_t seed = 0;
-  int runs = 100;
+  int runs = 1000;
   int max_steps = 30;
   std::string out;
+  std::string known;            // known-differences file
+  std::string blocks = "auto";  // tmpfs | ignore | auto (tmpfs for memfs, else ignore)
+  bool exclusive = false;       // dir: targets: nothing else changes their statfs counters
 };
 
 // Adds `fuzz` to the app; the returned subcommand is parsed() when it was chosen.

@@ -75,9 +75,10 @@ json mkfifo_op(const json& request) {
   return done(::mknod(path_arg(request).c_str(), S_IFIFO | static_cast<mode_t>(num(request, "mode", 0644)), 0));
 }
 
-json getdents_op(const json& request) {
-  std::vector<char> buffer(static_cast<size_t>(num(request, "size", 32768)));
-  long got = ::syscall(SYS_getdents64, fd_arg(request), buffer.data(), buffer.size());
+// One getdents64 call on `fd` with a buffer of `size` bytes.
+json getdents_chunk(int fd, size_t size) {
+  std::vector<char> buffer(size);
+  long got = ::syscall(SYS_getdents64, fd, buffer.data(), buffer.size());
   check(got >= 0);
   struct Dirent64 {
     uint64_t d_ino;
@@ -96,6 +97,10 @@ json getdents_op(const json& request) {
     at += entry->d_reclen;
   }
   return json{{"entries", entries}, {"names", names}, {"count", names.size()}, {"eof", got == 0}};
+}
+
+json getdents_op(const json& request) {
+  return getdents_chunk(fd_arg(request), static_cast<size_t>(num(request, "size", 32768)));
 }
 
 json opendir_op(const json& request) {
@@ -137,7 +142,33 @@ json closedir_op(const json& request) {
   return json::object();
 }
 
+// listdir with `size`: getdents64 with that buffer until it returns 0, so a small buffer
+// makes the filesystem answer many short READDIR requests.
+json listdir_with_buffer(const json& request) {
+  int fd = ::open(path_arg(request).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  check(fd >= 0);
+  json entries = json::array(), names = json::array();
+  for (;;) {
+    json chunk;
+    try {
+      chunk = getdents_chunk(fd, static_cast<size_t>(num(request, "size", 32768)));
+    } catch (...) {
+      ::close(fd);
+      throw;
+    }
+    if (chunk.at("eof").get<bool>()) break;
+    for (auto& entry : chunk.at("entries")) {
+      entry.erase("off");
+      names.push_back(entry.at("name"));
+      entries.push_back(std::move(entry));
+    }
+  }
+  ::close(fd);
+  return json{{"entries", entries}, {"names", names}, {"count", names.size()}};
+}
+
 json listdir_op(const json& request) {
+  if (request.contains("size")) return listdir_with_buffer(request);
   DIR* dir = ::opendir(path_arg(request).c_str());
   check(dir != nullptr);
   json entries = json::array(), names = json::array();

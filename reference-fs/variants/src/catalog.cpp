@@ -8,8 +8,8 @@ namespace {
 const std::vector<CatalogEntry>& catalog() {
   static const std::vector<CatalogEntry> entries = [] {
     std::vector<CatalogEntry> all;
-    for (auto family :
-         {attribute_variants, namespace_variants, data_variants, directory_variants, io_variants, lock_variants}) {
+    for (auto family : {attribute_variants, namespace_variants, data_variants, directory_variants, io_variants,
+                        lock_variants, fuzz_variants}) {
       auto some = family();
       all.insert(all.end(), some.begin(), some.end());
     }

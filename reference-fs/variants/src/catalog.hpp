@@ -28,6 +28,7 @@ std::vector<CatalogEntry> data_variants();
 std::vector<CatalogEntry> directory_variants();
 std::vector<CatalogEntry> io_variants();
 std::vector<CatalogEntry> lock_variants();
+std::vector<CatalogEntry> fuzz_variants();  // fuzz_variants.cpp: written for the fuzzer's catch-rate suite
 
 // The base of every variant: memfs plus locked access to its state, for the fix-ups a bug
 // makes before or after calling memfs's own handler.

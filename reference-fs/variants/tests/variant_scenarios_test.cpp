@@ -75,6 +75,7 @@ const Case kCases[] = {
     {"copy-range-ignores-off-in", "copy/copy-file-range-across-the-mount-boundary-fails-with-exdev"},
     {"inode-reused-same-generation", "handles/handle-of-a-removed-file-is-stale"},
     {"setflags-ignored", "ioctl/setflags-reads-back-and-updates-ctime@kind=file,flags=FS_NODUMP_FL,value=0x40"},
+    {"readdir-ignores-buffer-full", "readdir/names-of-varied-lengths-listed-with-a-small-buffer-appear-once"},
 };
 
 class VariantIsCaught : public ::testing::TestWithParam<Case> {};

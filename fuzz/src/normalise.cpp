@@ -1,0 +1,149 @@
+// Normalisation of actor replies for the differential comparison: keeps what two POSIX
+// filesystems must agree on and turns what they may not (inode numbers, absolute times,
+// statfs totals, readdir order) into relations: labels, changed/same, deltas, sets.
+#include "normalise.hpp"
+
+#include <time.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "fusecheck/names.hpp"
+
+namespace fusecheck::fuzz {
+namespace {
+
+int64_t coarse_now() {
+  timespec now{};
+  ::clock_gettime(CLOCK_REALTIME_COARSE, &now);
+  return int64_t(now.tv_sec) * 1000000000 + now.tv_nsec;
+}
+
+json sorted_names(const json& names) {
+  auto list = names.get<std::vector<std::string>>();
+  std::sort(list.begin(), list.end());  // readdir and listxattr order are unspecified
+  return list;
+}
+
+// listdir: names and d_type, in name order; a name listed twice stays twice.
+json listing(const json& entries) {
+  std::vector<std::pair<std::string, std::string>> pairs;
+  for (const auto& entry : entries) pairs.emplace_back(entry.at("name"), entry.at("type"));
+  std::sort(pairs.begin(), pairs.end());
+  json list = json::array();
+  for (const auto& [name, type] : pairs) list.push_back({name, type});
+  return list;
+}
+
+}  // namespace
+
+bool is_read_call(const std::string& op) {
+  return op == "read_file" || op == "read" || op == "pread" || op == "listdir" || op == "readdir" || op == "getdents" ||
+         op == "readlink";
+}
+
+std::string SideObserver::label(uint64_t ino, Links& links, bool may_introduce) {
+  auto found = labels_.find(ino);
+  if (found != labels_.end()) {
+    links.ino_source = found->second.second;
+    return found->second.first;
+  }
+  std::string name = "i" + std::to_string(labels_.size());
+  labels_[ino] = {name, may_introduce ? std::optional<size_t>(step_) : std::nullopt};
+  return name;
+}
+
+json SideObserver::stat_fields(const json& stat, Links& links) {
+  const std::string type = stat.at("type");
+  json fields = {{"type", type},
+                 {"perm", stat.at("perm")},
+                 {"nlink", stat.at("nlink")},
+                 {"uid", stat.at("uid")},
+                 {"gid", stat.at("gid")}};
+  // A directory's st_size is filesystem-specific (tmpfs counts entries, ext4 blocks).
+  if (type != "dir") fields["size"] = stat.at("size");
+  if (type == "chr" || type == "blk") fields["rdev"] = {stat.at("rdev_major"), stat.at("rdev_minor")};
+  if (options_.blocks && type == "file") fields["blocks"] = stat.at("blocks");
+  const uint64_t ino = stat.at("ino");
+  fields["ino"] = label(ino, links, true);
+  auto previous = seen_.find(ino);
+  if (previous != seen_.end()) {
+    links.previous_observation = previous->second.step;
+    const InodeSeen& before = previous->second;
+    // A read since then may or may not have reached a FUSE daemon (page cache), so atime is
+    // compared only across calls that cannot mark it.
+    for (const char* time : {"atime", "mtime", "ctime"}) {
+      if (std::string(time) == "atime" && before.reads != reads_) continue;
+      if (before.stat.at(time) != stat.at(time)) {
+        fields[time] = "changed";
+      } else if (!options_.coarse_times || before.stat.at(time).get<int64_t>() < before.coarse_after) {
+        // With a coarse clock an update in the tick of the old value leaves it unchanged, so
+        // "same" is only known when the old value is from an earlier tick than any call since.
+        fields[time] = "same";
+      }
+    }
+  }
+  seen_[ino] = {stat, step_, reads_, coarse_now()};
+  return fields;
+}
+
+json SideObserver::readdir_fields(const json& entry, Links& links) {
+  if (entry.at("end").get<bool>()) return {{"end", true}};
+  return {{"name", entry.at("name")}, {"type", entry.at("type")}, {"ino", label(entry.at("ino"), links, true)}};
+}
+
+json SideObserver::statvfs_fields(const json& result, Links& links) {
+  json fields = {{"namemax", result.at("namemax")}};
+  if (options_.statfs && last_statvfs_) {
+    links.previous_statvfs = last_statvfs_->second;
+    const json& before = last_statvfs_->first;
+    for (const char* counter : {"ffree", "bfree"})
+      fields[std::string(counter) + "_delta"] = result.at(counter).get<int64_t>() - before.at(counter).get<int64_t>();
+  }
+  last_statvfs_ = {result, step_};
+  return fields;
+}
+
+Observed SideObserver::observe(const json& request, const json& reply_body, int status, const std::string& detail) {
+  Observed observed;
+  const std::string op = request.at("op");
+  if (is_read_call(op)) ++reads_;
+  if (status != 0) {
+    observed.result = {{"broken", detail}};
+  } else if (reply_body.contains("protocol_error")) {
+    observed.result = {{"broken", reply_body.at("protocol_error")}};
+  } else if (!reply_body.value("ok", false)) {
+    observed.result = {{"errno", errno_name(reply_body.at("errno").get<int>())}};
+  } else {
+    const json& result = reply_body.at("r");
+    json fields = json::object();
+    if (op == "lstat" || op == "stat" || op == "fstat") {
+      fields = stat_fields(result, observed.links);
+    } else if (op == "readdir") {
+      fields = readdir_fields(result, observed.links);
+    } else if (op == "statvfs") {
+      fields = statvfs_fields(result, observed.links);
+    } else if (op == "listdir") {
+      fields["entries"] = listing(result.at("entries"));
+    } else if (op == "listxattr") {
+      fields["names"] = sorted_names(result.at("names"));
+    } else if (op == "read_file" || op == "getxattr" || op == "read" || op == "pread") {
+      fields["data"] = result.at("data");
+    } else if (op == "pwrite" || op == "write") {
+      fields["size"] = result.at("size");
+    } else if (op == "create_many" || op == "unlink_many") {
+      fields["count"] = result.at("count");
+    }
+    observed.result = {{"ok", fields}};
+  }
+  ++step_;
+  return observed;
+}
+
+void drop_unknown_times(const json& oracle, json& target) {
+  if (!oracle.contains("ok") || !target.contains("ok") || !oracle.at("ok").contains("type")) return;
+  for (const char* time : {"atime", "mtime", "ctime"})
+    if (!oracle.at("ok").contains(time) && target.at("ok").is_object()) target.at("ok").erase(time);
+}
+
+}  // namespace fusecheck::fuzz

@@ -1,0 +1,208 @@
+// The fuzzer's normalisation rules (docs/fuzzing.md, "What is compared") on hand-made actor
+// replies, without a mount: times become changed/same relative to the last stat of the same
+// inode, inode numbers become labels shared by stat and readdir, statvfs becomes deltas, and
+// orders that POSIX leaves open are sorted away. Also the scenario text these become.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "fusecheck/fuzz.hpp"
+#include "fusecheck/scenario.hpp"
+#include "normalise.hpp"
+#include "scenario_writer.hpp"
+
+namespace {
+
+using fusecheck::fuzz::CompareOptions;
+using fusecheck::fuzz::json;
+using fusecheck::fuzz::SideObserver;
+
+json stat_reply(uint64_t ino, const std::string& type, int64_t atime, int64_t mtime, int64_t ctime,
+                int64_t blocks = 8) {
+  return {{"ok", true},
+          {"r",
+           {{"ino", ino},
+            {"type", type},
+            {"perm", 0644},
+            {"nlink", 1},
+            {"uid", 0},
+            {"gid", 0},
+            {"size", 3},
+            {"blocks", blocks},
+            {"rdev_major", 0},
+            {"rdev_minor", 7},
+            {"atime", atime},
+            {"mtime", mtime},
+            {"ctime", ctime}}}};
+}
+
+json lstat(const std::string& path) { return {{"op", "lstat"}, {"path", path}}; }
+
+TEST(FuzzNormalise, TimesAreComparedAsChangedOrSameAgainstTheLastStatOfThatInode) {
+  SideObserver side;
+  auto first = side.observe(lstat("a"), stat_reply(5, "file", 10, 10, 10), 0, "");
+  EXPECT_FALSE(first.result.at("ok").contains("mtime")) << "nothing to compare the first sight with";
+  auto second = side.observe(lstat("b"), stat_reply(5, "file", 10, 10, 20), 0, "");
+  const json& fields = second.result.at("ok");
+  EXPECT_EQ(fields.at("atime"), "same");
+  EXPECT_EQ(fields.at("mtime"), "same");
+  EXPECT_EQ(fields.at("ctime"), "changed");
+  EXPECT_EQ(second.links.previous_observation, 0u) << "the same inode under another name";
+}
+
+TEST(FuzzNormalise, OnACoarseClockSameIsOnlyKnownForValuesFromAnEarlierTick) {
+  SideObserver tmpfs(CompareOptions{.coarse_times = true});
+  const int64_t future = int64_t(1) << 62;  // a value the coarse clock has not passed yet
+  tmpfs.observe(lstat("a"), stat_reply(5, "file", 10, future, 10), 0, "");
+  auto again = tmpfs.observe(lstat("a"), stat_reply(5, "file", 10, future, 10), 0, "").result.at("ok");
+  EXPECT_FALSE(again.contains("mtime")) << "an update in that tick would not show";
+  EXPECT_EQ(again.at("ctime"), "same") << "a value from long ago would have changed";
+  json target = {{"ok", {{"type", "file"}, {"mtime", "changed"}, {"ctime", "same"}}}};
+  fusecheck::fuzz::drop_unknown_times({{"ok", again}}, target);
+  EXPECT_FALSE(target.at("ok").contains("mtime"));
+  EXPECT_TRUE(target.at("ok").contains("ctime"));
+}
+
+TEST(FuzzNormalise, AtimeIsNotComparedAcrossAReadThatFuseMayServeFromItsCache) {
+  SideObserver side;
+  side.observe(lstat("a"), stat_reply(5, "file", 10, 10, 10), 0, "");
+  side.observe({{"op", "read_file"}, {"path", "a"}}, {{"ok", true}, {"r", {{"data", "00"}, {"size", 1}}}}, 0, "");
+  auto after_read = side.observe(lstat("a"), stat_reply(5, "file", 30, 10, 10), 0, "");
+  EXPECT_FALSE(after_read.result.at("ok").contains("atime"));
+  auto next = side.observe(lstat("a"), stat_reply(5, "file", 40, 10, 10), 0, "");
+  EXPECT_EQ(next.result.at("ok").at("atime"), "changed");
+}
+
+TEST(FuzzNormalise, InodeNumbersBecomeLabelsSharedByStatAndReaddir) {
+  SideObserver side;
+  auto dir = side.observe(lstat("."), stat_reply(100, "dir", 1, 1, 1), 0, "");
+  auto file = side.observe(lstat("a"), stat_reply(7, "file", 1, 1, 1), 0, "");
+  EXPECT_NE(dir.result.at("ok").at("ino"), file.result.at("ok").at("ino"));
+  json readdir = {{"op", "readdir"}, {"dir", "r"}};
+  auto dot = side.observe(readdir,
+                          {{"ok", true}, {"r", {{"name", "."}, {"ino", 100}, {"type", "dir"}, {"end", false}}}}, 0, "");
+  EXPECT_EQ(dot.result.at("ok").at("ino"), dir.result.at("ok").at("ino"));
+  EXPECT_EQ(dot.links.ino_source, 0u);
+  auto wrong = side.observe(
+      readdir, {{"ok", true}, {"r", {{"name", "."}, {"ino", 1100}, {"type", "dir"}, {"end", false}}}}, 0, "");
+  EXPECT_NE(wrong.result.at("ok").at("ino"), dir.result.at("ok").at("ino")) << "a d_ino no stat gave";
+}
+
+TEST(FuzzNormalise, BlocksOnlyForRegularFilesAndOnlyWhenDeclared) {
+  SideObserver declared;
+  EXPECT_EQ(declared.observe(lstat("a"), stat_reply(1, "file", 1, 1, 1, 8), 0, "").result.at("ok").at("blocks"), 8);
+  EXPECT_FALSE(
+      declared.observe(lstat("d"), stat_reply(2, "dir", 1, 1, 1, 8), 0, "").result.at("ok").contains("blocks"));
+  SideObserver undeclared(CompareOptions{.blocks = false});
+  EXPECT_FALSE(
+      undeclared.observe(lstat("a"), stat_reply(1, "file", 1, 1, 1), 0, "").result.at("ok").contains("blocks"));
+}
+
+TEST(FuzzNormalise, DevicesCarryTheirRdevAndDirectoriesNoSize) {
+  SideObserver side;
+  auto device = side.observe(lstat("p"), stat_reply(1, "chr", 1, 1, 1), 0, "").result.at("ok");
+  EXPECT_EQ(device.at("rdev"), json::array({0, 7}));
+  auto dir = side.observe(lstat("d"), stat_reply(2, "dir", 1, 1, 1), 0, "").result.at("ok");
+  EXPECT_FALSE(dir.contains("size"));
+  EXPECT_EQ(dir.at("nlink"), 1);
+}
+
+TEST(FuzzNormalise, StatvfsBecomesDeltasWhenTheTargetIsExclusive) {
+  json request = {{"op", "statvfs"}, {"path", "."}};
+  auto reply = [](int ffree, int bfree) {
+    return json{{"ok", true}, {"r", {{"ffree", ffree}, {"bfree", bfree}, {"namemax", 255}}}};
+  };
+  SideObserver side;
+  EXPECT_FALSE(side.observe(request, reply(100, 50), 0, "").result.at("ok").contains("ffree_delta"));
+  auto second = side.observe(request, reply(98, 49), 0, "");
+  EXPECT_EQ(second.result.at("ok").at("ffree_delta"), -2);
+  EXPECT_EQ(second.result.at("ok").at("bfree_delta"), -1);
+  EXPECT_EQ(second.links.previous_statvfs, 0u);
+  SideObserver shared(CompareOptions{.statfs = false});
+  shared.observe(request, reply(100, 50), 0, "");
+  EXPECT_FALSE(shared.observe(request, reply(98, 49), 0, "").result.at("ok").contains("ffree_delta"));
+}
+
+TEST(FuzzNormalise, ListingsAreSortedButDuplicatesAndTypesStay) {
+  SideObserver side;
+  json entries = json::array({{{"name", "b"}, {"type", "dir"}, {"ino", 3}},
+                              {{"name", "a"}, {"type", "file"}, {"ino", 2}},
+                              {{"name", "a"}, {"type", "file"}, {"ino", 2}}});
+  auto listed = side.observe({{"op", "listdir"}, {"path", "."}}, {{"ok", true}, {"r", {{"entries", entries}}}}, 0, "");
+  EXPECT_EQ(listed.result.at("ok").at("entries"), json::parse(R"([["a","file"],["a","file"],["b","dir"]])"));
+  auto xattrs = side.observe({{"op", "listxattr"}, {"path", "a"}},
+                             {{"ok", true}, {"r", {{"names", {"user.y", "user.x"}}, {"size", 14}}}}, 0, "");
+  EXPECT_EQ(xattrs.result.at("ok").at("names"), json::array({"user.x", "user.y"}));
+}
+
+TEST(FuzzNormalise, ErrorsByNameAndBrokenCalls) {
+  SideObserver side;
+  EXPECT_EQ(side.observe(lstat("x"), {{"ok", false}, {"errno", ENOENT}}, 0, "").result, json({{"errno", "ENOENT"}}));
+  EXPECT_TRUE(side.observe(lstat("x"), json::object(), 1, "timed out").result.contains("broken"));
+}
+
+TEST(FuzzScenarioWriter, RelationsBecomeSavedResultsAndReferences) {
+  using namespace fusecheck::fuzz;
+  SideObserver side;
+  RecordedCase recorded;
+  auto record = [&](const json& request, const json& reply) {
+    Call made{request, 0, {}, std::nullopt};
+    auto observed = side.observe(request, reply, 0, "");
+    recorded.steps.push_back({made, observed, observed});
+  };
+  record(lstat("a"), stat_reply(5, "file", 10, 10, 10));
+  record({{"op", "chmod"}, {"path", "a"}, {"mode", 0600}}, {{"ok", true}, {"r", json::object()}});
+  record(lstat("a"), stat_reply(5, "file", 10, 10, 20));
+  const std::string text = scenario_text(recorded, "memfs", 1);
+  EXPECT_NE(text.find("{op: lstat, path: \"a\", save: s0, expect: {"), std::string::npos) << text;
+  EXPECT_NE(text.find("ino: {eq: {saved: s0, field: ino}}"), std::string::npos) << text;
+  EXPECT_NE(text.find("mtime: {unchanged: s0}"), std::string::npos) << text;
+  EXPECT_NE(text.find("ctime: {changed: s0}"), std::string::npos) << text;
+  EXPECT_EQ(text.find("op: sleep"), std::string::npos) << "no operation starts in this record";
+}
+
+std::filesystem::path write_file(const std::string& name, const std::string& text) {
+  auto path = std::filesystem::temp_directory_path() / (name + "-" + std::to_string(::getpid()) + ".yaml");
+  std::ofstream(path) << text;
+  return path;
+}
+
+TEST(FuzzKnownDifferences, ANamedFieldIsLookedPastOnBothSidesOnlyWhereItApplies) {
+  auto path = write_file("known",
+                         "format: 1\nknown:\n  - {op: lstat, field: nlink, type: dir, reason: \"always 1\"}\n"
+                         "  - {field: result, op: listxattr, reason: \"none yet\"}\n");
+  auto known = fusecheck::fuzz::load_known_differences(path.string());
+  std::filesystem::remove(path);
+  ASSERT_EQ(known.size(), 2u);
+  json dir_expected = {{"ok", {{"type", "dir"}, {"nlink", 3}}}}, dir_got = {{"ok", {{"type", "dir"}, {"nlink", 1}}}};
+  fusecheck::fuzz::forgive_known(known, lstat("d"), dir_expected, dir_got);
+  EXPECT_EQ(dir_expected, dir_got);
+  json file_expected = {{"ok", {{"type", "file"}, {"nlink", 2}}}},
+       file_got = {{"ok", {{"type", "file"}, {"nlink", 1}}}};
+  fusecheck::fuzz::forgive_known(known, lstat("a"), file_expected, file_got);
+  EXPECT_NE(file_expected, file_got) << "only directories were declared";
+  json list_expected = {{"errno", "ENOTSUP"}}, list_got = {{"ok", {{"names", json::array()}}}};
+  fusecheck::fuzz::forgive_known(known, {{"op", "listxattr"}, {"path", "a"}}, list_expected, list_got);
+  EXPECT_EQ(list_expected, list_got);
+}
+
+TEST(FuzzKnownDifferences, BadFilesAreRefusedWithTheirPlace) {
+  for (const auto& [text, where] : std::vector<std::pair<std::string, std::string>>{
+           {"format: 1\nknown:\n  - {op: lstat, field: colour, reason: x}\n", ":3:"},
+           {"format: 1\nknown:\n  - {op: nosuchop, field: nlink, reason: x}\n", ":3:"},
+           {"format: 1\nknown:\n  - {op: lstat, field: nlink}\n", ":3:"},
+           {"format: 2\nknown: []\n", ":1:"},
+           {"format: 1\nknown: [\n", ":"}}) {
+    auto path = write_file("bad-known", text);
+    try {
+      fusecheck::fuzz::load_known_differences(path.string());
+      ADD_FAILURE() << "accepted: " << text;
+    } catch (const fusecheck::FileError& error) {
+      EXPECT_NE(std::string(error.what()).find(path.string() + where), std::string::npos) << error.what();
+    }
+    std::filesystem::remove(path);
+  }
+}
+
+}  // namespace
