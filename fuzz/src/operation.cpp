@@ -370,20 +370,24 @@ void Operation::check_preconditions(const NameModel& model) const {
   }
 }
 
+// The kind of node an operation that makes a name makes.
+NodeType created_type(OpKind kind) {
+  switch (kind) {
+    case OpKind::mkdir: return NodeType::dir;
+    case OpKind::symlink: return NodeType::symlink;
+    case OpKind::mknod: return NodeType::special;
+    default: return NodeType::file;
+  }
+}
+
 void Operation::apply(NameModel& model) const {
   const bool can_create = model.parent_is_dir(path) && !model.exists(path);
   switch (kind) {
     case OpKind::create_file:
-      if (can_create) model.nodes[path] = NodeType::file;
-      break;
     case OpKind::mkdir:
-      if (can_create) model.nodes[path] = NodeType::dir;
-      break;
     case OpKind::symlink:
-      if (can_create) model.nodes[path] = NodeType::symlink;
-      break;
     case OpKind::mknod:
-      if (can_create) model.nodes[path] = NodeType::special;
+      if (can_create) model.nodes[path] = created_type(kind);
       break;
     case OpKind::open:
       if (can_create && std::count(flags.begin(), flags.end(), "O_CREAT")) model.nodes[path] = NodeType::file;

@@ -41,6 +41,15 @@ Operation with(Operation op, const std::function<void(Operation&)>& change) {
   return op;
 }
 
+// An operation through the descriptor alice (actor 1) keeps in slot 1.
+Operation through_alices_descriptor(OpKind kind, const std::function<void(Operation&)>& change = {}) {
+  return with(make(kind, ""), [&](Operation& op) {
+    op.actor = 1;
+    op.slot = 1;
+    if (change) change(op);
+  });
+}
+
 // A sequence touching every kind, with successes and failures (EEXIST, ENOTEMPTY, ENODATA,
 // EPERM), three actors, descriptors kept across an unlink and a big directory.
 std::vector<Operation> every_kind() {
@@ -102,38 +111,19 @@ std::vector<Operation> every_kind() {
     op.slot = 1;
   }));
   ops.push_back(make(OpKind::unlink, "c"));
-  ops.push_back(with(make(OpKind::fd_write, ""), [](O& op) {
+  ops.push_back(through_alices_descriptor(OpKind::fd_write, [](O& op) {
     op.text = "write";
     op.data = "tail";
-    op.actor = 1;
-    op.slot = 1;
   }));
-  ops.push_back(with(make(OpKind::fd_read, ""), [](O& op) {
+  ops.push_back(through_alices_descriptor(OpKind::fd_read, [](O& op) {
     op.text = "pread";
     op.size = 8192;
     op.offset = 1400;
-    op.actor = 1;
-    op.slot = 1;
   }));
-  ops.push_back(with(make(OpKind::fd_truncate, ""), [](O& op) {
-    op.size = 24;
-    op.actor = 1;
-    op.slot = 1;
-  }));
-  ops.push_back(with(make(OpKind::fd_chmod, ""), [](O& op) {
-    op.mode = 0640;
-    op.actor = 1;
-    op.slot = 1;
-  }));
-  ops.push_back(with(make(OpKind::fd_chown, ""), [](O& op) {
-    op.gid = 3000;
-    op.actor = 1;
-    op.slot = 1;
-  }));
-  ops.push_back(with(make(OpKind::close, ""), [](O& op) {
-    op.actor = 1;
-    op.slot = 1;
-  }));
+  ops.push_back(through_alices_descriptor(OpKind::fd_truncate, [](O& op) { op.size = 24; }));
+  ops.push_back(through_alices_descriptor(OpKind::fd_chmod, [](O& op) { op.mode = 0640; }));
+  ops.push_back(through_alices_descriptor(OpKind::fd_chown, [](O& op) { op.gid = 3000; }));
+  ops.push_back(through_alices_descriptor(OpKind::close));
   ops.push_back(with(make(OpKind::rename, "a", "b"), [](O& op) { op.flags = {"RENAME_NOREPLACE"}; }));  // EEXIST
   ops.push_back(with(make(OpKind::rename, "a", "b"), [](O& op) { op.flags = {"RENAME_EXCHANGE"}; }));
   ops.push_back(make(OpKind::rename, "d/a", "c"));
