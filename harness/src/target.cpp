@@ -108,6 +108,7 @@ class ExecDriver : public TargetDriver {
   // A program's name says nothing about its behaviour (a port of pyfuse3's tmpfs.py is no
   // tmpfs): an exec: target gets expectations only from --expectations.
   std::optional<std::string> default_expectations() const override { return std::nullopt; }
+  bool uses_source() const override { return template_.find("{src}") != std::string::npos; }
   std::unique_ptr<Mount> mount(const TargetSpec& spec, const std::vector<std::string>& options,
                                std::chrono::milliseconds ready) const override {
     return FuseMount::start(spec, options, ready, [&](const FuseLayout& where, const std::string& joined) {
