@@ -48,8 +48,8 @@ Expectations Expectations::parse(const std::string& text, const std::string& pat
   for (const auto& entry : doc) {
     std::string key = entry.first.Scalar();
     if (key != "format" && key != "entries" && key != "filesystem")
-      throw FileError(
-          fmt::format("{}: unknown key '{}' (allowed: format, filesystem, entries)", where(entry.first), key));
+      throw FileError(fmt::format("{}: unknown key '{}' (allowed: format, filesystem, entries)", where(entry.first),
+                                  printable(key, false)));
   }
   if (!doc["format"] || doc["format"].Scalar() != "1") throw FileError(where(doc) + ": needs format: 1");
   if (doc["entries"] && !doc["entries"].IsSequence())
@@ -59,7 +59,8 @@ Expectations Expectations::parse(const std::string& text, const std::string& pat
     for (const auto& field : item) {
       std::string key = field.first.Scalar();
       if (key != "test" && key != "status" && key != "reason")
-        throw FileError(fmt::format("{}: unknown key '{}' (allowed: test, status, reason)", where(field.first), key));
+        throw FileError(fmt::format("{}: unknown key '{}' (allowed: test, status, reason)", where(field.first),
+                                    printable(key, false)));
     }
     ExpectationEntry entry;
     entry.where = where(item);

@@ -12,6 +12,7 @@
 #include <set>
 
 #include "fusecheck/errors.hpp"
+#include "fusecheck/text.hpp"
 
 namespace fusecheck {
 namespace {
@@ -82,7 +83,7 @@ ResultsFile read_results_file(const std::string& path) {
       file.scenarios.push_back(std::move(scenario));
     }
   } catch (const std::exception& error) {
-    throw FileError(fmt::format("{}: not a fusecheck JSON results file: {}", path, error.what()));
+    throw FileError(fmt::format("{}: not a fusecheck JSON results file: {}", path, printable(error.what(), false)));
   }
   return file;
 }
