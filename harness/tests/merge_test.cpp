@@ -2,6 +2,7 @@
 // of a run merged into one (with every way shards can fail to fit together), shards balanced
 // by recorded durations, and the baseline expectations file of --write-expectations.
 #include <gtest/gtest.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -21,11 +22,13 @@ namespace {
 class MergeTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("fusecheck-merge-test-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir_);
+    char scratch[] = "/tmp/fusecheck-merge-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(scratch), nullptr);
+    dir_ = scratch;
   }
-  void TearDown() override { fs::remove_all(dir_); }
+  void TearDown() override {
+    if (!dir_.empty()) fs::remove_all(dir_);
+  }
 
   Scenario& scenario(const std::string& name) {
     auto& kept = scenarios_[name];
