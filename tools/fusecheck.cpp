@@ -1,5 +1,6 @@
 // fusecheck: the command-line tool. `list` and `run` select scenarios under scenarios/,
-// `replay FILE` runs one scenario or repro.yaml, `mount` mounts a target for manual poking.
+// `replay FILE` runs one scenario or repro.yaml, `mount` mounts a target for manual poking,
+// `merge` joins shards' results (merge.cpp).
 // Exit codes follow docs/scenario-format.md section 11 (0, 1, 2, 3, 77).
 #include <fnmatch.h>
 #include <signal.h>
@@ -21,6 +22,7 @@
 #include "fusecheck/errors.hpp"
 #include "fusecheck/exit_codes.hpp"
 #include "fusecheck/fuzz_command.hpp"
+#include "fusecheck/merge.hpp"
 #include "fusecheck/report.hpp"
 #include "fusecheck/runner.hpp"
 #include "fusecheck/scenario.hpp"
@@ -28,6 +30,7 @@
 #include "fusecheck/state.hpp"
 #include "fusecheck/target.hpp"
 #include "fusecheck/text.hpp"
+#include "merge.hpp"
 
 namespace fs = std::filesystem;
 using namespace fusecheck;
@@ -60,7 +63,10 @@ struct Options {
   int verbosity = 0;  // -1 quiet, 1 verbose
   std::string replay_file;
   std::vector<std::string> mount_options;
-  std::string shard;  // K/N
+  std::string shard;            // K/N
+  std::string shard_durations;  // a previous run's JSON results
+  std::string write_expectations;
+  std::string src_dir;  // exec: {src} directories go here instead of on a private tmpfs
 };
 
 std::atomic<bool> stop_requested{false};
@@ -98,6 +104,10 @@ bool file_selected(const Options& options, const std::string& base) {
   return false;
 }
 
+std::optional<ShardSpec> selected_shard(const Options& options) {
+  return options.shard.empty() ? shard_from_environment() : parse_shard(options.shard);
+}
+
 // Loads and selects scenarios. Every file error is printed (file:line:col), then one
 // HarnessError (exit 2) says how many files had errors: nothing runs.
 std::vector<Scenario> load_selected(const Options& options) {
@@ -126,8 +136,11 @@ std::vector<Scenario> load_selected(const Options& options) {
   if (errors > 0)
     throw HarnessError(fmt::format("{} scenario file{} with errors; nothing was run", errors, errors == 1 ? "" : "s"),
                        exit_code::usage);
-  std::optional<ShardSpec> shard = options.shard.empty() ? shard_from_environment() : parse_shard(options.shard);
-  if (shard) return take_shard(std::move(out), *shard);
+  if (auto shard = selected_shard(options)) {
+    Durations durations;
+    if (!options.shard_durations.empty()) durations = recorded_durations(options.shard_durations);
+    return take_shard(std::move(out), *shard, durations);
+  }
   return out;  // not through ?:, which would copy every scenario
 }
 
@@ -148,6 +161,17 @@ void start_signal_thread() {
       std::cerr << "\nfusecheck: interrupted, unmounting (press again to quit at once)\n";
     }
   }).detach();
+}
+
+TargetSpec target_of(const Options& options, const std::string& fs_text) {
+  TargetSpec target = parse_target(fs_text, options.exclusive);
+  if (!options.src_dir.empty()) {
+    std::error_code ec;
+    if (!fs::is_directory(options.src_dir, ec))
+      throw HarnessError(fmt::format("--src-dir {}: not a directory", options.src_dir), exit_code::usage);
+    target.source_parent = fs::canonical(options.src_dir).string();
+  }
+  return target;
 }
 
 void clear_stale_state() {
@@ -179,14 +203,15 @@ std::string rerun_line(const Options& options, const std::string& program, const
   return rerun;
 }
 
-// Repro files go under --results, made when the first problem is found: the directory (or
-// its nearest existing parent) must be writable now, before anything runs.
-void check_results_dir(const std::string& results) {
+// Repro files go under --results, made when the first problem is found (and the file of
+// --write-expectations at the end): the directory, or its nearest existing parent, must be
+// writable now, before anything runs.
+void check_writable_dir(const std::string& flag, const std::string& results) {
   fs::path dir = fs::absolute(results);
   std::error_code ec;
   while (!fs::exists(dir, ec) && dir.has_parent_path() && dir != dir.parent_path()) dir = dir.parent_path();
   if (!fs::is_directory(dir, ec) || ::access(dir.c_str(), W_OK | X_OK) != 0)
-    throw HarnessError(fmt::format("--results {}: {} is not a writable directory", results, dir.string()),
+    throw HarnessError(fmt::format("{} {}: {} is not a writable directory", flag, results, dir.string()),
                        exit_code::usage);
 }
 
@@ -226,35 +251,55 @@ RunOptions run_options(const Options& options, const TargetSpec& target,
   return run;
 }
 
-void warn_unused_expectations(const Options& options, const Expectations& expectations,
-                              const std::vector<TestResult>& results) {
+void warn_about_expectations(const Options& options, const Expectations& expectations,
+                             const std::vector<TestResult>& results) {
+  int placeholders = 0;
+  for (const auto& entry : expectations.entries()) placeholders += entry.placeholder();
+  if (placeholders > 0)
+    std::cerr << fmt::format(
+        "fusecheck: warning: {}: {} {} the placeholder reason --write-expectations wrote: say why each test fails\n",
+        expectations.path, placeholders, placeholders == 1 ? "entry still has" : "entries still have");
   if (!options.filters.empty() || !options.tags.empty()) return;
   for (const auto* unused : expectations.unused(results))
     std::cerr << fmt::format("fusecheck: warning: {}: expectation '{}' matches no test\n", unused->where,
                              unused->pattern);
 }
 
+// --write-expectations: the file a project starts from (see write_expectations).
+void write_baseline(const Options& options, const std::vector<TestResult>& results,
+                    const std::optional<Expectations>& expectations) {
+  int added =
+      write_expectations(options.write_expectations, results, expectations ? &*expectations : nullptr, options.fs);
+  std::cerr << fmt::format("fusecheck: wrote {} ({} new entr{} with a placeholder reason to replace)\n",
+                           options.write_expectations, added, added == 1 ? "y" : "ies");
+}
+
 // Runs `tests` on `fs_text`; throws FileError (expectations) or HarnessError (target,
 // outputs) before anything runs. The summary line is printed whatever the outputs do.
 int run_selected(const Options& options, std::vector<Scenario>& tests, const std::string& fs_text,
                  const std::string& program) {
-  TargetSpec target = parse_target(fs_text, options.exclusive);
+  TargetSpec target = target_of(options, fs_text);
   auto expectations = load_expectations(options, target);
   TextReporter* text = nullptr;
-  check_results_dir(options.results);
+  check_writable_dir("--results", options.results);
+  if (!options.write_expectations.empty())
+    check_writable_dir("--write-expectations", fs::absolute(options.write_expectations).parent_path().string());
   auto reporters = make_reporters(options, program, fs_text, text);
   clear_stale_state();
   set_interrupt_flag(&stop_requested);
+  auto shard = options.replay_file.empty() ? selected_shard(options) : std::nullopt;
   reporters->start(RunHeader{fs_text, tests.size() * static_cast<size_t>(std::max(1, options.repeat)),
-                             expectations ? expectations->path : ""});
+                             expectations ? expectations->path : "",
+                             shard ? fmt::format("{}/{}", shard->index, shard->count) : ""});
   auto started = std::chrono::steady_clock::now();
   RunSummary summary;
   auto results = run_tests(tests, run_options(options, target, expectations, *reporters), &summary.stats);
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   for (const auto& result : results) summary.counts.add(result.verdict);
   text->clear_progress();
-  if (expectations) warn_unused_expectations(options, *expectations, results);
+  if (expectations) warn_about_expectations(options, *expectations, results);
   int code = summary.counts.exit_code();
+  if (!options.write_expectations.empty() && !stop_requested) write_baseline(options, results, expectations);
   try {
     reporters->finish(results, summary);
   } catch (const HarnessError& error) {
@@ -318,7 +363,7 @@ int command_replay(Options options, const std::string& program) {
 }
 
 int command_mount(const Options& options) {
-  TargetSpec target = parse_target(options.fs, options.exclusive);
+  TargetSpec target = target_of(options, options.fs);
   clear_stale_state();
   std::unique_ptr<Mount> mount = Mount::create(target, options.mount_options);
   std::cout << fmt::format("{} mounted at {}\npress Ctrl-C to unmount\n", options.fs, mount->root()) << std::flush;
@@ -342,7 +387,12 @@ void add_run_options(CLI::App* command, Options& options, bool with_selection) {
     command->add_option("--tag", options.tags, "select scenarios with this tag (repeatable)");
     command->add_option("--shard", options.shard,
                         "run shard K of N (K/N; default: TEST_SHARD_INDEX/TEST_TOTAL_SHARDS or GTEST_*)");
+    command->add_option("--shard-durations", options.shard_durations,
+                        "balance shards by the test durations in this JSON results file (the same for every shard)");
   }
+  command->add_option("--write-expectations", options.write_expectations,
+                      "write an expectations file under which this run's FAIL/BROKEN tests are expected (each with "
+                      "a placeholder reason to replace), keeping the --expectations entries still needed");
   command->add_option("--expectations", options.expectations,
                       "expectations file (default: expectations/memfs.yaml for memfs, expectations/TYPE.yaml for dir: "
                       "on a kernel filesystem of that type, none for exec:)");
@@ -360,6 +410,8 @@ void add_run_options(CLI::App* command, Options& options, bool with_selection) {
       ->add_option("--timeout", options.timeout,
                    "cap every step's and every harness call's deadline at this many seconds")
       ->check(CLI::PositiveNumber);
+  command->add_option("--src-dir", options.src_dir,
+                      "make exec: {src} directories here (default: each on a fresh private tmpfs, as root)");
   command->add_flag("--exclusive", options.exclusive,
                     "dir: nothing else uses this filesystem (enables exclusive_statfs)");
   command->add_flag("--with-breaker", options.with_breaker,
@@ -383,6 +435,7 @@ int main(int argc, char** argv) {
   list->add_option("--filter", options.filters, "glob over test names (repeatable)");
   list->add_option("--tag", options.tags, "tag (repeatable)");
   list->add_option("--shard", options.shard, "list shard K of N (K/N)");
+  list->add_option("--shard-durations", options.shard_durations, "balance shards by this JSON results file");
   list->add_flag(
       "-v,--verbose", [&](int64_t) { options.verbosity = 1; }, "show titles and required features");
   list->add_flag(
@@ -395,8 +448,11 @@ int main(int argc, char** argv) {
   auto* mount = app.add_subcommand("mount", "mount a target and wait (Ctrl-C unmounts)");
   mount->add_option("--fs", options.fs, "target, as for run");
   mount->add_option("-o", options.mount_options, "extra mount options")->delimiter(',');
+  mount->add_option("--src-dir", options.src_dir, "make the {src} directory here (default: a private tmpfs)");
   fusecheck::fuzz::CommandOptions fuzz_options;
   auto* fuzz = fusecheck::fuzz::add_fuzz_command(app, fuzz_options);
+  tools::MergeOptions merge_options;
+  auto* merge = tools::add_merge_command(app, merge_options);
 
   try {
     app.parse(argc, argv);
@@ -411,6 +467,7 @@ int main(int argc, char** argv) {
   start_signal_thread();
   try {
     if (list->parsed()) return command_list(options);
+    if (merge->parsed()) return tools::run_merge_command(merge_options);
     if (fuzz->parsed()) return fusecheck::fuzz::run_fuzz_command(fuzz_options, &stop_requested);
     if (mount->parsed()) return command_mount(options);
     if (replay->parsed()) return command_replay(options, program);

@@ -1,15 +1,37 @@
 // Expectations files (docs/scenario-format.md section 10): per-filesystem xfail and skip
-// entries, each with a reason, matched against test names or their globs.
+// entries, each with a reason, matched against test names or their globs; and the baseline
+// file --write-expectations makes from a run's failures.
 #include <fnmatch.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
+#include <fstream>
+#include <map>
 #include <set>
 
 #include "fusecheck/runner.hpp"
+#include "fusecheck/text.hpp"
 
 namespace fusecheck {
+namespace {
+
+// What every entry --write-expectations writes says until the user replaces it.
+constexpr std::string_view kPlaceholder = "TODO: say why this test fails on this filesystem";
+
+}  // namespace
+
+bool ExpectationEntry::placeholder() const { return reason.rfind(kPlaceholder, 0) == 0; }
 
 Expectations Expectations::load(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw FileError(fmt::format("{}: cannot read the expectations file", path));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return parse(text, path);
+}
+
+Expectations Expectations::parse(const std::string& text, const std::string& path) {
   Expectations result;
   result.path = path;
   YAML::Node doc;
@@ -18,19 +40,16 @@ Expectations Expectations::load(const std::string& path) {
     return mark.is_null() ? path : fmt::format("{}:{}:{}", path, mark.line + 1, mark.column + 1);
   };
   try {
-    doc = YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    throw FileError(fmt::format("{}: cannot read the expectations file", path));
+    doc = YAML::Load(text);
   } catch (const YAML::Exception& error) {
-    throw FileError(
-        fmt::format("{}:{}:{}: YAML syntax error: {}", path, error.mark.line + 1, error.mark.column + 1, error.msg));
+    throw yaml_syntax_error(path, error);
   }
   if (!doc.IsMap()) throw FileError(where(doc) + ": an expectations file is a map with format: 1 and entries:");
   for (const auto& entry : doc) {
     std::string key = entry.first.Scalar();
     if (key != "format" && key != "entries" && key != "filesystem")
-      throw FileError(
-          fmt::format("{}: unknown key '{}' (allowed: format, filesystem, entries)", where(entry.first), key));
+      throw FileError(fmt::format("{}: unknown key '{}' (allowed: format, filesystem, entries)", where(entry.first),
+                                  printable(key, false)));
   }
   if (!doc["format"] || doc["format"].Scalar() != "1") throw FileError(where(doc) + ": needs format: 1");
   if (doc["entries"] && !doc["entries"].IsSequence())
@@ -40,7 +59,8 @@ Expectations Expectations::load(const std::string& path) {
     for (const auto& field : item) {
       std::string key = field.first.Scalar();
       if (key != "test" && key != "status" && key != "reason")
-        throw FileError(fmt::format("{}: unknown key '{}' (allowed: test, status, reason)", where(field.first), key));
+        throw FileError(fmt::format("{}: unknown key '{}' (allowed: test, status, reason)", where(field.first),
+                                    printable(key, false)));
     }
     ExpectationEntry entry;
     entry.where = where(item);
@@ -75,6 +95,67 @@ std::vector<const ExpectationEntry*> Expectations::unused(const std::vector<Test
   for (const auto& entry : entries_)
     if (!used.count(&entry)) out.push_back(&entry);
   return out;
+}
+
+namespace {
+
+// Entries of `existing` worth keeping: any that matched a test that did not pass (or
+// matched none: it may be for tests this run did not select).
+std::vector<const ExpectationEntry*> entries_still_needed(const std::vector<TestResult>& results,
+                                                          const Expectations& existing) {
+  std::map<const ExpectationEntry*, bool> needed;  // entry -> a test under it did not pass
+  for (const auto& result : results)
+    if (result.expectation) needed[result.expectation] |= result.verdict != Verdict::xpass;
+  std::vector<const ExpectationEntry*> kept;
+  for (const auto& entry : existing.entries()) {
+    auto used = needed.find(&entry);
+    if (used == needed.end() || used->second) kept.push_back(&entry);
+  }
+  return kept;
+}
+
+void emit_entry(YAML::Emitter& out, const std::string& test, bool skip, const std::string& reason) {
+  out << YAML::BeginMap << YAML::Key << "test" << YAML::Value << YAML::DoubleQuoted << test;
+  out << YAML::Key << "status" << YAML::Value << (skip ? "skip" : "xfail");
+  out << YAML::Key << "reason" << YAML::Value << YAML::DoubleQuoted << reason << YAML::EndMap;
+}
+
+}  // namespace
+
+int write_expectations(const std::string& path, const std::vector<TestResult>& results, const Expectations* existing,
+                       const std::string& fs) {
+  YAML::Emitter out;
+  out << YAML::BeginMap << YAML::Key << "format" << YAML::Value << 1;
+  out << YAML::Key << "entries" << YAML::Value << YAML::BeginSeq;
+  std::set<std::string> written;
+  for (const auto& result : results) {
+    bool broken = result.verdict == Verdict::broken && result.ran;
+    if ((result.verdict != Verdict::fail && !broken) || !written.insert(result.name).second) continue;
+    std::string first_line = result.reason.substr(0, result.reason.find('\n'));
+    emit_entry(out, result.name, broken,
+               fmt::format("{} (it was {}: {})", kPlaceholder, verdict_name(result.verdict), first_line));
+  }
+  if (existing)
+    for (const auto* entry : entries_still_needed(results, *existing))
+      emit_entry(out, entry->pattern, entry->skip, entry->reason);
+  out << YAML::EndSeq << YAML::EndMap;
+  std::string temporary = path + ".tmp";
+  {
+    std::ofstream file(temporary, std::ios::out | std::ios::trunc);
+    file << fmt::format(
+        "# Written by `fusecheck run --write-expectations` from a run on --fs {}: each FAIL became\n"
+        "# an xfail entry and each BROKEN a skip entry. Replace every \"{}\" with why\n"
+        "# the test fails here; fusecheck warns while one is left.\n",
+        printable(fs, false), kPlaceholder);
+    file << out.c_str() << "\n";
+    file.close();
+    if (!file || ::rename(temporary.c_str(), path.c_str()) != 0) {
+      int error = errno;
+      ::unlink(temporary.c_str());
+      throw HarnessError(fmt::format("cannot write the expectations file {}: {}", path, strerror(error)));
+    }
+  }
+  return static_cast<int>(written.size());
 }
 
 }  // namespace fusecheck

@@ -26,6 +26,7 @@
 #include "fusepp/mountinfo.hpp"
 #include "fusecheck/state.hpp"
 #include "process.hpp"
+#include "statfs_probe.hpp"
 
 namespace bp = boost::process;
 namespace fs = std::filesystem;
@@ -61,6 +62,36 @@ void FuseMount::make_layout() {
   ::mkdir(layout_.mountpoint.c_str(), 0755);
   ::mkdir(layout_.source.c_str(), 0755);
   root_ = layout_.mountpoint;
+  if (spec_.driver && spec_.driver->uses_source()) make_source();
+}
+
+// {src}: by default a fresh private tmpfs, so that a passthrough daemon's statfs counts and
+// semantics are its own and tmpfs's, not those of a disk every process on the machine uses.
+// --src-dir makes it a directory there instead; without root (no tmpfs) it stays in /tmp.
+// Either way the statfs probe decides whether the counts are the target's own.
+void FuseMount::make_source() {
+  if (!spec_.source_parent.empty()) {
+    std::string templ = spec_.source_parent + "/fusecheck-src-XXXXXX";
+    std::vector<char> buffer(templ.begin(), templ.end());
+    buffer.push_back('\0');
+    if (::mkdtemp(buffer.data()) == nullptr)
+      throw HarnessError(
+          fmt::format("--src-dir {}: cannot make a directory there: {}", spec_.source_parent, strerror(errno)),
+          exit_code::usage);
+    layout_.source = buffer.data();
+    ::chmod(layout_.source.c_str(), 0755);
+    return;
+  }
+  // 256 MiB like the conformance tmpfs; a fixed inode count keeps ffree exact and tells this
+  // tmpfs's totals apart from the machine's other tmpfs mounts.
+  layout_.source_is_tmpfs = ::mount(kPrivateSourceName, layout_.source.c_str(), "tmpfs", MS_NOSUID | MS_NODEV,
+                                    "size=256m,nr_inodes=65536,mode=0755") == 0;
+}
+
+void FuseMount::remove_source() {
+  std::error_code ec;
+  if (layout_.source_is_tmpfs) layout_.source_is_tmpfs = ::umount2(layout_.source.c_str(), MNT_DETACH) != 0;
+  if (!spec_.source_parent.empty()) fs::remove_all(layout_.source, ec);
 }
 
 std::string FuseMount::mount_options(const std::vector<std::string>& extra) const {
@@ -206,6 +237,7 @@ FuseMount::~FuseMount() {
     ::umount2(layout_.mountpoint.c_str(), MNT_DETACH);
   }
   if (daemon_) daemon_->detach();  // reaped above, or unkillable: never block in ~child
+  remove_source();
   if (!fusepp::mount_at(layout_.mountpoint)) {
     std::error_code ec;
     fs::remove_all(layout_.tmpdir, ec);

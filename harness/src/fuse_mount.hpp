@@ -20,6 +20,7 @@ namespace fusecheck {
 // directory for passthrough daemons ({src}) and the daemon's output.
 struct FuseLayout {
   std::string tmpdir, mountpoint, source, log, control;
+  bool source_is_tmpfs = false;  // a private tmpfs mounted on `source`, unmounted at the end
 };
 
 // The program and its arguments (no shell involved unless the driver asks for one).
@@ -58,6 +59,8 @@ class FuseMount : public Mount {
  private:
   explicit FuseMount(const TargetSpec& spec);
   void make_layout();
+  void make_source();
+  void remove_source();
   std::string mount_options(const std::vector<std::string>& extra) const;
   void launch(const DaemonCommand& command);
   void wait_until_mounted(std::chrono::milliseconds ready_timeout);

@@ -321,6 +321,7 @@ void JsonReporter::finish(const std::vector<TestResult>& results, const RunSumma
              {"broken", counts.broken}}},
            {"tests", Json::array()}};
   put_text(doc, "fs", fs());
+  if (!header().shard.empty()) doc["shard"] = header().shard;
   for (const auto& result : results) doc["tests"].push_back(result_json(result));
   std::string text = doc.dump(2);
   errno = 0;

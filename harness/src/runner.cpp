@@ -37,6 +37,7 @@
 #include "handle_probes.hpp"
 #include "matching.hpp"
 #include "test_context.hpp"
+#include "statfs_probe.hpp"
 
 namespace fusecheck {
 
@@ -485,6 +486,7 @@ class MountSession {
     probe_control();
     call({{"op", "reset"}});  // closes the O_TMPFILE descriptor
     call({{"op", "rmtree"}, {"path", dir}});
+    probe_exclusive_statfs();
     if (!mount_->spec().is_fuse() && ::geteuid() == 0) probe_other_users();
   }
 
@@ -562,6 +564,27 @@ class MountSession {
       why = failure.what();
     }
     mount_->features().set("other_users", false, fmt::format("uid 65534 cannot reach {}: {}", mount_->root(), why));
+  }
+
+  // exclusive_statfs is the mount's claim (a FUSE daemon's counts are its own; dir: only with
+  // --exclusive), believed only if the target's statfs totals are not those of a filesystem
+  // the machine shares: a passthrough daemon over the root disk reports the root disk's.
+  void probe_exclusive_statfs() {
+    Features& features = mount_->features();
+    if (!features.has("exclusive_statfs")) return;
+    auto reply =
+        service(make_request("statvfs", {{"path", mount_->root()}}), deadline::seconds(deadline::feature_probe));
+    if (!reply_ok(reply)) {
+      features.set("exclusive_statfs", false, "statvfs returned " + reply_text(reply));
+      return;
+    }
+    const json& r = reply.body["r"];
+    StatfsTotals totals{r.value("frsize", 0ULL), r.value("blocks", 0ULL), r.value("files", 0ULL)};
+    if (auto shared = shared_filesystem_with(totals, mount_->root()))
+      features.set("exclusive_statfs", false,
+                   fmt::format("its statfs totals are those of {}, which the whole machine uses (for an exec: "
+                               "target, a {{src}} without --src-dir is a private tmpfs)",
+                               *shared));
   }
 
   TestResult run(const Scenario& scenario, int sequence) {

@@ -13,6 +13,7 @@
 
 #include "fusecheck/names.hpp"
 #include "fusecheck/protocol.hpp"
+#include "fusecheck/text.hpp"
 #include "scenario_parser.hpp"
 
 namespace fusecheck {
@@ -242,14 +243,18 @@ std::vector<std::vector<std::pair<std::string, std::string>>> combinations(const
 using parsing::ParseBudget;
 using parsing::Parser;
 
+FileError yaml_syntax_error(const std::string& file, const YAML::Exception& error) {
+  return FileError(fmt::format("{}:{}:{}: YAML syntax error: {}", file, error.mark.line + 1, error.mark.column + 1,
+                               printable(error.msg, false)));
+}
+
 std::vector<Scenario> parse_scenario_text(const std::string& text, const std::string& file,
                                           const std::string& base_name) {
   YAML::Node doc;
   try {
     doc = YAML::Load(text);
   } catch (const YAML::Exception& error) {
-    throw FileError(
-        fmt::format("{}:{}:{}: YAML syntax error: {}", file, error.mark.line + 1, error.mark.column + 1, error.msg));
+    throw yaml_syntax_error(file, error);
   }
   Parser plain(file, {});
   if (!doc.IsMap()) plain.fail(doc, "a scenario file must be a YAML map");

@@ -15,6 +15,7 @@
 #include "fusecheck/names.hpp"
 #include "fusecheck/ops.hpp"
 #include "fusecheck/scenario.hpp"
+#include "fusecheck/text.hpp"
 
 namespace fusecheck::parsing {
 
@@ -59,8 +60,9 @@ class Parser {
   Parser(std::string file, std::map<std::string, std::string> params, ParseBudget* budget = nullptr)
       : file_(std::move(file)), params_(std::move(params)), budget_(budget ? budget : &own_budget_) {}
 
+  // The message is made printable on one line: it may quote the file's own bytes.
   [[noreturn]] void fail(const YAML::Node& node, const std::string& message) const {
-    throw FileError(fmt::format("{}: {}", where(node), message));
+    throw FileError(fmt::format("{}: {}", where(node), printable(message, false)));
   }
   std::string where(const YAML::Node& node) const;
 

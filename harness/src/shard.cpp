@@ -36,6 +36,16 @@ std::optional<ShardSpec> from_variables(const char* total_name, const char* inde
   return shard;
 }
 
+// What a test without a record is taken to cost: the median recorded test (a stable middle
+// that one very slow test does not drag up), or 1 when nothing is recorded.
+double median_duration(const Durations& durations) {
+  if (durations.empty()) return 1;
+  std::vector<double> seconds;
+  for (const auto& [name, value] : durations) seconds.push_back(value);
+  std::nth_element(seconds.begin(), seconds.begin() + static_cast<long>(seconds.size() / 2), seconds.end());
+  return seconds[seconds.size() / 2];
+}
+
 }  // namespace
 
 ShardSpec parse_shard(const std::string& text) {
@@ -55,18 +65,22 @@ std::optional<ShardSpec> shard_from_environment() {
   return shard;
 }
 
-std::vector<Scenario> take_shard(std::vector<Scenario> tests, const ShardSpec& shard) {
+std::vector<Scenario> take_shard(std::vector<Scenario> tests, const ShardSpec& shard, const Durations& durations) {
   if (shard.count <= 1) return tests;
-  std::map<std::string, size_t> per_file;  // file -> tests in it, ordered by file
-  for (const auto& test : tests) ++per_file[test.base_name];
-  std::vector<std::pair<std::string, size_t>> files(per_file.begin(), per_file.end());
+  double estimate = median_duration(durations);
+  std::map<std::string, double> per_file;  // file -> its tests' weight, ordered by file
+  for (const auto& test : tests) {
+    auto recorded = durations.find(test.name);
+    per_file[test.base_name] += recorded != durations.end() ? recorded->second : estimate;
+  }
+  std::vector<std::pair<std::string, double>> files(per_file.begin(), per_file.end());
   std::stable_sort(files.begin(), files.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
-  std::vector<size_t> load(static_cast<size_t>(shard.count), 0);
+  std::vector<double> load(static_cast<size_t>(shard.count), 0);
   std::map<std::string, int> owner;
-  for (const auto& [file, count] : files) {
+  for (const auto& [file, weight] : files) {
     auto lightest = std::min_element(load.begin(), load.end()) - load.begin();
     owner[file] = static_cast<int>(lightest) + 1;
-    load[static_cast<size_t>(lightest)] += count;
+    load[static_cast<size_t>(lightest)] += weight;
   }
   std::erase_if(tests, [&](const Scenario& test) { return owner[test.base_name] != shard.index; });
   return tests;

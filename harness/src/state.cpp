@@ -190,6 +190,9 @@ void StateRecord::clear_leftovers(const nlohmann::json& mount, int pid, std::vec
     actions.push_back(fmt::format("killed leftover filesystem daemon pid {}", daemon));
   }
   std::error_code ec;
+  // An exec: target's private {src} tmpfs (fuse_mount.cpp), once its daemon is gone.
+  if (!mountpoint.empty() && fusepp::mount_at(tmpdir + "/src") && ::umount2((tmpdir + "/src").c_str(), MNT_DETACH) == 0)
+    actions.push_back(fmt::format("unmounted the backing tmpfs {}/src left by fusecheck pid {}", tmpdir, pid));
   if (fs::exists(tmpdir, ec) && !(mountpoint.size() && fusepp::mount_at(mountpoint))) {
     fs::remove_all(tmpdir, ec);
     actions.push_back(fmt::format("removed leftover directory {}", tmpdir));

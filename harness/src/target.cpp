@@ -111,6 +111,7 @@ class ExecDriver : public TargetDriver {
   // A program's name says nothing about its behaviour (a port of pyfuse3's tmpfs.py is no
   // tmpfs): an exec: target gets expectations only from --expectations.
   std::optional<std::string> default_expectations() const override { return std::nullopt; }
+  bool uses_source() const override { return template_.find("{src}") != std::string::npos; }
   // A daemon that offers a control channel (any fusepp daemon may) takes its socket's path
   // where the command says {control}; it then always has one.
   std::unique_ptr<Mount> mount(const TargetSpec& spec, const std::vector<std::string>& options,

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <map>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -660,6 +661,104 @@ TEST_F(MountedTest, ShardsSplitTheSelectionWithoutLosingOrRepeatingATest) {
   EXPECT_EQ(everything.size(), 8u);
   EXPECT_EQ(from_shards, everything);
   EXPECT_EQ(cli(fmt::format("list {} --shard 4/3", scenarios_arg())).code, 2);
+}
+
+}  // namespace
+
+namespace {
+
+// name -> verdict of a JSON results file.
+std::map<std::string, std::string> verdicts_in(const fs::path& path) {
+  std::map<std::string, std::string> verdicts;
+  json doc = json::parse(read_text(path));
+  for (const auto& test : doc["tests"]) verdicts[test["name"]] = test["verdict"];
+  return verdicts;
+}
+
+TEST_F(MountedTest, MergedShardsGiveTheUnshardedRunsVerdictsAndExitCode) {
+  TmpfsMount tmpfs;
+  ASSERT_TRUE(tmpfs.ok());
+  for (const char* name : {"a", "b", "c", "d"}) scenario(name, passing);
+  scenario("f", "steps:\n  - {op: create_file, path: f, data: hello}\n  - {op: stat, path: f, expect: {size: 4}}\n");
+  scenario("p", "params: {m: [1, 2, 3]}\nsteps:\n  - {op: stat, path: .}\n");
+  scenario("s", "requires: [fuse]\nsteps:\n  - {op: stat, path: .}\n");
+  std::string run = fmt::format("run -q --fs dir:{} {}", tmpfs.path(), scenarios_arg());
+  auto whole = cli(run + " --json all.json");
+  EXPECT_EQ(whole.code, 1) << whole.out << whole.err;
+  std::string shards;
+  for (int k = 1; k <= 3; ++k) {
+    auto part = cli(fmt::format("{} --shard {}/3 --json shard{}.json", run, k, k));
+    EXPECT_TRUE(part.code == 0 || part.code == 1) << part.out << part.err;
+    shards += fmt::format(" shard{}.json", k);
+  }
+  auto merged = cli("merge" + shards + " --json merged.json --junit-xml merged.xml");
+  EXPECT_EQ(merged.code, whole.code) << merged.out << merged.err;
+  EXPECT_NE(merged.out.find("FAIL   t/f"), std::string::npos) << merged.out;
+  EXPECT_NE(merged.out.find("7 passed, 1 failed, 1 skipped"), std::string::npos) << merged.out;
+  EXPECT_EQ(verdicts_in(work_ / "merged.json"), verdicts_in(work_ / "all.json"));
+  EXPECT_EQ(verdicts_in(work_ / "all.json").size(), 9u);
+  EXPECT_EQ(std::system(fmt::format("xmllint --noout {}", shell_quote((work_ / "merged.xml").string())).c_str()), 0);
+  // A shard missing, or given twice, is refused: the report would not be the whole run.
+  auto missing = cli("merge shard1.json shard3.json");
+  EXPECT_EQ(missing.code, 2) << missing.out << missing.err;
+  EXPECT_NE(missing.err.find("shard 2/3 missing"), std::string::npos) << missing.err;
+  EXPECT_EQ(cli("merge" + shards + " shard2.json").code, 2);
+}
+
+TEST_F(MountedTest, WrittenExpectationsLetTodaysRunPassAndOnlyShrink) {
+  TmpfsMount tmpfs;
+  ASSERT_TRUE(tmpfs.ok());
+  scenario("a", passing);
+  scenario("f", "steps:\n  - {op: create_file, path: f, data: hello}\n  - {op: stat, path: f, expect: {size: 4}}\n");
+  std::string run = fmt::format("run -q --fs dir:{} {}", tmpfs.path(), scenarios_arg());
+  auto first = cli(run + " --write-expectations exp.yaml");
+  EXPECT_EQ(first.code, 1) << first.out << first.err;
+  EXPECT_NE(first.err.find("wrote exp.yaml (1 new entry"), std::string::npos) << first.err;
+  auto adopted = cli(run + " --expectations exp.yaml");
+  EXPECT_EQ(adopted.code, 0) << adopted.out << adopted.err;
+  EXPECT_NE(adopted.err.find("1 entry still has the placeholder reason"), std::string::npos) << adopted.err;
+  // The bug is fixed: XPASS fails the run until the entry goes, which rewriting does.
+  scenario("f", passing);
+  EXPECT_EQ(cli(run + " --expectations exp.yaml").code, 1);
+  auto ratchet = cli(run + " --expectations exp.yaml --write-expectations exp.yaml");
+  EXPECT_NE(ratchet.err.find("(0 new entries"), std::string::npos) << ratchet.err;
+  auto clean = cli(run + " --expectations exp.yaml");
+  EXPECT_EQ(clean.code, 0) << clean.out << clean.err;
+  EXPECT_EQ(clean.err.find("placeholder"), std::string::npos) << clean.err;
+  EXPECT_EQ(read_text(work_ / "exp.yaml").find("t/f"), std::string::npos) << read_text(work_ / "exp.yaml");
+}
+
+const char* statfs_delta =
+    "requires: [exclusive_statfs]\nsteps:\n  - {op: statvfs, path: ., save: s0}\n"
+    "  - {op: create_file, path: f, gen: {size: 12288, seed: 1}}\n"
+    "  - {op: statvfs, path: ., expect: {bfree: {lt: {saved: s0}}, ffree: {lt: {saved: s0}}}}\n"
+    "  - {op: unlink, path: f}\n  - {op: statvfs, path: ., expect: {bfree: {unchanged: s0}, ffree: {unchanged: s0}}}\n";
+
+std::vector<std::string> private_source_mounts() {
+  std::vector<std::string> found;
+  for (const auto& mount : fusepp::read_mountinfo())
+    if (mount.source == "fusecheck-src") found.push_back(mount.mountpoint);
+  return found;
+}
+
+// {src} is a private tmpfs, so bindfs's statfs is its own and exact; over the root disk
+// (--src-dir) the probe sees the root disk's totals and the statfs scenario is skipped.
+TEST_F(MountedTest, PassthroughStatfsIsExclusiveOnThePrivateSourceAndProbedOtherwise) {
+  if (::access("/usr/bin/bindfs", X_OK) != 0) GTEST_SKIP() << "bindfs is not installed";
+  scenario("statfs", statfs_delta);
+  std::string bindfs = shell_quote("exec:bindfs -f {src} {mnt}");
+  auto own = cli(fmt::format("run --fs {} {}", bindfs, scenarios_arg()), 60);
+  EXPECT_EQ(own.code, 0) << own.out << own.err;
+  EXPECT_NE(own.out.find("PASS   t/statfs"), std::string::npos) << own.out;
+  fs::path disk = fs::path("/var/tmp") / fmt::format("fusecheck-src-test-{}", ::getpid());
+  fs::create_directories(disk);
+  auto shared = cli(fmt::format("run --fs {} --src-dir {} {}", bindfs, disk.string(), scenarios_arg()), 60);
+  EXPECT_EQ(shared.code, 0) << shared.out << shared.err;
+  EXPECT_NE(shared.out.find("SKIP   t/statfs"), std::string::npos) << shared.out;
+  EXPECT_NE(shared.out.find("statfs totals are those of /"), std::string::npos) << shared.out;
+  EXPECT_TRUE(fs::is_empty(disk)) << "the backing directory was not removed";
+  fs::remove_all(disk);
+  EXPECT_TRUE(private_source_mounts().empty()) << "a private {src} tmpfs was left mounted";
 }
 
 }  // namespace

@@ -295,10 +295,8 @@ namespace {
 // The `handles` executors without a mount: a lock's holder is reported with its pid, an OFD
 // lock with -1, and copy_file_range without offsets moves the file offsets.
 TEST(HandleOps, LocksReportTheirHolderAndCopiesMoveOffsets) {
-  std::string error;
-  auto holder = ActorProcess::spawn(executable_dir() + "/fusecheck-actor", Identity{}, error);
-  auto asker = ActorProcess::spawn(executable_dir() + "/fusecheck-actor", Identity{}, error);
-  ASSERT_TRUE(holder && asker) << error;
+  auto holder = ActorProcess::start(executable_dir() + "/fusecheck-actor", Identity{});
+  auto asker = ActorProcess::start(executable_dir() + "/fusecheck-actor", Identity{});
   std::string path = ::testing::TempDir() + "handle-ops-" + std::to_string(::getpid());
   auto call = [](ActorProcess& actor, const std::string& op, json args) {
     return actor.call(make_request(op, std::move(args)), Clock::now() + 5s).body;

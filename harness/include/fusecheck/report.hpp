@@ -25,6 +25,7 @@ struct RunHeader {
   std::string fs;            // the --fs text
   size_t tests = 0;          // results to come (tests x repetitions)
   std::string expectations;  // the expectations file's path, if any
+  std::string shard;         // "K/N" when the run is one shard of a split, else empty
 };
 
 struct RunSummary {
@@ -88,16 +89,18 @@ class TextReporter : public Reporter {
 class FileReporter : public Reporter {
  public:
   ~FileReporter() override;
-  void start(const RunHeader& header) override { fs_ = header.fs; }
+  void start(const RunHeader& header) override { header_ = header; }
 
  protected:
   FileReporter(std::string path, std::string what);
   std::ofstream& out() { return *out_; }
   void close();  // flushes and closes; throws HarnessError naming the cause
-  const std::string& fs() const { return fs_; }
+  const std::string& fs() const { return header_.fs; }
+  const RunHeader& header() const { return header_; }
 
  private:
-  std::string path_, what_, fs_;
+  std::string path_, what_;
+  RunHeader header_;
   std::unique_ptr<std::ofstream> out_;
 };
 
@@ -108,8 +111,9 @@ class JunitReporter : public FileReporter {
   void finish(const std::vector<TestResult>& results, const RunSummary& summary) override;
 };
 
-// JSON: every result with its mismatches and transcript. A string that is not valid UTF-8
-// is stored printable() with a companion "<key>_hex" holding its exact bytes.
+// JSON: every result with its mismatches and transcript, and the run's shard if it is one. A
+// string that is not valid UTF-8 is stored printable() with a companion "<key>_hex" holding
+// its exact bytes. `fusecheck merge` reads it back (merge.hpp).
 class JsonReporter : public FileReporter {
  public:
   explicit JsonReporter(std::string path) : FileReporter(std::move(path), "JSON") {}

@@ -38,6 +38,7 @@ struct ExpectationEntry {
   bool skip = false;  // else xfail
   std::string reason;
   std::string where;
+  bool placeholder() const;  // the reason is still the one --write-expectations wrote
 };
 
 struct TestResult {
@@ -57,15 +58,27 @@ struct TestResult {
 class Expectations {
  public:
   static Expectations load(const std::string& path);  // throws FileError
+  // The same from the file's text; `path` is only for messages.
+  static Expectations parse(const std::string& text, const std::string& path);
   // The first entry matching the test; thread-safe (nothing is recorded).
   const ExpectationEntry* find(const Scenario& scenario) const;
   // Entries that no result of a run matched.
   std::vector<const ExpectationEntry*> unused(const std::vector<TestResult>& results) const;
+  const std::vector<ExpectationEntry>& entries() const { return entries_; }
   std::string path;
 
  private:
   std::vector<ExpectationEntry> entries_;
 };
+
+// --write-expectations: writes to `path` an expectations file under which this run would
+// pass: every FAIL becomes an xfail entry and every BROKEN test that ran a skip entry, each
+// with a placeholder reason (the user must say why; fusecheck warns while one is left),
+// followed by the entries of `existing` except those whose every test passed (XPASS: the
+// ratchet). Written through a temporary file, so `path` may be the file in use. Returns the
+// number of new entries; throws HarnessError if it cannot write.
+int write_expectations(const std::string& path, const std::vector<TestResult>& results, const Expectations* existing,
+                       const std::string& fs);
 
 struct RunOptions {
   TargetSpec target;

@@ -24,6 +24,10 @@ struct FileError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The FileError for what the YAML library could not read: "FILE:LINE:COL: YAML syntax
+// error: ...", one printable line whatever bytes the library quotes from the input.
+FileError yaml_syntax_error(const std::string& file, const YAML::Exception& error);
+
 // A value a matcher or an argument compares with: a literal, or taken from a saved result
 // (`{saved: NAME, field: F}`) or from another field of the current result (`{field: F}`).
 // A reference may carry `add: N`, an integer offset applied when it is resolved, so exact

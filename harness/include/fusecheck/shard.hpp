@@ -1,9 +1,10 @@
 // Sharding one run over several CI runners: `--shard K/N`, or the Bazel (TEST_TOTAL_SHARDS,
 // TEST_SHARD_INDEX) and GoogleTest (GTEST_TOTAL_SHARDS, GTEST_SHARD_INDEX) variables. The
-// split is deterministic, covers every test exactly once, and keeps a scenario file's tests
-// (its params variants) together on one shard.
+// split is deterministic, covers every test exactly once, keeps a scenario file's tests (its
+// params variants) together on one shard, and balances by recorded durations when given.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -25,8 +26,14 @@ ShardSpec parse_shard(const std::string& text);
 // Throws HarnessError (usage) for values that make no sense.
 std::optional<ShardSpec> shard_from_environment();
 
-// The tests of shard `shard`, in their original order. Files are dealt out largest first to
-// the shard with the fewest tests so far (ties: the lower shard), by file name.
-std::vector<Scenario> take_shard(std::vector<Scenario> tests, const ShardSpec& shard);
+// Seconds per test name, from a previous run's JSON results (--shard-durations).
+using Durations = std::map<std::string, double>;
+
+// The tests of shard `shard`, in their original order. Files are dealt out heaviest first to
+// the lightest shard so far (ties: the lower shard, then file name). A test weighs its
+// recorded seconds; one absent from `durations` weighs the median of those recorded (1 when
+// nothing is recorded, which balances by test count). Every shard must get the same
+// `durations` for the shards to fit together.
+std::vector<Scenario> take_shard(std::vector<Scenario> tests, const ShardSpec& shard, const Durations& durations = {});
 
 }  // namespace fusecheck

@@ -37,6 +37,8 @@ class TargetDriver {
   // The expectations file (expectations/NAME.yaml) used when --expectations is not given,
   // decided by what the target is, never by a program's file name.
   virtual std::optional<std::string> default_expectations() const = 0;
+  // Whether its daemon is given a backing directory ({src} of exec: commands).
+  virtual bool uses_source() const { return false; }
   // Mounts (or prepares) the target; throws HarnessError with the daemon's output when it
   // does not come up in time. `control`: start the daemon with its control channel if the
   // kind knows how (memfs: --control; exec: where the command says {control}).
@@ -47,6 +49,8 @@ class TargetDriver {
 struct TargetSpec {
   std::string text;        // as given to --fs
   bool exclusive = false;  // dir: nothing else changes the filesystem (statfs counts)
+  // Where {src} directories are made (--src-dir); empty: each on a fresh private tmpfs.
+  std::string source_parent;
   std::shared_ptr<const TargetDriver> driver;
   bool is_fuse() const { return driver && driver->is_fuse(); }
 };
