@@ -572,18 +572,25 @@ class MountSession {
   void probe_exclusive_statfs() {
     Features& features = mount_->features();
     if (!features.has("exclusive_statfs")) return;
-    auto reply =
-        service(make_request("statvfs", {{"path", mount_->root()}}), deadline::seconds(deadline::feature_probe));
-    if (!reply_ok(reply)) {
-      features.set("exclusive_statfs", false, "statvfs returned " + reply_text(reply));
-      return;
-    }
-    const json& r = reply.body["r"];
-    StatfsTotals totals{r.value("frsize", 0ULL), r.value("blocks", 0ULL), r.value("files", 0ULL)};
-    if (auto shared = shared_filesystem_with(totals, mount_->root()))
+    std::string failure;
+    auto target_statfs = [&]() -> std::optional<StatfsCounts> {
+      auto reply =
+          service(make_request("statvfs", {{"path", mount_->root()}}), deadline::seconds(deadline::feature_probe));
+      if (!reply_ok(reply)) {
+        failure = "statvfs returned " + reply_text(reply);
+        return std::nullopt;
+      }
+      const json& r = reply.body["r"];
+      return StatfsCounts{r.value("frsize", 0ULL), r.value("blocks", 0ULL), r.value("files", 0ULL),
+                          r.value("bfree", 0ULL), r.value("ffree", 0ULL)};
+    };
+    auto shared = shared_filesystem_with(target_statfs, mount_->root());
+    if (!failure.empty())
+      features.set("exclusive_statfs", false, failure);
+    else if (shared)
       features.set("exclusive_statfs", false,
-                   fmt::format("its statfs totals are those of {}, which the whole machine uses (for an exec: "
-                               "target, a {{src}} without --src-dir is a private tmpfs)",
+                   fmt::format("its statfs is that of {}, which the whole machine uses (for an exec: target, a "
+                               "{{src}} without --src-dir is a private tmpfs)",
                                *shared));
   }
 

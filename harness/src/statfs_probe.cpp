@@ -5,24 +5,55 @@
 #include <sys/statvfs.h>
 
 #include <set>
+#include <vector>
 
 #include "fusepp/mountinfo.hpp"
 
 namespace fusecheck {
 
-std::optional<std::string> shared_filesystem_with(const StatfsTotals& totals, const std::string& target_root) {
-  // Local filesystems only: statvfs on a network mount may block.
+namespace {
+
+StatfsCounts counts_of(const struct statvfs& st) {
+  return {st.f_frsize, st.f_blocks, st.f_files, st.f_bfree, st.f_ffree};
+}
+
+bool same_totals(const StatfsCounts& a, const StatfsCounts& b) {
+  return a.frsize == b.frsize && a.blocks == b.blocks && a.files == b.files;
+}
+
+// Local filesystems only: statvfs on a network mount may block.
+std::vector<std::string> candidates_with_totals(const StatfsCounts& target, const std::string& target_root) {
   static const std::set<std::string> local{"ext2", "ext3",  "ext4", "xfs",     "btrfs", "f2fs",    "tmpfs",
                                            "vfat", "exfat", "zfs",  "overlay", "jfs",   "reiserfs"};
-  if (totals.blocks == 0) return std::nullopt;
+  std::vector<std::string> found;
   auto own = fusepp::mount_holding(target_root);
   for (const auto& mount : fusepp::read_mountinfo()) {
     if (!local.count(mount.fstype) || mount.source == kPrivateSourceName) continue;
     if (own && own->major == mount.major && own->minor == mount.minor) continue;
     struct statvfs host {};
-    if (::statvfs(mount.mountpoint.c_str(), &host) != 0) continue;
-    if (host.f_frsize == totals.frsize && host.f_blocks == totals.blocks && host.f_files == totals.files)
-      return mount.mountpoint;
+    if (::statvfs(mount.mountpoint.c_str(), &host) == 0 && same_totals(counts_of(host), target))
+      found.push_back(mount.mountpoint);
+  }
+  return found;
+}
+
+}  // namespace
+
+std::optional<std::string> shared_filesystem_with(const std::function<std::optional<StatfsCounts>()>& target_statfs,
+                                                  const std::string& target_root) {
+  auto first = target_statfs();
+  if (!first || first->blocks == 0) return std::nullopt;
+  auto candidates = candidates_with_totals(*first, target_root);
+  // A busy shared disk may change between the two reads; three tries find a quiet moment.
+  for (int attempt = 0; attempt < 3 && !candidates.empty(); ++attempt) {
+    auto target = attempt == 0 ? first : target_statfs();
+    if (!target) return std::nullopt;
+    for (const auto& mountpoint : candidates) {
+      struct statvfs host {};
+      if (::statvfs(mountpoint.c_str(), &host) != 0) continue;
+      auto seen = counts_of(host);
+      if (same_totals(seen, *target) && seen.bfree == target->bfree && seen.ffree == target->ffree) return mountpoint;
+    }
   }
   return std::nullopt;
 }

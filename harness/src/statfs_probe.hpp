@@ -3,19 +3,24 @@
 // change with everything else on the machine, so exact-delta statfs scenarios cannot hold.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 
 namespace fusecheck {
 
-struct StatfsTotals {
-  unsigned long long frsize = 0, blocks = 0, files = 0;
+struct StatfsCounts {
+  unsigned long long frsize = 0, blocks = 0, files = 0, bfree = 0, ffree = 0;
 };
 
 // The mountpoint of a local filesystem, shared with the rest of the machine, whose statfs
-// has exactly these totals; nullopt if none. Not compared: FUSE mounts, fusecheck's own
-// private {src} tmpfs mounts, and the filesystem holding `target_root` (a dir: target's own).
-std::optional<std::string> shared_filesystem_with(const StatfsTotals& totals, const std::string& target_root);
+// shows what the target's shows: the same totals and, in one of a few reads of both, the same
+// free counts. Equal totals alone are not enough: memfs sizes itself as a default tmpfs would,
+// so a default-sized tmpfs elsewhere on the machine has its totals, never its free counts.
+// Not compared: FUSE mounts, fusecheck's own private {src} tmpfs mounts, and the filesystem
+// holding `target_root` (a dir: target's own). nullopt if none.
+std::optional<std::string> shared_filesystem_with(const std::function<std::optional<StatfsCounts>()>& target_statfs,
+                                                  const std::string& target_root);
 
 // The mount source fusecheck gives its private {src} tmpfs mounts.
 inline constexpr const char* kPrivateSourceName = "fusecheck-src";
