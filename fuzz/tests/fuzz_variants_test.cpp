@@ -29,15 +29,22 @@ const std::set<std::string> kOutOfReach = {
     "direct-io-everywhere",    // only a shared mmap sees it; the fuzzer maps nothing
     "copy-range-keeps-mtime",  // no copy_file_range operation
     "readdirplus-uncounted",   // lookup counts are invisible to system calls
+    // The data-path variants of issue 13: the fuzzer has no operation that reaches them.
+    "write-after-flush-lost",         // writes through a mapping after close: no mmap
+    "direct-reads-stale",             // no O_DIRECT
+    "seek-data-counts-preallocated",  // no fallocate, no SEEK_DATA/SEEK_HOLE
+    "locks-never-conflict",           // no locks
+    "copy-range-ignores-off-in",      // no copy_file_range
+    "inode-reused-same-generation",   // no file handles
+    "setflags-ignored",               // no FS_IOC_SETFLAGS
 };
 
 // Reachable, but missed with default settings today (docs/fuzzing.md says why): reported,
 // not asserted, so that the suite tracks the catch rate rather than fail on a known gap.
 const std::set<std::string> kMissedToday = {
-    "truncate-no-zero",
-    "otrunc-keeps-setuid",
-    "setgid-dir-not-inherited",
-    "readdir-ignores-buffer-full",
+    "truncate-no-zero",          "otrunc-keeps-setuid", "setgid-dir-not-inherited", "readdir-ignores-buffer-full",
+    "append-at-handle-position",  // needs a second writer to extend the file between two appends
+    "large-read-repeats",         // needs a read of more than 64 KiB; the fuzzer's files are smaller
 };
 
 const std::set<std::string> kMountOptions = {"default_permissions", "allow_other"};

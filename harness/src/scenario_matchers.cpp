@@ -220,7 +220,7 @@ Expect Parser::expect(const YAML::Node& node, const OpSpec& op, const FlowState&
       return result;
     }
     auto err = errno_from_name(raw);
-    if (!err) fail(node, fmt::format("expect '{}' is not ok, any, hang, or an errno name or signal name", raw));
+    if (!err) fail(node, fmt::format("expect '{}' is not ok, any, or an errno name, a signal name or hang", raw));
     result.errnos.push_back(*err);
     return result;
   }
