@@ -1,6 +1,7 @@
 // shortfs's property test: random operation sequences on a mounted ShortFs and on a tmpfs
-// must give the same results (fusecheck::fuzz::check_against_tmpfs). The fuzzer's names are
-// short, so ShortFs's one policy never shows; a name over 64 bytes is checked on its own.
+// must give the same results (fusecheck::fuzz::check_against_tmpfs). ShortFs's one policy,
+// names of at most 64 bytes, is declared (name_max), so the fuzzer's longest names are 64
+// bytes (tmpfs would take 65); a name over 64 bytes is checked on its own below.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -23,6 +24,7 @@ TEST(ShortFs, AgreesWithTmpfsOnRandomSequences) {
   options.runs = 60;
   options.seed = 20261206;
   options.target_name = "shortfs";
+  options.name_max = 64;
   options.actor_executable = FUSECHECK_ACTOR;
   options.scenario_out = ::testing::TempDir() + "shortfs-counterexample.yaml";
   auto result = fusecheck::fuzz::check_against_tmpfs(mount.path(), options);

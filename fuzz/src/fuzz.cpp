@@ -244,6 +244,7 @@ Result check_against_tmpfs(const std::filesystem::path& mountpoint, const Option
   const CompareOptions compare{options.compare_blocks, options.compare_statfs};
 
   NameModel initial;
+  initial.name_max = options.name_max;
   if (!other_users_reach(target, options.step_timeout)) {
     initial.actors = 1;
     result.notes.push_back("other users cannot reach " + mountpoint.string() +

@@ -21,6 +21,10 @@ CLI::App* add_fuzz_command(CLI::App& app, CommandOptions& options) {
   command->add_option("--runs", options.runs, "sequences that must pass (default 1000)")->check(CLI::PositiveNumber);
   command->add_option("--max-steps", options.max_steps, "longest sequences, about (default 30)")
       ->check(CLI::PositiveNumber);
+  command
+      ->add_option("--name-max", options.name_max,
+                   "longest name the target takes (default 255); longer names are tried only at 255")
+      ->check(CLI::Range(1, 255));
   command->add_option("--out", options.out, "counterexample scenario file (default ./fusecheck-fuzz-SEED.yaml)");
   command->add_option("--known", options.known, "known-differences file: differences to look past (docs/fuzzing.md)");
   command->add_option("--blocks", options.blocks, "st_blocks policy: tmpfs (compare), ignore, auto (tmpfs for memfs)")
@@ -43,6 +47,7 @@ int run_fuzz_command(const CommandOptions& command, const std::atomic<bool>* sto
     options.compare_statfs = spec.exclusive || spec.is_fuse();
     options.runs = command.runs;
     options.max_steps = command.max_steps;
+    options.name_max = command.name_max;
     options.seed = command.seed;
     options.scenario_out = command.out;
     options.target_name = spec.text;

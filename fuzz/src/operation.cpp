@@ -21,8 +21,6 @@
 namespace fusecheck::fuzz {
 namespace {
 
-const std::string kName255(255, 'n');
-const std::string kName256(256, 'n');
 const std::string kBigDir = "e";
 
 // A confined relative link text of exactly `length` bytes: components of 200 bytes.
@@ -112,9 +110,15 @@ json time_value(const std::string& kind) {
   return {{"kind", "ns"}, {"ns", std::stoll(kind)}};
 }
 
-std::string any_name() {
+// Short names mostly; now and then the longest name the target takes, and, when that is also
+// tmpfs's longest (255 bytes), one byte more, which both must refuse. A target with a shorter
+// limit is compared only within it: tmpfs, the oracle, would take the longer name.
+std::string any_name(const NameModel& model) {
+  constexpr size_t kTmpfsNameMax = 255;
+  const std::string longest(model.name_max, 'n');
+  const std::string too_long = model.name_max >= kTmpfsNameMax ? longest + 'n' : longest;
   return *rc::gen::weightedElement<std::string>(
-      {{6, "a"}, {6, "b"}, {6, "c"}, {6, "d"}, {4, "d/a"}, {4, "d/b"}, {1, kName255}, {1, kName256}});
+      {{6, "a"}, {6, "b"}, {6, "c"}, {6, "d"}, {4, "d/a"}, {4, "d/b"}, {1, longest}, {1, too_long}});
 }
 
 size_t any_actor(const NameModel& model) {
@@ -169,7 +173,7 @@ void generate_fd_op(Operation& op) {
   }
 }
 
-void generate_big_dir_op(Operation& op) {
+void generate_big_dir_op(Operation& op, size_t name_max) {
   op.actor = 0;
   if (op.kind == OpKind::list_big) {
     op.size = *rc::gen::element<long>(600, 1024, 4096, 0);
@@ -179,7 +183,8 @@ void generate_big_dir_op(Operation& op) {
   // places (the bug of pyfuse3 issue 5 needs a long name refused, then a shorter one).
   const size_t group = *rc::gen::inRange<size_t>(0, 5);
   const size_t lengths[] = {1, 9, 40, 120, 200};
-  op.text = std::string(lengths[group], static_cast<char>('f' + group));
+  const size_t longest = name_max > 3 ? name_max - 3 : 1;  // room for the entry's number
+  op.text = std::string(std::min(lengths[group], longest), static_cast<char>('f' + group));
   op.flags = {*rc::gen::weightedElement<std::string>({{2, "file"}, {1, "dir"}})};
   if (op.kind == OpKind::populate) {
     op.size = *rc::gen::inRange(20, 151);
@@ -216,10 +221,10 @@ Operation Operation::generate(const NameModel& model) {
   Operation op;
   op.kind = *rc::gen::elementOf(weighted_kinds());
   op.actor = any_actor(model);
-  auto existing_name = [] { return any_name(); };  // the precondition wants it to exist
+  auto existing_name = [&] { return any_name(model); };  // the precondition wants it to exist
   switch (op.kind) {
     case OpKind::create_file:
-      op.path = any_name();
+      op.path = any_name(model);
       op.mode = *rc::gen::element<mode_t>(0644, 0600, 0755, 04755);
       draw_file_data(op, 0);
       break;
@@ -234,11 +239,11 @@ Operation Operation::generate(const NameModel& model) {
       break;
     case OpKind::read_file: op.path = existing_name(); break;
     case OpKind::mkdir:
-      op.path = any_name();
+      op.path = any_name(model);
       op.mode = *rc::gen::element<mode_t>(0755, 0700, 0777, 02775);
       break;
     case OpKind::symlink:
-      op.path = any_name();
+      op.path = any_name(model);
       op.other = *rc::gen::weightedElement<std::string>({{4, "a"},
                                                          {3, "b"},
                                                          {3, "d"},
@@ -254,14 +259,14 @@ Operation Operation::generate(const NameModel& model) {
       op.minor = op.text == "chr" ? *rc::gen::inRange(1, 10) : 0;
       op.mode = *rc::gen::element<mode_t>(0644, 0600);
       break;
-    case OpKind::stat: op.path = *rc::gen::weightedElement<std::string>({{5, any_name()}, {1, "."}}); break;
+    case OpKind::stat: op.path = *rc::gen::weightedElement<std::string>({{5, any_name(model)}, {1, "."}}); break;
     case OpKind::listdir:
     case OpKind::dir_identity: op.path = *rc::gen::element<std::string>(".", "d"); break;
     case OpKind::statvfs: op.path = "."; break;
     case OpKind::link:
     case OpKind::rename:
       op.path = existing_name();  // not a device node: they stay at p, never behind a symlink
-      op.other = any_name();
+      op.other = any_name(model);
       if (op.kind == OpKind::rename)
         op.flags = *rc::gen::element<std::vector<std::string>>(std::vector<std::string>{}, std::vector<std::string>{},
                                                                std::vector<std::string>{"RENAME_NOREPLACE"},
@@ -302,7 +307,7 @@ Operation Operation::generate(const NameModel& model) {
     case OpKind::listxattr: op.path = existing_name(); break;
     case OpKind::open:
       op.slot = *rc::gen::inRange(0, 2);
-      op.path = any_name();
+      op.path = any_name(model);
       op.flags = *rc::gen::element<std::vector<std::string>>(
           std::vector<std::string>{"O_RDONLY"}, std::vector<std::string>{"O_RDWR"},
           std::vector<std::string>{"O_WRONLY"}, std::vector<std::string>{"O_RDWR", "O_CREAT"},
@@ -322,7 +327,7 @@ Operation Operation::generate(const NameModel& model) {
       break;
     case OpKind::populate:
     case OpKind::list_big:
-    case OpKind::depopulate: generate_big_dir_op(op); break;
+    case OpKind::depopulate: generate_big_dir_op(op, model.name_max); break;
   }
   return op;
 }

@@ -43,6 +43,7 @@ struct NameModel {
   std::map<std::string, NodeType> nodes;  // path relative to the workdir -> type
   std::array<FdSlot, 2> fds;
   size_t actors = 3;                                 // how many of fuzz_actors() may act (1: root only)
+  size_t name_max = 255;                             // the target's longest name (tmpfs: 255)
   std::vector<std::pair<std::string, bool>> groups;  // big directory e: (name prefix, are directories)
   bool exists(const std::string& path) const { return nodes.count(path) != 0; }
   bool parent_is_dir(const std::string& path) const;

@@ -40,6 +40,7 @@ struct Options {
   bool compare_blocks = true;          // st_blocks of regular files: the target allocates whole pages as tmpfs does
   bool compare_statfs = true;          // statvfs deltas: nothing but the fuzzer changes the target's counters
   std::vector<KnownDifference> known;  // differences to look past
+  size_t name_max = 255;  // the longest name the target takes (NAME_MAX); longer names are not tried below 255
 };
 
 struct Result {

@@ -17,6 +17,7 @@ struct CommandOptions {
   uint64_t seed = 0;
   int runs = 1000;
   int max_steps = 30;
+  size_t name_max = 255;  // the target's NAME_MAX
   std::string out;
   std::string known;            // known-differences file
   std::string blocks = "auto";  // tmpfs | ignore | auto (tmpfs for memfs, else ignore)
