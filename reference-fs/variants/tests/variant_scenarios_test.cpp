@@ -73,6 +73,7 @@ const Case kCases[] = {
     {"locks-never-conflict", "locks/ofd-getlk-reports-pid-minus-one@cmd=F_OFD_GETLK"},
     {"copy-range-keeps-mtime", "copy/copy-file-range-updates-the-destination-times-not-the-source@off_out=0,size=100"},
     {"copy-range-ignores-off-in", "copy/copy-file-range-across-the-mount-boundary-fails-with-exdev"},
+    {"copy-range-ignores-off-in", "data/fsx-mix-5"},
     {"inode-reused-same-generation", "handles/handle-of-a-removed-file-is-stale"},
     {"setflags-ignored", "ioctl/setflags-reads-back-and-updates-ctime@kind=file,flags=FS_NODUMP_FL,value=0x40"},
     {"readdir-ignores-buffer-full", "readdir/names-of-varied-lengths-listed-with-a-small-buffer-appear-once"},
