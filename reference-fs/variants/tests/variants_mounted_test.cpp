@@ -167,7 +167,13 @@ std::vector<std::string> problems_after_readdirplus(std::string_view variant) {
 
 TEST(VariantsMounted, ReaddirplusUncountedIsSeenByTheConsistencyCheck) {
   EXPECT_EQ(problems_after_readdirplus(""), std::vector<std::string>{});
-  EXPECT_NE(problems_after_readdirplus("readdirplus-uncounted"), std::vector<std::string>{});
+  // Whether the FORGETs for the listed entries arrive before the unmount depends on what the
+  // machine-wide drop_caches frees at that moment (once in a CI rehearsal under ASan, none
+  // did); the variant must show its underflow in one of three tries.
+  bool seen = false;
+  for (int attempt = 0; attempt < 3 && !seen; ++attempt)
+    seen = !problems_after_readdirplus("readdirplus-uncounted").empty();
+  EXPECT_TRUE(seen) << "readdirplus-uncounted passed the consistency check three times";
 }
 
 }  // namespace
