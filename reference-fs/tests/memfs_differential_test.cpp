@@ -90,9 +90,11 @@ const std::string kName255 = long_name(255);
 const std::string kName256 = long_name(256);
 const std::string kLongTarget = long_name(200, 't');
 
-std::vector<Sequence> sequences() {
+// The table is split by topic: one function holding every sequence makes GCC take minutes
+// (and gigabytes) to compile it, under ASan most of all.
+// Creation and basic data.
+std::vector<Sequence> sequences_creation_and_basic_data() {
   return {
-      // ----- creation and basic data -----
       {"create_file",
        {STEP(s.keep("f", ::open("f", O_CREAT | O_WRONLY, 0644)), "f", "."), STEP(::close(s.fd("f")), "f")}},
       {"create_exclusive_existing",
@@ -122,7 +124,12 @@ std::vector<Sequence> sequences() {
         STEP(s.keep("a", ::open("f", O_WRONLY | O_APPEND)), "f"), STEP(s.keep("w", ::open("f", O_RDWR)), "f"),
         STEP(::pwrite(s.fd("w"), "0123456789", 10, 0), "f"), STEP(::write(s.fd("a"), "ab", 2), "f"),
         STEP(::lseek(s.fd("a"), 0, SEEK_CUR)), DATA(read_at(s, "w", 0, 64), "f")}},
-      // ----- truncation -----
+  };
+}
+
+// Truncation.
+std::vector<Sequence> sequences_truncation() {
+  return {
       {"truncate_both_ways",
        {STEP(s.keep("f", ::open("f", O_CREAT | O_RDWR, 0644)), "f"),
         STEP(::pwrite(s.fd("f"), "0123456789", 10, 0), "f"), STEP(::truncate("f", 5000), "f"),
@@ -146,7 +153,12 @@ std::vector<Sequence> sequences() {
          "amc===="}}},
       {"ftruncate_readonly_fd",
        {STEP(s.keep("f", ::open("f", O_CREAT | O_RDONLY, 0644)), "f"), STEP(::ftruncate(s.fd("f"), 10), "f")}},
-      // ----- unlinked but open -----
+  };
+}
+
+// Unlinked but open.
+std::vector<Sequence> sequences_unlinked_but_open() {
+  return {
       {"unlinked_open_file",
        {STEP(s.keep("f", ::open("f", O_CREAT | O_RDWR, 0644)), "f"), STEP(::write(s.fd("f"), "kept", 4), "#f"),
         STEP(::unlink("f"), "#f", "f", "."), STEP(::pwrite(s.fd("f"), "more", 4, 4), "#f"),
@@ -156,7 +168,12 @@ std::vector<Sequence> sequences() {
        {STEP(::mkdir("d", 0755), "d"), STEP(s.keep("d", ::open("d", O_RDONLY | O_DIRECTORY)), "d"),
         STEP(::rmdir("d"), "#d", "."), STEP(::openat(s.fd("d"), "x", O_CREAT | O_RDWR, 0644), "#d"),
         STEP(::mkdirat(s.fd("d"), "y", 0755), "#d")}},
-      // ----- directories -----
+  };
+}
+
+// Directories.
+std::vector<Sequence> sequences_directories() {
+  return {
       {"directory_nlink",
        {STEP(::mkdir("d", 0755), "d", "."), STEP(::mkdir("d/e", 0755), "d", "d/e"), STEP(::mkdir("d/f", 0755), "d"),
         STEP(::close(::creat("d/file", 0644)), "d"), STEP(::rmdir("d/e"), "d", "d/e"), DATA(list_dir("d"), "d")}},
@@ -182,7 +199,12 @@ std::vector<Sequence> sequences() {
        {STEP(::mkdir("d", 0755), "d"), STEP(::close(::creat("f", 0644)), "f"),
         STEP(::open("f", O_RDONLY | O_DIRECTORY), "f"), STEP(::open("d", O_WRONLY), "d"),
         STEP(::open("d", O_RDWR), "d"), STEP(::close(::open("d", O_RDONLY)), "d")}},
-      // ----- rename -----
+  };
+}
+
+// Rename.
+std::vector<Sequence> sequences_rename() {
+  return {
       {"rename_file_over_file",
        {STEP(::close(::creat("a", 0644)), "a"), STEP(::close(::creat("b", 0600)), "b"),
         STEP(::rename("a", "b"), "a", "b", "."), DATA(list_dir("."))}},
@@ -226,7 +248,12 @@ std::vector<Sequence> sequences() {
       {"rename_whiteout",
        {STEP(::close(::creat("a", 0644)), "a"),
         STEP(::renameat2(AT_FDCWD, "a", AT_FDCWD, "b", RENAME_WHITEOUT), "a", "b", "."), DATA(stat_fs("."))}},
-      // ----- links -----
+  };
+}
+
+// Links.
+std::vector<Sequence> sequences_links() {
+  return {
       {"hard_links",
        {STEP(::close(::creat("a", 0644)), "a"), STEP(::link("a", "b"), "a", "b", "."), STEP(::link("a", "c"), "a"),
         STEP(::unlink("b"), "a", "b", "."), STEP(::unlink("a"), "c"), DATA(stat_fs("."))}},
@@ -241,7 +268,12 @@ std::vector<Sequence> sequences() {
       {"symlink_long_target",
        {STEP(::symlink(kLongTarget.c_str(), "l"), "l"), DATA(read_link("l"), "l"), DATA(stat_fs(".")),
         STEP(::unlink("l"), "l"), DATA(stat_fs("."))}},
-      // ----- special files -----
+  };
+}
+
+// Special files.
+std::vector<Sequence> sequences_special_files() {
+  return {
       {"mknod_types",
        {STEP(::mknod("fifo", S_IFIFO | 0640, 0), "fifo"), STEP(::mknod("chr", S_IFCHR | 0600, makedev(1, 3)), "chr"),
         STEP(::mknod("blk", S_IFBLK | 0600, makedev(7, 0)), "blk"), STEP(::mknod("reg", S_IFREG | 0600, 0), "reg"),
@@ -258,13 +290,23 @@ std::vector<Sequence> sequences() {
          "so no SETATTR tells memfs that tmpfs would have stamped mtime and ctime",
          "::write(s.fd(\"w\"), \"pipe\", 4) -> 4 0 | fifo: mode=10644 nlink=1 size=0 blocks=0 "
          "uid=0 gid=0 amc===="}}},
-      // ----- names -----
+  };
+}
+
+// Names.
+std::vector<Sequence> sequences_names() {
+  return {
       {"name_max",
        {STEP(::close(::creat(kName255.c_str(), 0644)), "."), STEP(::creat(kName256.c_str(), 0644), "."),
         STEP(::mkdir(kName256.c_str(), 0755)), STEP(stat_path(kName256.c_str())),
         STEP(::symlink("x", kName256.c_str())), STEP(::rename(kName255.c_str(), kName256.c_str())),
         STEP(::link(kName255.c_str(), kName256.c_str())), STEP(::unlink(kName256.c_str()))}},
-      // ----- extended attributes -----
+  };
+}
+
+// Extended attributes.
+std::vector<Sequence> sequences_extended_attributes() {
+  return {
       {"xattr_roundtrip",
        {STEP(::close(::creat("f", 0644)), "f"), STEP(::setxattr("f", "user.a", "1", 1, 0), "f"),
         STEP(::setxattr("f", "user.b", "22", 2, 0), "f"), DATA(get_xattr("f", "user.a"), "f"),
@@ -297,7 +339,12 @@ std::vector<Sequence> sequences() {
         DATA(stat_fs(".")), STEP(::setxattr("f", "user.big", std::string(3000, 'v').c_str(), 3000, 0), "f"),
         DATA(stat_fs(".")), STEP(::setxattr("f", "user.big", "v", 1, 0), "f"), DATA(stat_fs(".")), STEP(::unlink("f")),
         DATA(stat_fs("."))}},
-      // ----- timestamps -----
+  };
+}
+
+// Timestamps.
+std::vector<Sequence> sequences_timestamps() {
+  return {
       {"chmod_updates_ctime_only",
        {STEP(::close(::creat("f", 0644)), "f"), STEP(::chmod("f", 0600), "f"), STEP(::chmod("f", 0600), "f")}},
       {"chown_unchanged_updates_ctime",
@@ -315,7 +362,12 @@ std::vector<Sequence> sequences() {
        {STEP(s.keep("f", ::open("f", O_CREAT | O_RDWR, 0644)), "f"), STEP(::pwrite(s.fd("f"), "abc", 3, 0), "f"),
         DATA(read_at(s, "f", 0, 3), "f"), DATA(read_at(s, "f", 0, 3), "f"), STEP(::pwrite(s.fd("f"), "d", 1, 3), "f"),
         DATA(read_at(s, "f", 0, 8), "f")}},
-      // ----- atime policies (mount flags) -----
+  };
+}
+
+// Atime policies (mount flags).
+std::vector<Sequence> sequences_atime_policies() {
+  return {
       {"noatime_reads_and_readdir_leave_atime",
        {STEP(s.keep("f", ::open("f", O_CREAT | O_RDWR, 0644)), "f"), STEP(::pwrite(s.fd("f"), "abc", 3, 0), "f"),
         DATA(read_at(s, "f", 0, 3), "f"), DATA(read_file("f"), "f"), STEP(::mkdir("d", 0755), "d"),
@@ -351,7 +403,12 @@ std::vector<Sequence> sequences() {
        {STEP(::mkdir("d", 0755), "d"), STEP(::close(::creat("d/f", 0644)), "d", "d/f"),
         STEP(::link("d/f", "d/g"), "d", "d/f"), STEP(::unlink("d/g"), "d", "d/f"), STEP(::symlink("f", "d/l"), "d"),
         STEP(::rename("d/l", "d/m"), "d", "d/m"), STEP(::close(::open("d/f", O_RDONLY)), "d", "d/f")}},
-      // ----- setuid / setgid -----
+  };
+}
+
+// Setuid / setgid.
+std::vector<Sequence> sequences_setuid_setgid() {
+  return {
       {"chown_clears_setuid_setgid",
        {STEP(::close(::creat("f", 0644)), "f"), STEP(::chmod("f", 06755), "f"), STEP(::chown("f", -1, -1), "f"),
         STEP(::chmod("f", 02745), "f"), STEP(::chown("f", kUser, -1), "f"), STEP(::chmod("f", 02745), "f"),
@@ -395,7 +452,12 @@ std::vector<Sequence> sequences() {
        {STEP(::mkdir("d", 0777), "d"), STEP(::chown("d", 0, 4242), "d"), STEP(::chmod("d", 02777), "d"),
         STEP(::mkdir("d/sub", 0755), "d/sub"), STEP(::close(::creat("d/f", 0755)), "d/f"),
         AS(kUser, ::close(::creat("d/u", 02755)), "d/u"), AS(kUser, ::mkdir("d/usub", 0700), "d/usub")}},
-      // ----- permissions -----
+  };
+}
+
+// Permissions.
+std::vector<Sequence> sequences_permissions() {
+  return {
       {"sticky_directory",
        {STEP(::mkdir("t", 01777), "t"), STEP(::chmod("t", 01777), "t"),
         AS(kUser, ::close(::creat("t/mine", 0666)), "t/mine"), AS(kOther, ::unlink("t/mine"), "t/mine"),
@@ -436,7 +498,12 @@ std::vector<Sequence> sequences() {
       {"hardlink_protection",
        {STEP(::close(::creat("f", 0600)), "f"), STEP(::mkdir("d", 0777), "d"), STEP(::chmod("d", 0777), "d"),
         AS(kUser, ::link("f", "d/l"), "f"), STEP(::chmod("f", 0666), "f"), AS(kUser, ::link("f", "d/l"), "f")}},
-      // ----- fallocate and seeking -----
+  };
+}
+
+// Fallocate and seeking.
+std::vector<Sequence> sequences_fallocate_and_seeking() {
+  return {
       {"fallocate_allocate",
        {STEP(s.keep("f", ::open("f", O_CREAT | O_RDWR, 0644)), "f"), STEP(::fallocate(s.fd("f"), 0, 0, 10000), "f"),
         DATA(read_at(s, "f", 9990, 20), "f"), DATA(seek(s, "f", 0, SEEK_DATA)),
@@ -472,7 +539,12 @@ std::vector<Sequence> sequences() {
         STEP(s.keep("b", ::open("b", O_CREAT | O_RDWR, 0644)), "b"), STEP(::pwrite(s.fd("a"), "copy me", 7, 5000), "a"),
         STEP(::copy_file_range(s.fd("a"), nullptr, s.fd("b"), nullptr, 100000, 0), "a", "b"),
         DATA(read_at(s, "b", 4998, 12), "b"), DATA(seek(s, "b", 0, SEEK_DATA))}},
-      // ----- statfs and limits -----
+  };
+}
+
+// Statfs and limits.
+std::vector<Sequence> sequences_statfs_and_limits() {
+  return {
       {"statfs_accounting",
        {DATA(stat_fs(".")), STEP(s.keep("f", ::open("f", O_CREAT | O_RDWR, 0644)), "f"), DATA(stat_fs(".")),
         STEP(::pwrite(s.fd("f"), "x", 1, 100000), "f"), DATA(stat_fs(".")), STEP(::mkdir("d", 0755), "d"),
@@ -490,12 +562,22 @@ std::vector<Sequence> sequences() {
         STEP(::setxattr("a", "user.x", "1", 1, 0), "a"), STEP(::unlink("b")), STEP(::link("a", "f"), "a"),
         DATA(stat_fs("."))},
        "size=1m,nr_inodes=3"},
-      // ----- locks (the kernel keeps them locally for memfs) -----
+  };
+}
+
+// Locks (the kernel keeps them locally for memfs).
+std::vector<Sequence> sequences_locks() {
+  return {
       {"locks",
        {STEP(s.keep("f", ::open("f", O_CREAT | O_RDWR, 0644)), "f"), STEP(::flock(s.fd("f"), LOCK_EX | LOCK_NB)),
         STEP(s.keep("g", ::open("f", O_RDWR))), STEP(::flock(s.fd("g"), LOCK_EX | LOCK_NB)),
         STEP(::lockf(s.fd("f"), F_TLOCK, 0)), STEP(::flock(s.fd("f"), LOCK_UN))}},
-      // ----- FUSE-forced differences -----
+  };
+}
+
+// FUSE-forced differences.
+std::vector<Sequence> sequences_fuse_forced_differences() {
+  return {
       {"posix_acl_xattr",
        {STEP(::close(::creat("f", 0644)), "f"),
         STEP(::setxattr("f", "system.posix_acl_access", "\x02\0\0\0", 4, 0), "f"),
@@ -510,6 +592,18 @@ std::vector<Sequence> sequences() {
         {2, "same: without FUSE_CAP_POSIX_ACL the kernel answers system.posix_acl_* itself",
          "get_xattr(\"f\", \"system.posix_acl_access\") -> -1 EOPNOTSUPP"}}},
   };
+}
+
+std::vector<Sequence> sequences() {
+  std::vector<Sequence> all;
+  for (auto part : {&sequences_creation_and_basic_data, &sequences_truncation, &sequences_unlinked_but_open,
+                    &sequences_directories, &sequences_rename, &sequences_links, &sequences_special_files,
+                    &sequences_names, &sequences_extended_attributes, &sequences_timestamps, &sequences_atime_policies,
+                    &sequences_setuid_setgid, &sequences_permissions, &sequences_fallocate_and_seeking,
+                    &sequences_statfs_and_limits, &sequences_locks, &sequences_fuse_forced_differences}) {
+    for (auto& sequence : part()) all.push_back(std::move(sequence));
+  }
+  return all;
 }
 
 std::vector<std::string> run_on(const std::filesystem::path& root, const Sequence& sequence) {
