@@ -792,6 +792,12 @@ TEST_F(MountedTest, PreflightNamesTheFixBeforeAnyTest) {
                user.err.find("/usr/bin/fusermount3 is not setuid root") != std::string::npos;
   EXPECT_TRUE(named) << user.err;
   EXPECT_EQ(user.out.find("passed"), std::string::npos) << "tests ran:\n" << user.out;
+  // Root without CAP_SYS_ADMIN, as in a container started without --cap-add SYS_ADMIN.
+  auto capless = cli(fmt::format("run --fs memfs {}", scenarios_arg()), 60,
+                     "setpriv --inh-caps=-sys_admin --bounding-set=-sys_admin");
+  EXPECT_EQ(capless.code, 77) << capless.out << capless.err;
+  EXPECT_NE(capless.err.find("lacks CAP_SYS_ADMIN, which mounting needs"), std::string::npos) << capless.err;
+  EXPECT_EQ(capless.out.find("passed"), std::string::npos) << "tests ran:\n" << capless.out;
 }
 
 }  // namespace
