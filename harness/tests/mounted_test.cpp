@@ -359,6 +359,17 @@ TEST_F(MountedTest, DirTargetProbesFindNanosecondTimestampsOnAFreshTmpfs) {
   EXPECT_TRUE(fs::is_empty(tmpfs.path()));
 }
 
+// In a container, fusecheck is often pid 1 (`docker run ... ./dev run` execs it): its actors
+// must not take their parent's pid 1 for a sign that the harness died.
+TEST_F(MountedTest, HarnessThatIsPidOneStillStartsItsActors) {
+  if (std::system("unshare --pid --fork --mount --mount-proc true 2>/dev/null") != 0)
+    GTEST_SKIP() << "needs unshare --pid";
+  scenario("a", passing);
+  auto result = cli(fmt::format("run --fs memfs {}", scenarios_arg()), 60, "unshare --pid --fork --mount --mount-proc");
+  EXPECT_EQ(result.code, 0) << result.out << result.err;
+  EXPECT_NE(result.out.find("1 passed, 0 failed"), std::string::npos) << result.out << result.err;
+}
+
 TEST_F(MountedTest, JobsAndRepeatRunEveryTestOnSeveralMounts) {
   scenario("a", passing);
   scenario("b",
