@@ -46,11 +46,13 @@ file(RELATIVE_PATH FUSEPP_PC_TO_PREFIX ${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_L
 configure_file(cmake/fusepp.pc.in ${PROJECT_BINARY_DIR}/fusepp.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/fusepp.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 
-# `cpack -G DEB` in the build directory makes a .deb of the same tree.
+# `cpack -G DEB` in the build directory makes a .deb of the same tree. Depends: what the
+# installed programs load (ldd: libfuse3, libfmt, libyaml-cpp) and what the installed
+# headers and CMake package need to build against fusepp (nlohmann_json, Boost).
 set(CPACK_PACKAGE_NAME fusecheck)
 set(CPACK_PACKAGE_CONTACT "fusecheck maintainers <fusecheck@localhost>")
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "FUSE filesystem conformance harness and the fusepp binding")
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "fuse3, libfuse3-dev, libboost-dev, libfmt-dev")
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "fuse3, libfuse3-dev, libboost-dev, libfmt-dev, libyaml-cpp0.7, nlohmann-json3-dev")
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS OFF)
 set(CPACK_GENERATOR DEB)
 include(CPack)

@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -39,6 +40,14 @@ void reset_signals_for_child() {
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
   for (int sig = 1; sig < NSIG; ++sig)
     if (sig != SIGKILL && sig != SIGSTOP) ::signal(sig, SIG_DFL);
+}
+
+// In the forked child, before exec: SIGKILL when the harness goes, armed here because a check
+// after exec could only guess from getppid() == 1, which is also the answer when the harness
+// is itself pid 1 (a container's first process). Exits if the harness is already gone.
+void die_with_parent(pid_t harness) {
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != harness) ::_exit(3);
 }
 
 std::string describe_wait_status(int status) {
@@ -80,7 +89,10 @@ std::unique_ptr<ActorProcess> ActorProcess::start(const std::string& executable,
                                                 bp::args({std::to_string(identity.uid), std::to_string(identity.gid),
                                                           groups, fmt::format("{:o}", identity.umask)}),
                                                 bp::std_in<to_child, bp::std_out> from_child,
-                                                bp::extend::on_exec_setup([](auto&) { reset_signals_for_child(); }));
+                                                bp::extend::on_exec_setup([harness = ::getpid()](auto&) {
+                                                  reset_signals_for_child();
+                                                  die_with_parent(harness);
+                                                }));
     // Keep our ends as plain fds with close-on-exec; the pipe objects would close them.
     actor->to_actor_ = ::dup(to_child.native_sink());
     actor->from_actor_ = ::dup(from_child.native_source());

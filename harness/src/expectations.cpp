@@ -122,19 +122,54 @@ void emit_entry(YAML::Emitter& out, const std::string& test, bool skip, const st
 
 }  // namespace
 
+namespace {
+
+// What --write-expectations says of one test over the run's repetitions (--repeat).
+struct Outcomes {
+  int failed = 0;  // FAIL, or BROKEN after running
+  int passed = 0;
+  const TestResult* first_failure = nullptr;
+};
+
+// An entry for each test that failed: xfail (skip when BROKEN), but skip when it also passed
+// in another repetition, since an xfail entry would make every run it passes in an XPASS.
+int emit_failures(YAML::Emitter& out, const std::vector<TestResult>& results) {
+  int added = 0;
+  std::vector<std::string> order;
+  std::map<std::string, Outcomes> by_name;
+  for (const auto& result : results) {
+    bool broken = result.verdict == Verdict::broken && result.ran;
+    auto [it, fresh] = by_name.try_emplace(result.name);
+    if (fresh) order.push_back(result.name);
+    if (result.verdict == Verdict::pass) ++it->second.passed;
+    if (result.verdict != Verdict::fail && !broken) continue;
+    ++it->second.failed;
+    if (!it->second.first_failure) it->second.first_failure = &result;
+  }
+  for (const auto& name : order) {
+    const Outcomes& outcomes = by_name[name];
+    if (!outcomes.failed) continue;
+    const TestResult& failure = *outcomes.first_failure;
+    std::string first_line = failure.reason.substr(0, failure.reason.find('\n'));
+    bool intermittent = outcomes.passed > 0;
+    std::string how = intermittent ? fmt::format("{} in {} of {} runs", verdict_name(failure.verdict), outcomes.failed,
+                                                 outcomes.failed + outcomes.passed)
+                                   : verdict_name(failure.verdict);
+    emit_entry(out, name, intermittent || failure.verdict == Verdict::broken,
+               fmt::format("{} (it was {}: {})", kPlaceholder, how, first_line));
+    ++added;
+  }
+  return added;
+}
+
+}  // namespace
+
 int write_expectations(const std::string& path, const std::vector<TestResult>& results, const Expectations* existing,
                        const std::string& fs) {
   YAML::Emitter out;
   out << YAML::BeginMap << YAML::Key << "format" << YAML::Value << 1;
   out << YAML::Key << "entries" << YAML::Value << YAML::BeginSeq;
-  std::set<std::string> written;
-  for (const auto& result : results) {
-    bool broken = result.verdict == Verdict::broken && result.ran;
-    if ((result.verdict != Verdict::fail && !broken) || !written.insert(result.name).second) continue;
-    std::string first_line = result.reason.substr(0, result.reason.find('\n'));
-    emit_entry(out, result.name, broken,
-               fmt::format("{} (it was {}: {})", kPlaceholder, verdict_name(result.verdict), first_line));
-  }
+  int added = emit_failures(out, results);
   if (existing)
     for (const auto* entry : entries_still_needed(results, *existing))
       emit_entry(out, entry->pattern, entry->skip, entry->reason);
@@ -144,7 +179,8 @@ int write_expectations(const std::string& path, const std::vector<TestResult>& r
     std::ofstream file(temporary, std::ios::out | std::ios::trunc);
     file << fmt::format(
         "# Written by `fusecheck run --write-expectations` from a run on --fs {}: each FAIL became\n"
-        "# an xfail entry and each BROKEN a skip entry. Replace every \"{}\" with why\n"
+        "# an xfail entry and each BROKEN a skip entry (a skip too for a test that also passed in\n"
+        "# another repetition: it fails only sometimes). Replace every \"{}\" with why\n"
         "# the test fails here; fusecheck warns while one is left.\n",
         printable(fs, false), kPlaceholder);
     file << out.c_str() << "\n";
@@ -155,7 +191,7 @@ int write_expectations(const std::string& path, const std::vector<TestResult>& r
       throw HarnessError(fmt::format("cannot write the expectations file {}: {}", path, strerror(error)));
     }
   }
-  return static_cast<int>(written.size());
+  return added;
 }
 
 }  // namespace fusecheck

@@ -2,8 +2,11 @@
 // mount of dir: targets, and parse_target's table of kinds. FUSE mounts: fuse_mount.cpp.
 #include "fusecheck/target.hpp"
 
+#include <linux/capability.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <array>
@@ -42,6 +45,16 @@ std::optional<std::string> find_fusermount() {
   return std::nullopt;
 }
 
+// Whether root here can mount: mount(2) needs CAP_SYS_ADMIN, which a container drops by
+// default; setuid fusermount3 gets it back only if the bounding set still has it.
+bool root_can_mount() {
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3]{};
+  if (::syscall(SYS_capget, &header, data) != 0) return true;  // cannot tell: the mount will say
+  if (data[CAP_TO_INDEX(CAP_SYS_ADMIN)].effective & CAP_TO_MASK(CAP_SYS_ADMIN)) return true;
+  return ::prctl(PR_CAPBSET_READ, CAP_SYS_ADMIN) == 1 && find_fusermount();
+}
+
 // Preflight for FUSE targets: what stops every mount is said once, with its fix, before any
 // test (exit 77). Root opens /dev/fuse itself; others mount through setuid fusermount3.
 void require_fuse(const std::string& text) {
@@ -62,7 +75,11 @@ void require_fuse(const std::string& text) {
                     "systems' default), or run fusecheck as root",
                     device.st_mode & 07777, device.st_uid));
   }
-  if (::geteuid() == 0) return;
+  if (::geteuid() == 0) {
+    if (!root_can_mount())
+      refuse("root here lacks CAP_SYS_ADMIN, which mounting needs: in a container, docker run --cap-add SYS_ADMIN");
+    return;
+  }
   auto fusermount = find_fusermount();
   if (!fusermount) refuse("fusermount3 is not installed, and only it lets a non-root user mount: apt install fuse3");
   struct stat helper {};

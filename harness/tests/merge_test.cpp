@@ -186,22 +186,29 @@ TEST_F(MergeTest, WrittenExpectationsExpectTodaysFailuresAndKeepWhatIsStillNeede
                                   result("a/passes", Verdict::pass),
                                   result("old/fixed", Verdict::xpass),
                                   result("old/still-failing", Verdict::xfail),
-                                  result("a/fails", Verdict::fail)};
+                                  result("a/fails", Verdict::fail),
+                                  result("a/sometimes", Verdict::pass),
+                                  result("a/sometimes", Verdict::fail),
+                                  result("a/sometimes", Verdict::pass)};
   results[3].expectation = &existing.entries()[0];
   results[4].expectation = &existing.entries()[1];
   TestResult unmounted = result("a/never-ran", Verdict::broken);
   unmounted.ran = false;
   results.push_back(unmounted);
   std::string path = (dir_ / "new.yaml").string();
-  EXPECT_EQ(write_expectations(path, results, &existing, "exec:myfs -f {mnt}\nX"), 2);
+  EXPECT_EQ(write_expectations(path, results, &existing, "exec:myfs -f {mnt}\nX"), 3);
   Expectations written = Expectations::load(path);
   std::map<std::string, const ExpectationEntry*> by_test;
   for (const auto& entry : written.entries()) by_test[entry.pattern] = &entry;
-  ASSERT_EQ(by_test.size(), 4u);
+  ASSERT_EQ(by_test.size(), 5u);
   EXPECT_FALSE(by_test.at("a/fails")->skip);
   EXPECT_TRUE(by_test.at("a/fails")->placeholder());
   EXPECT_NE(by_test.at("a/fails")->reason.find("FAIL: step 1 (stat f)"), std::string::npos);
   EXPECT_TRUE(by_test.at("a/hangs")->skip);
+  // Failing in one repetition of three: an xfail entry would make the other runs XPASS.
+  EXPECT_TRUE(by_test.at("a/sometimes")->skip);
+  EXPECT_NE(by_test.at("a/sometimes")->reason.find("it was FAIL in 1 of 3 runs: step 1"), std::string::npos)
+      << by_test.at("a/sometimes")->reason;
   EXPECT_EQ(by_test.at("old/still*")->reason, "still broken");
   EXPECT_FALSE(by_test.at("old/still*")->placeholder());
   EXPECT_TRUE(by_test.count("old/unselected"));

@@ -359,6 +359,17 @@ TEST_F(MountedTest, DirTargetProbesFindNanosecondTimestampsOnAFreshTmpfs) {
   EXPECT_TRUE(fs::is_empty(tmpfs.path()));
 }
 
+// In a container, fusecheck is often pid 1 (`docker run ... ./dev run` execs it): its actors
+// must not take their parent's pid 1 for a sign that the harness died.
+TEST_F(MountedTest, HarnessThatIsPidOneStillStartsItsActors) {
+  if (std::system("unshare --pid --fork --mount --mount-proc true 2>/dev/null") != 0)
+    GTEST_SKIP() << "needs unshare --pid";
+  scenario("a", passing);
+  auto result = cli(fmt::format("run --fs memfs {}", scenarios_arg()), 60, "unshare --pid --fork --mount --mount-proc");
+  EXPECT_EQ(result.code, 0) << result.out << result.err;
+  EXPECT_NE(result.out.find("1 passed, 0 failed"), std::string::npos) << result.out << result.err;
+}
+
 TEST_F(MountedTest, JobsAndRepeatRunEveryTestOnSeveralMounts) {
   scenario("a", passing);
   scenario("b",
@@ -792,6 +803,12 @@ TEST_F(MountedTest, PreflightNamesTheFixBeforeAnyTest) {
                user.err.find("/usr/bin/fusermount3 is not setuid root") != std::string::npos;
   EXPECT_TRUE(named) << user.err;
   EXPECT_EQ(user.out.find("passed"), std::string::npos) << "tests ran:\n" << user.out;
+  // Root without CAP_SYS_ADMIN, as in a container started without --cap-add SYS_ADMIN.
+  auto capless = cli(fmt::format("run --fs memfs {}", scenarios_arg()), 60,
+                     "setpriv --inh-caps=-sys_admin --bounding-set=-sys_admin");
+  EXPECT_EQ(capless.code, 77) << capless.out << capless.err;
+  EXPECT_NE(capless.err.find("lacks CAP_SYS_ADMIN, which mounting needs"), std::string::npos) << capless.err;
+  EXPECT_EQ(capless.out.find("passed"), std::string::npos) << "tests ran:\n" << capless.out;
 }
 
 }  // namespace

@@ -72,7 +72,8 @@ class Expectations {
 };
 
 // --write-expectations: writes to `path` an expectations file under which this run would
-// pass: every FAIL becomes an xfail entry and every BROKEN test that ran a skip entry, each
+// pass: every FAIL becomes an xfail entry and every BROKEN test that ran a skip entry (a test
+// that failed in some repetitions and passed in others a skip entry too), each
 // with a placeholder reason (the user must say why; fusecheck warns while one is left),
 // followed by the entries of `existing` except those whose every test passed (XPASS: the
 // ratchet). Written through a temporary file, so `path` may be the file in use. Returns the
