@@ -196,6 +196,19 @@ TEST(Relay, ReplyChangesAndNegativeEntriesAreMadeInTheRawReply) {
   EXPECT_EQ(size_in_child(relay.mnt() / "file"), "4096");
 }
 
+// A FORGET a rule holds waits in the relay (the daemon sees it after the release).
+TEST(Relay, ForgetRulesHoldTheForget) {
+  RelayedDaemon relay = raw_fs();
+  EXPECT_EQ(stat_in_child(relay.mnt() / "file"), "ok");
+  for (const char* op : {"FORGET", "BATCH_FORGET"})
+    relay({{"cmd", "fault"}, {"op", op}, {"path", "/file"}, {"hold", "g"}, {"times", 1}});
+  relay.drop_dentries();
+  json held = relay({{"cmd", "wait_held"}, {"gate", "g"}, {"timeout_ms", 5000}});
+  EXPECT_FALSE(held["timed_out"].get<bool>()) << held.dump();
+  relay({{"cmd", "release"}, {"gate", "g"}});
+  EXPECT_EQ(stat_in_child(relay.mnt() / "file"), "ok");
+}
+
 TEST(Relay, NotifyCommandReachesTheKernel) {
   RelayedDaemon relay = raw_fs();
   EXPECT_EQ(stat_in_child(relay.mnt() / "file"), "ok");
