@@ -251,7 +251,7 @@ void Relay::Impl::run_forget_fault(std::vector<char> message, FaultPlan plan) {
 // A rule's notification, delay and hold, on a thread of the request's own; then the rule's
 // errno or negative entry, or the request goes to the daemon after all.
 void Relay::Impl::run_fault(uint64_t unique, std::vector<char> message, FaultPlan plan) {
-  std::optional<int> outcome = wait_fault(plan, [&] {
+  int outcome = wait_fault(plan, [&] {
     std::lock_guard lock(mutex);
     return pending[unique].interrupted;
   });
@@ -264,7 +264,7 @@ void Relay::Impl::run_fault(uint64_t unique, std::vector<char> message, FaultPla
     interrupted = p.interrupted;
     interrupt.swap(p.interrupt);
   }
-  if (*outcome != 0) return answer(unique, wire::error_reply(unique, *outcome), interrupted);
+  if (outcome != 0) return answer(unique, wire::error_reply(unique, outcome), interrupted);
   if (plan.negative_entry) return answer(unique, wire::negative_entry_reply(unique, *plan.negative_entry), interrupted);
   send_to_daemon(message.data(), message.size());
   if (!interrupt.empty()) send_to_daemon(interrupt.data(), interrupt.size());
