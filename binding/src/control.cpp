@@ -84,13 +84,19 @@ uint64_t node_from_json(const json& j, const Observer& observer, const char* nod
 
 ReplyOverride reply_from_json(const json& j) {
   check_keys(j,
-             {"mode", "size", "ino", "generation", "entry_timeout", "attr_timeout", "keep_cache", "direct_io",
-              "negative_timeout"},
+             {"mode", "size", "ino", "generation", "mtime_ns", "entry_timeout", "attr_timeout", "keep_cache",
+              "direct_io", "negative_timeout"},
              "reply");
-  return ReplyOverride{
-      get_opt<uint32_t>(j, "mode"),       get_opt<int64_t>(j, "size"),         get_opt<uint64_t>(j, "ino"),
-      get_opt<uint64_t>(j, "generation"), get_opt<double>(j, "entry_timeout"), get_opt<double>(j, "attr_timeout"),
-      get_opt<bool>(j, "keep_cache"),     get_opt<bool>(j, "direct_io"),       get_opt<double>(j, "negative_timeout")};
+  return ReplyOverride{.mode = get_opt<uint32_t>(j, "mode"),
+                       .size = get_opt<int64_t>(j, "size"),
+                       .ino = get_opt<uint64_t>(j, "ino"),
+                       .generation = get_opt<uint64_t>(j, "generation"),
+                       .mtime_ns = get_opt<int64_t>(j, "mtime_ns"),
+                       .entry_timeout = get_opt<double>(j, "entry_timeout"),
+                       .attr_timeout = get_opt<double>(j, "attr_timeout"),
+                       .keep_cache = get_opt<bool>(j, "keep_cache"),
+                       .direct_io = get_opt<bool>(j, "direct_io"),
+                       .negative_timeout = get_opt<double>(j, "negative_timeout")};
 }
 
 }  // namespace

@@ -18,16 +18,31 @@ asio::awaitable<void> run_forget(Dispatcher& d, std::vector<ForgetRequest> list)
   }
 }
 
+// A FORGET a fault rule holds or delays reaches the handler afterwards; with the rule's
+// errno it never does (a filesystem that lost it).
+asio::awaitable<void> run_forget_after_fault(Dispatcher& d, Observer::Impl& o, FaultPlan plan,
+                                             std::vector<ForgetRequest> list) {
+  int err = co_await apply_fault(d, o, nullptr, plan);
+  if (err == 0) co_await run_forget(d, std::move(list));
+}
+
 // Forget has no reply to carry an error; anything thrown while starting is logged.
 void start_forget(fuse_req_t req, std::vector<ForgetRequest> list) {
   Dispatcher& d = dispatcher_of(req);
-  if (Observer::Impl* o = d.observing()) {
+  Observer::Impl* o = d.observing();
+  FaultPlan plan;
+  if (o) {
     std::vector<std::pair<uint64_t, uint64_t>> pairs;
     for (const ForgetRequest& f : list) pairs.emplace_back(f.inode, f.nlookup);
-    o->forgotten(current_request_args(), pairs);
+    o->forgotten(current_request_args(), pairs, &plan);
   }
   fuse_reply_none(req);  // the kernel waits for nothing; the handler runs afterwards
-  run_forget_handler(d, std::move(list));
+  if (plan.rule == 0) return run_forget_handler(d, std::move(list));
+  try {
+    launch_coroutine(d.io, run_forget_after_fault(d, *o, std::move(plan), std::move(list)));
+  } catch (...) {
+    std::fprintf(stderr, "fusepp: could not start a forget handler\n");
+  }
 }
 
 }  // namespace

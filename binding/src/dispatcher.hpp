@@ -200,7 +200,8 @@ inline RequestArgs current_request_args() {
 }
 
 // Runs a fault plan's actions that come before the handler (observe_serve.cpp). Returns the
-// errno to answer instead of running the handler, or 0.
+// errno to answer instead of running the handler, or 0. req is null for a FORGET (answered
+// at once, never interrupted).
 asio::awaitable<int> apply_fault(Dispatcher& d, Observer::Impl& o, fuse_req_t req, const FaultPlan& plan);
 // A negative entry (node id 0) cached for timeout seconds.
 int reply_negative_entry(fuse_req_t req, double timeout);

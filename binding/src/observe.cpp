@@ -279,8 +279,8 @@ std::optional<Notification::Kind> notification_kind(std::string_view name) {
 }
 
 bool ReplyOverride::empty() const {
-  return !mode && !size && !ino && !generation && !entry_timeout && !attr_timeout && !keep_cache && !direct_io &&
-         !negative_timeout;
+  return !mode && !size && !ino && !generation && !mtime_ns && !entry_timeout && !attr_timeout && !keep_cache &&
+         !direct_io && !negative_timeout;
 }
 
 std::string BalanceReport::describe() const {
@@ -309,6 +309,20 @@ bool Observer::Impl::matches(const FaultRule& rule, const RequestArgs& args, con
   return true;
 }
 
+unsigned Observer::Impl::choose_rule(const RequestArgs& args, const std::string& path, FaultPlan* plan) {
+  for (Rule& rule : rules) {
+    if (!matches(rule.rule, args, path)) continue;
+    ++rule.matched;
+    if (rule.rule.nth != 0 && rule.matched < rule.rule.nth) continue;
+    if (rule.rule.times != 0 && rule.hits >= rule.rule.times) continue;
+    ++rule.hits;
+    const FaultRule& f = rule.rule;
+    *plan = FaultPlan{rule.id, f.notify, f.delay, f.hold, f.ignore_interrupts, f.error, f.negative_entry, f.reply};
+    return rule.id;  // the first rule that acts wins; later ones do not count this request
+  }
+  return 0;
+}
+
 TraceRecord* Observer::Impl::record(uint64_t seq) {
   if (records.empty() || seq < records.front().seq) return nullptr;
   size_t index = seq - records.front().seq;
@@ -331,19 +345,7 @@ uint64_t Observer::Impl::begin(const RequestArgs& args, FaultPlan* plan) {
   r.uid = args.uid;
   r.gid = args.gid;
   r.start_ns = last_activity_ns = monotonic_ns();
-  if (plan) {
-    for (Rule& rule : rules) {
-      if (!matches(rule.rule, args, r.path)) continue;
-      ++rule.matched;
-      if (rule.rule.nth != 0 && rule.matched < rule.rule.nth) continue;
-      if (rule.rule.times != 0 && rule.hits >= rule.rule.times) continue;
-      ++rule.hits;
-      const FaultRule& f = rule.rule;
-      *plan = FaultPlan{rule.id, f.notify, f.delay, f.hold, f.ignore_interrupts, f.error, f.negative_entry, f.reply};
-      r.rule = rule.id;
-      break;  // the first rule that acts wins; later ones do not count this request
-    }
-  }
+  if (plan) r.rule = choose_rule(args, r.path, plan);
   records.push_back(std::move(r));
   if (records.size() > capacity) records.pop_front();
   changed.notify_all();
@@ -404,7 +406,8 @@ void Observer::Impl::end(uint64_t seq, const RequestArgs& args, const ReplyFacts
     rename_paths(join_path(path_of(args.node), args.name), join_path(path_of(args.link_target), args.name2));
 }
 
-void Observer::Impl::forgotten(const RequestArgs& args, const std::vector<std::pair<uint64_t, uint64_t>>& list) {
+void Observer::Impl::forgotten(const RequestArgs& args, const std::vector<std::pair<uint64_t, uint64_t>>& list,
+                               FaultPlan* plan) {
   std::lock_guard lock(mutex);
   TraceRecord r;
   r.seq = next_seq++;
@@ -422,6 +425,11 @@ void Observer::Impl::forgotten(const RequestArgs& args, const std::vector<std::p
   }
   r.pid = static_cast<pid_t>(args.pid);
   r.start_ns = r.end_ns = last_activity_ns = monotonic_ns();
+  if (plan) {
+    RequestArgs first = args;  // a BATCH_FORGET's header names no node: match its first
+    first.node = r.node;
+    r.rule = choose_rule(first, r.path, plan);
+  }
   records.push_back(std::move(r));
   if (records.size() > capacity) records.pop_front();
   changed.notify_all();

@@ -94,7 +94,11 @@ struct Observer::Impl {
   // Records the request's start and returns its seq; fills plan when a rule matches.
   uint64_t begin(const RequestArgs& args, FaultPlan* plan);
   void end(uint64_t seq, const RequestArgs& args, const ReplyFacts& reply);
-  void forgotten(const RequestArgs& args, const std::vector<std::pair<uint64_t, uint64_t>>& list);
+  // Records a FORGET/BATCH_FORGET (and counts it in the balance at once: the kernel has let
+  // go); fills plan when a rule matches, whose hold, delay or errno then applies to the
+  // filesystem's handler (an errno: the handler never runs, as if the FORGET were lost).
+  void forgotten(const RequestArgs& args, const std::vector<std::pair<uint64_t, uint64_t>>& list,
+                 FaultPlan* plan = nullptr);
   // The binding undid what the kernel never received (an interrupted request's reply).
   void entry_undone(uint64_t node);
   void open_undone(uint64_t fh, bool dir);
@@ -137,6 +141,9 @@ struct Observer::Impl {
   std::string path_of(uint64_t node) const;  // "" when unknown
   std::string request_path(const RequestArgs& args) const;
   bool matches(const FaultRule& rule, const RequestArgs& args, const std::string& path) const;
+  // The first rule that acts on this request (counting its occurrence), copied into plan;
+  // returns its id, 0 for none. Under mutex.
+  unsigned choose_rule(const RequestArgs& args, const std::string& path, FaultPlan* plan);
   TraceRecord* record(uint64_t seq);
   void rename_paths(const std::string& from, const std::string& to);
   void grant(uint64_t node, uint64_t n);

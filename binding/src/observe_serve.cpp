@@ -57,7 +57,7 @@ asio::awaitable<int> apply_fault(Dispatcher& d, Observer::Impl& o, fuse_req_t re
   asio::steady_timer timer(d.io);
   FaultWait wait(o, plan);
   for (;;) {
-    std::optional<int> outcome = wait.step(fuse_req_interrupted(req) != 0);
+    std::optional<int> outcome = wait.step(req != nullptr && fuse_req_interrupted(req) != 0);
     if (outcome) co_return *outcome;
     timer.expires_after(wait.next_wait());
     co_await timer.async_wait(asio::use_awaitable);
@@ -76,6 +76,7 @@ void apply_override(const ReplyOverride& o, EntryAttributes& attr) {
   if (o.size) attr.st_size = *o.size;
   if (o.ino) attr.st_ino = InodeT{*o.ino};
   if (o.generation) attr.generation = *o.generation;
+  if (o.mtime_ns) attr.st_mtime_ns = *o.mtime_ns;
   if (o.entry_timeout) attr.entry_timeout = *o.entry_timeout;
   if (o.attr_timeout) attr.attr_timeout = *o.attr_timeout;
 }

@@ -74,8 +74,11 @@ struct Relay::Impl {
   void on_request(char* message, size_t length);
   void on_interrupt(char* message, size_t length);
   void start_request(const wire::RequestHeader& h, char* message, size_t length);
-  void start_fault_thread(uint64_t unique, std::vector<char> message, FaultPlan plan);
+  void start_fault_thread(std::function<void()> job);
+  // A plan's notification, delay and hold; returns what the plan answers after them (0: go on).
+  int wait_fault(const FaultPlan& plan, const std::function<bool()>& interrupted);
   void run_fault(uint64_t unique, std::vector<char> message, FaultPlan plan);
+  void run_forget_fault(std::vector<char> message, FaultPlan plan);
   void answer(uint64_t unique, std::vector<char> reply, bool interrupted);
   void on_reply(char* message, size_t length);
   void reply_to_kernel(const Pending& p, char* message, size_t length, const ReplyFacts& facts);
@@ -163,9 +166,14 @@ void Relay::Impl::on_request(char* message, size_t length) {
   switch (wire::classify(h.opcode)) {
     case wire::RequestKind::passed: return send_to_daemon(message, length);
     case wire::RequestKind::interrupt: return on_interrupt(message, length);
-    case wire::RequestKind::forget:
-      observer.forgotten(decode_request(message, length), wire::forget_list(message, length));
-      return send_to_daemon(message, length);
+    case wire::RequestKind::forget: {
+      FaultPlan plan;
+      observer.forgotten(decode_request(message, length), wire::forget_list(message, length), &plan);
+      if (plan.rule == 0) return send_to_daemon(message, length);
+      return start_fault_thread([this, m = std::vector<char>(message, message + length), plan]() mutable {
+        run_forget_fault(std::move(m), std::move(plan));
+      });
+    }
     case wire::RequestKind::recorded: return start_request(h, message, length);
   }
 }
@@ -197,7 +205,9 @@ void Relay::Impl::start_request(const wire::RequestHeader& h, char* message, siz
     pending[h.unique] = Pending{seq, args, plan.reply, waits, false, {}};
   }
   if (waits) {
-    start_fault_thread(h.unique, std::vector<char>(message, message + length), std::move(plan));
+    start_fault_thread([this, unique = h.unique, m = std::vector<char>(message, message + length), plan]() mutable {
+      run_fault(unique, std::move(m), std::move(plan));
+    });
   } else if (plan.error != 0) {
     answer(h.unique, wire::error_reply(h.unique, plan.error), false);
   } else if (plan.negative_entry) {
@@ -208,7 +218,7 @@ void Relay::Impl::start_request(const wire::RequestHeader& h, char* message, siz
 }
 
 // Threads that finished are joined here, so a standing delay rule does not pile them up.
-void Relay::Impl::start_fault_thread(uint64_t unique, std::vector<char> message, FaultPlan plan) {
+void Relay::Impl::start_fault_thread(std::function<void()> job) {
   std::lock_guard lock(mutex);
   std::erase_if(fault_threads, [](FaultThread& f) {
     if (!f.done->load()) return false;
@@ -216,31 +226,35 @@ void Relay::Impl::start_fault_thread(uint64_t unique, std::vector<char> message,
     return true;
   });
   auto done = std::make_shared<std::atomic<bool>>(false);
-  std::thread thread([this, done, unique, message = std::move(message), plan = std::move(plan)]() mutable {
-    run_fault(unique, std::move(message), std::move(plan));
+  std::thread thread([done, job = std::move(job)] {
+    job();
     done->store(true);
   });
   fault_threads.push_back(FaultThread{std::move(thread), done});
 }
 
+int Relay::Impl::wait_fault(const FaultPlan& plan, const std::function<bool()>& interrupted) {
+  if (plan.notify) log_failed_notification(plan, write_notification(kernel_fd, *plan.notify));
+  FaultWait wait(observer, plan);
+  for (;;) {
+    std::optional<int> outcome = wait.step(stopping.load() || interrupted());
+    if (outcome) return *outcome;
+    std::this_thread::sleep_for(wait.next_wait());
+  }
+}
+
+// A FORGET a rule holds or delays reaches the daemon afterwards; with the rule's errno, never.
+void Relay::Impl::run_forget_fault(std::vector<char> message, FaultPlan plan) {
+  if (wait_fault(plan, [] { return false; }) == 0) send_to_daemon(message.data(), message.size());
+}
+
 // A rule's notification, delay and hold, on a thread of the request's own; then the rule's
 // errno or negative entry, or the request goes to the daemon after all.
 void Relay::Impl::run_fault(uint64_t unique, std::vector<char> message, FaultPlan plan) {
-  if (plan.notify) log_failed_notification(plan, write_notification(kernel_fd, *plan.notify));
-  std::optional<int> outcome;
-  {
-    FaultWait wait(observer, plan);
-    for (;;) {
-      bool interrupted = stopping.load();
-      {
-        std::lock_guard lock(mutex);
-        interrupted = interrupted || pending[unique].interrupted;
-      }
-      outcome = wait.step(interrupted);
-      if (outcome) break;
-      std::this_thread::sleep_for(wait.next_wait());
-    }
-  }
+  int outcome = wait_fault(plan, [&] {
+    std::lock_guard lock(mutex);
+    return pending[unique].interrupted;
+  });
   bool interrupted = false;
   std::vector<char> interrupt;
   {
@@ -250,7 +264,7 @@ void Relay::Impl::run_fault(uint64_t unique, std::vector<char> message, FaultPla
     interrupted = p.interrupted;
     interrupt.swap(p.interrupt);
   }
-  if (*outcome != 0) return answer(unique, wire::error_reply(unique, *outcome), interrupted);
+  if (outcome != 0) return answer(unique, wire::error_reply(unique, outcome), interrupted);
   if (plan.negative_entry) return answer(unique, wire::negative_entry_reply(unique, *plan.negative_entry), interrupted);
   send_to_daemon(message.data(), message.size());
   if (!interrupt.empty()) send_to_daemon(interrupt.data(), interrupt.size());

@@ -40,6 +40,10 @@ void change_attr(fuse_attr& attr, const ReplyOverride& o) {
   if (o.mode) attr.mode = *o.mode;
   if (o.size) attr.size = static_cast<uint64_t>(*o.size);
   if (o.ino) attr.ino = *o.ino;
+  if (o.mtime_ns) {
+    attr.mtime = static_cast<uint64_t>(*o.mtime_ns / 1000000000);
+    attr.mtimensec = static_cast<uint32_t>(*o.mtime_ns % 1000000000);
+  }
 }
 
 void change_entry(fuse_entry_out& e, const ReplyOverride& o) {

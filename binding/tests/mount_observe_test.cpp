@@ -140,13 +140,14 @@ TEST(Observe, IgnoredInterruptKeepsTheHold) {
 TEST(Observe, ReplyOverrideChangesWhatStatSees) {
   TinyFs fs{"f"};
   ScopedMount mount(fs);
-  mount.fault({.op = "LOOKUP", .name = "f", .reply = {.size = 12345}});
+  mount.fault({.op = "LOOKUP", .name = "f", .reply = {.size = 12345, .mtime_ns = 1'500'000'000'123'456'789}});
   std::string out = run_in_child([&] {
                       struct stat st {};
                       ::stat((mount.path() / "f").c_str(), &st);
-                      return std::to_string(st.st_size);
+                      return std::to_string(st.st_size) + " " + std::to_string(st.st_mtim.tv_sec) + "." +
+                             std::to_string(st.st_mtim.tv_nsec);
                     }).output;
-  EXPECT_EQ(out, "12345");
+  EXPECT_EQ(out, "12345 1500000000.123456789");
 }
 
 TEST(Observe, TypeChangingGetattrGivesEioThenAFreshLookup) {
@@ -225,6 +226,32 @@ TEST(Observe, BalanceCatchesUncountedReaddirplusEntries) {
   EXPECT_NE(report.describe().find("node 2 (/a): the filesystem counts 0 reference(s), the kernel holds 1"),
             std::string::npos)
       << report.describe();
+}
+
+// A FORGET is counted in the balance when it arrives (the kernel has let go); a rule's hold
+// keeps it from the filesystem's handler until the release, its errno for good.
+TEST(Observe, FaultRulesActOnForget) {
+  TinyFs fs{"f"};
+  ScopedMount mount(fs);
+  mount.observer().set_lookup_count_source([&](uint64_t ino) { return fs.lookup_count(ino); });
+  ASSERT_EQ(run_in_child([&] { return stat_of(mount.path() / "f"); }).output, "ok");
+  for (const char* op : {"FORGET", "BATCH_FORGET"}) mount.fault({.op = op, .path = "/f", .times = 1, .hold = "g"});
+  mount.drop_caches(2);
+  ASSERT_TRUE(mount.wait_held("g"));
+  EXPECT_EQ(fs.lookup_count(2), 1u);
+  mount.release("g");
+  for (int i = 0; i < 500 && fs.lookup_count(2) != 0; ++i) std::this_thread::sleep_for(2ms);
+  EXPECT_EQ(fs.lookup_count(2), 0u);
+  EXPECT_TRUE(mount.lookup_balance().ok(true)) << mount.lookup_balance().describe();
+
+  ASSERT_EQ(run_in_child([&] { return stat_of(mount.path() / "f"); }).output, "ok");
+  for (const char* op : {"FORGET", "BATCH_FORGET"}) mount.fault({.op = op, .path = "/f", .error = EIO});
+  mount.drop_caches(2);
+  EXPECT_EQ(fs.lookup_count(2), 1u);  // never told
+  BalanceReport lost = mount.lookup_balance();
+  EXPECT_NE(lost.describe().find("node 2 (/f): the filesystem counts 1 reference(s), the kernel holds 0"),
+            std::string::npos)
+      << lost.describe();
 }
 
 TEST(Observe, BalanceCatchesAnOpenHandleNeverReleased) {
@@ -319,6 +346,34 @@ TEST(KernelInteraction, SynchronousInvalEntryInsideMkdirHangs) {
   EXPECT_FALSE(mkdirs[0].answered);  // the daemon waits for the kernel, the kernel for the daemon
   mount.unmount();                   // aborts the connection: the only way out
   EXPECT_EQ(finish_child(child).output, "Software caused connection abort");
+}
+
+uint64_t forgotten_since(const ScopedMount& mount, uint64_t mark) {
+  uint64_t n = 0;
+  for (const TraceRecord& r : mount.requests(mark))
+    if (r.op == "FORGET" || r.op == "BATCH_FORGET") n += r.nlookup;
+  return n;
+}
+
+// libfuse#292, #929: the kernel forgets nothing at unmount (fuse_evict_inode() sends FORGET
+// only while the superblock is active), so a filesystem that frees its nodes on FORGET alone
+// keeps them until it ends. The same references dropped from the caches are forgotten.
+TEST(KernelInteraction, UnmountSendsNoForget) {
+  TinyFs fs{"a", "b", "c"};
+  ScopedMount mount(fs);
+  auto stat_all = [&] {
+    return run_in_child([&] { return stats({mount.path() / "a", mount.path() / "b", mount.path() / "c"}); }).output;
+  };
+  ASSERT_EQ(stat_all(), "ok,ok,ok");
+  uint64_t mark = mount.mark();
+  mount.drop_caches(2);
+  EXPECT_EQ(forgotten_since(mount, mark), 3u);
+  ASSERT_EQ(stat_all(), "ok,ok,ok");
+  mark = mount.mark();
+  mount.unmount();
+  EXPECT_EQ(forgotten_since(mount, mark), 0u);
+  EXPECT_TRUE(mount.requests(mark).empty()) << mount.requests(mark).front().op;
+  for (uint64_t node : {2u, 3u, 4u}) EXPECT_EQ(fs.lookup_count(node), 1u) << node;
 }
 
 TEST(KernelInteraction, InvalEntryFromAnUnrelatedRequestDoesNotHang) {

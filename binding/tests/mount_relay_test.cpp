@@ -168,18 +168,45 @@ std::string size_in_child(const fs::path& p) {
       .output;
 }
 
+std::string mtime_in_child(const fs::path& p) {
+  return fusepp::testing::run_in_child([&] {
+           struct stat st {};
+           return ::stat(p.c_str(), &st) == 0
+                      ? std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec)
+                      : fusepp::testing::errno_name(-1);
+         })
+      .output;
+}
+
 TEST(Relay, ReplyChangesAndNegativeEntriesAreMadeInTheRawReply) {
   RelayedDaemon relay = raw_fs();
   EXPECT_EQ(size_in_child(relay.mnt() / "file"), "4096");
-  json changed = relay({{"cmd", "fault"}, {"op", "GETATTR"}, {"path", "/file"}, {"reply", {{"size", 12345}}}});
+  json changed = relay({{"cmd", "fault"},
+                        {"op", "GETATTR"},
+                        {"path", "/file"},
+                        {"reply", {{"size", 12345}, {"mtime_ns", 1'500'000'000'123'456'789}}}});
   ASSERT_TRUE(changed["ok"].get<bool>()) << changed.dump();
   EXPECT_EQ(size_in_child(relay.mnt() / "file"), "12345");
+  EXPECT_EQ(mtime_in_child(relay.mnt() / "file"), "1500000000.123456789");
   relay({{"cmd", "clear_faults"}});
   relay.drop_dentries();  // so that the next stat looks the name up
   relay({{"cmd", "fault"}, {"op", "LOOKUP"}, {"name", "file"}, {"negative_entry", 0}});
   EXPECT_EQ(size_in_child(relay.mnt() / "file"), "No such file or directory");
   relay({{"cmd", "clear_faults"}});
   EXPECT_EQ(size_in_child(relay.mnt() / "file"), "4096");
+}
+
+// A FORGET a rule holds waits in the relay (the daemon sees it after the release).
+TEST(Relay, ForgetRulesHoldTheForget) {
+  RelayedDaemon relay = raw_fs();
+  EXPECT_EQ(stat_in_child(relay.mnt() / "file"), "ok");
+  for (const char* op : {"FORGET", "BATCH_FORGET"})
+    relay({{"cmd", "fault"}, {"op", op}, {"path", "/file"}, {"hold", "g"}, {"times", 1}});
+  relay.drop_dentries();
+  json held = relay({{"cmd", "wait_held"}, {"gate", "g"}, {"timeout_ms", 5000}});
+  EXPECT_FALSE(held["timed_out"].get<bool>()) << held.dump();
+  relay({{"cmd", "release"}, {"gate", "g"}});
+  EXPECT_EQ(stat_in_child(relay.mnt() / "file"), "ok");
 }
 
 TEST(Relay, NotifyCommandReachesTheKernel) {

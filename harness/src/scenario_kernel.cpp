@@ -127,8 +127,8 @@ json Parser::fault_rule(const YAML::Node& node) const {
     const YAML::Node& reply = node["reply"];
     if (!reply.IsMap()) fail(reply, "fault reply is a map of reply changes");
     check_keys(reply,
-               {"mode", "size", "ino", "generation", "entry_timeout", "attr_timeout", "keep_cache", "direct_io",
-                "negative_timeout"},
+               {"mode", "size", "ino", "generation", "mtime_ns", "entry_timeout", "attr_timeout", "keep_cache",
+                "direct_io", "negative_timeout"},
                "fault reply");
     for (const auto& entry : reply) {
       std::string key = entry.first.Scalar();
@@ -136,6 +136,8 @@ json Parser::fault_rule(const YAML::Node& node) const {
         rule["reply"][key] = boolean(entry.second, key);
       else if (key.ends_with("timeout"))
         rule["reply"][key] = seconds(entry.second, key);
+      else if (key == "mtime_ns")  // nanoseconds since the epoch: no size limit
+        rule["reply"][key] = integer(entry.second, key);
       else
         rule["reply"][key] = non_negative(entry.second, key);
     }
@@ -266,6 +268,7 @@ Step Parser::kernel_step(const YAML::Node& node, const Scenario& scenario, FlowS
     for (const char* key : {"offset", "size", "mode", "type"})
       if (node[key]) e[key] = integer(node[key], key);
     if (node["data"]) e["data"] = text(node["data"], "data");
+    if (node["keep_times"]) e["keep_times"] = boolean(node["keep_times"], "keep_times");
     step.summary += " " + e["action"].get<std::string>() + " " + e["path"].get<std::string>();
   } else if (op == "drop_caches") {
     e["what"] = node["what"] ? text(node["what"], "what") : "all";

@@ -297,6 +297,10 @@ TEST(KernelSteps, BadStepsAreRejectedWithTheirPosition) {
       {"steps:\n  - {op: fault, rule: {op: LOKUP}}\n", "s.yaml:5:28: fault op 'LOKUP' is not a FUSE opcode name"},
       {"steps:\n  - {op: fault, rule: {op: READ, error: EWHAT}}\n", "s.yaml:5:41: fault error must be an errno name"},
       {"steps:\n  - {op: fault, rule: {op: READ, reply: {keep: true}}}\n", "unknown key 'keep' in fault reply"},
+      {"steps:\n  - {op: fault, rule: {op: GETATTR, reply: {mtime_ns: soon}}}\n",
+       "s.yaml:5:55: mtime_ns must be an integer"},
+      {"steps:\n  - {op: backend, action: write, path: f, keep_times: maybe}\n",
+       "s.yaml:5:55: keep_times must be true or false, got 'maybe'"},
       {"steps:\n  - {op: expect_requests, since: m, requests: []}\n", "s.yaml:5:34: no mark 'm' before this step"},
       {"steps:\n  - {op: expect_requests, requests: [{op: LOOKUP, count: {about: 1}}]}\n",
        "unknown key 'about' in count"},
@@ -318,12 +322,15 @@ TEST(KernelSteps, BadStepsAreRejectedWithTheirPosition) {
 
 TEST(KernelSteps, StepsSetTheScenariosRequirements) {
   const std::string body =
-      "must_fail_with: {mount: [x]}\nsteps:\n  - {op: backend, action: create, path: g}\n  - {op: drop_caches}\n";
+      "must_fail_with: {mount: [x]}\nsteps:\n  - {op: backend, action: write, path: g, keep_times: true}\n"
+      "  - {op: drop_caches}\n  - {op: fault, rule: {op: GETATTR, reply: {mtime_ns: 1500000000123456789}}}\n";
   Scenario kernel = parse_scenario_text(std::string(header) + body, "s.yaml", "area/s").at(0);
   EXPECT_TRUE(kernel.isolated && kernel.control);
   for (const char* feature : {"trace", "backend", "root", "fuse"})
     EXPECT_TRUE(kernel.requires_features.count(feature)) << feature;
   EXPECT_EQ(kernel.breaker_mount, std::vector<std::string>{"x"});
+  EXPECT_EQ(kernel.steps.at(0).engine.value("keep_times", false), true);
+  EXPECT_EQ(kernel.steps.at(2).engine["rule"]["reply"]["mtime_ns"], 1500000000123456789LL);
 }
 
 }  // namespace

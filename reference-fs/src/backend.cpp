@@ -55,6 +55,27 @@ T checked(fusepp::Result<T> r, const std::string& what) {
   return std::move(*r);
 }
 
+// A node's mtime and ctime, put back after a change: a remote copy that preserves timestamps
+// (or stores them coarsely) leaves the kernel no cue that the data changed.
+struct KeptTimes {
+  KeptTimes(State& state, uint64_t ino) : state(state), ino(ino) {
+    std::lock_guard lock(state.mutex);
+    const Inode& inode = *state.find(ino);
+    mtime_ns = inode.mtime_ns;
+    ctime_ns = inode.ctime_ns;
+  }
+  void restore() const {
+    std::lock_guard lock(state.mutex);
+    if (Inode* inode = state.find(ino)) {
+      inode->mtime_ns = mtime_ns;
+      inode->ctime_ns = ctime_ns;
+    }
+  }
+  State& state;
+  uint64_t ino;
+  int64_t mtime_ns, ctime_ns;
+};
+
 }  // namespace
 
 std::optional<uint64_t> MemFs::lookup_count(uint64_t ino) const {
@@ -93,6 +114,8 @@ json MemFs::backend(const json& q) {
   }
   if (action == "write" || action == "truncate") {
     need(true);
+    std::optional<KeptTimes> kept;
+    if (q.value("keep_times", false)) kept.emplace(*state_, at.ino);
     auto info = checked(run_handler(open(InodeT{at.ino}, fusepp::FlagT{O_WRONLY}, root)), path);
     int err = 0;
     if (action == "write") {
@@ -106,6 +129,7 @@ json MemFs::backend(const json& q) {
     }
     run_handler(release(info.fh));
     check(err, path);
+    if (kept) kept->restore();
     return json::object();
   }
   if (action == "unlink") {

@@ -106,6 +106,32 @@ TEST(MemfsControl, NegativeEntryHidesABackendCreateUntilExpired) {
   EXPECT_EQ(control({{"cmd", "trace"}, {"since", mark}, {"op", "LOOKUP"}})["requests"].size(), 1u);
 }
 
+std::string size_and_mtime(const std::filesystem::path& p) {
+  return fusepp::testing::run_in_child([&] {
+           struct stat st {};
+           if (::stat(p.c_str(), &st) != 0) return fusepp::testing::errno_name(-1);
+           return std::to_string(st.st_size) + "@" + std::to_string(st.st_mtim.tv_sec) + "." +
+                  std::to_string(st.st_mtim.tv_nsec);
+         })
+      .output;
+}
+
+TEST(MemfsControl, BackendWriteKeepsTheTimesWhenAsked) {
+  ControlledMemfs memfs("entry_timeout=0,attr_timeout=0");
+  ControlClient control(memfs.socket);
+  ASSERT_EQ(control({{"cmd", "backend"}, {"action", "create"}, {"path", "/f"}})["ok"], true);
+  std::string before = size_and_mtime(memfs.mnt / "f");
+  ASSERT_EQ(before.substr(0, 2), "0@");
+  json kept =
+      control({{"cmd", "backend"}, {"action", "write"}, {"path", "/f"}, {"data", "abcd"}, {"keep_times", true}});
+  ASSERT_EQ(kept["ok"], true) << kept.dump();
+  EXPECT_EQ(size_and_mtime(memfs.mnt / "f"), "4" + before.substr(1));
+  ASSERT_EQ(control({{"cmd", "backend"}, {"action", "write"}, {"path", "/f"}, {"data", "efgh"}})["ok"], true);
+  std::string after = size_and_mtime(memfs.mnt / "f");
+  EXPECT_EQ(after.substr(0, 2), "4@");
+  EXPECT_NE(after, "4" + before.substr(1));
+}
+
 TEST(MemfsControl, FaultErrnoReachesTheSyscallAndBadRequestsAreRefused) {
   ControlledMemfs memfs("entry_timeout=0");
   ControlClient control(memfs.socket);

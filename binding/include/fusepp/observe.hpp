@@ -63,6 +63,7 @@ struct ReplyOverride {
   std::optional<int64_t> size;
   std::optional<uint64_t> ino;  // st_ino and, for entry replies, the node id
   std::optional<uint64_t> generation;
+  std::optional<int64_t> mtime_ns;  // st_mtime, nanoseconds since the epoch
   std::optional<double> entry_timeout;
   std::optional<double> attr_timeout;
   std::optional<bool> keep_cache;  // OPEN/CREATE
