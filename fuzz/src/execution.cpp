@@ -127,6 +127,34 @@ void CaseWorkdirs::finish() noexcept {
     for (auto& actor : side->actors) actor.settle(timeout_);
 }
 
+size_t batch_length(const std::vector<Call>& calls, size_t first) {
+  auto is_stat = [](const Call& call) {
+    const auto& op = call.request.at("op");
+    return op == "lstat" || op == "fstat";
+  };
+  size_t end = first + 1;
+  while (end < calls.size() && calls[end].actor == calls[first].actor && is_stat(calls[end])) ++end;
+  return end - first;
+}
+
+std::vector<Answers> run_batch(Side& oracle, Side& target, const std::vector<Call>& calls, size_t first, size_t count,
+                               double timeout) {
+  const size_t who = calls.at(first).actor;
+  ActorProcess& oracle_actor = oracle.actors.at(who).in(oracle.workdir, timeout);
+  ActorProcess& target_actor = target.actors.at(who).in(target.workdir, timeout);
+  std::vector<std::pair<bool, bool>> sent;  // oracle, target
+  for (size_t i = first; i < first + count; ++i)
+    sent.emplace_back(oracle_actor.send(calls[i].request), target_actor.send(calls[i].request));
+  auto receive = [&](ActorProcess& actor, bool was_sent) {
+    if (!was_sent) return ActorProcess::Reply{ActorProcess::Reply::Status::died, {}, "the actor is gone"};
+    return actor.receive(ActorSlot::deadline_after(timeout));
+  };
+  std::vector<Answers> answers;
+  for (const auto& [oracle_sent, target_sent] : sent)
+    answers.push_back({receive(oracle_actor, oracle_sent), receive(target_actor, target_sent)});
+  return answers;
+}
+
 bool other_users_reach(Side& target, double timeout) {
   const auto probe = target.root / ("fuzz-" + std::to_string(::getpid()) + "-probe");
   ActorSlot& root = target.actors.at(0);

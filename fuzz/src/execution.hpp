@@ -11,6 +11,7 @@
 
 #include "fusecheck/actor.hpp"
 #include "normalise.hpp"
+#include "operation.hpp"
 
 namespace fusecheck::fuzz {
 
@@ -91,6 +92,23 @@ class CaseWorkdirs {
   double timeout_;
   std::string name_;  // the current case's workdir name; empty between cases
 };
+
+// One call's answers from both sides.
+struct Answers {
+  ActorProcess::Reply oracle, target;
+};
+
+// How many calls one batch carries from calls[first]: that call and the stats (lstat, fstat)
+// its actor makes right after it, sent together so that they cost one round trip, not one
+// each. Nothing but a stat ever waits unanswered behind another request: a stat changes
+// nothing, so running it after a call that already differed is harmless, whereas a change
+// must not be sent before the stats ahead of it are answered and observed (the observer marks
+// the coarse clock "before every later change" when it reads a stat's answer).
+size_t batch_length(const std::vector<Call>& calls, size_t first);
+// Sends calls[first, first + count) (one actor's) on both sides at once, then collects every
+// answer, also after a hang or a difference, so that no answer is left for a later request.
+std::vector<Answers> run_batch(Side& oracle, Side& target, const std::vector<Call>& calls, size_t first, size_t count,
+                               double timeout);
 
 // Whether actors of other uids reach the target (a FUSE mount needs allow_other); when they
 // do not, the fuzzer runs as root alone rather than report EACCES as a difference.

@@ -38,23 +38,12 @@ struct Differential {
   bool stopped() const { return options.stop && options.stop->load(); }
 };
 
-// Both sides make the call at once (they are independent filesystems), then both answers
-// are normalised by their side's observer.
-std::pair<Observed, Observed> run_on_both(Differential& sut, const Call& made) {
-  const double timeout = sut.options.step_timeout;
-  ActorProcess& oracle = sut.oracle.actors.at(made.actor).in(sut.oracle.workdir, timeout);
-  ActorProcess& target = sut.target.actors.at(made.actor).in(sut.target.workdir, timeout);
-  const bool oracle_sent = oracle.send(made.request), target_sent = target.send(made.request);
-  auto receive = [&](ActorProcess& actor, bool sent) {
-    if (!sent) return ActorProcess::Reply{ActorProcess::Reply::Status::died, {}, "the actor is gone"};
-    return actor.receive(ActorSlot::deadline_after(timeout));
-  };
-  auto oracle_reply = receive(oracle, oracle_sent);
-  auto target_reply = receive(target, target_sent);
-  return {sut.oracle.observer.observe(made.request, oracle_reply.body, static_cast<int>(oracle_reply.status),
-                                      oracle_reply.detail),
-          sut.target.observer.observe(made.request, target_reply.body, static_cast<int>(target_reply.status),
-                                      target_reply.detail)};
+// Both sides' answers to a call, each normalised by its side's observer, in call order.
+std::pair<Observed, Observed> observe_both(Differential& sut, const Call& made, const Answers& answers) {
+  return {sut.oracle.observer.observe(made.request, answers.oracle.body, static_cast<int>(answers.oracle.status),
+                                      answers.oracle.detail),
+          sut.target.observer.observe(made.request, answers.target.body, static_cast<int>(answers.target.status),
+                                      answers.target.detail)};
 }
 
 struct FsCommand : rc::state::Command<NameModel, Differential> {
@@ -66,15 +55,22 @@ struct FsCommand : rc::state::Command<NameModel, Differential> {
   void run(const NameModel&, Differential& sut) const override {
     if (sut.stopped()) return;  // interrupted: finish quickly, the result is discarded
     bool first = true;
-    for (const auto& made : operation.calls()) {
-      auto [expected, got] = run_on_both(sut, made);
-      drop_unknown_times(expected.result, got.result);
-      json expected_result = expected.result, got_result = got.result;
-      forgive_known(sut.options.known, made.request, expected_result, got_result);
-      sut.steps.push_back({made, std::move(expected), std::move(got), std::exchange(first, false)});
-      sut.owners.push_back(&operation);
-      if (expected_result != got_result)
-        RC_FAIL(scenario_step(made) + ": tmpfs gave " + expected_result.dump() + ", the target " + got_result.dump());
+    const auto calls = operation.calls();
+    for (size_t at = 0; at < calls.size();) {
+      const size_t count = batch_length(calls, at);  // both sides make a batch of calls at once
+      const auto answers = run_batch(sut.oracle, sut.target, calls, at, count, sut.options.step_timeout);
+      for (size_t i = 0; i < count; ++i) {
+        const Call& made = calls[at + i];
+        auto [expected, got] = observe_both(sut, made, answers[i]);
+        drop_unknown_times(expected.result, got.result);
+        json expected_result = expected.result, got_result = got.result;
+        forgive_known(sut.options.known, made.request, expected_result, got_result);
+        sut.steps.push_back({made, std::move(expected), std::move(got), std::exchange(first, false)});
+        sut.owners.push_back(&operation);
+        if (expected_result != got_result)
+          RC_FAIL(scenario_step(made) + ": tmpfs gave " + expected_result.dump() + ", the target " + got_result.dump());
+      }
+      at += count;
     }
   }
   void show(std::ostream& os) const override { os << operation; }

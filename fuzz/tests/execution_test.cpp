@@ -1,7 +1,8 @@
 // The fuzzer's execution machinery (fuzz/src/execution.hpp): actors and workdirs are kept
 // across test cases, so these tests show that cases stay independent all the same: each case
 // starts in an empty directory, with no descriptor of the last case open and every byte and
-// inode it used freed (statvfs deltas compare across calls), also after a case that failed.
+// inode it used freed (statvfs deltas compare across calls), also after a case that failed;
+// and that a batch of calls answers each call in order.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -130,6 +131,43 @@ TEST_F(TwoSides, AWorkdirThatCannotBeMadeIsAHarnessError) {
   EXPECT_FALSE(std::filesystem::exists(target.root / "taken"));
   EXPECT_TRUE(std::filesystem::exists(oracle.root / "taken"));
   std::filesystem::remove(oracle.root / "taken");
+}
+
+Call call_of(size_t actor, const std::string& op) { return Call{{{"op", op}, {"path", "a"}}, actor}; }
+
+TEST(Batches, ACallAndTheStatsItsActorMakesRightAfterIt) {
+  const std::vector<Call> observed = {call_of(kRoot, "mkdir"), call_of(kRoot, "lstat"), call_of(kRoot, "lstat")};
+  EXPECT_EQ(batch_length(observed, 0), 3u);
+  EXPECT_EQ(batch_length(observed, 1), 2u);
+  // Another actor's stat waits for the call: actors run in parallel, so only the answer orders them.
+  EXPECT_EQ(batch_length({call_of(kAlice, "chmod"), call_of(kRoot, "lstat")}, 0), 1u);
+  // A change never waits unanswered behind another request.
+  const std::vector<Call> through_fd = {call_of(kRoot, "open"), call_of(kRoot, "pwrite"), call_of(kRoot, "close"),
+                                        call_of(kRoot, "fstat")};
+  EXPECT_EQ(batch_length(through_fd, 0), 1u);
+  EXPECT_EQ(batch_length(through_fd, 1), 1u);
+  EXPECT_EQ(batch_length(through_fd, 2), 2u);
+  EXPECT_EQ(batch_length({call_of(kRoot, "lstat"), call_of(kRoot, "opendir"), call_of(kRoot, "readdir")}, 0), 1u);
+}
+
+TEST_F(TwoSides, ABatchAnswersEveryCallInOrderAndLeavesNoAnswerUnread) {
+  CaseWorkdirs workdirs({&target, &oracle}, kTimeout);
+  CaseWorkdirs::Scope scope(workdirs, "case");
+  const std::vector<Call> calls = {Call{{{"op", "create_file"}, {"path", "a"}, {"mode", 0644}}, kRoot},
+                                   Call{{{"op", "lstat"}, {"path", "a"}}, kRoot},
+                                   Call{{{"op", "lstat"}, {"path", "missing"}}, kRoot},
+                                   Call{{{"op", "lstat"}, {"path", "."}}, kRoot}};
+  ASSERT_EQ(batch_length(calls, 0), calls.size());
+  auto answers = run_batch(oracle, target, calls, 0, calls.size(), kTimeout);
+  ASSERT_EQ(answers.size(), calls.size());
+  for (auto side : {&Answers::oracle, &Answers::target}) {
+    EXPECT_TRUE((answers[0].*side).body["ok"]);
+    EXPECT_EQ((answers[1].*side).body["r"]["type"], "file");
+    EXPECT_EQ((answers[2].*side).body["errno"], ENOENT);
+    EXPECT_EQ((answers[3].*side).body["r"]["type"], "dir");
+  }
+  auto next = call(target, kRoot, {{"op", "lstat"}, {"path", "a"}});
+  EXPECT_EQ(next["r"]["type"], "file") << next;
 }
 
 }  // namespace
