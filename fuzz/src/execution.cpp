@@ -54,12 +54,18 @@ bool ActorSlot::settle(double timeout) {
 }
 
 ActorProcess& ActorSlot::in(const std::filesystem::path& dir, double timeout) {
+  start_entering(dir, timeout);
+  return finish_entering(dir, timeout);
+}
+
+void ActorSlot::start_entering(const std::filesystem::path& dir, double timeout) {
   settle(timeout);  // nothing is owed during a case; a failure here only restarts the actor
   running();
-  if (cwd_ != dir) {
-    post_enter(dir);
-    if (!settle(timeout)) throw HarnessError("an actor cannot enter " + dir.string());
-  }
+  if (cwd_ != dir) post_enter(dir);
+}
+
+ActorProcess& ActorSlot::finish_entering(const std::filesystem::path& dir, double timeout) {
+  if (!settle(timeout)) throw HarnessError("an actor cannot enter " + dir.string());
   return running();
 }
 
@@ -139,9 +145,11 @@ size_t batch_length(const std::vector<Call>& calls, size_t first) {
 
 std::vector<Answers> run_batch(Side& oracle, Side& target, const std::vector<Call>& calls, size_t first, size_t count,
                                double timeout) {
-  const size_t who = calls.at(first).actor;
-  ActorProcess& oracle_actor = oracle.actors.at(who).in(oracle.workdir, timeout);
-  ActorProcess& target_actor = target.actors.at(who).in(target.workdir, timeout);
+  ActorSlot &oracle_slot = oracle.actors.at(calls.at(first).actor), &target_slot = target.actors.at(calls[first].actor);
+  oracle_slot.start_entering(oracle.workdir, timeout);
+  target_slot.start_entering(target.workdir, timeout);
+  ActorProcess& oracle_actor = oracle_slot.finish_entering(oracle.workdir, timeout);
+  ActorProcess& target_actor = target_slot.finish_entering(target.workdir, timeout);
   std::vector<std::pair<bool, bool>> sent;  // oracle, target
   for (size_t i = first; i < first + count; ++i)
     sent.emplace_back(oracle_actor.send(calls[i].request), target_actor.send(calls[i].request));

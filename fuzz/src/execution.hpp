@@ -25,6 +25,9 @@ class ActorSlot {
   // The actor, confined to `dir` (entering it first if elsewhere); throws HarnessError if it
   // cannot get there.
   ActorProcess& in(const std::filesystem::path& dir, double timeout);
+  // in() in two halves, so that several actors (both sides') enter at once.
+  void start_entering(const std::filesystem::path& dir, double timeout);
+  ActorProcess& finish_entering(const std::filesystem::path& dir, double timeout);
   // Sends a harness request without waiting for its answer; settle() collects it. An actor
   // answers in order, so requests to several actors, or several to one, are under way at once.
   // Nothing that names a path may follow an unsettled `chdir`: a failed one leaves the actor
