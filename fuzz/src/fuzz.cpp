@@ -20,7 +20,7 @@
 #include <stdexcept>
 #include <utility>
 
-#include "fusecheck/actor.hpp"
+#include "execution.hpp"
 #include "fusecheck/data_dir.hpp"
 #include "normalise.hpp"
 #include "operation.hpp"
@@ -28,112 +28,6 @@
 
 namespace fusecheck::fuzz {
 namespace {
-
-// One of the fuzzer's actors on one side, started on first use and respawned when a hang or
-// crash on the target made it unusable; it enters the case's workdir when it first acts there.
-class ActorSlot {
- public:
-  ActorSlot(std::string executable, Identity identity)
-      : executable_(std::move(executable)), identity_(std::move(identity)) {}
-  ActorProcess& in(const std::filesystem::path& dir, double timeout) {
-    if (!actor_ || !actor_->usable()) {
-      actor_ = ActorProcess::start(executable_, identity_);  // throws HarnessError
-      cwd_.clear();
-    }
-    if (cwd_ != dir) {
-      auto reply = actor_->call({{"op", "chdir"}, {"path", dir.string()}}, deadline_after(timeout));
-      if (reply.status != ActorProcess::Reply::Status::ok || !reply.body.value("ok", false))
-        throw HarnessError("an actor cannot enter " + dir.string());
-      cwd_ = dir;
-    }
-    return *actor_;
-  }
-  void stop() { actor_.reset(); }
-  // Back to `dir` if it is running and elsewhere (closing what it holds open).
-  void leave(const std::filesystem::path& dir, double timeout) {
-    if (actor_ && actor_->usable() && cwd_ != dir) in(dir, timeout);
-  }
-  static Clock::time_point deadline_after(double seconds) {
-    return Clock::now() + std::chrono::milliseconds(static_cast<long>(seconds * 1000));
-  }
-
- private:
-  std::string executable_;
-  Identity identity_;
-  std::unique_ptr<ActorProcess> actor_;
-  std::filesystem::path cwd_;
-};
-
-// A filesystem under comparison: its root, one actor per fuzz identity, the current case's
-// workdir and the observer that normalises its results.
-struct Side {
-  Side(const std::string& executable, std::filesystem::path root_dir) : root(std::move(root_dir)) {
-    for (const auto& actor : fuzz_actors()) actors.emplace_back(executable, actor.identity);
-  }
-  std::filesystem::path root, workdir;
-  std::vector<ActorSlot> actors;
-  SideObserver observer;
-  void stop() {
-    for (auto& actor : actors) actor.stop();
-  }
-};
-
-bool call_ok(ActorProcess& actor, const json& request, double timeout) {
-  auto reply = actor.call(request, ActorSlot::deadline_after(timeout));
-  return reply.status == ActorProcess::Reply::Status::ok && reply.body.value("ok", false);
-}
-
-// A fresh, empty 0777 directory per test case on both sides, as `fusecheck replay` gives a
-// scenario; removed afterwards so cases never see each other's names.
-class CaseWorkdirs {
- public:
-  CaseWorkdirs(std::vector<Side*> sides, std::string name, double timeout)
-      : sides_(std::move(sides)), name_(std::move(name)), timeout_(timeout) {
-    for (Side* side : sides_) {
-      auto& root_actor = side->actors.at(0).in(side->root, timeout_);
-      if (!call_ok(root_actor, {{"op", "prepare_workdir"}, {"path", name_}, {"mode", 0777}, {"uid", 0}, {"gid", 0}},
-                   timeout_))
-        throw HarnessError("cannot make a workdir under " + side->root.string());
-      side->workdir = side->root / name_;
-    }
-  }
-  ~CaseWorkdirs() {
-    for (Side* side : sides_) {
-      try {
-        // Every actor leaves first: that closes its descriptors, so the files it held open
-        // are freed now and not during the next case (whose statvfs deltas would see them).
-        for (auto& actor : side->actors) actor.leave(side->root, timeout_);
-        call_ok(side->actors.at(0).in(side->root, timeout_), {{"op", "rmtree"}, {"path", name_}}, timeout_);
-      } catch (const std::exception&) {
-        // A target that died mid-case: the failure is already recorded; nothing to clean.
-      }
-    }
-  }
-
- private:
-  std::vector<Side*> sides_;
-  std::string name_;
-  double timeout_;
-};
-
-// Whether actors of other uids reach the target (a FUSE mount needs allow_other); when they
-// do not, the fuzzer runs as root alone rather than report EACCES as a difference.
-bool other_users_reach(Side& target, double timeout) {
-  const std::string probe = "fuzz-" + std::to_string(::getpid()) + "-probe";
-  auto& root_actor = target.actors.at(0).in(target.root, timeout);
-  if (!call_ok(root_actor, {{"op", "prepare_workdir"}, {"path", probe}, {"mode", 0777}, {"uid", 0}, {"gid", 0}},
-               timeout))
-    throw HarnessError("cannot make a workdir under " + target.root.string());
-  bool reached = true;
-  try {
-    target.actors.at(1).in(target.root / probe, timeout);
-  } catch (const HarnessError&) {
-    reached = false;
-  }
-  target.actors.at(1).stop();
-  call_ok(root_actor, {{"op", "rmtree"}, {"path", probe}}, timeout);
-  return reached;
-}
 
 struct Differential {
   Side& target;
@@ -144,23 +38,12 @@ struct Differential {
   bool stopped() const { return options.stop && options.stop->load(); }
 };
 
-// Both sides make the call at once (they are independent filesystems), then both answers
-// are normalised by their side's observer.
-std::pair<Observed, Observed> run_on_both(Differential& sut, const Call& made) {
-  const double timeout = sut.options.step_timeout;
-  ActorProcess& oracle = sut.oracle.actors.at(made.actor).in(sut.oracle.workdir, timeout);
-  ActorProcess& target = sut.target.actors.at(made.actor).in(sut.target.workdir, timeout);
-  const bool oracle_sent = oracle.send(made.request), target_sent = target.send(made.request);
-  auto receive = [&](ActorProcess& actor, bool sent) {
-    if (!sent) return ActorProcess::Reply{ActorProcess::Reply::Status::died, {}, "the actor is gone"};
-    return actor.receive(ActorSlot::deadline_after(timeout));
-  };
-  auto oracle_reply = receive(oracle, oracle_sent);
-  auto target_reply = receive(target, target_sent);
-  return {sut.oracle.observer.observe(made.request, oracle_reply.body, static_cast<int>(oracle_reply.status),
-                                      oracle_reply.detail),
-          sut.target.observer.observe(made.request, target_reply.body, static_cast<int>(target_reply.status),
-                                      target_reply.detail)};
+// Both sides' answers to a call, each normalised by its side's observer, in call order.
+std::pair<Observed, Observed> observe_both(Differential& sut, const Call& made, const Answers& answers) {
+  return {sut.oracle.observer.observe(made.request, answers.oracle.body, static_cast<int>(answers.oracle.status),
+                                      answers.oracle.detail),
+          sut.target.observer.observe(made.request, answers.target.body, static_cast<int>(answers.target.status),
+                                      answers.target.detail)};
 }
 
 struct FsCommand : rc::state::Command<NameModel, Differential> {
@@ -172,15 +55,22 @@ struct FsCommand : rc::state::Command<NameModel, Differential> {
   void run(const NameModel&, Differential& sut) const override {
     if (sut.stopped()) return;  // interrupted: finish quickly, the result is discarded
     bool first = true;
-    for (const auto& made : operation.calls()) {
-      auto [expected, got] = run_on_both(sut, made);
-      drop_unknown_times(expected.result, got.result);
-      json expected_result = expected.result, got_result = got.result;
-      forgive_known(sut.options.known, made.request, expected_result, got_result);
-      sut.steps.push_back({made, std::move(expected), std::move(got), std::exchange(first, false)});
-      sut.owners.push_back(&operation);
-      if (expected_result != got_result)
-        RC_FAIL(scenario_step(made) + ": tmpfs gave " + expected_result.dump() + ", the target " + got_result.dump());
+    const auto calls = operation.calls();
+    for (size_t at = 0; at < calls.size();) {
+      const size_t count = batch_length(calls, at);  // both sides make a batch of calls at once
+      const auto answers = run_batch(sut.oracle, sut.target, calls, at, count, sut.options.step_timeout);
+      for (size_t i = 0; i < count; ++i) {
+        const Call& made = calls[at + i];
+        auto [expected, got] = observe_both(sut, made, answers[i]);
+        drop_unknown_times(expected.result, got.result);
+        json expected_result = expected.result, got_result = got.result;
+        forgive_known(sut.options.known, made.request, expected_result, got_result);
+        sut.steps.push_back({made, std::move(expected), std::move(got), std::exchange(first, false)});
+        sut.owners.push_back(&operation);
+        if (expected_result != got_result)
+          RC_FAIL(scenario_step(made) + ": tmpfs gave " + expected_result.dump() + ", the target " + got_result.dump());
+      }
+      at += count;
     }
   }
   void show(std::ostream& os) const override { os << operation; }
@@ -254,9 +144,10 @@ Result check_against_tmpfs(const std::filesystem::path& mountpoint, const Option
   RecordedCase last_failure;
   int case_number = 0;
   const std::string case_prefix = "fuzz-" + std::to_string(::getpid()) + "-";
+  CaseWorkdirs workdirs({&target, &oracle}, options.step_timeout);
   auto property = [&] {
     if (options.stop && options.stop->load()) return;
-    CaseWorkdirs workdirs({&target, &oracle}, case_prefix + std::to_string(++case_number), options.step_timeout);
+    CaseWorkdirs::Scope workdir(workdirs, case_prefix + std::to_string(++case_number));
     target.observer = SideObserver(compare);
     oracle.observer = SideObserver(CompareOptions{compare.blocks, compare.statfs, /*coarse_times=*/true});
     Differential sut{target, oracle, options, {}, {}};
@@ -298,6 +189,7 @@ Result check_against_tmpfs(const std::filesystem::path& mountpoint, const Option
   } else {
     throw HarnessError("rapidcheck could not run the property: " + result.report);
   }
+  workdirs.finish();
   target.stop();
   oracle.stop();
   if (options.stop && options.stop->load()) {

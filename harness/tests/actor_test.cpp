@@ -1,10 +1,15 @@
 // Tests of the actor process and its client: identity switching, answers, deadlines on a
-// call that blocks, and a killed actor reported with its signal, never a hang.
+// call that blocks, a killed actor reported with its signal, never a hang, and the workdir
+// removal (rmtree) that must stay on its side of symlinks and mounts.
 #include <gtest/gtest.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <memory>
 
 #include "fusecheck/actor.hpp"
 #include "fusecheck/data_dir.hpp"
@@ -95,6 +100,73 @@ TEST(Actor, AMissingExecutableIsAHarnessErrorSayingWhich) {
     EXPECT_NE(std::string(error.what()).find("/nonexistent/fusecheck-actor"), std::string::npos) << error.what();
     EXPECT_EQ(error.exit_code, exit_code::broken);
   }
+}
+
+// A scratch directory with a tree to remove (`top`) and, beside it, what must survive.
+struct RemovalTree : testing::Test {
+  std::filesystem::path scratch =
+      std::filesystem::temp_directory_path() / ("fusecheck-rmtree-" + std::to_string(::getpid()));
+  std::filesystem::path top = scratch / "top", outside = scratch / "outside";
+  std::unique_ptr<ActorProcess> actor = ActorProcess::start(actor_path(), Identity{});
+
+  void SetUp() override {
+    std::filesystem::create_directories(top);
+    std::filesystem::create_directories(outside);
+    std::ofstream(outside / "sentinel") << "keep";
+  }
+  void TearDown() override {
+    ::umount2((top / "full/mnt").c_str(), MNT_DETACH);  // NeverCrossesIntoAnotherMount's, even if it failed
+    std::filesystem::remove_all(scratch);
+  }
+  ActorProcess::Reply rmtree(const std::filesystem::path& path) {
+    return actor->call({{"op", "rmtree"}, {"path", path.string()}}, Clock::now() + 10s);
+  }
+};
+
+TEST_F(RemovalTree, RemovesFilesAndDirectoriesEmptyOrNotButNeverFollowsASymlink) {
+  for (int i = 0; i < 30; ++i) std::filesystem::create_directory(top / ("empty" + std::to_string(i)));
+  std::filesystem::create_directories(top / "full/inner/deeper");
+  for (const char* file : {"a", "full/b", "full/inner/c", "full/inner/deeper/d"}) std::ofstream(top / file) << "x";
+  std::filesystem::create_directory_symlink(outside, top / "to-outside");
+  std::filesystem::create_directory_symlink(outside, top / "full/inner/to-outside");
+  ASSERT_EQ(::mkfifo((top / "fifo").c_str(), 0600), 0);
+  auto reply = rmtree(top);
+  ASSERT_TRUE(reply.body.value("ok", false)) << reply.body;
+  EXPECT_FALSE(std::filesystem::exists(top));
+  EXPECT_TRUE(std::filesystem::exists(outside / "sentinel"));
+}
+
+TEST_F(RemovalTree, RemovesATreeDeeperThanItKeepsDescriptorsFor) {
+  std::filesystem::path deep = top;
+  for (int level = 0; level < 100; ++level) deep /= "d";
+  std::filesystem::create_directories(deep);
+  std::ofstream(deep / "file") << "x";
+  std::filesystem::create_directory_symlink(outside, deep / "to-outside");
+  auto reply = rmtree(top);
+  ASSERT_TRUE(reply.body.value("ok", false)) << reply.body;
+  EXPECT_FALSE(std::filesystem::exists(top));
+  EXPECT_TRUE(std::filesystem::exists(outside / "sentinel"));
+}
+
+TEST_F(RemovalTree, ASymlinkAtTheTopIsUnlinkedNotFollowedAndAMissingPathIsENOENT) {
+  std::filesystem::remove(top);
+  std::filesystem::create_directory_symlink(outside, top);
+  auto reply = rmtree(top);
+  ASSERT_TRUE(reply.body.value("ok", false)) << reply.body;
+  EXPECT_FALSE(std::filesystem::is_symlink(top));
+  EXPECT_TRUE(std::filesystem::exists(outside / "sentinel"));
+  EXPECT_EQ(rmtree(top).body["errno"], ENOENT);
+}
+
+TEST_F(RemovalTree, NeverCrossesIntoAnotherMount) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to mount a tmpfs";
+  const auto mountpoint = top / "full/mnt";
+  std::filesystem::create_directories(mountpoint);
+  ASSERT_EQ(::mount("tmpfs", mountpoint.c_str(), "tmpfs", 0, "size=1m"), 0) << std::strerror(errno);
+  std::ofstream(mountpoint / "inside") << "keep";
+  auto reply = rmtree(top);
+  EXPECT_FALSE(reply.body.value("ok", true)) << reply.body;
+  EXPECT_TRUE(std::filesystem::exists(mountpoint / "inside"));
 }
 
 }  // namespace

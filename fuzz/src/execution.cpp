@@ -1,0 +1,184 @@
+// The fuzzer's actors and case workdirs on both sides (execution.hpp). Harness requests of a
+// case boundary are sent to every actor first and answered afterwards, so both sides and all
+// actors work at once instead of one round trip after another.
+#include "execution.hpp"
+
+#include <unistd.h>
+
+#include "operation.hpp"
+
+namespace fusecheck::fuzz {
+
+Clock::time_point ActorSlot::deadline_after(double seconds) {
+  return Clock::now() + std::chrono::milliseconds(static_cast<long>(seconds * 1000));
+}
+
+ActorProcess& ActorSlot::running() {
+  // Never restarted under answers still owed: settle() must see that they were lost.
+  if (!actor_ || (!actor_->usable() && must_succeed_.empty())) {
+    actor_ = ActorProcess::start(executable_, identity_);  // throws HarnessError
+    cwd_.clear();
+  }
+  return *actor_;
+}
+
+void ActorSlot::post(const nlohmann::json& request, bool must_succeed) {
+  ActorProcess& actor = running();
+  must_succeed_.push_back(must_succeed);
+  actor.send(request);  // a failed send leaves the actor unusable: settle() sees it gone
+}
+
+void ActorSlot::post_enter(const std::filesystem::path& dir) {
+  post({{"op", "chdir"}, {"path", dir.string()}}, true);
+  cwd_ = dir;
+}
+
+void ActorSlot::post_leave() {
+  if (!actor_ || !actor_->usable() || !confined()) return;
+  post({{"op", "reset"}}, true);
+  cwd_.clear();
+}
+
+bool ActorSlot::settle(double timeout) {
+  bool ok = true;
+  for (bool must_succeed : must_succeed_) {
+    auto reply = actor_->receive(deadline_after(timeout));
+    const bool succeeded = reply.status == ActorProcess::Reply::Status::ok && reply.body.value("ok", false);
+    if (must_succeed && !succeeded) ok = false;
+  }
+  must_succeed_.clear();
+  // Where a failed request left the actor is unknown (a failed chdir leaves it unconfined):
+  // a fresh one starts unconfined for sure.
+  if (!ok) stop();
+  return ok;
+}
+
+ActorProcess& ActorSlot::in(const std::filesystem::path& dir, double timeout) {
+  start_entering(dir, timeout);
+  return finish_entering(dir, timeout);
+}
+
+void ActorSlot::start_entering(const std::filesystem::path& dir, double timeout) {
+  settle(timeout);  // nothing is owed during a case; a failure here only restarts the actor
+  running();
+  if (cwd_ != dir) post_enter(dir);
+}
+
+ActorProcess& ActorSlot::finish_entering(const std::filesystem::path& dir, double timeout) {
+  if (!settle(timeout)) throw HarnessError("an actor cannot enter " + dir.string());
+  return running();
+}
+
+void ActorSlot::stop() {
+  actor_.reset();
+  cwd_.clear();
+  must_succeed_.clear();
+}
+
+Side::Side(const std::string& executable, std::filesystem::path root_dir) : root(std::move(root_dir)) {
+  for (const auto& actor : fuzz_actors()) actors.emplace_back(executable, actor.identity);
+}
+
+void Side::stop() {
+  for (auto& actor : actors) actor.stop();
+}
+
+namespace {
+
+// Workdir requests name absolute paths, so the root actor makes them unconfined (post_leave).
+nlohmann::json prepare_request(const std::filesystem::path& dir) {
+  return {{"op", "prepare_workdir"}, {"path", dir.string()}, {"mode", 0777}, {"uid", 0}, {"gid", 0}};
+}
+
+nlohmann::json remove_request(const std::filesystem::path& dir) { return {{"op", "rmtree"}, {"path", dir.string()}}; }
+
+}  // namespace
+
+void CaseWorkdirs::begin(const std::string& name) {
+  finish();  // what end() left under way
+  for (Side* side : sides_) {
+    side->workdir = side->root / name;
+    ActorSlot& root = side->actors.at(0);
+    root.post_leave();
+    root.post(prepare_request(side->workdir), true);
+    root.post_enter(side->workdir);
+  }
+  std::vector<Side*> made, failed;
+  for (Side* side : sides_) (side->actors.at(0).settle(timeout_) ? made : failed).push_back(side);
+  if (!failed.empty()) {
+    // Only what this case made is removed: a directory that was there already is not ours.
+    for (Side* side : made) post_removal(*side, name);
+    throw HarnessError("cannot make a workdir under " + failed.front()->root.string());
+  }
+  name_ = name;
+}
+
+void CaseWorkdirs::end() noexcept {
+  if (name_.empty()) return;
+  for (Side* side : sides_) post_removal(*side, name_);
+  name_.clear();
+}
+
+void CaseWorkdirs::post_removal(Side& side, const std::string& name) noexcept {
+  try {
+    for (auto& actor : side.actors) actor.post_leave();
+    side.actors.at(0).post(remove_request(side.root / name), false);
+  } catch (const std::exception&) {
+    // A target that died mid-case: the failure is already recorded; nothing to clean.
+  }
+}
+
+void CaseWorkdirs::finish() noexcept {
+  for (Side* side : sides_)
+    for (auto& actor : side->actors) actor.settle(timeout_);
+}
+
+size_t batch_length(const std::vector<Call>& calls, size_t first) {
+  auto is_stat = [](const Call& call) {
+    const auto& op = call.request.at("op");
+    return op == "lstat" || op == "fstat";
+  };
+  size_t end = first + 1;
+  while (end < calls.size() && calls[end].actor == calls[first].actor && is_stat(calls[end])) ++end;
+  return end - first;
+}
+
+std::vector<Answers> run_batch(Side& oracle, Side& target, const std::vector<Call>& calls, size_t first, size_t count,
+                               double timeout) {
+  ActorSlot &oracle_slot = oracle.actors.at(calls.at(first).actor), &target_slot = target.actors.at(calls[first].actor);
+  oracle_slot.start_entering(oracle.workdir, timeout);
+  target_slot.start_entering(target.workdir, timeout);
+  ActorProcess& oracle_actor = oracle_slot.finish_entering(oracle.workdir, timeout);
+  ActorProcess& target_actor = target_slot.finish_entering(target.workdir, timeout);
+  std::vector<std::pair<bool, bool>> sent;  // oracle, target
+  for (size_t i = first; i < first + count; ++i)
+    sent.emplace_back(oracle_actor.send(calls[i].request), target_actor.send(calls[i].request));
+  auto receive = [&](ActorProcess& actor, bool was_sent) {
+    if (!was_sent) return ActorProcess::Reply{ActorProcess::Reply::Status::died, {}, "the actor is gone"};
+    return actor.receive(ActorSlot::deadline_after(timeout));
+  };
+  std::vector<Answers> answers;
+  for (const auto& [oracle_sent, target_sent] : sent)
+    answers.push_back({receive(oracle_actor, oracle_sent), receive(target_actor, target_sent)});
+  return answers;
+}
+
+bool other_users_reach(Side& target, double timeout) {
+  const auto probe = target.root / ("fuzz-" + std::to_string(::getpid()) + "-probe");
+  ActorSlot& root = target.actors.at(0);
+  root.post_leave();
+  root.post(prepare_request(probe), true);
+  if (!root.settle(timeout)) throw HarnessError("cannot make a workdir under " + target.root.string());
+  bool reached = true;
+  try {
+    target.actors.at(1).in(probe, timeout);
+  } catch (const HarnessError&) {
+    reached = false;
+  }
+  target.actors.at(1).stop();
+  root.post(remove_request(probe), false);
+  root.settle(timeout);
+  return reached;
+}
+
+}  // namespace fusecheck::fuzz

@@ -1,0 +1,120 @@
+// How the fuzzer's requests reach the two filesystems (the target and the tmpfs oracle): per
+// side one actor process per fuzz identity, kept across test cases, and a fresh workdir per
+// case, made and removed with requests that are under way on every actor of both sides at once.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "fusecheck/actor.hpp"
+#include "normalise.hpp"
+#include "operation.hpp"
+
+namespace fusecheck::fuzz {
+
+// One of the fuzzer's actors on one side, started on first use and restarted when a hang or
+// crash on the target made it unusable. It is either unconfined (at the real root: absolute
+// paths resolve as in the fuzzer) or confined to the directory it entered last.
+class ActorSlot {
+ public:
+  ActorSlot(std::string executable, Identity identity)
+      : executable_(std::move(executable)), identity_(std::move(identity)) {}
+  // The actor, confined to `dir` (entering it first if elsewhere); throws HarnessError if it
+  // cannot get there.
+  ActorProcess& in(const std::filesystem::path& dir, double timeout);
+  // in() in two halves, so that several actors (both sides') enter at once.
+  void start_entering(const std::filesystem::path& dir, double timeout);
+  ActorProcess& finish_entering(const std::filesystem::path& dir, double timeout);
+  // Sends a harness request without waiting for its answer; settle() collects it. An actor
+  // answers in order, so requests to several actors, or several to one, are under way at once.
+  // Nothing that names a path may follow an unsettled `chdir`: a failed one leaves the actor
+  // unconfined, where a relative path would resolve outside the workdir.
+  void post(const nlohmann::json& request, bool must_succeed);
+  void post_enter(const std::filesystem::path& dir);  // a chdir that must succeed
+  void post_leave();  // if confined: back to the real root, closing every descriptor it holds
+  // Collects every posted answer; false if one that had to succeed did not (or the actor
+  // hung or died). An actor whose chdir failed counts as unconfined again.
+  bool settle(double timeout);
+  bool confined() const { return !cwd_.empty(); }
+  void stop();
+  static Clock::time_point deadline_after(double seconds);
+
+ private:
+  ActorProcess& running();
+  std::string executable_;
+  Identity identity_;
+  std::unique_ptr<ActorProcess> actor_;
+  std::filesystem::path cwd_;       // empty: unconfined
+  std::vector<bool> must_succeed_;  // per posted request not yet settled
+};
+
+// A filesystem under comparison: its root, one actor per fuzz identity and the observer that
+// normalises its results in the current case.
+struct Side {
+  Side(const std::string& executable, std::filesystem::path root_dir);
+  std::filesystem::path root, workdir;
+  std::vector<ActorSlot> actors;  // fuzz_actors() order: actors[0] is root
+  SideObserver observer;
+  void stop();
+};
+
+// The case workdirs of both sides: begin() makes a fresh, empty 0777 directory per side (as
+// `fusecheck replay` gives a scenario) with the root actor inside; end() sends every actor
+// that entered it back out (closing its descriptors, so that files it held open are freed
+// before the next case's statvfs) and removes the directory. end() only sends; the next
+// begin() or finish() waits for the answers, so the removal overlaps with what comes between.
+class CaseWorkdirs {
+ public:
+  CaseWorkdirs(std::vector<Side*> sides, double timeout) : sides_(std::move(sides)), timeout_(timeout) {}
+  ~CaseWorkdirs() { finish(); }
+  CaseWorkdirs(const CaseWorkdirs&) = delete;
+  CaseWorkdirs& operator=(const CaseWorkdirs&) = delete;
+  void begin(const std::string& name);  // throws HarnessError when a workdir cannot be made
+  void end() noexcept;
+  void finish() noexcept;
+
+  // begin() on construction, end() on destruction (also when a case fails by throwing).
+  class Scope {
+   public:
+    Scope(CaseWorkdirs& workdirs, const std::string& name) : workdirs_(workdirs) { workdirs_.begin(name); }
+    ~Scope() { workdirs_.end(); }
+    Scope(const Scope&) = delete;
+    Scope& operator=(const Scope&) = delete;
+
+   private:
+    CaseWorkdirs& workdirs_;
+  };
+
+ private:
+  // Every actor of `side` out of the workdir `name`, then the root actor removes it.
+  static void post_removal(Side& side, const std::string& name) noexcept;
+  std::vector<Side*> sides_;
+  double timeout_;
+  std::string name_;  // the current case's workdir name; empty between cases
+};
+
+// One call's answers from both sides.
+struct Answers {
+  ActorProcess::Reply oracle, target;
+};
+
+// How many calls one batch carries from calls[first]: that call and the stats (lstat, fstat)
+// its actor makes right after it, sent together so that they cost one round trip, not one
+// each. Nothing but a stat ever waits unanswered behind another request: a stat changes
+// nothing, so running it after a call that already differed is harmless, whereas a change
+// must not be sent before the stats ahead of it are answered and observed (the observer marks
+// the coarse clock "before every later change" when it reads a stat's answer).
+size_t batch_length(const std::vector<Call>& calls, size_t first);
+// Sends calls[first, first + count) (one actor's) on both sides at once, then collects every
+// answer, also after a hang or a difference, so that no answer is left for a later request.
+std::vector<Answers> run_batch(Side& oracle, Side& target, const std::vector<Call>& calls, size_t first, size_t count,
+                               double timeout);
+
+// Whether actors of other uids reach the target (a FUSE mount needs allow_other); when they
+// do not, the fuzzer runs as root alone rather than report EACCES as a difference.
+bool other_users_reach(Side& target, double timeout);
+
+}  // namespace fusecheck::fuzz
