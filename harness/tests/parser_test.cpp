@@ -324,6 +324,12 @@ TEST(KernelSteps, StepsSetTheScenariosRequirements) {
   for (const char* feature : {"trace", "backend", "root", "fuse"})
     EXPECT_TRUE(kernel.requires_features.count(feature)) << feature;
   EXPECT_EQ(kernel.breaker_mount, std::vector<std::string>{"x"});
+  // The kernel forgets the dentries of any filesystem: drop_caches alone needs root, not FUSE.
+  Scenario forgetting =
+      parse_scenario_text(std::string(header) + "steps:\n  - {op: drop_caches, what: dentries}\n", "s.yaml", "area/s")
+          .at(0);
+  EXPECT_TRUE(forgetting.requires_features.count("root"));
+  EXPECT_FALSE(forgetting.requires_features.count("fuse"));
 }
 
 }  // namespace
