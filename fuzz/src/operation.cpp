@@ -125,7 +125,7 @@ std::string any_name(const NameModel& model) {
 
 size_t any_actor(const NameModel& model) {
   if (model.actors < 3) return 0;
-  return *rc::gen::weightedElement<size_t>({{2, 0}, {1, 1}, {1, 2}});
+  return *rc::gen::weightedElement<size_t>({{4, 0}, {1, 1}, {1, 2}});
 }
 
 long long any_uid() { return *rc::gen::element<long long>(-1, 0, 1000, 1001); }
