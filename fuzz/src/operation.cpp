@@ -584,6 +584,64 @@ std::vector<Call> descriptor_calls(const Operation& op) {
   return calls;
 }
 
+// create_file, pwrite, truncate, read_file. A path write and a truncate are read back
+// whole, as fsx reads back what it wrote: what a shrink let go must read as zeros after a
+// grow, and a large file is read in large requests.
+std::vector<Call> data_calls(const Operation& op) {
+  const size_t who = op.actor;
+  std::vector<Call> calls;
+  switch (op.kind) {
+    case OpKind::create_file:
+      calls.push_back(with_data(call(who, "create_file", {{"path", op.path}, {"mode", op.mode}}), op));
+      observe_paths(calls, {op.path, parent_of(op.path)});
+      return calls;
+    case OpKind::pwrite: {
+      const auto opening = op.flags.empty() ? std::vector<std::string>{"O_WRONLY"} : op.flags;
+      calls = {call(who, "open",
+                    {{"path", op.path}, {"flags", flags_value(FlagFamily::open, opening)}, {"mode", 0644}, {"fd", "w"}},
+                    opening),
+               with_data(call(who, "pwrite", {{"fd", "w"}, {"offset", op.offset}}), op),
+               call(who, "close", {{"fd", "w"}})};
+      break;
+    }
+    case OpKind::truncate: calls.push_back(call(who, "truncate", {{"path", op.path}, {"size", op.size}})); break;
+    default: return {call(who, "read_file", {{"path", op.path}})};
+  }
+  observe_paths(calls, {op.path});
+  calls.push_back(call(0, "read_file", {{"path", op.path}}));
+  return calls;
+}
+
+// stat, listdir, dir_identity, statvfs, forget: calls that change nothing in the name space.
+std::vector<Call> observation_calls(const Operation& op) {
+  const size_t who = op.actor;
+  const std::string& path = op.path;
+  switch (op.kind) {
+    case OpKind::stat: return {call(who, "lstat", {{"path", path}})};
+    case OpKind::listdir: return {call(who, "listdir", {{"path", path}})};
+    case OpKind::dir_identity: {
+      // d_ino of "." and ".." against st_ino: the directory is stat'ed first so that its
+      // identity is known when readdir reports it.
+      std::vector<Call> calls = {call(0, "lstat", {{"path", path}}),
+                                 call(0, "lstat", {{"path", parent_of(path)}}),
+                                 call(who, "opendir", {{"path", path}, {"dir", "r"}}),
+                                 call(who, "readdir", {{"dir", "r"}}),
+                                 call(who, "readdir", {{"dir", "r"}}),
+                                 call(who, "closedir", {{"dir", "r"}})};
+      // Closed at once: whether entries made later show up in an open stream is unspecified.
+      if (path == ".") calls.erase(calls.begin() + 1);
+      return calls;
+    }
+    case OpKind::forget:
+      // The kernel forgets every unused dentry and inode, so the next call on a name looks it
+      // up again: a target that miscounts lookups, or keeps state only while the kernel
+      // holds a node, shows it there. (A `remount` step would be a second kind of forgetting:
+      // it would go here as another call, with runs_in_fuzzer() remounting the target.)
+      return {Call{{{"op", "drop_caches"}, {"what", "dentries"}}, 0, {}, std::nullopt}};  // no actor op
+    default: return {call(who, "statvfs", {{"path", path}})};
+  }
+}
+
 }  // namespace
 
 std::vector<Call> Operation::calls() const {
@@ -597,26 +655,9 @@ std::vector<Call> Operation::calls() const {
   };
   switch (kind) {
     case OpKind::create_file:
-      changing(with_data(call(who, "create_file", {{"path", path}, {"mode", mode}}), *this), {path, parent});
-      break;
-    case OpKind::pwrite: {
-      const auto opening = flags.empty() ? std::vector<std::string>{"O_WRONLY"} : flags;
-      calls = {call(who, "open",
-                    {{"path", path}, {"flags", flags_value(FlagFamily::open, opening)}, {"mode", 0644}, {"fd", "w"}},
-                    opening),
-               with_data(call(who, "pwrite", {{"fd", "w"}, {"offset", offset}}), *this),
-               call(who, "close", {{"fd", "w"}})};
-      observe_paths(calls, {path});
-      calls.push_back(call(0, "read_file", {{"path", path}}));  // see truncate
-      break;
-    }
+    case OpKind::pwrite:
     case OpKind::truncate:
-      // The observation includes the bytes, as fsx reads back what it wrote: what a shrink let
-      // go must read as zeros after a grow, and a large file is read in large requests.
-      changing(call(who, "truncate", {{"path", path}, {"size", size}}), {path});
-      calls.push_back(call(0, "read_file", {{"path", path}}));
-      break;
-    case OpKind::read_file: calls.push_back(call(who, "read_file", {{"path", path}})); break;
+    case OpKind::read_file: return data_calls(*this);
     case OpKind::mkdir:
     case OpKind::rmdir:
     case OpKind::unlink:
@@ -647,28 +688,11 @@ std::vector<Call> Operation::calls() const {
     case OpKind::utimensat:
       changing(call(who, "utimensat", {{"path", path}, {"atime", atime}, {"mtime", mtime}}), {path});
       break;
-    case OpKind::stat: calls.push_back(call(who, "lstat", {{"path", path}})); break;
-    case OpKind::listdir: calls.push_back(call(who, "listdir", {{"path", path}})); break;
+    case OpKind::stat:
+    case OpKind::listdir:
     case OpKind::dir_identity:
-      // d_ino of "." and ".." against st_ino: the directory is stat'ed first so that its
-      // identity is known when readdir reports it.
-      calls = {call(0, "lstat", {{"path", path}}),
-               call(0, "lstat", {{"path", parent_of(path)}}),
-               call(who, "opendir", {{"path", path}, {"dir", "r"}}),
-               call(who, "readdir", {{"dir", "r"}}),
-               call(who, "readdir", {{"dir", "r"}}),
-               call(who, "closedir", {{"dir", "r"}})};
-      // Closed at once: whether entries made later show up in an open stream is unspecified.
-      if (path == ".") calls.erase(calls.begin() + 1);
-      break;
-    case OpKind::statvfs: calls.push_back(call(who, "statvfs", {{"path", path}})); break;
-    case OpKind::forget:
-      // The kernel forgets every unused dentry and inode, so the next call on a name looks it
-      // up again: a target that miscounts lookups, or keeps state only while the kernel
-      // holds a node, shows it there. (A `remount` step would be a second kind of forgetting:
-      // it would go here as another call, with runs_in_fuzzer() remounting the target.)
-      calls.push_back(Call{{{"op", "drop_caches"}, {"what", "dentries"}}, 0, {}, std::nullopt});  // no actor op
-      break;
+    case OpKind::statvfs:
+    case OpKind::forget: return observation_calls(*this);
     case OpKind::setxattr:
       calls.push_back(
           with_data(call(who, "setxattr",
