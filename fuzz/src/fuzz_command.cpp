@@ -19,7 +19,7 @@ CLI::App* add_fuzz_command(CLI::App& app, CommandOptions& options) {
   command->add_option("--fs", options.fs, "target: memfs, exec:CMD, dir:PATH (default memfs)");
   command->add_option("--seed", options.seed, "rapidcheck seed (default: random, printed)");
   command->add_option("--runs", options.runs, "sequences that must pass (default 1000)")->check(CLI::PositiveNumber);
-  command->add_option("--max-steps", options.max_steps, "longest sequences, about (default 30)")
+  command->add_option("--max-steps", options.max_steps, "longest sequences, about (default 45)")
       ->check(CLI::PositiveNumber);
   command
       ->add_option("--name-max", options.name_max,

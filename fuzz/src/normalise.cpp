@@ -74,6 +74,9 @@ json SideObserver::stat_fields(const json& stat, Links& links) {
     // compared only across calls that cannot mark it.
     for (const char* time : {"atime", "mtime", "ctime"}) {
       if (std::string(time) == "atime" && before.reads != reads_) continue;
+      // Every path resolved through a symlink reads it: a FUSE daemon sees that (READLINK)
+      // only when the kernel does not hold the link, so its atime is the page cache's call.
+      if (std::string(time) == "atime" && type == "symlink") continue;
       if (before.stat.at(time) != stat.at(time)) {
         fields[time] = "changed";
       } else if (!options_.coarse_times || before.stat.at(time).get<int64_t>() < before.coarse_after) {

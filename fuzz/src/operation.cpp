@@ -13,6 +13,8 @@
 #include <rapidcheck.h>
 #include <sstream>
 
+#include "fusecheck/control_client.hpp"
+#include "fusecheck/errors.hpp"
 #include "fusecheck/names.hpp"
 #include "fusecheck/ops.hpp"
 #include "fusecheck/protocol.hpp"
@@ -129,26 +131,7 @@ size_t any_actor(const NameModel& model) {
 long long any_uid() { return *rc::gen::element<long long>(-1, 0, 1000, 1001); }
 long long any_gid() { return *rc::gen::element<long long>(-1, 0, 1000, 1001, 3000); }
 mode_t any_chmod_mode() {
-  return *rc::gen::element<mode_t>(0644, 0600, 0755, 0444, 0000, 01777, 04755, 02755, 06777, 0777, 02775);
-}
-
-// Every kind, whatever the model holds: generation must not depend on the model, or
-// rapidcheck, regenerating the commands after one it removed while shrinking, would draw
-// different ones and lose the failure. Preconditions reject what does not apply.
-std::vector<OpKind> weighted_kinds() {
-  std::vector<std::pair<uint32_t, OpKind>> kinds = {
-      {6, OpKind::create_file}, {3, OpKind::mkdir},     {2, OpKind::symlink},      {1, OpKind::mknod},
-      {3, OpKind::stat},        {2, OpKind::listdir},   {1, OpKind::dir_identity}, {1, OpKind::statvfs},
-      {3, OpKind::open},        {1, OpKind::populate},  {2, OpKind::list_big},     {1, OpKind::depopulate},
-      {3, OpKind::pwrite},      {2, OpKind::truncate},  {2, OpKind::read_file},    {2, OpKind::rmdir},
-      {3, OpKind::unlink},      {2, OpKind::link},      {4, OpKind::rename},       {2, OpKind::chmod},
-      {2, OpKind::chown},       {2, OpKind::utimensat}, {2, OpKind::setxattr},     {1, OpKind::getxattr},
-      {1, OpKind::removexattr}, {1, OpKind::listxattr}, {2, OpKind::fd_read},      {2, OpKind::fd_write},
-      {1, OpKind::fd_truncate}, {2, OpKind::fd_stat},   {1, OpKind::fd_chmod},     {1, OpKind::fd_chown},
-      {1, OpKind::close}};
-  std::vector<OpKind> weighted;  // each kind repeated by its weight; shrinks towards the front
-  for (const auto& [weight, kind] : kinds) weighted.insert(weighted.end(), weight, kind);
-  return weighted;
+  return *rc::gen::element<mode_t>(0644, 0600, 0755, 0444, 0000, 01777, 04755, 02755, 06777, 0777, 02775, 04777);
 }
 
 void generate_fd_op(Operation& op) {
@@ -179,8 +162,9 @@ void generate_big_dir_op(Operation& op, size_t name_max) {
     op.size = *rc::gen::element<long>(600, 1024, 4096, 0);
     return;
   }
-  // Names of different lengths in each group, so that a small buffer fills at different
-  // places (the bug of pyfuse3 issue 5 needs a long name refused, then a shorter one).
+  // Names of different lengths in each group, and within a group runs of its names between
+  // runs of short ones, so that a small buffer fills at different places (the bug of
+  // pyfuse3 issue 5 needs a long name refused, then a shorter one in the same reply).
   const size_t group = *rc::gen::inRange<size_t>(0, 5);
   const size_t lengths[] = {1, 9, 40, 120, 200};
   const size_t longest = name_max > 3 ? name_max - 3 : 1;  // room for the entry's number
@@ -189,10 +173,198 @@ void generate_big_dir_op(Operation& op, size_t name_max) {
   if (op.kind == OpKind::populate) {
     op.size = *rc::gen::inRange(20, 151);
     op.mode = *rc::gen::element<mode_t>(0644, 0755);
+    op.offset = *rc::gen::element<long>(0, 4, 9);  // the run length; 0: one run, no short names
   } else {
     op.offset = *rc::gen::inRange(0, 20);
     op.size = *rc::gen::inRange(1, 30);
   }
+}
+
+// Open flags drawn independently (access mode, then O_APPEND, O_TRUNC and O_CREAT/O_EXCL),
+// so that every combination a program uses comes up, e.g. a non-owner's O_TRUNC of a setuid
+// file or two O_APPEND writers. O_TRUNC only with write access: O_RDONLY|O_TRUNC is
+// unspecified.
+std::vector<std::string> any_open_flags() {
+  std::vector<std::string> flags = {*rc::gen::element<std::string>("O_RDONLY", "O_WRONLY", "O_RDWR")};
+  const bool writes = flags[0] != "O_RDONLY";
+  if (*rc::gen::element<bool>(false, true)) flags.push_back("O_APPEND");
+  if (writes && *rc::gen::weightedElement<bool>({{2, false}, {1, true}})) flags.push_back("O_TRUNC");
+  const int creation = *rc::gen::weightedElement<int>({{3, 0}, {2, 1}, {1, 2}});  // none, O_CREAT, O_CREAT|O_EXCL
+  if (creation >= 1) flags.push_back("O_CREAT");
+  if (creation == 2) flags.push_back("O_EXCL");
+  return flags;
+}
+
+// How the path-based write opens its file: for writing, sometimes appending or truncating.
+std::vector<std::string> any_write_flags() {
+  std::vector<std::string> flags = {*rc::gen::element<std::string>("O_WRONLY", "O_RDWR")};
+  if (*rc::gen::weightedElement<bool>({{2, false}, {1, true}})) flags.push_back("O_APPEND");
+  if (*rc::gen::weightedElement<bool>({{2, false}, {1, true}})) flags.push_back("O_TRUNC");
+  return flags;
+}
+
+// File sizes: a few bytes, a page and a bit, and over 64 KiB so that the kernel reads the file
+// in requests larger than 64 KiB (readahead), as it does for any large file.
+long any_file_size() { return *rc::gen::element<long>(0, 1, 5, 24, 5000, 100000); }
+
+void generate_data_op(Operation& op, const NameModel& model) {
+  op.path = any_name(model);  // but for create_file, the precondition wants it to exist
+  switch (op.kind) {
+    case OpKind::create_file:
+      op.mode = *rc::gen::element<mode_t>(0644, 0600, 0755, 04755, 06777);
+      draw_file_data(op, 0);
+      break;
+    case OpKind::pwrite:
+      op.flags = any_write_flags();
+      op.offset = *rc::gen::element<long>(0, 1, 3, 9, 16, 5000);
+      draw_file_data(op, 1);
+      break;
+    case OpKind::truncate: op.size = any_file_size(); break;
+    default: break;  // read_file
+  }
+}
+
+std::string any_link_text() {
+  return *rc::gen::weightedElement<std::string>({{4, "a"},
+                                                 {3, "b"},
+                                                 {3, "d"},
+                                                 {2, "d/a"},
+                                                 {2, "c"},
+                                                 {1, long_link_text(1500)},
+                                                 {1, long_link_text(4095)},
+                                                 {1, long_link_text(4096)}});
+}
+
+void generate_namespace_op(Operation& op, const NameModel& model) {
+  op.path = any_name(model);  // link, rename, rmdir, unlink: the precondition wants it to exist
+  switch (op.kind) {
+    case OpKind::mkdir: op.mode = *rc::gen::element<mode_t>(0755, 0700, 0777, 02775); break;
+    case OpKind::symlink: op.other = any_link_text(); break;
+    case OpKind::mknod:
+      op.path = *rc::gen::element<std::string>("p", "d/p");
+      op.text = *rc::gen::element<std::string>("fifo", "chr");
+      op.minor = op.text == "chr" ? *rc::gen::inRange(1, 10) : 0;
+      op.mode = *rc::gen::element<mode_t>(0644, 0600);
+      break;
+    case OpKind::link:
+    case OpKind::rename:
+      op.other = any_name(model);  // not a device node: they stay at p, never behind a symlink
+      if (op.kind == OpKind::rename)
+        op.flags = *rc::gen::element<std::vector<std::string>>(std::vector<std::string>{}, std::vector<std::string>{},
+                                                               std::vector<std::string>{"RENAME_NOREPLACE"},
+                                                               std::vector<std::string>{"RENAME_EXCHANGE"});
+      break;
+    default: break;  // rmdir, unlink
+  }
+}
+
+void generate_attribute_op(Operation& op, const NameModel& model) {
+  op.path = any_name(model);  // the precondition wants it to exist
+  switch (op.kind) {
+    case OpKind::chmod: op.mode = any_chmod_mode(); break;
+    case OpKind::chown:
+      op.text = *rc::gen::element<std::string>("chown", "lchown");
+      op.uid = any_uid();
+      op.gid = any_gid();
+      break;
+    case OpKind::utimensat: {
+      const auto times = rc::gen::element<std::string>("now", "omit", "1500000000123456789", "1600000000000000000");
+      op.atime = time_value(*times);
+      op.mtime = time_value(*times);
+      break;
+    }
+    case OpKind::setxattr:
+      op.text = *rc::gen::element<std::string>("user.x", "user.y");
+      op.data = small_data(0, 6);
+      op.flags = *rc::gen::element<std::vector<std::string>>(std::vector<std::string>{},
+                                                             std::vector<std::string>{"XATTR_CREATE"},
+                                                             std::vector<std::string>{"XATTR_REPLACE"});
+      break;
+    case OpKind::getxattr:
+    case OpKind::removexattr: op.text = *rc::gen::element<std::string>("user.x", "user.y"); break;
+    default: break;  // listxattr
+  }
+}
+
+void generate_observation_op(Operation& op, const NameModel& model) {
+  switch (op.kind) {
+    case OpKind::stat: op.path = *rc::gen::weightedElement<std::string>({{5, any_name(model)}, {1, "."}}); break;
+    case OpKind::listdir:
+    case OpKind::dir_identity: op.path = *rc::gen::element<std::string>(".", "d"); break;
+    case OpKind::forget: op.actor = 0; break;
+    default: op.path = "."; break;  // statvfs
+  }
+}
+
+void generate_descriptor_op(Operation& op, const NameModel& model) {
+  op.slot = *rc::gen::inRange(0, 2);  // but for open, the precondition wants it open by this actor
+  if (op.kind == OpKind::open) {
+    op.path = any_name(model);
+    op.flags = any_open_flags();
+    op.mode = *rc::gen::element<mode_t>(0644, 0666, 0600);
+    return;
+  }
+  generate_fd_op(op);
+}
+
+void generate_big_dir(Operation& op, const NameModel& model) { generate_big_dir_op(op, model.name_max); }
+
+using Generator = void (*)(Operation&, const NameModel&);
+struct KindSpec {
+  uint32_t weight;
+  OpKind kind;
+  Generator generate;
+};
+
+// Every kind, whatever the model holds: generation must not depend on the model, or
+// rapidcheck, regenerating the commands after one it removed while shrinking, would draw
+// different ones and lose the failure. Preconditions reject what does not apply.
+const std::vector<KindSpec>& kind_specs() {
+  static const std::vector<KindSpec> specs = {{6, OpKind::create_file, generate_data_op},
+                                              {3, OpKind::pwrite, generate_data_op},
+                                              {2, OpKind::truncate, generate_data_op},
+                                              {2, OpKind::read_file, generate_data_op},
+                                              {3, OpKind::mkdir, generate_namespace_op},
+                                              {2, OpKind::symlink, generate_namespace_op},
+                                              {1, OpKind::mknod, generate_namespace_op},
+                                              {2, OpKind::rmdir, generate_namespace_op},
+                                              {3, OpKind::unlink, generate_namespace_op},
+                                              {2, OpKind::link, generate_namespace_op},
+                                              {4, OpKind::rename, generate_namespace_op},
+                                              {2, OpKind::chmod, generate_attribute_op},
+                                              {2, OpKind::chown, generate_attribute_op},
+                                              {2, OpKind::utimensat, generate_attribute_op},
+                                              {2, OpKind::setxattr, generate_attribute_op},
+                                              {1, OpKind::getxattr, generate_attribute_op},
+                                              {1, OpKind::removexattr, generate_attribute_op},
+                                              {1, OpKind::listxattr, generate_attribute_op},
+                                              {3, OpKind::stat, generate_observation_op},
+                                              {2, OpKind::listdir, generate_observation_op},
+                                              {1, OpKind::dir_identity, generate_observation_op},
+                                              {1, OpKind::statvfs, generate_observation_op},
+                                              {1, OpKind::forget, generate_observation_op},
+                                              {3, OpKind::open, generate_descriptor_op},
+                                              {2, OpKind::fd_read, generate_descriptor_op},
+                                              {3, OpKind::fd_write, generate_descriptor_op},
+                                              {1, OpKind::fd_truncate, generate_descriptor_op},
+                                              {2, OpKind::fd_stat, generate_descriptor_op},
+                                              {1, OpKind::fd_chmod, generate_descriptor_op},
+                                              {1, OpKind::fd_chown, generate_descriptor_op},
+                                              {1, OpKind::close, generate_descriptor_op},
+                                              {1, OpKind::populate, generate_big_dir},
+                                              {2, OpKind::list_big, generate_big_dir},
+                                              {1, OpKind::depopulate, generate_big_dir}};
+  return specs;
+}
+
+// Each kind's index repeated by its weight; shrinks towards the front.
+const std::vector<size_t>& weighted_kinds() {
+  static const std::vector<size_t> weighted = [] {
+    std::vector<size_t> indices;
+    for (size_t i = 0; i < kind_specs().size(); ++i) indices.insert(indices.end(), kind_specs()[i].weight, i);
+    return indices;
+  }();
+  return weighted;
 }
 
 }  // namespace
@@ -218,117 +390,11 @@ bool NameModel::dir_empty(const std::string& dir) const {
 }
 
 Operation Operation::generate(const NameModel& model) {
+  const KindSpec& spec = kind_specs().at(*rc::gen::elementOf(weighted_kinds()));
   Operation op;
-  op.kind = *rc::gen::elementOf(weighted_kinds());
+  op.kind = spec.kind;
   op.actor = any_actor(model);
-  auto existing_name = [&] { return any_name(model); };  // the precondition wants it to exist
-  switch (op.kind) {
-    case OpKind::create_file:
-      op.path = any_name(model);
-      op.mode = *rc::gen::element<mode_t>(0644, 0600, 0755, 04755);
-      draw_file_data(op, 0);
-      break;
-    case OpKind::pwrite:
-      op.path = existing_name();
-      op.offset = *rc::gen::element<long>(0, 1, 3, 9, 16, 5000);
-      draw_file_data(op, 1);
-      break;
-    case OpKind::truncate:
-      op.path = existing_name();
-      op.size = *rc::gen::element<long>(0, 1, 5, 24, 5000);
-      break;
-    case OpKind::read_file: op.path = existing_name(); break;
-    case OpKind::mkdir:
-      op.path = any_name(model);
-      op.mode = *rc::gen::element<mode_t>(0755, 0700, 0777, 02775);
-      break;
-    case OpKind::symlink:
-      op.path = any_name(model);
-      op.other = *rc::gen::weightedElement<std::string>({{4, "a"},
-                                                         {3, "b"},
-                                                         {3, "d"},
-                                                         {2, "d/a"},
-                                                         {2, "c"},
-                                                         {1, long_link_text(1500)},
-                                                         {1, long_link_text(4095)},
-                                                         {1, long_link_text(4096)}});
-      break;
-    case OpKind::mknod:
-      op.path = *rc::gen::element<std::string>("p", "d/p");
-      op.text = *rc::gen::element<std::string>("fifo", "chr");
-      op.minor = op.text == "chr" ? *rc::gen::inRange(1, 10) : 0;
-      op.mode = *rc::gen::element<mode_t>(0644, 0600);
-      break;
-    case OpKind::stat: op.path = *rc::gen::weightedElement<std::string>({{5, any_name(model)}, {1, "."}}); break;
-    case OpKind::listdir:
-    case OpKind::dir_identity: op.path = *rc::gen::element<std::string>(".", "d"); break;
-    case OpKind::statvfs: op.path = "."; break;
-    case OpKind::link:
-    case OpKind::rename:
-      op.path = existing_name();  // not a device node: they stay at p, never behind a symlink
-      op.other = any_name(model);
-      if (op.kind == OpKind::rename)
-        op.flags = *rc::gen::element<std::vector<std::string>>(std::vector<std::string>{}, std::vector<std::string>{},
-                                                               std::vector<std::string>{"RENAME_NOREPLACE"},
-                                                               std::vector<std::string>{"RENAME_EXCHANGE"});
-      break;
-    case OpKind::chmod:
-      op.path = existing_name();
-      op.mode = any_chmod_mode();
-      break;
-    case OpKind::chown:
-      op.path = existing_name();
-      op.text = *rc::gen::element<std::string>("chown", "lchown");
-      op.uid = any_uid();
-      op.gid = any_gid();
-      break;
-    case OpKind::utimensat: {
-      op.path = existing_name();
-      const auto times = rc::gen::element<std::string>("now", "omit", "1500000000123456789", "1600000000000000000");
-      op.atime = time_value(*times);
-      op.mtime = time_value(*times);
-      break;
-    }
-    case OpKind::setxattr:
-      op.path = existing_name();
-      op.text = *rc::gen::element<std::string>("user.x", "user.y");
-      op.data = small_data(0, 6);
-      op.flags = *rc::gen::element<std::vector<std::string>>(std::vector<std::string>{},
-                                                             std::vector<std::string>{"XATTR_CREATE"},
-                                                             std::vector<std::string>{"XATTR_REPLACE"});
-      break;
-    case OpKind::getxattr:
-    case OpKind::removexattr:
-      op.path = existing_name();
-      op.text = *rc::gen::element<std::string>("user.x", "user.y");
-      break;
-    case OpKind::rmdir:
-    case OpKind::unlink:
-    case OpKind::listxattr: op.path = existing_name(); break;
-    case OpKind::open:
-      op.slot = *rc::gen::inRange(0, 2);
-      op.path = any_name(model);
-      op.flags = *rc::gen::element<std::vector<std::string>>(
-          std::vector<std::string>{"O_RDONLY"}, std::vector<std::string>{"O_RDWR"},
-          std::vector<std::string>{"O_WRONLY"}, std::vector<std::string>{"O_RDWR", "O_CREAT"},
-          std::vector<std::string>{"O_WRONLY", "O_TRUNC"}, std::vector<std::string>{"O_RDWR", "O_APPEND"},
-          std::vector<std::string>{"O_WRONLY", "O_CREAT", "O_EXCL"});
-      op.mode = *rc::gen::element<mode_t>(0644, 0666, 0600);
-      break;
-    case OpKind::fd_read:
-    case OpKind::fd_write:
-    case OpKind::fd_truncate:
-    case OpKind::fd_stat:
-    case OpKind::fd_chmod:
-    case OpKind::fd_chown:
-    case OpKind::close:
-      op.slot = *rc::gen::inRange(0, 2);  // the precondition wants it open by this actor
-      generate_fd_op(op);
-      break;
-    case OpKind::populate:
-    case OpKind::list_big:
-    case OpKind::depopulate: generate_big_dir_op(op, model.name_max); break;
-  }
+  spec.generate(op, model);
   return op;
 }
 
@@ -342,6 +408,7 @@ void Operation::check_preconditions(const NameModel& model) const {
     case OpKind::listdir:
     case OpKind::dir_identity:
     case OpKind::statvfs:
+    case OpKind::forget:
     case OpKind::populate:
     case OpKind::list_big: return;  // meaningful whether or not the name exists (EEXIST, ENOENT are results too)
     case OpKind::open:
@@ -362,6 +429,7 @@ void Operation::check_preconditions(const NameModel& model) const {
       return;
     }
     case OpKind::pwrite:
+    case OpKind::truncate:  // its observation reads the file: never a fifo
     case OpKind::read_file:
     case OpKind::link:
     case OpKind::rename: {
@@ -449,6 +517,28 @@ Call with_data(Call made, const Operation& op) {
   return made;
 }
 
+// A group of op.size names made in runs of op.offset, each run followed by as many names of
+// the group's short companion prefix (its letter and "s"), or in one run when op.offset is 0.
+std::vector<Call> populate_calls(const Operation& op, const std::string& prefix) {
+  std::vector<Call> calls = {call(0, "mkdir", {{"path", kBigDir}, {"mode", 0777}})};
+  const std::string companion = kBigDir + "/" + op.text.substr(0, 1) + "s";
+  const long run = op.offset == 0 ? op.size : op.offset;
+  auto make = [&](const std::string& names, long start) {
+    calls.push_back(call(0, "create_many",
+                         {{"prefix", names},
+                          {"count", std::min(run, op.size - start)},
+                          {"start", start},
+                          {"kind", op.flags.at(0)},
+                          {"mode", op.mode}}));
+  };
+  for (long start = 0; start < op.size; start += run) {
+    make(prefix, start);
+    if (op.offset != 0) make(companion, start);
+  }
+  calls.push_back(call(0, "lstat", {{"path", kBigDir}}));
+  return calls;
+}
+
 std::vector<Call> big_dir_calls(const Operation& op) {
   if (op.kind == OpKind::list_big) {
     json args = {{"path", kBigDir}};
@@ -460,9 +550,7 @@ std::vector<Call> big_dir_calls(const Operation& op) {
     return {call(0, "unlink_many",
                  {{"prefix", prefix}, {"count", op.size}, {"start", op.offset}, {"kind", op.flags.at(0)}}),
             call(0, "lstat", {{"path", kBigDir}})};
-  return {call(0, "mkdir", {{"path", kBigDir}, {"mode", 0777}}),
-          call(0, "create_many", {{"prefix", prefix}, {"count", op.size}, {"kind", op.flags.at(0)}, {"mode", op.mode}}),
-          call(0, "lstat", {{"path", kBigDir}})};
+  return populate_calls(op, prefix);
 }
 
 std::vector<Call> descriptor_calls(const Operation& op) {
@@ -496,6 +584,64 @@ std::vector<Call> descriptor_calls(const Operation& op) {
   return calls;
 }
 
+// create_file, pwrite, truncate, read_file. A path write and a truncate are read back
+// whole, as fsx reads back what it wrote: what a shrink let go must read as zeros after a
+// grow, and a large file is read in large requests.
+std::vector<Call> data_calls(const Operation& op) {
+  const size_t who = op.actor;
+  std::vector<Call> calls;
+  switch (op.kind) {
+    case OpKind::create_file:
+      calls.push_back(with_data(call(who, "create_file", {{"path", op.path}, {"mode", op.mode}}), op));
+      observe_paths(calls, {op.path, parent_of(op.path)});
+      return calls;
+    case OpKind::pwrite: {
+      const auto opening = op.flags.empty() ? std::vector<std::string>{"O_WRONLY"} : op.flags;
+      calls = {call(who, "open",
+                    {{"path", op.path}, {"flags", flags_value(FlagFamily::open, opening)}, {"mode", 0644}, {"fd", "w"}},
+                    opening),
+               with_data(call(who, "pwrite", {{"fd", "w"}, {"offset", op.offset}}), op),
+               call(who, "close", {{"fd", "w"}})};
+      break;
+    }
+    case OpKind::truncate: calls.push_back(call(who, "truncate", {{"path", op.path}, {"size", op.size}})); break;
+    default: return {call(who, "read_file", {{"path", op.path}})};
+  }
+  observe_paths(calls, {op.path});
+  calls.push_back(call(0, "read_file", {{"path", op.path}}));
+  return calls;
+}
+
+// stat, listdir, dir_identity, statvfs, forget: calls that change nothing in the name space.
+std::vector<Call> observation_calls(const Operation& op) {
+  const size_t who = op.actor;
+  const std::string& path = op.path;
+  switch (op.kind) {
+    case OpKind::stat: return {call(who, "lstat", {{"path", path}})};
+    case OpKind::listdir: return {call(who, "listdir", {{"path", path}})};
+    case OpKind::dir_identity: {
+      // d_ino of "." and ".." against st_ino: the directory is stat'ed first so that its
+      // identity is known when readdir reports it.
+      std::vector<Call> calls = {call(0, "lstat", {{"path", path}}),
+                                 call(0, "lstat", {{"path", parent_of(path)}}),
+                                 call(who, "opendir", {{"path", path}, {"dir", "r"}}),
+                                 call(who, "readdir", {{"dir", "r"}}),
+                                 call(who, "readdir", {{"dir", "r"}}),
+                                 call(who, "closedir", {{"dir", "r"}})};
+      // Closed at once: whether entries made later show up in an open stream is unspecified.
+      if (path == ".") calls.erase(calls.begin() + 1);
+      return calls;
+    }
+    case OpKind::forget:
+      // The kernel forgets every unused dentry and inode, so the next call on a name looks it
+      // up again: a target that miscounts lookups, or keeps state only while the kernel
+      // holds a node, shows it there. (A `remount` step would be a second kind of forgetting:
+      // it would go here as another call, with runs_in_fuzzer() remounting the target.)
+      return {Call{{{"op", "drop_caches"}, {"what", "dentries"}}, 0, {}, std::nullopt}};  // no actor op
+    default: return {call(who, "statvfs", {{"path", path}})};
+  }
+}
+
 }  // namespace
 
 std::vector<Call> Operation::calls() const {
@@ -509,16 +655,9 @@ std::vector<Call> Operation::calls() const {
   };
   switch (kind) {
     case OpKind::create_file:
-      changing(with_data(call(who, "create_file", {{"path", path}, {"mode", mode}}), *this), {path, parent});
-      break;
     case OpKind::pwrite:
-      calls = {call(who, "open", {{"path", path}, {"flags", O_WRONLY}, {"mode", 0644}, {"fd", "w"}}, {"O_WRONLY"}),
-               with_data(call(who, "pwrite", {{"fd", "w"}, {"offset", offset}}), *this),
-               call(who, "close", {{"fd", "w"}})};
-      observe_paths(calls, {path});
-      break;
-    case OpKind::truncate: changing(call(who, "truncate", {{"path", path}, {"size", size}}), {path}); break;
-    case OpKind::read_file: calls.push_back(call(who, "read_file", {{"path", path}})); break;
+    case OpKind::truncate:
+    case OpKind::read_file: return data_calls(*this);
     case OpKind::mkdir:
     case OpKind::rmdir:
     case OpKind::unlink:
@@ -549,21 +688,11 @@ std::vector<Call> Operation::calls() const {
     case OpKind::utimensat:
       changing(call(who, "utimensat", {{"path", path}, {"atime", atime}, {"mtime", mtime}}), {path});
       break;
-    case OpKind::stat: calls.push_back(call(who, "lstat", {{"path", path}})); break;
-    case OpKind::listdir: calls.push_back(call(who, "listdir", {{"path", path}})); break;
+    case OpKind::stat:
+    case OpKind::listdir:
     case OpKind::dir_identity:
-      // d_ino of "." and ".." against st_ino: the directory is stat'ed first so that its
-      // identity is known when readdir reports it.
-      calls = {call(0, "lstat", {{"path", path}}),
-               call(0, "lstat", {{"path", parent_of(path)}}),
-               call(who, "opendir", {{"path", path}, {"dir", "r"}}),
-               call(who, "readdir", {{"dir", "r"}}),
-               call(who, "readdir", {{"dir", "r"}}),
-               call(who, "closedir", {{"dir", "r"}})};
-      // Closed at once: whether entries made later show up in an open stream is unspecified.
-      if (path == ".") calls.erase(calls.begin() + 1);
-      break;
-    case OpKind::statvfs: calls.push_back(call(who, "statvfs", {{"path", path}})); break;
+    case OpKind::statvfs:
+    case OpKind::forget: return observation_calls(*this);
     case OpKind::setxattr:
       calls.push_back(
           with_data(call(who, "setxattr",
@@ -598,6 +727,14 @@ std::vector<std::string> Operation::required_features() const {
       return {flags[0] == "RENAME_NOREPLACE" ? "rename_noreplace" : "rename_exchange"};
     default: return {};
   }
+}
+
+bool runs_in_fuzzer(const Call& made) { return made.request.at("op") == "drop_caches"; }
+
+json run_in_fuzzer(const Call& made) {
+  const std::string error = drop_kernel_caches(drop_caches_level(made.request.value("what", "all")), nullptr);
+  if (!error.empty()) throw HarnessError("fusecheck fuzz: " + error);
+  return {{"ok", true}, {"r", json::object()}};
 }
 
 std::string Operation::describe() const {

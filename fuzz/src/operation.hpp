@@ -73,6 +73,7 @@ enum class OpKind {
   removexattr,
   listxattr,
   statvfs,
+  forget,  // the kernel drops its dentries and inodes (FORGET), then looks them up again
   open,
   fd_read,
   fd_write,
@@ -128,6 +129,11 @@ struct Operation {
 };
 
 std::ostream& operator<<(std::ostream& os, const Operation& op);
+
+// Calls the fuzzer makes itself instead of an actor (drop_caches, machine-wide, so once for
+// both sides): whether `made` is one, and then its reply body in the actor's form.
+bool runs_in_fuzzer(const Call& made);
+json run_in_fuzzer(const Call& made);
 
 // The scenario-file step for a call, without `expect` (flow-style YAML map body).
 std::string scenario_step(const Call& call);

@@ -74,6 +74,14 @@ TEST(FuzzNormalise, AtimeIsNotComparedAcrossAReadThatFuseMayServeFromItsCache) {
   EXPECT_EQ(next.result.at("ok").at("atime"), "changed");
 }
 
+TEST(FuzzNormalise, ASymlinksAtimeIsNeverComparedSinceEveryPathThroughItReadsIt) {
+  SideObserver side;
+  side.observe(lstat("l"), stat_reply(6, "symlink", 10, 10, 10), 0, "");
+  auto followed = side.observe(lstat("l"), stat_reply(6, "symlink", 30, 10, 20), 0, "").result.at("ok");
+  EXPECT_FALSE(followed.contains("atime"));
+  EXPECT_EQ(followed.at("ctime"), "changed") << "its other times still are";
+}
+
 TEST(FuzzNormalise, InodeNumbersBecomeLabelsSharedByStatAndReaddir) {
   SideObserver side;
   auto dir = side.observe(lstat("."), stat_reply(100, "dir", 1, 1, 1), 0, "");

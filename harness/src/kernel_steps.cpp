@@ -169,8 +169,6 @@ StepStatus answered_step(const Step& step, TestContext& ctx, const std::string& 
   return StepStatus::mismatch;
 }
 
-int drop_level(const std::string& what) { return what == "pages" ? 1 : what == "dentries" ? 2 : 3; }
-
 StepStatus control_step(const Step& step, TestContext& ctx, const std::string& section, int index) {
   const json& e = step.engine;
   double seconds = step_seconds(step, ctx);
@@ -216,6 +214,8 @@ std::string control_path(const TestContext& ctx, const std::string& relative) {
   return relative == "." ? ctx.workdir_in_mount : ctx.workdir_in_mount + "/" + relative;
 }
 
+int drop_caches_level(const std::string& what) { return what == "pages" ? 1 : what == "dentries" ? 2 : 3; }
+
 std::string drop_kernel_caches(int what, ControlClient* control) {
   // Twice with a pause: an inode whose last user (an asynchronous RELEASE) lets go while the
   // first pass runs survives it.
@@ -235,7 +235,7 @@ std::string drop_kernel_caches(int what, ControlClient* control) {
 
 StepStatus run_kernel_step(const Step& step, TestContext& ctx, const std::string& section, int index) {
   if (step.op == "drop_caches") {
-    std::string error = drop_kernel_caches(drop_level(step.engine["what"]), ctx.control);
+    std::string error = drop_kernel_caches(drop_caches_level(step.engine["what"]), ctx.control);
     if (error.empty()) return StepStatus::ok;
     ctx.result.reason = error;
     return StepStatus::broken;

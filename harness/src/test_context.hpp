@@ -47,8 +47,4 @@ StepStatus run_kernel_step(const Step& step, TestContext& ctx, const std::string
 // A path of the scenario ("f", "." for the workdir) as the control protocol names it.
 std::string control_path(const TestContext& ctx, const std::string& relative);
 
-// Writes to /proc/sys/vm/drop_caches (1 pages, 2 dentries and inodes, 3 both); then, with a
-// control channel, waits until the FORGETs it caused have arrived. "" or why it failed.
-std::string drop_kernel_caches(int what, ControlClient* control);
-
 }  // namespace fusecheck

@@ -331,6 +331,12 @@ TEST(KernelSteps, StepsSetTheScenariosRequirements) {
   EXPECT_EQ(kernel.breaker_mount, std::vector<std::string>{"x"});
   EXPECT_EQ(kernel.steps.at(0).engine.value("keep_times", false), true);
   EXPECT_EQ(kernel.steps.at(2).engine["rule"]["reply"]["mtime_ns"], 1500000000123456789LL);
+  // The kernel forgets the dentries of any filesystem: drop_caches alone needs root, not FUSE.
+  Scenario forgetting =
+      parse_scenario_text(std::string(header) + "steps:\n  - {op: drop_caches, what: dentries}\n", "s.yaml", "area/s")
+          .at(0);
+  EXPECT_TRUE(forgetting.requires_features.count("root"));
+  EXPECT_FALSE(forgetting.requires_features.count("fuse"));
 }
 
 }  // namespace

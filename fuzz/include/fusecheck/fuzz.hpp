@@ -29,7 +29,7 @@ std::vector<KnownDifference> load_known_differences(const std::string& path);
 
 struct Options {
   int runs = 1000;                     // sequences that must pass (about 15 s on memfs)
-  int max_steps = 30;                  // rapidcheck's size: sequences grow up to about this many operations
+  int max_steps = 45;                  // rapidcheck's size: sequences grow up to about this many operations
   uint64_t seed = 0;                   // 0: pick one (the one used is in Result::seed)
   std::filesystem::path scenario_out;  // counterexample file; empty: ./fusecheck-fuzz-SEED.yaml
   std::string target_name = "target";  // how the scenario's title names the filesystem

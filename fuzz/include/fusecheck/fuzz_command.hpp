@@ -16,7 +16,7 @@ struct CommandOptions {
   std::string fs = "memfs";
   uint64_t seed = 0;
   int runs = 1000;
-  int max_steps = 30;
+  int max_steps = 45;
   size_t name_max = 255;  // the target's NAME_MAX
   std::string out;
   std::string known;            // known-differences file

@@ -39,4 +39,11 @@ class ControlClient {
   std::string pending_;  // bytes received past the last answer's newline
 };
 
+// Writes to /proc/sys/vm/drop_caches (1 pages, 2 dentries and inodes, 3 both); then, with a
+// control channel (may be null), waits until the FORGETs it caused have arrived. "" or why it
+// failed. The scenario step drop_caches and the fuzzer's "forget" operation both use it.
+std::string drop_kernel_caches(int what, ControlClient* control);
+// The level a drop_caches step's `what` names: pages 1, dentries 2, all 3.
+int drop_caches_level(const std::string& what);
+
 }  // namespace fusecheck

@@ -1,7 +1,7 @@
 // Variants written for the fuzzer's catch-rate suite (docs/fuzzing.md), one bug each, in the
 // classes that need several actors or a descriptor kept open: setgid directory inheritance,
 // the owner of a symlink, the link count of an open unlinked file, truncate's timestamps,
-// and XATTR_REPLACE of a missing name.
+// XATTR_REPLACE of a missing name, and data kept only while the kernel holds a node.
 #include <sys/xattr.h>
 
 #include "catalog.hpp"
@@ -116,6 +116,24 @@ class XattrReplaceCreates : public VariantFs {
   }
 };
 
+// A file's bytes live in a per-node cache that is dropped, unwritten, when the kernel forgets
+// the node (its lookup count reaches 0): after the kernel's caches are dropped, a closed file
+// reads as zeros. Only a step that makes the kernel forget (drop_caches, a remount) shows it.
+class ForgetDropsData : public VariantFs {
+ public:
+  using VariantFs::VariantFs;
+  boost::asio::awaitable<void> forget(std::vector<fusepp::ForgetRequest> inode_list) override {
+    co_await VariantFs::forget(inode_list);
+    with_state([&](State& state) {
+      for (const auto& request : inode_list) {
+        Inode* inode = state.find(request.inode);
+        if (!inode || !inode->is_reg() || !inode->pages || inode->lookup_count != 0 || inode->open_count != 0) continue;
+        for (auto& [index, page] : *inode->pages) page->bytes.fill('\0');
+      }
+    });
+  }
+};
+
 }  // namespace
 
 std::vector<CatalogEntry> fuzz_variants() {
@@ -128,6 +146,8 @@ std::vector<CatalogEntry> fuzz_variants() {
       entry<TruncateKeepsMtime>("truncate-keeps-mtime", "timestamps", "truncate(2) does not update mtime and ctime"),
       entry<XattrReplaceCreates>("xattr-replace-creates", "xattr flags",
                                  "setxattr with XATTR_REPLACE of a missing name creates it"),
+      entry<ForgetDropsData>("forget-drops-data", "lookup counting",
+                             "a file's bytes are dropped when the kernel forgets its node (lookup count 0)"),
   };
 }
 

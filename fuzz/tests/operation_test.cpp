@@ -1,0 +1,134 @@
+// The fuzzer's operations without a mount: what generation draws (every kind, open flags
+// combined independently, file sizes past 64 KiB, big-directory runs of short names), and the
+// calls an operation becomes (data read back after writes and truncates, the kernel's
+// forgetting as an engine step that a scenario replays on any filesystem).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <rapidcheck.h>
+#include <set>
+
+#include "fusecheck/scenario.hpp"
+#include "operation.hpp"
+#include "scenario_writer.hpp"
+
+namespace {
+
+using fusecheck::fuzz::Call;
+using fusecheck::fuzz::json;
+using fusecheck::fuzz::NameModel;
+using fusecheck::fuzz::Operation;
+using fusecheck::fuzz::OpKind;
+
+std::vector<Operation> sample_operations(size_t count) {
+  const NameModel model;
+  const auto generator = rc::gen::exec([&] { return Operation::generate(model); });
+  std::vector<Operation> operations;
+  for (size_t i = 0; i < count; ++i) operations.push_back(generator(rc::Random(i + 1), 30).value());
+  return operations;
+}
+
+bool has(const std::vector<std::string>& flags, const std::string& flag) {
+  return std::count(flags.begin(), flags.end(), flag) != 0;
+}
+
+std::vector<std::string> ops_of(const std::vector<Call>& calls) {
+  std::vector<std::string> ops;
+  for (const auto& made : calls) ops.push_back(made.request.at("op"));
+  return ops;
+}
+
+TEST(FuzzOperation, GenerationDrawsEveryKindAndEveryOpenFlagCombination) {
+  const auto operations = sample_operations(20000);
+  std::set<OpKind> kinds;
+  std::set<std::vector<std::string>> open_flags;
+  bool large_truncate = false, interleaved = false, single_run = false;
+  for (const auto& op : operations) {
+    kinds.insert(op.kind);
+    if (op.kind == OpKind::open) {
+      open_flags.insert(op.flags);
+      EXPECT_FALSE(has(op.flags, "O_TRUNC") && has(op.flags, "O_RDONLY")) << op;  // unspecified by POSIX
+    }
+    if (op.kind == OpKind::forget) {
+      EXPECT_EQ(op.actor, 0u) << op;
+    }
+    large_truncate = large_truncate || (op.kind == OpKind::truncate && op.size > 65536);
+    interleaved = interleaved || (op.kind == OpKind::populate && op.offset != 0);
+    single_run = single_run || (op.kind == OpKind::populate && op.offset == 0);
+  }
+  EXPECT_EQ(kinds.size(), static_cast<size_t>(OpKind::depopulate) + 1);
+  // Access mode x O_APPEND x O_TRUNC (with write access) x {-, O_CREAT, O_CREAT|O_EXCL}.
+  EXPECT_EQ(open_flags.size(), 3u * 2 * 3 + 2u * 2 * 3);
+  EXPECT_TRUE(open_flags.count({"O_WRONLY", "O_APPEND", "O_TRUNC"}));
+  EXPECT_TRUE(large_truncate);
+  EXPECT_TRUE(interleaved && single_run);
+}
+
+TEST(FuzzOperation, WritesAndTruncatesAreReadBackAsRoot) {
+  Operation truncate;
+  truncate.kind = OpKind::truncate;
+  truncate.path = "a";
+  truncate.size = 5;
+  truncate.actor = 2;
+  const auto calls = truncate.calls();
+  EXPECT_EQ(ops_of(calls), (std::vector<std::string>{"truncate", "lstat", "read_file"}));
+  EXPECT_EQ(calls.back().actor, 0u);
+
+  Operation write = truncate;
+  write.kind = OpKind::pwrite;
+  write.data = "xy";
+  write.flags = {"O_RDWR", "O_TRUNC"};
+  const auto write_calls = write.calls();
+  EXPECT_EQ(ops_of(write_calls), (std::vector<std::string>{"open", "pwrite", "close", "lstat", "read_file"}));
+  EXPECT_EQ(write_calls.front().flag_names, write.flags);
+  write.flags.clear();  // an operation made by hand: a plain O_WRONLY
+  EXPECT_EQ(write.calls().front().flag_names, std::vector<std::string>{"O_WRONLY"});
+}
+
+TEST(FuzzOperation, PopulateMakesRunsBetweenRunsOfShortNames) {
+  Operation populate;
+  populate.kind = OpKind::populate;
+  populate.text = std::string(200, 'j');
+  populate.flags = {"file"};
+  populate.size = 10;
+  populate.offset = 4;
+  std::vector<std::tuple<std::string, long, long>> runs;  // prefix, start, count
+  for (const auto& made : populate.calls())
+    if (made.request.at("op") == "create_many")
+      runs.emplace_back(made.request.at("prefix"), made.request.at("start"), made.request.at("count"));
+  const std::string longer = "e/" + populate.text, shorter = "e/js";
+  EXPECT_EQ(runs,
+            (std::vector<std::tuple<std::string, long, long>>{
+                {longer, 0, 4}, {shorter, 0, 4}, {longer, 4, 4}, {shorter, 4, 4}, {longer, 8, 2}, {shorter, 8, 2}}));
+  populate.offset = 0;
+  EXPECT_EQ(ops_of(populate.calls()), (std::vector<std::string>{"mkdir", "create_many", "lstat"}));
+}
+
+TEST(FuzzOperation, ForgettingIsAnEngineStepThatReplaysOnAnyFilesystem) {
+  Operation forget;
+  forget.kind = OpKind::forget;
+  const auto calls = forget.calls();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_TRUE(fusecheck::fuzz::runs_in_fuzzer(calls[0]));
+  EXPECT_EQ(fusecheck::fuzz::scenario_step(calls[0]), "op: drop_caches, what: \"dentries\"");
+  Operation stat;
+  stat.kind = OpKind::stat;
+  stat.path = "a";
+  EXPECT_FALSE(fusecheck::fuzz::runs_in_fuzzer(stat.calls().at(0)));
+
+  // As a counterexample's step it has no expect, and needs root but not FUSE.
+  fusecheck::fuzz::RecordedCase recorded;
+  recorded.operations = {forget, stat};
+  const fusecheck::fuzz::Observed ok{{{"ok", json::object()}}, {}};
+  const fusecheck::fuzz::Observed missing{{{"errno", "ENOENT"}}, {}};
+  recorded.steps = {{calls[0], ok, ok, true}, {stat.calls().at(0), missing, missing, true}};
+  const std::string yaml = fusecheck::fuzz::scenario_text(recorded, "target", 1);
+  EXPECT_NE(yaml.find("  - {op: drop_caches, what: \"dentries\"}\n"), std::string::npos) << yaml;
+  const auto scenarios = fusecheck::parse_scenario_text(yaml, "forget.yaml", "fuzz/forget");
+  ASSERT_EQ(scenarios.size(), 1u);
+  EXPECT_TRUE(scenarios[0].requires_features.count("root"));
+  EXPECT_FALSE(scenarios[0].requires_features.count("fuse")) << yaml;
+}
+
+}  // namespace
