@@ -70,7 +70,42 @@ void release_wake_signal() {
   }
 }
 
+#if BOOST_VERSION == 107400
+// Reads the scheduler's count of outstanding work (pending operations, posted handlers, work
+// guards), which io_context::poll() tests under its mutex before stopping the context. Boost
+// 1.74 has no public accessor; a member pointer named in an explicit instantiation may name a
+// private member, and Grant hands it out through a friend function.
+struct OutstandingWorkMember {
+  using type = asio::detail::atomic_count asio::detail::scheduler::*;
+};
+OutstandingWorkMember::type member(OutstandingWorkMember);
+template <typename Tag, typename Tag::type Member>
+struct Grant {
+  friend typename Tag::type member(Tag) { return Member; }
+};
+template struct Grant<OutstandingWorkMember, &asio::detail::scheduler::outstanding_work_>;
+#endif
+
 }  // namespace
+
+WorkProbe::WorkProbe(asio::io_context& io) : io_(io) {
+#if BOOST_VERSION == 107400
+  scheduler_ = &asio::use_service<asio::detail::scheduler>(io);
+#endif
+}
+
+// Runs what is ready without blocking; true when nothing at all is outstanding (the io_context
+// is then stopped, as poll() leaves it). With Boost 1.74 an idle context costs one atomic load
+// instead of poll()'s two mutex round trips and a condition-variable broadcast (about 300
+// instructions per request, measured with callgrind).
+bool WorkProbe::run_ready_and_check_idle() {
+#if BOOST_VERSION == 107400
+  if (io_.stopped() && (scheduler_->*member(OutstandingWorkMember{})) == 0) return true;
+#endif
+  io_.restart();
+  io_.poll();
+  return io_.stopped();
+}
 
 Reader::Reader(Session::Impl& s) : s_(s), sd_(s.io, ::dup(fuse_session_fd(s.se))), current_(s.pool.acquire()) {}
 
@@ -357,20 +392,18 @@ void Session::Impl::serve_single() {
       release_wake_signal();
     }
   } restore{*this, fd, flags, can_block};
+  WorkProbe idle(io);
   while (!r.finished() && !exit_requested()) {
-    io.restart();
-    io.poll();
-    if (can_block && io.stopped() && hooks.in_flight.load(std::memory_order_acquire) == 0 &&
+    bool was_idle = idle.run_ready_and_check_idle();
+    if (can_block && was_idle && hooks.in_flight.load(std::memory_order_acquire) == 0 &&
         fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) == 0) {
       Reader::Blocking b;
       do {
         b = r.receive_blocking();
         if (b != Reader::Blocking::next || hooks.in_flight.load(std::memory_order_acquire) != 0) break;
-        // Run what the request left ready (a handler may have posted); poll() costs no
-        // syscall when nothing is outstanding, and stops the io_context then.
-        io.restart();
-        io.poll();
-      } while (io.stopped());
+        // Run what the request left ready (a handler may have posted); stay in read(2) while
+        // nothing is outstanding.
+      } while (idle.run_ready_and_check_idle());
       if (fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) {
         std::fprintf(stderr, "fusepp: making /dev/fuse non-blocking failed: %s\n", std::strerror(errno));
         fuse_session_exit(se);

@@ -43,6 +43,20 @@ class Notifier {
 
 class Reader;
 
+// Tells whether the io_context has anything outstanding, after running what is ready: the
+// single-threaded loop asks after every request it received in read(2).
+class WorkProbe {
+ public:
+  explicit WorkProbe(asio::io_context& io);
+  bool run_ready_and_check_idle();
+
+ private:
+  asio::io_context& io_;
+#if BOOST_VERSION == 107400
+  asio::detail::scheduler* scheduler_ = nullptr;
+#endif
+};
+
 struct Session::Impl {
   Impl(Operations& ops, std::filesystem::path mountpoint) : ops(ops), mountpoint(std::move(mountpoint)) {}
 
