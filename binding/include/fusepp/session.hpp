@@ -77,13 +77,14 @@ class Session {
   // them to have started: testing::ScopedMount).
   unsigned serving_threads() const;
   // The io_context handlers run on (also reachable as co_await asio::this_coro::executor).
-  // With threads == 1 and no work outstanding on it (no suspended handler, timer, socket,
-  // posted function or work guard), main() blocks in read(2) on /dev/fuse as libfuse does,
-  // which halves the syscalls per request; a function posted from another thread then runs
-  // after the next request. To post from other threads at any time, keep Asio's
-  // executor_work_guard on it, made before main() or inside a handler (main() then waits in
-  // epoll, where posts run at once). terminate() needs none: it ends that read(2) with
-  // SIGURG, which main() handles only while it is SIG_DFL (else main() always uses epoll).
+  // With no work outstanding on it (no suspended handler, timer, socket, posted function or
+  // work guard), main()'s threads block in read(2) on /dev/fuse as libfuse's do, which
+  // halves the syscalls per request; a function posted from another thread then runs after
+  // the next request. To post from other threads at any time, keep Asio's
+  // executor_work_guard on it, made before main() or inside a handler (a serving thread then
+  // waits in epoll, where posts run at once). terminate() needs none: it ends that read(2)
+  // with SIGURG, which main() handles only while it is SIG_DFL (else main() always uses
+  // epoll, every thread in io_context::run()); max_tasks also keeps every thread in run().
   asio::io_context& io_context();
 
   struct Impl;
