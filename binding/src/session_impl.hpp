@@ -43,6 +43,21 @@ class Notifier {
 
 class Reader;
 
+// Tells whether the io_context has anything outstanding: the loops that block in read(2) ask
+// after every request they received.
+class WorkProbe {
+ public:
+  explicit WorkProbe(asio::io_context& io);
+  bool run_ready_and_check_idle();
+  bool outstanding();  // anything at all outstanding (no handler is run)
+
+ private:
+  asio::io_context& io_;
+#if BOOST_VERSION == 107400
+  asio::detail::scheduler* scheduler_ = nullptr;
+#endif
+};
+
 struct Session::Impl {
   Impl(Operations& ops, std::filesystem::path mountpoint) : ops(ops), mountpoint(std::move(mountpoint)) {}
 
@@ -63,20 +78,25 @@ struct Session::Impl {
   Notifier notifier;
   // terminate() was called (libfuse's own exit flag is a plain int, not for other threads).
   std::atomic<bool> exiting{false};
-  // The single-threaded loop sits in (or is about to enter) a blocking read(2) of /dev/fuse,
-  // which only a request or a signal ends: terminate() then signals idle_thread.
-  std::atomic<bool> blocking{false};
+  // Guards every Reader's blocked_thread: terminate() signals the threads that may sit in a
+  // blocking read(2) of /dev/fuse, which only a request or a signal ends.
   std::mutex idle_thread_mutex;
-  std::optional<pthread_t> idle_thread;  // set while serve_single() may block in read(2)
-  bool single_thread = false;            // main() runs with threads == 1
+  bool single_thread = false;  // main() runs with threads == 1
+  // Threads inside main()'s serving loops (ScopedMount waits for all before a test forks).
+  std::atomic<unsigned> threads_serving{0};
+  // Several threads reading in read(2): at most one of them runs the io_context at a time.
+  std::atomic<bool> io_runner{false};
 
   void check_open() const;
   bool exit_requested() const { return exiting.load(std::memory_order_seq_cst) || fuse_session_exited(se); }
   void wake_readers();  // after terminate: make every reader notice the exit flag
-  void wake_blocked_reader();
+  void wake_blocked_readers();
   void resume_paused();
   void serve_single();
   void serve_multi(unsigned threads);
+  bool serve_blocking_threads(unsigned threads);  // false: not possible here, nothing served
+  void serve_reads(Reader& r);
+  void run_io_while_outstanding(WorkProbe& work);
 };
 
 // One /dev/fuse reader: receives into its current buffer until EAGAIN, then waits for
@@ -97,6 +117,10 @@ class Reader {
   // The single-threaded loop's idle mode: one blocking read(2) and the request it got.
   enum class Blocking { next, end, would_block };  // end: unmounted or terminated
   Blocking receive_blocking();
+  // The thread that may block in receive_blocking() (guarded by Session::Impl::idle_thread_mutex),
+  // and whether it is in (or about to enter) read(2).
+  std::optional<pthread_t> blocked_thread;
+  std::atomic<bool> blocking{false};
   bool finished() const { return finished_; }
   int fd() { return sd_.native_handle(); }
   void cancel() {

@@ -127,31 +127,29 @@ void ScopedMount::drop_caches(int what) {
   }
 }
 
-// Returns once every serving thread runs the io_context, so their start-up allocations are
-// over before a test forks: a fork while another thread holds an allocator lock (ASan's
-// allocator has no fork handlers in GCC 12) leaves the child deadlocked.
+// Returns once every serving thread has entered main()'s loop and the loop runs posted work,
+// so their start-up allocations are over before a test forks: a fork while another thread
+// holds an allocator lock (ASan's allocator has no fork handlers in GCC 12) leaves the child
+// deadlocked. Threads that block in read(2) run no posted work, so they are counted instead.
 void ScopedMount::wait_until_serving(unsigned threads) {
   struct Rendezvous {
     std::mutex mutex;
     std::condition_variable cv;
-    unsigned arrived = 0;
-    unsigned left = 0;
+    bool done = false;
   };
   auto r = std::make_shared<Rendezvous>();
   State* state = state_.get();
-  for (unsigned i = 0; i < threads; ++i) {
-    // Each handler holds its thread until all have arrived, so every thread takes one.
-    asio::post(state_->session->io_context(), [r, threads, state] {
-      std::unique_lock lock(r->mutex);
-      ++r->arrived;
-      r->cv.notify_all();
-      r->cv.wait_for(lock, 10s, [&] { return r->arrived == threads; });
-      if (++r->left == threads) state->startup_work.reset();  // on a serving thread
-      r->cv.notify_all();
-    });
-  }
+  asio::post(state_->session->io_context(), [r, threads, state] {
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (state->session->serving_threads() < threads && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(1ms);
+    state->startup_work.reset();  // on a serving thread
+    std::lock_guard lock(r->mutex);
+    r->done = true;
+    r->cv.notify_all();
+  });
   std::unique_lock lock(r->mutex);
-  r->cv.wait_for(lock, 10s, [&] { return r->left == threads; });
+  r->cv.wait_for(lock, 10s, [&] { return r->done; });
 }
 
 Session& ScopedMount::session() { return *state_->session; }

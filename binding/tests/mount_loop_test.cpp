@@ -1,5 +1,5 @@
-// The single-threaded receive loop's two modes (blocking read(2) while the io_context is idle,
-// Asio's epoll while work is outstanding): what each must still guarantee. terminate() from
+// The receive loop's two modes (blocking read(2) while the io_context is idle, Asio's epoll
+// while work is outstanding), with one thread and several: what each must still guarantee. terminate() from
 // another thread, unmount, timers and work-guarded posts all reach the loop blocked in read(2).
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -112,6 +112,32 @@ TEST(Loop, IdleLoopBlocksInReadAndTerminateFromAnotherThreadEndsIt) {
   struct sigaction sa {};
   ASSERT_EQ(::sigaction(SIGURG, nullptr, &sa), 0);
   EXPECT_EQ(sa.sa_handler, SIG_DFL) << "main() left its SIGURG handler installed";
+}
+
+// Threads of this process asleep in read(2) now (not this one, which reads their state).
+int threads_in_read() {
+  int n = 0;
+  std::string self = std::to_string(::syscall(SYS_gettid));
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    if (task.path().filename() == self) continue;
+    std::ifstream f(task.path() / "syscall");
+    long current = -2;
+    if (f >> current && current == SYS_read) ++n;
+  }
+  return n;
+}
+
+// With several threads, each idle one blocks in read(2) as libfuse's workers do (none sits in
+// epoll_wait or on the scheduler's condition variable), and terminate() wakes them all.
+TEST(Loop, SeveralIdleThreadsAllBlockInReadAndTerminateEndsThem) {
+  HelloFs fs;
+  Served s(fs, MainOptions{.threads = 2});
+  auto until = std::chrono::steady_clock::now() + 5s;
+  while (threads_in_read() < 2 && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(2ms);
+  ASSERT_EQ(threads_in_read(), 2) << "idle serving threads do not block in read(2)";
+  ASSERT_EQ(run_in_child([&] { return stat_path(s.path() / HelloFs::kFileName); }).output, "ok");
+  s.session().terminate();
+  EXPECT_TRUE(s.returned_within(5s)) << "terminate() did not wake every blocked thread";
 }
 
 // An application that handles SIGURG itself keeps it: the loop then never blocks in read(2),

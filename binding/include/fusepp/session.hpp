@@ -20,8 +20,9 @@ namespace fusepp {
 
 struct MainOptions {
   // Threads serving requests. 1: handlers need no locks (pyfuse3's model). N > 1: N threads
-  // run the session's io_context with N readers of /dev/fuse (see docs/binding-ops.md for
-  // why not libfuse's clone_fd); handlers run concurrently and must synchronise themselves.
+  // read /dev/fuse (see docs/binding-ops.md for how, and why not libfuse's clone_fd), one of
+  // them at a time runs the io_context while work is outstanding there; handlers run
+  // concurrently and must synchronise themselves.
   unsigned threads = 1;
   // Most requests in flight at once (suspended handlers included); 0 means no limit.
   // When reached, the loop stops reading /dev/fuse until a handler completes.
@@ -72,14 +73,18 @@ class Session {
   void observe(Observer* observer);
 
   const std::filesystem::path& mountpoint() const;
+  // Threads inside main() serving requests right now (a test that forks waits for all of
+  // them to have started: testing::ScopedMount).
+  unsigned serving_threads() const;
   // The io_context handlers run on (also reachable as co_await asio::this_coro::executor).
-  // With threads == 1 and no work outstanding on it (no suspended handler, timer, socket,
-  // posted function or work guard), main() blocks in read(2) on /dev/fuse as libfuse does,
-  // which halves the syscalls per request; a function posted from another thread then runs
-  // after the next request. To post from other threads at any time, keep Asio's
-  // executor_work_guard on it, made before main() or inside a handler (main() then waits in
-  // epoll, where posts run at once). terminate() needs none: it ends that read(2) with
-  // SIGURG, which main() handles only while it is SIG_DFL (else main() always uses epoll).
+  // With no work outstanding on it (no suspended handler, timer, socket, posted function or
+  // work guard), main()'s threads block in read(2) on /dev/fuse as libfuse's do, which
+  // halves the syscalls per request; a function posted from another thread then runs after
+  // the next request. To post from other threads at any time, keep Asio's
+  // executor_work_guard on it, made before main() or inside a handler (a serving thread then
+  // waits in epoll, where posts run at once). terminate() needs none: it ends that read(2)
+  // with SIGURG, which main() handles only while it is SIG_DFL (else main() always uses
+  // epoll, every thread in io_context::run()); max_tasks also keeps every thread in run().
   asio::io_context& io_context();
 
   struct Impl;
