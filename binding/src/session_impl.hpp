@@ -69,6 +69,11 @@ struct Session::Impl {
   std::mutex idle_thread_mutex;
   std::optional<pthread_t> idle_thread;  // set while serve_single() may block in read(2)
   bool single_thread = false;            // main() runs with threads == 1
+  std::atomic<bool> connection_gone{false};
+
+  // Reading /dev/fuse gave ENODEV: the kernel ended the connection (unmount or abort) and
+  // forgot every reference without a FORGET; the attached Observer settles its balance once.
+  void connection_ended();
 
   void check_open() const;
   bool exit_requested() const { return exiting.load(std::memory_order_seq_cst) || fuse_session_exited(se); }
