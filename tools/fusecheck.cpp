@@ -198,6 +198,7 @@ std::string rerun_line(const Options& options, const std::string& program, const
   std::string rerun = options.replay_file.empty() ? rerun_command(program, result, fs_text, options.scenarios)
                                                   : fmt::format("{} replay {} --fs {}", program,
                                                                 shell_quote(options.replay_file), shell_quote(fs_text));
+  if (rerun.empty()) return rerun;  // no single test reruns it
   if (options.timeout > 0) rerun += fmt::format(" --timeout {}", options.timeout);
   if (!options.expectations.empty()) rerun += " --expectations " + shell_quote(options.expectations);
   if (options.exclusive) rerun += " --exclusive";

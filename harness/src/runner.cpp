@@ -1221,7 +1221,7 @@ class ShardWorker {
     TestResult result;
     result.name = fmt::format("lookup-balance[{}]", fmt::join(shard_.mount_options, ","));
     result.verdict = Verdict::fail;
-    result.reason = fmt::format("at the end of the mount: {}{}", lines.front(),
+    result.reason = fmt::format("the balance at the end of the mount: {}{}", lines.front(),
                                 lines.size() > 1 ? fmt::format(" (and {} more)", lines.size() - 1) : "");
     for (const auto& line : lines) result.transcript.push_back("lookup balance: " + line);
     result.seconds = std::chrono::duration<double>(Clock::now() - started).count();
