@@ -60,7 +60,8 @@ struct Options {
   bool exclusive = false;
   bool allow_dev_suid = false;
   bool with_breaker = false;
-  int verbosity = 0;  // -1 quiet, 1 verbose
+  bool trace_steps = false;  // replay --trace
+  int verbosity = 0;         // -1 quiet, 1 verbose
   std::string replay_file;
   std::vector<std::string> mount_options;
   std::string shard;            // K/N
@@ -197,6 +198,7 @@ std::string rerun_line(const Options& options, const std::string& program, const
   std::string rerun = options.replay_file.empty() ? rerun_command(program, result, fs_text, options.scenarios)
                                                   : fmt::format("{} replay {} --fs {}", program,
                                                                 shell_quote(options.replay_file), shell_quote(fs_text));
+  if (rerun.empty()) return rerun;  // no single test reruns it
   if (options.timeout > 0) rerun += fmt::format(" --timeout {}", options.timeout);
   if (!options.expectations.empty()) rerun += " --expectations " + shell_quote(options.expectations);
   if (options.exclusive) rerun += " --exclusive";
@@ -248,6 +250,7 @@ RunOptions run_options(const Options& options, const TargetSpec& target,
   run.stop = &stop_requested;
   run.allow_dev_suid = options.allow_dev_suid;
   run.with_breaker = options.with_breaker;
+  run.trace_steps = options.trace_steps;
   return run;
 }
 
@@ -359,6 +362,7 @@ int command_replay(Options options, const std::string& program) {
     // parse_scenario_text reports it with its location
   }
   std::vector<Scenario> tests = parse_scenario_text(text, options.replay_file, base);
+  if (options.trace_steps) options.verbosity = std::max(options.verbosity, 1);  // the transcript carries the trace
   return run_selected(options, tests, options.fs, program);
 }
 
@@ -445,6 +449,9 @@ int main(int argc, char** argv) {
   auto* replay = app.add_subcommand("replay", "run one scenario file or repro.yaml");
   replay->add_option("FILE", options.replay_file, "the scenario or repro.yaml")->required();
   add_run_options(replay, options, false);
+  replay->add_flag("--trace", options.trace_steps,
+                   "after each step, print the FUSE requests it caused (opcode, node and path, name, result); "
+                   "needs a target with a request trace (memfs; a daemon with {control})");
   auto* mount = app.add_subcommand("mount", "mount a target and wait (Ctrl-C unmounts)");
   mount->add_option("--fs", options.fs, "target, as for run");
   mount->add_option("-o", options.mount_options, "extra mount options")->delimiter(',');

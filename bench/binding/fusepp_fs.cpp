@@ -1,5 +1,7 @@
 // Benchmark subject: the raw_fs.c filesystem written on fusepp (same replies, no caching,
 // errors as values), served by fusepp::main(). Usage: bench_fusepp_fs MOUNTPOINT [THREADS]
+// With BENCH_FUSEPP_OBSERVE=1 in the environment an Observer (trace, rules, balance) is
+// attached, to measure what observing costs against the same build without it.
 #include <cstdio>
 #include <cstdlib>
 
@@ -35,6 +37,9 @@ int main(int argc, char** argv) {
   }
   StatFs fs;
   fusepp::Session session(fs, argv[1], {});
+  fusepp::Observer observer;
+  const char* observe = std::getenv("BENCH_FUSEPP_OBSERVE");
+  if (observe && *observe == '1') session.observe(&observer);
   session.main(fusepp::MainOptions{.threads = argc == 3 ? static_cast<unsigned>(std::atoi(argv[2])) : 1u});
   session.close(true);
   return 0;

@@ -406,9 +406,37 @@ void Observer::Impl::end(uint64_t seq, const RequestArgs& args, const ReplyFacts
     rename_paths(join_path(path_of(args.node), args.name), join_path(path_of(args.link_target), args.name2));
 }
 
+// A filesystem that reports its counts must hold at least what the kernel forgets: the
+// references it never counted show here, at the FORGET, whenever the kernel lets go of them.
+// Asked before the handler runs and outside the lock (the callback takes the filesystem's).
+std::vector<std::string> Observer::Impl::short_counts(const std::vector<std::pair<uint64_t, uint64_t>>& list) {
+  std::function<std::optional<uint64_t>(uint64_t)> source;
+  {
+    std::lock_guard lock(mutex);
+    source = count_source;
+  }
+  std::vector<std::string> found;
+  if (!source) return found;
+  for (const auto& [node, n] : list) {
+    std::optional<uint64_t> counted = source(node);
+    if (!counted || *counted >= n) continue;
+    std::lock_guard lock(mutex);
+    found.push_back(node_label(node) + ": the kernel forgot " + std::to_string(n) +
+                    " reference(s), the filesystem counted " + std::to_string(*counted));
+  }
+  return found;
+}
+
+std::string Observer::Impl::node_label(uint64_t node) const {
+  std::string path = path_of(node);
+  return "node " + std::to_string(node) + " (" + (path.empty() ? "?" : path) + ")";
+}
+
 void Observer::Impl::forgotten(const RequestArgs& args, const std::vector<std::pair<uint64_t, uint64_t>>& list,
                                FaultPlan* plan) {
+  std::vector<std::string> short_of_forgets = short_counts(list);
   std::lock_guard lock(mutex);
+  problems.insert(problems.end(), short_of_forgets.begin(), short_of_forgets.end());
   TraceRecord r;
   r.seq = next_seq++;
   r.op = opcode_name(args.opcode);
@@ -562,6 +590,30 @@ void Observer::set_lookup_count_source(std::function<std::optional<uint64_t>(uin
   std::lock_guard lock(impl_->mutex);
   impl_->count_source = std::move(source);
 }
+
+void Observer::Impl::connection_ended() {
+  std::function<std::optional<uint64_t>(uint64_t)> source;
+  std::vector<std::pair<uint64_t, uint64_t>> held;  // node, references the kernel held
+  {
+    std::lock_guard lock(mutex);
+    source = count_source;
+    for (const auto& [node, c] : counts) held.emplace_back(node, c.lookups > c.forgets ? c.lookups - c.forgets : 0);
+  }
+  std::vector<std::pair<uint64_t, std::string>> differing;
+  if (source)
+    for (const auto& [node, n] : held)
+      if (std::optional<uint64_t> counted = source(node); counted && *counted != n)
+        differing.emplace_back(node, "the filesystem counts " + std::to_string(*counted) +
+                                         " reference(s), the kernel held " + std::to_string(n));
+  std::lock_guard lock(mutex);
+  for (const auto& [node, what] : differing)
+    problems.push_back("at the end of the connection: " + node_label(node) + ": " + what);
+  for (auto& [node, c] : counts) c.forgets = std::max(c.forgets, c.lookups);
+  last_activity_ns = monotonic_ns();
+  changed.notify_all();
+}
+
+void Observer::connection_ended() { impl_->connection_ended(); }
 
 BalanceReport Observer::lookup_balance() const {
   std::function<std::optional<uint64_t>(uint64_t)> source;

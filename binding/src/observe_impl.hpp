@@ -102,6 +102,7 @@ struct Observer::Impl {
   // The binding undid what the kernel never received (an interrupted request's reply).
   void entry_undone(uint64_t node);
   void open_undone(uint64_t fh, bool dir);
+  void connection_ended();  // see Observer::connection_ended
   // Gates: enter returns the generation to wait past.
   uint64_t hold_enter(const std::string& gate);
   bool hold_released(const std::string& gate, uint64_t generation);
@@ -138,7 +139,10 @@ struct Observer::Impl {
   std::map<std::pair<bool, uint64_t>, uint64_t> open_handles;  // (dir, fh) -> opens not released
   std::function<std::optional<uint64_t>(uint64_t)> count_source;
 
-  std::string path_of(uint64_t node) const;  // "" when unknown
+  std::string path_of(uint64_t node) const;     // "" when unknown
+  std::string node_label(uint64_t node) const;  // "node 5 (/a/b)"; under mutex
+  // Problems of a FORGET the filesystem's own count cannot cover; takes the mutex itself.
+  std::vector<std::string> short_counts(const std::vector<std::pair<uint64_t, uint64_t>>& list);
   std::string request_path(const RequestArgs& args) const;
   bool matches(const FaultRule& rule, const RequestArgs& args, const std::string& path) const;
   // The first rule that acts on this request (counting its occurrence), copied into plan;

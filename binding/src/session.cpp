@@ -148,6 +148,7 @@ void Reader::on_received(const boost::system::error_code& ec, size_t n) {
     // operation_aborted: terminate() cancelled the wait (pump() then sees the exit flag).
     if (ec == asio::error::operation_aborted || err == ENOENT || err == EINTR || err == EAGAIN) return pump();
     if (err != ENODEV) std::fprintf(stderr, "fusepp: reading /dev/fuse failed: %s\n", ec.message().c_str());
+    if (err == ENODEV) s_.connection_ended();
     fuse_session_exit(se);  // ENODEV: the filesystem was unmounted
     return finish();
   }
@@ -202,6 +203,7 @@ Reader::Blocking Reader::receive_blocking() {
     if (err == ENOENT || err == EINTR) return Blocking::next;
     if (err == EAGAIN) return Blocking::would_block;
     if (err != ENODEV) std::fprintf(stderr, "fusepp: reading /dev/fuse failed: %s\n", std::strerror(err));
+    if (err == ENODEV) s_.connection_ended();
     fuse_session_exit(s_.se);  // ENODEV: the filesystem was unmounted
     return Blocking::end;
   }
@@ -219,6 +221,11 @@ void Reader::finish() {
   if (finished_) return;
   finished_ = true;
   if (s_.readers_running.fetch_sub(1) == 1) s_.io.stop();
+}
+
+void Session::Impl::connection_ended() {
+  if (connection_gone.exchange(true)) return;
+  if (Observer::Impl* observer = dispatcher.observing()) observer->connection_ended();
 }
 
 void Session::Impl::check_open() const {

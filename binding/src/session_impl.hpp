@@ -86,6 +86,11 @@ struct Session::Impl {
   std::atomic<unsigned> threads_serving{0};
   // Several threads reading in read(2): at most one of them runs the io_context at a time.
   std::atomic<bool> io_runner{false};
+  std::atomic<bool> connection_gone{false};
+
+  // Reading /dev/fuse gave ENODEV: the kernel ended the connection (unmount or abort) and
+  // forgot every reference without a FORGET; the attached Observer settles its balance once.
+  void connection_ended();
 
   void check_open() const;
   bool exit_requested() const { return exiting.load(std::memory_order_seq_cst) || fuse_session_exited(se); }

@@ -2,6 +2,7 @@
 // balance catching uncounted READDIRPLUS entries and an unreleased handle, readdirplus modes,
 // expire_entry, notify_retrieve, read()'s context, and the synchronous-invalidation deadlock
 // of docs/kernel-interaction.md.
+#include <algorithm>
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -252,6 +253,47 @@ TEST(Observe, FaultRulesActOnForget) {
   EXPECT_NE(lost.describe().find("node 2 (/f): the filesystem counts 1 reference(s), the kernel holds 0"),
             std::string::npos)
       << lost.describe();
+}
+
+// The kernel sends no FORGET at unmount (6.18; not asserted here, since another process's
+// drop_caches may evict a or b meanwhile): the end of the connection is the forget, and the
+// filesystem's counts are compared with the kernel's one last time then.
+TEST(Observe, TheEndOfTheConnectionForgetsWhatTheKernelHeld) {
+  TinyFs fs{"a", "b"};
+  ScopedMount mount(fs);
+  mount.observer().set_lookup_count_source([&](uint64_t ino) { return fs.lookup_count(ino); });
+  ASSERT_EQ(run_in_child([&] { return stats({mount.path() / "a", mount.path() / "b"}); }).output, "ok,ok");
+  EXPECT_FALSE(mount.lookup_balance().ok(true));  // a and b are held
+  mount.unmount();
+  // TinyFs counted right, so nothing differed when the connection ended; it keeps its counts
+  // afterwards (it does not reset them as memfs does), so the settled wire is read alone.
+  for (const std::string& problem : mount.lookup_balance().problems)
+    EXPECT_EQ(problem.find("at the end of the connection"), std::string::npos) << problem;
+  mount.observer().set_lookup_count_source(nullptr);
+  BalanceReport settled = mount.lookup_balance();
+  EXPECT_TRUE(settled.ok(true)) << settled.describe();
+}
+
+// Each reference the filesystem did not count shows, whatever the machine-wide drop_caches
+// frees: at its FORGET if the kernel let go of it, else at the end of the connection.
+TEST(Observe, UncountedReferencesShowAtTheirForgetOrAtTheEnd) {
+  TinyFs fs{"a", "b", "c"};
+  fs.count_readdirplus = false;
+  ScopedMount mount(fs);
+  mount.observer().set_lookup_count_source([&](uint64_t ino) { return fs.lookup_count(ino); });
+  ASSERT_EQ(run_in_child([&] { return list_dir(mount.path()); }).output, "a b c ");
+  mount.drop_caches(2);
+  mount.unmount();
+  std::vector<std::string> problems = mount.lookup_balance().problems;
+  for (const char* name : {"(/a)", "(/b)", "(/c)"}) {
+    auto names_it = [&](const std::string& line) {
+      return line.find(name) != std::string::npos &&
+             (line.find("the kernel forgot 1 reference(s), the filesystem counted 0") != std::string::npos ||
+              line.find("at the end of the connection") != std::string::npos);
+    };
+    EXPECT_TRUE(std::any_of(problems.begin(), problems.end(), names_it))
+        << name << " in " << ::testing::PrintToString(problems);
+  }
 }
 
 TEST(Observe, BalanceCatchesAnOpenHandleNeverReleased) {

@@ -201,6 +201,19 @@ std::string FuseMount::daemon_log_tail(size_t lines) const {
   return out.empty() ? "    | (no output)\n" : out;
 }
 
+bool FuseMount::remount(bool daemon_mounts_again) {
+  if (::umount2(layout_.mountpoint.c_str(), 0) != 0)
+    throw HarnessError(fmt::format("cannot unmount {} to mount it again: {} (a process still uses the mount)",
+                                   layout_.mountpoint, strerror(errno)));
+  if (!daemon_mounts_again) {
+    stop_daemon();
+    daemon_->detach();  // reaped by stop_daemon
+    launch(command_);
+  }
+  wait_until_mounted(deadline::mount_ready);
+  return !daemon_mounts_again;
+}
+
 void FuseMount::unmount() {
   if (!fusepp::mount_at(layout_.mountpoint)) return;
   if (aborted_ || !daemon_running()) {

@@ -39,9 +39,9 @@ class FuseMount : public Mount {
                                       std::chrono::milliseconds ready_timeout, CommandFor command_for) {
     std::unique_ptr<FuseMount> mount(new FuseMount(spec));
     mount->make_layout();
-    DaemonCommand command = command_for(mount->layout_, mount->mount_options(options));
-    if (command.offers_control) mount->control_socket_ = mount->layout_.control;
-    mount->launch(command);
+    mount->command_ = command_for(mount->layout_, mount->mount_options(options));
+    if (mount->command_.offers_control) mount->control_socket_ = mount->layout_.control;
+    mount->launch(mount->command_);
     mount->wait_until_mounted(ready_timeout);
     mount->read_mount_features();
     return mount;
@@ -55,6 +55,7 @@ class FuseMount : public Mount {
   std::string daemon_log_tail(size_t lines = 15) const override;
   unsigned connection() const override { return conn_; }
   int daemon_pid() const override;
+  bool remount(bool daemon_mounts_again) override;
 
  private:
   explicit FuseMount(const TargetSpec& spec);
@@ -70,6 +71,7 @@ class FuseMount : public Mount {
   std::string exit_description() const;
 
   FuseLayout layout_;
+  DaemonCommand command_;  // kept to start the daemon again (remount)
   std::unique_ptr<boost::process::child> daemon_;
   unsigned conn_ = 0;
   bool aborted_ = false;

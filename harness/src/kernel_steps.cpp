@@ -1,7 +1,7 @@
 // The kernel interaction steps at run time (docs/scenario-format.md section 5.3): each speaks
 // to the target's control channel (docs/control-protocol.md) or to the kernel itself
-// (drop_caches, abort_connection). Actor-side parts (background calls, await, signal,
-// expect: hang) are in runner.cpp, next to the other actor steps.
+// (drop_caches, abort_connection; remount through the runner's mount session). Actor-side parts (background calls,
+// await, signal, expect: hang) are in runner.cpp, next to the other actor steps.
 #include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
@@ -105,6 +105,12 @@ std::string listing(const std::vector<const json*>& records) {
 
 StepStatus expect_requests(const Step& step, TestContext& ctx, const std::string& section, int index) {
   const json& e = step.engine;
+  for (const char* key : {"since", "until"})
+    if (e.contains(key) && !ctx.marks.count(e[key].get<std::string>())) {
+      ctx.result.reason =
+          fmt::format("mark '{}' belongs to the trace of a daemon a remount started again", e[key].get<std::string>());
+      return StepStatus::broken;
+    }
   uint64_t since = e.contains("since") ? ctx.marks.at(e["since"]) : ctx.previous_mark;
   uint64_t until = e.contains("until") ? ctx.marks.at(e["until"]) : ctx.step_mark;
   json answer = ctx.control->must({{"cmd", "trace"}, {"since", since}}, command_deadline(0));
@@ -210,6 +216,29 @@ StepStatus control_step(const Step& step, TestContext& ctx, const std::string& s
 
 }  // namespace
 
+namespace {
+
+bool entry_reply(const std::string& op) {
+  return op == "LOOKUP" || op == "CREATE" || op == "MKDIR" || op == "MKNOD" || op == "SYMLINK" || op == "LINK";
+}
+
+}  // namespace
+
+void append_step_requests(TestContext& ctx, uint64_t since, uint64_t until) {
+  json answer = ctx.control->must({{"cmd", "trace"}, {"since", since}}, command_deadline(0));
+  for (const auto& r : answer["requests"]) {
+    if (r.value("seq", 0ULL) >= until) break;
+    std::string op = r.value("op", "");
+    std::string result = op == "FORGET" || op == "BATCH_FORGET" ? fmt::format("nlookup {}", r.value("nlookup", 0ULL))
+                         : !r.value("answered", false)          ? "not answered yet"
+                         : r.value("error", 0) != 0             ? std::string("failed")
+                         : entry_reply(op) ? fmt::format("ok, node {}", r.value("reply_node", 0ULL))
+                                           : "ok";
+    ctx.result.transcript.push_back(
+        fmt::format("    request node {} {}: {}", r.value("node", 0ULL), describe_record(r), result));
+  }
+}
+
 std::string control_path(const TestContext& ctx, const std::string& relative) {
   return relative == "." ? ctx.workdir_in_mount : ctx.workdir_in_mount + "/" + relative;
 }
@@ -240,6 +269,7 @@ StepStatus run_kernel_step(const Step& step, TestContext& ctx, const std::string
     ctx.result.reason = error;
     return StepStatus::broken;
   }
+  if (step.op == "remount") return ctx.remount(step, section, index);
   if (step.op == "abort_connection") {
     ctx.mount.abort_connection("the scenario's abort_connection step");
     ctx.aborted_on_purpose = true;

@@ -334,6 +334,7 @@ std::vector<OpSpec> kernel_ops() {
         {"keep_times", A::spec}},
        DataArg::optional},
       {"drop_caches", E, {choice("what", {"pages", "dentries", "all"})}},
+      {"remount", E, {}},
       {"abort_connection", E, {}},
       {"signal", E, {choice("signal", {"SIGUSR1", "SIGKILL"}, true)}},
       {"await", E, {}},

@@ -38,6 +38,7 @@ int Counts::exit_code() const {
 
 std::string rerun_command(const std::string& program, const TestResult& result, const std::string& fs,
                           const std::string& scenarios_dir) {
+  if (!result.scenario) return "";  // a mount's balance belongs to the whole run: rerun that
   std::string command = fmt::format("{} run --fs {} --filter {}", program, shell_quote(fs), shell_quote(result.name));
   if (!scenarios_dir.empty()) command += " --scenarios " + shell_quote(scenarios_dir);
   return command;
@@ -48,7 +49,7 @@ std::string describe_result(const TestResult& result, const std::string& rerun) 
   const std::string indent = "    ";
   if (result.scenario) out += fmt::format("{}{} ({})\n", indent, result.scenario->title, result.scenario->file);
   if (result.verdict == Verdict::fail || result.verdict == Verdict::xfail) {
-    out += fmt::format("{}failed at {}\n", indent, result.reason);
+    out += fmt::format("{}failed {} {}\n", indent, result.scenario ? "at" : "with", result.reason);
     for (const auto& mismatch : result.mismatches) {
       out += fmt::format("{}  {}step {} at {}: {}\n", indent, mismatch.section == "steps" ? "" : mismatch.section + " ",
                          mismatch.step, mismatch.where, mismatch.summary);

@@ -17,8 +17,10 @@
 #include <algorithm>
 #include <atomic>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <random>
@@ -275,6 +277,7 @@ StepStatus take_step_mark(TestContext& ctx, const std::string& label) {
   try {
     ctx.previous_mark = ctx.step_mark;
     ctx.step_mark = ctx.control->must({{"cmd", "mark"}}, deadline::service_call)["mark"].get<uint64_t>();
+    if (ctx.options.trace_steps && ctx.traced_steps++ > 0) append_step_requests(ctx, ctx.previous_mark, ctx.step_mark);
     return StepStatus::ok;
   } catch (const HarnessError& error) {
     ctx.result.reason = fmt::format("{}: {}", label, error.what());
@@ -605,6 +608,9 @@ class MountSession {
     TestContext ctx{scenario, *mount_, options_, {}, {}, result};
     ctx.control = control_.get();
     ctx.workdir_in_mount = workdir.substr(mount_->root().size());
+    ctx.remount = [this, &ctx, &workdir](const Step& step, const std::string& section, int index) {
+      return remount_in_test(ctx, workdir, step, section, index);
+    };
     bool ready = start_actors(scenario, workdir, ctx);
     if (ready && options_.with_breaker) ready = apply_breaker(scenario, ctx);
     bool set_up = ready && run_section(scenario.setup, "setup", ctx);
@@ -616,6 +622,7 @@ class MountSession {
     }
     if (set_up) run_section(scenario.steps, "steps", ctx);
     end_background_calls(ctx);
+    if (options_.trace_steps) finish_step_trace(ctx);
     if (!ctx.aborted_on_purpose) compare_counts_with_the_filesystem();
     if (ready && !ctx.aborted_on_purpose) run_cleanup(scenario, ctx);
     for (auto& [name, actor] : ctx.actors)
@@ -662,6 +669,35 @@ class MountSession {
     }
   }
 
+  // When the mount's last test is done: the lookup and open balance over its whole life. A
+  // daemon that can stay through an unmount (remount_after_unmount) is unmounted first, so the
+  // balance is read after the kernel ended the connection: the filesystem's own counts were
+  // compared with the kernel's then, and every handle must have been released. Another
+  // daemon's balance is read while mounted (its problems only: the kernel may still hold
+  // references). One line per problem, naming the node; empty when clean or not checkable.
+  std::vector<std::string> balance_at_unmount() {
+    if (!control_ || aborted_on_purpose_ || !lost_mount_.empty() || mount_->trouble()) return {};
+    std::vector<std::string> lines;
+    auto collect = [&](const json& balance, std::initializer_list<const char*> keys) {
+      for (const char* key : keys)
+        for (const auto& line : balance[key]) lines.push_back(fmt::format("{}: {}", key, line.get<std::string>()));
+    };
+    try {
+      service_.reset();
+      pool_.clear();
+      std::string why;
+      if (!control_->offers("remount_after_unmount", why, deadline::service_call)) {
+        collect(control_->must({{"cmd", "balance"}}, deadline::service_call), {"problems"});
+        return lines;
+      }
+      remount_mount(true);
+      collect(control_->must({{"cmd", "balance"}}, deadline::service_call), {"problems", "outstanding"});
+    } catch (const HarnessError& error) {
+      lines.push_back(std::string("the balance check could not be made: ") + error.what());
+    }
+    return lines;
+  }
+
   // Why `path` is not on this mount, or nullopt if it is: the service actor stats it, and
   // its st_dev must be the device recorded when the mount came up. A FUSE mount whose
   // daemon is leaving answers ENOTCONN; once unmounted, the path resolves on the bare
@@ -700,6 +736,78 @@ class MountSession {
     lost_mount_ = why;
     result.verdict = Verdict::broken;
     result.reason = fmt::format("the mount vanished {}: {}", when, why);
+  }
+
+  // The remount step: the actors leave the mount (`reset`; the parser lets no handle stay
+  // open across a remount), it is unmounted and mounted again, and they enter the workdir
+  // again: a workdir that is gone then is the target losing its contents, a mismatch. A
+  // directory target has its dentry and inode caches dropped instead (nothing of ours to
+  // unmount). BROKEN when the remount itself cannot be made.
+  StepStatus remount_in_test(TestContext& ctx, const std::string& workdir, const Step& step, const std::string& section,
+                             int index) {
+    // An actor that left the workdir and could not go back is at the real root: it must run
+    // nothing more (no cleanup step), so every actor ends with a failed remount.
+    auto end_actors = [&] {
+      for (auto& [name, actor] : ctx.actors) {
+        actor->kill_and_reap(deadline::actor_reap);
+        ctx.killed.insert(name);
+      }
+    };
+    auto broken = [&](const std::string& why) {
+      end_actors();
+      ctx.result.reason = fmt::format("{} step {} (remount): {}", section, index, why);
+      return StepStatus::broken;
+    };
+    for (auto& [name, actor] : ctx.actors) {
+      auto reply = actor->call({{"op", "reset"}}, Clock::now() + deadline::actor_reset);
+      if (!reply_ok(reply))
+        return broken(fmt::format("actor '{}' could not leave the mount: {}", name, reply_text(reply)));
+    }
+    service_.reset();  // a fresh one is started on demand, off the mount
+    if (!mount_->spec().is_fuse()) {
+      if (std::string error = drop_kernel_caches(2, nullptr); !error.empty()) return broken(error);
+    } else {
+      try {
+        std::string why;
+        bool stays = control_ && control_->offers("remount_after_unmount", why, deadline::service_call);
+        if (remount_mount(stays)) {
+          ctx.marks.clear();  // the new daemon's trace starts again at 1
+          ctx.step_mark = 0;
+        }
+      } catch (const HarnessError& error) {
+        return broken(error.what());
+      }
+      ctx.control = control_.get();
+    }
+    for (auto& [name, actor] : ctx.actors) {
+      auto reply = actor->call({{"op", "chdir"}, {"path", workdir}}, Clock::now() + service_deadline());
+      if (reply_ok(reply)) continue;
+      if (reply.status == ActorProcess::Reply::Status::ok && reply.body.value("errno", 0) == ENOENT) {
+        end_actors();
+        ctx.mismatch(step, section, index, "workdir", "the test's directory, kept by the target",
+                     "gone after the remount (ENOENT)");
+        return StepStatus::mismatch;
+      }
+      return broken(fmt::format("actor '{}' cannot enter {} after the remount: {}", name, workdir, reply_text(reply)));
+    }
+    return StepStatus::ok;
+  }
+
+  // Mount::remount, and a new connection to the daemon's control socket. A daemon that was to
+  // stay is told not to when the unmount fails (the mount serves on). Throws HarnessError.
+  bool remount_mount(bool daemon_stays) {
+    bool restarted = false;
+    try {
+      restarted = mount_->remount(daemon_stays);
+    } catch (const HarnessError&) {
+      if (daemon_stays && !mount_->trouble())
+        control_->call({{"cmd", "remount_after_unmount"}, {"cancel", true}}, deadline::service_call);
+      throw;
+    }
+    control_.reset();
+    if (mount_->control_socket())
+      control_ = std::make_unique<ControlClient>(*mount_->control_socket(), deadline::mount_ready);
+    return restarted;
   }
 
   // The control channel, when the daemon was started with one: `trace` if it answers the
@@ -758,6 +866,24 @@ class MountSession {
         counts_at_end_of_steps_.push_back("after the steps: " + line.get<std::string>());
     } catch (const HarnessError& error) {
       counts_at_end_of_steps_.push_back(std::string("after the steps: ") + error.what());
+    }
+  }
+
+  // replay --trace: the last step's requests (those that arrive once it is quiet), or why
+  // this target has no trace.
+  void finish_step_trace(TestContext& ctx) {
+    if (!ctx.control) {
+      auto why = mount_->features().missing.find("trace");
+      ctx.result.transcript.push_back("no request trace on this target: " + (why != mount_->features().missing.end()
+                                                                                 ? why->second
+                                                                                 : std::string("no control channel")));
+      return;
+    }
+    try {
+      ctx.control->must({{"cmd", "wait_quiet"}, {"quiet_ms", 50}, {"timeout_ms", 2000}}, deadline::service_call);
+      if (ctx.traced_steps > 0) append_step_requests(ctx, ctx.step_mark, std::numeric_limits<uint64_t>::max());
+    } catch (const HarnessError& error) {
+      ctx.result.transcript.push_back(std::string("the trace could not be read: ") + error.what());
     }
   }
 
@@ -920,7 +1046,7 @@ RunPlan plan_run(const std::vector<Scenario>& tests, const RunOptions& options) 
     if (entry && entry->skip) {
       plan.skipped.push_back(i);
     } else if (scenario.isolated) {
-      RunPlan::Shard shard{{i}, scenario.mount_options, true, scenario.control};
+      RunPlan::Shard shard{{i}, scenario.mount_options, true, scenario.control || options.trace_steps};
       if (options.with_breaker) {
         shard.mount_options.insert(shard.mount_options.end(), scenario.breaker_mount.begin(),
                                    scenario.breaker_mount.end());
@@ -939,6 +1065,7 @@ RunPlan plan_run(const std::vector<Scenario>& tests, const RunOptions& options) 
     for (size_t p = 0; p < pieces; ++p) {
       RunPlan::Shard shard;
       shard.mount_options = plan.items[indexes[0]].scenario->mount_options;
+      shard.control = true;  // memfs: for the balance check when the mount ends
       for (size_t k = p; k < indexes.size(); k += pieces) shard.tests.push_back(indexes[k]);
       plan.shards.push_back(std::move(shard));
     }
@@ -1008,11 +1135,20 @@ class RunRecorder {
       options_.reporter->notice(fmt::format("cannot mount {}: {}\nevery test that needs a mount is BROKEN (not run)",
                                             options_.target.text, text));
   }
+  // A result that belongs to no scenario (the balance check of a shared mount).
+  void add(TestResult result) {
+    std::lock_guard lock(mutex_);
+    extra_.push_back(std::move(result));
+    if (options_.reporter) options_.reporter->result(extra_.back());
+  }
   std::optional<std::string> unmountable() {
     std::lock_guard lock(mutex_);
     return unmountable_;
   }
-  std::vector<TestResult> take_results() { return std::move(results_); }
+  std::vector<TestResult> take_results() {
+    for (auto& result : extra_) results_.push_back(std::move(result));
+    return std::move(results_);
+  }
 
   std::atomic<int> mounts{0}, spawned{0}, sequence{0};
 
@@ -1021,6 +1157,7 @@ class RunRecorder {
   const RunOptions& options_;
   std::mutex mutex_;
   std::vector<TestResult> results_;
+  std::vector<TestResult> extra_;
   std::optional<std::string> unmountable_;
 };
 
@@ -1062,6 +1199,7 @@ class ShardWorker {
       result.seconds = std::chrono::duration<double>(Clock::now() - started).count();
       recorder_.finish(index, std::move(result));
     }
+    if (session_ && !shard_.isolated && !stopping()) check_balance_at_unmount();
   }
 
  private:
@@ -1072,6 +1210,22 @@ class ShardWorker {
     for (const auto& option : shard_.mount_options)
       if (option == "dev" || option == "suid") return option;
     return std::nullopt;
+  }
+
+  // A shared mount's balance over the whole run (MountSession::balance_at_unmount): a
+  // problem fails the run as a result of its own, named after the mount's options.
+  void check_balance_at_unmount() {
+    auto started = Clock::now();
+    std::vector<std::string> lines = session_->balance_at_unmount();
+    if (lines.empty()) return;
+    TestResult result;
+    result.name = fmt::format("lookup-balance[{}]", fmt::join(shard_.mount_options, ","));
+    result.verdict = Verdict::fail;
+    result.reason = fmt::format("the balance at the end of the mount: {}{}", lines.front(),
+                                lines.size() > 1 ? fmt::format(" (and {} more)", lines.size() - 1) : "");
+    for (const auto& line : lines) result.transcript.push_back("lookup balance: " + line);
+    result.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+    recorder_.add(std::move(result));
   }
 
   void end_session() {

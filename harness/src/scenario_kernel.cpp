@@ -1,5 +1,5 @@
 // Scenario parser, kernel interaction steps (docs/scenario-format.md section 5.3): mark,
-// expect_requests, fault, wait_request, release, notify, backend, drop_caches,
+// expect_requests, fault, wait_request, release, notify, backend, drop_caches, remount,
 // abort_connection, signal and await; background actor steps and `expect: hang`; and
 // must_fail_with. Fault rules and notifications are checked against the control protocol
 // (docs/control-protocol.md) here, so a typo is a file:line:col error, not a run-time one.
@@ -273,6 +273,8 @@ Step Parser::kernel_step(const YAML::Node& node, const Scenario& scenario, FlowS
   } else if (op == "drop_caches") {
     e["what"] = node["what"] ? text(node["what"], "what") : "all";
     step.summary += " " + e["what"].get<std::string>();
+  } else if (op == "remount") {
+    no_handles_across_remount(node, flow);
   } else if (op == "signal") {
     e["signal"] = text(node["signal"], "signal");
     step.summary += " " + e["signal"].get<std::string>() + " to " + step.actor;
@@ -284,6 +286,21 @@ Step Parser::kernel_step(const YAML::Node& node, const Scenario& scenario, FlowS
   if (flow.section != "steps" && op != "mark" && op != "fault")
     fail(node, op + " belongs in steps: (setup and cleanup may only mark and set fault rules)");
   return step;
+}
+
+// A remount ends every descriptor, directory stream and mapping on the mount (the unmount
+// needs that, and the actors leave the workdir for it): a handle still open is an error here
+// rather than an EBUSY or a dead handle at run time.
+void Parser::no_handles_across_remount(const YAML::Node& node, const FlowState& flow) const {
+  for (const auto* handles : {&flow.fds, &flow.dirs, &flow.maps})
+    for (const auto& [actor, names] : *handles)
+      if (!names.empty())
+        fail(node, fmt::format("remount with '{}' of actor '{}' still open: close it first (a remount ends every "
+                               "handle on the mount)",
+                               *names.begin(), actor));
+  if (!flow.background.empty())
+    fail(node, fmt::format("remount while actor '{}' is in its background call from {} (await it first)",
+                           flow.background.begin()->first, flow.background.begin()->second));
 }
 
 // Background calls, await and `expect: hang` on an actor step.
@@ -314,10 +331,11 @@ void Parser::kernel_requirements(const YAML::Node& doc, Scenario& s) const {
       if (kernel || step.background || step.expect.kind == Expect::Kind::hang) s.isolated = true;
       if (needs_trace(step.op)) s.requires_features.insert("trace");
       if (step.op == "backend") s.requires_features.insert("backend");
-      if (step.op == "drop_caches") s.requires_features.insert("root");
-      // The kernel forgets the dentries and inodes of any filesystem: drop_caches needs no FUSE.
-      if ((kernel && step.op != "drop_caches") || step.expect.kind == Expect::Kind::hang)
-        s.requires_features.insert("fuse");
+      if (step.op == "drop_caches" || step.op == "remount") s.requires_features.insert("root");
+      // The kernel forgets the dentries and inodes of any filesystem, and a directory target
+      // "remounts" too: neither step needs FUSE.
+      bool fuse_only = kernel && step.op != "drop_caches" && step.op != "remount";
+      if (fuse_only || step.expect.kind == Expect::Kind::hang) s.requires_features.insert("fuse");
     }
   };
   scan(s.setup);
@@ -341,7 +359,11 @@ void Parser::kernel_requirements(const YAML::Node& doc, Scenario& s) const {
   } else if (kernel_tag) {
     fail(doc, "a scenario tagged kernel needs must_fail_with: what breaks the behaviour it checks");
   }
-  s.control = s.requires_features.count("trace") != 0;
+  // memfs keeps its tree through a remount only when asked over its control channel.
+  bool remounts = false;
+  for (const auto* steps : {&s.setup, &s.steps, &s.cleanup})
+    for (const auto& step : *steps) remounts = remounts || step.op == "remount";
+  s.control = s.requires_features.count("trace") != 0 || remounts;
 }
 
 }  // namespace fusecheck::parsing

@@ -129,6 +129,7 @@ class Parser {
   Step kernel_step(const YAML::Node& node, const Scenario& scenario, FlowState& flow, Step step) const;
   void kernel_step_actor(const YAML::Node& node, const Scenario& scenario, const FlowState& flow, Step& step) const;
   void kernel_step_expect(const YAML::Node& node, Step& step) const;
+  void no_handles_across_remount(const YAML::Node& node, const FlowState& flow) const;
   void actor_flow(const YAML::Node& node, Step& step, FlowState& flow) const;
   nlohmann::json fault_rule(const YAML::Node& node) const;
   nlohmann::json notification(const YAML::Node& node, const std::string& what) const;

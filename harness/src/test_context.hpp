@@ -2,6 +2,7 @@
 // steps, kernel_steps.cpp the kernel interaction steps), and a step's outcome.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -33,6 +34,10 @@ struct TestContext {
   std::map<std::string, const Step*> background;
   std::set<std::string> killed;     // actors a signal step ended
   bool aborted_on_purpose = false;  // a step aborted the connection, or a hang was expected
+  // The remount step (docs/kernel-interaction.md, "Remount"): the mount's session unmounts
+  // and mounts again, the actors leave and re-enter the workdir.
+  std::function<StepStatus(const Step& step, const std::string& section, int index)> remount;
+  int traced_steps = 0;  // replay --trace: steps whose requests are (to be) listed
 
   void mismatch(const Step& step, const std::string& section, int index, const std::string& field,
                 const std::string& expected, const std::string& got) {
@@ -41,8 +46,12 @@ struct TestContext {
 };
 
 // Runs one kernel interaction step (mark, expect_requests, fault, wait_request, release,
-// notify, backend, drop_caches, abort_connection).
+// notify, backend, drop_caches, remount, abort_connection).
 StepStatus run_kernel_step(const Step& step, TestContext& ctx, const std::string& section, int index);
+
+// replay --trace: the requests with since <= seq < until, one transcript line each.
+// Throws HarnessError when the control channel fails.
+void append_step_requests(TestContext& ctx, uint64_t since, uint64_t until);
 
 // A path of the scenario ("f", "." for the workdir) as the control protocol names it.
 std::string control_path(const TestContext& ctx, const std::string& relative);

@@ -339,4 +339,29 @@ TEST(KernelSteps, StepsSetTheScenariosRequirements) {
   EXPECT_FALSE(forgetting.requires_features.count("fuse"));
 }
 
+// A remount ends every handle on the mount: one still open is a file error naming it; once
+// closed, the step parses and makes the scenario isolated with memfs's control channel, and
+// it runs on any target (no `fuse` needed).
+TEST(KernelSteps, RemountRefusesHandlesStillOpen) {
+  EXPECT_NE(parse_error("steps:\n  - {op: open, path: f, flags: [O_RDONLY], fd: h}\n  - {op: remount}\n")
+                .find("s.yaml:6:5: remount with 'h' of actor 'root' still open: close it first"),
+            std::string::npos);
+  EXPECT_NE(parse_error("steps:\n  - {op: opendir, path: ., dir: d}\n  - {op: remount}\n").find("'d' of actor"),
+            std::string::npos);
+  EXPECT_NE(parse_error("steps:\n  - {op: stat, path: f, background: true}\n  - {op: remount}\n")
+                .find("remount while actor 'root' is in its background call"),
+            std::string::npos);
+  EXPECT_NE(
+      parse_error("setup:\n  - {op: remount}\nsteps:\n  - {op: stat, path: f}\n").find("remount belongs in steps:"),
+      std::string::npos);
+  const std::string closed =
+      "steps:\n  - {op: open, path: f, flags: [O_RDONLY], fd: h}\n  - {op: close, fd: h}\n"
+      "  - {op: remount}\n";
+  Scenario remounts = parse_scenario_text(std::string(header) + closed, "s.yaml", "area/s").at(0);
+  EXPECT_TRUE(remounts.isolated && remounts.control);
+  EXPECT_TRUE(remounts.requires_features.count("root"));
+  EXPECT_FALSE(remounts.requires_features.count("fuse"));
+  EXPECT_FALSE(remounts.requires_features.count("trace"));
+}
+
 }  // namespace

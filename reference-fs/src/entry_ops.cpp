@@ -123,6 +123,16 @@ boost::asio::awaitable<void> MemFs::forget(std::vector<fusepp::ForgetRequest> in
   co_return;
 }
 
+void MemFs::forget_all_references() {
+  std::lock_guard lock(state_->mutex);
+  std::vector<Inode*> unlinked;
+  for (auto& [ino, inode] : state_->inodes) {
+    inode.lookup_count = ino == fusepp::ROOT_INODE ? 1 : 0;
+    if (inode.nlink == 0) unlinked.push_back(&inode);
+  }
+  for (Inode* inode : unlinked) state_->release_if_unreferenced(*inode);
+}
+
 Reply<EntryAttributes> MemFs::mknod(InodeT parent_inode, std::string_view name, fusepp::ModeT mode, dev_t rdev,
                                     const RequestContext& ctx) {
   mode_t type = mode & S_IFMT;

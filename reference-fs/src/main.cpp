@@ -10,7 +10,6 @@
 #include <iostream>
 #include <sstream>
 
-#include "fusepp/control.hpp"
 #include "fusepp/mountinfo.hpp"
 #include "memfs/memfs.hpp"
 #include "memfs/mount_options.hpp"
@@ -121,19 +120,10 @@ int main(int argc, char** argv) {
   memfs::StopSignals stop_signals;  // before any thread starts
   memfs::MemFs fs(cmd.mount.fs);
   fs.readdirplus = cmd.mount.readdirplus;
-  fusepp::Observer observer;  // attached only with --control: unobserved serving pays nothing
-  std::unique_ptr<fusepp::Session> session;
-  std::unique_ptr<fusepp::ControlServer> control;
-  try {
-    session = std::make_unique<fusepp::Session>(fs, cmd.mountpoint, cmd.mount.mount_options);
-    if (!cmd.control_socket.empty()) control = memfs::start_control(*session, observer, fs, cmd.control_socket);
-  } catch (const std::exception& e) {
-    std::cerr << "fusecheck-memfs: cannot mount " << cmd.mountpoint << ": " << e.what() << "\n";
-    return kMountFailed;
-  }
-  int code =
-      stop_signals.serve(*session, fusepp::MainOptions{.threads = cmd.threads}, "fusecheck-memfs") ? kOk : kMountFailed;
-  control.reset();
-  session->close(true);
-  return code;
+  return memfs::serve_until_stopped(fs,
+                                    {cmd.mountpoint, cmd.mount.mount_options, cmd.control_socket,
+                                     fusepp::MainOptions{.threads = cmd.threads}, "fusecheck-memfs"},
+                                    stop_signals) == 0
+             ? kOk
+             : kMountFailed;
 }

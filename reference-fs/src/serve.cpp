@@ -9,6 +9,8 @@
 #include <iostream>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "memfs/memfs.hpp"
 
 namespace memfs {
@@ -33,7 +35,9 @@ bool StopSignals::serve(fusepp::Session& session, const fusepp::MainOptions& opt
   std::thread signal_thread([&] {
     int signal = 0;
     sigwait(&signals_, &signal);
-    if (!served) session.terminate();
+    if (served) return;
+    stopped_ = true;
+    session.terminate();
   });
   bool ok = true;
   try {
@@ -46,6 +50,36 @@ bool StopSignals::serve(fusepp::Session& session, const fusepp::MainOptions& opt
   pthread_kill(signal_thread.native_handle(), SIGTERM);  // wakes sigwait() after an external unmount
   signal_thread.join();
   return ok;
+}
+
+int serve_until_stopped(MemFs& fs, const ServeConfig& config, StopSignals& stop_signals) {
+  fusepp::Observer observer;  // attached only with a control channel: unobserved serving pays nothing
+  std::atomic<bool> remount_armed{false};
+  for (;;) {
+    std::unique_ptr<fusepp::Session> session;
+    std::unique_ptr<fusepp::ControlServer> control;
+    try {
+      session = std::make_unique<fusepp::Session>(fs, config.mountpoint, config.mount_options);
+      if (!config.control_socket.empty()) {
+        control = start_control(*session, observer, fs, config.control_socket);
+        control->add_command("remount_after_unmount", [&remount_armed](const nlohmann::json& request) {
+          remount_armed = !request.value("cancel", false);
+          return nlohmann::json::object();
+        });
+      }
+    } catch (const std::exception& e) {
+      std::cerr << config.program << ": cannot mount " << config.mountpoint << ": " << e.what() << "\n";
+      return 1;
+    }
+    bool served = stop_signals.serve(*session, config.main_options, config.program);
+    control.reset();
+    // The Observer settled its balance when the connection ended (Session); memfs settles its
+    // own counts after that comparison, as the kernel sends no FORGET at unmount.
+    fs.forget_all_references();
+    bool again = served && remount_armed.exchange(false) && !stop_signals.stopped();
+    session->close(true);  // already unmounted from outside: libfuse only closes the device
+    if (!again) return served ? 0 : 1;
+  }
 }
 
 }  // namespace memfs

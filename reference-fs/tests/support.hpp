@@ -101,10 +101,14 @@ class MemfsMount {
     if (default_permissions) mount_options.insert("default_permissions");
     mount_ =
         std::make_unique<fusepp::testing::ScopedMount>(*fs_, mount_options, fusepp::MainOptions{.threads = threads});
+    mount_->observer().set_lookup_count_source([fs = fs_.get()](uint64_t ino) { return fs->lookup_count(ino); });
   }
   const std::filesystem::path& path() const { return mount_->path(); }
   MemFs& fs() { return *fs_; }
   void unmount() { mount_->unmount(); }
+  // The wire's lookup and open balance, compared with memfs's own counts (at every FORGET,
+  // at the end of the connection and when asked).
+  fusepp::BalanceReport lookup_balance() const { return mount_->lookup_balance(); }
 
  private:
   std::unique_ptr<MemFs> fs_;

@@ -143,9 +143,18 @@ class Observer {
   // The node id last seen on the wire for path ("/" is the root), if any.
   std::optional<uint64_t> node_of(const std::string& path) const;
 
-  // A filesystem that counts its lookups itself may tell: lookup_balance() then compares.
+  // A filesystem that counts its lookups itself may tell: lookup_balance() then compares,
+  // and so does every FORGET (the filesystem must hold at least what the kernel forgets) and
+  // the end of the connection (it must hold exactly what the kernel held).
   void set_lookup_count_source(std::function<std::optional<uint64_t>(uint64_t node)> source);
   BalanceReport lookup_balance() const;
+  // The kernel's connection ended (unmounted or aborted). The kernel sends no FORGET for the
+  // references it still holds then (6.18: 0 FORGETs with 20 references held), so the
+  // filesystem must treat the end as forgetting all of them, and so does the balance: the
+  // filesystem's counts are compared one last time, then every reference counts as
+  // forgotten. Handles still open stay outstanding. A Session calls it when reading
+  // /dev/fuse gives ENODEV; the trace and the rules go on into a next mount.
+  void connection_ended();
 
   struct Impl;  // the binding's side (binding/src/observe_impl.hpp)
   Impl& impl() { return *impl_; }

@@ -40,12 +40,15 @@ class ScopedMount {
 
   const std::filesystem::path& path() const { return mountpoint_; }
   Session& session();
-  // Unmounts now and waits for main() to return; afterwards the Operations object has
-  // seen every FORGET the kernel sends at unmount.
+  // Unmounts now and waits for main() to return. The kernel sends no FORGET at unmount: the
+  // Observer counts every reference it held as forgotten (Observer::connection_ended), and a
+  // filesystem that counts lookups must do the same.
   void unmount();
   // Unmounts and mounts the same Operations again on the same directory: INIT-time settings
   // (Operations::readdirplus, enable_writeback_cache...) take effect, the kernel's caches
-  // and references start empty, the trace and the balance go on.
+  // and references start empty, the trace and the balance go on. A filesystem that counts
+  // lookups resets its counts in between (memfs: MemFs::forget_all_references), as the
+  // kernel forgot them without a FORGET.
   void remount();
 
   // ----- kernel interaction: the mount is always observed (fusepp/observe.hpp) -----

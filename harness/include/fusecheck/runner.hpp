@@ -97,6 +97,10 @@ struct RunOptions {
   // Runs every scenario that has must_fail_with with it applied (its fault rules before the
   // steps, its mount options): each must then FAIL, which proves it can.
   bool with_breaker = false;
+  // `replay --trace`: every test runs with the daemon's control channel (memfs), and each
+  // step's transcript line is followed by the FUSE requests that arrived while it ran; on a
+  // target without a trace the transcript says why there is none.
+  bool trace_steps = false;
 };
 
 struct RunStats {

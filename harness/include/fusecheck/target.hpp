@@ -92,6 +92,14 @@ class Mount {
   virtual std::string daemon_log_tail(size_t lines = 15) const;
   virtual unsigned connection() const { return 0; }
   virtual int daemon_pid() const { return -1; }
+  // Unmounts and mounts the target again at the same place, so the kernel forgets every
+  // dentry and inode of it (docs/kernel-interaction.md, "Remount"). `daemon_mounts_again`:
+  // the daemon was asked over its control channel to mount its filesystem again after the
+  // unmount; otherwise its command is started again (what survives is what it keeps in
+  // {src}). Returns whether a new daemon was started (its trace, if any, begins anew).
+  // Throws HarnessError when the mount cannot be unmounted (a process still uses it) or does
+  // not come back. A directory (dir:) has nothing to unmount: false, nothing done.
+  virtual bool remount(bool /*daemon_mounts_again*/) { return false; }
 
  protected:
   explicit Mount(TargetSpec spec) : spec_(std::move(spec)) {}

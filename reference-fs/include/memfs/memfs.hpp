@@ -62,6 +62,10 @@ class MemFs : public fusepp::Operations {
   // Test hook: READDIRPLUS entries are not counted (the classic bug), so a test can show the
   // balance check catching it.
   void forget_to_count_readdirplus() { count_readdirplus_ = false; }
+  // The kernel's connection ended (unmount): it forgot every reference without sending a
+  // FORGET, so every count drops to 0 (the root's to the 1 a new mount holds) and unlinked
+  // inodes nobody holds are freed. Open handles are left alone: an unmount has released them.
+  void forget_all_references();
 
   // ----- behind the kernel's back (backend.cpp) -----
   // Changes memfs as another client of a network filesystem would: the kernel is not told.

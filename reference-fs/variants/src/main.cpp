@@ -5,7 +5,6 @@
 #include <iostream>
 #include <string>
 
-#include "fusepp/session.hpp"
 #include "memfs/mount_options.hpp"
 #include "memfs/serve.hpp"
 #include "memfs/variants.hpp"
@@ -75,18 +74,6 @@ int main(int argc, char** argv) {
 
   auto fs = memfs::variants::make(cmd.bug, cmd.mount.fs);
   fs->readdirplus = cmd.mount.readdirplus;
-  std::unique_ptr<fusepp::Session> session;
-  fusepp::Observer observer;
-  std::unique_ptr<fusepp::ControlServer> control;
-  try {
-    session = std::make_unique<fusepp::Session>(*fs, cmd.mountpoint, cmd.mount.mount_options);
-    if (!cmd.control_socket.empty()) control = memfs::start_control(*session, observer, *fs, cmd.control_socket);
-  } catch (const std::exception& e) {
-    std::cerr << "fusecheck-memfs-variant: cannot mount " << cmd.mountpoint << ": " << e.what() << "\n";
-    return 1;
-  }
-  int code = stop_signals.serve(*session, fusepp::MainOptions{}, "fusecheck-memfs-variant") ? 0 : 1;
-  control.reset();
-  session->close(true);
-  return code;
+  return memfs::serve_until_stopped(
+      *fs, {cmd.mountpoint, cmd.mount.mount_options, cmd.control_socket, {}, "fusecheck-memfs-variant"}, stop_signals);
 }
