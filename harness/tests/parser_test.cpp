@@ -309,6 +309,9 @@ TEST(KernelSteps, BadStepsAreRejectedWithTheirPosition) {
       {"steps:\n  - {op: mkdir, path: d, expect: hang}\n  - {op: stat, path: d}\n",
        "s.yaml:6:5: no step can follow one that expects a hang"},
       {"tags: [kernel]\nsteps:\n  - {op: stat, path: f}\n", "needs must_fail_with"},
+      {"steps:\n  - {op: wait_request, gate: g, interrupted: maybe}\n",
+       "s.yaml:5:46: interrupted must be true or false"},
+      {"steps:\n  - {op: release, gate: g, interrupted: true}\n", "s.yaml:5:28: unknown key 'interrupted'"},
   };
   for (const auto& bad : cases) {
     std::string error = parse_error(bad.body);
@@ -324,6 +327,13 @@ TEST(KernelSteps, StepsSetTheScenariosRequirements) {
   for (const char* feature : {"trace", "backend", "root", "fuse"})
     EXPECT_TRUE(kernel.requires_features.count(feature)) << feature;
   EXPECT_EQ(kernel.breaker_mount, std::vector<std::string>{"x"});
+}
+
+TEST(KernelSteps, WaitRequestMayCountOnlyInterruptedRequests) {
+  const std::string body = "steps:\n  - {op: wait_request, gate: g, interrupted: true}\n";
+  Scenario scenario = parse_scenario_text(std::string(header) + body, "s.yaml", "area/s").at(0);
+  ASSERT_EQ(scenario.steps.size(), 1u);
+  EXPECT_EQ(scenario.steps[0].engine.value("interrupted", false), true);
 }
 
 }  // namespace
