@@ -281,9 +281,12 @@ asio::awaitable<json> ControlServer::Impl::run(const std::string& cmd, const jso
   if (cmd == "wait_held") {
     std::string gate = get<std::string>(q, "gate");
     size_t count = get_opt<size_t>(q, "count").value_or(1);
-    std::function<bool()> enough = [this, gate, count] { return observer.held(gate) >= count; };
+    bool interrupted = get_opt<bool>(q, "interrupted").value_or(false);
+    std::function<bool()> enough = [this, gate, count, interrupted] {
+      return observer.held(gate, interrupted) >= count;
+    };
     json r = co_await wait_until(enough, timeout);
-    r["held"] = observer.held(gate);
+    r["held"] = observer.held(gate, interrupted);
     co_return r;
   }
   if (cmd == "wait_quiet") {

@@ -41,10 +41,13 @@ bool readdir_reply(ReaddirToken& token, std::string_view name, const EntryAttrib
     // A zero node id in a READDIRPLUS entry tells the kernel not to instantiate it, so no
     // lookup count is taken for . and .. (the dirent keeps the real inode number).
     if (is_dot_or_dotdot(name)) e.ino = 0;
+    bool zeroed = token.zero_node_ids_ && e.ino != 0;
+    if (zeroed) e.ino = 0;
     needed = fuse_add_direntry_plus(token.req_, nullptr, 0, cname.ptr, &e, next_id);
     if (needed > room) return false;
     buf.resize(used + needed);
     fuse_add_direntry_plus(token.req_, buf.data() + used, needed, cname.ptr, &e, next_id);
+    if (zeroed) token.zeroed_.push_back(attr.st_ino);
     if (e.ino != 0) {
       token.looked_up_.push_back(e.ino);
       if (token.record_names_) token.looked_up_names_.emplace_back(name);
@@ -65,8 +68,16 @@ namespace ll {
 
 namespace {
 
-// Observed (o set): the request and the entries that took a lookup go to the trace. Fault
-// rules other than errno, delay and hold do not apply to readdir.
+// The lookups the handler counted for entries the kernel never took (an interrupted reply,
+// or node ids a rule zeroed) go back through the forget handler.
+void give_back_lookups(Dispatcher& d, const std::vector<uint64_t>& inodes) {
+  std::vector<ForgetRequest> undo;
+  for (uint64_t ino : inodes) undo.push_back({InodeT{ino}, 1});
+  if (!undo.empty()) ll::run_forget_handler(d, std::move(undo));
+}
+
+// Observed (o set): the request and the entries that took a lookup go to the trace. Of the
+// fault rules' reply changes only READDIRPLUS's {ino: 0} applies to readdir.
 asio::awaitable<void> run_readdir(Dispatcher& d, Observer::Impl* o, RequestArgs args, fuse_req_t req, fuse_ino_t ino,
                                   FileHandleT fh, off_t off, size_t size, bool plus) {
   RequestScope scope(d);
@@ -81,6 +92,7 @@ asio::awaitable<void> run_readdir(Dispatcher& d, Observer::Impl* o, RequestArgs 
     Dispatcher::token_records_names(token);
     seq = o->begin(args, &plan);
     if (plan.rule != 0) err = co_await apply_fault(d, *o, req, plan);
+    if (plus && plan.reply.ino == 0u) Dispatcher::token_zero_node_ids(token);
   }
   if (err == 0) {
     try {
@@ -98,12 +110,9 @@ asio::awaitable<void> run_readdir(Dispatcher& d, Observer::Impl* o, RequestArgs 
         if (rc != -ENOENT) facts.entries = Dispatcher::token_named_lookups(token);
         o->end(seq, args, facts);
       }
-      if (rc == -ENOENT && plus) {
-        // Interrupted: the kernel drops the entries, so the lookups they counted are undone.
-        std::vector<ForgetRequest> undo;
-        for (uint64_t ino : Dispatcher::token_looked_up(token)) undo.push_back({InodeT{ino}, 1});
-        if (!undo.empty()) ll::run_forget_handler(d, std::move(undo));
-      }
+      // Interrupted: the kernel drops the entries, so the lookups they counted are undone.
+      if (rc == -ENOENT && plus) give_back_lookups(d, Dispatcher::token_looked_up(token));
+      give_back_lookups(d, Dispatcher::token_zeroed(token));
       co_return;
     }
     err = checked_errno(result->error(), "readdir", ino);

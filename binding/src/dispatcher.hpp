@@ -104,6 +104,8 @@ class Dispatcher {
   static std::string& token_buffer(ReaddirToken& t) { return t.buffer_; }
   static const std::vector<uint64_t>& token_looked_up(const ReaddirToken& t) { return t.looked_up_; }
   static void token_records_names(ReaddirToken& t) { t.record_names_ = true; }
+  static void token_zero_node_ids(ReaddirToken& t) { t.zero_node_ids_ = true; }
+  static const std::vector<uint64_t>& token_zeroed(const ReaddirToken& t) { return t.zeroed_; }
   static std::vector<std::pair<uint64_t, std::string>> token_named_lookups(const ReaddirToken& t) {
     std::vector<std::pair<uint64_t, std::string>> out;
     for (size_t i = 0; i < t.looked_up_.size() && i < t.looked_up_names_.size(); ++i)

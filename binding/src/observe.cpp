@@ -488,10 +488,17 @@ bool Observer::Impl::hold_released(const std::string& gate, uint64_t generation)
   return gates[gate].generation != generation;
 }
 
-void Observer::Impl::hold_leave(const std::string& gate) {
+void Observer::Impl::hold_interrupted(const std::string& gate) {
+  std::lock_guard lock(mutex);
+  ++gates[gate].interrupted;
+  changed.notify_all();
+}
+
+void Observer::Impl::hold_leave(const std::string& gate, bool interrupted) {
   std::lock_guard lock(mutex);
   Gate& g = gates[gate];
   if (g.held > 0) --g.held;
+  if (interrupted && g.interrupted > 0) --g.interrupted;
   changed.notify_all();
 }
 
@@ -565,18 +572,23 @@ void Observer::release_all() {
   impl_->changed.notify_all();
 }
 
-size_t Observer::held(const std::string& gate) const {
+namespace {
+size_t held_at(const std::map<std::string, Observer::Impl::Gate>& gates, const std::string& gate, bool interrupted) {
+  auto it = gates.find(gate);
+  if (it == gates.end()) return 0;
+  return interrupted ? it->second.interrupted : it->second.held;
+}
+}  // namespace
+
+size_t Observer::held(const std::string& gate, bool interrupted) const {
   std::lock_guard lock(impl_->mutex);
-  auto it = impl_->gates.find(gate);
-  return it == impl_->gates.end() ? 0 : it->second.held;
+  return held_at(impl_->gates, gate, interrupted);
 }
 
-bool Observer::wait_held(const std::string& gate, size_t count, std::chrono::milliseconds timeout) const {
+bool Observer::wait_held(const std::string& gate, size_t count, std::chrono::milliseconds timeout,
+                         bool interrupted) const {
   std::unique_lock lock(impl_->mutex);
-  return impl_->changed.wait_for(lock, timeout, [&] {
-    auto it = impl_->gates.find(gate);
-    return it != impl_->gates.end() && it->second.held >= count;
-  });
+  return impl_->changed.wait_for(lock, timeout, [&] { return held_at(impl_->gates, gate, interrupted) >= count; });
 }
 
 std::optional<uint64_t> Observer::node_of(const std::string& path) const {

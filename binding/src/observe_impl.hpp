@@ -77,6 +77,7 @@ class FaultWait {
   const FaultPlan& plan_;
   std::chrono::steady_clock::time_point delay_until_;
   bool holding_ = false;
+  bool interrupt_counted_ = false;
   uint64_t generation_ = 0;
 };
 // Logs a fault rule's notification that the kernel refused (rc < 0).
@@ -106,7 +107,8 @@ struct Observer::Impl {
   // Gates: enter returns the generation to wait past.
   uint64_t hold_enter(const std::string& gate);
   bool hold_released(const std::string& gate, uint64_t generation);
-  void hold_leave(const std::string& gate);
+  void hold_interrupted(const std::string& gate);  // once per held request, when INTERRUPT came
+  void hold_leave(const std::string& gate, bool interrupted);
 
   std::atomic<fuse_session*> session{nullptr};  // for notify actions
 
@@ -120,6 +122,7 @@ struct Observer::Impl {
   struct Gate {
     uint64_t generation = 0;
     size_t held = 0;
+    size_t interrupted = 0;  // of those held, the ones the kernel sent INTERRUPT for
   };
   struct Counts {
     uint64_t lookups = 0, forgets = 0;

@@ -20,7 +20,7 @@ FaultWait::FaultWait(Observer::Impl& observer, const FaultPlan& plan)
     : observer_(observer), plan_(plan), delay_until_(std::chrono::steady_clock::now() + plan.delay) {}
 
 FaultWait::~FaultWait() {
-  if (holding_) observer_.hold_leave(plan_.hold);
+  if (holding_) observer_.hold_leave(plan_.hold, interrupt_counted_);
 }
 
 std::optional<int> FaultWait::step(bool interrupted) {
@@ -29,6 +29,10 @@ std::optional<int> FaultWait::step(bool interrupted) {
   if (!plan_.hold.empty()) {
     if (!holding_) generation_ = observer_.hold_enter(plan_.hold);
     holding_ = true;
+    if (interrupted && !interrupt_counted_) {
+      interrupt_counted_ = true;
+      observer_.hold_interrupted(plan_.hold);
+    }
     bool released = observer_.hold_released(plan_.hold, generation_);
     if (!released) return gives_up ? std::optional<int>(EINTR) : std::nullopt;
   }

@@ -1,5 +1,6 @@
 // The Observer through ScopedMount: the trace, each fault action as the syscall sees it, the
-// balance catching uncounted READDIRPLUS entries and an unreleased handle, readdirplus modes,
+// balance catching uncounted READDIRPLUS entries and an unreleased handle, READDIRPLUS entries
+// a rule gives node id 0, interrupts counted at a gate, readdirplus modes,
 // expire_entry, notify_retrieve, read()'s context, and the synchronous-invalidation deadlock
 // of docs/kernel-interaction.md.
 #include <algorithm>
@@ -129,13 +130,21 @@ TEST(Observe, IgnoredInterruptKeepsTheHold) {
   TinyFs fs{"f"};
   ScopedMount mount(fs);
   mount.fault({.op = "LOOKUP", .name = "f", .hold = "gate", .ignore_interrupts = true});
+  uint64_t mark = mount.mark();
   RunningChild child = start_interruptible_stat(mount.path() / "f");
   ASSERT_TRUE(mount.wait_held("gate"));
+  EXPECT_EQ(mount.observer().held("gate", /*interrupted=*/true), 0u);
   ::kill(child.pid, SIGUSR1);
-  std::this_thread::sleep_for(200ms);
+  // The gate counts the held requests the kernel sent INTERRUPT for: no sleep needed.
+  ASSERT_TRUE(mount.observer().wait_held("gate", 1, 10s, /*interrupted=*/true));
   EXPECT_EQ(mount.observer().held("gate"), 1u);
   mount.release("gate");
   EXPECT_EQ(finish_child(child, 10s).output, "ok");
+  auto lookups = mount.requests(mark, "LOOKUP");
+  ASSERT_EQ(lookups.size(), 1u);
+  EXPECT_TRUE(lookups[0].interrupted);
+  EXPECT_EQ(lookups[0].error, 0);
+  EXPECT_EQ(mount.observer().held("gate", /*interrupted=*/true), 0u);  // left with the request
 }
 
 TEST(Observe, ReplyOverrideChangesWhatStatSees) {
@@ -294,6 +303,27 @@ TEST(Observe, UncountedReferencesShowAtTheirForgetOrAtTheEnd) {
     EXPECT_TRUE(std::any_of(problems.begin(), problems.end(), names_it))
         << name << " in " << ::testing::PrintToString(problems);
   }
+}
+
+// A rule's reply {ino: 0} on READDIRPLUS: the kernel instantiates no entry, so each stat
+// looks its name up, and the counts the handler took for the entries are given back.
+TEST(Observe, ReaddirplusEntriesWithNodeIdZeroTakeNoReference) {
+  TinyFs fs{"a", "b"};
+  ScopedMount mount(fs);
+  mount.observer().set_lookup_count_source([&](uint64_t ino) { return fs.lookup_count(ino); });
+  mount.fault({.op = "READDIRPLUS", .reply = {.ino = 0}});
+  uint64_t mark = mount.mark();
+  ASSERT_EQ(run_in_child([&] { return list_dir(mount.path()); }).output, "a b ");
+  auto listings = mount.requests(mark, "READDIRPLUS");
+  ASSERT_FALSE(listings.empty());
+  EXPECT_EQ(listings[0].entries, 0u);
+  uint64_t stats_mark = mount.mark();
+  ASSERT_EQ(run_in_child([&] { return stats({mount.path() / "a", mount.path() / "b"}); }).output, "ok,ok");
+  EXPECT_EQ(mount.count(stats_mark, "LOOKUP"), 2u);
+  // One reference each, from the LOOKUPs: the filesystem's count agrees only if the listing's
+  // were given back.
+  BalanceReport report = mount.lookup_balance();
+  EXPECT_TRUE(report.ok(false)) << report.describe();
 }
 
 TEST(Observe, BalanceCatchesAnOpenHandleNeverReleased) {

@@ -188,14 +188,17 @@ StepStatus control_step(const Step& step, TestContext& ctx, const std::string& s
     ctx.control->must(request, command_deadline(0));
   } else if (step.op == "wait_request") {
     int count = e.value("count", 1);
+    bool interrupted = e.value("interrupted", false);
     json answer = ctx.control->must({{"cmd", "wait_held"},
                                      {"gate", e["gate"]},
                                      {"count", count},
+                                     {"interrupted", interrupted},
                                      {"timeout_ms", static_cast<long long>(seconds * 1000)}},
                                     command_deadline(seconds));
     if (answer.value("timed_out", false)) {
       ctx.mismatch(step, section, index, "held",
-                   fmt::format("{} request(s) held at gate {}", count, e["gate"].get<std::string>()),
+                   fmt::format("{} request(s) held{} at gate {}", count, interrupted ? " and interrupted" : "",
+                               e["gate"].get<std::string>()),
                    fmt::format("{} within {} s", answer.value("held", 0), seconds));
       return StepStatus::mismatch;
     }

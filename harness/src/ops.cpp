@@ -311,7 +311,7 @@ std::vector<OpSpec> kernel_ops() {
        E,
        {{"since", A::text}, {"until", A::text}, {"requests", A::spec}, {"order", A::spec}, {"others", A::spec}}},
       {"fault", E, {{"rule", A::spec, true}}},
-      {"wait_request", E, {gate, count}},
+      {"wait_request", E, {gate, count, {"interrupted", A::spec}}},
       {"release", E, {gate}},
       {"notify",
        E,

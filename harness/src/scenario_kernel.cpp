@@ -254,6 +254,7 @@ Step Parser::kernel_step(const YAML::Node& node, const Scenario& scenario, FlowS
   } else if (op == "wait_request" || op == "release") {
     e["gate"] = text(node["gate"], "gate");
     if (node["count"]) e["count"] = integer(node["count"], "count");
+    if (node["interrupted"]) e["interrupted"] = boolean(node["interrupted"], "interrupted");
     step.summary += " " + e["gate"].get<std::string>();
   } else if (op == "notify") {
     e = notification(node, "notify");

@@ -313,6 +313,9 @@ TEST(KernelSteps, BadStepsAreRejectedWithTheirPosition) {
       {"steps:\n  - {op: mkdir, path: d, expect: hang}\n  - {op: stat, path: d}\n",
        "s.yaml:6:5: no step can follow one that expects a hang"},
       {"tags: [kernel]\nsteps:\n  - {op: stat, path: f}\n", "needs must_fail_with"},
+      {"steps:\n  - {op: wait_request, gate: g, interrupted: maybe}\n",
+       "s.yaml:5:46: interrupted must be true or false"},
+      {"steps:\n  - {op: release, gate: g, interrupted: true}\n", "s.yaml:5:28: unknown key 'interrupted'"},
   };
   for (const auto& bad : cases) {
     std::string error = parse_error(bad.body);
@@ -362,6 +365,13 @@ TEST(KernelSteps, RemountRefusesHandlesStillOpen) {
   EXPECT_TRUE(remounts.requires_features.count("root"));
   EXPECT_FALSE(remounts.requires_features.count("fuse"));
   EXPECT_FALSE(remounts.requires_features.count("trace"));
+}
+
+TEST(KernelSteps, WaitRequestMayCountOnlyInterruptedRequests) {
+  const std::string body = "steps:\n  - {op: wait_request, gate: g, interrupted: true}\n";
+  Scenario scenario = parse_scenario_text(std::string(header) + body, "s.yaml", "area/s").at(0);
+  ASSERT_EQ(scenario.steps.size(), 1u);
+  EXPECT_EQ(scenario.steps[0].engine.value("interrupted", false), true);
 }
 
 }  // namespace

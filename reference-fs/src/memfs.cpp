@@ -484,6 +484,7 @@ std::vector<std::string> State::check_consistency() const {
 
 MemFs::MemFs(Options options) : state_(std::make_unique<State>(options)), options_(options) {
   enable_writeback_cache = options.writeback_cache;
+  auto_inval_data = options.auto_inval_data;
 }
 MemFs::~MemFs() = default;
 

@@ -91,8 +91,10 @@ void apply_mount_option(MountConfig& config, std::string_view option) {
     apply_atime_option(config, key);
   } else if ((key == "nodiratime" || key == "diratime") && !has_value) {
     config.fs.nodiratime = key == "nodiratime";
-  } else if (key == "writeback_cache" && !has_value) {
-    config.fs.writeback_cache = true;
+  } else if ((key == "writeback_cache" || key == "no_writeback_cache") && !has_value) {
+    config.fs.writeback_cache = key == "writeback_cache";  // the last one given wins
+  } else if ((key == "auto_inval_data" || key == "no_auto_inval_data") && !has_value) {
+    config.fs.auto_inval_data = key == "auto_inval_data";
   } else if (key == "no_default_permissions" && !has_value) {
     config.mount_options.erase("default_permissions");
   } else if ((key == "fsname" || key == "subtype") && has_value) {

@@ -1,6 +1,6 @@
 // memfs handlers called directly, without a mount: lookup counting and inode lifetime,
-// rename rules, sparse data and accounting, option parsing. Each handler coroutine runs to
-// completion on a private io_context (fusepp::testing::run_handler).
+// rename rules, sparse data and accounting, option parsing (sizes, cache options). Each
+// handler coroutine runs to completion on a private io_context (fusepp::testing::run_handler).
 #include <gtest/gtest.h>
 #include <linux/falloc.h>
 
@@ -9,6 +9,7 @@
 
 #include "fusepp/testing.hpp"
 #include "memfs/memfs.hpp"
+#include "memfs/mount_options.hpp"
 
 namespace memfs::test {
 namespace {
@@ -250,6 +251,22 @@ TEST(ParseSize, AcceptsTmpfsSuffixes) {
   EXPECT_EQ(parse_size("12q"), std::nullopt);
   EXPECT_EQ(parse_size("k"), std::nullopt);
   EXPECT_EQ(parse_size("99999999999999999999"), std::nullopt);
+}
+
+// A breaker (must_fail_with mount:) adds its options after the scenario's: the last wins.
+TEST(MountOptions, LastOfACacheOptionAndItsNoFormWins) {
+  MountConfig config("memfs");
+  apply_mount_option_list(config, "writeback_cache");
+  EXPECT_TRUE(config.fs.writeback_cache);
+  apply_mount_option_list(config, "no_writeback_cache");
+  EXPECT_FALSE(config.fs.writeback_cache);
+  apply_mount_option_list(config, "no_writeback_cache,writeback_cache");
+  EXPECT_TRUE(config.fs.writeback_cache);
+  EXPECT_THROW(apply_mount_option(config, "no_writeback_cache=1"), UsageError);
+  EXPECT_TRUE(config.fs.auto_inval_data);
+  apply_mount_option_list(config, "auto_inval_data,no_auto_inval_data");
+  EXPECT_FALSE(config.fs.auto_inval_data);
+  EXPECT_FALSE(MemFs(config.fs).auto_inval_data) << "the option reaches what INIT asks for";
 }
 
 // readdir cookies, checked without the kernel: a listing resumed from the last cookie the

@@ -61,7 +61,9 @@ std::optional<Notification::Kind> notification_kind(std::string_view name);
 struct ReplyOverride {
   std::optional<uint32_t> mode;  // whole st_mode, file type included
   std::optional<int64_t> size;
-  std::optional<uint64_t> ino;  // st_ino and, for entry replies, the node id
+  // st_ino and, for entry replies, the node id. READDIRPLUS takes only 0: every entry but . and
+  // .. goes out with node id 0 (the kernel instantiates none of them; d_ino stays).
+  std::optional<uint64_t> ino;
   std::optional<uint64_t> generation;
   std::optional<int64_t> mtime_ns;  // st_mtime, nanoseconds since the epoch
   std::optional<double> entry_timeout;
@@ -137,8 +139,11 @@ class Observer {
   // Lets every request held at gate now go on; later ones hold again while a rule says so.
   void release(const std::string& gate);
   void release_all();  // every gate (also done by clear_rules)
-  size_t held(const std::string& gate) const;
-  bool wait_held(const std::string& gate, size_t count, std::chrono::milliseconds timeout) const;
+  // Requests waiting at gate now; `interrupted`: only those whose caller the kernel has sent
+  // an INTERRUPT for (a rule that ignores interrupts keeps them held).
+  size_t held(const std::string& gate, bool interrupted = false) const;
+  bool wait_held(const std::string& gate, size_t count, std::chrono::milliseconds timeout,
+                 bool interrupted = false) const;
 
   // The node id last seen on the wire for path ("/" is the root), if any.
   std::optional<uint64_t> node_of(const std::string& path) const;

@@ -55,6 +55,10 @@ class ReaddirToken {
   std::vector<uint64_t> looked_up_;  // inodes whose lookup count an accepted entry raised
   bool record_names_ = false;        // an Observer is attached: it wants their names too
   std::vector<std::string> looked_up_names_;
+  // A fault rule's reply {ino: 0}: every entry goes out with node id 0 (the kernel takes no
+  // reference); the dispatcher gives back the counts the handler took for them.
+  bool zero_node_ids_ = false;
+  std::vector<uint64_t> zeroed_;
 };
 
 // Adds one entry to a readdir reply. Returns false and adds nothing when the kernel's

@@ -36,6 +36,8 @@ struct Options {
   // FUSE writeback cache: the kernel buffers writes and owns size and mtime (a speed option;
   // the conformance runs keep it off, as write-through is what tmpfs's semantics need).
   bool writeback_cache = false;
+  // FUSE_CAP_AUTO_INVAL_DATA: a read that finds a new mtime or size drops the cached pages.
+  bool auto_inval_data = true;
 };
 
 struct State;  // the inode table and accounting (src/state.hpp), opaque to users
