@@ -262,7 +262,8 @@ void warn_about_expectations(const Options& options, const Expectations& expecta
     std::cerr << fmt::format(
         "fusecheck: warning: {}: {} {} the placeholder reason --write-expectations wrote: say why each test fails\n",
         expectations.path, placeholders, placeholders == 1 ? "entry still has" : "entries still have");
-  if (!options.filters.empty() || !options.tags.empty()) return;
+  // A part of the suite (filtered, tagged or one shard) leaves most expectations unused.
+  if (!options.filters.empty() || !options.tags.empty() || selected_shard(options)) return;
   for (const auto* unused : expectations.unused(results))
     std::cerr << fmt::format("fusecheck: warning: {}: expectation '{}' matches no test\n", unused->where,
                              unused->pattern);
