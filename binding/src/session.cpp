@@ -24,6 +24,10 @@ namespace {
 // after a suspended handler, else every this many requests (a check costs an epoll_wait).
 constexpr unsigned kIdleCheckEvery = 256;
 
+// The most requests one read completion takes in a row from /dev/fuse before it lets the
+// io_context run other handlers (Reader::on_received).
+constexpr unsigned kReadBatch = 64;
+
 // The signal terminate() ends a blocked read(2) with. SIGURG because its default action is
 // to ignore it (a stray one never kills the process) and almost nothing uses it (Go's
 // runtime chose it for the same reasons). The binding takes it only while it is SIG_DFL, and
@@ -141,24 +145,48 @@ void Reader::pump() {
 
 void Reader::on_received(const boost::system::error_code& ec, size_t n) {
   if (finished_) return;
-  fuse_session* se = s_.se;
   if (ec) {
-    int err = ec.value();
-    // ENOENT: the request was interrupted before it was read; EINTR/EAGAIN: nothing read;
     // operation_aborted: terminate() cancelled the wait (pump() then sees the exit flag).
-    if (ec == asio::error::operation_aborted || err == ENOENT || err == EINTR || err == EAGAIN) return pump();
-    if (err != ENODEV) std::fprintf(stderr, "fusepp: reading /dev/fuse failed: %s\n", ec.message().c_str());
-    if (err == ENODEV) s_.connection_ended();
-    fuse_session_exit(se);  // ENODEV: the filesystem was unmounted
+    if (ec == asio::error::operation_aborted || read_error_is_transient(ec.value())) return pump();
     return finish();
   }
   if (!process(n)) return finish();
-  if (s_.single_thread && want_idle_check()) {
-    // Leave run() without a read pending: serve_single() looks whether anything else is.
-    s_.io.stop();
-    return;
+  // Each completion passes once through the io_context's queue, and each pass runs the
+  // reactor (an epoll_wait): the requests already queued behind this one are read here, in
+  // one pass, up to kReadBatch so that handlers resumed meanwhile (a timer) are not held up.
+  for (unsigned taken = 1;; ++taken) {
+    if (s_.single_thread && want_idle_check()) {
+      // Leave run() without a read pending: serve_single() looks whether anything else is.
+      s_.io.stop();
+      return;
+    }
+    if (taken == kReadBatch || !may_take_another()) break;
+    take_fresh_buffer_if_pinned();
+    ssize_t got = ::read(fd(), current_->buf.mem, BufferPool::kBufferSize);
+    if (got < 0) {
+      int err = errno;
+      if (err == EAGAIN) break;  // pump()'s read then waits in the reactor
+      if (!read_error_is_transient(err)) return finish();
+      continue;
+    }
+    if (!process(static_cast<size_t>(got))) return finish();
   }
   pump();
+}
+
+bool Reader::may_take_another() const {
+  return !s_.exit_requested() &&
+         (s_.hooks.max_tasks == 0 || s_.hooks.in_flight.load(std::memory_order_acquire) < s_.hooks.max_tasks);
+}
+
+// ENOENT: the request was interrupted before it was read; EINTR/EAGAIN: nothing read. Any
+// other error ends the loop (ENODEV: the filesystem was unmounted or the connection aborted).
+bool Reader::read_error_is_transient(int err) {
+  if (err == ENOENT || err == EINTR || err == EAGAIN) return true;
+  if (err != ENODEV) std::fprintf(stderr, "fusepp: reading /dev/fuse failed: %s\n", std::strerror(err));
+  if (err == ENODEV) s_.connection_ended();
+  fuse_session_exit(s_.se);
+  return false;
 }
 
 bool Reader::want_idle_check() {
@@ -198,14 +226,8 @@ Reader::Blocking Reader::receive_blocking() {
   int err = errno;
   blocking.store(false, std::memory_order_seq_cst);
   if (n < 0) {
-    // ENOENT: the request was interrupted before it was read; EINTR: a signal (the caller
-    // looks at the exit flag again).
-    if (err == ENOENT || err == EINTR) return Blocking::next;
     if (err == EAGAIN) return Blocking::would_block;
-    if (err != ENODEV) std::fprintf(stderr, "fusepp: reading /dev/fuse failed: %s\n", std::strerror(err));
-    if (err == ENODEV) s_.connection_ended();
-    fuse_session_exit(s_.se);  // ENODEV: the filesystem was unmounted
-    return Blocking::end;
+    return read_error_is_transient(err) ? Blocking::next : Blocking::end;  // EINTR: the caller looks at the exit flag
   }
   return process(static_cast<size_t>(n)) ? Blocking::next : Blocking::end;
 }

@@ -104,9 +104,10 @@ struct Session::Impl {
   void run_io_while_outstanding(WorkProbe& work);
 };
 
-// One /dev/fuse reader: receives into its current buffer until EAGAIN, then waits for
-// readability. When a request left a suspended handler holding the buffer, the next request
-// goes into a fresh one, so the handler's views stay valid.
+// One /dev/fuse reader: receives into its current buffer until EAGAIN (at most kReadBatch
+// requests per completion), then waits for readability. When a request left a suspended
+// handler holding the buffer, the next request goes into a fresh one, so the handler's views
+// stay valid.
 class Reader {
  public:
   explicit Reader(Session::Impl& s);
@@ -139,7 +140,9 @@ class Reader {
 
  private:
   void on_received(const boost::system::error_code& ec, size_t n);
-  bool process(size_t n);  // hands one received request to libfuse; false: the loop must end
+  bool process(size_t n);                 // hands one received request to libfuse; false: the loop must end
+  bool may_take_another() const;          // neither terminated nor at max_tasks
+  bool read_error_is_transient(int err);  // false: the error ends the loop (logged, session exited)
   bool want_idle_check();
   void take_fresh_buffer_if_pinned();
   void finish();
