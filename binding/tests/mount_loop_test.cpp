@@ -1,9 +1,11 @@
 // The receive loop's two modes (blocking read(2) while the io_context is idle, Asio's epoll
 // while work is outstanding), with one thread and several: what each must still guarantee. terminate() from
 // another thread, unmount, timers and work-guarded posts all reach the loop blocked in read(2).
+#include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -218,6 +220,61 @@ TEST(Loop, ReturnsToIdleModeAfterSuspendedHandler) {
   });
   ASSERT_EQ(r.output, "ok");
   EXPECT_TRUE(s.idle()) << "the loop stayed in epoll after the suspended handler";
+  s.session().terminate();
+  EXPECT_TRUE(s.returned_within(5s));
+}
+
+// Counts the getattr handlers running at once; "message"'s blocks the serving thread for
+// block_message, so that requests sent meanwhile queue up in the kernel.
+class CountingFs : public HelloFs {
+ public:
+  std::chrono::milliseconds block_message{0};
+  std::atomic<int> running{0}, peak{0};
+  Reply<EntryAttributes> getattr(InodeT inode, const RequestContext& ctx) override {
+    int now = running.fetch_add(1) + 1;
+    for (int seen = peak.load(); now > seen && !peak.compare_exchange_weak(seen, now);) {
+    }
+    if (inode == kFileInode) std::this_thread::sleep_for(block_message);
+    auto attrs = co_await HelloFs::getattr(inode, ctx);
+    running.fetch_sub(1);
+    co_return attrs;
+  }
+};
+
+// In epoll mode a read completion goes on reading the requests queued behind it; it must stop
+// at max_tasks like a single read does. Six slow GETATTRs queue up while "message"'s handler
+// holds the thread, behind one slow GETATTR already suspended.
+TEST(Loop, QueuedRequestsReadInOneGoStopAtMaxTasks) {
+  CountingFs fs;
+  fs.slow_delay = 400ms;
+  fs.block_message = 300ms;
+  Served s(fs, MainOptions{.max_tasks = 3});
+  ASSERT_TRUE(s.idle());
+  auto r = run_in_child([&] {
+    auto fstat_in_child = [](int fd) {
+      pid_t pid = ::fork();
+      if (pid == 0) {
+        struct stat st {};
+        ::_exit(::fstat(fd, &st) == 0 ? 0 : 1);
+      }
+      return pid;
+    };
+    int slow = ::open((s.path() / HelloFs::kSlowName).c_str(), O_PATH);
+    int message = ::open((s.path() / HelloFs::kFileName).c_str(), O_PATH);
+    std::vector<pid_t> children{fstat_in_child(slow)};
+    ::usleep(50'000);
+    children.push_back(fstat_in_child(message));
+    ::usleep(50'000);
+    for (int i = 0; i < 6; ++i) children.push_back(fstat_in_child(slow));
+    int failed = 0;
+    for (pid_t pid : children) {
+      int status = 0;
+      failed += ::waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+    }
+    return std::to_string(failed) + " failed";
+  });
+  EXPECT_EQ(r.output, "0 failed");
+  EXPECT_EQ(fs.peak.load(), 3) << "max_tasks is 3";
   s.session().terminate();
   EXPECT_TRUE(s.returned_within(5s));
 }
