@@ -54,6 +54,9 @@ struct ReplyFacts {
   uint64_t fh = 0;    // OPEN, OPENDIR, CREATE
   bool has_fh = false;
   std::vector<std::pair<uint64_t, std::string>> entries;  // READDIRPLUS entries taking a lookup
+  // READDIRPLUS entries whose node id a rule's {ino: 0} took away (the relay): the daemon
+  // counted a reference for each that the kernel never got.
+  std::vector<uint64_t> zeroed;
   bool interrupted = false;
 };
 

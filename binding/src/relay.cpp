@@ -25,6 +25,11 @@ namespace {
 
 constexpr uint64_t kRelayUnique = uint64_t{1} << 63;  // the relay's own requests (never the kernel's)
 
+uint64_t own_unique() {
+  static std::atomic<uint64_t> next{0};
+  return kRelayUnique | (next.fetch_add(1) << 1);
+}
+
 }  // namespace
 
 // A request the daemon (or a rule) has not answered yet.
@@ -315,6 +320,12 @@ void Relay::Impl::on_reply(char* message, size_t length) {
   }
   ReplyFacts facts = wire::describe_reply(p.args.opcode, message, length, p.reply);
   facts.interrupted = p.interrupted;
+  // The daemon counted a reference for each entry whose node id a rule took away: it gets
+  // them back, before any LOOKUP the kernel sends for those names.
+  for (uint64_t node : facts.zeroed) {
+    std::vector<char> forget = wire::forget_request(own_unique(), node, 1);
+    send_to_daemon(forget.data(), forget.size());
+  }
   reply_to_kernel(p, message, length, facts);
 }
 
@@ -328,8 +339,6 @@ void Relay::Impl::reply_to_kernel(const Pending& p, char* message, size_t length
   observer.end(p.seq, p.args, facts);
   ssize_t n = ::write(kernel_fd, message, length);
   if (n >= 0 || errno != ENOENT || facts.error != 0) return;
-  static std::atomic<uint64_t> next{0};
-  auto own_unique = [] { return kRelayUnique | (next.fetch_add(1) << 1); };
   if (facts.has_fh) {
     bool dir = wire::is_opendir(p.args.opcode);
     observer.open_undone(facts.fh, dir);

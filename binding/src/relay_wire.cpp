@@ -65,15 +65,26 @@ bool is_entry_reply(uint32_t opcode) {
          opcode == FUSE_LINK || opcode == FUSE_CREATE;
 }
 
-// The READDIRPLUS entries that took a lookup reference: a node id, and not "." or "..".
-void describe_direntplus(const char* payload, size_t length, ReplyFacts& facts) {
+// The READDIRPLUS entries that took a lookup reference: a node id, and not "." or "..". A
+// rule's {ino: 0} first takes every entry's node id away (the dirent keeps its inode number),
+// so the kernel instantiates none.
+void describe_direntplus(char* payload, size_t length, const ReplyOverride& o, ReplyFacts& facts) {
+  bool zero_node_ids = o.ino && *o.ino == 0;
   size_t at = 0;
   fuse_direntplus d{};
   while (read_at(payload, length, at, &d)) {
     size_t name_at = at + FUSE_NAME_OFFSET_DIRENTPLUS;
     if (d.dirent.namelen == 0 || name_at + d.dirent.namelen > length) break;
     std::string_view name(payload + name_at, d.dirent.namelen);
-    if (d.entry_out.nodeid != 0 && name != "." && name != "..") facts.entries.emplace_back(d.entry_out.nodeid, name);
+    if (d.entry_out.nodeid != 0 && name != "." && name != "..") {
+      if (zero_node_ids) {
+        facts.zeroed.push_back(d.entry_out.nodeid);
+        d.entry_out.nodeid = 0;
+        write_at(payload, at, d);
+      } else {
+        facts.entries.emplace_back(d.entry_out.nodeid, name);
+      }
+    }
     at += FUSE_DIRENTPLUS_SIZE(&d);
   }
 }
@@ -102,7 +113,7 @@ void describe_success(uint32_t opcode, char* payload, size_t length, const Reply
     if (o.attr_timeout) split_timeout(*o.attr_timeout, &attr.attr_valid, &attr.attr_valid_nsec);
     write_at(payload, 0, attr);
   }
-  if (opcode == FUSE_READDIRPLUS) describe_direntplus(payload, length, facts);
+  if (opcode == FUSE_READDIRPLUS) describe_direntplus(payload, length, o, facts);
 }
 
 }  // namespace

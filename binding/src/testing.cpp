@@ -19,6 +19,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 
+#include "fusepp/cache_lock.hpp"
 #include "fusepp/mountinfo.hpp"
 #include <optional>
 
@@ -119,6 +120,7 @@ void ScopedMount::drop_caches(int what) {
   ::sync();
   for (int pass = 0; pass < 2; ++pass) {
     {
+      CacheDrop exclusive;  // not while another process runs a kernel scenario
       std::ofstream drop("/proc/sys/vm/drop_caches");
       drop << what;
       if (!drop.flush()) throw std::runtime_error("fusepp: cannot write /proc/sys/vm/drop_caches (needs root)");

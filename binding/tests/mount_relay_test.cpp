@@ -14,6 +14,7 @@
 #include <string>
 #include <thread>
 
+#include "fusepp/cache_lock.hpp"
 #include "fusepp/testing.hpp"
 
 namespace {
@@ -210,6 +211,9 @@ TEST(Relay, ForgetRulesHoldTheForget) {
 }
 
 TEST(Relay, NotifyCommandReachesTheKernel) {
+  // Another fusecheck process's drop between the stat and the notification would leave the
+  // kernel no entry to invalidate (ENOENT): it waits until this test is done.
+  fusepp::CacheSensitive caches_in_use;
   RelayedDaemon relay = raw_fs();
   EXPECT_EQ(stat_in_child(relay.mnt() / "file"), "ok");
   json known = relay({{"cmd", "notify"}, {"kind", "inval_entry"}, {"path", "/"}, {"name", "file"}});

@@ -1,15 +1,21 @@
 // Unit tests of the client-side helpers (pyfuse3's test_api.py): get_sup_groups against
 // getgroups, listdir against a directory we fill, syncfs, and the xattr helpers (skipped where
 // the temporary directory's filesystem has no user xattrs), including the ERANGE retry, and
-// the mountinfo parser (fusepp/mountinfo.hpp).
+// the mountinfo parser (fusepp/mountinfo.hpp), and the machine-wide cache lock
+// (fusepp/cache_lock.hpp).
 #include <grp.h>
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <fstream>
+#include <thread>
 
+#include "fusepp/cache_lock.hpp"
 #include "fusepp/mountinfo.hpp"
 #include "fusepp/session.hpp"
 
@@ -85,6 +91,38 @@ TEST(Helpers, XattrRoundTripWithSmallSizeGuess) {
   } catch (const std::system_error& e) {
     EXPECT_EQ(e.code().value(), ENODATA);
   }
+}
+
+// Another process's cache-sensitive test keeps this process's drop waiting until it ends.
+TEST(CacheLock, ADropWaitsForAnotherProcesssCacheSensitiveTest) {
+  if (::access("/run", W_OK) != 0) GTEST_SKIP() << "/run is not writable: no cache lock (and no drop_caches)";
+  int held[2], release[2];
+  ASSERT_EQ(::pipe(held), 0);
+  ASSERT_EQ(::pipe(release), 0);
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    CacheSensitive in_use;
+    char byte = 'h';
+    (void)!::write(held[1], &byte, 1);
+    (void)!::read(release[0], &byte, 1);
+    ::_exit(0);
+  }
+  char byte = 0;
+  ASSERT_EQ(::read(held[0], &byte, 1), 1);
+  std::atomic<bool> dropped{false};
+  std::thread dropper([&] {
+    CacheDrop exclusive;
+    dropped = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_FALSE(dropped.load()) << "the drop did not wait for the other process's test";
+  (void)!::write(release[1], &byte, 1);
+  dropper.join();
+  EXPECT_TRUE(dropped.load());
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  for (int fd : {held[0], held[1], release[0], release[1]}) ::close(fd);
 }
 
 }  // namespace

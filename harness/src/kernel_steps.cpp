@@ -7,6 +7,10 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+
+#include <atomic>
+#include <fstream>
+#include <fusepp/cache_lock.hpp>
 #include <thread>
 
 #include "fusecheck/errors.hpp"
@@ -248,18 +252,42 @@ std::string control_path(const TestContext& ctx, const std::string& relative) {
 
 int drop_caches_level(const std::string& what) { return what == "pages" ? 1 : what == "dentries" ? 2 : 3; }
 
+namespace {
+
+// This process's own writes to drop_caches, as /proc/vmstat counts them (drop_pagecache for
+// level 1, drop_slab for 2, both for 3).
+std::atomic<uint64_t> own_cache_drops{0};
+
+uint64_t machine_cache_drops() {
+  std::ifstream vmstat("/proc/vmstat");
+  uint64_t total = 0;
+  std::string key;
+  uint64_t value = 0;
+  while (vmstat >> key >> value)
+    if (key == "drop_pagecache" || key == "drop_slab") total += value;
+  return total;
+}
+
+}  // namespace
+
+uint64_t foreign_cache_drops() { return machine_cache_drops() - own_cache_drops.load(); }
+
 std::string drop_kernel_caches(int what, ControlClient* control) {
   // Twice with a pause: an inode whose last user (an asynchronous RELEASE) lets go while the
-  // first pass runs survives it.
-  for (int pass = 0; pass < 2; ++pass) {
-    int fd = ::open("/proc/sys/vm/drop_caches", O_WRONLY | O_CLOEXEC);
-    if (fd < 0) return fmt::format("cannot open /proc/sys/vm/drop_caches: {}", strerror(errno));
-    std::string level = std::to_string(what);
-    bool written = ::write(fd, level.data(), level.size()) == static_cast<ssize_t>(level.size());
-    int err = errno;
-    ::close(fd);
-    if (!written) return fmt::format("writing /proc/sys/vm/drop_caches: {}", strerror(err));
-    if (pass == 0) std::this_thread::sleep_for(milliseconds(20));
+  // first pass runs survives it. Not while another fusecheck process runs a kernel scenario.
+  {
+    fusepp::CacheDrop exclusive;
+    for (int pass = 0; pass < 2; ++pass) {
+      int fd = ::open("/proc/sys/vm/drop_caches", O_WRONLY | O_CLOEXEC);
+      if (fd < 0) return fmt::format("cannot open /proc/sys/vm/drop_caches: {}", strerror(errno));
+      std::string level = std::to_string(what);
+      bool written = ::write(fd, level.data(), level.size()) == static_cast<ssize_t>(level.size());
+      int err = errno;
+      ::close(fd);
+      if (!written) return fmt::format("writing /proc/sys/vm/drop_caches: {}", strerror(err));
+      own_cache_drops += (what & 1 ? 1 : 0) + (what & 2 ? 1 : 0);
+      if (pass == 0) std::this_thread::sleep_for(milliseconds(20));
+    }
   }
   if (control) control->must({{"cmd", "wait_quiet"}, {"quiet_ms", 100}, {"timeout_ms", 5000}}, milliseconds(8000));
   return "";

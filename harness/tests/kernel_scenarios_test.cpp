@@ -121,6 +121,28 @@ std::string verdict_of(const RunReport& run, const std::string& name) {
   return "no result for " + name + "; output:\n" + run.output;
 }
 
+bool fuse_overlayfs_installed() { return std::system("command -v fuse-overlayfs > /dev/null") == 0; }
+
+// An exec: target: fuse-overlayfs behind fusecheck-relay, its layers in {src}; the script is
+// removed with this object.
+class RelayedOverlay {
+ public:
+  RelayedOverlay() {
+    std::ofstream(script_) << "#!/bin/sh\nsrc=$1; mnt=$2; control=$3; shift 3\n"
+                              "mkdir -p \"$src/l\" \"$src/u\" \"$src/w\"\n"
+                              "exec "
+                           << kRelay
+                           << " \"$@\" --control \"$control\" \"$mnt\" -- fuse-overlayfs -f -o "
+                              "\"lowerdir=$src/l,upperdir=$src/u,workdir=$src/w\" \"$mnt\"\n";
+    fs::permissions(script_, fs::perms::owner_all);
+  }
+  ~RelayedOverlay() { fs::remove(script_); }
+  std::string target() const { return "exec:" + script_.string() + " {src} {mnt} {control} {opts}"; }
+
+ private:
+  fs::path script_ = fs::temp_directory_path() / ("relay-overlay-" + std::to_string(::getpid()) + ".sh");
+};
+
 // remount on every target kind: the names, data and attributes survive where the target keeps
 // them, and the scenario fails on a daemon that loses them (memfs run as a plain exec: command,
 // without the control channel that lets it stay through the unmount).
@@ -143,20 +165,46 @@ TEST(KernelScenarios, RemountKeepsContentsOnEveryTargetKind) {
   EXPECT_EQ(on_tmpfs.substr(0, 5), "PASS:") << on_tmpfs;
   std::string lost = verdict_of(fusecheck_run("--fs 'exec:" + kMemfs + " {mnt}'" + filter), name);
   EXPECT_EQ(lost.substr(0, 5), "FAIL:") << lost;
-  if (std::system("command -v fuse-overlayfs > /dev/null") != 0) GTEST_SKIP() << "fuse-overlayfs is not installed";
+  if (!fuse_overlayfs_installed()) GTEST_SKIP() << "fuse-overlayfs is not installed";
   // fuse-overlayfs behind the relay, its layers in {src}: started again by the remount.
-  fs::path script = fs::temp_directory_path() / ("relay-overlay-" + std::to_string(::getpid()) + ".sh");
-  std::ofstream(script) << "#!/bin/sh\nsrc=$1; mnt=$2; control=$3; shift 3\n"
-                           "mkdir -p \"$src/l\" \"$src/u\" \"$src/w\"\n"
-                           "exec "
-                        << kRelay
-                        << " \"$@\" --control \"$control\" \"$mnt\" -- fuse-overlayfs -f -o "
-                           "\"lowerdir=$src/l,upperdir=$src/u,workdir=$src/w\" \"$mnt\"\n";
-  fs::permissions(script, fs::perms::owner_all);
-  std::string relayed =
-      verdict_of(fusecheck_run("--fs 'exec:" + script.string() + " {src} {mnt} {control} {opts}'" + filter), name);
-  fs::remove(script);
+  RelayedOverlay overlay;
+  std::string relayed = verdict_of(fusecheck_run("--fs '" + overlay.target() + "'" + filter), name);
   EXPECT_EQ(relayed.substr(0, 5), "PASS:") << relayed;
+}
+
+// The relay applies a READDIRPLUS rule's {ino: 0} as fusepp does (and gives the daemon back the
+// references it counted): the scenario, without its memfs-only mount options, passes on
+// fuse-overlayfs behind the relay, and fails there with its breaker set first.
+TEST(KernelScenarios, ReaddirplusInoZeroWorksBehindTheRelay) {
+  if (!fuse_overlayfs_installed()) GTEST_SKIP() << "fuse-overlayfs is not installed";
+  fs::path scratch = fs::temp_directory_path() / ("relay-ino-0-" + std::to_string(::getpid()));
+  fs::create_directories(scratch);
+  std::ifstream original(fs::path(FUSECHECK_SOURCE_DIR) /
+                         "scenarios/kernel/readdirplus-entry-with-ino-0-takes-no-lookup.yaml");
+  std::string scenario, breaker;
+  for (std::string line; std::getline(original, line);) {
+    if (line.starts_with("mount:"))
+      continue;  // readdirplus=on, timeouts: memfs's options, libfuse's mount refuses them
+    scenario += line + "\n";
+    breaker += line + "\n";
+    if (line == "setup:") breaker += "  - {op: fault, rule: {op: READDIRPLUS, delay_ms: 1}}\n";  // its must_fail_with
+  }
+  std::ofstream(scratch / "ino-0.yaml") << scenario;
+  std::ofstream(scratch / "breaker.yaml") << breaker;
+  RelayedOverlay overlay;
+  auto replay = [&](const std::string& file) {
+    std::string command = kFusecheck + " replay -q --fs '" + overlay.target() + "' " + (scratch / file).string() +
+                          " --results " + (scratch / "results").string() + " > " + (scratch / "out").string() + " 2>&1";
+    int status = std::system(command.c_str());
+    std::ifstream out(scratch / "out");
+    return std::make_pair(WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+                          std::string(std::istreambuf_iterator<char>(out), {}));
+  };
+  auto [passed, pass_output] = replay("ino-0.yaml");
+  EXPECT_EQ(passed, 0) << pass_output;
+  auto [failed, fail_output] = replay("breaker.yaml");
+  EXPECT_EQ(failed, 1) << fail_output;
+  fs::remove_all(scratch);
 }
 
 // replay --trace: under each step, the requests it caused; a target without a trace says so.

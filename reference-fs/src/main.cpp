@@ -33,6 +33,7 @@ constexpr const char* kUsageText =
     "                 writeback_cache (kernel-buffered writes, for speed), no_writeback_cache\n"
     "                 auto_inval_data (default), no_auto_inval_data\n"
     "                 readdirplus=on|off|auto\n"
+    "                 unmount_keeps_lookup_counts (a bug on purpose, for a kernel scenario)\n"
     "  --control SOCKET: trace, fault rules, notifications and backend changes over a Unix\n"
     "                 socket (line-delimited JSON, docs/control-protocol.md)\n"
     "  passed to FUSE: default_permissions (on by default) allow_other allow_root fsname=\n"

@@ -75,7 +75,7 @@ int serve_until_stopped(MemFs& fs, const ServeConfig& config, StopSignals& stop_
     control.reset();
     // The Observer settled its balance when the connection ended (Session); memfs settles its
     // own counts after that comparison, as the kernel sends no FORGET at unmount.
-    fs.forget_all_references();
+    if (!fs.options().unmount_keeps_lookup_counts) fs.forget_all_references();
     bool again = served && remount_armed.exchange(false) && !stop_signals.stopped();
     session->close(true);  // already unmounted from outside: libfuse only closes the device
     if (!again) return served ? 0 : 1;

@@ -269,6 +269,15 @@ TEST(MountOptions, LastOfACacheOptionAndItsNoFormWins) {
   EXPECT_FALSE(MemFs(config.fs).auto_inval_data) << "the option reaches what INIT asks for";
 }
 
+// The breaker of kernel/unmount-sends-no-forget: off unless asked for, and takes no value.
+TEST(MountOptions, UnmountKeepsLookupCountsOnlyWhenAsked) {
+  MountConfig config("memfs");
+  EXPECT_FALSE(config.fs.unmount_keeps_lookup_counts);
+  apply_mount_option_list(config, "unmount_keeps_lookup_counts");
+  EXPECT_TRUE(config.fs.unmount_keeps_lookup_counts);
+  EXPECT_THROW(apply_mount_option(config, "unmount_keeps_lookup_counts=1"), UsageError);
+}
+
 // readdir cookies, checked without the kernel: a listing resumed from the last cookie the
 // kernel got never repeats or skips a surviving entry while names come and go (tmpfs on
 // Linux 6.18 lists newest first; so does memfs).

@@ -45,5 +45,9 @@ class ControlClient {
 std::string drop_kernel_caches(int what, ControlClient* control);
 // The level a drop_caches step's `what` names: pages 1, dentries 2, all 3.
 int drop_caches_level(const std::string& what);
+// How often other processes have dropped the kernel's caches (/proc/vmstat's drop_pagecache
+// plus drop_slab, less this process's own drops): a difference between two calls says that a
+// test's cached state may have been emptied between its steps by someone else.
+uint64_t foreign_cache_drops();
 
 }  // namespace fusecheck

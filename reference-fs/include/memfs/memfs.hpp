@@ -38,6 +38,10 @@ struct Options {
   bool writeback_cache = false;
   // FUSE_CAP_AUTO_INVAL_DATA: a read that finds a new mtime or size drops the cached pages.
   bool auto_inval_data = true;
+  // A bug on purpose (the breaker of kernel/unmount-sends-no-forget): at the end of a
+  // connection keep the lookup counts, as a filesystem that waits for FORGETs the kernel never
+  // sends at unmount would; a remount then starts with stale references.
+  bool unmount_keeps_lookup_counts = false;
 };
 
 struct State;  // the inode table and accounting (src/state.hpp), opaque to users
