@@ -85,8 +85,8 @@ TEST(Actor, AReplyHeldBeforeABlockingCallStillComes) {
   std::string fifo = std::filesystem::temp_directory_path() / ("fusecheck-actor-held-" + std::to_string(::getpid()));
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
   auto actor = ActorProcess::start(actor_path(), Identity{});
-  ASSERT_TRUE(actor->send_batch({{{"op", "stat"}, {"path", "/"}, {"hold", true}},
-                                 {{"op", "open"}, {"path", fifo}, {"flags", 0}, {"fd", "f"}}}));
+  ASSERT_TRUE(actor->send_batch(
+      {{{"op", "stat"}, {"path", "/"}, {"hold", true}}, {{"op", "open"}, {"path", fifo}, {"flags", 0}, {"fd", "f"}}}));
   auto held = actor->receive(Clock::now() + 2s);
   EXPECT_EQ(held.status, ActorProcess::Reply::Status::ok) << held.detail;
   EXPECT_EQ(held.body["r"]["type"], "dir");
