@@ -134,14 +134,26 @@ void CaseWorkdirs::finish() noexcept {
 }
 
 size_t batch_length(const std::vector<Call>& calls, size_t first) {
-  auto is_stat = [](const Call& call) {
-    const auto& op = call.request.at("op");
-    return op == "lstat" || op == "fstat";
-  };
   size_t end = first + 1;
-  while (end < calls.size() && calls[end].actor == calls[first].actor && is_stat(calls[end])) ++end;
+  while (end < calls.size() && calls[end].actor == calls[first].actor && !runs_in_fuzzer(calls[end])) ++end;
   return end - first;
 }
+
+namespace {
+
+// The batch's requests as sent: each stamped with the clock after its call, each but the last
+// held by the actor until the last is answered (one write back).
+std::vector<nlohmann::json> batch_requests(const std::vector<Call>& calls, size_t first, size_t count) {
+  std::vector<nlohmann::json> requests;
+  for (size_t i = first; i < first + count; ++i) {
+    requests.push_back(calls[i].request);
+    requests.back()["clock"] = true;
+    if (i + 1 < first + count) requests.back()["hold"] = true;
+  }
+  return requests;
+}
+
+}  // namespace
 
 std::vector<Answers> run_batch(Side& oracle, Side& target, const std::vector<Call>& calls, size_t first, size_t count,
                                double timeout) {
@@ -150,15 +162,14 @@ std::vector<Answers> run_batch(Side& oracle, Side& target, const std::vector<Cal
   target_slot.start_entering(target.workdir, timeout);
   ActorProcess& oracle_actor = oracle_slot.finish_entering(oracle.workdir, timeout);
   ActorProcess& target_actor = target_slot.finish_entering(target.workdir, timeout);
-  std::vector<std::pair<bool, bool>> sent;  // oracle, target
-  for (size_t i = first; i < first + count; ++i)
-    sent.emplace_back(oracle_actor.send(calls[i].request), target_actor.send(calls[i].request));
+  const auto requests = batch_requests(calls, first, count);
+  const bool oracle_sent = oracle_actor.send_batch(requests), target_sent = target_actor.send_batch(requests);
   auto receive = [&](ActorProcess& actor, bool was_sent) {
     if (!was_sent) return ActorProcess::Reply{ActorProcess::Reply::Status::died, {}, "the actor is gone"};
     return actor.receive(ActorSlot::deadline_after(timeout));
   };
   std::vector<Answers> answers;
-  for (const auto& [oracle_sent, target_sent] : sent)
+  for (size_t i = 0; i < count; ++i)
     answers.push_back({receive(oracle_actor, oracle_sent), receive(target_actor, target_sent)});
   return answers;
 }

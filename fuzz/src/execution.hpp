@@ -101,12 +101,14 @@ struct Answers {
   ActorProcess::Reply oracle, target;
 };
 
-// How many calls one batch carries from calls[first]: that call and the stats (lstat, fstat)
-// its actor makes right after it, sent together so that they cost one round trip, not one
-// each. Nothing but a stat ever waits unanswered behind another request: a stat changes
-// nothing, so running it after a call that already differed is harmless, whereas a change
-// must not be sent before the stats ahead of it are answered and observed (the observer marks
-// the coarse clock "before every later change" when it reads a stat's answer).
+// How many calls one batch carries from calls[first]: that call and the ones right after it
+// that the same actor makes (an operation's call, its stats, more calls), sent together in
+// one write per side and answered in one, so that they cost one round trip, not one each.
+// Each request asks the actor to stamp its reply with the coarse clock after the call: the
+// observer's "every later change comes after" mark for a stat is that stamp, taken before
+// the batch's next call ran. A batch ends where another actor or the fuzzer itself
+// (drop_caches) makes the next call: those must wait until this one is answered. Calls after
+// one that differed run as well; the case has failed then, and its workdir goes.
 size_t batch_length(const std::vector<Call>& calls, size_t first);
 // Sends calls[first, first + count) (one actor's) on both sides at once, then collects every
 // answer, also after a hang or a difference, so that no answer is left for a later request.

@@ -53,7 +53,7 @@ std::string SideObserver::label(uint64_t ino, Links& links, bool may_introduce) 
   return name;
 }
 
-json SideObserver::stat_fields(const json& stat, Links& links) {
+json SideObserver::stat_fields(const json& stat, Links& links, int64_t coarse_after) {
   const std::string type = stat.at("type");
   json fields = {{"type", type},
                  {"perm", stat.at("perm")},
@@ -86,7 +86,7 @@ json SideObserver::stat_fields(const json& stat, Links& links) {
       }
     }
   }
-  seen_[ino] = {stat, step_, reads_, coarse_now()};
+  seen_[ino] = {stat, step_, reads_, coarse_after};
   return fields;
 }
 
@@ -121,7 +121,9 @@ Observed SideObserver::observe(const json& request, const json& reply_body, int 
     const json& result = reply_body.at("r");
     json fields = json::object();
     if (op == "lstat" || op == "stat" || op == "fstat") {
-      fields = stat_fields(result, observed.links);
+      // The actor's clock after the call when it says (the batch's later calls ran already).
+      fields =
+          stat_fields(result, observed.links, reply_body.contains("t") ? reply_body["t"].get<int64_t>() : coarse_now());
     } else if (op == "readdir") {
       fields = readdir_fields(result, observed.links);
     } else if (op == "statvfs") {

@@ -47,7 +47,7 @@ class SideObserver {
     uint64_t reads;        // reads_ when it was seen
     int64_t coarse_after;  // the coarse clock just after: every later call is at least here
   };
-  json stat_fields(const json& stat, Links& links);
+  json stat_fields(const json& stat, Links& links, int64_t coarse_after);
   json readdir_fields(const json& entry, Links& links);
   json statvfs_fields(const json& result, Links& links);
   std::string label(uint64_t ino, Links& links, bool may_introduce);

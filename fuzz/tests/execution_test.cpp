@@ -135,19 +135,22 @@ TEST_F(TwoSides, AWorkdirThatCannotBeMadeIsAHarnessError) {
 
 Call call_of(size_t actor, const std::string& op) { return Call{{{"op", op}, {"path", "a"}}, actor}; }
 
-TEST(Batches, ACallAndTheStatsItsActorMakesRightAfterIt) {
+TEST(Batches, EveryCallItsActorMakesInARowUntilAnotherActorOrTheFuzzerActs) {
   const std::vector<Call> observed = {call_of(kRoot, "mkdir"), call_of(kRoot, "lstat"), call_of(kRoot, "lstat")};
   EXPECT_EQ(batch_length(observed, 0), 3u);
   EXPECT_EQ(batch_length(observed, 1), 2u);
-  // Another actor's stat waits for the call: actors run in parallel, so only the answer orders them.
+  // Another actor's call waits for the answer: actors run in parallel, so only the answer orders them.
   EXPECT_EQ(batch_length({call_of(kAlice, "chmod"), call_of(kRoot, "lstat")}, 0), 1u);
-  // A change never waits unanswered behind another request.
+  // Changes after stats go along: the actor's clock stamp marks when each stat was answered.
   const std::vector<Call> through_fd = {call_of(kRoot, "open"), call_of(kRoot, "pwrite"), call_of(kRoot, "close"),
-                                        call_of(kRoot, "fstat")};
-  EXPECT_EQ(batch_length(through_fd, 0), 1u);
-  EXPECT_EQ(batch_length(through_fd, 1), 1u);
+                                        call_of(kRoot, "fstat"), call_of(kAlice, "read_file")};
+  EXPECT_EQ(batch_length(through_fd, 0), 4u);
   EXPECT_EQ(batch_length(through_fd, 2), 2u);
-  EXPECT_EQ(batch_length({call_of(kRoot, "lstat"), call_of(kRoot, "opendir"), call_of(kRoot, "readdir")}, 0), 1u);
+  EXPECT_EQ(batch_length(through_fd, 4), 1u);
+  // drop_caches is the fuzzer's own call: what follows it waits for it.
+  const std::vector<Call> forgetting = {call_of(kRoot, "lstat"), Call{{{"op", "drop_caches"}}, kRoot},
+                                        call_of(kRoot, "lstat")};
+  EXPECT_EQ(batch_length(forgetting, 0), 1u);
 }
 
 TEST_F(TwoSides, ABatchAnswersEveryCallInOrderAndLeavesNoAnswerUnread) {
@@ -161,6 +164,9 @@ TEST_F(TwoSides, ABatchAnswersEveryCallInOrderAndLeavesNoAnswerUnread) {
   auto answers = run_batch(oracle, target, calls, 0, calls.size(), kTimeout);
   ASSERT_EQ(answers.size(), calls.size());
   for (auto side : {&Answers::oracle, &Answers::target}) {
+    // Each answer carries the coarse clock after its call, in call order.
+    for (size_t i = 1; i < answers.size(); ++i)
+      EXPECT_LE((answers[i - 1].*side).body.at("t").get<int64_t>(), (answers[i].*side).body.at("t").get<int64_t>());
     EXPECT_TRUE((answers[0].*side).body["ok"]);
     EXPECT_EQ((answers[1].*side).body["r"]["type"], "file");
     EXPECT_EQ((answers[2].*side).body["errno"], ENOENT);

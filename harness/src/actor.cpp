@@ -100,6 +100,7 @@ std::unique_ptr<ActorProcess> ActorProcess::start(const std::string& executable,
     from_child.close();
     ::fcntl(actor->to_actor_, F_SETFD, FD_CLOEXEC);
     ::fcntl(actor->from_actor_, F_SETFD, FD_CLOEXEC);
+    actor->replies_ = FrameReader(actor->from_actor_);
   } catch (const std::exception& failure) {
     throw HarnessError(fmt::format("cannot start actor {} for uid {}: {}", executable, identity.uid, failure.what()));
   }
@@ -133,9 +134,13 @@ ActorProcess::~ActorProcess() {
 
 int ActorProcess::pid() const { return child_ ? child_->id() : -1; }
 
-bool ActorProcess::send(const json& request) {
+bool ActorProcess::send(const json& request) { return send_batch({request}); }
+
+bool ActorProcess::send_batch(const std::vector<json>& requests) {
   if (!usable_) return false;
-  if (!write_frame(to_actor_, request.dump(-1, ' ', false, json::error_handler_t::replace))) {
+  std::string frames;
+  for (const auto& request : requests) frames += frame_of(request.dump(-1, ' ', false, json::error_handler_t::replace));
+  if (!write_frames(to_actor_, frames)) {
     usable_ = false;
     return false;
   }
@@ -159,7 +164,7 @@ ActorProcess::Reply ActorProcess::receive(Clock::time_point deadline) {
     return reply;
   }
   std::string payload;
-  switch (read_frame(from_actor_, payload, deadline)) {
+  switch (replies_.read(payload, deadline)) {
     case FrameStatus::ok: try { reply.body = json::parse(payload);
       } catch (const std::exception& error) {
         usable_ = false;

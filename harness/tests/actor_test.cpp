@@ -67,6 +67,35 @@ TEST(Actor, ABlockedCallTimesOutAndTheActorCanBeKilled) {
   ::unlink(fifo.c_str());
 }
 
+TEST(Actor, HeldRepliesComeWithTheLastOfTheirBatchInOrder) {
+  auto actor = ActorProcess::start(actor_path(), Identity{});
+  ASSERT_TRUE(actor->send_batch({{{"op", "stat"}, {"path", "/"}, {"hold", true}, {"clock", true}},
+                                 {{"op", "stat"}, {"path", "/does/not/exist"}, {"hold", true}},
+                                 {{"op", "stat"}, {"path", "/"}, {"clock", true}}}));
+  auto first = actor->receive(Clock::now() + 5s), second = actor->receive(Clock::now() + 5s),
+       third = actor->receive(Clock::now() + 5s);
+  EXPECT_EQ(first.body["r"]["type"], "dir");
+  EXPECT_EQ(second.body["errno"], ENOENT);
+  EXPECT_FALSE(second.body.contains("t"));  // stamped only when asked
+  EXPECT_LE(first.body.at("t").get<int64_t>(), third.body.at("t").get<int64_t>());
+}
+
+// A held reply must not wait behind a call that blocks: the harness would blame the wrong call.
+TEST(Actor, AReplyHeldBeforeABlockingCallStillComes) {
+  std::string fifo = std::filesystem::temp_directory_path() / ("fusecheck-actor-held-" + std::to_string(::getpid()));
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  auto actor = ActorProcess::start(actor_path(), Identity{});
+  ASSERT_TRUE(actor->send_batch(
+      {{{"op", "stat"}, {"path", "/"}, {"hold", true}}, {{"op", "open"}, {"path", fifo}, {"flags", 0}, {"fd", "f"}}}));
+  auto held = actor->receive(Clock::now() + 2s);
+  EXPECT_EQ(held.status, ActorProcess::Reply::Status::ok) << held.detail;
+  EXPECT_EQ(held.body["r"]["type"], "dir");
+  auto blocked = actor->receive(Clock::now() + 200ms);
+  EXPECT_EQ(blocked.status, ActorProcess::Reply::Status::timeout);
+  EXPECT_TRUE(actor->kill_and_reap(2s));
+  std::filesystem::remove(fifo);
+}
+
 TEST(Actor, AKilledActorIsReportedWithItsSignal) {
   auto actor = ActorProcess::start(actor_path(), Identity{});
   ::kill(actor->pid(), SIGKILL);

@@ -45,6 +45,9 @@ class ActorProcess {
   ActorProcess& operator=(const ActorProcess&) = delete;
 
   bool send(const nlohmann::json& request);
+  // Several requests in one write (answered in order, one reply each), so that the actor
+  // wakes once for all of them.
+  bool send_batch(const std::vector<nlohmann::json>& requests);
   Reply receive(Clock::time_point deadline);
   Reply call(const nlohmann::json& request, Clock::time_point deadline);
 
@@ -61,6 +64,7 @@ class ActorProcess {
   std::unique_ptr<boost::process::child> child_;
   int to_actor_ = -1;
   int from_actor_ = -1;
+  FrameReader replies_;  // reads from_actor_
   bool usable_ = true;
 };
 

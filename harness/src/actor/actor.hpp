@@ -8,10 +8,14 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 namespace fusecheck::actor {
@@ -73,6 +77,29 @@ void forget_file_handles();
 std::string path_arg(const nlohmann::json& request, const char* key = "path");
 std::string data_arg(const nlohmann::json& request);
 long num(const nlohmann::json& request, const char* key, long fallback);
+
+// Writes replies to `fd` (stdout), holding those asked to wait for the rest of their batch
+// (replies.cpp). send() is false once the harness is gone.
+class ReplyWriter {
+ public:
+  explicit ReplyWriter(int fd) : fd_(fd) {}
+  ~ReplyWriter();  // sends what is still held
+  ReplyWriter(const ReplyWriter&) = delete;
+  ReplyWriter& operator=(const ReplyWriter&) = delete;
+  bool send(const std::string& payload, bool hold);
+
+ private:
+  bool write_held();  // with mutex_ held
+  void start_watchdog();
+  void watch();
+  int fd_;
+  std::mutex mutex_;
+  std::condition_variable stop_;
+  std::string held_;  // frames not yet written
+  std::chrono::steady_clock::time_point held_since_;
+  bool ok_ = true, stopping_ = false;
+  std::thread watchdog_;
+};
 
 const char* type_name(mode_t mode);
 const char* dtype_name(unsigned char type);

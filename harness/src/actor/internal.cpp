@@ -43,13 +43,26 @@ json reset_op(const json&) {
   return json::object();
 }
 
+// mkdir with the mode unfiltered by our umask, then chown and chmod where the new directory is
+// not already as asked (another owner; a setgid parent's group; a default ACL): on FUSE each
+// of them is a SETATTR request, made once per test.
 json prepare_workdir_op(const json& request) {
-  // mkdir, then chown and chmod: the mode must not be filtered by our umask.
   std::string path = path_arg(request);
-  check(::mkdir(path.c_str(), 0700) == 0);
-  check(::chown(path.c_str(), static_cast<uid_t>(num(request, "uid", 0)), static_cast<gid_t>(num(request, "gid", 0))) ==
-        0);
-  check(::chmod(path.c_str(), static_cast<mode_t>(num(request, "mode", 0777))) == 0);
+  const auto uid = static_cast<uid_t>(num(request, "uid", 0));
+  const auto gid = static_cast<gid_t>(num(request, "gid", 0));
+  const auto mode = static_cast<mode_t>(num(request, "mode", 0777));
+  const mode_t mask = ::umask(0);
+  // Others get in only once the owner is right.
+  const bool ours = uid == ::geteuid() && gid == ::getegid();
+  const int made = ::mkdir(path.c_str(), ours ? mode : mode & 0700);
+  const int err = errno;
+  ::umask(mask);
+  if (made != 0) throw SyscallFailed{err};
+  struct stat st {};
+  check(::lstat(path.c_str(), &st) == 0);
+  if (st.st_uid != uid || st.st_gid != gid) check(::chown(path.c_str(), uid, gid) == 0);
+  // After a chown too: it may clear set-id bits.
+  if ((st.st_mode & 07777) != mode || st.st_uid != uid || st.st_gid != gid) check(::chmod(path.c_str(), mode) == 0);
   return json::object();
 }
 

@@ -5,6 +5,7 @@
 #include <linux/capability.h>
 #include <sys/syscall.h>
 #include <sys/prctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -112,24 +113,51 @@ void become(char** argv) {
   ::umask(mask);
 }
 
+int64_t coarse_clock_ns() {
+  timespec now{};
+  ::clock_gettime(CLOCK_REALTIME_COARSE, &now);
+  return int64_t(now.tv_sec) * 1000000000 + now.tv_nsec;
+}
+
+struct Answer {
+  json reply;
+  bool hold = false;  // more of its batch follows: the reply may wait for theirs
+  bool exit = false;
+};
+
+// A request marked "clock" gets "t" in its reply: the coarse clock (tmpfs's timestamp clock)
+// right after the call, so a harness that reads the reply later still knows that every
+// later call of this actor's batch came after that time.
+Answer answer(const ExecutorMap& executors, const std::string& payload) {
+  Answer answer;
+  bool stamp = false;
+  try {
+    json request = json::parse(payload);
+    if (request.at("op") == "exit") return {json(), false, true};
+    answer.hold = request.value("hold", false);
+    stamp = request.value("clock", false);
+    answer.reply = json{{"ok", true}, {"r", handle(executors, request)}};
+  } catch (const SyscallFailed& failed) {
+    answer.reply = json{{"ok", false}, {"errno", failed.err}};
+  } catch (const AccessSignalled& caught) {
+    answer.reply = json{{"ok", false}, {"signal", caught.signal}};
+  } catch (const BadRequest& bad) {
+    answer.reply = json{{"ok", false}, {"protocol_error", bad.message}};
+  } catch (const std::exception& error) {
+    answer.reply = json{{"ok", false}, {"protocol_error", error.what()}};
+  }
+  if (stamp) answer.reply["t"] = coarse_clock_ns();
+  return answer;
+}
+
 void serve(const ExecutorMap& executors) {
+  FrameReader requests(STDIN_FILENO);
+  ReplyWriter replies(STDOUT_FILENO);
   std::string payload;
-  while (read_frame(STDIN_FILENO, payload) == FrameStatus::ok) {
-    json reply;
-    try {
-      json request = json::parse(payload);
-      if (request.at("op") == "exit") break;
-      reply = json{{"ok", true}, {"r", handle(executors, request)}};
-    } catch (const SyscallFailed& failed) {
-      reply = json{{"ok", false}, {"errno", failed.err}};
-    } catch (const AccessSignalled& caught) {
-      reply = json{{"ok", false}, {"signal", caught.signal}};
-    } catch (const BadRequest& bad) {
-      reply = json{{"ok", false}, {"protocol_error", bad.message}};
-    } catch (const std::exception& error) {
-      reply = json{{"ok", false}, {"protocol_error", error.what()}};
-    }
-    if (!write_frame(STDOUT_FILENO, reply.dump(-1, ' ', false, json::error_handler_t::replace))) break;
+  while (requests.read(payload) == FrameStatus::ok) {
+    Answer done = answer(executors, payload);
+    if (done.exit) break;
+    if (!replies.send(done.reply.dump(-1, ' ', false, json::error_handler_t::replace), done.hold)) break;
   }
 }
 
