@@ -240,7 +240,12 @@ void generate_data_op(Operation& op, const NameModel& model) {
       op.offset = *rc::gen::element<long>(0, 1, 3, 9, 16, 5000);
       draw_file_data(op, 1);
       break;
-    case OpKind::truncate: op.size = any_file_size(); break;
+    case OpKind::truncate:
+      op.size = any_file_size();
+      // Half the time resized again at once, fsx's shrink-then-extend: the bytes the first
+      // truncate let go must read back as zeros.
+      op.offset = *rc::gen::weightedElement<long>({{2, 0}, {1, 24}, {1, 5000}});
+      break;
     default: break;  // read_file
   }
 }
@@ -667,7 +672,12 @@ std::vector<Call> data_calls(const Operation& op) {
                call(who, "close", {{"fd", "w"}})};
       break;
     }
-    case OpKind::truncate: calls.push_back(call(who, "truncate", {{"path", op.path}, {"size", op.size}})); break;
+    case OpKind::truncate:
+      calls.push_back(call(who, "truncate", {{"path", op.path}, {"size", op.size}}));
+      if (op.offset == 0) break;
+      observe_paths(calls, {op.path});
+      calls.push_back(call(who, "truncate", {{"path", op.path}, {"size", op.offset}}));  // then grown (or shrunk)
+      break;
     default: return {call(who, "read_file", {{"path", op.path}})};
   }
   observe_paths(calls, {op.path});

@@ -104,7 +104,7 @@ struct Operation {
   std::string other;               // link/rename: destination; symlink: the link text
   std::string data;                // bytes for create_file, writes, setxattr
   unsigned data_seed = 0;          // non-zero: data is generate_bytes(data.size(), seed)
-  long offset = 0;                 // writes, pread
+  long offset = 0;                 // writes, pread; truncate: then to this size (0: not)
   long size = 0;                   // truncate, reads, getdents buffer, populate count
   std::vector<std::string> flags;  // open, renameat2, setxattr flags by name
   mode_t mode = 0644;              // chmod, mkdir, create_file, open, mknod

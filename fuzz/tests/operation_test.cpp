@@ -74,6 +74,10 @@ TEST(FuzzOperation, WritesAndTruncatesAreReadBackAsRoot) {
   const auto calls = truncate.calls();
   EXPECT_EQ(ops_of(calls), (std::vector<std::string>{"truncate", "lstat", "read_file"}));
   EXPECT_EQ(calls.back().actor, 0u);
+  truncate.offset = 5000;  // then grown at once
+  EXPECT_EQ(ops_of(truncate.calls()),
+            (std::vector<std::string>{"truncate", "lstat", "truncate", "lstat", "read_file"}));
+  truncate.offset = 0;
 
   Operation write = truncate;
   write.kind = OpKind::pwrite;
