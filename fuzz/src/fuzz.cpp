@@ -22,6 +22,7 @@
 
 #include "execution.hpp"
 #include "fusecheck/data_dir.hpp"
+#include "inode_use.hpp"
 #include "normalise.hpp"
 #include "operation.hpp"
 #include "scenario_writer.hpp"
@@ -40,8 +41,12 @@ struct Differential {
 
 // Both sides' answers to a call, each normalised by its side's observer, in call order.
 std::pair<Observed, Observed> observe_both(Differential& sut, const Call& made, const Answers& answers) {
-  return {sut.oracle.observer.observe(made.request, answers.oracle.body, static_cast<int>(answers.oracle.status),
-                                      answers.oracle.detail),
+  Observed expected = sut.oracle.observer.observe(made.request, answers.oracle.body,
+                                                  static_cast<int>(answers.oracle.status), answers.oracle.detail);
+  if (answers.target.status == ActorProcess::Reply::Status::ok)
+    accept_reused_number(sut.oracle.observer, expected, sut.target.observer, answers.target.body,
+                         [&](uint64_t ino) { return inode_in_use(sut.oracle.workdir, ino); });
+  return {std::move(expected),
           sut.target.observer.observe(made.request, answers.target.body, static_cast<int>(answers.target.status),
                                       answers.target.detail)};
 }

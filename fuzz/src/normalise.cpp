@@ -3,6 +3,7 @@
 // statfs totals, readdir order) into relations: labels, changed/same, deltas, sets.
 #include "normalise.hpp"
 
+#include <fcntl.h>
 #include <time.h>
 
 #include <algorithm>
@@ -39,7 +40,57 @@ json listing(const json& entries) {
 
 bool is_read_call(const std::string& op) {
   return op == "read_file" || op == "read" || op == "pread" || op == "listdir" || op == "readdir" || op == "getdents" ||
-         op == "readlink";
+         op == "readlink" || op == "readdir_many";
+}
+
+std::vector<std::string> names_changed_by(const json& request) {
+  const std::string op = request.at("op");
+  if (op == "create_many" || op == "unlink_many") {
+    std::vector<std::string> names;
+    const std::string prefix = request.at("prefix");
+    const long start = request.value("start", 0L), count = request.value("count", 0L);
+    for (long i = start; i < start + count; ++i) names.push_back(prefix + std::to_string(i));
+    return names;
+  }
+  auto arg = [&](const char* key) { return request.at(key).get<std::string>(); };
+  if (op == "rename" || op == "renameat2") return {arg("from"), arg("to")};
+  if (op == "link") return {arg("to")};
+  static const std::set<std::string> one_name = {"create_file", "mkdir", "rmdir", "unlink",
+                                                 "symlink",     "mknod", "mkfifo"};
+  const bool creates = (op == "open" && (request.value("flags", 0L) & O_CREAT)) || op == "creat";
+  if (one_name.count(op) || creates) return {arg("path")};
+  return {};
+}
+
+void SideObserver::track_streams(const json& request, bool succeeded) {
+  const std::string op = request.at("op");
+  if (op == "opendir") {
+    if (succeeded) streams_[request.at("dir")] = {request.at("path").get<std::string>(), {}};
+  } else if (op == "closedir") {
+    streams_.erase(request.at("dir").get<std::string>());
+  } else if (op == "rewinddir") {
+    auto found = streams_.find(request.at("dir").get<std::string>());
+    if (found != streams_.end()) found->second.touched.clear();
+  }
+  for (const auto& path : names_changed_by(request)) {
+    const auto slash = path.rfind('/');
+    const std::string parent = slash == std::string::npos ? "." : path.substr(0, slash);
+    for (auto& [name, stream] : streams_)
+      if (stream.dir == parent) stream.touched.insert(path.substr(slash + 1));
+  }
+}
+
+// readdir_many: before the end, how many entries it read; at the end, the stream's whole
+// listing without the names changed since opendir, sorted, duplicates kept: every name that
+// was there throughout must be listed exactly once, wherever the listing paused or resumed.
+json SideObserver::listing_fields(const json& request, const json& result) const {
+  if (!result.at("end").get<bool>()) return {{"end", false}, {"count", result.at("count")}};
+  auto stream = streams_.find(request.at("dir").get<std::string>());
+  std::vector<std::string> listed;
+  for (const auto& name : result.at("listed"))
+    if (stream == streams_.end() || !stream->second.touched.count(name.get<std::string>())) listed.push_back(name);
+  std::sort(listed.begin(), listed.end());
+  return {{"end", true}, {"listed", listed}};
 }
 
 std::string SideObserver::label(uint64_t ino, Links& links, bool may_introduce) {
@@ -48,9 +99,38 @@ std::string SideObserver::label(uint64_t ino, Links& links, bool may_introduce) 
     links.ino_source = found->second.second;
     return found->second.first;
   }
-  std::string name = "i" + std::to_string(labels_.size());
+  std::string name = "i" + std::to_string(labels_made_++);
   labels_[ino] = {name, may_introduce ? std::optional<size_t>(step_) : std::nullopt};
+  introduced_ = true;
   return name;
+}
+
+std::optional<std::string> SideObserver::label_of(uint64_t ino) const {
+  auto found = labels_.find(ino);
+  return found == labels_.end() ? std::nullopt : std::optional(found->second.first);
+}
+
+std::optional<uint64_t> SideObserver::inode_labelled(const std::string& label) const {
+  for (const auto& [ino, named] : labels_)
+    if (named.first == label) return ino;
+  return std::nullopt;
+}
+
+void SideObserver::retire(uint64_t ino) {
+  labels_.erase(ino);
+  seen_.erase(ino);  // the new inode's times are not the old one's
+}
+
+void accept_reused_number(const SideObserver& oracle, const Observed& oracle_seen, SideObserver& target,
+                          const json& target_reply, const std::function<bool(uint64_t)>& oracle_in_use) {
+  if (!oracle_seen.new_inode || !target_reply.is_object() || !target_reply.value("ok", false)) return;
+  const json& result = target_reply.at("r");
+  if (!result.is_object() || !result.contains("ino") || result.value("end", false)) return;
+  const uint64_t ino = result.at("ino");
+  const auto label = target.label_of(ino);
+  if (!label) return;
+  const auto oracle_ino = oracle.inode_labelled(*label);
+  if (oracle_ino && !oracle_in_use(*oracle_ino)) target.retire(ino);
 }
 
 json SideObserver::stat_fields(const json& stat, Links& links, int64_t coarse_after) {
@@ -111,6 +191,8 @@ Observed SideObserver::observe(const json& request, const json& reply_body, int 
   Observed observed;
   const std::string op = request.at("op");
   if (is_read_call(op)) ++reads_;
+  track_streams(request, status == 0 && reply_body.is_object() && reply_body.value("ok", false));
+  introduced_ = false;
   if (status != 0) {
     observed.result = {{"broken", detail}};
   } else if (reply_body.contains("protocol_error")) {
@@ -128,6 +210,8 @@ Observed SideObserver::observe(const json& request, const json& reply_body, int 
       fields = readdir_fields(result, observed.links);
     } else if (op == "statvfs") {
       fields = statvfs_fields(result, observed.links);
+    } else if (op == "readdir_many") {
+      fields = listing_fields(request, result);
     } else if (op == "listdir") {
       fields["entries"] = listing(result.at("entries"));
     } else if (op == "listxattr") {
@@ -140,6 +224,7 @@ Observed SideObserver::observe(const json& request, const json& reply_body, int 
       fields["count"] = result.at("count");
     }
     observed.result = {{"ok", fields}};
+    observed.new_inode = introduced_;
   }
   ++step_;
   return observed;

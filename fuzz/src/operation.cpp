@@ -156,20 +156,41 @@ void generate_fd_op(Operation& op) {
   }
 }
 
+// One of the big directory's five groups: its name prefix and whether its names are
+// directories. Names of different lengths in each group, and within a group runs of its names
+// between runs of short ones, so that a small buffer fills at different places (the bug of
+// pyfuse3 issue 5 needs a long name refused, then a shorter one in the same reply).
+void draw_group(Operation& op, size_t name_max) {
+  const size_t group = *rc::gen::inRange<size_t>(0, 5);
+  const size_t lengths[] = {1, 9, 40, 120, 200};
+  const size_t longest = name_max > 3 ? name_max - 3 : 1;  // room for the entry's number
+  op.text = std::string(std::min(lengths[group], longest), static_cast<char>('f' + group));
+  op.flags = {*rc::gen::weightedElement<std::string>({{2, "file"}, {1, "dir"}})};
+}
+
+// A listing of e interrupted after a few entries or many (past the first READDIR reply), by
+// a change that adds names (ahead of the resume point where the newest are listed first),
+// removes a run of a group (perhaps already listed) or renames one, then resumed from the
+// telldir position (which makes the next readdir ask the filesystem from that cookie) or
+// simply continued.
+void generate_interrupted_listing(Operation& op, size_t name_max) {
+  op.size = *rc::gen::element<long>(1, 5, 20, 60, 150);
+  op.offset = *rc::gen::element<long>(0, 0, 3, 30);
+  op.change = *rc::gen::weightedElement<std::string>({{3, "create"}, {3, "unlink"}, {1, "rename"}, {1, "none"}});
+  draw_group(op, name_max);
+  op.first = *rc::gen::inRange(0, 20);
+  op.count = *rc::gen::inRange(1, 30);
+  op.seekdir = *rc::gen::weightedElement<bool>({{2, true}, {1, false}});
+}
+
 void generate_big_dir_op(Operation& op, size_t name_max) {
   op.actor = 0;
   if (op.kind == OpKind::list_big) {
     op.size = *rc::gen::element<long>(600, 1024, 4096, 0);
     return;
   }
-  // Names of different lengths in each group, and within a group runs of its names between
-  // runs of short ones, so that a small buffer fills at different places (the bug of
-  // pyfuse3 issue 5 needs a long name refused, then a shorter one in the same reply).
-  const size_t group = *rc::gen::inRange<size_t>(0, 5);
-  const size_t lengths[] = {1, 9, 40, 120, 200};
-  const size_t longest = name_max > 3 ? name_max - 3 : 1;  // room for the entry's number
-  op.text = std::string(std::min(lengths[group], longest), static_cast<char>('f' + group));
-  op.flags = {*rc::gen::weightedElement<std::string>({{2, "file"}, {1, "dir"}})};
+  if (op.kind == OpKind::interrupted_listing) return generate_interrupted_listing(op, name_max);
+  draw_group(op, name_max);
   if (op.kind == OpKind::populate) {
     op.size = *rc::gen::inRange(20, 151);
     op.mode = *rc::gen::element<mode_t>(0644, 0755);
@@ -219,7 +240,12 @@ void generate_data_op(Operation& op, const NameModel& model) {
       op.offset = *rc::gen::element<long>(0, 1, 3, 9, 16, 5000);
       draw_file_data(op, 1);
       break;
-    case OpKind::truncate: op.size = any_file_size(); break;
+    case OpKind::truncate:
+      op.size = any_file_size();
+      // Half the time resized again at once, fsx's shrink-then-extend: the bytes the first
+      // truncate let go must read back as zeros.
+      op.offset = *rc::gen::weightedElement<long>({{2, 0}, {1, 24}, {1, 5000}});
+      break;
     default: break;  // read_file
   }
 }
@@ -353,7 +379,8 @@ const std::vector<KindSpec>& kind_specs() {
                                               {1, OpKind::close, generate_descriptor_op},
                                               {1, OpKind::populate, generate_big_dir},
                                               {2, OpKind::list_big, generate_big_dir},
-                                              {1, OpKind::depopulate, generate_big_dir}};
+                                              {1, OpKind::depopulate, generate_big_dir},
+                                              {2, OpKind::interrupted_listing, generate_big_dir}};
   return specs;
 }
 
@@ -417,6 +444,12 @@ void Operation::check_preconditions(const NameModel& model) const {
     case OpKind::depopulate:
       RC_PRE(std::count(model.groups.begin(), model.groups.end(), std::pair{text, flags.at(0) == "dir"}) != 0);
       return;
+    case OpKind::interrupted_listing: {
+      // A run to unlink or a name to rename comes from a group that was made.
+      const bool made = std::count(model.groups.begin(), model.groups.end(), std::pair{text, flags.at(0) == "dir"});
+      RC_PRE(!model.groups.empty() && (made || change == "create" || change == "none"));
+      return;
+    }
     case OpKind::fd_read:
     case OpKind::fd_write:
     case OpKind::fd_truncate:
@@ -539,7 +572,42 @@ std::vector<Call> populate_calls(const Operation& op, const std::string& prefix)
   return calls;
 }
 
+// The change in the middle of an interrupted listing, and the lstat of e after it.
+std::vector<Call> listing_change(const Operation& op) {
+  const std::string prefix = kBigDir + "/" + op.text;
+  const std::string kind = op.flags.at(0);
+  std::vector<Call> calls;
+  if (op.change == "create") {
+    // 2-byte names of their own ("n0"...): no group uses the prefix n.
+    calls.push_back(call(0, "create_many",
+                         {{"prefix", kBigDir + "/n"}, {"count", op.count}, {"start", op.first}, {"kind", "file"}}));
+  } else if (op.change == "unlink") {
+    calls.push_back(
+        call(0, "unlink_many", {{"prefix", prefix}, {"count", op.count}, {"start", op.first}, {"kind", kind}}));
+  } else if (op.change == "rename") {
+    const std::string number = std::to_string(op.first);
+    calls.push_back(call(0, "rename", {{"from", prefix + number}, {"to", kBigDir + "/m" + number}}));
+  } else {
+    return calls;
+  }
+  calls.push_back(call(0, "lstat", {{"path", kBigDir}}));
+  return calls;
+}
+
+std::vector<Call> interrupted_listing_calls(const Operation& op) {
+  std::vector<Call> calls = {call(0, "opendir", {{"path", kBigDir}, {"dir", "l"}}),
+                             call(0, "readdir_many", {{"dir", "l"}, {"count", op.size}})};
+  if (op.seekdir) calls.push_back(call(0, "telldir", {{"dir", "l"}}));
+  if (op.offset != 0) calls.push_back(call(0, "readdir_many", {{"dir", "l"}, {"count", op.offset}}));
+  for (auto& made : listing_change(op)) calls.push_back(std::move(made));
+  if (op.seekdir) calls.push_back(call(0, "seekdir", {{"dir", "l"}}));  // to the telldir position
+  calls.push_back(call(0, "readdir_many", {{"dir", "l"}}));
+  calls.push_back(call(0, "closedir", {{"dir", "l"}}));
+  return calls;
+}
+
 std::vector<Call> big_dir_calls(const Operation& op) {
+  if (op.kind == OpKind::interrupted_listing) return interrupted_listing_calls(op);
   if (op.kind == OpKind::list_big) {
     json args = {{"path", kBigDir}};
     if (op.size != 0) args["size"] = op.size;
@@ -604,7 +672,12 @@ std::vector<Call> data_calls(const Operation& op) {
                call(who, "close", {{"fd", "w"}})};
       break;
     }
-    case OpKind::truncate: calls.push_back(call(who, "truncate", {{"path", op.path}, {"size", op.size}})); break;
+    case OpKind::truncate:
+      calls.push_back(call(who, "truncate", {{"path", op.path}, {"size", op.size}}));
+      if (op.offset == 0) break;
+      observe_paths(calls, {op.path});
+      calls.push_back(call(who, "truncate", {{"path", op.path}, {"size", op.offset}}));  // then grown (or shrunk)
+      break;
     default: return {call(who, "read_file", {{"path", op.path}})};
   }
   observe_paths(calls, {op.path});
@@ -707,7 +780,8 @@ std::vector<Call> Operation::calls() const {
     case OpKind::listxattr: calls.push_back(call(who, "listxattr", {{"path", path}})); break;
     case OpKind::populate:
     case OpKind::list_big:
-    case OpKind::depopulate: return big_dir_calls(*this);
+    case OpKind::depopulate:
+    case OpKind::interrupted_listing: return big_dir_calls(*this);
     default: return descriptor_calls(*this);
   }
   return calls;

@@ -1,7 +1,8 @@
 // One fuzzed filesystem operation over the small name space (a, b, c, d, d/a, d/b, long names,
-// device nodes at p, a big directory e, two descriptor slots): how it is generated from the
-// model, how the model changes, and the system calls (actor requests, each made by one of the
-// fuzzer's actors) that perform and then observe it.
+// device nodes at p, a big directory e and listings of it interrupted by changes, two
+// descriptor slots): how it is generated from the model, how the model changes, and the
+// system calls (actor requests, each made by one of the fuzzer's actors) that perform and
+// then observe it.
 #pragma once
 
 #include <sys/types.h>
@@ -84,7 +85,8 @@ enum class OpKind {
   close,
   populate,
   list_big,
-  depopulate
+  depopulate,
+  interrupted_listing  // a listing of e changed in the middle, then resumed (seekdir) or continued
 };
 
 // One system call of an operation.
@@ -102,7 +104,7 @@ struct Operation {
   std::string other;               // link/rename: destination; symlink: the link text
   std::string data;                // bytes for create_file, writes, setxattr
   unsigned data_seed = 0;          // non-zero: data is generate_bytes(data.size(), seed)
-  long offset = 0;                 // writes, pread
+  long offset = 0;                 // writes, pread; truncate: then to this size (0: not)
   long size = 0;                   // truncate, reads, getdents buffer, populate count
   std::vector<std::string> flags;  // open, renameat2, setxattr flags by name
   mode_t mode = 0644;              // chmod, mkdir, create_file, open, mknod
@@ -111,6 +113,12 @@ struct Operation {
   int slot = 0;                    // descriptor slot f0/f1
   int minor = 0;                   // mknod chr
   std::string text;                // mknod type, xattr name, populate prefix, symlink-follow choice
+  // interrupted_listing: after `size` entries it tells the position and reads `offset` more;
+  // then `change` (create, unlink, rename or none) acts on names `text` + first..first+count-1
+  // in e (kind flags.at(0)); then it seeks back to the position (`seekdir`) or reads on.
+  std::string change;
+  long first = 0, count = 0;
+  bool seekdir = false;
 
   // Draws one operation with rapidcheck generators (`*gen`, so it shrinks), biased towards
   // names the model holds so that most steps act on something.

@@ -3,6 +3,7 @@
 // checks exactly what the fuzzer checked, no more and no less.
 #include "scenario_writer.hpp"
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <sstream>
@@ -39,23 +40,8 @@ bool split_number(const std::string& name, std::string& prefix, long& number) {
   return true;
 }
 
-// listdir entries as a `set`, runs of numbered names (create_many's) as ranges; the types
-// of ranged names that are not regular files are added as `contains`.
-std::string entries_yaml(const json& entries) {
-  std::map<std::string, std::set<long>> numbered;
-  std::string items, typed;
-  for (const auto& entry : entries) {
-    const std::string name = entry[0], type = entry[1];
-    std::string prefix;
-    long number = 0;
-    std::string item = "{name: " + json(name).dump() + ", type: " + type + "}";
-    if (split_number(name, prefix, number) && !prefix.empty()) {
-      numbered[prefix].insert(number);
-      if (type != "file") typed += (typed.empty() ? "" : ", ") + item;
-    } else {
-      items += (items.empty() ? "" : ", ") + item;
-    }
-  }
+// Appends `{range: ...}` items for runs of numbered names (create_many's), by prefix.
+void add_ranges(std::string& items, const std::map<std::string, std::set<long>>& numbered) {
   for (const auto& [prefix, numbers] : numbered) {
     for (auto it = numbers.begin(); it != numbers.end();) {
       long start = *it, count = 0;
@@ -64,7 +50,57 @@ std::string entries_yaml(const json& entries) {
                ", count: " + std::to_string(count) + ", start: " + std::to_string(start) + "}}";
     }
   }
+}
+
+// Whether `name` is a numbered name worth a range: then it goes into `numbered`.
+bool add_numbered(std::map<std::string, std::set<long>>& numbered, const std::string& name) {
+  std::string prefix;
+  long number = 0;
+  if (!split_number(name, prefix, number) || prefix.empty()) return false;
+  numbered[prefix].insert(number);
+  return true;
+}
+
+// listdir entries as a `set`, runs of numbered names (create_many's) as ranges; the types
+// of ranged names that are not regular files are added as `contains`.
+std::string entries_yaml(const json& entries) {
+  std::map<std::string, std::set<long>> numbered;
+  std::string items, typed;
+  for (const auto& entry : entries) {
+    const std::string name = entry[0], type = entry[1];
+    std::string item = "{name: " + json(name).dump() + ", type: " + type + "}";
+    if (add_numbered(numbered, name)) {
+      if (type != "file") typed += (typed.empty() ? "" : ", ") + item;
+    } else {
+      items += (items.empty() ? "" : ", ") + item;
+    }
+  }
+  add_ranges(items, numbered);
   return "{set: [" + items + "]" + (typed.empty() ? "" : ", contains: [" + typed + "]") + "}";
+}
+
+// Names as list items, numbered runs as ranges.
+std::string names_items(const std::vector<std::string>& names) {
+  std::map<std::string, std::set<long>> numbered;
+  std::string items;
+  for (const auto& name : names)
+    if (!add_numbered(numbered, name)) items += (items.empty() ? "" : ", ") + json(name).dump();
+  add_ranges(items, numbered);
+  return items;
+}
+
+// A readdir_many listing at the end: tmpfs's names (those not changed since opendir) each
+// exactly once, names changed meanwhile any number of times (POSIX leaves them open), and
+// none of the other names the target listed instead.
+std::string listed_yaml(const json& listed, const json* target_fields) {
+  const auto expected = listed.get<std::vector<std::string>>();
+  std::vector<std::string> extra;
+  if (target_fields && target_fields->contains("listed"))
+    for (const auto& name : target_fields->at("listed").get<std::vector<std::string>>())
+      if (!std::count(expected.begin(), expected.end(), name) && !std::count(extra.begin(), extra.end(), name))
+        extra.push_back(name);
+  return "listed: {each_once: [" + names_items(expected) + "]" +
+         (extra.empty() ? "" : ", excludes: [" + names_items(extra) + "]") + "}";
 }
 
 std::string time_yaml(const json& fields, const char* time, const Links& links) {
@@ -75,7 +111,7 @@ std::string time_yaml(const json& fields, const char* time, const Links& links) 
   return matchers.empty() ? "" : std::string(time) + ": {" + matchers + "}";
 }
 
-std::string fields_yaml(const json& fields, const Links& links) {
+std::string fields_yaml(const json& fields, const Links& links, const json* target_fields) {
   std::string text;
   auto add = [&](const std::string& item) {
     if (!item.empty()) text += (text.empty() ? "" : ", ") + item;
@@ -89,6 +125,8 @@ std::string fields_yaml(const json& fields, const Links& links) {
       add("rdev_major: " + value[0].dump() + ", rdev_minor: " + value[1].dump());
     } else if (key == "entries") {
       add("entries: " + entries_yaml(value));
+    } else if (key == "listed") {
+      add(listed_yaml(value, target_fields));
     } else if (key == "names") {
       std::string names;
       for (const auto& name : value) names += (names.empty() ? "" : ", ") + name.dump();
@@ -126,7 +164,9 @@ std::string expect_yaml(const RecordedCase& recorded, size_t index) {
   if (normalised.contains("errno")) return normalised.at("errno").get<std::string>();
   if (normalised.contains("broken")) return "ok";  // the oracle never breaks; kept total
   const json& fields = normalised.at("ok");
-  return fields.empty() ? "ok" : fields_yaml(fields, oracle.links);
+  const json& target = recorded.steps.at(index).target.result;
+  const json* target_fields = target.contains("ok") && target.at("ok").is_object() ? &target.at("ok") : nullptr;
+  return fields.empty() ? "ok" : fields_yaml(fields, oracle.links, target_fields);
 }
 
 std::string scenario_text(const RecordedCase& failure, const std::string& target_name, uint64_t seed) {

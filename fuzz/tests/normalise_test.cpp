@@ -4,11 +4,17 @@
 // orders that POSIX leaves open are sorted away. Also the scenario text these become.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
 #include "fusecheck/fuzz.hpp"
 #include "fusecheck/scenario.hpp"
+#include "inode_use.hpp"
 #include "normalise.hpp"
 #include "scenario_writer.hpp"
 
@@ -97,6 +103,66 @@ TEST(FuzzNormalise, InodeNumbersBecomeLabelsSharedByStatAndReaddir) {
   EXPECT_NE(wrong.result.at("ok").at("ino"), dir.result.at("ok").at("ino")) << "a d_ino no stat gave";
 }
 
+// A new inode that gets the number of one whose last name and descriptor are gone: POSIX
+// allows it (tmpfs never does it, ext4 does), so it is the same as a fresh number; a number
+// shared by two live inodes, or a name that changes inode, still differs.
+struct TwoSides {
+  SideObserver oracle, target;
+  std::function<bool(uint64_t)> oracle_in_use = [](uint64_t) { return false; };
+  std::pair<json, json> stat(const std::string& path, uint64_t oracle_ino, uint64_t target_ino, int64_t ctime = 1) {
+    auto expected = oracle.observe(lstat(path), stat_reply(oracle_ino, "file", 1, 1, ctime), 0, "");
+    const json reply = stat_reply(target_ino, "file", 1, 1, ctime);
+    fusecheck::fuzz::accept_reused_number(oracle, expected, target, reply, oracle_in_use);
+    return {expected.result, target.observe(lstat(path), reply, 0, "").result};
+  }
+};
+
+TEST(FuzzNormalise, ANewInodeMayReuseTheNumberOfOneNothingUsesAnyMore) {
+  TwoSides sides;
+  sides.stat("a", 100, 5, 1);
+  const auto [expected, got] = sides.stat("b", 101, 5, 9);  // a is gone: unlinked, closed
+  EXPECT_EQ(expected, got) << "same label, and no times compared with the old inode's";
+  const auto [again_expected, again_got] = sides.stat("b", 101, 5, 9);
+  EXPECT_EQ(again_expected, again_got) << "the new inode keeps its new label";
+  EXPECT_EQ(again_got.at("ok").at("ctime"), "same");
+}
+
+TEST(FuzzNormalise, TwoLiveInodesSharingANumberOrANameChangingInodeStillDiffer) {
+  TwoSides shared;
+  shared.oracle_in_use = [](uint64_t ino) { return ino == 100; };  // a still has a name
+  shared.stat("a", 100, 5);
+  const auto [expected, got] = shared.stat("b", 101, 5);
+  EXPECT_NE(expected.at("ok").at("ino"), got.at("ok").at("ino"));
+
+  TwoSides changed;
+  changed.stat("a", 100, 5);
+  changed.stat("b", 101, 6);
+  const auto [to_new_expected, to_new_got] = changed.stat("a", 100, 7);
+  EXPECT_NE(to_new_expected.at("ok").at("ino"), to_new_got.at("ok").at("ino")) << "a's inode changed";
+  const auto [to_old_expected, to_old_got] = changed.stat("a", 100, 6);
+  EXPECT_NE(to_old_expected.at("ok").at("ino"), to_old_got.at("ok").at("ino")) << "a now shows b's inode";
+}
+
+TEST(FuzzNormalise, AnInodeIsInUseWhileItHasANameOrAnOpenDescriptor) {
+  const auto tree = std::filesystem::temp_directory_path() / ("inode-use-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(tree / "sub");
+  const auto file = tree / "sub" / "f";
+  std::ofstream(file) << "x";
+  struct stat st {
+  }, sub_before{}, sub_after{};
+  ASSERT_EQ(::stat(file.c_str(), &st), 0);
+  ASSERT_EQ(::stat((tree / "sub").c_str(), &sub_before), 0);
+  EXPECT_TRUE(fusecheck::fuzz::inode_in_use(tree, st.st_ino)) << "named";
+  ASSERT_EQ(::stat((tree / "sub").c_str(), &sub_after), 0);
+  EXPECT_EQ(sub_after.st_atim.tv_nsec, sub_before.st_atim.tv_nsec) << "the oracle's atimes are compared: not marked";
+  const int fd = ::open(file.c_str(), O_RDONLY);
+  std::filesystem::remove(file);
+  EXPECT_TRUE(fusecheck::fuzz::inode_in_use(tree, st.st_ino)) << "open after its unlink";
+  ::close(fd);
+  EXPECT_FALSE(fusecheck::fuzz::inode_in_use(tree, st.st_ino)) << "freed";
+  std::filesystem::remove_all(tree);
+}
+
 TEST(FuzzNormalise, BlocksOnlyForRegularFilesAndOnlyWhenDeclared) {
   SideObserver declared;
   EXPECT_EQ(declared.observe(lstat("a"), stat_reply(1, "file", 1, 1, 1, 8), 0, "").result.at("ok").at("blocks"), 8);
@@ -144,6 +210,48 @@ TEST(FuzzNormalise, ListingsAreSortedButDuplicatesAndTypesStay) {
   EXPECT_EQ(xattrs.result.at("ok").at("names"), json::array({"user.x", "user.y"}));
 }
 
+json readdir_many_reply(std::vector<std::string> listed, bool end, size_t count) {
+  return {{"ok", true}, {"r", {{"listed", listed}, {"end", end}, {"count", count}}}};
+}
+
+// An interrupted listing: names that existed throughout must be listed exactly once (skips
+// and repeats show); names added, removed or renamed since opendir are not compared.
+TEST(FuzzNormalise, AResumedListingComparesOnlyTheNamesThatExistedThroughout) {
+  json opendir = {{"op", "opendir"}, {"path", "e"}, {"dir", "l"}};
+  json more = {{"op", "readdir_many"}, {"dir", "l"}, {"count", 2}}, rest = {{"op", "readdir_many"}, {"dir", "l"}};
+  json unlink = {{"op", "unlink_many"}, {"prefix", "e/f"}, {"start", 0}, {"count", 2}};
+  json create = {{"op", "create_many"}, {"prefix", "e/n"}, {"count", 1}};
+  json rename = {{"op", "rename"}, {"from", "e/g1"}, {"to", "e/m1"}};
+  json elsewhere = {{"op", "unlink"}, {"path", "g2"}};  // another directory's g2
+  auto listing_after_changes = [&](std::vector<std::string> listed) {
+    SideObserver side;
+    side.observe(opendir, {{"ok", true}, {"r", json::object()}}, 0, "");
+    auto first = side.observe(more, readdir_many_reply({".", ".."}, false, 2), 0, "").result.at("ok");
+    EXPECT_EQ(first, json({{"end", false}, {"count", 2}})) << "an unfinished listing: only how much was read";
+    for (const json& change : {unlink, create, rename, elsewhere})
+      side.observe(change, {{"ok", true}, {"r", {{"count", 1}}}}, 0, "");
+    return side.observe(rest, readdir_many_reply(listed, true, listed.size()), 0, "").result.at("ok");
+  };
+  const json survivors = {{"end", true}, {"listed", {".", "..", "g2", "g3"}}};
+  EXPECT_EQ(listing_after_changes({".", "..", "f0", "g3", "n0", "g2", "g1", "m1", "f1"}), survivors)
+      << "changed names, listed or not, are left out";
+  EXPECT_EQ(listing_after_changes({"..", ".", "g2", "g3"}), survivors) << "order does not count";
+  EXPECT_NE(listing_after_changes({".", "..", "g3"}), survivors) << "a skipped survivor shows";
+  EXPECT_NE(listing_after_changes({".", "..", "g2", "g3", "g3"}), survivors) << "a repeated survivor shows";
+}
+
+TEST(FuzzNormalise, ANamesChangesCountOnlyWhileItsDirectorysStreamIsOpen) {
+  SideObserver side;
+  side.observe({{"op", "unlink"}, {"path", "e/g1"}}, {{"ok", true}, {"r", json::object()}}, 0, "");
+  side.observe({{"op", "opendir"}, {"path", "e"}, {"dir", "l"}}, {{"ok", true}, {"r", json::object()}}, 0, "");
+  auto listed = side.observe({{"op", "readdir_many"}, {"dir", "l"}}, readdir_many_reply({"g1"}, true, 1), 0, "");
+  EXPECT_EQ(listed.result.at("ok").at("listed"), json::array({"g1"})) << "a change before opendir is history";
+  EXPECT_EQ(fusecheck::fuzz::names_changed_by({{"op", "open"}, {"path", "a"}, {"flags", O_WRONLY}}).size(), 0u);
+  EXPECT_EQ(fusecheck::fuzz::names_changed_by({{"op", "open"}, {"path", "a"}, {"flags", O_WRONLY | O_CREAT}}),
+            std::vector<std::string>{"a"});
+  EXPECT_EQ(fusecheck::fuzz::names_changed_by({{"op", "lstat"}, {"path", "a"}}).size(), 0u);
+}
+
 TEST(FuzzNormalise, ErrorsByNameAndBrokenCalls) {
   SideObserver side;
   EXPECT_EQ(side.observe(lstat("x"), {{"ok", false}, {"errno", ENOENT}}, 0, "").result, json({{"errno", "ENOENT"}}));
@@ -168,6 +276,26 @@ TEST(FuzzScenarioWriter, RelationsBecomeSavedResultsAndReferences) {
   EXPECT_NE(text.find("mtime: {unchanged: s0}"), std::string::npos) << text;
   EXPECT_NE(text.find("ctime: {changed: s0}"), std::string::npos) << text;
   EXPECT_EQ(text.find("op: sleep"), std::string::npos) << "no operation starts in this record";
+}
+
+TEST(FuzzScenarioWriter, AFinishedListingExpectsEachSurvivorOnceAndNoneOfTheTargetsExtraNames) {
+  using namespace fusecheck::fuzz;
+  SideObserver oracle, target;
+  RecordedCase recorded;
+  auto record = [&](const json& request, const json& oracle_reply, const json& target_reply) {
+    recorded.steps.push_back({Call{request, 0, {}, std::nullopt}, oracle.observe(request, oracle_reply, 0, ""),
+                              target.observe(request, target_reply, 0, "")});
+  };
+  const json opened = {{"ok", true}, {"r", json::object()}};
+  record({{"op", "opendir"}, {"path", "e"}, {"dir", "l"}}, opened, opened);
+  record({{"op", "readdir_many"}, {"dir", "l"}}, readdir_many_reply({".", "..", "f0", "f1", "f2", "x"}, true, 6),
+         readdir_many_reply({".", "..", "f0", "f2", "f2", "y"}, true, 6));
+  const std::string text = scenario_text(recorded, "memfs", 1);
+  EXPECT_NE(
+      text.find("expect: {end: true, listed: {each_once: [\".\", \"..\", \"x\", {range: {prefix: \"f\", count: 3, "
+                "start: 0}}], excludes: [\"y\"]}}"),
+      std::string::npos)
+      << text;
 }
 
 std::filesystem::path write_file(const std::string& name, const std::string& text) {

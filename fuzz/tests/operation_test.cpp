@@ -57,7 +57,7 @@ TEST(FuzzOperation, GenerationDrawsEveryKindAndEveryOpenFlagCombination) {
     interleaved = interleaved || (op.kind == OpKind::populate && op.offset != 0);
     single_run = single_run || (op.kind == OpKind::populate && op.offset == 0);
   }
-  EXPECT_EQ(kinds.size(), static_cast<size_t>(OpKind::depopulate) + 1);
+  EXPECT_EQ(kinds.size(), static_cast<size_t>(OpKind::interrupted_listing) + 1);
   // Access mode x O_APPEND x O_TRUNC (with write access) x {-, O_CREAT, O_CREAT|O_EXCL}.
   EXPECT_EQ(open_flags.size(), 3u * 2 * 3 + 2u * 2 * 3);
   EXPECT_TRUE(open_flags.count({"O_WRONLY", "O_APPEND", "O_TRUNC"}));
@@ -74,6 +74,10 @@ TEST(FuzzOperation, WritesAndTruncatesAreReadBackAsRoot) {
   const auto calls = truncate.calls();
   EXPECT_EQ(ops_of(calls), (std::vector<std::string>{"truncate", "lstat", "read_file"}));
   EXPECT_EQ(calls.back().actor, 0u);
+  truncate.offset = 5000;  // then grown at once
+  EXPECT_EQ(ops_of(truncate.calls()),
+            (std::vector<std::string>{"truncate", "lstat", "truncate", "lstat", "read_file"}));
+  truncate.offset = 0;
 
   Operation write = truncate;
   write.kind = OpKind::pwrite;
@@ -103,6 +107,33 @@ TEST(FuzzOperation, PopulateMakesRunsBetweenRunsOfShortNames) {
                 {longer, 0, 4}, {shorter, 0, 4}, {longer, 4, 4}, {shorter, 4, 4}, {longer, 8, 2}, {shorter, 8, 2}}));
   populate.offset = 0;
   EXPECT_EQ(ops_of(populate.calls()), (std::vector<std::string>{"mkdir", "create_many", "lstat"}));
+}
+
+TEST(FuzzOperation, AnInterruptedListingChangesItsDirectoryThenResumesFromTelldirOrReadsOn) {
+  Operation listing;
+  listing.kind = OpKind::interrupted_listing;
+  listing.size = 20;
+  listing.offset = 3;
+  listing.change = "unlink";
+  listing.text = "fffffffff";
+  listing.flags = {"dir"};
+  listing.first = 2;
+  listing.count = 5;
+  listing.seekdir = true;
+  const auto calls = listing.calls();
+  EXPECT_EQ(ops_of(calls), (std::vector<std::string>{"opendir", "readdir_many", "telldir", "readdir_many",
+                                                     "unlink_many", "lstat", "seekdir", "readdir_many", "closedir"}));
+  EXPECT_EQ(calls[4].request.at("prefix"), "e/fffffffff");
+  EXPECT_EQ(calls[4].request.at("kind"), "dir");
+  EXPECT_FALSE(calls[6].request.contains("pos")) << "back to the stream's last telldir, on each side";
+  EXPECT_FALSE(calls[7].request.contains("count")) << "to the end";
+  listing.seekdir = false;
+  listing.offset = 0;
+  listing.change = "create";
+  EXPECT_EQ(ops_of(listing.calls()),
+            (std::vector<std::string>{"opendir", "readdir_many", "create_many", "lstat", "readdir_many", "closedir"}));
+  listing.change = "none";
+  EXPECT_EQ(ops_of(listing.calls()), (std::vector<std::string>{"opendir", "readdir_many", "readdir_many", "closedir"}));
 }
 
 TEST(FuzzOperation, ForgettingIsAnEngineStepThatReplaysOnAnyFilesystem) {

@@ -65,7 +65,9 @@ ArgSpec id_arg(const char* name, ArgType type) {
   return {name, type, false, FlagFamily::open, {}, -1, 4294967294LL, "-1 leaves the id unchanged"};
 }
 
-ArgSpec count_arg() { return {"count", A::integer, true, FlagFamily::open, {}, 0, 1000000, ""}; }
+ArgSpec count_arg(bool required = true) {
+  return {"count", A::integer, required, FlagFamily::open, {}, 0, 1000000, ""};
+}
 
 ArgSpec flags(const char* name, FlagFamily family, bool required = false) { return {name, A::flags, required, family}; }
 
@@ -171,8 +173,17 @@ std::vector<OpSpec> directory_ops() {
        {dir},
        DataArg::none,
        {{"name", FieldKind::string}, {"ino", I}, {"type", FieldKind::string}, {"end", FieldKind::boolean}}},
+      {"readdir_many",
+       D,
+       {dir, count_arg(false)},
+       DataArg::none,
+       {{"entries", FieldKind::entries, {"name", "ino", "type"}},
+        {"names", FieldKind::names},
+        {"count", I},
+        {"end", FieldKind::boolean},
+        {"listed", FieldKind::names}}},
       {"telldir", D, {dir}, DataArg::none, {{"pos", I}}},
-      {"seekdir", D, {dir, {"pos", A::value, true}}},
+      {"seekdir", D, {dir, {"pos", A::value, false}}},
       {"rewinddir", D, {dir}},
       {"closedir", D, {dir}},
       {"listdir",

@@ -53,6 +53,35 @@ TEST(Actor, AnswersWithResultsOrErrnos) {
   EXPECT_EQ(unknown.status, ActorProcess::Reply::Status::protocol);
 }
 
+// readdir_many's `listed`: what a program walking the stream has collected, which a seekdir
+// back to a telldir position (given, or the last one when `pos` is left out) cuts back to.
+TEST(Actor, AStreamsListingFollowsTelldirSeekdirAndRewinddir) {
+  const auto dir = std::filesystem::temp_directory_path() / ("actor-listing-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  for (const char* name : {"a", "b", "c"}) std::ofstream(dir / name) << name;
+  auto actor = ActorProcess::start(actor_path(), Identity{});
+  auto call = [&](json request) {
+    auto reply = actor->call(request, Clock::now() + 5s);
+    EXPECT_TRUE(reply.body.value("ok", false)) << request.dump() << " " << reply.body.dump();
+    return reply.body["r"];
+  };
+  call({{"op", "opendir"}, {"path", dir.string()}, {"dir", "h"}});
+  EXPECT_EQ(call({{"op", "readdir_many"}, {"dir", "h"}, {"count", 2}})["listed"].size(), 2u);
+  const auto mark = call({{"op", "telldir"}, {"dir", "h"}})["pos"];
+  const auto next = call({{"op", "readdir_many"}, {"dir", "h"}, {"count", 1}})["names"];
+  call({{"op", "seekdir"}, {"dir", "h"}});
+  auto rest = call({{"op", "readdir_many"}, {"dir", "h"}});
+  EXPECT_TRUE(rest["end"]);
+  EXPECT_EQ(rest["names"][0], next[0]) << "resumed where telldir was";
+  EXPECT_EQ(rest["listed"].size(), 5u) << ". .. a b c, each once: " << rest["listed"].dump();
+  call({{"op", "seekdir"}, {"dir", "h"}, {"pos", mark}});
+  EXPECT_EQ(call({{"op", "readdir_many"}, {"dir", "h"}, {"count", 0}})["listed"].size(), 5u);
+  call({{"op", "rewinddir"}, {"dir", "h"}});
+  EXPECT_EQ(call({{"op", "readdir_many"}, {"dir", "h"}, {"count", 1}})["listed"].size(), 1u);
+  call({{"op", "closedir"}, {"dir", "h"}});
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Actor, ABlockedCallTimesOutAndTheActorCanBeKilled) {
   std::string fifo = std::filesystem::temp_directory_path() / ("fusecheck-actor-fifo-" + std::to_string(::getpid()));
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);

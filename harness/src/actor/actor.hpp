@@ -67,6 +67,17 @@ void check(bool ok);
 int fd_arg(const nlohmann::json& request, const char* key = "fd");
 void bind_fd(const nlohmann::json& request, int fd);
 void close_fd(const nlohmann::json& request);
+// A directory stream with the listing a program walking it has collected: every name it
+// returned since opendir or rewinddir, up to its current position (a seekdir back to a
+// position telldir gave forgets what was read after it).
+struct OpenDir {
+  DIR* stream;
+  std::vector<std::string> listed;
+  std::map<long, size_t> listed_at;  // telldir position -> listed.size() then
+  long last_told = 0;                // the last telldir's position (0: the start)
+  void seek(long pos);
+};
+OpenDir& open_dir_arg(const nlohmann::json& request);
 DIR* dir_arg(const nlohmann::json& request);
 void bind_dir(const nlohmann::json& request, DIR* dir);
 void close_dir(const nlohmann::json& request);

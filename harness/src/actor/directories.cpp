@@ -1,5 +1,6 @@
 // Executors of the name-space and directory ops: links, renames, node creation and removal,
-// getdents64, directory streams, and the bulk helpers create_many and unlink_many.
+// getdents64, directory streams (with the listing each has collected), and the bulk helpers
+// create_many and unlink_many.
 #include <fcntl.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -110,30 +111,61 @@ json opendir_op(const json& request) {
   return json::object();
 }
 
-json readdir_op(const json& request) {
-  DIR* dir = dir_arg(request);
+// The stream's next entry, recorded in its listing; nullptr at the end of the directory.
+const struct dirent* next_entry(OpenDir& dir) {
   errno = 0;
-  struct dirent* entry = ::readdir(dir);
-  if (entry == nullptr) {
-    check(errno == 0);
-    return json{{"name", ""}, {"ino", 0}, {"type", "unknown"}, {"end", true}};
-  }
+  const struct dirent* entry = ::readdir(dir.stream);
+  check(entry != nullptr || errno == 0);
+  if (entry != nullptr) dir.listed.emplace_back(entry->d_name);
+  return entry;
+}
+
+json readdir_op(const json& request) {
+  const struct dirent* entry = next_entry(open_dir_arg(request));
+  if (entry == nullptr) return json{{"name", ""}, {"ino", 0}, {"type", "unknown"}, {"end", true}};
   return json{{"name", entry->d_name}, {"ino", entry->d_ino}, {"type", dtype_name(entry->d_type)}, {"end", false}};
 }
 
+// `count` entries of the stream (0: to the end), and the stream's whole listing so far.
+json readdir_many_op(const json& request) {
+  OpenDir& dir = open_dir_arg(request);
+  const long count = num(request, "count", 0);
+  json entries = json::array(), names = json::array();
+  bool end = false;
+  while (count == 0 || static_cast<long>(names.size()) < count) {
+    const struct dirent* entry = next_entry(dir);
+    if ((end = entry == nullptr)) break;
+    entries.push_back({{"name", entry->d_name}, {"ino", entry->d_ino}, {"type", dtype_name(entry->d_type)}});
+    names.push_back(entry->d_name);
+  }
+  return json{{"entries", entries}, {"names", names}, {"count", names.size()}, {"end", end}, {"listed", dir.listed}};
+}
+
 json telldir_op(const json& request) {
-  long pos = ::telldir(dir_arg(request));
+  OpenDir& dir = open_dir_arg(request);
+  long pos = ::telldir(dir.stream);
   check(pos >= 0);
+  dir.listed_at[pos] = dir.listed.size();
+  dir.last_told = pos;
   return json{{"pos", pos}};
 }
 
+// Without `pos`: back to where the stream's last telldir was (the start if none was), which
+// a caller that cannot carry the number (the fuzzer, the same request to two filesystems) needs.
 json seekdir_op(const json& request) {
-  ::seekdir(dir_arg(request), num(request, "pos", 0));
+  OpenDir& dir = open_dir_arg(request);
+  const long pos = num(request, "pos", dir.last_told);
+  ::seekdir(dir.stream, pos);
+  dir.seek(pos);
   return json::object();
 }
 
 json rewinddir_op(const json& request) {
-  ::rewinddir(dir_arg(request));
+  OpenDir& dir = open_dir_arg(request);
+  ::rewinddir(dir.stream);
+  dir.listed.clear();
+  dir.listed_at.clear();
+  dir.last_told = 0;
   return json::object();
 }
 
@@ -233,6 +265,7 @@ const std::vector<Executor> directory_executors = {
     {"getdents", getdents_op},
     {"opendir", opendir_op},
     {"readdir", readdir_op},
+    {"readdir_many", readdir_many_op},
     {"telldir", telldir_op},
     {"seekdir", seekdir_op},
     {"rewinddir", rewinddir_op},

@@ -15,7 +15,7 @@ using nlohmann::json;
 
 namespace {
 std::map<std::string, int> open_fds;
-std::map<std::string, DIR*> open_dirs;
+std::map<std::string, OpenDir> open_dirs;
 }  // namespace
 
 int real_root_fd() {
@@ -51,17 +51,26 @@ void close_fd(const json& request) {
   check(::close(fd) == 0);
 }
 
-DIR* dir_arg(const json& request) {
+OpenDir& open_dir_arg(const json& request) {
   auto found = open_dirs.find(request.at("dir").get<std::string>());
   if (found == open_dirs.end()) throw SyscallFailed{EBADF};
   return found->second;
 }
 
+DIR* dir_arg(const json& request) { return open_dir_arg(request).stream; }
+
 void bind_dir(const json& request, DIR* dir) {
   auto name = request.at("dir").get<std::string>();
   auto old = open_dirs.find(name);
-  if (old != open_dirs.end()) ::closedir(old->second);
-  open_dirs[name] = dir;
+  if (old != open_dirs.end()) ::closedir(old->second.stream);
+  open_dirs[name] = OpenDir{dir, {}, {}, 0};
+}
+
+void OpenDir::seek(long pos) {
+  auto mark = listed_at.find(pos);
+  // A position no telldir of this stream gave: where the listing stands is unknown, so it
+  // is kept as it is.
+  if (mark != listed_at.end() && mark->second <= listed.size()) listed.resize(mark->second);
 }
 
 void close_dir(const json& request) {
@@ -73,7 +82,7 @@ void close_dir(const json& request) {
 void close_everything() {
   unmap_everything();
   for (auto& [name, fd] : open_fds) ::close(fd);
-  for (auto& [name, dir] : open_dirs) ::closedir(dir);
+  for (auto& [name, dir] : open_dirs) ::closedir(dir.stream);
   open_fds.clear();
   open_dirs.clear();
   forget_file_handles();

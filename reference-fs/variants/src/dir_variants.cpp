@@ -1,6 +1,7 @@
 // Variants with one readdir bug each: no '.' and '..', d_ino differing from st_ino, d_type
-// wrong in large directories, cookies that skip an entry, the pyfuse3#5 bug (ignoring
-// readdir_reply()'s "buffer full" answer), and READDIRPLUS references not counted.
+// wrong in large directories, cookies that skip an entry, cookies that are positions in the
+// current list, the pyfuse3#5 bug (ignoring readdir_reply()'s "buffer full" answer), and
+// READDIRPLUS references not counted.
 #include "catalog.hpp"
 
 namespace memfs::variants {
@@ -23,6 +24,10 @@ struct ReaddirQuirks {
   // next_id one below the entry's cookie: resuming at a buffer boundary skips the next entry
   // (one above would repeat the last entry forever at the end of the directory).
   bool cookie_off_by_one = false;
+  // The cookie is the entry's position in the directory's current list ('.' 1, '..' 2, then
+  // newest first), not memfs's stable cookie: once a name before the resume point is
+  // removed, resuming skips a surviving entry, and once one is added there, repeats one.
+  bool positional_cookies = false;
   bool ignore_buffer_full = false;  // pyfuse3#5: keep offering entries after a refusal
   bool uncounted_plus = false;      // READDIRPLUS entries do not raise the lookup count
 };
@@ -38,8 +43,13 @@ class QuirkyReaddirFs : public VariantFs {
 
  private:
   static fusepp::Result<void> list(State& state, FileHandleT fh, off_t start_id, fusepp::ReaddirToken& token) {
-    return list_directory(state, fh, start_id,
+    off_t position = 0;
+    return list_directory(state, fh, kQuirks.positional_cookies ? 0 : start_id,
                           [&](std::string_view name, fusepp::EntryAttributes attr, off_t cookie, Inode* child) {
+                            if (kQuirks.positional_cookies) {
+                              cookie = ++position;
+                              if (cookie <= start_id) return true;  // before the resume point
+                            }
                             if (!child) {  // '.' or '..'
                               if (kQuirks.skip_dots) return true;
                               attr.st_ino = fusepp::InodeT{attr.st_ino + kQuirks.ino_offset};
@@ -73,6 +83,10 @@ std::vector<CatalogEntry> directory_variants() {
       entry<QuirkyReaddirFs<ReaddirQuirks{.cookie_off_by_one = true}>>(
           "readdir-cookie-skips", "readdir cookies",
           "each entry's cookie is one too low, so resuming after a full buffer skips an entry"),
+      entry<QuirkyReaddirFs<ReaddirQuirks{.positional_cookies = true}>>(
+          "readdir-cookie-is-position", "readdir resumption while names change",
+          "readdir cookies are positions in the current list, so removing a name already listed makes a resumed "
+          "listing skip a surviving one, and adding one makes it repeat one"),
       entry<QuirkyReaddirFs<ReaddirQuirks{.ignore_buffer_full = true}>>(
           "readdir-ignores-buffer-full", "readdir buffer (pyfuse3#5)",
           "after readdir_reply() refuses an entry, shorter later ones are still offered, so the refused one is lost"),
