@@ -154,19 +154,17 @@ template <class T, class Call, class Done>
 asio::awaitable<void> serve(Dispatcher& d, fuse_req_t req, const char* op, uint64_t ino, Call call, Done done) {
   RequestScope scope(d);
   RequestContext ctx = make_context(req);
-  std::optional<Result<T>> result;
   int err = 0;
   try {
-    result.emplace(co_await call(ctx));
-  } catch (...) {
-    err = errno_from_current_exception(op, ino);
-  }
-  if (result) {
-    if (result->ok()) {
-      done(req, *result);
+    // Built in place from the handler's frame: no optional to move the result through.
+    Result<T> result = co_await call(ctx);
+    if (result.ok()) {
+      done(req, result);  // a throw can only come before its fuse_reply_*: answered below
       co_return;
     }
-    err = checked_errno(result->error(), op, ino);
+    err = checked_errno(result.error(), op, ino);
+  } catch (...) {
+    err = errno_from_current_exception(op, ino);
   }
   fuse_reply_err(req, err);
 }

@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "fusepp/coroutine_frames.hpp"
 #include "fusepp/types.hpp"
 
 struct fuse_pollhandle;

@@ -1,0 +1,152 @@
+// Recycled coroutine frames for the per-request coroutines: every handler returning Reply<T>
+// and the binding's own request coroutines take their frames from a per-thread free list
+// instead of malloc (two frames per request were the biggest cost after the syscalls).
+// Asan builds allocate every frame afresh so that a use after free stays visible.
+#pragma once
+
+#include <utility>  // before Asio (Boost 1.74)
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <cstddef>
+#include <new>
+#include <vector>
+
+namespace fusepp {
+
+namespace asio = boost::asio;
+
+template <class T>
+class Result;
+struct ForgetRequest;
+class Dispatcher;  // the binding's (private) request dispatcher
+
+#if defined(__SANITIZE_ADDRESS__)
+#define FUSEPP_FRESH_FRAMES 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FUSEPP_FRESH_FRAMES 1
+#endif
+#endif
+
+namespace frames {
+
+#if defined(FUSEPP_FRESH_FRAMES)
+
+inline void* allocate(std::size_t size) { return ::operator new(size); }
+inline void deallocate(void* block, std::size_t) noexcept { ::operator delete(block); }
+
+#else
+
+inline constexpr std::size_t kGranule = 64;  // size classes of 64, 128, ... bytes
+inline constexpr std::size_t kClasses = 32;  // frames up to 2 KiB are recycled
+// Bounds what a thread keeps when it frees frames another thread allocated (a handler
+// resumed elsewhere): at most a few hundred kilobytes.
+inline constexpr unsigned kKeptPerClass = 64;
+
+struct FreeBlock {
+  FreeBlock* next;
+};
+
+// This thread's free lists. Trivially destructible, so that every access is a plain
+// thread-local load; `armed` says a guard (coroutine_frames.cpp) will free the blocks when the
+// thread exits, and only then does a freed frame go on a list.
+struct FreeLists {
+  FreeBlock* heads[kClasses];
+  unsigned counts[kClasses];
+  bool armed;
+  bool retired;  // the guard has run: the thread is exiting
+};
+inline thread_local FreeLists tl_free_lists{};
+
+inline std::size_t size_class(std::size_t size) { return (size - 1) / kGranule; }  // size > 0
+// A fresh block of the size class's full size (so that any frame of the class fits in it
+// later); arms this thread's lists.
+void* allocate_fresh(std::size_t size);
+
+// A block of at least `size` bytes; deallocate() takes the same size back.
+inline void* allocate(std::size_t size) {
+  std::size_t c = size_class(size);
+  if (c < kClasses) {
+    FreeLists& lists = tl_free_lists;
+    if (FreeBlock* b = lists.heads[c]) {
+      lists.heads[c] = b->next;
+      --lists.counts[c];
+      return b;
+    }
+  }
+  return allocate_fresh(size);
+}
+
+inline void deallocate(void* block, std::size_t size) noexcept {
+  std::size_t c = size_class(size);
+  FreeLists& lists = tl_free_lists;
+  if (c < kClasses && lists.armed && lists.counts[c] < kKeptPerClass) {
+    lists.heads[c] = ::new (block) FreeBlock{lists.heads[c]};
+    ++lists.counts[c];
+    return;
+  }
+  ::operator delete(block);
+}
+
+#endif
+
+}  // namespace frames
+
+// Asio's promise type with the frame allocated by frames::allocate. A coroutine whose promise
+// is a RecycledFrame still returns a plain asio::awaitable, so callers see no difference.
+template <class T>
+class RecycledFrame : public asio::detail::awaitable_frame<T, asio::any_io_executor> {
+  using Base = asio::detail::awaitable_frame<T, asio::any_io_executor>;
+
+  // Asio's awaitable::await_suspend wants a handle typed with Asio's own promise; this frame
+  // starts with it (single inheritance, nothing added), so the same frame address serves.
+  template <class U>
+  struct NestedAwait {
+    asio::awaitable<U, asio::any_io_executor> inner;
+    bool await_ready() const noexcept { return false; }
+    template <class Promise>
+    void await_suspend(asio::detail::coroutine_handle<Promise> self) {
+      inner.await_suspend(asio::detail::coroutine_handle<Base>::from_address(self.address()));
+    }
+    U await_resume() { return inner.await_resume(); }
+  };
+
+ public:
+  static void* operator new(std::size_t size) { return frames::allocate(size); }
+  static void operator delete(void* block, std::size_t size) noexcept { frames::deallocate(block, size); }
+
+  using Base::await_transform;
+  template <typename U>
+  auto await_transform(asio::awaitable<U, asio::any_io_executor> a) const {
+    return NestedAwait<U>{std::move(a)};
+  }
+};
+
+}  // namespace fusepp
+
+// Which coroutines get a RecycledFrame: the ones started per request.
+#if defined(BOOST_ASIO_HAS_STD_COROUTINE)
+namespace std {
+#else
+namespace std::experimental {
+#endif
+template <class T, class... Args>  // every handler returning Reply<T>
+struct coroutine_traits<boost::asio::awaitable<fusepp::Result<T>, boost::asio::any_io_executor>, Args...> {
+  using promise_type = fusepp::RecycledFrame<fusepp::Result<T>>;
+};
+template <class Self>  // a forget handler (a member coroutine taking the list)
+struct coroutine_traits<boost::asio::awaitable<void, boost::asio::any_io_executor>, Self,
+                        std::vector<fusepp::ForgetRequest>> {
+  using promise_type = fusepp::RecycledFrame<void>;
+};
+template <class... Rest>  // the binding's request coroutines: serve(), run_forget()...
+struct coroutine_traits<boost::asio::awaitable<void, boost::asio::any_io_executor>, fusepp::Dispatcher&, Rest...> {
+  using promise_type = fusepp::RecycledFrame<void>;
+};
+template <>  // run_forget() matches both of the above
+struct coroutine_traits<boost::asio::awaitable<void, boost::asio::any_io_executor>, fusepp::Dispatcher&,
+                        std::vector<fusepp::ForgetRequest>> {
+  using promise_type = fusepp::RecycledFrame<void>;
+};
+}  // namespace std
