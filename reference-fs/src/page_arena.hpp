@@ -1,7 +1,7 @@
-// memfs's storage for file pages: Page objects carved from 2 MiB chunks that ask for
-// transparent huge pages, so writing fresh data faults once per chunk instead of once per
-// 4 KiB page (from the malloc heap, page faults were most of the daemon's time in a
-// sequential write). A chunk whose pages are all freed goes back to the kernel.
+// memfs's storage for file pages: Page objects carved from 2 MiB chunks that are populated
+// with one madvise each, so writing fresh data costs no page fault per 4 KiB page (from the
+// malloc heap, page faults were most of the daemon's time in a sequential write). A chunk
+// whose pages are all freed goes back to the kernel.
 #pragma once
 
 #include <cstddef>

@@ -140,6 +140,27 @@ TEST_F(Handlers, SparseWriteFarAwayCostsOnePage) {
   expect_consistent();
 }
 
+// read_data() answers with views into the pages (and zeros for holes) holding the file's
+// bytes, clipped at the end of the file.
+TEST_F(Handlers, ReadDataViewsTheFilesBytes) {
+  auto created = run_handler(fs.create(ROOT_INODE, "f", ModeT{0644}, fusepp::FlagT{O_RDWR}, root));
+  auto fh = created->first.fh;
+  ASSERT_EQ(run_handler(fs.write(fh, 5000, "abc", root)).value(), 3u);
+  ASSERT_EQ(run_handler(fs.write(fh, 300000, std::string(9000, 'z'), root)).value(), 9000u);
+  std::string file(309000, '\0');
+  file.replace(5000, 3, "abc");
+  file.replace(300000, 9000, std::string(9000, 'z'));
+  for (auto [off, size] : {std::pair<size_t, size_t>{0, 400000}, {4999, 5}, {100000, 70000}, {308000, 4096}}) {
+    auto data = run_handler(fs.read_data(fh, static_cast<off_t>(off), size, root));
+    ASSERT_TRUE(data.ok());
+    std::string joined;
+    for (const iovec& piece : data->pieces()) joined.append(static_cast<const char*>(piece.iov_base), piece.iov_len);
+    EXPECT_EQ(joined.size(), data->size());
+    EXPECT_EQ(joined, file.substr(off, size)) << "at " << off;
+  }
+  EXPECT_EQ(run_handler(fs.read_data(fusepp::FileHandleT{999}, 0, 10, root)).error(), EBADF);
+}
+
 TEST_F(Handlers, SizeLimitGivesShortWriteThenEnospc) {
   auto created = run_handler(fs.create(ROOT_INODE, "f", ModeT{0644}, fusepp::FlagT{O_RDWR}, root));
   auto fh = created->first.fh;
