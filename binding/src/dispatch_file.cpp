@@ -2,6 +2,7 @@
 // pinned receive buffer), flush, release, fsync, fallocate, lseek, copy_file_range, POSIX and
 // BSD locks, poll and restricted ioctl.
 #include <fcntl.h>
+#include <limits.h>
 
 #include <algorithm>
 
@@ -53,13 +54,39 @@ void create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
       });
 }
 
+namespace {
+
+// Answers a READ with the pieces' first `size` bytes (a longer answer is cut, as the kernel
+// asked for no more).
+void reply_read(fuse_req_t req, const ReadData& data, size_t size) {
+  const std::vector<iovec>& pieces = data.pieces();
+  if (pieces.size() >= IOV_MAX) {  // more than one writev takes (with the reply header): copy
+    std::string joined;
+    for (const iovec& piece : pieces) joined.append(static_cast<const char*>(piece.iov_base), piece.iov_len);
+    fuse_reply_buf(req, joined.data(), std::min(size, joined.size()));
+    return;
+  }
+  if (data.size() <= size) {
+    fuse_reply_iov(req, pieces.data(), static_cast<int>(pieces.size()));
+    return;
+  }
+  std::vector<iovec> cut;
+  for (size_t i = 0, left = size; i < pieces.size() && left > 0; ++i) {
+    cut.push_back({pieces[i].iov_base, std::min(left, pieces[i].iov_len)});
+    left -= cut.back().iov_len;
+  }
+  fuse_reply_iov(req, cut.data(), static_cast<int>(cut.size()));
+}
+
+}  // namespace
+
 void read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
-  start<std::string>(
+  start<ReadData>(
       req, "read", ino,
       [&ops = dispatcher_of(req).ops, fh = FileHandleT{fi->fh}, off, size](const RequestContext& ctx) {
-        return ops.read(fh, off, size, ctx);
+        return ops.read_data(fh, off, size, ctx);
       },
-      [size](fuse_req_t r, Result<std::string>& res) { fuse_reply_buf(r, res->data(), std::min(size, res->size())); });
+      [size](fuse_req_t r, Result<ReadData>& res) { reply_read(r, *res, size); });
 }
 
 void write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off, fuse_file_info* fi) {

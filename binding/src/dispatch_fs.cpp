@@ -28,6 +28,9 @@ void init(void* userdata, fuse_conn_info* conn) {
   request(d.ops.enable_acl, FUSE_CAP_POSIX_ACL);
   request(d.ops.enable_locks, FUSE_CAP_POSIX_LOCKS);
   request(d.ops.enable_locks, FUSE_CAP_FLOCK_LOCKS);
+  // The kernel keeps the smaller of the mount's read-ahead and this (Session raised the
+  // former already when max_readahead asks for more than the default).
+  if (d.ops.max_readahead != 0) conn->max_readahead = static_cast<unsigned>(d.ops.max_readahead);
   try {
     d.ops.init();
   } catch (...) {

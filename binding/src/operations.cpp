@@ -65,6 +65,16 @@ Reply<std::string> Operations::read(FileHandleT, off_t, size_t) { co_return kNot
 Reply<std::string> Operations::read(FileHandleT fh, off_t off, size_t size, const RequestContext&) {
   return read(fh, off, size);
 }
+ReadData::ReadData(std::string bytes) {
+  auto owned = std::make_shared<const std::string>(std::move(bytes));
+  add(*owned);
+  keep_alive = std::move(owned);
+}
+Reply<ReadData> Operations::read_data(FileHandleT fh, off_t off, size_t size, const RequestContext& ctx) {
+  Result<std::string> bytes = co_await read(fh, off, size, ctx);
+  if (!bytes.ok()) co_return FUSEError(bytes.error());
+  co_return ReadData(std::move(*bytes));
+}
 Reply<size_t> Operations::write(FileHandleT, off_t, std::string_view) { co_return kNotImplemented; }
 // Not a coroutine: it hands over the other overload's awaitable, so forwarding costs no frame.
 Reply<size_t> Operations::write(FileHandleT fh, off_t off, std::string_view buf, const RequestContext&) {

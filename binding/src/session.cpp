@@ -335,6 +335,9 @@ Session::Session(Operations& ops, const std::filesystem::path& mountpoint, const
     throw std::system_error(
         EINVAL, std::generic_category(),
         "fusepp: cannot create a FUSE session for " + mountpoint.string() + " (options: " + joined + ")");
+  // Resolved before mounting: afterwards every lookup of the mountpoint waits for this daemon.
+  std::error_code resolve_error;
+  std::filesystem::path resolved = std::filesystem::canonical(mountpoint, resolve_error);
   if (fuse_session_mount(impl_->se, mountpoint.c_str()) != 0) {
     int err = errno ? errno : EIO;
     fuse_session_destroy(impl_->se);
@@ -342,6 +345,8 @@ Session::Session(Operations& ops, const std::filesystem::path& mountpoint, const
     impl_->closed = true;
     throw std::system_error(err, std::generic_category(), "fusepp: cannot mount " + mountpoint.string());
   }
+  // Before the INIT reply, which keeps the smaller of this and Operations::max_readahead.
+  if (ops.max_readahead > kKernelReadahead && !resolve_error) raise_read_ahead(resolved, ops.max_readahead);
   register_open_session(this, true);
 }
 

@@ -21,6 +21,11 @@
 
 namespace fusepp {
 
+// Sets the read-ahead of the FUSE mount at canonical_mountpoint to `bytes` through its
+// backing device in sysfs (readahead.cpp). False when that is not possible (not root, no
+// such mount); the kernel's default then stays.
+bool raise_read_ahead(const std::filesystem::path& canonical_mountpoint, size_t bytes);
+
 // Runs queued kernel notifications on its own thread, in FIFO order, so a handler can ask for
 // one without waiting for the kernel (which may be waiting for that very handler).
 class Notifier {

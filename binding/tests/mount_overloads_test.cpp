@@ -1,11 +1,15 @@
 // Mounted tests of the overloads fusepp adds to pyfuse3's handlers: write(), flush(), fsync()
-// and release() with the caller's RequestContext and opendir() with the open flags reach an
-// override, and a filesystem that overrides only pyfuse3's forms still gets the requests
-// through the default forwarding.
+// and release() with the caller's RequestContext, opendir() with the open flags and read_data()
+// reach an override, a filesystem that overrides only pyfuse3's forms still gets the requests
+// through the default forwarding, and max_readahead reaches the mount.
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <fstream>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -179,6 +183,78 @@ TEST(Overloads, PyfuseFlushFsyncAndReleaseAreReachedThroughTheDefaultForwarding)
   EXPECT_EQ(fs.flushes.load(), 1);
   EXPECT_EQ(fs.fsyncs.load(), 1);
   EXPECT_EQ(fs.releases.load(), 1);
+}
+
+// Answers reads with views: kData in three pieces and one piece past its end, which the
+// binding must cut to the size the kernel asked for. Counts the keep_alive objects released.
+class PiecesReadFs : public HelloFs {
+ public:
+  std::atomic<int> kept{0};
+  std::atomic<int> released{0};
+  struct Counted {
+    std::atomic<int>& released;
+    ~Counted() { ++released; }
+  };
+  Reply<FileInfo> open(InodeT inode, FlagT, const RequestContext&) override {
+    if (inode != kFileInode) co_return FUSEError(EISDIR);
+    co_return FileInfo{.fh = FileHandleT{inode.value}, .direct_io = true};  // READ size = the caller's
+  }
+  Reply<ReadData> read_data(FileHandleT, off_t off, size_t, const RequestContext&) override {
+    static const std::string more = "and more";
+    ReadData data;
+    if (off == 0) {
+      std::string_view all(kData);
+      data.add(all.substr(0, 3));
+      data.add(all.substr(3, 4));
+      data.add(all.substr(7));
+      data.add(more);
+    }
+    data.keep_alive = std::make_shared<Counted>(released);
+    ++kept;
+    co_return data;
+  }
+};
+
+std::string pread_message(const std::filesystem::path& file, size_t size) {
+  int fd = ::open(file.c_str(), O_RDONLY);
+  if (fd < 0) return "open: " + errno_name(-1);
+  std::string buf(size, '\0');
+  ssize_t n = ::pread(fd, buf.data(), size, 0);
+  ::close(fd);
+  return n < 0 ? "pread: " + errno_name(-1) : buf.substr(0, static_cast<size_t>(n));
+}
+
+TEST(Overloads, ReadDataPiecesAreJoinedCutToTheSizeAskedAndReleased) {
+  PiecesReadFs fs;
+  testing::ScopedMount mnt(fs);
+  auto file = mnt.path() / HelloFs::kFileName;
+  EXPECT_EQ(run_in_child([&] { return pread_message(file, 5); }).output, "hello");
+  EXPECT_EQ(run_in_child([&] { return pread_message(file, HelloFs::kData.size()); }).output, HelloFs::kData);
+  EXPECT_EQ(run_in_child([&] { return pread_message(file, 100); }).output, HelloFs::kData + "and more");
+  mnt.unmount();
+  EXPECT_EQ(fs.kept.load(), 3);
+  EXPECT_EQ(fs.released.load(), 3);
+}
+
+// Operations::max_readahead above the kernel's 128 KiB reaches the mount's backing device.
+TEST(Overloads, MaxReadaheadSetsTheMountsReadAhead) {
+  if (::geteuid() != 0) GTEST_SKIP() << "only root may change a mount's read-ahead";
+  auto read_ahead_kb = [](const std::filesystem::path& mountpoint) {
+    struct stat st {};
+    if (::stat(mountpoint.c_str(), &st) != 0) return std::string("stat: ") + errno_name(-1);
+    std::ifstream in("/sys/class/bdi/" + std::to_string(major(st.st_dev)) + ":" + std::to_string(minor(st.st_dev)) +
+                     "/read_ahead_kb");
+    std::string kb;
+    in >> kb;
+    return kb;
+  };
+  HelloFs plain;
+  testing::ScopedMount plain_mount(plain);
+  EXPECT_EQ(read_ahead_kb(plain_mount.path()), "128");
+  HelloFs raised;
+  raised.max_readahead = 1024 * 1024;
+  testing::ScopedMount raised_mount(raised);
+  EXPECT_EQ(read_ahead_kb(raised_mount.path()), "1024");
 }
 
 }  // namespace

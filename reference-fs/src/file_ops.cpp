@@ -70,17 +70,40 @@ Reply<std::pair<FileInfo, EntryAttributes>> MemFs::create(InodeT parent_inode, s
   co_return std::pair{info, state.reference(inode)};
 }
 
-Reply<std::string> MemFs::read(FileHandleT fh, off_t off, size_t size) {
-  State& state = *state_;
-  std::lock_guard lock(state.mutex);
+namespace {
+
+// The inode behind a handle being read, its atime moved as tmpfs would. The caller holds the
+// lock.
+fusepp::Result<Inode*> inode_to_read(State& state, FileHandleT fh, off_t off) {
   auto file = state.open_files.find(fh);
-  if (file == state.open_files.end()) co_return FUSEError(EBADF);
-  if (off < 0) co_return FUSEError(EINVAL);
+  if (file == state.open_files.end()) return FUSEError(EBADF);
+  if (off < 0) return FUSEError(EINVAL);
   Inode& inode = *state.find(file->second.ino);
   // The flags are the ones open() saw: FUSE does not tell memfs about a later
   // fcntl(F_SETFL, O_NOATIME), which tmpfs would honour.
   if (!(file->second.flags & O_NOATIME)) state.touch_atime(inode);
-  co_return state.load(inode, static_cast<uint64_t>(off), size);
+  return &inode;
+}
+
+}  // namespace
+
+Reply<std::string> MemFs::read(FileHandleT fh, off_t off, size_t size) {
+  State& state = *state_;
+  std::lock_guard lock(state.mutex);
+  auto inode = inode_to_read(state, fh, off);
+  if (!inode) co_return FUSEError(inode.error());
+  co_return state.load(**inode, static_cast<uint64_t>(off), size);
+}
+
+Reply<fusepp::ReadData> MemFs::read_data(FileHandleT fh, off_t off, size_t size, const RequestContext&) {
+  State& state = *state_;
+  auto lock = std::make_shared<std::unique_lock<std::mutex>>(state.mutex);
+  auto inode = inode_to_read(state, fh, off);
+  if (!inode) co_return FUSEError(inode.error());
+  fusepp::ReadData data;
+  state.view(**inode, static_cast<uint64_t>(off), size, data);
+  data.keep_alive = std::move(lock);  // held until the binding has written the reply
+  co_return data;
 }
 
 Reply<size_t> MemFs::write(FileHandleT fh, off_t off, std::string_view buf, const RequestContext& ctx) {

@@ -18,6 +18,7 @@
 #include <unordered_map>
 
 #include "memfs/memfs.hpp"
+#include "page_arena.hpp"
 
 namespace memfs {
 
@@ -54,7 +55,11 @@ struct Page {
   // Written at least once. fallocate() reserves pages that read as zeros and count in
   // st_blocks but stay holes for SEEK_DATA until written, as on tmpfs.
   bool written = false;
+  // From memfs's page arena (page_arena.hpp), not the malloc heap.
+  static void* operator new(std::size_t size) { return page_arena::allocate(size); }
+  static void operator delete(void* slot) noexcept { page_arena::deallocate(slot); }
 };
+static_assert(sizeof(Page) <= page_arena::kSlotSize);
 using PageMap = std::map<uint64_t, std::unique_ptr<Page>>;  // page index -> data; absent = hole
 
 struct DirEntry {
@@ -190,6 +195,9 @@ struct State {
   // Copies bytes in at off (allocating pages); returns the count stored, short on ENOSPC.
   fusepp::Result<size_t> store(Inode& inode, uint64_t off, std::string_view data);
   std::string load(const Inode& inode, uint64_t off, size_t size) const;  // clipped to st_size
+  // The bytes load() copies, as views into the pages (holes: a static block of zeros), valid
+  // while the lock is held and nothing writes.
+  void view(const Inode& inode, uint64_t off, size_t size, fusepp::ReadData& out) const;
   // Size change by truncate/ftruncate/open(O_TRUNC): frees pages past the end and zeroes
   // the tail of the last page, so data exposed by growing again reads as zeros.
   void resize(Inode& inode, int64_t size);

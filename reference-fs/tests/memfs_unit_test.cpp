@@ -2,6 +2,7 @@
 // rename rules, sparse data and accounting, option parsing (sizes, cache options). Each
 // handler coroutine runs to completion on a private io_context (fusepp::testing::run_handler).
 #include <gtest/gtest.h>
+#include <cstring>
 #include <linux/falloc.h>
 
 #include <dirent.h>
@@ -10,6 +11,7 @@
 #include "fusepp/testing.hpp"
 #include "memfs/memfs.hpp"
 #include "memfs/mount_options.hpp"
+#include "../src/page_arena.hpp"
 
 namespace memfs::test {
 namespace {
@@ -140,6 +142,27 @@ TEST_F(Handlers, SparseWriteFarAwayCostsOnePage) {
   expect_consistent();
 }
 
+// read_data() answers with views into the pages (and zeros for holes) holding the file's
+// bytes, clipped at the end of the file.
+TEST_F(Handlers, ReadDataViewsTheFilesBytes) {
+  auto created = run_handler(fs.create(ROOT_INODE, "f", ModeT{0644}, fusepp::FlagT{O_RDWR}, root));
+  auto fh = created->first.fh;
+  ASSERT_EQ(run_handler(fs.write(fh, 5000, "abc", root)).value(), 3u);
+  ASSERT_EQ(run_handler(fs.write(fh, 300000, std::string(9000, 'z'), root)).value(), 9000u);
+  std::string file(309000, '\0');
+  file.replace(5000, 3, "abc");
+  file.replace(300000, 9000, std::string(9000, 'z'));
+  for (auto [off, size] : {std::pair<size_t, size_t>{0, 400000}, {4999, 5}, {100000, 70000}, {308000, 4096}}) {
+    auto data = run_handler(fs.read_data(fh, static_cast<off_t>(off), size, root));
+    ASSERT_TRUE(data.ok());
+    std::string joined;
+    for (const iovec& piece : data->pieces()) joined.append(static_cast<const char*>(piece.iov_base), piece.iov_len);
+    EXPECT_EQ(joined.size(), data->size());
+    EXPECT_EQ(joined, file.substr(off, size)) << "at " << off;
+  }
+  EXPECT_EQ(run_handler(fs.read_data(fusepp::FileHandleT{999}, 0, 10, root)).error(), EBADF);
+}
+
 TEST_F(Handlers, SizeLimitGivesShortWriteThenEnospc) {
   auto created = run_handler(fs.create(ROOT_INODE, "f", ModeT{0644}, fusepp::FlagT{O_RDWR}, root));
   auto fh = created->first.fh;
@@ -239,6 +262,22 @@ TEST_F(Handlers, PermissionChecksWithoutTheKernel) {
   EXPECT_EQ(run_handler(fs.unlink(dir, "f", user)).error(), EACCES);
   EXPECT_EQ(run_handler(fs.link(file, ROOT_INODE, "l", user)).error(), EPERM) << "protected_hardlinks";
   expect_consistent();
+}
+
+// The page arena hands out distinct aligned slots across chunks and unmaps chunks emptied
+// again, keeping at most one spare.
+TEST(PageArena, EmptiedChunksGoBackToTheKernel) {
+  size_t before = memfs::page_arena::chunks_mapped();
+  std::vector<char*> slots;
+  for (int i = 0; i < 1200; ++i) {  // about 504 slots fit in a chunk
+    slots.push_back(static_cast<char*>(memfs::page_arena::allocate(memfs::page_arena::kSlotSize)));
+    ASSERT_EQ(reinterpret_cast<uintptr_t>(slots.back()) % 64, 0u);
+    std::memset(slots.back(), i & 0xff, memfs::page_arena::kSlotSize);
+  }
+  EXPECT_GE(memfs::page_arena::chunks_mapped(), before + 2);
+  for (size_t i = 0; i < slots.size(); ++i) ASSERT_EQ(slots[i][100], static_cast<char>(i & 0xff)) << i;
+  for (char* slot : slots) memfs::page_arena::deallocate(slot);
+  EXPECT_LE(memfs::page_arena::chunks_mapped(), before + 1);
 }
 
 TEST(ParseSize, AcceptsTmpfsSuffixes) {

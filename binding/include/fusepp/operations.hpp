@@ -7,10 +7,12 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/uio.h>
 
 #include <boost/asio/awaitable.hpp>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -95,11 +97,36 @@ class PollHandle {
   fuse_pollhandle* ph_;
 };
 
+// A READ's answer as pieces of memory, written to the kernel in one writev without being
+// copied first (fusepp addition: pyfuse3 answers with bytes). The binding keeps the
+// ReadData, and so `keep_alive`, until that write is done: hold there whatever keeps the
+// pieces valid and unchanged until then (the bytes themselves, a reference count, or the
+// lock that guards them, if the handler runs to completion without suspending).
+class ReadData {
+ public:
+  ReadData() = default;
+  explicit ReadData(std::string bytes);  // owns its one piece: how read()'s answer travels
+  void add(std::string_view piece) {
+    if (!piece.empty()) pieces_.push_back({const_cast<char*>(piece.data()), piece.size()});
+    size_ += piece.size();
+  }
+  const std::vector<iovec>& pieces() const { return pieces_; }
+  size_t size() const { return size_; }
+  std::shared_ptr<const void> keep_alive;
+
+ private:
+  std::vector<iovec> pieces_;
+  size_t size_ = 0;
+};
+
 // Result of a restricted (non-retry) ioctl.
 struct IoctlReply {
   int result = 0;
   std::string out;  // at most out_size bytes, copied back to the caller's buffer
 };
+
+// The read-ahead the kernel gives a new FUSE mount (its VM_READAHEAD_PAGES).
+inline constexpr size_t kKernelReadahead = 128 * 1024;
 
 class Operations {
  public:
@@ -119,6 +146,11 @@ class Operations {
   // FUSE_CAP_AUTO_INVAL_DATA (libfuse's default): a changed mtime or size in a reply drops
   // the inode's cached pages.
   bool auto_inval_data = true;
+  // Addition to pyfuse3: read-ahead in bytes; 0 keeps the kernel's (128 KiB), which caps a
+  // buffered READ at 128 KiB whatever max_pages allows. INIT can only lower it, so a larger
+  // value is written to the mount's /sys/class/bdi/MAJOR:MINOR/read_ahead_kb when the
+  // Session mounts, which only root may do (otherwise the kernel's default stays).
+  size_t max_readahead = 0;
 
   Operations() = default;
   Operations(const Operations&) = delete;
@@ -168,6 +200,10 @@ class Operations {
   // fusepp addition, the overload the binding calls: read() with the reader's context (to see
   // an INTERRUPT of a long read, or who reads). By default it forwards to read() above.
   virtual Reply<std::string> read(FileHandleT fh, off_t off, size_t size, const RequestContext& ctx);
+  // fusepp addition, the one the binding calls: read() answered with views into the
+  // filesystem's own storage (ReadData), which saves copying every byte once more. By default
+  // it calls read(fh, off, size, ctx) and hands its bytes over.
+  virtual Reply<ReadData> read_data(FileHandleT fh, off_t off, size_t size, const RequestContext& ctx);
   // Returns the count written: all of buf unless the file is direct_io.
   virtual Reply<size_t> write(FileHandleT fh, off_t off, std::string_view buf);
   // fusepp addition, the overload the binding calls: write() with the writer's context. By

@@ -116,6 +116,10 @@ class MemFs : public fusepp::Operations {
       fusepp::InodeT parent, std::string_view name, fusepp::ModeT mode, fusepp::FlagT flags,
       const fusepp::RequestContext& ctx) override;
   fusepp::Reply<std::string> read(fusepp::FileHandleT fh, off_t off, size_t size) override;
+  // What the binding calls: read() answered with views into memfs's pages, holding the
+  // filesystem lock until the reply is written (nothing changes them meanwhile).
+  fusepp::Reply<fusepp::ReadData> read_data(fusepp::FileHandleT fh, off_t off, size_t size,
+                                            const fusepp::RequestContext& ctx) override;
   // The overloads with the caller (and opendir's flags) that fusepp adds to pyfuse3's: memfs
   // needs the writer to drop setgid as tmpfs does, and O_NOATIME on directories.
   fusepp::Reply<size_t> write(fusepp::FileHandleT fh, off_t off, std::string_view buf,

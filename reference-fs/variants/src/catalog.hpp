@@ -35,6 +35,11 @@ std::vector<CatalogEntry> fuzz_variants();  // fuzz_variants.cpp: written for th
 class VariantFs : public MemFs {
  public:
   using MemFs::MemFs;
+  // Through read(), which variants change, not memfs's views into its pages.
+  fusepp::Reply<fusepp::ReadData> read_data(fusepp::FileHandleT fh, off_t off, size_t size,
+                                            const fusepp::RequestContext& ctx) override {
+    return fusepp::Operations::read_data(fh, off, size, ctx);
+  }
 
  protected:
   // Runs f(state) under the filesystem lock; never across a co_await.
