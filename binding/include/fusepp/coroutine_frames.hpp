@@ -8,6 +8,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/version.hpp>
 #include <cstddef>
 #include <new>
 #include <vector>
@@ -125,7 +126,9 @@ class RecycledFrame : public asio::detail::awaitable_frame<T, asio::any_io_execu
 
 }  // namespace fusepp
 
-// Which coroutines get a RecycledFrame: the ones started per request.
+// Which coroutines get a RecycledFrame: the ones started per request. RecycledFrame relies on
+// the layout of Boost 1.74's awaitable_frame (Debian 12's); other versions keep Asio's own.
+#if BOOST_VERSION == 107400
 #if defined(BOOST_ASIO_HAS_STD_COROUTINE)
 namespace std {
 #else
@@ -150,3 +153,4 @@ struct coroutine_traits<boost::asio::awaitable<void, boost::asio::any_io_executo
   using promise_type = fusepp::RecycledFrame<void>;
 };
 }  // namespace std
+#endif  // BOOST_VERSION == 107400
