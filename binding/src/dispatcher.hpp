@@ -373,6 +373,8 @@ void listxattr(fuse_req_t, fuse_ino_t, size_t);
 void removexattr(fuse_req_t, fuse_ino_t, const char*);
 // dispatch_fs.cpp
 void init(void*, fuse_conn_info*);
+// dispatch_statx.cpp: FUSE_STATX, which libfuse 3.14 does not know (see there).
+void statx(Dispatcher& d, int fd, const void* message, size_t length);
 // notify.cpp
 void retrieve_reply(fuse_req_t, void*, fuse_ino_t, off_t, fuse_bufvec*);
 void statfs(fuse_req_t, fuse_ino_t);

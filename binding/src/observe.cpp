@@ -109,6 +109,7 @@ const char* opcode_name(uint32_t opcode) {
     case FUSE_RENAME2: return "RENAME2";
     case FUSE_LSEEK: return "LSEEK";
     case FUSE_COPY_FILE_RANGE: return "COPY_FILE_RANGE";
+    case kFuseStatx: return "STATX";
     default: return "UNKNOWN";
   }
 }
@@ -183,7 +184,10 @@ RequestArgs decode_request(const void* message, size_t length) {
       a.name = take_string(p, end);
       break;
     }
-    case FUSE_GETATTR: {
+    case FUSE_GETATTR:
+    case kFuseStatx: {
+      // struct fuse_statx_in begins like fuse_getattr_in (flags, padding, fh); its sx_flags
+      // and sx_mask follow, which the trace does not keep.
       fuse_getattr_in in{};
       take(p, end, &in);
       if (in.getattr_flags & FUSE_GETATTR_FH) a.fh = in.fh;

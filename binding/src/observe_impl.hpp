@@ -19,6 +19,9 @@ struct fuse_session;
 namespace fusepp {
 
 inline constexpr uint64_t kRootNode = 1;  // FUSE_ROOT_ID
+// FUSE_STATX (kernel 6.6, "fuse: implement statx"): newer than libfuse 3.14 and this
+// system's linux/fuse.h, so libfuse never sees it: the reader hands it to ll::statx.
+inline constexpr uint32_t kFuseStatx = 52;
 
 // The arguments of one kernel request, copied out of the receive buffer.
 struct RequestArgs {

@@ -207,6 +207,12 @@ bool Reader::process(size_t n) {
     return false;
   }
   current_->buf.size = n;
+  uint32_t opcode;  // fuse_in_header: len, then opcode
+  std::memcpy(&opcode, static_cast<const char*>(current_->buf.mem) + sizeof(uint32_t), sizeof opcode);
+  if (opcode == kFuseStatx) [[unlikely]] {
+    ll::statx(s_.dispatcher, fd(), current_->buf.mem, n);
+    return true;
+  }
   tl_current_buffer = current_;
   fuse_session_process_buf(s_.se, &current_->buf);
   tl_current_buffer = nullptr;

@@ -17,11 +17,12 @@ namespace {
 // The kernel's opcode names as the control protocol's trace records spell them.
 const std::vector<std::string>& opcode_names() {
   static const std::vector<std::string> names = {
-      "LOOKUP",  "FORGET",  "GETATTR",    "SETATTR",      "READLINK",  "SYMLINK",     "MKNOD",       "MKDIR",
-      "UNLINK",  "RMDIR",   "RENAME",     "RENAME2",      "LINK",      "OPEN",        "READ",        "WRITE",
-      "STATFS",  "RELEASE", "FSYNC",      "SETXATTR",     "GETXATTR",  "LISTXATTR",   "REMOVEXATTR", "FLUSH",
-      "OPENDIR", "READDIR", "RELEASEDIR", "FSYNCDIR",     "GETLK",     "SETLK",       "SETLKW",      "ACCESS",
-      "CREATE",  "IOCTL",   "POLL",       "BATCH_FORGET", "FALLOCATE", "READDIRPLUS", "LSEEK",       "COPY_FILE_RANGE"};
+      "LOOKUP",       "FORGET",      "GETATTR",     "SETATTR", "READLINK",        "SYMLINK",    "MKNOD",
+      "MKDIR",        "UNLINK",      "RMDIR",       "RENAME",  "RENAME2",         "LINK",       "OPEN",
+      "READ",         "WRITE",       "STATFS",      "RELEASE", "FSYNC",           "SETXATTR",   "GETXATTR",
+      "LISTXATTR",    "REMOVEXATTR", "FLUSH",       "OPENDIR", "READDIR",         "RELEASEDIR", "FSYNCDIR",
+      "GETLK",        "SETLK",       "SETLKW",      "ACCESS",  "CREATE",          "IOCTL",      "POLL",
+      "BATCH_FORGET", "FALLOCATE",   "READDIRPLUS", "LSEEK",   "COPY_FILE_RANGE", "STATX"};
   return names;
 }
 
