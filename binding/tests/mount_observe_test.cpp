@@ -1,8 +1,8 @@
 // The Observer through ScopedMount: the trace, each fault action as the syscall sees it, the
 // balance catching uncounted READDIRPLUS entries and an unreleased handle, READDIRPLUS entries
 // a rule gives node id 0, interrupts counted at a gate, readdirplus modes,
-// expire_entry, notify_retrieve, read()'s context, and the synchronous-invalidation deadlock
-// of docs/kernel-interaction.md.
+// expire_entry, notify_retrieve, read()'s context, STATX (answered ENOSYS by fusepp), and the
+// synchronous-invalidation deadlock of docs/kernel-interaction.md.
 #include <algorithm>
 #include <dirent.h>
 #include <fcntl.h>
@@ -425,6 +425,38 @@ uint64_t forgotten_since(const ScopedMount& mount, uint64_t mark) {
   for (const TraceRecord& r : mount.requests(mark))
     if (r.op == "FORGET" || r.op == "BATCH_FORGET") n += r.nlookup;
   return n;
+}
+
+// Two statx calls asking for btime, in order: their results joined with a comma.
+std::string statx_btime_twice(const std::filesystem::path& p) {
+  struct statx stx {};
+  std::string first = errno_name(::statx(AT_FDCWD, p.c_str(), 0, STATX_BASIC_STATS | STATX_BTIME, &stx));
+  return first + "," + errno_name(::statx(AT_FDCWD, p.c_str(), 0, STATX_BASIC_STATS | STATX_BTIME, &stx));
+}
+
+// FUSE_STATX never reaches libfuse 3.14: fusepp answers it ENOSYS itself, traced, and the
+// kernel remembers that ENOSYS (fc->no_statx); a rule's other errno reaches the caller and is
+// asked again, and a hold keeps it until released.
+TEST(KernelInteraction, StatxIsTracedAnsweredEnosysAndFaultable) {
+  {
+    TinyFs fs{"f"};
+    ScopedMount mount(fs);
+    uint64_t mark = mount.mark();
+    EXPECT_EQ(run_in_child([&] { return statx_btime_twice(mount.path() / "f"); }).output, "ok,ok");
+    auto statx = mount.requests(mark, "STATX");
+    ASSERT_EQ(statx.size(), 1u);
+    EXPECT_EQ(statx[0].path, "/f");
+    EXPECT_EQ(statx[0].error, ENOSYS);
+  }
+  TinyFs fs{"f"};
+  ScopedMount mount(fs);
+  uint64_t mark = mount.mark();
+  mount.fault({.op = "STATX", .times = 1, .hold = "gate", .error = EOPNOTSUPP});
+  RunningChild child = start_child([&] { return statx_btime_twice(mount.path() / "f"); });
+  ASSERT_TRUE(mount.wait_held("gate"));
+  mount.release("gate");
+  EXPECT_EQ(finish_child(child).output, "Operation not supported,ok");
+  EXPECT_EQ(mount.requests(mark, "STATX").size(), 2u);
 }
 
 // libfuse#292, #929: the kernel forgets nothing at unmount (fuse_evict_inode() sends FORGET
