@@ -35,6 +35,11 @@ std::string stats(std::initializer_list<std::filesystem::path> paths) {
   return out;
 }
 
+// The balance then compares the kernel's references with the ones `fs` counted.
+void count_lookups_of(ScopedMount& mount, TinyFs& fs) {
+  mount.observer().set_lookup_count_source([&fs](uint64_t ino) { return fs.lookup_count(ino); });
+}
+
 std::string list_dir(const std::filesystem::path& p) {
   DIR* d = ::opendir(p.c_str());
   if (!d) return errno_name(-1);
@@ -215,7 +220,7 @@ TEST(Observe, ExpireEntryMakesTheNextStatLookUpAgain) {
 TEST(Observe, BalanceHoldsForACountingFilesystem) {
   TinyFs fs{"a", "b", "c"};
   ScopedMount mount(fs);
-  mount.observer().set_lookup_count_source([&](uint64_t ino) { return fs.lookup_count(ino); });
+  count_lookups_of(mount, fs);
   ASSERT_EQ(run_in_child([&] { return list_dir(mount.path()) + stat_of(mount.path() / "a"); }).output, "a b c ok");
   BalanceReport live = mount.lookup_balance();
   EXPECT_TRUE(live.ok(false)) << live.describe();
@@ -229,7 +234,7 @@ TEST(Observe, BalanceCatchesUncountedReaddirplusEntries) {
   TinyFs fs{"a", "b", "c"};
   fs.count_readdirplus = false;
   ScopedMount mount(fs);
-  mount.observer().set_lookup_count_source([&](uint64_t ino) { return fs.lookup_count(ino); });
+  count_lookups_of(mount, fs);
   ASSERT_EQ(run_in_child([&] { return list_dir(mount.path()); }).output, "a b c ");
   BalanceReport report = mount.lookup_balance();
   EXPECT_FALSE(report.ok(false));
@@ -243,7 +248,7 @@ TEST(Observe, BalanceCatchesUncountedReaddirplusEntries) {
 TEST(Observe, FaultRulesActOnForget) {
   TinyFs fs{"f"};
   ScopedMount mount(fs);
-  mount.observer().set_lookup_count_source([&](uint64_t ino) { return fs.lookup_count(ino); });
+  count_lookups_of(mount, fs);
   ASSERT_EQ(run_in_child([&] { return stat_of(mount.path() / "f"); }).output, "ok");
   for (const char* op : {"FORGET", "BATCH_FORGET"}) mount.fault({.op = op, .path = "/f", .times = 1, .hold = "g"});
   mount.drop_caches(2);
@@ -270,7 +275,7 @@ TEST(Observe, FaultRulesActOnForget) {
 TEST(Observe, TheEndOfTheConnectionForgetsWhatTheKernelHeld) {
   TinyFs fs{"a", "b"};
   ScopedMount mount(fs);
-  mount.observer().set_lookup_count_source([&](uint64_t ino) { return fs.lookup_count(ino); });
+  count_lookups_of(mount, fs);
   ASSERT_EQ(run_in_child([&] { return stats({mount.path() / "a", mount.path() / "b"}); }).output, "ok,ok");
   EXPECT_FALSE(mount.lookup_balance().ok(true));  // a and b are held
   mount.unmount();
@@ -289,7 +294,7 @@ TEST(Observe, UncountedReferencesShowAtTheirForgetOrAtTheEnd) {
   TinyFs fs{"a", "b", "c"};
   fs.count_readdirplus = false;
   ScopedMount mount(fs);
-  mount.observer().set_lookup_count_source([&](uint64_t ino) { return fs.lookup_count(ino); });
+  count_lookups_of(mount, fs);
   ASSERT_EQ(run_in_child([&] { return list_dir(mount.path()); }).output, "a b c ");
   mount.drop_caches(2);
   mount.unmount();
@@ -310,7 +315,7 @@ TEST(Observe, UncountedReferencesShowAtTheirForgetOrAtTheEnd) {
 TEST(Observe, ReaddirplusEntriesWithNodeIdZeroTakeNoReference) {
   TinyFs fs{"a", "b"};
   ScopedMount mount(fs);
-  mount.observer().set_lookup_count_source([&](uint64_t ino) { return fs.lookup_count(ino); });
+  count_lookups_of(mount, fs);
   mount.fault({.op = "READDIRPLUS", .reply = {.ino = 0}});
   uint64_t mark = mount.mark();
   ASSERT_EQ(run_in_child([&] { return list_dir(mount.path()); }).output, "a b ");
