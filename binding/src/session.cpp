@@ -25,7 +25,7 @@ namespace {
 constexpr unsigned kIdleCheckEvery = 256;
 
 // The most requests one read completion takes in a row from /dev/fuse before it lets the
-// io_context run other handlers (Reader::on_received).
+// io_context run other handlers (Reader::on_readable).
 constexpr unsigned kReadBatch = 64;
 
 // The signal terminate() ends a blocked read(2) with. SIGURG because its default action is
@@ -130,48 +130,51 @@ void Reader::take_fresh_buffer_if_pinned() {
   }
 }
 
-// Asks Asio to read the next request. Asio first tries the read at once (Boost 1.74 keeps
-// speculative reads on for descriptors), so queued requests are taken without touching epoll;
-// only on EAGAIN does the op wait for readiness, and without re-arming epoll (epoll_ctl) as
-// async_wait would on every call. Each read returns exactly one request.
+// Waits for the next request; the reader then reads it itself (read_queued). A read Asio
+// completes would wait in its queue, so a read made meanwhile outside it could take a later
+// request and hand it to libfuse first. The readiness wait re-arms epoll (epoll_ctl) once per
+// wait; the speculative read Asio made after each batch, which found nothing, cost as much.
 void Reader::pump() {
-  if (finished_) return;
+  if (finished_ || wait_pending_) return;
   if (s_.exit_requested()) return finish();
   if (s_.hooks.max_tasks != 0 && pause_if_full()) return;
-  take_fresh_buffer_if_pinned();
-  sd_.async_read_some(asio::buffer(current_->buf.mem, BufferPool::kBufferSize),
-                      [this](const boost::system::error_code& ec, size_t n) { on_received(ec, n); });
+  wait_pending_ = true;
+  sd_.async_wait(asio::posix::descriptor_base::wait_read,
+                 [this](const boost::system::error_code& ec) { on_readable(ec); });
 }
 
-void Reader::on_received(const boost::system::error_code& ec, size_t n) {
+void Reader::on_readable(const boost::system::error_code& ec) {
+  wait_pending_ = false;
   if (finished_) return;
-  if (ec) {
-    // operation_aborted: terminate() cancelled the wait (pump() then sees the exit flag).
-    if (ec == asio::error::operation_aborted || read_error_is_transient(ec.value())) return pump();
-    return finish();
-  }
-  if (!process(n)) return finish();
+  // operation_aborted: terminate() cancelled the wait (pump() then sees the exit flag).
+  if (ec && ec != asio::error::operation_aborted) return finish();
   // Each completion passes once through the io_context's queue, and each pass runs the
-  // reactor (an epoll_wait): the requests already queued behind this one are read here, in
-  // one pass, up to kReadBatch so that handlers resumed meanwhile (a timer) are not held up.
-  for (unsigned taken = 1;; ++taken) {
-    if (s_.single_thread && want_idle_check()) {
-      // Leave run() without a read pending: serve_single() looks whether anything else is.
-      s_.io.stop();
-      return;
-    }
-    if (taken == kReadBatch || !may_take_another()) break;
+  // reactor (an epoll_wait): the requests already queued are read here, in one pass, up to
+  // kReadBatch so that handlers resumed meanwhile (a timer) are not held up.
+  if (!ec && !read_queued()) return finish();
+  if (!stopped_for_idle_check_) pump();
+}
+
+bool Reader::read_queued() {
+  for (unsigned taken = 0; taken < kReadBatch && may_take_another();) {
     take_fresh_buffer_if_pinned();
     ssize_t got = ::read(fd(), current_->buf.mem, BufferPool::kBufferSize);
     if (got < 0) {
       int err = errno;
-      if (err == EAGAIN) break;  // pump()'s read then waits in the reactor
-      if (!read_error_is_transient(err)) return finish();
+      if (err == EAGAIN) return true;  // pump()'s wait then waits in the reactor
+      if (!read_error_is_transient(err)) return false;
       continue;
     }
-    if (!process(static_cast<size_t>(got))) return finish();
+    if (!process(static_cast<size_t>(got))) return false;
+    ++taken;
+    if (s_.single_thread && want_idle_check()) {
+      // Leave run() with no wait pending: serve_single() looks whether anything else is.
+      stopped_for_idle_check_ = true;
+      s_.io.stop();
+      return true;
+    }
   }
-  pump();
+  return true;
 }
 
 bool Reader::may_take_another() const {

@@ -123,6 +123,7 @@ class Reader {
   void pump();          // start the next read (or finish / pause)
   void start_async() {  // the single-threaded loop leaves its idle mode
     idle_check_due_ = true;
+    stopped_for_idle_check_ = false;
     pump();
   }
   // The single-threaded loop's idle mode: one blocking read(2) and the request it got.
@@ -144,8 +145,9 @@ class Reader {
   }
 
  private:
-  void on_received(const boost::system::error_code& ec, size_t n);
+  void on_readable(const boost::system::error_code& ec);
   bool process(size_t n);                 // hands one received request to libfuse; false: the loop must end
+  bool read_queued();                     // until EAGAIN or kReadBatch; false: the loop must end
   bool may_take_another() const;          // neither terminated nor at max_tasks
   bool read_error_is_transient(int err);  // false: the error ends the loop (logged, session exited)
   bool want_idle_check();
@@ -158,6 +160,8 @@ class Reader {
   asio::posix::stream_descriptor sd_;
   RecvBuffer* current_;
   bool finished_ = false;
+  bool wait_pending_ = false;            // pump()'s readiness wait is in the reactor
+  bool stopped_for_idle_check_ = false;  // stopped the io_context; no wait pending until start_async()
   // Single-threaded async mode: when to stop io_context::run() to check whether the
   // io_context has gone idle (Session::Impl::serve_single).
   bool idle_check_due_ = true;  // a handler suspended since the last check
