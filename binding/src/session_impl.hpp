@@ -107,6 +107,7 @@ struct Session::Impl {
   bool serve_blocking_threads(unsigned threads);  // false: not possible here, nothing served
   void serve_reads(Reader& r);
   void run_io_while_outstanding(WorkProbe& work);
+  void run_reading_between_handlers(Reader& r);
 };
 
 // One /dev/fuse reader: receives into its current buffer until EAGAIN (at most kReadBatch
@@ -126,6 +127,9 @@ class Reader {
     stopped_for_idle_check_ = false;
     pump();
   }
+  // The single-threaded loop between two handlers: takes the requests already queued (at most
+  // kReadBatch) while the readiness wait may still be pending in the reactor.
+  void read_between_handlers();
   // The single-threaded loop's idle mode: one blocking read(2) and the request it got.
   enum class Blocking { next, end, would_block };  // end: unmounted or terminated
   Blocking receive_blocking();
@@ -147,7 +151,7 @@ class Reader {
  private:
   void on_readable(const boost::system::error_code& ec);
   bool process(size_t n);                 // hands one received request to libfuse; false: the loop must end
-  bool read_queued();                     // until EAGAIN or kReadBatch; false: the loop must end
+  bool read_queued(bool after_wait);      // until EAGAIN or kReadBatch; false: the loop must end
   bool may_take_another() const;          // neither terminated nor at max_tasks
   bool read_error_is_transient(int err);  // false: the error ends the loop (logged, session exited)
   bool want_idle_check();
