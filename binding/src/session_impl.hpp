@@ -58,6 +58,7 @@ class WorkProbe {
 
  private:
   asio::io_context& io_;
+  bool stopped_ = false;  // the last poll() left the io_context stopped (and nobody restarted it since)
 #if BOOST_VERSION == 107400
   asio::detail::scheduler* scheduler_ = nullptr;
 #endif
