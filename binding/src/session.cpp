@@ -25,8 +25,13 @@ namespace {
 constexpr unsigned kIdleCheckEvery = 256;
 
 // The most requests one read completion takes in a row from /dev/fuse before it lets the
-// io_context run other handlers (Reader::on_received).
+// io_context run other handlers (Reader::on_readable).
 constexpr unsigned kReadBatch = 64;
+
+// How often the single-threaded loop reads /dev/fuse between handlers at most
+// (run_reading_between_handlers): a read that finds nothing costs a system call, and a client
+// woken by a reply needs some microseconds to send its next request.
+constexpr std::chrono::microseconds kReadGap{30};
 
 // The signal terminate() ends a blocked read(2) with. SIGURG because its default action is
 // to ignore it (a stray one never kills the process) and almost nothing uses it (Go's
@@ -102,14 +107,17 @@ WorkProbe::WorkProbe(asio::io_context& io) : io_(io) {
 // Runs what is ready without blocking; true when nothing at all is outstanding (the io_context
 // is then stopped, as poll() leaves it). With Boost 1.74 an idle context costs one atomic load
 // instead of poll()'s two mutex round trips and a condition-variable broadcast (about 300
-// instructions per request, measured with callgrind).
+// instructions per request, measured with callgrind). Whether the context is stopped is
+// remembered from the last poll() rather than asked (io_context::stopped() takes the
+// scheduler's mutex): only the serving thread restarts it, and its run() returns stopped.
 bool WorkProbe::run_ready_and_check_idle() {
 #if BOOST_VERSION == 107400
-  if (io_.stopped() && (scheduler_->*member(OutstandingWorkMember{})) == 0) return true;
+  if (stopped_ && (scheduler_->*member(OutstandingWorkMember{})) == 0) return true;
 #endif
   io_.restart();
   io_.poll();
-  return io_.stopped();
+  stopped_ = io_.stopped();
+  return stopped_;
 }
 
 bool WorkProbe::outstanding() {
@@ -130,48 +138,59 @@ void Reader::take_fresh_buffer_if_pinned() {
   }
 }
 
-// Asks Asio to read the next request. Asio first tries the read at once (Boost 1.74 keeps
-// speculative reads on for descriptors), so queued requests are taken without touching epoll;
-// only on EAGAIN does the op wait for readiness, and without re-arming epoll (epoll_ctl) as
-// async_wait would on every call. Each read returns exactly one request.
+// Waits for the next request; the reader then reads it itself (read_queued). A read Asio
+// completes would wait in its queue, so a read made meanwhile outside it (read_between_handlers)
+// could take a later request and hand it to libfuse first. The readiness wait re-arms epoll
+// (epoll_ctl) once per wait; the speculative read Asio made after each batch, which found
+// nothing, cost as much.
 void Reader::pump() {
-  if (finished_) return;
+  if (finished_ || wait_pending_) return;
   if (s_.exit_requested()) return finish();
   if (s_.hooks.max_tasks != 0 && pause_if_full()) return;
-  take_fresh_buffer_if_pinned();
-  sd_.async_read_some(asio::buffer(current_->buf.mem, BufferPool::kBufferSize),
-                      [this](const boost::system::error_code& ec, size_t n) { on_received(ec, n); });
+  wait_pending_ = true;
+  sd_.async_wait(asio::posix::descriptor_base::wait_read,
+                 [this](const boost::system::error_code& ec) { on_readable(ec); });
 }
 
-void Reader::on_received(const boost::system::error_code& ec, size_t n) {
+void Reader::on_readable(const boost::system::error_code& ec) {
+  wait_pending_ = false;
   if (finished_) return;
-  if (ec) {
-    // operation_aborted: terminate() cancelled the wait (pump() then sees the exit flag).
-    if (ec == asio::error::operation_aborted || read_error_is_transient(ec.value())) return pump();
-    return finish();
-  }
-  if (!process(n)) return finish();
+  // operation_aborted: terminate() cancelled the wait (pump() then sees the exit flag).
+  if (ec && ec != asio::error::operation_aborted) return finish();
   // Each completion passes once through the io_context's queue, and each pass runs the
-  // reactor (an epoll_wait): the requests already queued behind this one are read here, in
-  // one pass, up to kReadBatch so that handlers resumed meanwhile (a timer) are not held up.
-  for (unsigned taken = 1;; ++taken) {
-    if (s_.single_thread && want_idle_check()) {
-      // Leave run() without a read pending: serve_single() looks whether anything else is.
-      s_.io.stop();
-      return;
-    }
-    if (taken == kReadBatch || !may_take_another()) break;
+  // reactor (an epoll_wait): the requests already queued are read here, in one pass, up to
+  // kReadBatch so that handlers resumed meanwhile (a timer) are not held up.
+  if (!ec && !read_queued(true)) return finish();
+  if (!stopped_for_idle_check_) pump();
+}
+
+// after_wait: called from the readiness wait's completion, so no wait is pending and the
+// single-threaded loop may stop here to look whether the io_context went idle.
+bool Reader::read_queued(bool after_wait) {
+  for (unsigned taken = 0; taken < kReadBatch && may_take_another();) {
     take_fresh_buffer_if_pinned();
     ssize_t got = ::read(fd(), current_->buf.mem, BufferPool::kBufferSize);
     if (got < 0) {
       int err = errno;
-      if (err == EAGAIN) break;  // pump()'s read then waits in the reactor
-      if (!read_error_is_transient(err)) return finish();
+      if (err == EAGAIN) return true;  // pump()'s wait then waits in the reactor
+      if (!read_error_is_transient(err)) return false;
       continue;
     }
-    if (!process(static_cast<size_t>(got))) return finish();
+    if (!process(static_cast<size_t>(got))) return false;
+    ++taken;
+    if (after_wait && s_.single_thread && want_idle_check()) {
+      // Leave run() with no wait pending: serve_single() looks whether anything else is.
+      stopped_for_idle_check_ = true;
+      s_.io.stop();
+      return true;
+    }
   }
-  pump();
+  return true;
+}
+
+void Reader::read_between_handlers() {
+  if (finished_ || stopped_for_idle_check_) return;
+  if (!read_queued(false)) finish();
 }
 
 bool Reader::may_take_another() const {
@@ -550,7 +569,29 @@ void Session::Impl::serve_single() {
     // pending, and its handlers may await something that holds no work on the io_context.
     auto until_stopped = asio::make_work_guard(io);
     io.restart();
-    io.run();
+    run_reading_between_handlers(r);
+  }
+}
+
+// io_context::run(), except that after a handler that answered a request (in_flight fell) the
+// loop also takes the requests already queued on /dev/fuse, at most once per kReadGap. The
+// reactor sees /dev/fuse only once per pass through Asio's queue, after every handler ready
+// before it; under load (64 clients on a 1 ms backend) a pass took about 250 us, so the next
+// request of a client answered early in a pass waited for the next one, and its backend wait
+// started that much later.
+void Session::Impl::run_reading_between_handlers(Reader& r) {
+  unsigned last_in_flight = hooks.in_flight.load(std::memory_order_relaxed);
+  auto last_read = std::chrono::steady_clock::now();
+  while (io.run_one() != 0) {
+    unsigned in_flight = hooks.in_flight.load(std::memory_order_relaxed);
+    if (in_flight < last_in_flight) {
+      auto now = std::chrono::steady_clock::now();
+      if (now - last_read < kReadGap) continue;  // keep last_in_flight: a request was answered
+      last_read = now;
+      r.read_between_handlers();
+      in_flight = hooks.in_flight.load(std::memory_order_relaxed);
+    }
+    last_in_flight = in_flight;
   }
 }
 

@@ -58,6 +58,7 @@ class WorkProbe {
 
  private:
   asio::io_context& io_;
+  bool stopped_ = false;  // the last poll() left the io_context stopped (and nobody restarted it since)
 #if BOOST_VERSION == 107400
   asio::detail::scheduler* scheduler_ = nullptr;
 #endif
@@ -107,6 +108,7 @@ struct Session::Impl {
   bool serve_blocking_threads(unsigned threads);  // false: not possible here, nothing served
   void serve_reads(Reader& r);
   void run_io_while_outstanding(WorkProbe& work);
+  void run_reading_between_handlers(Reader& r);
 };
 
 // One /dev/fuse reader: receives into its current buffer until EAGAIN (at most kReadBatch
@@ -123,8 +125,12 @@ class Reader {
   void pump();          // start the next read (or finish / pause)
   void start_async() {  // the single-threaded loop leaves its idle mode
     idle_check_due_ = true;
+    stopped_for_idle_check_ = false;
     pump();
   }
+  // The single-threaded loop between two handlers: takes the requests already queued (at most
+  // kReadBatch) while the readiness wait may still be pending in the reactor.
+  void read_between_handlers();
   // The single-threaded loop's idle mode: one blocking read(2) and the request it got.
   enum class Blocking { next, end, would_block };  // end: unmounted or terminated
   Blocking receive_blocking();
@@ -144,8 +150,9 @@ class Reader {
   }
 
  private:
-  void on_received(const boost::system::error_code& ec, size_t n);
+  void on_readable(const boost::system::error_code& ec);
   bool process(size_t n);                 // hands one received request to libfuse; false: the loop must end
+  bool read_queued(bool after_wait);      // until EAGAIN or kReadBatch; false: the loop must end
   bool may_take_another() const;          // neither terminated nor at max_tasks
   bool read_error_is_transient(int err);  // false: the error ends the loop (logged, session exited)
   bool want_idle_check();
@@ -158,6 +165,8 @@ class Reader {
   asio::posix::stream_descriptor sd_;
   RecvBuffer* current_;
   bool finished_ = false;
+  bool wait_pending_ = false;            // pump()'s readiness wait is in the reactor
+  bool stopped_for_idle_check_ = false;  // stopped the io_context; no wait pending until start_async()
   // Single-threaded async mode: when to stop io_context::run() to check whether the
   // io_context has gone idle (Session::Impl::serve_single).
   bool idle_check_due_ = true;  // a handler suspended since the last check
