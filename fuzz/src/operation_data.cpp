@@ -77,6 +77,8 @@ void generate_data_path_op(Operation& op, const NameModel& model) {
     case OpKind::open_direct:
       op.slot = *rc::gen::inRange(0, 2);
       op.flags = {*rc::gen::element<std::string>("O_RDONLY", "O_WRONLY", "O_RDWR"), "O_DIRECT"};
+      op.offset = *rc::gen::element<long>(0, 5);
+      op.data = small_data(1, 8);
       return;
     case OpKind::copy_range: return generate_copy_range(op, model);
     case OpKind::seek_data: return generate_seek_data(op);
@@ -204,10 +206,17 @@ std::vector<Call> data_path_calls(const Operation& op) {
       observe_paths(calls, {op.path});
       calls.push_back(call(0, "read_file", {{"path", op.path}}));
       break;
-    case OpKind::open_direct:
-      calls = {open_call(op.actor, op.path, op.flags, fd_name(op.slot))};
+    case OpKind::open_direct: {
+      // Written and read back through the new descriptor at once, as fsx does with O_DIRECT:
+      // the read must see the write, whatever the filesystem keeps per open file.
+      const std::string fd = fd_name(op.slot);
+      calls = {open_call(op.actor, op.path, op.flags, fd),
+               with_data(call(op.actor, "pwrite", {{"fd", fd}, {"offset", op.offset}}), op),
+               call(op.actor, "pread", {{"fd", fd}, {"size", 16}, {"offset", 0}}),
+               call(op.actor, "fstat", {{"fd", fd}})};
       observe_paths(calls, {op.path});
       break;
+    }
     case OpKind::copy_range:
       calls = copy_range_calls(op);
       observe_paths(calls, {op.other, op.path});
