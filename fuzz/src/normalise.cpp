@@ -36,11 +36,22 @@ json listing(const json& entries) {
   return list;
 }
 
+// The data path's results: where lseek went, the inode flags, and a lock as F_GETLK reports
+// it, without its pid (each side's holder is its own process).
+json data_path_fields(const std::string& op, const json& result) {
+  if (op == "lseek") return {{"offset", result.at("offset")}};
+  if (op == "ioctl_getflags") return {{"flags", result.at("flags")}};
+  if (op == "fcntl_lock")
+    return {{"type", result.at("type")}, {"start", result.at("start")}, {"len", result.at("len")}};
+  return json::object();
+}
+
 }  // namespace
 
 bool is_read_call(const std::string& op) {
   return op == "read_file" || op == "read" || op == "pread" || op == "listdir" || op == "readdir" || op == "getdents" ||
-         op == "readlink" || op == "readdir_many";
+         op == "readlink" || op == "readdir_many" || op == "map_read" || op == "map_write" || op == "copy_file_range" ||
+         op == "open_by_handle_at";
 }
 
 std::vector<std::string> names_changed_by(const json& request) {
@@ -147,13 +158,15 @@ json SideObserver::stat_fields(const json& stat, Links& links, int64_t coarse_af
   const uint64_t ino = stat.at("ino");
   fields["ino"] = label(ino, links, true);
   auto previous = seen_.find(ino);
+  bool atime_apart = false;
   if (previous != seen_.end()) {
     links.previous_observation = previous->second.step;
     const InodeSeen& before = previous->second;
     // A read since then may or may not have reached a FUSE daemon (page cache), so atime is
-    // compared only across calls that cannot mark it.
+    // compared only across calls that cannot mark it, and from a value no read has marked.
+    atime_apart = before.atime_apart || before.reads != reads_;
     for (const char* time : {"atime", "mtime", "ctime"}) {
-      if (std::string(time) == "atime" && before.reads != reads_) continue;
+      if (std::string(time) == "atime" && atime_apart) continue;
       // Every path resolved through a symlink reads it: a FUSE daemon sees that (READLINK)
       // only when the kernel does not hold the link, so its atime is the page cache's call.
       if (std::string(time) == "atime" && type == "symlink") continue;
@@ -166,7 +179,9 @@ json SideObserver::stat_fields(const json& stat, Links& links, int64_t coarse_af
       }
     }
   }
-  seen_[ino] = {stat, step_, reads_, coarse_after};
+  // The fuzzer stats the name whose atime it set right after setting it: both sides agree again.
+  if (atime_set_step_ && *atime_set_step_ + 1 == step_) atime_apart = false;
+  seen_[ino] = {stat, step_, reads_, coarse_after, atime_apart};
   return fields;
 }
 
@@ -191,12 +206,17 @@ Observed SideObserver::observe(const json& request, const json& reply_body, int 
   Observed observed;
   const std::string op = request.at("op");
   if (is_read_call(op)) ++reads_;
+  const bool sets_atime =
+      (op == "utimensat" || op == "futimens") && request.value("atime", json::object()).value("kind", "now") != "omit";
+  if (sets_atime && status == 0 && reply_body.value("ok", false)) atime_set_step_ = step_;
   track_streams(request, status == 0 && reply_body.is_object() && reply_body.value("ok", false));
   introduced_ = false;
   if (status != 0) {
     observed.result = {{"broken", detail}};
   } else if (reply_body.contains("protocol_error")) {
     observed.result = {{"broken", reply_body.at("protocol_error")}};
+  } else if (reply_body.contains("signal")) {  // an access through a mapping, caught
+    observed.result = {{"signal", signal_name(reply_body.at("signal").get<int>())}};
   } else if (!reply_body.value("ok", false)) {
     observed.result = {{"errno", errno_name(reply_body.at("errno").get<int>())}};
   } else {
@@ -216,12 +236,14 @@ Observed SideObserver::observe(const json& request, const json& reply_body, int 
       fields["entries"] = listing(result.at("entries"));
     } else if (op == "listxattr") {
       fields["names"] = sorted_names(result.at("names"));
-    } else if (op == "read_file" || op == "getxattr" || op == "read" || op == "pread") {
+    } else if (op == "read_file" || op == "getxattr" || op == "read" || op == "pread" || op == "map_read") {
       fields["data"] = result.at("data");
-    } else if (op == "pwrite" || op == "write") {
+    } else if (op == "pwrite" || op == "write" || op == "map_write" || op == "copy_file_range") {
       fields["size"] = result.at("size");
     } else if (op == "create_many" || op == "unlink_many") {
       fields["count"] = result.at("count");
+    } else {
+      fields = data_path_fields(op, result);
     }
     observed.result = {{"ok", fields}};
     observed.new_inode = introduced_;

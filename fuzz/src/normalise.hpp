@@ -56,6 +56,9 @@ class SideObserver {
     size_t step;
     uint64_t reads;        // reads_ when it was seen
     int64_t coarse_after;  // the coarse clock just after: every later call is at least here
+    // A read since an earlier stat may have marked atime on one side only: until an explicit
+    // atime brings both to one value, a change of it is not comparable.
+    bool atime_apart = false;
   };
   json stat_fields(const json& stat, Links& links, int64_t coarse_after);
   json readdir_fields(const json& entry, Links& links);
@@ -66,7 +69,8 @@ class SideObserver {
 
   CompareOptions options_;
   size_t step_ = 0;
-  uint64_t reads_ = 0;  // calls so far that may mark atime at the filesystem's discretion
+  uint64_t reads_ = 0;                    // calls so far that may mark atime at the filesystem's discretion
+  std::optional<size_t> atime_set_step_;  // the last call that set atime (utimensat, futimens)
   std::map<uint64_t, std::pair<std::string, std::optional<size_t>>> labels_;  // ino -> label, savable source
   size_t labels_made_ = 0;
   bool introduced_ = false;  // the current call showed a new inode
@@ -105,7 +109,8 @@ struct KnownDifference;
 // call (known.cpp); a `result` entry makes both results equal.
 void forgive_known(const std::vector<KnownDifference>& known, const json& request, json& expected, json& got);
 
-// Whether a call may update atime in a way FUSE leaves to the kernel's page cache.
+// Whether a call may update atime in a way FUSE leaves to the kernel's page cache (or, for
+// open_by_handle_at, read a directory to reconnect a forgotten one: exportfs's get_name()).
 bool is_read_call(const std::string& op);
 
 }  // namespace fusecheck::fuzz

@@ -19,6 +19,7 @@
 #include "fusecheck/ops.hpp"
 #include "fusecheck/protocol.hpp"
 #include "fusecheck/scenario.hpp"
+#include "operation_data.hpp"
 
 namespace fusecheck::fuzz {
 namespace {
@@ -33,11 +34,6 @@ std::string long_link_text(size_t length) {
     text += std::string(std::min<size_t>(200, length - text.size()), 'y');
   }
   return text;
-}
-
-std::string parent_of(const std::string& path) {
-  auto slash = path.rfind('/');
-  return slash == std::string::npos ? std::string(".") : path.substr(0, slash);
 }
 
 bool is_inside(const std::string& path, const std::string& dir) {
@@ -91,11 +87,15 @@ void model_rename(NameModel& model, const Operation& op) {
   move_subtree(model, path, other);
 }
 
+}  // namespace
+
 std::string small_data(int shortest, int longest) {
   // A zero byte checks that nothing treats data as C strings.
   int size = *rc::gen::inRange(shortest, longest + 1);
   return *rc::gen::container<std::string>(static_cast<size_t>(size), rc::gen::element<char>('A', 'B', 'z', '\0'));
 }
+
+namespace {
 
 // File bytes: mostly a few, sometimes over a kilobyte (short reads, st_blocks of two pages).
 void draw_file_data(Operation& op, int shortest) {
@@ -110,6 +110,13 @@ void draw_file_data(Operation& op, int shortest) {
 json time_value(const std::string& kind) {
   if (kind == "now" || kind == "omit") return {{"kind", kind}};
   return {{"kind", "ns"}, {"ns", std::stoll(kind)}};
+}
+
+}  // namespace
+
+std::string parent_of(const std::string& path) {
+  auto slash = path.rfind('/');
+  return slash == std::string::npos ? std::string(".") : path.substr(0, slash);
 }
 
 // Short names mostly; now and then the longest name the target takes, and, when that is also
@@ -127,6 +134,8 @@ size_t any_actor(const NameModel& model) {
   if (model.actors < 3) return 0;
   return *rc::gen::weightedElement<size_t>({{4, 0}, {1, 1}, {1, 2}});
 }
+
+namespace {
 
 long long any_uid() { return *rc::gen::element<long long>(-1, 0, 1000, 1001); }
 long long any_gid() { return *rc::gen::element<long long>(-1, 0, 1000, 1001, 3000); }
@@ -380,7 +389,15 @@ const std::vector<KindSpec>& kind_specs() {
                                               {1, OpKind::populate, generate_big_dir},
                                               {2, OpKind::list_big, generate_big_dir},
                                               {1, OpKind::depopulate, generate_big_dir},
-                                              {2, OpKind::interrupted_listing, generate_big_dir}};
+                                              {2, OpKind::interrupted_listing, generate_big_dir},
+                                              {2, OpKind::map_write, generate_data_path_op},
+                                              {1, OpKind::open_direct, generate_data_path_op},
+                                              {2, OpKind::copy_range, generate_data_path_op},
+                                              {1, OpKind::seek_data, generate_data_path_op},
+                                              {1, OpKind::lock_conflict, generate_data_path_op},
+                                              {1, OpKind::inode_flags, generate_data_path_op},
+                                              {2, OpKind::take_handle, generate_data_path_op},
+                                              {2, OpKind::open_handle, generate_data_path_op}};
   return specs;
 }
 
@@ -426,6 +443,7 @@ Operation Operation::generate(const NameModel& model) {
 }
 
 void Operation::check_preconditions(const NameModel& model) const {
+  if (is_data_path(kind)) return check_data_path_preconditions(*this, model);
   switch (kind) {
     case OpKind::create_file:
     case OpKind::mkdir:
@@ -487,6 +505,7 @@ NodeType created_type(OpKind kind) {
 }
 
 void Operation::apply(NameModel& model) const {
+  if (is_data_path(kind)) return apply_data_path(*this, model);
   const bool can_create = model.parent_is_dir(path) && !model.exists(path);
   switch (kind) {
     case OpKind::create_file:
@@ -520,9 +539,7 @@ void Operation::apply(NameModel& model) const {
   }
 }
 
-namespace {
-
-Call call(size_t actor, std::string_view op, json args, std::vector<std::string> flag_names = {}) {
+Call call(size_t actor, std::string_view op, json args, std::vector<std::string> flag_names) {
   return Call{make_request(op, std::move(args)), actor, std::move(flag_names), std::nullopt};
 }
 
@@ -549,6 +566,8 @@ Call with_data(Call made, const Operation& op) {
   if (op.data_seed != 0) made.gen = std::pair{op.data.size(), op.data_seed};
   return made;
 }
+
+namespace {
 
 // A group of op.size names made in runs of op.offset, each run followed by as many names of
 // the group's short companion prefix (its letter and "s"), or in one run when op.offset is 0.
@@ -718,6 +737,7 @@ std::vector<Call> observation_calls(const Operation& op) {
 }  // namespace
 
 std::vector<Call> Operation::calls() const {
+  if (is_data_path(kind)) return data_path_calls(*this);
   const size_t who = actor;
   std::vector<Call> calls;
   const std::string parent = parent_of(path);
@@ -788,6 +808,7 @@ std::vector<Call> Operation::calls() const {
 }
 
 std::vector<std::string> Operation::required_features() const {
+  if (is_data_path(kind)) return data_path_features(*this);
   switch (kind) {
     case OpKind::link: return {"hardlinks"};
     case OpKind::symlink: return {"symlinks"};
@@ -831,8 +852,10 @@ std::string scenario_step(const Call& made) {
     switch (arg.type) {
       case ArgType::mode: add(arg.name, octal(value.get<unsigned>())); break;
       case ArgType::flags: {
+        auto named = made.arg_flag_names.find(arg.name);
+        const auto& flag_names = named == made.arg_flag_names.end() ? made.flag_names : named->second;
         std::string names;
-        for (const auto& name : made.flag_names) names += (names.empty() ? "" : ", ") + name;
+        for (const auto& name : flag_names) names += (names.empty() ? "" : ", ") + name;
         add(arg.name, "[" + names + "]");
         break;
       }

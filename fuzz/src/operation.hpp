@@ -46,6 +46,7 @@ struct NameModel {
   size_t actors = 3;                                 // how many of fuzz_actors() may act (1: root only)
   size_t name_max = 255;                             // the target's longest name (tmpfs: 255)
   std::vector<std::pair<std::string, bool>> groups;  // big directory e: (name prefix, are directories)
+  bool handle_taken = false;                         // a file handle was saved (take_handle)
   bool exists(const std::string& path) const { return nodes.count(path) != 0; }
   bool parent_is_dir(const std::string& path) const;
   bool dir_empty(const std::string& dir) const;
@@ -86,7 +87,16 @@ enum class OpKind {
   populate,
   list_big,
   depopulate,
-  interrupted_listing  // a listing of e changed in the middle, then resumed (seekdir) or continued
+  interrupted_listing,  // a listing of e changed in the middle, then resumed (seekdir) or continued
+  // The data path (operation_data.cpp):
+  map_write,      // resize, map shared, write through the mapping (perhaps after close), msync, munmap
+  open_direct,    // open a descriptor slot with O_DIRECT
+  copy_range,     // copy_file_range between two names
+  seek_data,      // fallocate (or not), then lseek SEEK_DATA and SEEK_HOLE
+  lock_conflict,  // root holds a record lock or flock, another actor asks and tries
+  inode_flags,    // FS_IOC_SETFLAGS, then FS_IOC_GETFLAGS
+  take_handle,    // name_to_handle_at, then perhaps unlink the name
+  open_handle     // open_by_handle_at of the handle taken last
 };
 
 // One system call of an operation.
@@ -95,6 +105,8 @@ struct Call {
   size_t actor = 0;                                // index into fuzz_actors()
   std::vector<std::string> flag_names;             // the `flags` argument as the scenario writes it
   std::optional<std::pair<size_t, unsigned>> gen;  // data written as gen: {size, seed}
+  // Calls with several flags arguments (mmap's prot and flags): names per argument.
+  std::map<std::string, std::vector<std::string>> arg_flag_names = {};
 };
 
 struct Operation {

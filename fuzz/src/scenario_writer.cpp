@@ -162,6 +162,7 @@ std::string expect_yaml(const RecordedCase& recorded, size_t index) {
   const Observed& oracle = recorded.steps.at(index).oracle;
   const json& normalised = oracle.result;
   if (normalised.contains("errno")) return normalised.at("errno").get<std::string>();
+  if (normalised.contains("signal")) return normalised.at("signal").get<std::string>();
   if (normalised.contains("broken")) return "ok";  // the oracle never breaks; kept total
   const json& fields = normalised.at("ok");
   const json& target = recorded.steps.at(index).target.result;

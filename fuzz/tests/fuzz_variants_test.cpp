@@ -26,23 +26,12 @@ using fusecheck::fuzz::Options;
 
 // What no fuzzer operation reaches, each for a reason docs/fuzzing.md gives.
 const std::set<std::string> kOutOfReach = {
-    "direct-io-everywhere",    // only a shared mmap sees it; the fuzzer maps nothing
-    "copy-range-keeps-mtime",  // no copy_file_range operation
-    "readdirplus-uncounted",   // lookup counts are invisible to system calls
-    // The data-path variants of issue 13: the fuzzer has no operation that reaches them.
-    "write-after-flush-lost",         // writes through a mapping after close: no mmap
-    "direct-reads-stale",             // no O_DIRECT
-    "seek-data-counts-preallocated",  // no fallocate, no SEEK_DATA/SEEK_HOLE
-    "locks-never-conflict",           // no locks
-    "copy-range-ignores-off-in",      // no copy_file_range
-    "setflags-ignored",               // no FS_IOC_SETFLAGS
+    "readdirplus-uncounted",  // lookup counts are invisible to system calls
 };
 
 // Out of reach, and what the fuzzer can see of them is what POSIX allows: it must not report
 // them (a reported difference would be a false one).
-const std::set<std::string> kMustPass = {
-    "inode-reused-same-generation",  // no file handles; a freed inode number reused is allowed
-};
+const std::set<std::string> kMustPass = {};
 
 // Reachable, but missed with default settings today (docs/fuzzing.md says why): reported,
 // not asserted, so that the suite tracks the catch rate rather than fail on a known gap.

@@ -57,12 +57,54 @@ TEST(FuzzOperation, GenerationDrawsEveryKindAndEveryOpenFlagCombination) {
     interleaved = interleaved || (op.kind == OpKind::populate && op.offset != 0);
     single_run = single_run || (op.kind == OpKind::populate && op.offset == 0);
   }
-  EXPECT_EQ(kinds.size(), static_cast<size_t>(OpKind::interrupted_listing) + 1);
+  EXPECT_EQ(kinds.size(), static_cast<size_t>(OpKind::open_handle) + 1);
   // Access mode x O_APPEND x O_TRUNC (with write access) x {-, O_CREAT, O_CREAT|O_EXCL}.
   EXPECT_EQ(open_flags.size(), 3u * 2 * 3 + 2u * 2 * 3);
   EXPECT_TRUE(open_flags.count({"O_WRONLY", "O_APPEND", "O_TRUNC"}));
   EXPECT_TRUE(large_truncate);
   EXPECT_TRUE(interleaved && single_run);
+}
+
+// Each data-path operation closes what it opens, so later operations and the next case start
+// clean; a write through a mapping after close and a lock seen by another actor are the
+// orders that reach their bugs; flags arguments keep their own names in the scenario.
+TEST(FuzzOperation, DataPathOperationsCloseWhatTheyOpenAndKeepTheirOrder) {
+  Operation map;
+  map.kind = OpKind::map_write;
+  map.path = "a";
+  map.size = 4096;
+  map.data = "AB";
+  map.text = "close_first";
+  const auto calls = map.calls();
+  EXPECT_EQ(ops_of(calls), (std::vector<std::string>{"open", "ftruncate", "mmap", "close", "map_read", "map_write",
+                                                     "msync", "munmap", "lstat", "read_file"}));
+  EXPECT_NE(fusecheck::fuzz::scenario_step(calls[2]).find("prot: [PROT_READ, PROT_WRITE], flags: [MAP_SHARED]"),
+            std::string::npos)
+      << fusecheck::fuzz::scenario_step(calls[2]);
+  EXPECT_TRUE(map.required_features().empty()) << "POSIX maps regular files shared";
+
+  Operation lock;
+  lock.kind = OpKind::lock_conflict;
+  lock.path = "a";
+  lock.text = "F_WRLCK";
+  lock.slot = 1;  // the other actor
+  std::vector<size_t> actors;
+  for (const auto& made : lock.calls()) actors.push_back(made.actor);
+  EXPECT_EQ(actors, (std::vector<size_t>{0, 0, 1, 1, 1, 1, 1, 0}));
+
+  for (OpKind kind : {OpKind::copy_range, OpKind::seek_data, OpKind::inode_flags, OpKind::open_handle}) {
+    Operation op;
+    op.kind = kind;
+    op.path = op.other = "a";
+    op.text = kind == OpKind::inode_flags ? "FS_NODUMP_FL" : "FALLOC_FL_KEEP_SIZE";
+    std::map<std::string, int> open;
+    for (const auto& made : op.calls()) {
+      const std::string name = made.request.at("op");
+      if (name == "open" || name == "open_by_handle_at") ++open[made.request.at("fd")];
+      if (name == "close") --open[made.request.at("fd")];
+    }
+    for (const auto& [fd, count] : open) EXPECT_EQ(count, 0) << op << ": " << fd;
+  }
 }
 
 TEST(FuzzOperation, WritesAndTruncatesAreReadBackAsRoot) {

@@ -74,9 +74,10 @@ Reply<EntryAttributes> MemFs::setattr(InodeT inode_id, const EntryAttributes& at
   // truncate(2) to the current size of a file that holds no pages changes nothing on tmpfs
   // (shmem_setattr() marks the times when the size changes, shmem_undo_range() when pages
   // are held); ftruncate(2) and O_TRUNC, which come with a file handle, always mark them.
+  // The same holds when the kernel kills setuid in that request (truncate(2) by a non-root
+  // owner): tmpfs clears the bit and marks no time at all.
   const bool size_changes = fields.update_size() && attr.st_size != inode.size;
   const bool same_size_only = fields.update_size() && !size_changes && inode.page_count() == 0 && !fh &&
-                              !fields.update_mode() && !fields.update_uid() && !fields.update_gid() &&
                               !fields.update_atime() && !fields.update_mtime() && !fields.update_ctime();
   if (fields.update_size()) {
     state.resize(inode, attr.st_size);

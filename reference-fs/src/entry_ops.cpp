@@ -92,12 +92,13 @@ Reply<EntryAttributes> MemFs::lookup(InodeT parent_inode, std::string_view name,
   if (name.size() > kNameMax) co_return FUSEError(ENAMETOOLONG);
   Inode* parent = state.find(parent_inode);
   if (!parent) co_return FUSEError(ENOENT);
+  // open_by_handle_at of a node the kernel forgot asks for "." in that node, whatever its
+  // type (fs/fuse/inode.c fuse_get_dentry()): a file or symlink is found, not ENOTDIR (ESTALE).
+  if (name == ".") co_return state.reference(*parent);
   if (!parent->is_dir()) co_return FUSEError(ENOTDIR);
   if (int err = state.check_search(*parent, caller)) co_return FUSEError(err);
   uint64_t ino;
-  if (name == ".") {
-    ino = parent->ino;
-  } else if (name == "..") {
+  if (name == "..") {
     ino = parent->dir->parent;
   } else {
     const DirEntry* entry = parent->dir->find(name);

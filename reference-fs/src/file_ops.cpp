@@ -194,7 +194,14 @@ Reply<void> MemFs::fallocate(FileHandleT fh, int mode, off_t offset, off_t lengt
     }
     // tmpfs checks the whole reservation up front and fails without allocating anything.
     if (state.pages_in_use() + missing > state.max_pages) co_return FUSEError(ENOSPC);
-    for (uint64_t index = first; index <= last; ++index) state.page_for_write(inode, index);
+    // A page an earlier fallocate reserved turns into data when reserved again: tmpfs's
+    // shmem_get_folio() zeroes an existing !uptodate folio for SGP_FALLOC and marks it
+    // uptodate, so SEEK_DATA then stops there (seen on Linux 6.18).
+    for (uint64_t index = first; index <= last; ++index) {
+      const bool reserved = inode.pages && inode.pages->count(index) != 0;
+      auto page = state.page_for_write(inode, index);
+      if (reserved && page) page.value()->written = true;
+    }
     if (!(mode & FALLOC_FL_KEEP_SIZE)) {
       inode.size = std::max<int64_t>(inode.size, static_cast<int64_t>(end));
     }
