@@ -20,6 +20,7 @@
 #include "directory.hpp"
 #include "memfs/memfs.hpp"
 #include "page_arena.hpp"
+#include "state_mutex.hpp"
 
 namespace memfs {
 
@@ -118,7 +119,7 @@ struct State {
   // One lock for the whole filesystem: correct by construction, and cheap because no
   // handler blocks or suspends while holding it. Finer locking would buy parallelism
   // tmpfs semantics (rename across directories, link counts) make hard to get right.
-  mutable std::mutex mutex;
+  mutable StateMutex mutex;
   std::unordered_map<uint64_t, Inode> inodes;  // node-based: Inode& stays valid on rehash
   std::unordered_map<uint64_t, OpenFile> open_files;
   uint64_t next_ino = fusepp::ROOT_INODE + 1;  // never reused: st_ino stays stable
