@@ -34,13 +34,11 @@ fusepp::Result<void> list_directory(State& state, FileHandleT fh, off_t start_id
   }
   // Newest first, like tmpfs on this kernel. Resuming at cookie c lists the entries older
   // than c; names created meanwhile are newer and so are simply not part of this pass.
-  const auto& entries = dir.dir->by_cookie();
-  auto it = start_id <= kDotDotCookie ? entries.end() : entries.lower_bound(static_cast<uint64_t>(start_id));
-  while (it != entries.begin()) {
-    --it;
-    Inode& child = *state.find(it->second.ino);
-    if (!sink(it->second.name, state.attributes(child), static_cast<off_t>(it->first), &child)) break;
-  }
+  uint64_t before = start_id <= kDotDotCookie ? UINT64_MAX : static_cast<uint64_t>(start_id);
+  dir.dir->visit_newest_first(before, [&](uint64_t cookie, const DirEntry& entry) {
+    Inode& child = *state.find(entry.ino);
+    return sink(entry.name, state.attributes(child), static_cast<off_t>(cookie), &child);
+  });
   return fusepp::ok;
 }
 

@@ -27,15 +27,17 @@ fusepp::Result<NameToRemove> name_to_remove(State& state, uint64_t parent_ino, s
   return NameToRemove{parent, state.find(entry->ino)};
 }
 
-Reply<EntryAttributes> make_node(State& state, uint64_t parent_ino, std::string_view name, mode_t mode, dev_t rdev,
-                                 std::string_view symlink_target, const Caller& caller) {
+// A plain function, not a coroutine: mknod, mkdir and symlink co_return its result without
+// a second coroutine frame.
+fusepp::Result<EntryAttributes> make_node(State& state, uint64_t parent_ino, std::string_view name, mode_t mode,
+                                          dev_t rdev, std::string_view symlink_target, const Caller& caller) {
   std::lock_guard lock(state.mutex);
   auto parent = state.parent_for_new_name(parent_ino, name, caller);
-  if (!parent) co_return FUSEError(parent.error());
+  if (!parent) return FUSEError(parent.error());
   bool long_symlink = S_ISLNK(mode) && symlink_target.size() >= kShortSymlinkLen;
-  if (long_symlink && state.pages_in_use() >= state.max_pages) co_return FUSEError(ENOSPC);
+  if (long_symlink && state.pages_in_use() >= state.max_pages) return FUSEError(ENOSPC);
   auto created = state.create_inode(**parent, name, mode, caller);
-  if (!created) co_return FUSEError(created.error());
+  if (!created) return FUSEError(created.error());
   Inode& inode = **created;
   if (S_ISCHR(mode) || S_ISBLK(mode)) inode.rdev = rdev;
   if (S_ISLNK(mode)) {
@@ -44,7 +46,7 @@ Reply<EntryAttributes> make_node(State& state, uint64_t parent_ino, std::string_
     if (long_symlink) state.used_pages++;
   }
   (*parent)->mtime_ns = (*parent)->ctime_ns = inode.ctime_ns;
-  co_return state.reference(inode);
+  return state.reference(inode);
 }
 
 // fs.protected_hardlinks (on by default): only the owner may link a file they could not
@@ -141,18 +143,18 @@ Reply<EntryAttributes> MemFs::mknod(InodeT parent_inode, std::string_view name, 
   if (type != S_IFREG && type != S_IFCHR && type != S_IFBLK && type != S_IFIFO && type != S_IFSOCK) {
     co_return FUSEError(EINVAL);
   }
-  co_return co_await make_node(*state_, parent_inode, name, type | (mode & 07777), rdev, {}, Caller(ctx));
+  co_return make_node(*state_, parent_inode, name, type | (mode & 07777), rdev, {}, Caller(ctx));
 }
 
 Reply<EntryAttributes> MemFs::mkdir(InodeT parent_inode, std::string_view name, fusepp::ModeT mode,
                                     const RequestContext& ctx) {
-  co_return co_await make_node(*state_, parent_inode, name, S_IFDIR | (mode & 07777), 0, {}, Caller(ctx));
+  co_return make_node(*state_, parent_inode, name, S_IFDIR | (mode & 07777), 0, {}, Caller(ctx));
 }
 
 Reply<EntryAttributes> MemFs::symlink(InodeT parent_inode, std::string_view name, std::string_view target,
                                       const RequestContext& ctx) {
   if (target.size() + 1 > kPageSize) co_return FUSEError(ENAMETOOLONG);  // tmpfs: one page
-  co_return co_await make_node(*state_, parent_inode, name, S_IFLNK | 0777, 0, target, Caller(ctx));
+  co_return make_node(*state_, parent_inode, name, S_IFLNK | 0777, 0, target, Caller(ctx));
 }
 
 Reply<void> MemFs::unlink(InodeT parent_inode, std::string_view name, const RequestContext& ctx) {

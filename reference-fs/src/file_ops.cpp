@@ -97,7 +97,7 @@ Reply<std::string> MemFs::read(FileHandleT fh, off_t off, size_t size) {
 
 Reply<fusepp::ReadData> MemFs::read_data(FileHandleT fh, off_t off, size_t size, const RequestContext&) {
   State& state = *state_;
-  auto lock = std::make_shared<std::unique_lock<std::mutex>>(state.mutex);
+  auto lock = std::make_shared<std::unique_lock<StateMutex>>(state.mutex);
   auto inode = inode_to_read(state, fh, off);
   if (!inode) co_return FUSEError(inode.error());
   fusepp::ReadData data;

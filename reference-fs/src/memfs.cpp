@@ -49,29 +49,6 @@ std::optional<uint64_t> parse_size(std::string_view text) {
   return value << shift;
 }
 
-// ----- Directory -----
-
-const DirEntry* Directory::find(std::string_view name) const {
-  auto it = cookie_of_.find(name);
-  return it == cookie_of_.end() ? nullptr : &by_cookie_.at(it->second);
-}
-
-void Directory::insert(std::string_view name, uint64_t ino) {
-  uint64_t cookie = next_cookie_++;
-  auto [it, inserted] = by_cookie_.emplace(cookie, DirEntry{std::string(name), ino});
-  cookie_of_.emplace(it->second.name, cookie);
-}
-
-void Directory::erase(std::string_view name) {
-  auto it = cookie_of_.find(name);
-  if (it == cookie_of_.end()) return;
-  uint64_t cookie = it->second;
-  cookie_of_.erase(it);  // before the string its key views is destroyed
-  by_cookie_.erase(cookie);
-}
-
-void Directory::retarget(std::string_view name, uint64_t ino) { by_cookie_.at(cookie_of_.at(name)).ino = ino; }
-
 int64_t Inode::page_count() const {
   if (pages) return static_cast<int64_t>(pages->size());
   if (is_symlink() && symlink_target.size() >= kShortSymlinkLen) return 1;
@@ -138,8 +115,9 @@ bool State::reserve_ispace(uint64_t bytes) {
 
 fusepp::Result<Inode*> State::create_inode(Inode& parent, std::string_view name, mode_t mode, const Caller& caller) {
   if (!reserve_ispace(kInodeSpaceUnit)) return FUSEError(ENOSPC);
-  Inode inode;
-  inode.ino = next_ino++;
+  uint64_t ino = next_ino++;
+  Inode& inode = inodes.try_emplace(ino).first->second;  // built in place: no Inode moved
+  inode.ino = ino;
   inode.fsflags = parent.fsflags & kInheritedFsFlags;  // as tmpfs: nodump and noatime pass on
   inode.uid = caller.uid;
   inode.gid = caller.gid;
@@ -163,9 +141,8 @@ fusepp::Result<Inode*> State::create_inode(Inode& parent, std::string_view name,
     inode.dir = std::make_unique<Directory>(parent.ino);
     inode.size = 2 * kDirentBogoSize;
   }
-  Inode& stored = inodes.emplace(inode.ino, std::move(inode)).first->second;
-  add_name(parent, name, stored);
-  return &stored;
+  add_name(parent, name, inode);
+  return &inode;
 }
 
 void State::add_name(Inode& parent, std::string_view name, Inode& child) {
@@ -221,10 +198,18 @@ fusepp::EntryAttributes State::reference(Inode& inode) {
 void State::release_if_unreferenced(Inode& inode) {
   if (inode.nlink != 0 || inode.ino == fusepp::ROOT_INODE) return;
   if (inode.open_count != 0 || inode.lookup_count != 0) {
-    unlinked_kept.insert(inode.ino);
+    if (inode.kept_at == kNotKept) {
+      inode.kept_at = unlinked_kept.size();
+      unlinked_kept.push_back(inode.ino);
+    }
     return;
   }
-  unlinked_kept.erase(inode.ino);
+  if (inode.kept_at != kNotKept) {
+    uint64_t last = unlinked_kept.back();
+    unlinked_kept[inode.kept_at] = last;
+    inodes.at(last).kept_at = inode.kept_at;
+    unlinked_kept.pop_back();
+  }
   used_pages -= static_cast<uint64_t>(inode.page_count());
   release_ispace(ispace_of(inode));
   inodes.erase(inode.ino);
@@ -430,13 +415,15 @@ std::vector<std::string> State::check_consistency() const {
     if (inode.pages && !inode.is_reg()) problem("inode {}: pages on a non-regular file", ino);
     if (!inode.dir) continue;
     uint32_t subdirs = 0;
-    for (const auto& [cookie, entry] : inode.dir->by_cookie()) {
+    size_t listed = 0;
+    inode.dir->visit_newest_first(UINT64_MAX, [&](uint64_t cookie, const DirEntry& entry) {
+      listed++;
       if (cookie < kFirstEntryCookie) problem("dir {}: cookie {} is reserved", ino, cookie);
       if (inode.dir->find(entry.name) != &entry) problem("dir {}: name index lost '{}'", ino, entry.name);
       auto child = inodes.find(entry.ino);
       if (child == inodes.end()) {
         problem("dir {}: '{}' points to freed inode {}", ino, entry.name, entry.ino);
-        continue;
+        return true;
       }
       names[entry.ino]++;
       if (child->second.is_dir()) {
@@ -445,7 +432,9 @@ std::vector<std::string> State::check_consistency() const {
           problem("dir {}: subdir '{}' has parent {}", ino, entry.name, child->second.dir->parent);
         }
       }
-    }
+      return true;
+    });
+    if (listed != inode.dir->size()) problem("dir {}: {} entries counted as {}", ino, listed, inode.dir->size());
     if (subdirs != inode.dir->subdirs) problem("dir {}: {} subdirs counted as {}", ino, subdirs, inode.dir->subdirs);
     if (inode.size != static_cast<int64_t>(2 + inode.dir->size()) * kDirentBogoSize) {
       problem("dir {}: size {} for {} entries", ino, inode.size, inode.dir->size());
@@ -477,17 +466,20 @@ std::vector<std::string> State::check_consistency() const {
   if (pages != used_pages) problem("used_pages {} but inodes hold {}", used_pages, pages);
   if (ispace != used_ispace) problem("used_ispace {} but inodes account for {}", used_ispace, ispace);
   if (pages_in_use() > max_pages) problem("pages in use {} over the limit {}", pages_in_use(), max_pages);
-  for (uint64_t ino : unlinked_kept) {
+  for (size_t i = 0; i < unlinked_kept.size(); ++i) {
+    uint64_t ino = unlinked_kept[i];
     auto kept = inodes.find(ino);
     if (kept == inodes.end())
       problem("unlinked inode {} is listed as kept but was freed", ino);
     else if (kept->second.nlink != 0)
       problem("inode {} is listed as unlinked but has {} links", ino, kept->second.nlink);
+    else if (kept->second.kept_at != i)
+      problem("unlinked inode {} is kept at {} but thinks {}", ino, i, kept->second.kept_at);
   }
   for (const auto& [ino, inode] : inodes) {
-    if (inode.nlink == 0 && ino != fusepp::ROOT_INODE && !unlinked_kept.count(ino)) {
+    bool listed = inode.kept_at < unlinked_kept.size() && unlinked_kept[inode.kept_at] == ino;
+    if (inode.nlink == 0 && ino != fusepp::ROOT_INODE && !listed)
       problem("unlinked inode {} is not listed as kept", ino);
-    }
   }
   return problems;
 }

@@ -17,8 +17,10 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "directory.hpp"
 #include "memfs/memfs.hpp"
 #include "page_arena.hpp"
+#include "state_mutex.hpp"
 
 namespace memfs {
 
@@ -39,10 +41,6 @@ inline constexpr size_t kXattrNameMax = 255;
 inline constexpr size_t kXattrSizeMax = 65536;
 inline constexpr uint64_t kXattrOverhead = 40;      // tmpfs simple_xattr_space(): 40 + name + value
 inline constexpr int64_t kMaxFileSize = INT64_MAX;  // tmpfs MAX_LFS_FILESIZE on 64-bit
-// tmpfs's directory cookies: 1 and 2 are '.' and '..', entries start at 3.
-inline constexpr off_t kDotCookie = 1;
-inline constexpr off_t kDotDotCookie = 2;
-inline constexpr uint64_t kFirstEntryCookie = 3;
 // tmpfs's FS_IOC_SETFLAGS flags (SHMEM_FL_USER_MODIFIABLE, casefolding aside) and the ones
 // a new inode takes from its directory (SHMEM_FL_INHERITED).
 inline constexpr uint32_t kTmpfsFsFlags = FS_APPEND_FL | FS_IMMUTABLE_FL | FS_NODUMP_FL | FS_NOATIME_FL;
@@ -62,34 +60,7 @@ struct Page {
 static_assert(sizeof(Page) <= page_arena::kSlotSize);
 using PageMap = std::map<uint64_t, std::unique_ptr<Page>>;  // page index -> data; absent = hole
 
-struct DirEntry {
-  std::string name;
-  uint64_t ino;
-};
-
-// Entries ordered by a per-directory cookie that only grows, so a readdir offset handed to
-// the kernel stays meaningful while names are added and removed: readdir lists from the
-// newest down, and resuming at cookie c lists exactly the entries with a smaller cookie.
-// A name created, linked or renamed in gets a new cookie (tmpfs moves it to the front too).
-class Directory {
- public:
-  explicit Directory(uint64_t parent) : parent(parent) {}
-  const DirEntry* find(std::string_view name) const;
-  void insert(std::string_view name, uint64_t ino);
-  void erase(std::string_view name);
-  void retarget(std::string_view name, uint64_t ino);  // keeps the cookie (RENAME_EXCHANGE)
-  size_t size() const { return by_cookie_.size(); }
-  bool empty() const { return by_cookie_.empty(); }
-  const std::map<uint64_t, DirEntry>& by_cookie() const { return by_cookie_; }
-
-  uint64_t parent;       // ino of '..'; the root is its own parent
-  uint32_t subdirs = 0;  // names of directories here: nlink is 2 + subdirs
-
- private:
-  std::map<uint64_t, DirEntry> by_cookie_;
-  std::unordered_map<std::string_view, uint64_t> cookie_of_;  // views into by_cookie_ names
-  uint64_t next_cookie_ = kFirstEntryCookie;
-};
+inline constexpr size_t kNotKept = SIZE_MAX;
 
 struct Inode {
   uint64_t ino = 0;
@@ -100,6 +71,7 @@ struct Inode {
   uint32_t open_count = 0;    // open file and directory handles
   uint64_t lookup_count = 0;  // the kernel's references (lookup/create/readdirplus - forget)
   uint64_t generation = 0;    // raised when the backend reuses this inode number
+  size_t kept_at = kNotKept;  // its index in State::unlinked_kept
   uint32_t fsflags = 0;       // FS_*_FL bits of FS_IOC_GETFLAGS/SETFLAGS (ioctl_ops.cpp)
   dev_t rdev = 0;
   int64_t size = 0;
@@ -147,7 +119,7 @@ struct State {
   // One lock for the whole filesystem: correct by construction, and cheap because no
   // handler blocks or suspends while holding it. Finer locking would buy parallelism
   // tmpfs semantics (rename across directories, link counts) make hard to get right.
-  mutable std::mutex mutex;
+  mutable StateMutex mutex;
   std::unordered_map<uint64_t, Inode> inodes;  // node-based: Inode& stays valid on rehash
   std::unordered_map<uint64_t, OpenFile> open_files;
   uint64_t next_ino = fusepp::ROOT_INODE + 1;  // never reused: st_ino stays stable
@@ -163,7 +135,8 @@ struct State {
   // Inodes without a name kept because a handle or the kernel's lookup count still refers
   // to them. Those with no open handle are free space already, as on tmpfs: the kernel's
   // FORGET may come seconds after the last close, and the storage stays until then.
-  std::set<uint64_t> unlinked_kept;
+  // In no order: Inode::kept_at is each one's index, so joining and leaving cost O(1).
+  std::vector<uint64_t> unlinked_kept;
   double entry_timeout;
   double attr_timeout;
   AtimePolicy atime_policy;
