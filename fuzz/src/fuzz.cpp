@@ -33,6 +33,7 @@ namespace {
 struct Differential {
   Side& target;
   Side& oracle;
+  CaseWorkdirs& workdirs;
   const Options& options;
   std::vector<RecordedStep> steps;
   std::vector<const Operation*> owners;  // the operation each step belongs to
@@ -75,6 +76,7 @@ struct FsCommand : rc::state::Command<NameModel, Differential> {
         continue;
       }
       const size_t count = batch_length(calls, at);  // both sides make a batch of calls at once
+      if (reads_free_counts(calls, at, count)) sut.workdirs.finish();
       const auto answers = run_batch(sut.oracle, sut.target, calls, at, count, sut.options.step_timeout);
       for (size_t i = 0; i < count; ++i)
         compare(sut, calls[at + i], observe_both(sut, calls[at + i], answers[i]), std::exchange(first, false));
@@ -169,7 +171,7 @@ Result check_against_tmpfs(const std::filesystem::path& mountpoint, const Option
     CaseWorkdirs::Scope workdir(workdirs, case_prefix + std::to_string(++case_number));
     target.observer = SideObserver(compare);
     oracle.observer = SideObserver(CompareOptions{compare.blocks, compare.statfs, /*coarse_times=*/true});
-    Differential sut{target, oracle, options, {}, {}};
+    Differential sut{target, oracle, workdirs, options, {}, {}};
     try {
       rc::state::check(initial, sut, rc::state::gen::execOneOfWithArgs<FsCommand>());
       result.calls_compared += sut.steps.size();
@@ -209,6 +211,9 @@ Result check_against_tmpfs(const std::filesystem::path& mountpoint, const Option
     throw HarnessError("rapidcheck could not run the property: " + result.report);
   }
   workdirs.finish();
+  if (workdirs.removal_failures() != 0)
+    result.notes.push_back(std::to_string(workdirs.removal_failures()) +
+                           " case workdirs could not be removed; the first: " + workdirs.first_removal_failure());
   target.stop();
   oracle.stop();
   if (options.stop && options.stop->load()) {
