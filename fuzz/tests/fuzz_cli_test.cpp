@@ -69,7 +69,7 @@ TEST(FuzzCli, DifferenceWritesScenarioAndExitsOne) {
   std::ofstream(known) << "format: 1\nknown:\n"
                        << "  - {field: mtime, reason: \"coarse clock\"}\n  - {field: ctime, reason: \"coarse clock\"}\n"
                        << "  - {field: atime, reason: \"coarse clock\"}\n";
-  EXPECT_EQ(exit_code_of("fuzz --fs dir:" + ramfs.path().string() + " --runs 300 --seed 3 --known " + known.string() +
+  EXPECT_EQ(exit_code_of("fuzz --fs dir:" + ramfs.path().string() + " --runs 300 --seed 2 --known " + known.string() +
                          " --out " + out.string()),
             1);
   std::filesystem::remove(known);
@@ -77,7 +77,9 @@ TEST(FuzzCli, DifferenceWritesScenarioAndExitsOne) {
   ASSERT_TRUE(file) << "no scenario at " << out;
   std::stringstream text;
   text << file.rdbuf();
-  // ramfs's only difference here is user xattrs (EOPNOTSUPP): the shrunk file says so.
+  // ramfs's difference with this seed is user xattrs (EOPNOTSUPP): the shrunk file says so.
+  // (Other seeds may first meet its cursor-based readdir, which lists a name twice after a
+  // seekdir back across a creation, where tmpfs's stable cookies do not.)
   EXPECT_NE(text.str().find("xattr, "), std::string::npos) << text.str();  // set/get/list/remove, any actor
   EXPECT_NE(text.str().find("requires: [xattr.user]"), std::string::npos) << text.str();
   std::filesystem::remove(out);
