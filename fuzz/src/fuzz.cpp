@@ -132,6 +132,22 @@ std::vector<Operation> operations_of(const std::vector<RecordedStep>& steps,
   return operations;
 }
 
+// What `fusecheck fuzz` prints to stderr at the end of a run.
+void print_report(const Result& result, const Options& options) {
+  if (result.interrupted) {
+    std::cerr << "fusecheck fuzz: interrupted (seed " << result.seed << ")\n";
+    return;
+  }
+  std::cerr << "fusecheck fuzz: seed " << result.seed << ", " << options.runs << " runs, up to " << options.max_steps
+            << " steps, " << result.seconds << " s\n"
+            << result.report << "\n";
+  for (const auto& note : result.notes) std::cerr << "note: " << note << "\n";
+  if (!result.first_difference.empty()) std::cerr << "first difference: " << result.first_difference << "\n";
+  if (!result.scenario_path.empty())
+    std::cerr << "counterexample scenario: " << result.scenario_path.string() << " (reproduce: fusecheck fuzz --seed "
+              << result.seed << " --runs " << options.runs << " --max-steps " << options.max_steps << ")\n";
+}
+
 }  // namespace
 
 ScopedTmpfs::ScopedTmpfs() {
@@ -273,18 +289,7 @@ Result check_against_tmpfs(const std::filesystem::path& mountpoint, const Option
     std::ofstream(result.scenario_path) << result.scenario_yaml;
   }
   result.seconds = std::chrono::duration<double>(Clock::now() - started).count();
-  if (options.print_report && result.interrupted) {
-    std::cerr << "fusecheck fuzz: interrupted (seed " << result.seed << ")\n";
-  } else if (options.print_report) {
-    std::cerr << "fusecheck fuzz: seed " << result.seed << ", " << options.runs << " runs, up to " << options.max_steps
-              << " steps, " << result.seconds << " s\n"
-              << result.report << "\n";
-    for (const auto& note : result.notes) std::cerr << "note: " << note << "\n";
-    if (!result.first_difference.empty()) std::cerr << "first difference: " << result.first_difference << "\n";
-    if (!result.scenario_path.empty())
-      std::cerr << "counterexample scenario: " << result.scenario_path.string() << " (reproduce: fusecheck fuzz --seed "
-                << result.seed << " --runs " << options.runs << " --max-steps " << options.max_steps << ")\n";
-  }
+  if (options.print_report) print_report(result, options);
   return result;
 }
 
