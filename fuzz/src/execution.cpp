@@ -5,6 +5,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "operation.hpp"
 
 namespace fusecheck::fuzz {
@@ -41,9 +43,11 @@ void ActorSlot::post_leave() {
 
 bool ActorSlot::settle(double timeout) {
   bool ok = true;
+  failure_.clear();
   for (bool must_succeed : must_succeed_) {
     auto reply = actor_->receive(deadline_after(timeout));
     const bool succeeded = reply.status == ActorProcess::Reply::Status::ok && reply.body.value("ok", false);
+    if (must_succeed && !succeeded && ok) failure_ = reply.detail.empty() ? reply.body.dump() : reply.detail;
     if (must_succeed && !succeeded) ok = false;
   }
   must_succeed_.clear();
@@ -75,12 +79,14 @@ void ActorSlot::stop() {
   must_succeed_.clear();
 }
 
-Side::Side(const std::string& executable, std::filesystem::path root_dir) : root(std::move(root_dir)) {
+Side::Side(const std::string& executable, std::filesystem::path root_dir)
+    : root(std::move(root_dir)), sweeper(executable, fuzz_actors().at(0).identity) {
   for (const auto& actor : fuzz_actors()) actors.emplace_back(executable, actor.identity);
 }
 
 void Side::stop() {
   for (auto& actor : actors) actor.stop();
+  sweeper.stop();
 }
 
 namespace {
@@ -95,7 +101,8 @@ nlohmann::json remove_request(const std::filesystem::path& dir) { return {{"op",
 }  // namespace
 
 void CaseWorkdirs::begin(const std::string& name) {
-  finish();  // what end() left under way
+  for (Side* side : sides_)  // the last case's actors leaving; its removal may go on
+    for (auto& actor : side->actors) actor.settle(timeout_);
   for (Side* side : sides_) {
     side->workdir = side->root / name;
     ActorSlot& root = side->actors.at(0);
@@ -122,21 +129,37 @@ void CaseWorkdirs::end() noexcept {
 void CaseWorkdirs::post_removal(Side& side, const std::string& name) noexcept {
   try {
     for (auto& actor : side.actors) actor.post_leave();
-    side.actors.at(0).post(remove_request(side.root / name), false);
+    settle_removal(side);
+    side.sweeper.post(remove_request(side.root / name), true);
+    side.sweeping = side.root / name;
   } catch (const std::exception&) {
     // A target that died mid-case: the failure is already recorded; nothing to clean.
   }
 }
 
+void CaseWorkdirs::settle_removal(Side& side) noexcept {
+  if (side.sweeping.empty()) return;
+  if (!side.sweeper.settle(timeout_) && removal_failures_++ == 0)
+    first_removal_failure_ = side.sweeping.string() + ": " + side.sweeper.failure();
+  side.sweeping.clear();
+}
+
 void CaseWorkdirs::finish() noexcept {
-  for (Side* side : sides_)
+  for (Side* side : sides_) {
     for (auto& actor : side->actors) actor.settle(timeout_);
+    settle_removal(*side);
+  }
 }
 
 size_t batch_length(const std::vector<Call>& calls, size_t first) {
   size_t end = first + 1;
   while (end < calls.size() && calls[end].actor == calls[first].actor && !runs_in_fuzzer(calls[end])) ++end;
   return end - first;
+}
+
+bool reads_free_counts(const std::vector<Call>& calls, size_t first, size_t count) {
+  return std::any_of(calls.begin() + first, calls.begin() + first + count,
+                     [](const Call& made) { return made.request.value("op", "") == "statvfs"; });
 }
 
 namespace {

@@ -1,6 +1,7 @@
 // How the fuzzer's requests reach the two filesystems (the target and the tmpfs oracle): per
 // side one actor process per fuzz identity, kept across test cases, and a fresh workdir per
-// case, made and removed with requests that are under way on every actor of both sides at once.
+// case, made with requests under way on every actor of both sides at once and removed by a
+// sweeper actor per side while the next case runs.
 #pragma once
 
 #include <filesystem>
@@ -36,8 +37,9 @@ class ActorSlot {
   void post_enter(const std::filesystem::path& dir);  // a chdir that must succeed
   void post_leave();  // if confined: back to the real root, closing every descriptor it holds
   // Collects every posted answer; false if one that had to succeed did not (or the actor
-  // hung or died). An actor whose chdir failed counts as unconfined again.
+  // hung or died; failure() says how). An actor whose chdir failed counts as unconfined again.
   bool settle(double timeout);
+  const std::string& failure() const { return failure_; }
   bool confined() const { return !cwd_.empty(); }
   void stop();
   static Clock::time_point deadline_after(double seconds);
@@ -49,23 +51,29 @@ class ActorSlot {
   std::unique_ptr<ActorProcess> actor_;
   std::filesystem::path cwd_;       // empty: unconfined
   std::vector<bool> must_succeed_;  // per posted request not yet settled
+  std::string failure_;             // the last settle()'s first failed answer
 };
 
-// A filesystem under comparison: its root, one actor per fuzz identity and the observer that
-// normalises its results in the current case.
+// A filesystem under comparison: its root, one actor per fuzz identity, the sweeper (root,
+// never confined) that removes the last case's workdir, and the observer that normalises its
+// results in the current case.
 struct Side {
   Side(const std::string& executable, std::filesystem::path root_dir);
   std::filesystem::path root, workdir;
   std::vector<ActorSlot> actors;  // fuzz_actors() order: actors[0] is root
+  ActorSlot sweeper;
+  std::filesystem::path sweeping;  // the workdir the sweeper is removing; empty when idle
   SideObserver observer;
   void stop();
 };
 
 // The case workdirs of both sides: begin() makes a fresh, empty 0777 directory per side (as
-// `fusecheck replay` gives a scenario) with the root actor inside; end() sends every actor
-// that entered it back out (closing its descriptors, so that files it held open are freed
-// before the next case's statvfs) and removes the directory. end() only sends; the next
-// begin() or finish() waits for the answers, so the removal overlaps with what comes between.
+// `fusecheck replay` gives a scenario; each case's has a name of its own) with the root actor
+// inside; end() sends every actor that entered it back out (closing its descriptors) and hands
+// the directory to the side's sweeper. end() only sends: the next begin() waits for the
+// actors, and the removal runs while the next case does, on the other core. One removal per
+// side is under way at most (end() waits for the last one first). Only the free counts of
+// statvfs see it: a case's statvfs must come after finish().
 class CaseWorkdirs {
  public:
   CaseWorkdirs(std::vector<Side*> sides, double timeout) : sides_(std::move(sides)), timeout_(timeout) {}
@@ -74,7 +82,12 @@ class CaseWorkdirs {
   CaseWorkdirs& operator=(const CaseWorkdirs&) = delete;
   void begin(const std::string& name);  // throws HarnessError when a workdir cannot be made
   void end() noexcept;
+  // Waits for every request under way: the actors' leaving and the removals (bounded by the
+  // timeout per request). Before a statvfs, and at the end.
   void finish() noexcept;
+  // Removals that failed (the directory, or part of it, is left behind), and the first one.
+  size_t removal_failures() const { return removal_failures_; }
+  const std::string& first_removal_failure() const { return first_removal_failure_; }
 
   // begin() on construction, end() on destruction (also when a case fails by throwing).
   class Scope {
@@ -89,11 +102,14 @@ class CaseWorkdirs {
   };
 
  private:
-  // Every actor of `side` out of the workdir `name`, then the root actor removes it.
-  static void post_removal(Side& side, const std::string& name) noexcept;
+  // Every actor of `side` out of the workdir `name`, then the sweeper removes it.
+  void post_removal(Side& side, const std::string& name) noexcept;
+  void settle_removal(Side& side) noexcept;
   std::vector<Side*> sides_;
   double timeout_;
   std::string name_;  // the current case's workdir name; empty between cases
+  size_t removal_failures_ = 0;
+  std::string first_removal_failure_;
 };
 
 // One call's answers from both sides.
@@ -110,6 +126,9 @@ struct Answers {
 // (drop_caches) makes the next call: those must wait until this one is answered. Calls after
 // one that differed run as well; the case has failed then, and its workdir goes.
 size_t batch_length(const std::vector<Call>& calls, size_t first);
+// Whether calls[first, first + count) read free counts (statvfs), which a removal still under
+// way would move: CaseWorkdirs::finish() comes first.
+bool reads_free_counts(const std::vector<Call>& calls, size_t first, size_t count);
 // Sends calls[first, first + count) (one actor's) on both sides at once, then collects every
 // answer, also after a hang or a difference, so that no answer is left for a later request.
 std::vector<Answers> run_batch(Side& oracle, Side& target, const std::vector<Call>& calls, size_t first, size_t count,

@@ -55,6 +55,7 @@ struct NameModel {
 enum class OpKind {
   create_file,
   pwrite,
+  shared_write,  // root makes a file set-id and writable by all, then another user writes it
   truncate,
   read_file,
   mkdir,

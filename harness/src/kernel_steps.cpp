@@ -272,9 +272,8 @@ uint64_t machine_cache_drops() {
 
 uint64_t foreign_cache_drops() { return machine_cache_drops() - own_cache_drops.load(); }
 
-std::string drop_kernel_caches(int what, ControlClient* control) {
-  // Twice with a pause: an inode whose last user (an asynchronous RELEASE) lets go while the
-  // first pass runs survives it. Not while another fusecheck process runs a kernel scenario.
+std::string drop_kernel_caches(int what, ControlClient* control, milliseconds between_passes) {
+  // Not while another fusecheck process runs a kernel scenario.
   {
     fusepp::CacheDrop exclusive;
     for (int pass = 0; pass < 2; ++pass) {
@@ -286,7 +285,7 @@ std::string drop_kernel_caches(int what, ControlClient* control) {
       ::close(fd);
       if (!written) return fmt::format("writing /proc/sys/vm/drop_caches: {}", strerror(err));
       own_cache_drops += (what & 1 ? 1 : 0) + (what & 2 ? 1 : 0);
-      if (pass == 0) std::this_thread::sleep_for(milliseconds(20));
+      if (pass == 0) std::this_thread::sleep_for(between_passes);
     }
   }
   if (control) control->must({{"cmd", "wait_quiet"}, {"quiet_ms", 100}, {"timeout_ms", 5000}}, milliseconds(8000));

@@ -137,7 +137,7 @@ std::vector<OpSpec> directory_ops() {
   const ArgSpec dir{"dir", A::dir_use, true};
   const ArgSpec from{"from", A::path, true}, to{"to", A::path, true};
   const ArgSpec prefix{"prefix", A::name_prefix, true}, start{"start", A::integer};
-  const ArgSpec kind = choice("kind", {"file", "dir"});
+  const ArgSpec kind = choice("kind", {"file", "dir", "node"});
   const auto D = OpFamily::directories;
   // Device numbers: major 0 only. No driver registers major 0 (for char devices it means
   // "allocate one", for block devices it is the null device number), so a node a scenario

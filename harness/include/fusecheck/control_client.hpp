@@ -39,10 +39,14 @@ class ControlClient {
   std::string pending_;  // bytes received past the last answer's newline
 };
 
-// Writes to /proc/sys/vm/drop_caches (1 pages, 2 dentries and inodes, 3 both); then, with a
-// control channel (may be null), waits until the FORGETs it caused have arrived. "" or why it
-// failed. The scenario step drop_caches and the fuzzer's "forget" operation both use it.
-std::string drop_kernel_caches(int what, ControlClient* control);
+// Writes to /proc/sys/vm/drop_caches (1 pages, 2 dentries and inodes, 3 both), twice with
+// `between_passes` between them: an inode whose last user (an asynchronous RELEASE) lets go
+// while the first pass runs survives it. Then, with a control channel (may be null), waits
+// until the FORGETs it caused have arrived. "" or why it failed. The scenario step drop_caches
+// and the fuzzer's "forget" operation both use it (the fuzzer with a shorter pause: it drops
+// hundreds of times per run, and its actors are idle when it does).
+std::string drop_kernel_caches(int what, ControlClient* control,
+                               std::chrono::milliseconds between_passes = std::chrono::milliseconds(20));
 // The level a drop_caches step's `what` names: pages 1, dentries 2, all 3.
 int drop_caches_level(const std::string& what);
 // How often other processes have dropped the kernel's caches (/proc/vmstat's drop_pagecache

@@ -219,33 +219,68 @@ json listdir_op(const json& request) {
   return json{{"entries", entries}, {"names", names}, {"count", names.size()}};
 }
 
-void create_one(const std::string& name, bool dirs, mode_t mode) {
-  if (dirs) {
-    check(::mkdir(name.c_str(), mode) == 0);
-    return;
+// The directory a bulk op's names go in, opened once (O_PATH: no read permission needed), so
+// that each name is made or removed relative to it: on a FUSE mount with entry_timeout 0 a
+// path walked again per name costs a LOOKUP and a GETATTR of every component on the way.
+struct BulkDirectory {
+  int fd = AT_FDCWD;
+  std::string name_prefix;  // the prefix's last component
+  explicit BulkDirectory(const std::string& prefix) {
+    const auto slash = prefix.rfind('/');
+    name_prefix = slash == std::string::npos ? prefix : prefix.substr(slash + 1);
+    if (slash == std::string::npos) return;
+    fd = ::open(slash == 0 ? "/" : prefix.substr(0, slash).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    check(fd >= 0);
   }
-  int fd = ::open(name.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, mode);
+  ~BulkDirectory() {
+    if (fd != AT_FDCWD) ::close(fd);
+  }
+  BulkDirectory(const BulkDirectory&) = delete;
+  BulkDirectory& operator=(const BulkDirectory&) = delete;
+};
+
+enum class BulkKind { file, dir, node };
+
+BulkKind bulk_kind(const json& request) {
+  const auto kind = request.value("kind", std::string("file"));
+  return kind == "dir" ? BulkKind::dir : kind == "node" ? BulkKind::node : BulkKind::file;
+}
+
+// A regular file made by open and close (a FUSE daemon sees CREATE, FLUSH, RELEASE).
+void open_and_close(int dir, const char* name, mode_t mode) {
+  int fd = ::openat(dir, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, mode);
   check(fd >= 0);
   ::close(fd);
 }
 
+// kind node: a regular file made by mknod(2), one MKNOD request instead of three; a filesystem
+// that does not make regular files that way (ENOSYS on FUSE without a mknod handler, EPERM or
+// EOPNOTSUPP elsewhere) gets open and close for this name and the rest (`kind` becomes file).
+void create_one(int dir, const std::string& name, BulkKind& kind, mode_t mode) {
+  if (kind == BulkKind::dir) return check(::mkdirat(dir, name.c_str(), mode) == 0);
+  if (kind == BulkKind::node) {
+    if (::mknodat(dir, name.c_str(), S_IFREG | mode, 0) == 0) return;
+    check(errno == ENOSYS || errno == EPERM || errno == EOPNOTSUPP);
+    kind = BulkKind::file;
+  }
+  open_and_close(dir, name.c_str(), mode);
+}
+
 json create_many_op(const json& request) {
-  auto prefix = request.at("prefix").get<std::string>();
+  const BulkDirectory dir(request.at("prefix").get<std::string>());
   long start = num(request, "start", 0), count = num(request, "count", 0);
-  bool dirs = request.value("kind", std::string("file")) == "dir";
-  auto mode = static_cast<mode_t>(num(request, "mode", dirs ? 0755 : 0644));
-  for (long i = start; i < start + count; ++i) create_one(prefix + std::to_string(i), dirs, mode);
+  BulkKind kind = bulk_kind(request);
+  auto mode = static_cast<mode_t>(num(request, "mode", kind == BulkKind::dir ? 0755 : 0644));
+  for (long i = start; i < start + count; ++i) create_one(dir.fd, dir.name_prefix + std::to_string(i), kind, mode);
   return json{{"count", count}};
 }
 
 json unlink_many_op(const json& request) {
-  auto prefix = request.at("prefix").get<std::string>();
+  const BulkDirectory dir(request.at("prefix").get<std::string>());
   long start = num(request, "start", 0), count = num(request, "count", 0);
-  bool dirs = request.value("kind", std::string("file")) == "dir";
-  for (long i = start; i < start + count; ++i) {
-    std::string name = prefix + std::to_string(i);
-    check((dirs ? ::rmdir(name.c_str()) : ::unlink(name.c_str())) == 0);
-  }
+  const int flags = bulk_kind(request) == BulkKind::dir ? AT_REMOVEDIR : 0;
+  for (long i = start; i < start + count; ++i)
+    check(::unlinkat(dir.fd, (dir.name_prefix + std::to_string(i)).c_str(), flags) == 0);
   return json{{"count", count}};
 }
 
