@@ -6,6 +6,17 @@
 
 namespace fusepp::ll {
 
+namespace {
+// SetattrFields cannot be copied, so it is built inside a coroutine frame of its own, which
+// also keeps the attributes the handler sees by reference (start()'s lambda is gone once the
+// handler suspends).
+Reply<EntryAttributes> setattr_with_fields(Operations& ops, InodeT ino, EntryAttributes requested, int to_set,
+                                           std::optional<FileHandleT> fh, const RequestContext& ctx) {
+  SetattrFields fields(to_set);
+  co_return co_await ops.setattr(ino, requested, fields, fh, ctx);
+}
+}  // namespace
+
 void getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
   start<EntryAttributes>(
       req, "getattr", ino,
@@ -27,12 +38,10 @@ void setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse
   }
   std::optional<FileHandleT> fh;
   if (fi) fh = FileHandleT{fi->fh};
-  // SetattrFields cannot be copied, so it is built inside a coroutine frame of its own.
   start<EntryAttributes>(
       req, "setattr", ino,
-      [&ops = dispatcher_of(req).ops, ino, requested, to_set, fh](const RequestContext& ctx) -> Reply<EntryAttributes> {
-        SetattrFields fields(to_set);
-        co_return co_await ops.setattr(InodeT{ino}, requested, fields, fh, ctx);
+      [&ops = dispatcher_of(req).ops, ino, requested, to_set, fh](const RequestContext& ctx) {
+        return setattr_with_fields(ops, InodeT{ino}, requested, to_set, fh, ctx);
       },
       [](fuse_req_t r, Result<EntryAttributes>& res) {
         struct stat st = res->to_stat();

@@ -1,14 +1,18 @@
-// Shared pieces of the dispatcher: the receive-buffer pool, exception-to-errno mapping with its
-// one-line log, and conversions between EntryAttributes and libfuse's structs.
+// Shared pieces of the dispatcher: the receive-buffer pool, the malloc setting for libfuse's
+// per-request allocation, exception-to-errno mapping with its one-line log, and conversions
+// between EntryAttributes and libfuse's structs.
 #include "dispatcher.hpp"
 
 #include <cxxabi.h>
+#include <malloc.h>
 #include <unistd.h>
 
 #include <cstring>
 #include <typeinfo>
 
 namespace fusepp {
+
+void make_request_allocation_cheap() { mallopt(M_MXFAST, 160); }
 
 const size_t BufferPool::kBufferSize = 256 * static_cast<size_t>(sysconf(_SC_PAGESIZE)) + 4096;
 

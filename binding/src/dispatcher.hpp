@@ -1,7 +1,8 @@
-// Private to the binding: the request dispatcher. Each libfuse low-level callback starts the
+// Private to the binding: the request dispatcher. Each libfuse low-level callback runs the
 // user's coroutine INLINE (a handler that never suspends replies before libfuse's callback
-// returns), pins the receive buffer while a handler is suspended, and turns results and
-// exceptions into exactly one fuse_reply_*. Callbacks live in dispatch_<family>.cpp.
+// returns, with no coroutine of the binding's around it), pins the receive buffer while a
+// handler is suspended, and turns results and exceptions into exactly one fuse_reply_*.
+// Callbacks live in dispatch_<family>.cpp.
 #pragma once
 
 #include <utility>  // before Asio (Boost 1.74)
@@ -14,6 +15,7 @@
 #include <boost/version.hpp>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <functional>
 #include <map>
@@ -42,6 +44,10 @@ struct RecvBuffer {
   fuse_buf buf{};
   std::atomic<int> refs{0};
   BufferPool* pool = nullptr;
+  // The RequestContext of the request received into this buffer when its handler runs inline
+  // (InlineRun): a handler keeps a reference to it, so it must not move when the request
+  // is adopted by a coroutine, and the buffer stays pinned until the handler completes.
+  alignas(RequestContext) unsigned char context[sizeof(RequestContext)];
 };
 
 // Recycles receive buffers: they are about 1 MiB (mmap-backed by malloc), far too slow to
@@ -86,9 +92,18 @@ struct PendingRetrievals {
   std::map<uint64_t, std::function<void(std::string)>> waiting;
 };
 
+// libfuse allocates each request's 128-byte fuse_req with calloc, which bypasses glibc's
+// per-thread cache, and its 144-byte chunk is just over the default fastbin limit (128): every
+// request then went through the unsorted bin and chunk coalescing, and its cost swung by ~200
+// instructions with the heap's layout. Raising the limit to glibc's maximum (160 bytes, for
+// the whole process) makes that allocation a fastbin pop and push (mallopt M_MXFAST).
+void make_request_allocation_cheap();
+
 class Dispatcher {
  public:
-  Dispatcher(Operations& ops, asio::io_context& io, LoopHooks& hooks) : ops(ops), io(io), hooks(hooks) {}
+  Dispatcher(Operations& ops, asio::io_context& io, LoopHooks& hooks) : ops(ops), io(io), hooks(hooks) {
+    make_request_allocation_cheap();
+  }
   static const fuse_lowlevel_ops& table();  // the single fixed ops table (dispatch_table.cpp)
 
   Operations& ops;
@@ -120,7 +135,7 @@ inline Dispatcher& dispatcher_of(fuse_req_t req) { return *static_cast<Dispatche
 // data views stay valid across suspension) and counts the request as in flight.
 class RequestScope {
  public:
-  explicit RequestScope(Dispatcher& d) : d_(d), buf_(tl_current_buffer) {
+  explicit RequestScope(Dispatcher& d, RecvBuffer* buf = tl_current_buffer) : d_(d), buf_(buf) {
     if (buf_) buf_->refs.fetch_add(1, std::memory_order_relaxed);
     d_.hooks.in_flight.fetch_add(1, std::memory_order_relaxed);
   }
@@ -148,25 +163,34 @@ inline RequestContext make_context(fuse_req_t req) {
   return RequestContext(c->uid, c->gid, c->pid, c->umask, req);
 }
 
-// Runs a handler to completion and sends exactly one reply. call(ctx) returns the handler's
-// Reply<T>; done(req, result) sends the success reply. Everything else becomes an errno.
-template <class T, class Call, class Done>
-asio::awaitable<void> serve(Dispatcher& d, fuse_req_t req, const char* op, uint64_t ino, Call call, Done done) {
-  RequestScope scope(d);
-  RequestContext ctx = make_context(req);
+// Sends the success reply, done(req, result), and returns 0; or returns the errno to answer.
+// A throw from done can only come before its fuse_reply_*: the caller answers it.
+template <class T, class Done>
+int answer(fuse_req_t req, const char* op, uint64_t ino, Done& done, Result<T>& result) {
+  if (!result.ok()) return checked_errno(result.error(), op, ino);
+  done(req, result);
+  return 0;
+}
+
+// Holds a request whose handler may suspend until the handler completes (buffer pinned,
+// counted in flight), then sends exactly one reply: done(req, result) on success, else the
+// errno the handler failed with or EIO for anything else it threw. It takes the handler's
+// awaitable when it first runs, which launch() and InlineThread::adopt do at once: had the
+// awaitable been a parameter, a failed frame allocation would destroy a running handler.
+template <class T, class Done>
+asio::awaitable<void> serve(Dispatcher& d, RecvBuffer* buf, fuse_req_t req, const char* op, uint64_t ino, Done done,
+                            Reply<T>& started) {
+  Reply<T> handler = std::move(started);
+  RequestScope scope(d, buf);
   int err = 0;
   try {
     // Built in place from the handler's frame: no optional to move the result through.
-    Result<T> result = co_await call(ctx);
-    if (result.ok()) {
-      done(req, result);  // a throw can only come before its fuse_reply_*: answered below
-      co_return;
-    }
-    err = checked_errno(result.error(), op, ino);
+    Result<T> result = co_await std::move(handler);
+    err = answer(req, op, ino, done, result);
   } catch (...) {
     err = errno_from_current_exception(op, ino);
   }
-  fuse_reply_err(req, err);
+  if (err != 0) fuse_reply_err(req, err);
 }
 
 // Starts a coroutine inside the current libfuse callback. Boost 1.74's co_spawn always
@@ -285,8 +309,100 @@ asio::awaitable<void> serve_observed(Dispatcher& d, Observer::Impl& o, RequestAr
 }
 #pragma GCC diagnostic pop
 
+#if BOOST_VERSION == 107400
+// The frame an awaitable owns (Asio keeps the pointer private; it is all the awaitable holds).
+template <class T>
+asio::detail::awaitable_frame<T, asio::any_io_executor>* frame_of(const asio::awaitable<T>& a) {
+  asio::detail::awaitable_frame<T, asio::any_io_executor>* frame;
+  static_assert(sizeof a == sizeof frame);
+  std::memcpy(&frame, static_cast<const void*>(&a), sizeof frame);
+  return frame;
+}
+
+// A handler's stack while it runs inline: an Asio thread of execution whose bottom frame is
+// the handler's own (its awaitable stays with InlineRun) until adopt() puts serve() beneath.
+class InlineThread : public asio::detail::awaitable_thread<asio::any_io_executor> {
+ public:
+  InlineThread(asio::detail::awaitable_frame_base<asio::any_io_executor>* handler, const asio::any_io_executor& ex)
+      : awaitable_thread(asio::awaitable<void>(), ex) {
+    top_of_stack_ = handler;
+  }
+  const awaitable_thread* id() const { return this; }
+  // Runs `below` up to its await of the handler, which makes the handler return into it when it
+  // completes; the thread then owns it (and whoever the thread moves to when it suspends).
+  void adopt(asio::awaitable<void> below) {
+    bottom_of_stack_.~awaitable();  // empty until now
+    ::new (&bottom_of_stack_) asio::awaitable<void>(std::move(below));
+    auto* frame = frame_of(bottom_of_stack_);
+    frame->attach_thread(this);
+    frame->resume();
+  }
+};
+
+// Runs a handler inline with nothing of the binding's beneath it: no coroutine frame, no
+// buffer pin, no count in flight. The first await anywhere in its stack (the only place it may
+// suspend) hands the request to serve() first (RecycledFrame::adopt_if_inline); otherwise the
+// handler has completed when launch() returns, and this answers.
+template <class T, class Done>
+class InlineRun : public InlineRequest {
+ public:
+  InlineRun(Dispatcher& d, RecvBuffer* buf, fuse_req_t req, const char* op, uint64_t ino, Done& done, Reply<T>& handler)
+      : InlineRequest{nullptr, &InlineRun::adopt_request},
+        d_(d),
+        buf_(buf),
+        req_(req),
+        op_(op),
+        ino_(ino),
+        done_(done),
+        handler_(handler) {}
+
+  void run() noexcept {
+    int err = 0;
+    try {
+      InlineThread stack(frame_of(handler_), asio::any_io_executor(d_.io.get_executor()));
+      thread = stack.id();
+      InlineRequest* outer = std::exchange(tl_inline_request, this);
+      stack.launch();  // never throws once adopted: serve() catches everything
+      tl_inline_request = outer;
+      if (!handler_.valid()) return;  // adopted: serve() answers
+      Result<T> result = handler_.await_resume();
+      err = answer(req_, op_, ino_, done_, result);
+    } catch (...) {
+      err = errno_from_current_exception(op_, ino_);
+    }
+    if (err != 0) fuse_reply_err(req_, err);
+  }
+
+ private:
+  static void adopt_request(InlineRequest& r) {
+    auto& self = static_cast<InlineRun&>(r);
+    auto* stack =
+        static_cast<InlineThread*>(const_cast<asio::detail::awaitable_thread<asio::any_io_executor>*>(r.thread));
+    stack->adopt(serve<T>(self.d_, self.buf_, self.req_, self.op_, self.ino_, std::move(self.done_), self.handler_));
+  }
+  Dispatcher& d_;
+  RecvBuffer* buf_;
+  fuse_req_t req_;
+  const char* op_;
+  uint64_t ino_;
+  Done& done_;
+  Reply<T>& handler_;
+};
+#else
+// co_spawn (other Boost versions) runs a coroutine later: the handler's awaitable waits in a
+// frame of its own. The buffer is pinned only then, as before the inline start existed.
+template <class T, class Done>
+asio::awaitable<void> serve_later(Dispatcher& d, RecvBuffer* buf, fuse_req_t req, const char* op, uint64_t ino,
+                                  Done done, Reply<T> handler) {
+  co_await serve<T>(d, buf, req, op, ino, std::move(done), handler);
+}
+#endif
+
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"  // see serve_observed()
+// Starts a request's handler: call(ctx) returns its Reply<T>, done(req, result) sends the
+// success reply. The context lives in the receive buffer, which stays pinned while the handler
+// is suspended. With max_tasks, every request counts in flight from its start (serve()).
 template <class T, class Call, class Done>
 void start(fuse_req_t req, const char* op, uint64_t ino, Call call, Done done) {
   Dispatcher& d = dispatcher_of(req);
@@ -294,7 +410,20 @@ void start(fuse_req_t req, const char* op, uint64_t ino, Call call, Done done) {
     launch(req, d.io, serve_observed<T>(d, *o, current_request_args(), req, op, ino, std::move(call), std::move(done)));
     return;
   }
-  launch(req, d.io, serve<T>(d, req, op, ino, std::move(call), std::move(done)));
+  RecvBuffer* buf = tl_current_buffer;
+  const fuse_ctx* c = fuse_req_ctx(req);
+  const RequestContext& ctx = *::new (buf->context) RequestContext(c->uid, c->gid, c->pid, c->umask, req);
+  try {
+    Reply<T> handler = call(ctx);
+#if BOOST_VERSION == 107400
+    if (d.hooks.max_tasks == 0) return InlineRun<T, Done>(d, buf, req, op, ino, done, handler).run();
+    launch(req, d.io, serve<T>(d, buf, req, op, ino, std::move(done), handler));
+#else
+    launch(req, d.io, serve_later<T>(d, buf, req, op, ino, std::move(done), std::move(handler)));
+#endif
+  } catch (...) {  // only from call(): the handler threw before returning its coroutine
+    fuse_reply_err(req, errno_from_current_exception(op, ino));
+  }
 }
 #pragma GCC diagnostic pop
 

@@ -1,6 +1,7 @@
 // Recycled coroutine frames for the per-request coroutines: every handler returning Reply<T>
 // and the binding's own request coroutines take their frames from a per-thread free list
-// instead of malloc (two frames per request were the biggest cost after the syscalls).
+// instead of malloc (two frames per request were the biggest cost after the syscalls), and
+// tell the binding when a handler started inline first awaits something (InlineRequest).
 // Asan builds allocate every frame afresh so that a use after free stays visible.
 #pragma once
 
@@ -11,6 +12,7 @@
 #include <boost/version.hpp>
 #include <cstddef>
 #include <new>
+#include <type_traits>
 #include <vector>
 
 namespace fusepp {
@@ -94,11 +96,37 @@ inline void deallocate(void* block, std::size_t size) noexcept {
 
 }  // namespace frames
 
+// A request whose handler the binding runs inline, with no coroutine of its own beneath it
+// (dispatcher.hpp, start()): most handlers complete without awaiting anything, and then that
+// coroutine is never needed. Any await may suspend, though, so the first one a frame of the
+// request's stack makes moves the request into such a coroutine first (adopt). Set only while
+// the handler runs inline on this thread.
+struct InlineRequest {
+  const asio::detail::awaitable_thread<asio::any_io_executor>* thread;  // the handler's stack
+  void (*adopt)(InlineRequest&);
+};
+inline thread_local InlineRequest* tl_inline_request = nullptr;
+
 // Asio's promise type with the frame allocated by frames::allocate. A coroutine whose promise
 // is a RecycledFrame still returns a plain asio::awaitable, so callers see no difference.
 template <class T>
 class RecycledFrame : public asio::detail::awaitable_frame<T, asio::any_io_executor> {
   using Base = asio::detail::awaitable_frame<T, asio::any_io_executor>;
+  using FrameBase = asio::detail::awaitable_frame_base<asio::any_io_executor>;
+  using Thread = asio::detail::awaitable_thread<asio::any_io_executor>;
+
+  void adopt_if_inline() {
+    InlineRequest* r = tl_inline_request;
+    if (r != nullptr && r->thread == this->attached_thread_) [[unlikely]] {
+      tl_inline_request = nullptr;
+      try {
+        r->adopt(*r);
+      } catch (...) {  // no frame for the request: it is still inline
+        tl_inline_request = r;
+        throw;
+      }
+    }
+  }
 
   // Asio's awaitable::await_suspend wants a handle typed with Asio's own promise; this frame
   // starts with it (single inheritance, nothing added), so the same frame address serves.
@@ -117,10 +145,19 @@ class RecycledFrame : public asio::detail::awaitable_frame<T, asio::any_io_execu
   static void* operator new(std::size_t size) { return frames::allocate(size); }
   static void operator delete(void* block, std::size_t size) noexcept { frames::deallocate(block, size); }
 
-  using Base::await_transform;
+  // Every await a handler can write comes through one of these three (Asio's own set).
   template <typename U>
-  auto await_transform(asio::awaitable<U, asio::any_io_executor> a) const {
+  auto await_transform(asio::awaitable<U, asio::any_io_executor> a) {
+    adopt_if_inline();
     return NestedAwait<U>{std::move(a)};
+  }
+  auto await_transform(asio::this_coro::executor_t e) noexcept { return Base::await_transform(e); }  // never suspends
+  template <typename Function>  // how Asio's operations suspend (use_awaitable)
+  auto await_transform(
+      Function f,
+      std::enable_if_t<std::is_convertible_v<std::invoke_result_t<Function, FrameBase*>, Thread*>>* = nullptr) {
+    adopt_if_inline();
+    return Base::await_transform(std::move(f));
   }
 };
 
