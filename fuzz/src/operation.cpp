@@ -285,6 +285,13 @@ std::string any_link_text() {
                                                  {1, long_link_text(4096)}});
 }
 
+// A name in the other directory than path's: d/x for a name x of the workdir, and the
+// workdir's x for d/x (d itself, moved into itself, gets EINVAL like any such rename).
+std::string across_directories(const std::string& path) {
+  if (path.rfind("d/", 0) == 0) return *rc::gen::element<std::string>("a", "b", "c");
+  return *rc::gen::element<std::string>("d/a", "d/b");
+}
+
 void generate_namespace_op(Operation& op, const NameModel& model) {
   op.path = any_name(model);  // link, rename, rmdir, unlink: the precondition wants it to exist
   switch (op.kind) {
@@ -299,6 +306,10 @@ void generate_namespace_op(Operation& op, const NameModel& model) {
     case OpKind::link:
     case OpKind::rename:
       op.other = any_name(model);  // not a device node: they stay at p, never behind a symlink
+      // Half the renames move to the other directory (d and the workdir), where both
+      // parents' nlink, mtime and ctime change: with every name drawn alike they were rare.
+      if (op.kind == OpKind::rename && *rc::gen::element<bool>(false, true))
+        op.other = across_directories(op.path);
       if (op.kind == OpKind::rename)
         op.flags = *rc::gen::element<std::vector<std::string>>(std::vector<std::string>{}, std::vector<std::string>{},
                                                                std::vector<std::string>{"RENAME_NOREPLACE"},
