@@ -42,12 +42,13 @@ int check_setattr(const State& state, const Inode& inode, const EntryAttributes&
       !(owner && (attr.st_gid == inode.gid || caller.in_group(attr.st_gid)))) {
     return EPERM;
   }
-  if (fields.update_mode() && !owner && !(drops_privileges_only(inode, attr) && state.may(inode, W_OK, caller))) {
-    return EPERM;
-  }
-  // That mode change is refused to a non-owner (setattr_prepare()). A writer's own setgid
-  // kill (file_remove_privs()) arrives the same way, so one who may write is let through.
-  if (chown_kills_setgid(inode, fields, caller) && !owner && !state.may(inode, W_OK, caller)) return EPERM;
+  // A non-owner's kill is a writer's (file_remove_privs(), with ATTR_FORCE on tmpfs) when the
+  // file is open for writing or the request truncates (permission checked above); anything
+  // else is a chown whose kill tmpfs refuses. The permission to write is no sign: a
+  // descriptor opened earlier outlives it.
+  const bool writer = fields.update_size() || state.open_for_writing(inode);
+  if (fields.update_mode() && !owner && !(drops_privileges_only(inode, attr) && writer)) return EPERM;
+  if (chown_kills_setgid(inode, fields, caller) && !owner && !writer) return EPERM;
   bool explicit_time =
       (fields.update_atime() && !fields.update_atime_now()) || (fields.update_mtime() && !fields.update_mtime_now());
   bool time_now = fields.update_atime_now() || fields.update_mtime_now();
