@@ -17,6 +17,16 @@ bool drops_privileges_only(const Inode& inode, const EntryAttributes& attr) {
   return new_mode != old_mode && (new_mode & ~old_mode) == 0 && (removed & ~(S_ISUID | S_ISGID)) == 0;
 }
 
+// Whether tmpfs would kill setgid in this chown: chown_common() asks setattr_should_drop_sgid()
+// and notify_change() makes it a mode change. FUSE's fuse_setattr() forwards that mode only
+// for setgid with group execute, so a setgid file without it, whose caller is outside its
+// group, reaches us as a SETATTR with no mode, size or time (chown(-1, -1) has no field at all).
+bool chown_kills_setgid(const Inode& inode, const fusepp::SetattrFields& fields, const Caller& caller) {
+  if (fields.update_mode() || fields.update_size() || fields.update_atime() || fields.update_mtime()) return false;
+  return !inode.is_dir() && !caller.is_root() && (inode.mode & (S_ISGID | S_IXGRP)) == S_ISGID &&
+         !caller.in_group(inode.gid);
+}
+
 // The checks setattr_prepare() makes in the kernel; without default_permissions the kernel
 // skips them (ATTR_FORCE), so they are memfs's job.
 int check_setattr(const State& state, const Inode& inode, const EntryAttributes& attr,
@@ -32,9 +42,13 @@ int check_setattr(const State& state, const Inode& inode, const EntryAttributes&
       !(owner && (attr.st_gid == inode.gid || caller.in_group(attr.st_gid)))) {
     return EPERM;
   }
-  if (fields.update_mode() && !owner && !(drops_privileges_only(inode, attr) && state.may(inode, W_OK, caller))) {
-    return EPERM;
-  }
+  // A non-owner's kill is a writer's (file_remove_privs(), with ATTR_FORCE on tmpfs) when the
+  // file is open for writing or the request truncates (permission checked above); anything
+  // else is a chown whose kill tmpfs refuses. The permission to write is no sign: a
+  // descriptor opened earlier outlives it.
+  const bool writer = fields.update_size() || state.open_for_writing(inode);
+  if (fields.update_mode() && !owner && !(drops_privileges_only(inode, attr) && writer)) return EPERM;
+  if (chown_kills_setgid(inode, fields, caller) && !owner && !writer) return EPERM;
   bool explicit_time =
       (fields.update_atime() && !fields.update_atime_now()) || (fields.update_mtime() && !fields.update_mtime_now());
   bool time_now = fields.update_atime_now() || fields.update_mtime_now();
@@ -97,6 +111,7 @@ Reply<EntryAttributes> MemFs::setattr(InodeT inode_id, const EntryAttributes& at
   if (fields.update_size() && !fields.update_mode() && !caller.is_root() && !caller.in_group(inode.gid)) {
     inode.mode &= ~S_ISGID;
   }
+  if (chown_kills_setgid(inode, fields, caller)) inode.mode &= ~S_ISGID;
   if (fields.update_uid()) inode.uid = attr.st_uid;
   if (fields.update_gid()) inode.gid = attr.st_gid;
   if (fields.update_atime()) inode.atime_ns = fields.update_atime_now() ? now : attr.st_atime_ns;

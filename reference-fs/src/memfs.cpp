@@ -354,6 +354,12 @@ void State::drop_setid_after_change(Inode& inode, const Caller& caller) {
   if ((inode.mode & S_ISGID) && ((inode.mode & S_IXGRP) || !caller.in_group(inode.gid))) inode.mode &= ~S_ISGID;
 }
 
+bool State::open_for_writing(const Inode& inode) const {
+  return std::ranges::any_of(open_files, [&](const auto& entry) {
+    return entry.second.ino == inode.ino && (entry.second.flags & O_ACCMODE) != O_RDONLY;
+  });
+}
+
 bool State::may(const Inode& inode, int mask, const Caller& caller) const {
   if (caller.is_root()) {
     // CAP_DAC_OVERRIDE: everything but executing a file nobody may execute.

@@ -185,6 +185,9 @@ struct State {
   // without it they are the only ones, so memfs always makes them.
   // mask: R_OK | W_OK | X_OK.
   bool may(const Inode& inode, int mask, const Caller& caller) const;
+  // Whether some handle has the inode open for writing: a SETATTR that only kills setuid /
+  // setgid then may be a writer's file_remove_privs(), which needs no permission.
+  bool open_for_writing(const Inode& inode) const;
   // Whether a name may be removed or replaced from a sticky directory.
   bool may_delete_in(const Inode& dir, const Inode& victim, const Caller& caller) const;
   // Parent directory checks for lookups (search) and for name changes (write + search).

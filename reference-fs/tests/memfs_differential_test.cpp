@@ -428,12 +428,14 @@ std::vector<Sequence> sequences_setuid_setgid() {
         AS(kUser, ::pwrite(s.fd("f"), "y", 1, 0), "f"), STEP(::chmod("f", 02666), "f"),
         STEP(::chown("f", -1, kUser), "f"), AS(kUser, ::pwrite(s.fd("f"), "z", 1, 0), "f")}},
       {"chmod_dropping_setuid_by_writer",
-       {STEP(::close(::creat("f", 0666)), "f"), STEP(::chmod("f", 04666), "f"), AS(kUser, ::chmod("f", 0666), "f")},
+       {STEP(::close(::creat("f", 0666)), "f"), STEP(::chmod("f", 04666), "f"),
+        STEP(s.keep("f", ::open("f", O_RDWR)), "f"), AS(kUser, ::chmod("f", 0666), "f")},
        "size=1m,nr_inodes=100",
-       {{2,
+       {{3,
          "without default_permissions the kernel forwards chmod unchecked, and its kill-priv "
          "SETATTR after a write looks exactly the same (the writer's credentials, no marker), "
-         "so memfs must let a writer drop setuid/setgid, which tmpfs refuses to a non-owner",
+         "so memfs must let a non-owner drop setuid/setgid while the file is open for writing, "
+         "which tmpfs refuses to a non-owner",
          "as kUser: ::chmod(\"f\", 0666) -> 0 0 | f: mode=100666 nlink=1 size=0 blocks=0 uid=0 "
          "gid=0 amc===+",
          /*only_when_memfs_checks=*/true}}},
