@@ -1,6 +1,6 @@
 // The `fusecheck fuzz` subcommand, kept in the fuzz library so that tools/fusecheck.cpp only
 // registers it and calls it: options --fs, --seed, --runs, --max-steps, --out, --known,
-// --blocks, --exclusive; exit codes
+// --blocks, --exclusive, --all-cpus; exit codes
 // 0 (no counterexample), 1 (counterexample written), 2 (usage), 3 (broken), 77 (cannot run),
 // 130 (interrupted).
 #pragma once
@@ -22,6 +22,7 @@ struct CommandOptions {
   std::string known;            // known-differences file
   std::string blocks = "auto";  // tmpfs | ignore | auto (tmpfs for memfs, else ignore)
   bool exclusive = false;       // dir: targets: nothing else changes their statfs counters
+  bool all_cpus = false;        // do not keep the run on the CPU it starts on
 };
 
 // Adds `fuzz` to the app; the returned subcommand is parsed() when it was chosen.
