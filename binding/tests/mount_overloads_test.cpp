@@ -192,6 +192,7 @@ class PiecesReadFs : public HelloFs {
   std::atomic<int> kept{0};
   std::atomic<int> released{0};
   struct Counted {
+    explicit Counted(std::atomic<int>& count) : released(count) {}  // clang 14: no aggregate paren-init
     std::atomic<int>& released;
     ~Counted() { ++released; }
   };

@@ -406,7 +406,10 @@ std::vector<std::string> State::check_consistency() const {
   std::unordered_map<uint64_t, uint32_t> names;  // ino -> names pointing at it
   uint64_t pages = 0;
   uint64_t ispace = 0;
-  for (const auto& [ino, inode] : inodes) {
+  for (const auto& item : inodes) {
+    // Named, not structured bindings: clang 14 cannot capture those in the lambdas below.
+    const uint64_t ino = item.first;
+    const Inode& inode = item.second;
     if (ino != inode.ino) problem("inode {} stored under key {}", inode.ino, ino);
     pages += static_cast<uint64_t>(inode.page_count());
     ispace += kInodeSpaceUnit;
