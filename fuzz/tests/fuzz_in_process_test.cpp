@@ -62,7 +62,7 @@ TEST(FuzzInProcess, BuggyRenameIsCaughtShrunkAndReplayable) {
   auto filesystem = memfs::variants::make("exchange-as-move");
   fusepp::testing::ScopedMount mount(*filesystem, {"default_permissions", "allow_other"});
 
-  Options options = fuzz_options("exchange-as-move", {.runs = 300, .max_steps = 30, .seed = 4});
+  Options options = fuzz_options("exchange-as-move", {.runs = 300, .max_steps = 30, .seed = 2});
   auto result = check_against_tmpfs(mount.path(), options);
 
   ASSERT_FALSE(result.passed) << "the missing RENAME_EXCHANGE went unnoticed";
