@@ -46,9 +46,12 @@ int check_setattr(const State& state, const Inode& inode, const EntryAttributes&
   // file is open for writing or the request truncates (permission checked above); anything
   // else is a chown whose kill tmpfs refuses. The permission to write is no sign: a
   // descriptor opened earlier outlives it.
-  const bool writer = fields.update_size() || state.open_for_writing(inode);
-  if (fields.update_mode() && !owner && !(drops_privileges_only(inode, attr) && writer)) return EPERM;
-  if (chown_kills_setgid(inode, fields, caller) && !owner && !writer) return EPERM;
+  // Asked only for a non-owner: finding an open write handle scans the open files.
+  if (!owner) {
+    const bool writer = fields.update_size() || state.open_for_writing(inode);
+    if (fields.update_mode() && !(drops_privileges_only(inode, attr) && writer)) return EPERM;
+    if (chown_kills_setgid(inode, fields, caller) && !writer) return EPERM;
+  }
   bool explicit_time =
       (fields.update_atime() && !fields.update_atime_now()) || (fields.update_mtime() && !fields.update_mtime_now());
   bool time_now = fields.update_atime_now() || fields.update_mtime_now();
