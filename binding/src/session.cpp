@@ -160,13 +160,12 @@ void Reader::on_readable(const boost::system::error_code& ec) {
   // Each completion passes once through the io_context's queue, and each pass runs the
   // reactor (an epoll_wait): the requests already queued are read here, in one pass, up to
   // kReadBatch so that handlers resumed meanwhile (a timer) are not held up.
-  if (!ec && !read_queued(true)) return finish();
+  if (!ec && !read_queued()) return finish();
   if (!stopped_for_idle_check_) pump();
 }
 
-// after_wait: called from the readiness wait's completion, so no wait is pending and the
-// single-threaded loop may stop here to look whether the io_context went idle.
-bool Reader::read_queued(bool after_wait) {
+// The single-threaded loop may stop here to look whether the io_context went idle.
+bool Reader::read_queued() {
   for (unsigned taken = 0; taken < kReadBatch && may_take_another();) {
     take_fresh_buffer_if_pinned();
     ssize_t got = ::read(fd(), current_->buf.mem, BufferPool::kBufferSize);
@@ -178,9 +177,12 @@ bool Reader::read_queued(bool after_wait) {
     }
     if (!process(static_cast<size_t>(got))) return false;
     ++taken;
-    if (after_wait && s_.single_thread && want_idle_check()) {
+    if (s_.single_thread && want_idle_check()) {
       // Leave run() with no wait pending: serve_single() looks whether anything else is.
+      // Between handlers the readiness wait is still in the reactor; cancelled, its
+      // completion runs in that look and does not wait again.
       stopped_for_idle_check_ = true;
+      if (wait_pending_) cancel();
       s_.io.stop();
       return true;
     }
@@ -190,7 +192,7 @@ bool Reader::read_queued(bool after_wait) {
 
 void Reader::read_between_handlers() {
   if (finished_ || stopped_for_idle_check_) return;
-  if (!read_queued(false)) finish();
+  if (!read_queued()) finish();
 }
 
 bool Reader::may_take_another() const {

@@ -152,7 +152,7 @@ class Reader {
  private:
   void on_readable(const boost::system::error_code& ec);
   bool process(size_t n);                 // hands one received request to libfuse; false: the loop must end
-  bool read_queued(bool after_wait);      // until EAGAIN or kReadBatch; false: the loop must end
+  bool read_queued();                  // until EAGAIN or kReadBatch; false: the loop must end
   bool may_take_another() const;          // neither terminated nor at max_tasks
   bool read_error_is_transient(int err);  // false: the error ends the loop (logged, session exited)
   bool want_idle_check();
