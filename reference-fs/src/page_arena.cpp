@@ -1,6 +1,7 @@
 // memfs's page arena (page_arena.hpp): 2 MiB-aligned chunks whose first page holds their
 // bookkeeping, slots handed out fresh or from the chunk's free list; chunks with room sit on
-// one list, emptied chunks on another (newest first) until a background thread unmaps them.
+// one list, emptied and prepared chunks on another (newest first), which one background
+// thread refills ahead of use and trims as chunks decay.
 #include "page_arena.hpp"
 
 #include <sys/mman.h>
@@ -27,6 +28,7 @@ constexpr std::size_t kChunkSize = std::size_t{2} << 20;
 constexpr std::size_t kHeaderSize = kSlotSize;
 constexpr std::size_t kSlotsPerChunk = (kChunkSize - kHeaderSize) / kSlotSize;
 constexpr std::size_t kDefaultMaxRetained = std::size_t{256} << 20;
+constexpr std::size_t kChunksKeptReady = 4;
 
 struct Chunk {
   Chunk* prev = nullptr;  // on the arena's list of chunks with room, or of retained chunks
@@ -63,12 +65,13 @@ struct ChunkList {
 
 struct Arena {
   std::mutex mutex;
-  std::condition_variable retained_changed;  // wakes the trimming thread
+  std::condition_variable retained_changed;  // wakes the keeping thread
   ChunkList with_room;
   ChunkList retained;
   std::size_t mapped = 0;
   Retention retention{kDefaultMaxRetained, kDefaultDecay};
-  bool trimmer_started = false;
+  bool keeper_started = false;
+  bool refill_wanted = false;  // a chunk went into use: prepare the next ones
 
   bool over_bound() const { return retained.size * kChunkSize > retention.max_bytes; }
   // Takes the oldest retained chunk off the lists; the caller unmaps it outside the lock.
@@ -87,11 +90,55 @@ Arena& arena() {
 
 void unmap(Chunk* c) { ::munmap(c, kChunkSize); }
 
+// A fresh chunk, aligned to its size so that a slot finds its header by masking.
+Chunk* map_chunk() {
+  void* raw = ::mmap(nullptr, 2 * kChunkSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) throw std::bad_alloc();
+  auto start = reinterpret_cast<std::uintptr_t>(raw);
+  std::uintptr_t aligned = (start + kChunkSize - 1) & ~(kChunkSize - 1);
+  if (aligned > start) ::munmap(raw, aligned - start);
+  std::uintptr_t end = start + 2 * kChunkSize;
+  if (end > aligned + kChunkSize) ::munmap(reinterpret_cast<void*>(aligned + kChunkSize), end - aligned - kChunkSize);
+  // Faults the whole chunk in at once; if the kernel cannot (before 5.14), on first touch.
+  ::madvise(reinterpret_cast<void*>(aligned), kChunkSize, MADV_POPULATE_WRITE);
+  return new (reinterpret_cast<void*>(aligned)) Chunk;
+}
+
+// While chunks are being used up, maps and populates the next few ahead (on another CPU, while
+// the daemon waits for the next WRITE), so a sequential write into fresh memory does not
+// fault it in on the daemon's path. They wait on the retained list and decay like the rest.
+void prepare_chunks(Arena& a, std::unique_lock<std::mutex>& lock) {
+  a.refill_wanted = false;
+  while (a.retained.size < kChunksKeptReady && (a.retained.size + 1) * kChunkSize <= a.retention.max_bytes) {
+    lock.unlock();
+    Chunk* c = nullptr;
+    try {
+      c = map_chunk();
+    } catch (const std::bad_alloc&) {
+    }
+    lock.lock();
+    if (!c) return;
+    if ((a.retained.size + 1) * kChunkSize > a.retention.max_bytes) {  // chunks were emptied meanwhile
+      lock.unlock();
+      unmap(c);
+      lock.lock();
+      return;
+    }
+    a.mapped++;
+    c->emptied_at = Clock::now();
+    a.retained.push_front(c);
+  }
+}
+
 // Gives back each retained chunk once it has stayed empty for the decay time, so memfs's
 // memory shrinks soon after a big file is deleted even if no other request arrives.
-[[noreturn]] void trim_retained(Arena& a) {
+[[noreturn]] void keep_arena(Arena& a) {
   std::unique_lock lock(a.mutex);
   for (;;) {
+    if (a.refill_wanted) {
+      prepare_chunks(a, lock);
+      continue;
+    }
     if (!a.retained.back) {
       a.retained_changed.wait(lock);
       continue;
@@ -108,20 +155,6 @@ void unmap(Chunk* c) { ::munmap(c, kChunkSize); }
   }
 }
 
-// A fresh chunk, aligned to its size so that a slot finds its header by masking.
-Chunk* map_chunk() {
-  void* raw = ::mmap(nullptr, 2 * kChunkSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (raw == MAP_FAILED) throw std::bad_alloc();
-  auto start = reinterpret_cast<std::uintptr_t>(raw);
-  std::uintptr_t aligned = (start + kChunkSize - 1) & ~(kChunkSize - 1);
-  if (aligned > start) ::munmap(raw, aligned - start);
-  std::uintptr_t end = start + 2 * kChunkSize;
-  if (end > aligned + kChunkSize) ::munmap(reinterpret_cast<void*>(aligned + kChunkSize), end - aligned - kChunkSize);
-  // Faults the whole chunk in at once; if the kernel cannot (before 5.14), on first touch.
-  ::madvise(reinterpret_cast<void*>(aligned), kChunkSize, MADV_POPULATE_WRITE);
-  return new (reinterpret_cast<void*>(aligned)) Chunk;
-}
-
 Chunk* chunk_of(void* slot) {
   return reinterpret_cast<Chunk*>(reinterpret_cast<std::uintptr_t>(slot) & ~(kChunkSize - 1));
 }
@@ -133,14 +166,18 @@ Chunk* chunk_with_room(Arena& a) {
   if (c) {
     a.retained.remove(c);  // its free list still holds every slot it handed out
   } else {
-    if (!a.trimmer_started) {
-      std::thread(trim_retained, std::ref(a)).detach();
-      a.trimmer_started = true;
+    if (!a.keeper_started) {
+      std::thread(keep_arena, std::ref(a)).detach();
+      a.keeper_started = true;
     }
     c = map_chunk();
     a.mapped++;
   }
   a.with_room.push_front(c);
+  if (a.retained.size < kChunksKeptReady && !a.refill_wanted) {
+    a.refill_wanted = true;
+    a.retained_changed.notify_one();
+  }
   return c;
 }
 

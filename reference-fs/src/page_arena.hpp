@@ -1,7 +1,7 @@
 // memfs's storage for file pages: page-aligned 4 KiB slots carved from 2 MiB chunks that are
-// populated with one madvise each, so writing fresh data costs no page fault per page. A chunk
-// whose slots are all freed is retained for reuse (a file deleted and written again then pays
-// for no fresh memory) for a short while and up to a bound, then goes back to the kernel.
+// populated with one madvise each, so writing fresh data costs no page fault per page; while
+// chunks are used up, a background thread populates the next few ahead. A chunk whose slots
+// are all freed is retained for reuse for a short while and up to a bound, then unmapped.
 #pragma once
 
 #include <chrono>
@@ -17,8 +17,9 @@ inline constexpr std::size_t kSlotSize = 4096;
 void* allocate();
 void deallocate(void* slot) noexcept;
 
-// How much emptied memory the arena keeps: at most `max_bytes`, each chunk for at most
-// `decay` after it emptied (a background thread gives it back then, also when memfs is idle).
+// How much emptied (or prepared) memory the arena keeps: at most `max_bytes`, each chunk for
+// at most `decay` after it emptied (a background thread gives it back then, also when memfs
+// is idle).
 struct Retention {
   std::size_t max_bytes;
   std::chrono::milliseconds decay;
