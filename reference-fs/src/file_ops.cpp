@@ -174,9 +174,8 @@ Reply<void> MemFs::fallocate(FileHandleT fh, int mode, off_t offset, off_t lengt
       if (from >= to || !inode.pages) return;
       auto page = inode.pages->find(from / kPageSize);
       if (page == inode.pages->end()) return;
-      auto& bytes = page->second->bytes;
-      std::fill(bytes.begin() + static_cast<ptrdiff_t>(from % kPageSize),
-                bytes.begin() + static_cast<ptrdiff_t>((to - 1) % kPageSize + 1), '\0');
+      char* bytes = page->second.bytes();
+      std::fill(bytes + from % kPageSize, bytes + (to - 1) % kPageSize + 1, '\0');
     };
     if (first_whole > end_whole) {  // inside one page
       zero(begin, end);
@@ -219,7 +218,7 @@ Reply<off_t> MemFs::lseek(FileHandleT fh, off_t off, int whence) {
   if (whence != SEEK_DATA && whence != SEEK_HOLE) co_return FUSEError(EINVAL);
   if (off < 0 || off >= inode.size) co_return FUSEError(ENXIO);
   uint64_t pos = static_cast<uint64_t>(off);
-  auto is_data = [](const auto& entry) { return entry.second->written; };
+  auto is_data = [](const auto& entry) { return entry.second.written; };
   if (whence == SEEK_DATA) {
     if (inode.pages) {
       for (auto it = inode.pages->lower_bound(pos / kPageSize); it != inode.pages->end(); ++it) {

@@ -80,6 +80,9 @@ State::State(const Options& options)
   // tmpfs defaults: half of RAM for data, half as many inodes as RAM pages.
   uint64_t size = options.size_bytes ? options.size_bytes : ram / 2;
   max_pages = (size + kPageSize - 1) / kPageSize;
+  // Memory emptied by deleting or truncating files is kept (at most a quarter of the size
+  // limit, for two seconds) so that data written again does not fault in fresh memory.
+  page_arena::set_retention({static_cast<size_t>(size / 4), page_arena::kDefaultDecay});
   uint64_t max_inodes = options.max_inodes ? options.max_inodes : ram / kPageSize / 2;
   max_ispace = max_inodes * kInodeSpaceUnit;
 
@@ -241,14 +244,17 @@ uint64_t State::ispace_in_use() const {
   return used_ispace - freed;
 }
 
+Page::Page(Fill fill) : bytes_(static_cast<char*>(page_arena::allocate())) {
+  if (fill == Fill::zeros) std::memset(bytes_.get(), 0, kPageSize);
+}
+
 fusepp::Result<Page*> State::page_for_write(Inode& inode, uint64_t index) {
   if (!inode.pages) inode.pages = std::make_unique<PageMap>();
   auto it = inode.pages->find(index);
-  if (it != inode.pages->end()) return it->second.get();
+  if (it != inode.pages->end()) return &it->second;
   if (used_pages >= max_pages && pages_in_use() >= max_pages) return FUSEError(ENOSPC);
-  auto page = std::make_unique<Page>();  // value-initialised: reads as zeros
   used_pages++;
-  return inode.pages->emplace(index, std::move(page)).first->second.get();
+  return &inode.pages->try_emplace(index).first->second;
 }
 
 void State::free_pages(Inode& inode, uint64_t first_index, uint64_t end_index) {
@@ -276,12 +282,11 @@ fusepp::Result<size_t> State::store(Inode& inode, uint64_t off, std::string_view
         if (done == 0) return FUSEError(ENOSPC);
         break;
       }
-      std::unique_ptr<Page> page(chunk == kPageSize ? new Page : new Page());
-      it = pages.emplace_hint(it, index, std::move(page));
+      it = pages.emplace_hint(it, index, chunk == kPageSize ? Page::Fill::uninitialised : Page::Fill::zeros);
       used_pages++;
     }
-    std::memcpy(it->second->bytes.data() + in_page, data.data() + done, chunk);
-    it->second->written = true;
+    std::memcpy(it->second.bytes() + in_page, data.data() + done, chunk);
+    it->second.written = true;
     done += chunk;
   }
   inode.size = std::max<int64_t>(inode.size, static_cast<int64_t>(off + done));
@@ -305,7 +310,7 @@ void State::view(const Inode& inode, uint64_t off, size_t size, fusepp::ReadData
       uint64_t from = std::max(off, page_start);
       uint64_t to = std::min(end, page_start + kPageSize);
       zeros_until(from);
-      out.add({it->second->bytes.data() + (from - page_start), to - from});
+      out.add({it->second.bytes() + (from - page_start), to - from});
       pos = to;
     }
   }
@@ -329,8 +334,8 @@ void State::resize(Inode& inode, int64_t size) {
     if (inode.pages && new_size % kPageSize) {
       auto last = inode.pages->find(new_size / kPageSize);
       if (last != inode.pages->end()) {
-        auto& bytes = last->second->bytes;
-        std::fill(bytes.begin() + static_cast<ptrdiff_t>(new_size % kPageSize), bytes.end(), '\0');
+        char* bytes = last->second.bytes();
+        std::fill(bytes + new_size % kPageSize, bytes + kPageSize, '\0');
       }
     }
   }

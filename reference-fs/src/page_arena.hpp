@@ -1,20 +1,36 @@
-// memfs's storage for file pages: Page objects carved from 2 MiB chunks that are populated
-// with one madvise each, so writing fresh data costs no page fault per 4 KiB page (from the
-// malloc heap, page faults were most of the daemon's time in a sequential write). A chunk
-// whose pages are all freed goes back to the kernel.
+// memfs's storage for file pages: page-aligned 4 KiB slots carved from 2 MiB chunks that are
+// populated with one madvise each, so writing fresh data costs no page fault per page; while
+// chunks are used up, a background thread populates the next few ahead. A chunk whose slots
+// are all freed is retained for reuse for a short while and up to a bound, then unmapped.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 
 namespace memfs::page_arena {
 
-// One slot of at least `size` bytes (at most kSlotSize), 64-byte aligned; never null
-// (std::bad_alloc when the kernel has no memory). Thread-safe.
-void* allocate(std::size_t size);
+inline constexpr std::size_t kSlotSize = 4096;
+
+// One page-aligned slot of kSlotSize bytes, never null (std::bad_alloc when the kernel has no
+// memory). Its contents are unspecified: a reused slot still holds what its last owner wrote.
+// Thread-safe.
+void* allocate();
 void deallocate(void* slot) noexcept;
 
-inline constexpr std::size_t kSlotSize = 4160;  // a Page (4 KiB + its flag), rounded to 64
-// Chunks currently mapped (for tests).
+// How much emptied (or prepared) memory the arena keeps: at most `max_bytes`, each chunk for
+// at most `decay` after it emptied (a background thread gives it back then, also when memfs
+// is idle).
+struct Retention {
+  std::size_t max_bytes;
+  std::chrono::milliseconds decay;
+};
+inline constexpr std::chrono::milliseconds kDefaultDecay{2000};
+// Process-wide (the arena is shared by every memfs of the process); takes effect for chunks
+// emptied from now on, and trims what is retained above the new bound.
+void set_retention(Retention retention);
+
+// Chunks currently mapped, and those of them retained empty (for tests).
 std::size_t chunks_mapped();
+std::size_t chunks_retained();
 
 }  // namespace memfs::page_arena

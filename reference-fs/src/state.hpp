@@ -46,19 +46,28 @@ inline constexpr int64_t kMaxFileSize = INT64_MAX;  // tmpfs MAX_LFS_FILESIZE on
 inline constexpr uint32_t kTmpfsFsFlags = FS_APPEND_FL | FS_IMMUTABLE_FL | FS_NODUMP_FL | FS_NOATIME_FL;
 inline constexpr uint32_t kInheritedFsFlags = FS_NODUMP_FL | FS_NOATIME_FL;
 
-struct Page {
-  // Zeroed unless a write fills it whole on creation (State::store), which saves a memset
-  // per page of a sequential write.
-  std::array<char, kPageSize> bytes;
+// One 4 KiB page of a file, in a slot of memfs's page arena (page_arena.hpp), not the
+// malloc heap. The slot holds nothing but the data, so it is page-aligned.
+class Page {
+ public:
+  // `uninitialised` is for a page the caller fills whole at once: a reused arena slot still
+  // holds an earlier file's bytes, so every other page starts zeroed.
+  enum class Fill { zeros, uninitialised };
+  explicit Page(Fill fill = Fill::zeros);
+  char* bytes() { return bytes_.get(); }
+  const char* bytes() const { return bytes_.get(); }
   // Written at least once. fallocate() reserves pages that read as zeros and count in
   // st_blocks but stay holes for SEEK_DATA until written, as on tmpfs.
   bool written = false;
-  // From memfs's page arena (page_arena.hpp), not the malloc heap.
-  static void* operator new(std::size_t size) { return page_arena::allocate(size); }
-  static void operator delete(void* slot) noexcept { page_arena::deallocate(slot); }
+
+ private:
+  struct GiveBack {
+    void operator()(char* slot) const noexcept { page_arena::deallocate(slot); }
+  };
+  std::unique_ptr<char, GiveBack> bytes_;
 };
-static_assert(sizeof(Page) <= page_arena::kSlotSize);
-using PageMap = std::map<uint64_t, std::unique_ptr<Page>>;  // page index -> data; absent = hole
+static_assert(page_arena::kSlotSize == kPageSize);
+using PageMap = std::map<uint64_t, Page>;  // page index -> data; absent = hole
 
 inline constexpr size_t kNotKept = SIZE_MAX;
 

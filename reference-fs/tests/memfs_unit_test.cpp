@@ -8,6 +8,10 @@
 #include <dirent.h>
 #include <sys/xattr.h>
 
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
 #include "fusepp/testing.hpp"
 #include "memfs/memfs.hpp"
 #include "memfs/mount_options.hpp"
@@ -264,20 +268,110 @@ TEST_F(Handlers, PermissionChecksWithoutTheKernel) {
   expect_consistent();
 }
 
-// The page arena hands out distinct aligned slots across chunks and unmaps chunks emptied
-// again, keeping at most one spare.
-TEST(PageArena, EmptiedChunksGoBackToTheKernel) {
-  size_t before = memfs::page_arena::chunks_mapped();
+namespace arena = memfs::page_arena;
+
+// Slots for `count` pages, each filled with its own byte (checked before they go back).
+std::vector<char*> fill_slots(size_t count) {
   std::vector<char*> slots;
-  for (int i = 0; i < 1200; ++i) {  // about 504 slots fit in a chunk
-    slots.push_back(static_cast<char*>(memfs::page_arena::allocate(memfs::page_arena::kSlotSize)));
-    ASSERT_EQ(reinterpret_cast<uintptr_t>(slots.back()) % 64, 0u);
-    std::memset(slots.back(), i & 0xff, memfs::page_arena::kSlotSize);
+  for (size_t i = 0; i < count; ++i) {
+    slots.push_back(static_cast<char*>(arena::allocate()));
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(slots.back()) % 4096, 0u) << "a slot must not straddle two pages";
+    std::memset(slots.back(), static_cast<int>(i & 0xff), arena::kSlotSize);
   }
-  EXPECT_GE(memfs::page_arena::chunks_mapped(), before + 2);
-  for (size_t i = 0; i < slots.size(); ++i) ASSERT_EQ(slots[i][100], static_cast<char>(i & 0xff)) << i;
-  for (char* slot : slots) memfs::page_arena::deallocate(slot);
-  EXPECT_LE(memfs::page_arena::chunks_mapped(), before + 1);
+  for (size_t i = 0; i < slots.size(); ++i) EXPECT_EQ(slots[i][100], static_cast<char>(i & 0xff)) << i;
+  return slots;
+}
+
+void give_back(const std::vector<char*>& slots) {
+  for (char* slot : slots) arena::deallocate(slot);
+}
+
+// Restores the arena's default retention after a test that changed it.
+struct RetentionForTest {
+  explicit RetentionForTest(arena::Retention retention) { arena::set_retention(retention); }
+  ~RetentionForTest() { arena::set_retention({size_t{256} << 20, arena::kDefaultDecay}); }
+};
+
+constexpr size_t kChunkBytes = size_t{2} << 20;
+constexpr size_t kThreeChunksOfSlots = 1600;  // 511 slots fit in a chunk
+
+// Emptied chunks are kept and reused: writing again after a delete maps no new memory beyond
+// the few chunks the arena prepares ahead.
+TEST(PageArena, EmptiedChunksAreReusedBeforeNewOnes) {
+  RetentionForTest retention({64 * kChunkBytes, std::chrono::hours(1)});
+  constexpr size_t kTenChunksOfSlots = 5110;
+  size_t before = arena::chunks_mapped();
+  give_back(fill_slots(kTenChunksOfSlots));
+  size_t after_first = arena::chunks_mapped();
+  EXPECT_GE(after_first, before + 10);
+  EXPECT_GE(arena::chunks_retained(), 10u);
+  auto again = fill_slots(kTenChunksOfSlots);
+  EXPECT_LE(arena::chunks_mapped(), after_first + 4) << "retained chunks must be reused";
+  give_back(again);
+}
+
+// While chunks are used up, the next ones are mapped and populated ahead, off the caller's path.
+TEST(PageArena, NextChunksArePreparedAhead) {
+  arena::set_retention({0, std::chrono::hours(1)});  // drops what earlier tests left retained
+  ASSERT_EQ(arena::chunks_retained(), 0u);
+  RetentionForTest retention({64 * kChunkBytes, std::chrono::hours(1)});
+  auto slots = fill_slots(kThreeChunksOfSlots);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (arena::chunks_retained() == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_GE(arena::chunks_retained(), 1u) << "no chunk was freed, so a retained one was prepared";
+  give_back(slots);
+}
+
+// What exceeds the bound goes back at once.
+TEST(PageArena, RetentionIsBounded) {
+  RetentionForTest retention({kChunkBytes, std::chrono::hours(1)});
+  size_t before = arena::chunks_mapped();
+  give_back(fill_slots(kThreeChunksOfSlots));
+  EXPECT_LE(arena::chunks_retained(), 1u);
+  EXPECT_LE(arena::chunks_mapped(), before + 1);
+}
+
+// Retained chunks go back to the kernel after the decay time with no further arena call, so
+// memfs's memory shrinks soon after a big file is deleted.
+TEST(PageArena, RetainedChunksGoBackAfterTheDecay) {
+  RetentionForTest retention({64 * kChunkBytes, std::chrono::milliseconds(200)});
+  size_t before = arena::chunks_mapped();
+  give_back(fill_slots(kThreeChunksOfSlots));
+  EXPECT_GE(arena::chunks_retained(), 3u);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (arena::chunks_retained() != 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(arena::chunks_retained(), 0u);
+  EXPECT_LE(arena::chunks_mapped(), before);
+}
+
+// A page reuses the slot of a deleted file's page (the chunk stays in use for another
+// file): wherever tmpfs would read zeros, so must memfs, whatever the slot held before.
+TEST_F(Handlers, ReusedPagesReadAsZeros) {
+  auto keep = run_handler(fs.create(ROOT_INODE, "keep", ModeT{0644}, fusepp::FlagT{O_RDWR}, root));
+  ASSERT_EQ(run_handler(fs.write(keep->first.fh, 0, "k", root)).value(), 1u);
+  auto old = run_handler(fs.create(ROOT_INODE, "old", ModeT{0644}, fusepp::FlagT{O_RDWR}, root));
+  ASSERT_EQ(run_handler(fs.write(old->first.fh, 0, std::string(32 * 4096, 'x'), root)).value(), 32u * 4096);
+  ASSERT_TRUE(run_handler(fs.unlink(ROOT_INODE, "old", root)).ok());
+  ASSERT_TRUE(run_handler(fs.release(old->first.fh)).ok());
+  forget(old->second.st_ino, 1);
+
+  auto created = run_handler(fs.create(ROOT_INODE, "new", ModeT{0644}, fusepp::FlagT{O_RDWR}, root));
+  auto fh = created->first.fh;
+  ASSERT_EQ(run_handler(fs.write(fh, 100, "y", root)).value(), 1u);                                // inside page 0
+  ASSERT_EQ(run_handler(fs.write(fh, 4096 + 2048, std::string(4096, 'z'), root)).value(), 4096u);  // pages 1-2
+  ASSERT_TRUE(run_handler(fs.fallocate(fh, 0, 3 * 4096, 2 * 4096)).ok());                          // pages 3-4
+  std::string expected(5 * 4096, '\0');
+  expected[100] = 'y';
+  expected.replace(4096 + 2048, 4096, std::string(4096, 'z'));
+  std::string got = run_handler(fs.read(fh, 0, expected.size())).value();
+  ASSERT_EQ(got.size(), expected.size());
+  auto differs = std::mismatch(got.begin(), got.end(), expected.begin());
+  EXPECT_EQ(differs.first, got.end()) << "first wrong byte at offset " << differs.first - got.begin();
+  ASSERT_TRUE(run_handler(fs.release(fh)).ok());
+  ASSERT_TRUE(run_handler(fs.release(keep->first.fh)).ok());
+  expect_consistent();
 }
 
 TEST(ParseSize, AcceptsTmpfsSuffixes) {

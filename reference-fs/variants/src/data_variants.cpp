@@ -76,7 +76,7 @@ class TruncateNoZero : public VariantFs {
         uint64_t index = static_cast<uint64_t>(attr.st_size) / kPageSize;
         auto page = found->pages->find(index);
         if (page == found->pages->end()) return std::nullopt;
-        return std::pair{index, std::string(page->second->bytes.begin(), page->second->bytes.end())};
+        return std::pair{index, std::string(page->second.bytes(), kPageSize)};
       });
     }
     auto result = co_await VariantFs::setattr(inode, attr, fields, fh, ctx);
@@ -85,8 +85,7 @@ class TruncateNoZero : public VariantFs {
         Inode* found = state.find(inode);
         if (!found || !found->pages) return;
         auto page = found->pages->find(tail->first);
-        if (page != found->pages->end())
-          std::copy(tail->second.begin(), tail->second.end(), page->second->bytes.begin());
+        if (page != found->pages->end()) std::copy(tail->second.begin(), tail->second.end(), page->second.bytes());
       });
     }
     co_return result;

@@ -4,6 +4,8 @@
 // XATTR_REPLACE of a missing name, and data kept only while the kernel holds a node.
 #include <sys/xattr.h>
 
+#include <algorithm>
+
 #include "catalog.hpp"
 
 namespace memfs::variants {
@@ -128,7 +130,7 @@ class ForgetDropsData : public VariantFs {
       for (const auto& request : inode_list) {
         Inode* inode = state.find(request.inode);
         if (!inode || !inode->is_reg() || !inode->pages || inode->lookup_count != 0 || inode->open_count != 0) continue;
-        for (auto& [index, page] : *inode->pages) page->bytes.fill('\0');
+        for (auto& [index, page] : *inode->pages) std::fill_n(page.bytes(), kPageSize, '\0');
       }
     });
   }

@@ -115,7 +115,7 @@ class SeekDataCountsPreallocated : public VariantFs {
         auto first = static_cast<uint64_t>(offset) / kPageSize;
         auto last = static_cast<uint64_t>(offset + length - 1) / kPageSize;
         for (auto it = inode->pages->lower_bound(first); it != inode->pages->end() && it->first <= last; ++it)
-          it->second->written = true;
+          it->second.written = true;
       });
     }
     co_return result;
