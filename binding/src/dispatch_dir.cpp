@@ -104,12 +104,12 @@ asio::awaitable<void> run_readdir(Dispatcher& d, Observer::Impl* o, RequestArgs 
   if (result) {
     if (result->ok()) {
       const std::string& buf = Dispatcher::token_buffer(token);
-      int rc = fuse_reply_buf(req, buf.data(), buf.size());
-      if (o) {
-        facts.interrupted = rc == -ENOENT;
-        if (rc != -ENOENT) facts.entries = Dispatcher::token_named_lookups(token);
+      if (o) {  // before the reply: another thread may serve the entries' FORGETs at once
+        facts.entries = Dispatcher::token_named_lookups(token);
         o->end(seq, args, facts);
       }
+      int rc = fuse_reply_buf(req, buf.data(), buf.size());
+      if (o && rc == -ENOENT) o->reply_discarded(seq, facts);
       // Interrupted: the kernel drops the entries, so the lookups they counted are undone.
       if (rc == -ENOENT && plus) give_back_lookups(d, Dispatcher::token_looked_up(token));
       give_back_lookups(d, Dispatcher::token_zeroed(token));

@@ -469,8 +469,19 @@ void Observer::Impl::forgotten(const RequestArgs& args, const std::vector<std::p
 
 void Observer::Impl::entry_undone(uint64_t node) {
   std::lock_guard lock(mutex);
+  take_back(node);
+}
+
+void Observer::Impl::take_back(uint64_t node) {
   auto it = counts.find(node);
   if (it != counts.end() && it->second.lookups > 0) --it->second.lookups;
+}
+
+void Observer::Impl::reply_discarded(uint64_t seq, const ReplyFacts& reply) {
+  std::lock_guard lock(mutex);
+  if (TraceRecord* r = record(seq)) r->interrupted = true;
+  if (reply.node != 0) take_back(reply.node);
+  for (const auto& entry : reply.entries) take_back(entry.first);
 }
 
 void Observer::Impl::open_undone(uint64_t fh, bool dir) {

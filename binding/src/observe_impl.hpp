@@ -108,6 +108,10 @@ struct Observer::Impl {
                  FaultPlan* plan = nullptr);
   // The binding undid what the kernel never received (an interrupted request's reply).
   void entry_undone(uint64_t node);
+  // A reply end() recorded that the kernel then discarded (its caller was interrupted): the
+  // record says so, and the references its entries granted are taken back. Entries are
+  // granted before the reply is written, as the kernel may forget them at once.
+  void reply_discarded(uint64_t seq, const ReplyFacts& reply);
   void open_undone(uint64_t fh, bool dir);
   void connection_ended();  // see Observer::connection_ended
   // Gates: enter returns the generation to wait past.
@@ -160,6 +164,7 @@ struct Observer::Impl {
   TraceRecord* record(uint64_t seq);
   void rename_paths(const std::string& from, const std::string& to);
   void grant(uint64_t node, uint64_t n);
+  void take_back(uint64_t node);  // one reference the kernel never got (mutex held)
   void release_handle(uint64_t fh, bool dir, const char* op);
 };
 

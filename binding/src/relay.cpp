@@ -332,7 +332,8 @@ void Relay::Impl::on_reply(char* message, size_t length) {
 // Records the reply before the kernel sees it (the kernel may act on it at once, e.g. FORGET
 // an entry), then passes it on. A reply the kernel no longer waits for (ENOENT: the caller
 // was interrupted) gave the kernel nothing, though the daemon's own write succeeded: the
-// balance is corrected, and the daemon gets the FORGET and RELEASE the kernel never will, as
+// balance is corrected, and the daemon gets the FORGETs (an entry reply's node, READDIRPLUS's
+// entries) and RELEASE the kernel never will, as
 // libfuse's high-level API does for itself when its reply fails (RELEASE first, as the
 // kernel orders them).
 void Relay::Impl::reply_to_kernel(const Pending& p, char* message, size_t length, const ReplyFacts& facts) {
@@ -346,9 +347,12 @@ void Relay::Impl::reply_to_kernel(const Pending& p, char* message, size_t length
     std::vector<char> release = wire::release_request(own_unique(), dir, node, facts.fh);
     send_to_daemon(release.data(), release.size());
   }
-  if (facts.node != 0) {
-    observer.entry_undone(facts.node);
-    std::vector<char> forget = wire::forget_request(own_unique(), facts.node, 1);
+  observer.reply_discarded(p.seq, facts);
+  std::vector<uint64_t> taken{facts.node};  // 0 unless an entry reply
+  for (const auto& entry : facts.entries) taken.push_back(entry.first);
+  for (uint64_t node : taken) {
+    if (node == 0) continue;
+    std::vector<char> forget = wire::forget_request(own_unique(), node, 1);
     send_to_daemon(forget.data(), forget.size());
   }
 }
