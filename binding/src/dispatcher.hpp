@@ -356,9 +356,8 @@ bool is_recycled_frame(const asio::awaitable<T>& a) {
 
 // Runs `handler` inline as `request` on a stack of its own (InlineThread). True when it
 // completed here (await_resume() then gives its result); false when its first suspension
-// adopted it (request.adopt moved it beneath a coroutine that finishes the request). Inlined
-// into each request's start, as before it was shared: called, it cost ~100 instructions more
-// per GETATTR (callgrind).
+// adopted it (request.adopt moved it beneath a coroutine that finishes the request). Forced
+// inline: as a call it cost ~100 instructions more per GETATTR (callgrind).
 template <class R>
 [[gnu::always_inline]] inline bool run_inline(InlineRequest& request, asio::io_context& io,
                                               asio::awaitable<R>& handler) {

@@ -38,9 +38,9 @@ constexpr std::chrono::microseconds kReadGap{30};
 // /dev/fuse is read and written by system calls made directly, not through glibc's read(2) and
 // writev(2): those are cancellation points, and in a process with a second thread (memfs has
 // its signal thread) each call switches asynchronous cancellation on and off around the
-// system call, two atomic read-modify-writes and ~60 instructions per call (callgrind:
-// ~120 per request of the 1,450 a create + unlink pair costs beyond raw libfuse). No thread
-// of a serving loop is ever cancelled, so nothing is lost.
+// system call, two atomic read-modify-writes and ~60 instructions per call (callgrind, memfs
+// create + unlink: 831 instructions fewer per pair of 12 requests). No thread of a serving
+// loop is ever cancelled, so nothing is lost.
 ssize_t read_device(int fd, void* buf, size_t size) { return ::syscall(SYS_read, fd, buf, size); }
 ssize_t writev_device(int fd, iovec* iov, int count, void*) { return ::syscall(SYS_writev, fd, iov, count); }
 ssize_t read_device_for_libfuse(int fd, void* buf, size_t size, void*) { return read_device(fd, buf, size); }

@@ -107,8 +107,6 @@ struct InlineRequest {
 };
 inline thread_local InlineRequest* tl_inline_request = nullptr;
 
-// Asio's promise type with the frame allocated by frames::allocate. A coroutine whose promise
-// is a RecycledFrame still returns a plain asio::awaitable, so callers see no difference.
 // The RecycledFrame constructed last on this thread while it lives: an awaitable whose frame is
 // this one came from a coroutine that adopts its request when it first suspends (the
 // binding's is_recycled_frame).
@@ -119,6 +117,8 @@ struct IsResult : std::false_type {};
 template <class T>
 struct IsResult<Result<T>> : std::true_type {};
 
+// Asio's promise type with the frame allocated by frames::allocate. A coroutine whose promise
+// is a RecycledFrame still returns a plain asio::awaitable, so callers see no difference.
 template <class T>
 class RecycledFrame : public asio::detail::awaitable_frame<T, asio::any_io_executor> {
   using Base = asio::detail::awaitable_frame<T, asio::any_io_executor>;
