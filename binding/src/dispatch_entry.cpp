@@ -47,8 +47,67 @@ void start_forget(fuse_req_t req, std::vector<ForgetRequest> list) {
 
 }  // namespace
 
+#if BOOST_VERSION == 107400
+namespace {
+
+// A forget handler that suspended while running inline: counted in flight until it completes.
+// Nothing to pin: the list was copied out of the receive buffer.
+asio::awaitable<void> serve_forget(Dispatcher& d, asio::awaitable<void>& started, uint64_t first) {
+  asio::awaitable<void> handler = std::move(started);
+  RequestScope scope(d, nullptr);
+  try {
+    co_await std::move(handler);
+  } catch (...) {
+    errno_from_current_exception("forget", first);
+  }
+}
+
+// A forget handler run inline like the other requests' (InlineRun): no coroutine of the
+// binding's unless it suspends.
+class InlineForget : public InlineRequest {
+ public:
+  InlineForget(Dispatcher& d, asio::awaitable<void>& handler, uint64_t first)
+      : InlineRequest{nullptr, &InlineForget::adopt_request}, d_(d), handler_(handler), first_(first) {}
+  void run() noexcept {
+    try {
+      if (run_inline(*this, d_.io, handler_)) handler_.await_resume();
+    } catch (...) {
+      errno_from_current_exception("forget", first_);
+    }
+  }
+
+ private:
+  static void adopt_request(InlineRequest& r) {
+    auto& self = static_cast<InlineForget&>(r);
+    stack_of(r).adopt(serve_forget(self.d_, self.handler_, self.first_));
+  }
+  Dispatcher& d_;
+  asio::awaitable<void>& handler_;
+  uint64_t first_;
+};
+
+void run_forget_inline(Dispatcher& d, std::vector<ForgetRequest> list) {
+  uint64_t first = list.empty() ? 0 : uint64_t{list.front().inode};
+  std::optional<asio::awaitable<void>> handler;
+  try {
+    handler.emplace(d.ops.forget(std::move(list)));
+  } catch (...) {  // thrown before its coroutine started
+    errno_from_current_exception("forget", first);
+    return;
+  }
+  if (is_recycled_frame(*handler)) return InlineForget(d, *handler, first).run();
+  launch_coroutine(d.io, serve_forget(d, *handler, first));  // takes the handler before returning
+}
+
+}  // namespace
+#endif
+
 void run_forget_handler(Dispatcher& d, std::vector<ForgetRequest> list) {
   try {
+#if BOOST_VERSION == 107400
+    // With max_tasks, every request counts in flight from its start.
+    if (d.hooks.max_tasks == 0) return run_forget_inline(d, std::move(list));
+#endif
     launch_coroutine(d.io, run_forget(d, std::move(list)));
   } catch (...) {
     std::fprintf(stderr, "fusepp: could not start a forget handler\n");

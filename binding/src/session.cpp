@@ -7,6 +7,8 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -32,6 +34,19 @@ constexpr unsigned kReadBatch = 64;
 // (run_reading_between_handlers): a read that finds nothing costs a system call, and a client
 // woken by a reply needs some microseconds to send its next request.
 constexpr std::chrono::microseconds kReadGap{30};
+
+// /dev/fuse is read and written by system calls made directly, not through glibc's read(2) and
+// writev(2): those are cancellation points, and in a process with a second thread (memfs has
+// its signal thread) each call switches asynchronous cancellation on and off around the
+// system call, two atomic read-modify-writes and ~60 instructions per call (callgrind, memfs
+// create + unlink: 831 instructions fewer per pair of 12 requests). No thread of a serving
+// loop is ever cancelled, so nothing is lost.
+ssize_t read_device(int fd, void* buf, size_t size) { return ::syscall(SYS_read, fd, buf, size); }
+ssize_t writev_device(int fd, iovec* iov, int count, void*) { return ::syscall(SYS_writev, fd, iov, count); }
+ssize_t read_device_for_libfuse(int fd, void* buf, size_t size, void*) { return read_device(fd, buf, size); }
+// libfuse sends every reply and notification through these (fuse_session_custom_io). Without
+// splice functions it neither offers nor uses splice, which the binding turns off anyway.
+const fuse_custom_io kDeviceIo{writev_device, read_device_for_libfuse, nullptr, nullptr};
 
 // The signal terminate() ends a blocked read(2) with. SIGURG because its default action is
 // to ignore it (a stray one never kills the process) and almost nothing uses it (Go's
@@ -168,7 +183,7 @@ void Reader::on_readable(const boost::system::error_code& ec) {
 bool Reader::read_queued() {
   for (unsigned taken = 0; taken < kReadBatch && may_take_another();) {
     take_fresh_buffer_if_pinned();
-    ssize_t got = ::read(fd(), current_->buf.mem, BufferPool::kBufferSize);
+    ssize_t got = read_device(fd(), current_->buf.mem, BufferPool::kBufferSize);
     if (got < 0) {
       int err = errno;
       if (err == EAGAIN) return true;  // pump()'s wait then waits in the reactor
@@ -249,7 +264,7 @@ Reader::Blocking Reader::receive_blocking() {
     blocking.store(false, std::memory_order_seq_cst);
     return Blocking::end;
   }
-  ssize_t n = ::read(fd(), current_->buf.mem, BufferPool::kBufferSize);
+  ssize_t n = read_device(fd(), current_->buf.mem, BufferPool::kBufferSize);
   int err = errno;
   blocking.store(false, std::memory_order_seq_cst);
   if (n < 0) {
@@ -372,6 +387,9 @@ Session::Session(Operations& ops, const std::filesystem::path& mountpoint, const
     impl_->closed = true;
     throw std::system_error(err, std::generic_category(), "fusepp: cannot mount " + mountpoint.string());
   }
+  // The same descriptor, kept by libfuse as before (and closed by fuse_session_destroy).
+  if (fuse_session_custom_io(impl_->se, &kDeviceIo, fuse_session_fd(impl_->se)) != 0)
+    std::fprintf(stderr, "fusepp: replies go through glibc's writev (fuse_session_custom_io failed)\n");
   // Before the INIT reply, which keeps the smaller of this and Operations::max_readahead.
   if (ops.max_readahead > kKernelReadahead && !resolve_error) raise_read_ahead(resolved, ops.max_readahead);
   register_open_session(this, true);

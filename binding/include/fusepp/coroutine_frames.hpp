@@ -107,6 +107,16 @@ struct InlineRequest {
 };
 inline thread_local InlineRequest* tl_inline_request = nullptr;
 
+// The RecycledFrame constructed last on this thread while it lives: an awaitable whose frame is
+// this one came from a coroutine that adopts its request when it first suspends (the
+// binding's is_recycled_frame).
+inline thread_local const void* tl_newest_frame = nullptr;
+
+template <class T>
+struct IsResult : std::false_type {};
+template <class T>
+struct IsResult<Result<T>> : std::true_type {};
+
 // Asio's promise type with the frame allocated by frames::allocate. A coroutine whose promise
 // is a RecycledFrame still returns a plain asio::awaitable, so callers see no difference.
 template <class T>
@@ -144,11 +154,19 @@ class RecycledFrame : public asio::detail::awaitable_frame<T, asio::any_io_execu
  public:
   static void* operator new(std::size_t size) { return frames::allocate(size); }
   static void operator delete(void* block, std::size_t size) noexcept { frames::deallocate(block, size); }
+  RecycledFrame() noexcept { tl_newest_frame = this; }
+  ~RecycledFrame() {
+    if (tl_newest_frame == this) tl_newest_frame = nullptr;
+  }
 
-  // Every await a handler can write comes through one of these three (Asio's own set).
+  // Every await a handler can write comes through one of these three (Asio's own set). Awaiting
+  // another Reply does not suspend by itself, and that Reply's frame is a RecycledFrame too,
+  // which adopts the request only if it does suspend: a handler that calls a helper coroutine
+  // stays inline. Any other awaitable may come from a frame of Asio's own, which would
+  // suspend without telling: adopt before awaiting it.
   template <typename U>
   auto await_transform(asio::awaitable<U, asio::any_io_executor> a) {
-    adopt_if_inline();
+    if constexpr (!IsResult<U>::value) adopt_if_inline();
     return NestedAwait<U>{std::move(a)};
   }
   auto await_transform(asio::this_coro::executor_t e) noexcept { return Base::await_transform(e); }  // never suspends
