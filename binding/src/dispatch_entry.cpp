@@ -39,7 +39,7 @@ void start_forget(fuse_req_t req, std::vector<ForgetRequest> list) {
   fuse_reply_none(req);  // the kernel waits for nothing; the handler runs afterwards
   if (plan.rule == 0) return run_forget_handler(d, std::move(list));
   try {
-    launch_coroutine(d.io, run_forget_after_fault(d, *o, std::move(plan), std::move(list)));
+    launch_coroutine(d, run_forget_after_fault(d, *o, std::move(plan), std::move(list)));
   } catch (...) {
     std::fprintf(stderr, "fusepp: could not start a forget handler\n");
   }
@@ -49,7 +49,7 @@ void start_forget(fuse_req_t req, std::vector<ForgetRequest> list) {
 
 void run_forget_handler(Dispatcher& d, std::vector<ForgetRequest> list) {
   try {
-    launch_coroutine(d.io, run_forget(d, std::move(list)));
+    launch_coroutine(d, run_forget(d, std::move(list)));
   } catch (...) {
     std::fprintf(stderr, "fusepp: could not start a forget handler\n");
   }
