@@ -144,14 +144,14 @@ void readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_i
   Dispatcher& d = dispatcher_of(req);
   Observer::Impl* o = d.observing();
   launch(
-      req, d.io,
+      req, d,
       run_readdir(d, o, o ? current_request_args() : RequestArgs{}, req, ino, FileHandleT{fi->fh}, off, size, false));
 }
 
 void readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
   Dispatcher& d = dispatcher_of(req);
   Observer::Impl* o = d.observing();
-  launch(req, d.io,
+  launch(req, d,
          run_readdir(d, o, o ? current_request_args() : RequestArgs{}, req, ino, FileHandleT{fi->fh}, off, size, true));
 }
 

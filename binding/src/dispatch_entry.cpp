@@ -39,7 +39,7 @@ void start_forget(fuse_req_t req, std::vector<ForgetRequest> list) {
   fuse_reply_none(req);  // the kernel waits for nothing; the handler runs afterwards
   if (plan.rule == 0) return run_forget_handler(d, std::move(list));
   try {
-    launch_coroutine(d.io, run_forget_after_fault(d, *o, std::move(plan), std::move(list)));
+    launch_coroutine(d, run_forget_after_fault(d, *o, std::move(plan), std::move(list)));
   } catch (...) {
     std::fprintf(stderr, "fusepp: could not start a forget handler\n");
   }
@@ -47,7 +47,7 @@ void start_forget(fuse_req_t req, std::vector<ForgetRequest> list) {
 
 }  // namespace
 
-#if BOOST_VERSION == 107400
+#if FUSEPP_ASIO_INTERNALS
 namespace {
 
 // A forget handler that suspended while running inline: counted in flight until it completes.
@@ -96,7 +96,7 @@ void run_forget_inline(Dispatcher& d, std::vector<ForgetRequest> list) {
     return;
   }
   if (is_recycled_frame(*handler)) return InlineForget(d, *handler, first).run();
-  launch_coroutine(d.io, serve_forget(d, *handler, first));  // takes the handler before returning
+  launch_coroutine(d, serve_forget(d, *handler, first));  // takes the handler before returning
 }
 
 }  // namespace
@@ -104,11 +104,11 @@ void run_forget_inline(Dispatcher& d, std::vector<ForgetRequest> list) {
 
 void run_forget_handler(Dispatcher& d, std::vector<ForgetRequest> list) {
   try {
-#if BOOST_VERSION == 107400
+#if FUSEPP_ASIO_INTERNALS
     // With max_tasks, every request counts in flight from its start.
     if (d.hooks.max_tasks == 0) return run_forget_inline(d, std::move(list));
 #endif
-    launch_coroutine(d.io, run_forget(d, std::move(list)));
+    launch_coroutine(d, run_forget(d, std::move(list)));
   } catch (...) {
     std::fprintf(stderr, "fusepp: could not start a forget handler\n");
   }

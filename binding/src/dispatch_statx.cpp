@@ -41,7 +41,7 @@ void statx(Dispatcher& d, int fd, const void* message, size_t length) {
   Observer::Impl* o = d.observing();
   if (o == nullptr) return reply_error(fd, header.unique, ENOSYS);
   try {
-    launch_coroutine(d.io, serve_statx_observed(d, *o, decode_request(message, length), fd, header.unique));
+    launch_coroutine(d, serve_statx_observed(d, *o, decode_request(message, length), fd, header.unique));
   } catch (...) {
     // Only the frame allocation can throw here: the request is still unanswered.
     reply_error(fd, header.unique, ENOSYS);

@@ -121,7 +121,7 @@ void undo_open_if_unanswered(Dispatcher& d, int reply_rc, FileHandleT fh, bool d
   if (reply_rc != -ENOENT) return;
   if (Observer::Impl* o = d.observing()) o->open_undone(fh, dir);
   try {
-    launch_coroutine(d.io, run_release(d, fh, dir));
+    launch_coroutine(d, run_release(d, fh, dir));
   } catch (...) {
     std::fprintf(stderr, "fusepp: could not start a release handler\n");
   }

@@ -24,7 +24,8 @@
 #include <string>
 #include <vector>
 
-#if BOOST_VERSION == 107400
+#include "fusepp/coroutine_frames.hpp"  // FUSEPP_ASIO_INTERNALS
+#if FUSEPP_ASIO_INTERNALS
 #include <boost/asio/impl/awaitable.hpp>
 #else
 #include <boost/asio/co_spawn.hpp>
@@ -131,25 +132,41 @@ class Dispatcher {
 
 inline Dispatcher& dispatcher_of(fuse_req_t req) { return *static_cast<Dispatcher*>(fuse_req_userdata(req)); }
 
+// Holds a reference to a receive buffer (none for a null one): views into it stay valid.
+class BufferPin {
+ public:
+  explicit BufferPin(RecvBuffer* buf) : buf_(buf) {
+    if (buf_) buf_->refs.fetch_add(1, std::memory_order_relaxed);
+  }
+  BufferPin(BufferPin&& other) noexcept : buf_(std::exchange(other.buf_, nullptr)) {}
+  BufferPin& operator=(BufferPin&&) = delete;
+  ~BufferPin() { release(); }
+  void release() {
+    if (buf_) BufferPool::release(std::exchange(buf_, nullptr));
+  }
+
+ private:
+  RecvBuffer* buf_;
+};
+
 // Lifetime of one request inside its coroutine frame: pins the receive buffer (so name and
 // data views stay valid across suspension) and counts the request as in flight.
 class RequestScope {
  public:
-  explicit RequestScope(Dispatcher& d, RecvBuffer* buf = tl_current_buffer) : d_(d), buf_(buf) {
-    if (buf_) buf_->refs.fetch_add(1, std::memory_order_relaxed);
+  explicit RequestScope(Dispatcher& d, RecvBuffer* buf = tl_current_buffer) : pin_(buf), d_(d) {
     d_.hooks.in_flight.fetch_add(1, std::memory_order_relaxed);
   }
   RequestScope(const RequestScope&) = delete;
   RequestScope& operator=(const RequestScope&) = delete;
   ~RequestScope() {
-    if (buf_) BufferPool::release(buf_);
+    pin_.release();
     unsigned before = d_.hooks.in_flight.fetch_sub(1, std::memory_order_acq_rel);
     if (d_.hooks.max_tasks != 0 && before == d_.hooks.max_tasks && d_.hooks.on_slot_free) d_.hooks.on_slot_free();
   }
 
  private:
+  BufferPin pin_;
   Dispatcher& d_;
-  RecvBuffer* buf_;
 };
 
 // Logs a handler failure in one line (op and inode) and returns the errno to answer with.
@@ -193,22 +210,32 @@ asio::awaitable<void> serve(Dispatcher& d, RecvBuffer* buf, fuse_req_t req, cons
   if (err != 0) fuse_reply_err(req, err);
 }
 
+#if !FUSEPP_ASIO_INTERNALS
+// A coroutine co_spawn starts later, after the reader may have received into the request's
+// buffer again: the buffer (the request's names, data and context) stays pinned throughout,
+// as the coroutine's own RequestScope finds no current buffer to pin by then. It counts in
+// flight only from its start: Reader::batch_limit() makes max_tasks hold all the same.
+inline asio::awaitable<void> run_later([[maybe_unused]] BufferPin pin, asio::awaitable<void> coro) {
+  co_await std::move(coro);
+}
+#endif
+
 // Starts a coroutine inside the current libfuse callback. Boost 1.74's co_spawn always
 // posts its first step (~25% slower stat, docs/architecture.md "Inline start"); launching the
 // awaitable_thread directly runs the handler up to its first suspension right here, and a
 // handler that never suspends has replied before this returns. The only use of Asio's
-// detail namespace; other Boost versions fall back to co_spawn.
-inline void launch_coroutine(asio::io_context& io, asio::awaitable<void> coro) {
-#if BOOST_VERSION == 107400
-  asio::detail::awaitable_thread<asio::any_io_executor>(std::move(coro), io.get_executor()).launch();
+// detail namespace; otherwise co_spawn (run_later).
+inline void launch_coroutine(Dispatcher& d, asio::awaitable<void> coro) {
+#if FUSEPP_ASIO_INTERNALS
+  asio::detail::awaitable_thread<asio::any_io_executor>(std::move(coro), d.io.get_executor()).launch();
 #else
-  asio::co_spawn(io, std::move(coro), asio::detached);
+  asio::co_spawn(d.io, run_later(BufferPin(tl_current_buffer), std::move(coro)), asio::detached);
 #endif
 }
 
-inline void launch(fuse_req_t req, asio::io_context& io, asio::awaitable<void> coro) {
+inline void launch(fuse_req_t req, Dispatcher& d, asio::awaitable<void> coro) {
   try {
-    launch_coroutine(io, std::move(coro));
+    launch_coroutine(d, std::move(coro));
   } catch (...) {
     // Only the frame allocation can throw here (serve() catches everything else), so the
     // request has not been answered yet.
@@ -309,7 +336,7 @@ asio::awaitable<void> serve_observed(Dispatcher& d, Observer::Impl& o, RequestAr
 }
 #pragma GCC diagnostic pop
 
-#if BOOST_VERSION == 107400
+#if FUSEPP_ASIO_INTERNALS
 // The frame an awaitable owns (Asio keeps the pointer private; it is all the awaitable holds).
 template <class T>
 asio::detail::awaitable_frame<T, asio::any_io_executor>* frame_of(const asio::awaitable<T>& a) {
@@ -417,8 +444,8 @@ class InlineRun : public InlineRequest {
   Reply<T>& handler_;
 };
 #else
-// co_spawn (other Boost versions) runs a coroutine later: the handler's awaitable waits in a
-// frame of its own. The buffer is pinned only then, as before the inline start existed.
+// co_spawn runs a coroutine later (run_later): the handler's awaitable waits in a frame of
+// its own.
 template <class T, class Done>
 asio::awaitable<void> serve_later(Dispatcher& d, RecvBuffer* buf, fuse_req_t req, const char* op, uint64_t ino,
                                   Done done, Reply<T> handler) {
@@ -435,7 +462,7 @@ template <class T, class Call, class Done>
 void start(fuse_req_t req, const char* op, uint64_t ino, Call call, Done done) {
   Dispatcher& d = dispatcher_of(req);
   if (Observer::Impl* o = d.observing(); o != nullptr) [[unlikely]] {
-    launch(req, d.io, serve_observed<T>(d, *o, current_request_args(), req, op, ino, std::move(call), std::move(done)));
+    launch(req, d, serve_observed<T>(d, *o, current_request_args(), req, op, ino, std::move(call), std::move(done)));
     return;
   }
   RecvBuffer* buf = tl_current_buffer;
@@ -443,11 +470,11 @@ void start(fuse_req_t req, const char* op, uint64_t ino, Call call, Done done) {
   const RequestContext& ctx = *::new (buf->context) RequestContext(c->uid, c->gid, c->pid, c->umask, req);
   try {
     Reply<T> handler = call(ctx);
-#if BOOST_VERSION == 107400
+#if FUSEPP_ASIO_INTERNALS
     if (d.hooks.max_tasks == 0) return InlineRun<T, Done>(d, buf, req, op, ino, done, handler).run();
-    launch(req, d.io, serve<T>(d, buf, req, op, ino, std::move(done), handler));
+    launch(req, d, serve<T>(d, buf, req, op, ino, std::move(done), handler));
 #else
-    launch(req, d.io, serve_later<T>(d, buf, req, op, ino, std::move(done), std::move(handler)));
+    launch(req, d, serve_later<T>(d, buf, req, op, ino, std::move(done), std::move(handler)));
 #endif
   } catch (...) {  // only from call(): the handler threw before returning its coroutine
     fuse_reply_err(req, errno_from_current_exception(op, ino));

@@ -95,7 +95,7 @@ void release_wake_signal() {
   }
 }
 
-#if BOOST_VERSION == 107400
+#if FUSEPP_ASIO_INTERNALS
 // Reads the scheduler's count of outstanding work (pending operations, posted handlers, work
 // guards), which io_context::poll() tests under its mutex before stopping the context. Boost
 // 1.74 has no public accessor; a member pointer named in an explicit instantiation may name a
@@ -114,7 +114,7 @@ template struct Grant<OutstandingWorkMember, &asio::detail::scheduler::outstandi
 }  // namespace
 
 WorkProbe::WorkProbe(asio::io_context& io) : io_(io) {
-#if BOOST_VERSION == 107400
+#if FUSEPP_ASIO_INTERNALS
   scheduler_ = &asio::use_service<asio::detail::scheduler>(io);
 #endif
 }
@@ -126,7 +126,7 @@ WorkProbe::WorkProbe(asio::io_context& io) : io_(io) {
 // remembered from the last poll() rather than asked (io_context::stopped() takes the
 // scheduler's mutex): only the serving thread restarts it, and its run() returns stopped.
 bool WorkProbe::run_ready_and_check_idle() {
-#if BOOST_VERSION == 107400
+#if FUSEPP_ASIO_INTERNALS
   if (stopped_ && (scheduler_->*member(OutstandingWorkMember{})) == 0) return true;
 #endif
   io_.restart();
@@ -136,7 +136,7 @@ bool WorkProbe::run_ready_and_check_idle() {
 }
 
 bool WorkProbe::outstanding() {
-#if BOOST_VERSION == 107400
+#if FUSEPP_ASIO_INTERNALS
   return (scheduler_->*member(OutstandingWorkMember{})) != 0;
 #else
   return !run_ready_and_check_idle();
@@ -181,7 +181,7 @@ void Reader::on_readable(const boost::system::error_code& ec) {
 
 // The single-threaded loop may stop here to look whether the io_context went idle.
 bool Reader::read_queued() {
-  for (unsigned taken = 0; taken < kReadBatch && may_take_another();) {
+  for (unsigned taken = 0; taken < batch_limit() && may_take_another();) {
     take_fresh_buffer_if_pinned();
     ssize_t got = read_device(fd(), current_->buf.mem, BufferPool::kBufferSize);
     if (got < 0) {
@@ -208,6 +208,18 @@ bool Reader::read_queued() {
 void Reader::read_between_handlers() {
   if (finished_ || stopped_for_idle_check_) return;
   if (!read_queued()) finish();
+}
+
+// A request's coroutine counts in flight once it starts; co_spawn (without Asio's internals)
+// starts it only after the reader has returned to the io_context, so with max_tasks the
+// reader takes one request per turn there (with several threads, each reader may still take
+// one before the others' have started).
+unsigned Reader::batch_limit() const {
+#if FUSEPP_ASIO_INTERNALS
+  return kReadBatch;
+#else
+  return s_.hooks.max_tasks == 0 ? kReadBatch : 1;
+#endif
 }
 
 bool Reader::may_take_another() const {

@@ -59,7 +59,7 @@ class WorkProbe {
  private:
   asio::io_context& io_;
   bool stopped_ = false;  // the last poll() left the io_context stopped (and nobody restarted it since)
-#if BOOST_VERSION == 107400
+#if FUSEPP_ASIO_INTERNALS
   asio::detail::scheduler* scheduler_ = nullptr;
 #endif
 };
@@ -152,7 +152,8 @@ class Reader {
  private:
   void on_readable(const boost::system::error_code& ec);
   bool process(size_t n);                 // hands one received request to libfuse; false: the loop must end
-  bool read_queued();                  // until EAGAIN or kReadBatch; false: the loop must end
+  bool read_queued();                     // until EAGAIN or batch_limit(); false: the loop must end
+  unsigned batch_limit() const;           // requests read in one turn
   bool may_take_another() const;          // neither terminated nor at max_tasks
   bool read_error_is_transient(int err);  // false: the error ends the loop (logged, session exited)
   bool want_idle_check();

@@ -279,6 +279,90 @@ TEST(Loop, QueuedRequestsReadInOneGoStopAtMaxTasks) {
   EXPECT_TRUE(s.returned_within(5s));
 }
 
+// "d<k>" is a directory (node 2000+k) holding "n<k>", which is answered after a 20 ms timer
+// with node 1000+k and, as its size, the caller's pid: both read from the request's name and
+// context after the wait, so a handler whose receive buffer was reused meanwhile answers
+// another request's. One directory each, as the kernel looks up one name per directory at a
+// time.
+class EchoAfterWaitFs : public HelloFs {
+ public:
+  static constexpr uint64_t kDirs = 2000, kNames = 1000;
+  Reply<EntryAttributes> lookup(InodeT parent, std::string_view name, const RequestContext& ctx) override {
+    if (parent == ROOT_INODE && name.starts_with("d")) co_return dir(InodeT{kDirs + number_in(name)});
+    if (parent.value < kDirs) co_return co_await HelloFs::lookup(parent, name, ctx);
+    asio::steady_timer timer(co_await asio::this_coro::executor, 20ms);
+    co_await timer.async_wait(asio::use_awaitable);
+    co_return file(InodeT{kNames + number_in(name)}, ctx);
+  }
+  // Asked for only when a cache drop (from elsewhere on the machine) made the kernel forget.
+  Reply<EntryAttributes> getattr(InodeT inode, const RequestContext& ctx) override {
+    if (inode.value >= kDirs) co_return dir(inode);
+    if (inode.value >= kNames) co_return file(inode, ctx);
+    co_return co_await HelloFs::getattr(inode, ctx);
+  }
+
+ private:
+  static uint64_t number_in(std::string_view name) { return std::stoull(std::string(name.substr(1))); }
+  EntryAttributes dir(InodeT inode) const {
+    EntryAttributes a = attrs(inode);
+    a.st_mode = ModeT{S_IFDIR | 0755};
+    a.attr_timeout = 60;
+    return a;
+  }
+  EntryAttributes file(InodeT inode, const RequestContext& ctx) const {
+    EntryAttributes a = attrs(inode);
+    a.st_size = ctx.pid();
+    a.attr_timeout = 60;  // stat(2) then takes no GETATTR
+    return a;
+  }
+};
+
+// Sixteen processes look up sixteen names at once, so requests are read while others wait
+// (the mount is not observed: the plain serving path): each must be answered from its own
+// name and caller. Answers one digit per child: 0 right, 1 the stat failed, 2 another
+// request's answer.
+std::string look_up_sixteen_at_once(MainOptions options) {
+  EchoAfterWaitFs fs;
+  Served s(fs, options);
+  auto dir = s.path();
+  auto r = run_in_child([&] {
+    int go[2];
+    if (::pipe(go) != 0) return std::string("pipe failed");
+    std::vector<pid_t> children;
+    for (int k = 0; k < 16; ++k) {
+      pid_t pid = ::fork();
+      if (pid == 0) {
+        char c;
+        ::close(go[1]);
+        [[maybe_unused]] ssize_t n = ::read(go[0], &c, 1);  // all start when the pipe closes
+        struct stat st {};
+        std::string k_name = std::to_string(k);
+        if (::stat((dir / ("d" + k_name) / ("n" + k_name)).c_str(), &st) != 0) ::_exit(1);
+        ::_exit(st.st_ino == EchoAfterWaitFs::kNames + k && st.st_size == ::getpid() ? 0 : 2);
+      }
+      children.push_back(pid);
+    }
+    ::close(go[0]);
+    ::close(go[1]);
+    std::string out;
+    for (pid_t pid : children) {
+      int status = 0;
+      ::waitpid(pid, &status, 0);
+      out += std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    }
+    return out;
+  });
+  s.session().terminate();
+  return r.ok() ? r.output : "child failed: " + r.output;
+}
+
+TEST(Loop, RequestsReadWhileOthersWaitKeepTheirNamesAndCallers) {
+  const std::string all_right(16, '0');
+  EXPECT_EQ(look_up_sixteen_at_once({}), all_right) << "one thread";
+  EXPECT_EQ(look_up_sixteen_at_once({.threads = 2}), all_right) << "two threads";
+  EXPECT_EQ(look_up_sixteen_at_once({.max_tasks = 4}), all_right) << "max_tasks 4";
+}
+
 // Work a handler leaves behind without staying in flight (a detached coroutine on a timer)
 // keeps the loop in epoll, so it runs although no request follows.
 class SpawningFs : public HelloFs {

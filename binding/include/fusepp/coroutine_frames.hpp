@@ -15,6 +15,15 @@
 #include <type_traits>
 #include <vector>
 
+// fusepp uses Boost 1.74's Asio internals (Debian 12's Boost) where they save work on every
+// request; with any other Boost, or built with FUSEPP_PORTABLE_ASIO (the CMake option of that
+// name, so that the portable path is built and tested here too), only Asio's public API.
+#if BOOST_VERSION == 107400 && !defined(FUSEPP_PORTABLE_ASIO)
+#define FUSEPP_ASIO_INTERNALS 1
+#else
+#define FUSEPP_ASIO_INTERNALS 0
+#endif
+
 namespace fusepp {
 
 namespace asio = boost::asio;
@@ -182,8 +191,8 @@ class RecycledFrame : public asio::detail::awaitable_frame<T, asio::any_io_execu
 }  // namespace fusepp
 
 // Which coroutines get a RecycledFrame: the ones started per request. RecycledFrame relies on
-// the layout of Boost 1.74's awaitable_frame (Debian 12's); other versions keep Asio's own.
-#if BOOST_VERSION == 107400
+// the layout of Boost 1.74's awaitable_frame (Debian 12's); otherwise Asio's own.
+#if FUSEPP_ASIO_INTERNALS
 #if defined(BOOST_ASIO_HAS_STD_COROUTINE)
 namespace std {
 #else
@@ -208,4 +217,4 @@ struct coroutine_traits<boost::asio::awaitable<void, boost::asio::any_io_executo
   using promise_type = fusepp::RecycledFrame<void>;
 };
 }  // namespace std
-#endif  // BOOST_VERSION == 107400
+#endif  // FUSEPP_ASIO_INTERNALS
