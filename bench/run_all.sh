@@ -27,5 +27,6 @@ echo "|---|---|---:|---:|---:|"
 "$bin/bench_latency" --delay-us 0 --compute-us 20 --clients 2 --rounds 15 --seconds 0.5 --only fusepp-1,fusepp-2 | rows
 "$bin/bench_io" | rows
 "$bin/bench_io" --memfs-option writeback_cache | rows | grep 'buffered'
+"$(dirname "$0")/harness/bench_harness.sh" "$bin" | rows
 echo
 echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
