@@ -212,9 +212,10 @@ asio::awaitable<void> serve(Dispatcher& d, RecvBuffer* buf, fuse_req_t req, cons
 
 #if !FUSEPP_ASIO_INTERNALS
 // A coroutine co_spawn starts later, after the reader may have received into the request's
-// buffer again: the buffer (the request's names, data and context) stays pinned throughout,
-// as the coroutine's own RequestScope finds no current buffer to pin by then. It counts in
-// flight only from its start: Reader::batch_limit() makes max_tasks hold all the same.
+// buffer again: the buffer (the request's names, data and context) stays pinned from the
+// launch, as the coroutine's own RequestScope pins it only once it runs (if it is told which:
+// by then no buffer is current). It counts in flight only from its start:
+// Reader::batch_limit() makes max_tasks hold all the same.
 inline asio::awaitable<void> run_later([[maybe_unused]] BufferPin pin, asio::awaitable<void> coro) {
   co_await std::move(coro);
 }
@@ -466,8 +467,7 @@ void start(fuse_req_t req, const char* op, uint64_t ino, Call call, Done done) {
     return;
   }
   RecvBuffer* buf = tl_current_buffer;
-  const fuse_ctx* c = fuse_req_ctx(req);
-  const RequestContext& ctx = *::new (buf->context) RequestContext(c->uid, c->gid, c->pid, c->umask, req);
+  const RequestContext& ctx = *::new (buf->context) RequestContext(make_context(req));
   try {
     Reply<T> handler = call(ctx);
 #if FUSEPP_ASIO_INTERNALS

@@ -333,9 +333,8 @@ void Relay::Impl::on_reply(char* message, size_t length) {
 // an entry), then passes it on. A reply the kernel no longer waits for (ENOENT: the caller
 // was interrupted) gave the kernel nothing, though the daemon's own write succeeded: the
 // balance is corrected, and the daemon gets the FORGETs (an entry reply's node, READDIRPLUS's
-// entries) and RELEASE the kernel never will, as
-// libfuse's high-level API does for itself when its reply fails (RELEASE first, as the
-// kernel orders them).
+// entries) and RELEASE the kernel never will, as libfuse's high-level API does for itself
+// when its reply fails (RELEASE first, as the kernel orders them).
 void Relay::Impl::reply_to_kernel(const Pending& p, char* message, size_t length, const ReplyFacts& facts) {
   observer.end(p.seq, p.args, facts);
   ssize_t n = ::write(kernel_fd, message, length);
@@ -348,13 +347,12 @@ void Relay::Impl::reply_to_kernel(const Pending& p, char* message, size_t length
     send_to_daemon(release.data(), release.size());
   }
   observer.reply_discarded(p.seq, facts);
-  std::vector<uint64_t> taken{facts.node};  // 0 unless an entry reply
-  for (const auto& entry : facts.entries) taken.push_back(entry.first);
-  for (uint64_t node : taken) {
-    if (node == 0) continue;
-    std::vector<char> forget = wire::forget_request(own_unique(), node, 1);
-    send_to_daemon(forget.data(), forget.size());
-  }
+  auto forget = [this](uint64_t node) {
+    std::vector<char> request = wire::forget_request(own_unique(), node, 1);
+    send_to_daemon(request.data(), request.size());
+  };
+  if (facts.node != 0) forget(facts.node);
+  for (const auto& entry : facts.entries) forget(entry.first);
 }
 
 // ----- Relay -----
