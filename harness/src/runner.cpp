@@ -588,7 +588,14 @@ class MountSession {
       return StatfsCounts{r.value("frsize", 0ULL), r.value("blocks", 0ULL), r.value("files", 0ULL),
                           r.value("bfree", 0ULL), r.value("ffree", 0ULL)};
     };
-    auto shared = shared_filesystem_with(target_statfs, mount_->root());
+    std::string probe_dir = mount_->root() + "/.fusecheck-statfs-probe";
+    auto change_target = [&](bool make) {
+      auto reply = service(make ? make_request("mkdir", {{"path", probe_dir}, {"mode", 0755}})
+                                : make_request("rmdir", {{"path", probe_dir}}),
+                           deadline::seconds(deadline::feature_probe));
+      return reply_ok(reply);
+    };
+    auto shared = shared_filesystem_with(target_statfs, mount_->root(), change_target);
     if (!failure.empty())
       features.set("exclusive_statfs", false, failure);
     else if (shared)

@@ -37,16 +37,12 @@ std::vector<std::string> candidates_with_totals(const StatfsCounts& target, cons
   return found;
 }
 
-}  // namespace
-
-std::optional<std::string> shared_filesystem_with(const std::function<std::optional<StatfsCounts>()>& target_statfs,
-                                                  const std::string& target_root) {
-  auto first = target_statfs();
-  if (!first || first->blocks == 0) return std::nullopt;
-  auto candidates = candidates_with_totals(*first, target_root);
-  // A busy shared disk may change between the two reads; three tries find a quiet moment.
-  for (int attempt = 0; attempt < 3 && !candidates.empty(); ++attempt) {
-    auto target = attempt == 0 ? first : target_statfs();
+// The first candidate whose free counts equal the target's in one of a few reads of both: a
+// busy shared disk may change between the two reads, and three tries find a quiet moment.
+std::optional<std::string> same_free_counts(const std::function<std::optional<StatfsCounts>()>& target_statfs,
+                                            const std::vector<std::string>& candidates) {
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto target = target_statfs();
     if (!target) return std::nullopt;
     for (const auto& mountpoint : candidates) {
       struct statvfs host {};
@@ -56,6 +52,22 @@ std::optional<std::string> shared_filesystem_with(const std::function<std::optio
     }
   }
   return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::string> shared_filesystem_with(const std::function<std::optional<StatfsCounts>()>& target_statfs,
+                                                  const std::string& target_root,
+                                                  const std::function<bool(bool make)>& change_target) {
+  auto first = target_statfs();
+  if (!first || first->blocks == 0) return std::nullopt;
+  auto candidates = candidates_with_totals(*first, target_root);
+  auto shared = candidates.empty() ? std::nullopt : same_free_counts(target_statfs, candidates);
+  if (!shared || !change_target(true)) return shared;
+  // A filesystem that merely looks like the target stays as it was while the target changes.
+  auto still = same_free_counts(target_statfs, {*shared});
+  change_target(false);
+  return still;
 }
 
 }  // namespace fusecheck

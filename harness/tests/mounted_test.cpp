@@ -58,10 +58,10 @@ bool is_mounted(const std::string& path) { return fusepp::mount_at(path).has_val
 // A fresh tmpfs for one test, unmounted whatever happens.
 class TmpfsMount {
  public:
-  TmpfsMount() {
+  explicit TmpfsMount(const char* options = "size=64m") {
     char templ[] = "/tmp/fusecheck-harness-tmpfs-XXXXXX";
     path_ = ::mkdtemp(templ);
-    mounted_ = ::mount("none", path_.c_str(), "tmpfs", 0, "size=64m") == 0;
+    mounted_ = ::mount("none", path_.c_str(), "tmpfs", 0, options) == 0;
   }
   ~TmpfsMount() {
     if (mounted_) ::umount2(path_.c_str(), MNT_DETACH);
@@ -770,6 +770,17 @@ TEST_F(MountedTest, PassthroughStatfsIsExclusiveOnThePrivateSourceAndProbedOther
   EXPECT_TRUE(fs::is_empty(disk)) << "the backing directory was not removed";
   fs::remove_all(disk);
   EXPECT_TRUE(private_source_mounts().empty()) << "a private {src} tmpfs was left mounted";
+}
+
+// memfs sizes itself as a default tmpfs would, so an empty default-sized tmpfs elsewhere shows
+// exactly memfs's statfs when it is probed; only a change on the target tells them apart.
+TEST_F(MountedTest, StatfsLookalikeElsewhereDoesNotMakeMemfsShared) {
+  TmpfsMount lookalike("");
+  ASSERT_TRUE(lookalike.ok());
+  scenario("statfs", statfs_delta);
+  auto run = cli(fmt::format("run --fs memfs {}", scenarios_arg()), 60);
+  EXPECT_EQ(run.code, 0) << run.out << run.err;
+  EXPECT_NE(run.out.find("PASS   t/statfs"), std::string::npos) << run.out;
 }
 
 }  // namespace
