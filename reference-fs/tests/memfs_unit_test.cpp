@@ -411,6 +411,15 @@ TEST(MountOptions, UnmountKeepsLookupCountsOnlyWhenAsked) {
   EXPECT_THROW(apply_mount_option(config, "unmount_keeps_lookup_counts=1"), UsageError);
 }
 
+// The fuzzer's coarse-clock target (fuzz/tests show the probe telling it from the default).
+TEST(MountOptions, CoarseClockOnlyWhenAsked) {
+  MountConfig config("memfs");
+  EXPECT_FALSE(config.fs.coarse_clock);
+  apply_mount_option_list(config, "coarse_clock");
+  EXPECT_TRUE(config.fs.coarse_clock);
+  EXPECT_THROW(apply_mount_option(config, "coarse_clock=1"), UsageError);
+}
+
 // readdir cookies, checked without the kernel: a listing resumed from the last cookie the
 // kernel got never repeats or skips a surviving entry while names come and go (tmpfs on
 // Linux 6.18 lists newest first; so does memfs).
