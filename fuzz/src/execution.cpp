@@ -197,22 +197,37 @@ std::vector<Answers> run_batch(Side& oracle, Side& target, const std::vector<Cal
   return answers;
 }
 
-bool other_users_reach(Side& target, double timeout) {
-  const auto probe = target.root / ("fuzz-" + std::to_string(::getpid()) + "-probe");
+namespace {
+
+// Runs use(dir) in a fresh directory of the target named after the fuzzer's pid and `what`
+// (made and removed by the unconfined root actor), before any case; returns what use returns.
+template <class Use>
+auto in_probe_directory(Side& target, const std::string& what, double timeout, Use&& use) {
+  const auto probe = target.root / ("fuzz-" + std::to_string(::getpid()) + "-" + what);
   ActorSlot& root = target.actors.at(0);
   root.post_leave();
   root.post(prepare_request(probe), true);
   if (!root.settle(timeout)) throw HarnessError("cannot make a workdir under " + target.root.string());
-  bool reached = true;
-  try {
-    target.actors.at(1).in(probe, timeout);
-  } catch (const HarnessError&) {
-    reached = false;
-  }
-  target.actors.at(1).stop();
+  auto result = use(probe);
+  root.post_leave();
   root.post(remove_request(probe), false);
   root.settle(timeout);
-  return reached;
+  return result;
+}
+
+}  // namespace
+
+bool other_users_reach(Side& target, double timeout) {
+  return in_probe_directory(target, "probe", timeout, [&](const std::filesystem::path& probe) {
+    bool reached = true;
+    try {
+      target.actors.at(1).in(probe, timeout);
+    } catch (const HarnessError&) {
+      reached = false;
+    }
+    target.actors.at(1).stop();
+    return reached;
+  });
 }
 
 bool stamps_show_ticks(const std::vector<int64_t>& ctimes) {
@@ -243,19 +258,13 @@ std::vector<int64_t> creation_ctimes(ActorProcess& actor, const std::string& pre
 bool target_clock_ticks(Side& target, double timeout) {
   constexpr int kRounds = 2;
   constexpr long kFilesPerRound = 16;
-  const auto probe = target.root / ("fuzz-" + std::to_string(::getpid()) + "-clock");
-  ActorSlot& root = target.actors.at(0);
-  root.post_leave();
-  root.post(prepare_request(probe), true);
-  if (!root.settle(timeout)) throw HarnessError("cannot make a workdir under " + target.root.string());
-  bool ticks = false;
-  ActorProcess& actor = root.in(probe, timeout);
-  for (int round = 0; round < kRounds && !ticks; ++round)
-    ticks = stamps_show_ticks(creation_ctimes(actor, "r" + std::to_string(round) + "-", kFilesPerRound, timeout));
-  root.post_leave();
-  root.post(remove_request(probe), false);
-  root.settle(timeout);
-  return ticks;
+  return in_probe_directory(target, "clock", timeout, [&](const std::filesystem::path& probe) {
+    ActorProcess& actor = target.actors.at(0).in(probe, timeout);
+    bool ticks = false;
+    for (int round = 0; round < kRounds && !ticks; ++round)
+      ticks = stamps_show_ticks(creation_ctimes(actor, "r" + std::to_string(round) + "-", kFilesPerRound, timeout));
+    return ticks;
+  });
 }
 
 }  // namespace fusecheck::fuzz

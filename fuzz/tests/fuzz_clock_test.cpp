@@ -96,11 +96,6 @@ TEST_P(CoarseClockTimesBug, IsCaughtShrunkAndReplayable) {
 INSTANTIATE_TEST_SUITE_P(Variants, CoarseClockTimesBug,
                          testing::Values("chmod-keeps-ctime", "truncate-keeps-mtime", "unlink-keeps-parent-mtime",
                                          "rename-keeps-ctime", "link-keeps-ctime"),
-                         [](const testing::TestParamInfo<std::string>& info) {
-                           std::string name = info.param;
-                           for (char& c : name)
-                             if (c == '-') c = '_';
-                           return name;
-                         });
+                         fuzz_test_support::variant_test_name);
 
 }  // namespace

@@ -100,12 +100,6 @@ std::vector<std::string> variant_names() {
   return names;
 }
 
-INSTANTIATE_TEST_SUITE_P(All, FuzzVariants, testing::ValuesIn(variant_names()),
-                         [](const testing::TestParamInfo<std::string>& info) {
-                           std::string name = info.param;
-                           for (char& c : name)
-                             if (c == '-') c = '_';
-                           return name;
-                         });
+INSTANTIATE_TEST_SUITE_P(All, FuzzVariants, testing::ValuesIn(variant_names()), fuzz_test_support::variant_test_name);
 
 }  // namespace
