@@ -297,6 +297,8 @@ void generate_namespace_op(Operation& op, const NameModel& model) {
   switch (op.kind) {
     case OpKind::mkdir:
       op.mode = *rc::gen::element<mode_t>(0755, 0700, 0777, 02775);
+      // d a third of the time: the one name that can hold others (d/a, d/b, d/p), which
+      // moves between directories and rmdir of a full directory need.
       if (*rc::gen::weightedElement<bool>({{2, false}, {1, true}})) op.path = "d";
       break;
     case OpKind::symlink: op.other = any_link_text(); break;
