@@ -197,22 +197,74 @@ std::vector<Answers> run_batch(Side& oracle, Side& target, const std::vector<Cal
   return answers;
 }
 
-bool other_users_reach(Side& target, double timeout) {
-  const auto probe = target.root / ("fuzz-" + std::to_string(::getpid()) + "-probe");
+namespace {
+
+// Runs use(dir) in a fresh directory of the target named after the fuzzer's pid and `what`
+// (made and removed by the unconfined root actor), before any case; returns what use returns.
+template <class Use>
+auto in_probe_directory(Side& target, const std::string& what, double timeout, Use&& use) {
+  const auto probe = target.root / ("fuzz-" + std::to_string(::getpid()) + "-" + what);
   ActorSlot& root = target.actors.at(0);
   root.post_leave();
   root.post(prepare_request(probe), true);
   if (!root.settle(timeout)) throw HarnessError("cannot make a workdir under " + target.root.string());
-  bool reached = true;
-  try {
-    target.actors.at(1).in(probe, timeout);
-  } catch (const HarnessError&) {
-    reached = false;
-  }
-  target.actors.at(1).stop();
+  auto result = use(probe);
+  root.post_leave();
   root.post(remove_request(probe), false);
   root.settle(timeout);
-  return reached;
+  return result;
+}
+
+}  // namespace
+
+bool other_users_reach(Side& target, double timeout) {
+  return in_probe_directory(target, "probe", timeout, [&](const std::filesystem::path& probe) {
+    bool reached = true;
+    try {
+      target.actors.at(1).in(probe, timeout);
+    } catch (const HarnessError&) {
+      reached = false;
+    }
+    target.actors.at(1).stop();
+    return reached;
+  });
+}
+
+bool stamps_show_ticks(const std::vector<int64_t>& ctimes) {
+  return std::adjacent_find(ctimes.begin(), ctimes.end()) != ctimes.end();
+}
+
+namespace {
+
+// The ctimes of `count` files made in a row in the actor's directory, each named `prefix` and
+// its number, in the order they were made; files that failed are left out.
+std::vector<int64_t> creation_ctimes(ActorProcess& actor, const std::string& prefix, long count, double timeout) {
+  std::vector<nlohmann::json> requests = {
+      {{"op", "create_many"}, {"prefix", prefix}, {"count", count}, {"kind", "node"}, {"hold", true}}};
+  for (long i = 0; i < count; ++i)
+    requests.push_back({{"op", "lstat"}, {"path", prefix + std::to_string(i)}, {"hold", i + 1 < count}});
+  const bool sent = actor.send_batch(requests);
+  std::vector<int64_t> ctimes;
+  for (size_t i = 0; sent && i < requests.size(); ++i) {
+    const auto reply = actor.receive(ActorSlot::deadline_after(timeout));
+    if (i > 0 && reply.status == ActorProcess::Reply::Status::ok && reply.body.value("ok", false))
+      ctimes.push_back(reply.body.at("r").at("ctime").get<int64_t>());
+  }
+  return ctimes;
+}
+
+}  // namespace
+
+bool target_clock_ticks(Side& target, double timeout) {
+  constexpr int kRounds = 2;
+  constexpr long kFilesPerRound = 16;
+  return in_probe_directory(target, "clock", timeout, [&](const std::filesystem::path& probe) {
+    ActorProcess& actor = target.actors.at(0).in(probe, timeout);
+    bool ticks = false;
+    for (int round = 0; round < kRounds && !ticks; ++round)
+      ticks = stamps_show_ticks(creation_ctimes(actor, "r" + std::to_string(round) + "-", kFilesPerRound, timeout));
+    return ticks;
+  });
 }
 
 }  // namespace fusecheck::fuzz

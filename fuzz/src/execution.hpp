@@ -138,4 +138,12 @@ std::vector<Answers> run_batch(Side& oracle, Side& target, const std::vector<Cal
 // do not, the fuzzer runs as root alone rather than report EACCES as a difference.
 bool other_users_reach(Side& target, double timeout);
 
+// Whether the target stamps times from a ticking clock (tmpfs, ext4: the kernel's coarse
+// clock), probed in a directory of its own: files made one right after another (one
+// create_many) share a ctime only when the clock did not move between them, which a clock of
+// nanoseconds never shows. Up to two rounds of 16 files before the clock counts as exact.
+bool target_clock_ticks(Side& target, double timeout);
+// From the ctimes of files made one after another, in order: whether two in a row are equal.
+bool stamps_show_ticks(const std::vector<int64_t>& ctimes);
+
 }  // namespace fusecheck::fuzz

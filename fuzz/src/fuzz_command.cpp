@@ -49,6 +49,11 @@ CLI::App* add_fuzz_command(CLI::App& app, CommandOptions& options) {
   command->add_option("--known", options.known, "known-differences file: differences to look past (docs/fuzzing.md)");
   command->add_option("--blocks", options.blocks, "st_blocks policy: tmpfs (compare), ignore, auto (tmpfs for memfs)")
       ->check(CLI::IsMember({"tmpfs", "ignore", "auto"}));
+  command
+      ->add_option("--clock", options.clock,
+                   "how the target stamps times: exact, coarse (the kernel's coarse clock, as tmpfs and ext4), "
+                   "auto (probed at start; default)")
+      ->check(CLI::IsMember({"exact", "coarse", "auto"}));
   command->add_flag("--exclusive", options.exclusive, "dir: nothing else changes its statfs counters (compare deltas)");
   command->add_flag("--all-cpus", options.all_cpus,
                     "let the scheduler spread the run over every CPU (default: all on the CPU it starts on; "
@@ -64,18 +69,24 @@ int run_fuzz_command(const CommandOptions& command, const std::atomic<bool>* sto
   try {
     TargetSpec spec = parse_target(command.fs, command.exclusive);
     if (!command.all_cpus) keep_to_current_cpu();
-    Options options;
-    if (!command.known.empty()) options.known = load_known_differences(command.known);
+    // Read before mounting: a bad file is a usage error with nothing to unmount.
+    auto known = command.known.empty() ? std::vector<KnownDifference>{} : load_known_differences(command.known);
     auto mount = Mount::create(spec, {});
-    options.compare_blocks = command.blocks == "tmpfs" || (command.blocks == "auto" && spec.text == "memfs");
-    options.compare_statfs = spec.exclusive || spec.is_fuse();
-    options.runs = command.runs;
-    options.max_steps = command.max_steps;
-    options.name_max = command.name_max;
-    options.seed = command.seed;
-    options.scenario_out = command.out;
-    options.target_name = spec.text;
-    options.stop = stop;
+    const Options options{
+        .runs = command.runs,
+        .max_steps = command.max_steps,
+        .seed = command.seed,
+        .scenario_out = command.out,
+        .target_name = spec.text,
+        .stop = stop,
+        .compare_blocks = command.blocks == "tmpfs" || (command.blocks == "auto" && spec.text == "memfs"),
+        .compare_statfs = spec.exclusive || spec.is_fuse(),
+        .known = std::move(known),
+        .name_max = command.name_max,
+        .target_clock = command.clock == "exact"    ? TargetClock::exact
+                        : command.clock == "coarse" ? TargetClock::coarse
+                                                    : TargetClock::detect,
+    };
     auto result = check_against_tmpfs(mount->root(), options);
     if (result.interrupted) return exit_code::interrupted;
     if (result.passed) {

@@ -252,10 +252,10 @@ Observed SideObserver::observe(const json& request, const json& reply_body, int 
   return observed;
 }
 
-void drop_unknown_times(const json& oracle, json& target) {
-  if (!oracle.contains("ok") || !target.contains("ok") || !oracle.at("ok").contains("type")) return;
+void drop_unknown_times(const json& told, json& other) {
+  if (!told.contains("ok") || !other.contains("ok") || !told.at("ok").contains("type")) return;
   for (const char* time : {"atime", "mtime", "ctime"})
-    if (!oracle.at("ok").contains(time) && target.at("ok").is_object()) target.at("ok").erase(time);
+    if (!told.at("ok").contains(time) && other.at("ok").is_object()) other.at("ok").erase(time);
 }
 
 }  // namespace fusecheck::fuzz

@@ -100,9 +100,10 @@ std::vector<std::string> names_changed_by(const json& request);
 void accept_reused_number(const SideObserver& oracle, const Observed& oracle_seen, SideObserver& target,
                           const json& target_reply, const std::function<bool(uint64_t)>& oracle_in_use);
 
-// A time the oracle could not tell (changed within its clock tick) is not compared: removed
-// from the target's stat result too.
-void drop_unknown_times(const json& oracle, json& target);
+// A time one side could not tell (changed within its clock's tick) is not compared: removed
+// from the other side's stat result too (tmpfs's from the target's, and a coarse-clock
+// target's from a copy of tmpfs's).
+void drop_unknown_times(const json& told, json& other);
 
 struct KnownDifference;
 // Removes what the known differences say to look past from both normalised results of a

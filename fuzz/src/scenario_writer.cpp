@@ -156,6 +156,20 @@ bool scenario_has_changed_times(const RecordedCase& recorded) {
   return false;
 }
 
+bool is_stat(const Call& made) {
+  const std::string op = made.request.value("op", "");
+  return op == "lstat" || op == "stat" || op == "fstat" || op == "statx";
+}
+
+// tmpfs's clock ticks (4 ms here) and so may the target's: a pause before each operation, and
+// before a call that follows a stat within one (truncate twice, each observed), puts every
+// change in a later tick than the value it replaces, so "changed" holds on replay as it did
+// here. A scenario that expects no change needs none.
+bool pauses_before(const RecordedCase& recorded, size_t index) {
+  const auto& steps = recorded.steps;
+  return steps[index].starts_operation || (index > 0 && is_stat(steps[index - 1].call) && !is_stat(steps[index].call));
+}
+
 }  // namespace
 
 std::string expect_yaml(const RecordedCase& recorded, size_t index) {
@@ -206,12 +220,10 @@ std::string scenario_text(const RecordedCase& failure, const std::string& target
     }
   }
   const auto saves = referenced_steps(failure);
-  // tmpfs marks times with a 4 ms clock: a pause before each operation puts every change in
-  // a later tick than the value it replaces, so "changed" holds on replay as it did here.
   const bool pause = scenario_has_changed_times(failure);
   out << "steps:\n";
   for (size_t i = 0; i < failure.steps.size(); ++i) {
-    if (pause && failure.steps[i].starts_operation) out << "  - {op: sleep, seconds: 0.005}\n";
+    if (pause && pauses_before(failure, i)) out << "  - {op: sleep, seconds: 0.005}\n";
     out << "  - {" << scenario_step(failure.steps[i].call);
     if (saves.count(i)) out << ", save: " << saved(i);
     // A step the engine runs (drop_caches) takes no expect: it has no result to compare.

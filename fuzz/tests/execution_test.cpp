@@ -94,6 +94,23 @@ TEST_F(TwoSides, ACaseStartsEmptyWithNothingOfTheLastOneOpenOrAllocated) {
   EXPECT_FALSE(std::filesystem::exists(oracle.root / "case-2"));
 }
 
+// memfs stamps from CLOCK_REALTIME; tmpfs and memfs -o coarse_clock from the kernel's coarse
+// clock. The probe tells them apart every time and leaves nothing behind.
+TEST_F(TwoSides, TheClockProbeTellsACoarseClockFromAnExactOne) {
+  memfs::Options coarse;
+  coarse.coarse_clock = true;
+  memfs::MemFs coarse_filesystem(coarse);
+  fusepp::testing::ScopedMount coarse_mount{coarse_filesystem, {"default_permissions", "allow_other"}};
+  Side coarse_side{helper_executable("fusecheck-actor"), coarse_mount.path()};
+  for (int round = 0; round < 5; ++round) {
+    EXPECT_FALSE(target_clock_ticks(target, kTimeout)) << "memfs";
+    EXPECT_TRUE(target_clock_ticks(oracle, kTimeout)) << "tmpfs";
+    EXPECT_TRUE(target_clock_ticks(coarse_side, kTimeout)) << "memfs -o coarse_clock";
+  }
+  for (const auto& root : {target.root, oracle.root, coarse_side.root})
+    EXPECT_TRUE(std::filesystem::is_empty(root)) << root;
+}
+
 TEST_F(TwoSides, ACaseThatFailsByThrowingIsCleanedUpAsWell) {
   CaseWorkdirs workdirs({&target, &oracle}, kTimeout);
   workdirs.begin("before");

@@ -1,8 +1,8 @@
 // The fuzzer's catch rate: every single-bug memfs variant (reference-fs/variants) is mounted
 // in-process and fuzzed with default settings. A caught variant must shrink to at most 8
 // operations, and its scenario must FAIL on the variant and PASS on memfs and on tmpfs.
-// FUSECHECK_FUZZ_VARIANTS=a,b limits the run; the table this prints is the one in
-// docs/fuzzing.md.
+// FUSECHECK_FUZZ_VARIANTS=a,b limits the run and FUSECHECK_FUZZ_SEED=N replaces seed 1; the
+// table this prints is the one in docs/fuzzing.md.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -48,6 +48,11 @@ bool selected(const std::string& name) {
   return ("," + std::string(only) + ",").find("," + name + ",") != std::string::npos;
 }
 
+uint64_t seed() {
+  const char* given = std::getenv("FUSECHECK_FUZZ_SEED");
+  return given == nullptr || *given == '\0' ? 1 : std::stoull(given);
+}
+
 class FuzzVariants : public testing::TestWithParam<std::string> {};
 
 TEST_P(FuzzVariants, CaughtShrunkAndReplayable) {
@@ -58,7 +63,7 @@ TEST_P(FuzzVariants, CaughtShrunkAndReplayable) {
   fusepp::testing::ScopedMount mount(*filesystem, kMountOptions);
 
   Options options;  // default runs and sizes: what a user gets
-  options.seed = 1;
+  options.seed = seed();
   options.target_name = name;
   options.print_report = false;
   options.scenario_out = std::filesystem::temp_directory_path() / ("fuzz-variant-" + name + ".yaml");
@@ -95,12 +100,6 @@ std::vector<std::string> variant_names() {
   return names;
 }
 
-INSTANTIATE_TEST_SUITE_P(All, FuzzVariants, testing::ValuesIn(variant_names()),
-                         [](const testing::TestParamInfo<std::string>& info) {
-                           std::string name = info.param;
-                           for (char& c : name)
-                             if (c == '-') c = '_';
-                           return name;
-                         });
+INSTANTIATE_TEST_SUITE_P(All, FuzzVariants, testing::ValuesIn(variant_names()), fuzz_test_support::variant_test_name);
 
 }  // namespace

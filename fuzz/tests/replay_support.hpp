@@ -1,6 +1,6 @@
 // Test support shared by the fuzzer's mounted tests: runs a generated counterexample scenario
 // on a directory (a mount, a tmpfs) with the harness and returns its verdict, showing the
-// transcript when it did not pass.
+// transcript when it did not pass; names parameterised tests after memfs variants.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -26,6 +26,15 @@ inline fusecheck::Verdict replay_on_directory(const std::string& scenario_yaml,
   if (results.at(0).verdict != fusecheck::Verdict::pass)
     for (const auto& line : results.at(0).transcript) std::cerr << "  " << line << "\n";
   return results.at(0).verdict;
+}
+
+// A gtest name for a test of the variant named in its parameter ("chmod-keeps-ctime" ->
+// "chmod_keeps_ctime").
+inline std::string variant_test_name(const testing::TestParamInfo<std::string>& info) {
+  std::string name = info.param;
+  for (char& c : name)
+    if (c == '-') c = '_';
+  return name;
 }
 
 }  // namespace fuzz_test_support

@@ -13,9 +13,9 @@
 
 namespace memfs {
 
-int64_t now_ns() {
+int64_t clock_ns(clockid_t clock) {
   timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
+  clock_gettime(clock, &ts);
   return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
 }
 
@@ -73,7 +73,8 @@ State::State(const Options& options)
     : entry_timeout(options.entry_timeout),
       attr_timeout(options.attr_timeout),
       atime_policy(options.atime),
-      nodiratime(options.nodiratime) {
+      nodiratime(options.nodiratime),
+      clock(options.coarse_clock ? CLOCK_REALTIME_COARSE : CLOCK_REALTIME) {
   struct sysinfo info;
   sysinfo(&info);
   uint64_t ram = static_cast<uint64_t>(info.totalram) * info.mem_unit;
@@ -507,6 +508,8 @@ MemFs::MemFs(Options options) : state_(std::make_unique<State>(options)), option
   // takes one 1 MiB READ per MiB instead of eight of 128 KiB.
   max_readahead = size_t{256} * 4096;
 }
+
+int64_t MemFs::now_ns() const { return state_->now_ns(); }
 MemFs::~MemFs() = default;
 
 size_t MemFs::inode_count() const {

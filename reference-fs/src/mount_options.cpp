@@ -97,6 +97,8 @@ void apply_mount_option(MountConfig& config, std::string_view option) {
     config.fs.auto_inval_data = key == "auto_inval_data";
   } else if (key == "unmount_keeps_lookup_counts" && !has_value) {
     config.fs.unmount_keeps_lookup_counts = true;
+  } else if (key == "coarse_clock" && !has_value) {
+    config.fs.coarse_clock = true;
   } else if (key == "no_default_permissions" && !has_value) {
     config.mount_options.erase("default_permissions");
   } else if ((key == "fsname" || key == "subtype") && has_value) {

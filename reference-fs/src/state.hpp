@@ -8,6 +8,7 @@
 #include <array>
 #include <functional>
 #include <cstdint>
+#include <ctime>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -120,7 +121,8 @@ class Caller {
   mutable std::optional<std::set<gid_t>> groups_;
 };
 
-int64_t now_ns();
+// The clock's time in nanoseconds; memfs stamps through MemFs::now_ns and State::now_ns.
+int64_t clock_ns(clockid_t clock);
 
 struct State {
   explicit State(const Options& options);
@@ -150,6 +152,8 @@ struct State {
   double attr_timeout;
   AtimePolicy atime_policy;
   bool nodiratime;
+  clockid_t clock;  // CLOCK_REALTIME, or CLOCK_REALTIME_COARSE (Options::coarse_clock)
+  int64_t now_ns() const { return clock_ns(clock); }
 
   Inode* find(uint64_t ino);
   Inode* find_dir(uint64_t ino);  // nullptr unless a directory

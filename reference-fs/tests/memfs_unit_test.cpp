@@ -402,13 +402,18 @@ TEST(MountOptions, LastOfACacheOptionAndItsNoFormWins) {
   EXPECT_FALSE(MemFs(config.fs).auto_inval_data) << "the option reaches what INIT asks for";
 }
 
-// The breaker of kernel/unmount-sends-no-forget: off unless asked for, and takes no value.
-TEST(MountOptions, UnmountKeepsLookupCountsOnlyWhenAsked) {
-  MountConfig config("memfs");
-  EXPECT_FALSE(config.fs.unmount_keeps_lookup_counts);
-  apply_mount_option_list(config, "unmount_keeps_lookup_counts");
-  EXPECT_TRUE(config.fs.unmount_keeps_lookup_counts);
-  EXPECT_THROW(apply_mount_option(config, "unmount_keeps_lookup_counts=1"), UsageError);
+// Options for tests, off unless asked for, taking no value: the breaker of
+// kernel/unmount-sends-no-forget, and the fuzzer's coarse-clock target (fuzz/tests show its
+// clock probe telling that one from the default).
+TEST(MountOptions, TestOnlyFlagsOnlyWhenAsked) {
+  for (auto [option, field] : {std::pair{"unmount_keeps_lookup_counts", &Options::unmount_keeps_lookup_counts},
+                               std::pair{"coarse_clock", &Options::coarse_clock}}) {
+    MountConfig config("memfs");
+    EXPECT_FALSE(config.fs.*field) << option;
+    apply_mount_option_list(config, option);
+    EXPECT_TRUE(config.fs.*field) << option;
+    EXPECT_THROW(apply_mount_option(config, std::string(option) + "=1"), UsageError);
+  }
 }
 
 // readdir cookies, checked without the kernel: a listing resumed from the last cookie the

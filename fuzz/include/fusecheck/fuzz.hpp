@@ -24,6 +24,13 @@ struct KnownDifference {
   std::string where;  // FILE:LINE:COL of the entry
 };
 
+// How the target stamps times, which decides when its "same" time counts (docs/fuzzing.md,
+// "Times"): `exact` (every update a new value: memfs's CLOCK_REALTIME), `coarse` (the kernel's
+// coarse clock, as tmpfs, ext4 and filesystems passing their times through: an update within a
+// tick leaves a time as it was), or `detect` at start with a probe in the target.
+enum class TargetClock { detect, exact, coarse };
+const char* clock_name(TargetClock clock);  // "detect", "exact", "coarse"
+
 // Reads a known-differences file (docs/fuzzing.md); throws FileError naming FILE:LINE:COL.
 std::vector<KnownDifference> load_known_differences(const std::string& path);
 
@@ -41,6 +48,7 @@ struct Options {
   bool compare_statfs = true;          // statvfs deltas: nothing but the fuzzer changes the target's counters
   std::vector<KnownDifference> known;  // differences to look past
   size_t name_max = 255;  // the longest name the target takes (NAME_MAX); longer names are not tried below 255
+  TargetClock target_clock = TargetClock::detect;  // how the target stamps times
 };
 
 struct Result {
@@ -59,8 +67,10 @@ struct Result {
   // replays on the same target, so a target that kept state between runs may shrink to a
   // sequence that differs elsewhere; this line still names where it first went wrong.
   std::string first_difference;
-  double seconds = 0;              // wall time of the whole check
-  std::vector<std::string> notes;  // what limited the run (e.g. root only)
+  TargetClock target_clock = TargetClock::exact;  // the clock the target's times were compared under
+  bool clock_detected = false;                    // found by the probe, not given in Options
+  double seconds = 0;                             // wall time of the whole check
+  std::vector<std::string> notes;                 // what limited the run (e.g. root only)
 };
 
 // Runs opts.runs random operation sequences in fresh directories under `mountpoint` and on a

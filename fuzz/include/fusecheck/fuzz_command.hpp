@@ -21,6 +21,7 @@ struct CommandOptions {
   std::string out;
   std::string known;            // known-differences file
   std::string blocks = "auto";  // tmpfs | ignore | auto (tmpfs for memfs, else ignore)
+  std::string clock = "auto";   // exact | coarse | auto (probed in the target at start)
   bool exclusive = false;       // dir: targets: nothing else changes their statfs counters
   bool all_cpus = false;        // do not keep the run on the CPU it starts on
 };

@@ -42,6 +42,9 @@ struct Options {
   // connection keep the lookup counts, as a filesystem that waits for FORGETs the kernel never
   // sends at unmount would; a remount then starts with stale references.
   bool unmount_keeps_lookup_counts = false;
+  // Stamp times from CLOCK_REALTIME_COARSE, as tmpfs and ext4 do (an update within the clock's
+  // tick leaves a time as it was), not CLOCK_REALTIME: a coarse-clock target for the fuzzer's tests.
+  bool coarse_clock = false;
 };
 
 struct State;  // the inode table and accounting (src/state.hpp), opaque to users
@@ -154,6 +157,9 @@ class MemFs : public fusepp::Operations {
  protected:
   // For single-bug test variants (reference-fs/variants/), which build on src/state.hpp.
   State& state() { return *state_; }
+  // The time to stamp now, by Options::coarse_clock; handlers (and State's members, through
+  // State::now_ns) call it unqualified.
+  int64_t now_ns() const;
 
  private:
   std::unique_ptr<State> state_;  // with its one mutex: see src/state.hpp
