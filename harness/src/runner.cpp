@@ -588,11 +588,15 @@ class MountSession {
       return StatfsCounts{r.value("frsize", 0ULL), r.value("blocks", 0ULL), r.value("files", 0ULL),
                           r.value("bfree", 0ULL), r.value("ffree", 0ULL)};
     };
-    std::string probe_dir = mount_->root() + "/.fusecheck-statfs-probe";
+    // A file with data: a target whose file count is stuck (a bug a statfs scenario should
+    // catch) still shows its blocks move.
+    std::string probe_file = mount_->root() + "/.fusecheck-statfs-probe";
     auto change_target = [&](bool make) {
-      auto reply = service(make ? make_request("mkdir", {{"path", probe_dir}, {"mode", 0755}})
-                                : make_request("rmdir", {{"path", probe_dir}}),
-                           deadline::seconds(deadline::feature_probe));
+      auto reply =
+          service(make ? make_request("create_file",
+                                      {{"path", probe_file}, {"mode", 0644}, {"data", std::string(2 * 16384, '7')}})
+                       : make_request("unlink", {{"path", probe_file}}),
+                  deadline::seconds(deadline::feature_probe));
       return reply_ok(reply);
     };
     auto shared = shared_filesystem_with(target_statfs, mount_->root(), change_target);
