@@ -271,10 +271,12 @@ StepStatus background_step(const Step& step, TestContext& ctx, const std::string
   return status;
 }
 
-// Before every step on a target with a control channel: the trace marks that delimit "the
-// previous step" for expect_requests.
+// Before every step of a test that reads the trace (an isolated one, or replay --trace): the
+// trace marks that delimit "the previous step" for expect_requests. A shared mount has a
+// control channel too (for its balance at the end), but no step of its tests reads a mark,
+// and a mark is a round trip to the daemon per step (a third of a memfs step's CPU).
 StepStatus take_step_mark(TestContext& ctx, const std::string& label) {
-  if (!ctx.control) return StepStatus::ok;
+  if (!ctx.control || !(ctx.scenario.isolated || ctx.options.trace_steps)) return StepStatus::ok;
   try {
     ctx.previous_mark = ctx.step_mark;
     ctx.step_mark = ctx.control->must({{"cmd", "mark"}}, deadline::service_call)["mark"].get<uint64_t>();
@@ -391,8 +393,9 @@ std::string reply_text(const ActorProcess::Reply& reply) {
 // One mount's worth of work: a service actor (root) for workdirs and probes, and a pool.
 class MountSession {
  public:
-  MountSession(std::unique_ptr<Mount> mount, const RunOptions& options)
-      : mount_(std::move(mount)), options_(options), pool_(actor_executable()) {}
+  // `per_test_balance`: check_balance() follows every test (an isolated test's mount).
+  MountSession(std::unique_ptr<Mount> mount, const RunOptions& options, bool per_test_balance)
+      : mount_(std::move(mount)), options_(options), pool_(actor_executable()), per_test_balance_(per_test_balance) {}
   ~MountSession() {
     service_.reset();
     pool_.clear();
@@ -624,7 +627,7 @@ class MountSession {
     if (set_up) run_section(scenario.steps, "steps", ctx);
     end_background_calls(ctx);
     if (options_.trace_steps) finish_step_trace(ctx);
-    if (!ctx.aborted_on_purpose) compare_counts_with_the_filesystem();
+    if (per_test_balance_ && !ctx.aborted_on_purpose) compare_counts_with_the_filesystem();
     if (ready && !ctx.aborted_on_purpose) run_cleanup(scenario, ctx);
     for (auto& [name, actor] : ctx.actors)
       if (!ctx.killed.count(name)) pool_.give_back(std::move(actor));
@@ -1009,6 +1012,10 @@ class MountSession {
   std::unique_ptr<ControlClient> control_;
   std::string lost_mount_;
   bool aborted_on_purpose_ = false;
+  // Only check_balance() reads the counts taken at the end of a test's steps; a shared
+  // mount's balance is read once, when it ends, and asking after every test would cost a
+  // report of every node the mount has ever seen (seconds per hundred tests late in a run).
+  bool per_test_balance_;
   std::vector<std::string> counts_at_end_of_steps_;
   int tests_on_mount_ = 0;
 };
@@ -1263,7 +1270,7 @@ class ShardWorker {
   void mount() {
     try {
       session_ = std::make_unique<MountSession>(Mount::create(options_.target, shard_.mount_options, shard_.control),
-                                                options_);
+                                                options_, shard_.isolated);
       ++recorder_.mounts;
       // Seen in mountinfo is not served: a libfuse 2 daemon (bindfs) mounts first and only
       // then rejects an option, closes the connection and unmounts. A mount is ready once

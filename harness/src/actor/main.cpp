@@ -136,7 +136,10 @@ Answer answer(const ExecutorMap& executors, const std::string& payload) {
     if (request.at("op") == "exit") return {json(), false, true};
     answer.hold = request.value("hold", false);
     stamp = request.value("clock", false);
-    answer.reply = json{{"ok", true}, {"r", handle(executors, request)}};
+    json result = handle(executors, request);
+    answer.reply = json(json::value_t::object);
+    answer.reply.get_ref<json::object_t&>().emplace("ok", true);
+    answer.reply.get_ref<json::object_t&>().emplace("r", std::move(result));
   } catch (const SyscallFailed& failed) {
     answer.reply = json{{"ok", false}, {"errno", failed.err}};
   } catch (const AccessSignalled& caught) {
