@@ -7,6 +7,7 @@
 #include <fnmatch.h>
 #include <signal.h>
 #include <linux/falloc.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -1366,6 +1367,28 @@ std::string safe_component(const std::string& part) {
   return safe;
 }
 
+// The CPUs this thread may run on, the one it runs on first: worker j takes the j-th (modulo
+// their number), so the first worker stays where the run started.
+std::vector<int> cpus_from_current() {
+  cpu_set_t allowed;
+  if (::sched_getaffinity(0, sizeof allowed, &allowed) != 0) return {};
+  std::vector<int> cpus;
+  const int current = ::sched_getcpu();
+  if (current >= 0 && CPU_ISSET(current, &allowed)) cpus.push_back(current);
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
+    if (CPU_ISSET(cpu, &allowed) && cpu != current) cpus.push_back(cpu);
+  return cpus;
+}
+
+// The calling thread, and every process it starts from now on (fork copies the caller's
+// affinity), runs on `cpu` only. Best effort: a failure only costs speed.
+void keep_thread_to_cpu(int cpu) {
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  ::sched_setaffinity(0, sizeof one, &one);
+}
+
 }  // namespace
 
 std::vector<TestResult> run_tests(const std::vector<Scenario>& tests, const RunOptions& options, RunStats* stats) {
@@ -1379,15 +1402,21 @@ std::vector<TestResult> run_tests(const std::vector<Scenario>& tests, const RunO
     recorder.finish(index, std::move(result));
   }
   std::atomic<size_t> next_shard{0};
-  auto worker = [&] {
+  const std::vector<int> cpus = options.all_cpus ? std::vector<int>{} : cpus_from_current();
+  auto worker = [&](int j) {
+    if (!cpus.empty()) keep_thread_to_cpu(cpus[static_cast<size_t>(j) % cpus.size()]);
     for (size_t s = next_shard++; s < plan.shards.size(); s = next_shard++)
       ShardWorker(plan.shards[s], plan, options, recorder).run();
   };
+  cpu_set_t own_cpus;
+  const bool restore = !cpus.empty() && ::sched_getaffinity(0, sizeof own_cpus, &own_cpus) == 0;
   std::vector<std::thread> threads;
-  for (int j = 1; j < std::min<int>(plan.jobs, static_cast<int>(plan.shards.size())); ++j) threads.emplace_back(worker);
-  worker();
+  for (int j = 1; j < std::min<int>(plan.jobs, static_cast<int>(plan.shards.size())); ++j)
+    threads.emplace_back(worker, j);
+  worker(0);
   for (auto& thread : threads) thread.join();
   for (const auto& shard : plan.isolated) ShardWorker(shard, plan, options, recorder).run();
+  if (restore) ::sched_setaffinity(0, sizeof own_cpus, &own_cpus);
   if (stats) {
     stats->mounts = recorder.mounts;
     stats->actors_spawned = recorder.spawned;
