@@ -16,6 +16,7 @@
 #include <unordered_map>
 
 #include "actor.hpp"
+#include "fusecheck/message_json.hpp"
 #include "fusecheck/ops.hpp"
 #include "fusecheck/protocol.hpp"
 
@@ -132,7 +133,7 @@ Answer answer(const ExecutorMap& executors, const std::string& payload) {
   Answer answer;
   bool stamp = false;
   try {
-    json request = json::parse(payload);
+    json request = parse_message(payload);
     if (request.at("op") == "exit") return {json(), false, true};
     answer.hold = request.value("hold", false);
     stamp = request.value("clock", false);
@@ -160,7 +161,7 @@ void serve(const ExecutorMap& executors) {
   while (requests.read(payload) == FrameStatus::ok) {
     Answer done = answer(executors, payload);
     if (done.exit) break;
-    if (!replies.send(done.reply.dump(-1, ' ', false, json::error_handler_t::replace), done.hold)) break;
+    if (!replies.send(message_text(done.reply), done.hold)) break;
   }
 }
 
