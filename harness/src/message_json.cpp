@@ -161,36 +161,43 @@ class FastReader {
     return true;
   }
 
-  bool array(json& out, int depth) {
+  // The elements of an array or the members of an object, read by `read_one` each, up to
+  // `close`.
+  template <typename ReadOne>
+  bool sequence(char close, ReadOne read_one) {
     ++at_;
-    out = json(json::value_t::array);
-    auto& elements = out.get_ref<json::array_t&>();
-    if (take(']')) return true;
+    if (take(close)) return true;
     do {
       skip_space();
+      if (!read_one()) return false;
+    } while (take(','));
+    return take(close);
+  }
+
+  bool array(json& out, int depth) {
+    out = json(json::value_t::array);
+    auto& elements = out.get_ref<json::array_t&>();
+    return sequence(']', [&] {
       json element;
       if (!value(element, depth + 1)) return false;
       elements.push_back(std::move(element));
-    } while (take(','));
-    return take(']');
+      return true;
+    });
   }
 
   // A repeated key keeps its last value, as in nlohmann.
   bool object(json& out, int depth) {
-    ++at_;
     out = json(json::value_t::object);
     auto& members = out.get_ref<json::object_t&>();
-    if (take('}')) return true;
-    do {
-      skip_space();
+    return sequence('}', [&] {
       std::string key;
       if (at_ == end_ || *at_ != '"' || !string(key) || !take(':')) return false;
       skip_space();
       json member;
       if (!value(member, depth + 1)) return false;
       members.insert_or_assign(members.end(), std::move(key), std::move(member));  // keys come sorted
-    } while (take(','));
-    return take('}');
+      return true;
+    });
   }
 
   const char* at_;
