@@ -498,6 +498,15 @@ class MountSession {
     if (!mount_->spec().is_fuse() && ::geteuid() == 0) probe_other_users();
   }
 
+  // What a mount of the same target with the same options and control channel found earlier
+  // in this run holds here too (the daemon is started the same way): only this mount's own
+  // control channel is opened and asked. An isolated test mounts afresh, and probing again
+  // took a probe actor and some thirty calls each time.
+  void take_probed_features(const Features& probed) {
+    mount_->features() = probed;
+    probe_control();
+  }
+
   // The probes on an open descriptor (fallocate's modes, SEEK_DATA): they need one actor
   // across calls, since the pool resets actors between calls.
   void probe_descriptor_features(const std::function<std::string(const std::string&)>& at, const std::string& dir) {
@@ -1157,6 +1166,16 @@ class RunRecorder {
     std::lock_guard lock(mutex_);
     return unmountable_;
   }
+  // Features probed on a mount, by mount options and control channel (ShardWorker::mount).
+  std::optional<Features> probed_features(const std::string& key) {
+    std::lock_guard lock(mutex_);
+    auto found = probed_.find(key);
+    return found == probed_.end() ? std::nullopt : std::optional<Features>(found->second);
+  }
+  void remember_features(const std::string& key, const Features& features) {
+    std::lock_guard lock(mutex_);
+    probed_.emplace(key, features);
+  }
   std::vector<TestResult> take_results() {
     for (auto& result : extra_) results_.push_back(std::move(result));
     return std::move(results_);
@@ -1171,6 +1190,7 @@ class RunRecorder {
   std::vector<TestResult> results_;
   std::vector<TestResult> extra_;
   std::optional<std::string> unmountable_;
+  std::map<std::string, Features> probed_;
 };
 
 // Runs one shard's tests on its mount, mounting again after a mount is lost. A mount that
@@ -1281,11 +1301,17 @@ class ShardWorker {
       // its root answers a stat with the mount's own device.
       if (auto why = session_->off_mount(session_->mount().root()))
         throw HarnessError("the mount's root did not answer after mounting: " + *why);
-      session_->probe_features();
+      const std::string features_key = fmt::format("{}|{}", fmt::join(shard_.mount_options, ","), shard_.control);
+      std::optional<Features> probed = recorder_.probed_features(features_key);
+      if (probed)
+        session_->take_probed_features(*probed);
+      else
+        session_->probe_features();
       // The probes take a while: a mount that did not survive them is a failed mount too,
       // whatever the probes saw.
       if (auto why = session_->mount().trouble())
         throw HarnessError("the mount did not survive the feature probes: " + *why);
+      if (!probed) recorder_.remember_features(features_key, session_->mount().features());
       recorder_.mounted(session_->mount());
     } catch (const HarnessError& error) {
       end_session();
