@@ -275,7 +275,7 @@ StepStatus background_step(const Step& step, TestContext& ctx, const std::string
 // Before every step of a test that reads the trace (an isolated one, or replay --trace): the
 // trace marks that delimit "the previous step" for expect_requests. A shared mount has a
 // control channel too (for its balance at the end), but no step of its tests reads a mark,
-// and a mark is a round trip to the daemon per step (a third of a memfs step's CPU).
+// and a mark is a round trip to the daemon per step (two more context switches).
 StepStatus take_step_mark(TestContext& ctx, const std::string& label) {
   if (!ctx.control || !(ctx.scenario.isolated || ctx.options.trace_steps)) return StepStatus::ok;
   try {
