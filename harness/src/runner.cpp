@@ -7,6 +7,7 @@
 #include <fnmatch.h>
 #include <signal.h>
 #include <linux/falloc.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -271,10 +272,12 @@ StepStatus background_step(const Step& step, TestContext& ctx, const std::string
   return status;
 }
 
-// Before every step on a target with a control channel: the trace marks that delimit "the
-// previous step" for expect_requests.
+// Before every step of a test that reads the trace (an isolated one, or replay --trace): the
+// trace marks that delimit "the previous step" for expect_requests. A shared mount has a
+// control channel too (for its balance at the end), but no step of its tests reads a mark,
+// and a mark is a round trip to the daemon per step (two more context switches).
 StepStatus take_step_mark(TestContext& ctx, const std::string& label) {
-  if (!ctx.control) return StepStatus::ok;
+  if (!ctx.control || !(ctx.scenario.isolated || ctx.options.trace_steps)) return StepStatus::ok;
   try {
     ctx.previous_mark = ctx.step_mark;
     ctx.step_mark = ctx.control->must({{"cmd", "mark"}}, deadline::service_call)["mark"].get<uint64_t>();
@@ -391,8 +394,9 @@ std::string reply_text(const ActorProcess::Reply& reply) {
 // One mount's worth of work: a service actor (root) for workdirs and probes, and a pool.
 class MountSession {
  public:
-  MountSession(std::unique_ptr<Mount> mount, const RunOptions& options)
-      : mount_(std::move(mount)), options_(options), pool_(actor_executable()) {}
+  // `per_test_balance`: check_balance() follows every test (an isolated test's mount).
+  MountSession(std::unique_ptr<Mount> mount, const RunOptions& options, bool per_test_balance)
+      : mount_(std::move(mount)), options_(options), pool_(actor_executable()), per_test_balance_(per_test_balance) {}
   ~MountSession() {
     service_.reset();
     pool_.clear();
@@ -492,6 +496,15 @@ class MountSession {
     call({{"op", "rmtree"}, {"path", dir}});
     probe_exclusive_statfs();
     if (!mount_->spec().is_fuse() && ::geteuid() == 0) probe_other_users();
+  }
+
+  // What a mount of the same target with the same options and control channel found earlier
+  // in this run holds here too (the daemon is started the same way): only this mount's own
+  // control channel is opened and asked. An isolated test mounts afresh, and probing again
+  // took a probe actor and some thirty calls each time.
+  void take_probed_features(const Features& probed) {
+    mount_->features() = probed;
+    probe_control();
   }
 
   // The probes on an open descriptor (fallocate's modes, SEEK_DATA): they need one actor
@@ -635,7 +648,7 @@ class MountSession {
     if (set_up) run_section(scenario.steps, "steps", ctx);
     end_background_calls(ctx);
     if (options_.trace_steps) finish_step_trace(ctx);
-    if (!ctx.aborted_on_purpose) compare_counts_with_the_filesystem();
+    if (per_test_balance_ && !ctx.aborted_on_purpose) compare_counts_with_the_filesystem();
     if (ready && !ctx.aborted_on_purpose) run_cleanup(scenario, ctx);
     for (auto& [name, actor] : ctx.actors)
       if (!ctx.killed.count(name)) pool_.give_back(std::move(actor));
@@ -660,9 +673,12 @@ class MountSession {
       control_->must({{"cmd", "release_all"}}, deadline::service_call);
       control_->must({{"cmd", "clear_faults"}}, deadline::service_call);
       // After the drop nothing may be held (the filesystem's own counts were compared at the
-      // end of the steps, while the kernel still held what they gave it).
+      // end of the steps, while the kernel still held what they gave it). Dentries and inodes
+      // only (2): the inode shrinker drops an unused inode's clean pages itself before it
+      // evicts it, while dropping the page cache (1) empties the whole machine's, which took
+      // 100-180 ms per test on a machine busy compiling (and slowed everything else on it).
       std::vector<std::string> problems = std::move(counts_at_end_of_steps_);
-      std::string error = drop_kernel_caches(3, control_.get());
+      std::string error = drop_kernel_caches(2, control_.get());
       if (!error.empty()) throw HarnessError(error);
       json after = control_->must({{"cmd", "balance"}}, deadline::service_call);
       for (const auto& key : {"problems", "outstanding"})
@@ -1020,6 +1036,10 @@ class MountSession {
   std::unique_ptr<ControlClient> control_;
   std::string lost_mount_;
   bool aborted_on_purpose_ = false;
+  // Only check_balance() reads the counts taken at the end of a test's steps; a shared
+  // mount's balance is read once, when it ends, and asking after every test would cost a
+  // report of every node the mount has ever seen (seconds per hundred tests late in a run).
+  bool per_test_balance_;
   std::vector<std::string> counts_at_end_of_steps_;
   int tests_on_mount_ = 0;
 };
@@ -1157,6 +1177,16 @@ class RunRecorder {
     std::lock_guard lock(mutex_);
     return unmountable_;
   }
+  // Features probed on a mount, by mount options and control channel (ShardWorker::mount).
+  std::optional<Features> probed_features(const std::string& key) {
+    std::lock_guard lock(mutex_);
+    auto found = probed_.find(key);
+    return found == probed_.end() ? std::nullopt : std::optional<Features>(found->second);
+  }
+  void remember_features(const std::string& key, const Features& features) {
+    std::lock_guard lock(mutex_);
+    probed_.emplace(key, features);
+  }
   std::vector<TestResult> take_results() {
     for (auto& result : extra_) results_.push_back(std::move(result));
     return std::move(results_);
@@ -1171,6 +1201,7 @@ class RunRecorder {
   std::vector<TestResult> results_;
   std::vector<TestResult> extra_;
   std::optional<std::string> unmountable_;
+  std::map<std::string, Features> probed_;
 };
 
 // Runs one shard's tests on its mount, mounting again after a mount is lost. A mount that
@@ -1274,18 +1305,24 @@ class ShardWorker {
   void mount() {
     try {
       session_ = std::make_unique<MountSession>(Mount::create(options_.target, shard_.mount_options, shard_.control),
-                                                options_);
+                                                options_, shard_.isolated);
       ++recorder_.mounts;
       // Seen in mountinfo is not served: a libfuse 2 daemon (bindfs) mounts first and only
       // then rejects an option, closes the connection and unmounts. A mount is ready once
       // its root answers a stat with the mount's own device.
       if (auto why = session_->off_mount(session_->mount().root()))
         throw HarnessError("the mount's root did not answer after mounting: " + *why);
-      session_->probe_features();
+      const std::string features_key = fmt::format("{}|{}", fmt::join(shard_.mount_options, ","), shard_.control);
+      std::optional<Features> probed = recorder_.probed_features(features_key);
+      if (probed)
+        session_->take_probed_features(*probed);
+      else
+        session_->probe_features();
       // The probes take a while: a mount that did not survive them is a failed mount too,
       // whatever the probes saw.
       if (auto why = session_->mount().trouble())
         throw HarnessError("the mount did not survive the feature probes: " + *why);
+      if (!probed) recorder_.remember_features(features_key, session_->mount().features());
       recorder_.mounted(session_->mount());
     } catch (const HarnessError& error) {
       end_session();
@@ -1370,6 +1407,28 @@ std::string safe_component(const std::string& part) {
   return safe;
 }
 
+// The CPUs this thread may run on, the one it runs on first: worker j takes the j-th (modulo
+// their number), so the first worker stays where the run started.
+std::vector<int> cpus_from_current() {
+  cpu_set_t allowed;
+  if (::sched_getaffinity(0, sizeof allowed, &allowed) != 0) return {};
+  std::vector<int> cpus;
+  const int current = ::sched_getcpu();
+  if (current >= 0 && CPU_ISSET(current, &allowed)) cpus.push_back(current);
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
+    if (CPU_ISSET(cpu, &allowed) && cpu != current) cpus.push_back(cpu);
+  return cpus;
+}
+
+// The calling thread, and every process it starts from now on (fork copies the caller's
+// affinity), runs on `cpu` only. Best effort: a failure only costs speed.
+void keep_thread_to_cpu(int cpu) {
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  ::sched_setaffinity(0, sizeof one, &one);
+}
+
 }  // namespace
 
 std::vector<TestResult> run_tests(const std::vector<Scenario>& tests, const RunOptions& options, RunStats* stats) {
@@ -1383,15 +1442,21 @@ std::vector<TestResult> run_tests(const std::vector<Scenario>& tests, const RunO
     recorder.finish(index, std::move(result));
   }
   std::atomic<size_t> next_shard{0};
-  auto worker = [&] {
+  const std::vector<int> cpus = options.all_cpus ? std::vector<int>{} : cpus_from_current();
+  auto worker = [&](int j) {
+    if (!cpus.empty()) keep_thread_to_cpu(cpus[static_cast<size_t>(j) % cpus.size()]);
     for (size_t s = next_shard++; s < plan.shards.size(); s = next_shard++)
       ShardWorker(plan.shards[s], plan, options, recorder).run();
   };
+  cpu_set_t own_cpus;
+  const bool restore = !cpus.empty() && ::sched_getaffinity(0, sizeof own_cpus, &own_cpus) == 0;
   std::vector<std::thread> threads;
-  for (int j = 1; j < std::min<int>(plan.jobs, static_cast<int>(plan.shards.size())); ++j) threads.emplace_back(worker);
-  worker();
+  for (int j = 1; j < std::min<int>(plan.jobs, static_cast<int>(plan.shards.size())); ++j)
+    threads.emplace_back(worker, j);
+  worker(0);
   for (auto& thread : threads) thread.join();
   for (const auto& shard : plan.isolated) ShardWorker(shard, plan, options, recorder).run();
+  if (restore) ::sched_setaffinity(0, sizeof own_cpus, &own_cpus);
   if (stats) {
     stats->mounts = recorder.mounts;
     stats->actors_spawned = recorder.spawned;

@@ -7,6 +7,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <bit>
+#include <cstring>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -70,13 +72,26 @@ std::string generate_bytes(size_t size, unsigned long long seed) {
   // splitmix64: tiny, fast and fully specified, so the bytes are the same everywhere.
   std::string bytes(size, '\0');
   unsigned long long state = seed;
-  for (size_t i = 0; i < size; i += 8) {
+  auto next = [&state] {
     state += 0x9e3779b97f4a7c15ULL;
     unsigned long long z = state;
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    z ^= z >> 31;
-    for (size_t k = 0; k < 8 && i + k < size; ++k) bytes[i + k] = static_cast<char>(z >> (8 * k));
+    return z ^ (z >> 31);
+  };
+  // Whole words at once where the machine is little-endian (loading the scenarios generates
+  // megabytes; byte by byte this was 7% of it).
+  const size_t whole = size / 8 * 8;
+  for (size_t i = 0; i < whole; i += 8) {
+    const unsigned long long z = next();
+    if constexpr (std::endian::native == std::endian::little)
+      std::memcpy(&bytes[i], &z, 8);
+    else
+      for (size_t k = 0; k < 8; ++k) bytes[i + k] = static_cast<char>(z >> (8 * k));
+  }
+  if (whole < size) {
+    const unsigned long long z = next();
+    for (size_t k = 0; whole + k < size; ++k) bytes[whole + k] = static_cast<char>(z >> (8 * k));
   }
   return bytes;
 }

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <regex>
 
+#include "fusecheck/protocol.hpp"
 #include "fusecheck/runner.hpp"
 #include "fusecheck/scenario.hpp"
 
@@ -375,3 +376,12 @@ TEST(KernelSteps, WaitRequestMayCountOnlyInterruptedRequests) {
 }
 
 }  // namespace
+
+// Generated data is splitmix64's output, little-endian, cut at the size: a scenario's `gen`
+// bytes must never change (reference values computed independently of this code).
+TEST(Parser, GeneratedBytesAreSplitmix64LittleEndian) {
+  EXPECT_EQ(fusecheck::to_hex(fusecheck::generate_bytes(13, 1)), "c15c0289ec2d0a9167ec8e65a1");
+  EXPECT_EQ(fusecheck::to_hex(fusecheck::generate_bytes(8, 7)), "d70d3259e4e1cb63");
+  EXPECT_EQ(fusecheck::to_hex(fusecheck::generate_bytes(3, 0)), "afcd1d");
+  EXPECT_EQ(fusecheck::generate_bytes(0, 5), "");
+}

@@ -101,6 +101,10 @@ struct RunOptions {
   // step's transcript line is followed by the FUSE requests that arrived while it ran; on a
   // target without a trace the transcript says why there is none.
   bool trace_steps = false;
+  // Each --jobs worker keeps itself, and every process it starts (the daemon, the actors), on
+  // a CPU of its own: a step is a chain of wake-ups (harness, actor, daemon), and on a virtual
+  // machine one across CPUs costs tens of microseconds. true lets the scheduler spread them.
+  bool all_cpus = false;
 };
 
 struct RunStats {

@@ -16,6 +16,7 @@
 #include <unordered_map>
 
 #include "actor.hpp"
+#include "fusecheck/message_json.hpp"
 #include "fusecheck/ops.hpp"
 #include "fusecheck/protocol.hpp"
 
@@ -132,11 +133,14 @@ Answer answer(const ExecutorMap& executors, const std::string& payload) {
   Answer answer;
   bool stamp = false;
   try {
-    json request = json::parse(payload);
+    json request = parse_message(payload);
     if (request.at("op") == "exit") return {json(), false, true};
     answer.hold = request.value("hold", false);
     stamp = request.value("clock", false);
-    answer.reply = json{{"ok", true}, {"r", handle(executors, request)}};
+    json result = handle(executors, request);
+    answer.reply = json(json::value_t::object);
+    answer.reply.get_ref<json::object_t&>().emplace("ok", true);
+    answer.reply.get_ref<json::object_t&>().emplace("r", std::move(result));
   } catch (const SyscallFailed& failed) {
     answer.reply = json{{"ok", false}, {"errno", failed.err}};
   } catch (const AccessSignalled& caught) {
@@ -157,7 +161,7 @@ void serve(const ExecutorMap& executors) {
   while (requests.read(payload) == FrameStatus::ok) {
     Answer done = answer(executors, payload);
     if (done.exit) break;
-    if (!replies.send(done.reply.dump(-1, ' ', false, json::error_handler_t::replace), done.hold)) break;
+    if (!replies.send(message_text(done.reply), done.hold)) break;
   }
 }
 

