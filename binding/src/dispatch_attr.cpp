@@ -21,10 +21,7 @@ void getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
   start<EntryAttributes>(
       req, "getattr", ino,
       [&ops = dispatcher_of(req).ops, ino](const RequestContext& ctx) { return ops.getattr(InodeT{ino}, ctx); },
-      [](fuse_req_t r, Result<EntryAttributes>& res) {
-        struct stat st = res->to_stat();
-        fuse_reply_attr(r, &st, res->attr_timeout);
-      });
+      [](fuse_req_t r, Result<EntryAttributes>& res) { reply_attr(r, *res); });
 }
 
 void setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi) {
@@ -43,10 +40,7 @@ void setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse
       [&ops = dispatcher_of(req).ops, ino, requested, to_set, fh](const RequestContext& ctx) {
         return setattr_with_fields(ops, InodeT{ino}, requested, to_set, fh, ctx);
       },
-      [](fuse_req_t r, Result<EntryAttributes>& res) {
-        struct stat st = res->to_stat();
-        fuse_reply_attr(r, &st, res->attr_timeout);
-      });
+      [](fuse_req_t r, Result<EntryAttributes>& res) { reply_attr(r, *res); });
 }
 
 void readlink(fuse_req_t req, fuse_ino_t ino) {

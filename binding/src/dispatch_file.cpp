@@ -12,15 +12,6 @@ namespace fusepp::ll {
 
 namespace {
 
-fuse_file_info to_file_info(const FileInfo& info) {
-  fuse_file_info fi{};
-  fi.fh = info.fh;
-  fi.direct_io = info.direct_io;
-  fi.keep_cache = info.keep_cache;
-  fi.nonseekable = info.nonseekable;
-  return fi;
-}
-
 // pyfuse3 strips the creation bits the kernel already handled.
 FlagT open_flags(int flags) { return FlagT{flags & ~(O_CREAT | O_EXCL | O_NOCTTY)}; }
 
@@ -45,12 +36,10 @@ void create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
       [&ops = dispatcher_of(req).ops, parent, n = std::string_view(name), mode, flags = open_flags(fi->flags)](
           const RequestContext& ctx) { return ops.create(InodeT{parent}, n, ModeT{mode}, flags, ctx); },
       [](fuse_req_t r, Result<std::pair<FileInfo, EntryAttributes>>& res) {
-        Dispatcher& d = dispatcher_of(r);
-        fuse_file_info out = to_file_info(res->first);
-        fuse_entry_param e = to_entry_param(res->second);
-        int rc = fuse_reply_create(r, &e, &out);
+        Dispatcher& d = dispatcher_of(r);  // r is freed by the reply
+        int rc = reply_create(r, res->second, res->first);
         undo_open_if_unanswered(d, rc, res->first.fh, false);
-        undo_entry_if_unanswered(d, rc, e.ino);
+        undo_entry_if_unanswered(d, rc, res->second.st_ino);
       });
 }
 

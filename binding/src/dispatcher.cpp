@@ -1,10 +1,14 @@
 // Shared pieces of the dispatcher: the receive-buffer pool, the malloc setting for libfuse's
-// per-request allocation, exception-to-errno mapping with its one-line log, and conversions
-// between EntryAttributes and libfuse's structs.
+// per-request allocation, exception-to-errno mapping with its one-line log, conversions
+// between EntryAttributes and libfuse's structs, and the replies written directly.
 #include "dispatcher.hpp"
+
+#include "relay_wire.hpp"
 
 #include <cxxabi.h>
 #include <malloc.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -93,10 +97,121 @@ fuse_entry_param to_entry_param(const EntryAttributes& attr) {
   return e;
 }
 
+namespace {
+
+// The request answered inline on this thread when it is req and may be answered directly.
+const InlineAnswer* direct_answer(fuse_req_t req) {
+  const InlineAnswer* a = tl_inline_answer;
+  return a != nullptr && a->req == req && a->fd >= 0 ? a : nullptr;
+}
+
+// Writes the reply as libfuse's fuse_send_msg does (by a direct system call, as session.cpp
+// explains) and frees libfuse's request as its replies do.
+int send_direct(const InlineAnswer& a, int error, const void* payload, size_t size) {
+  fuse_out_header header{static_cast<uint32_t>(sizeof header + size), -error, a.unique};
+  iovec iov[2] = {{&header, sizeof header}, {const_cast<void*>(payload), size}};
+  int rc = ::syscall(SYS_writev, a.fd, iov, size == 0 ? 1 : 2) < 0 ? -errno : 0;
+  if (rc != 0 && rc != -ENOENT) std::fprintf(stderr, "fuse: writing device: %s\n", std::strerror(-rc));
+  fuse_reply_none(a.req);
+  return rc;
+}
+
+fuse_attr to_fuse_attr(const EntryAttributes& a) {
+  struct stat st = a.to_stat();  // the same seconds and nanoseconds as libfuse's path
+  fuse_attr out{};
+  out.ino = st.st_ino;
+  out.mode = st.st_mode;
+  out.nlink = static_cast<uint32_t>(st.st_nlink);
+  out.uid = st.st_uid;
+  out.gid = st.st_gid;
+  out.rdev = static_cast<uint32_t>(st.st_rdev);
+  out.size = static_cast<uint64_t>(st.st_size);
+  out.blksize = static_cast<uint32_t>(st.st_blksize);
+  out.blocks = static_cast<uint64_t>(st.st_blocks);
+  out.atime = static_cast<uint64_t>(st.st_atim.tv_sec);
+  out.mtime = static_cast<uint64_t>(st.st_mtim.tv_sec);
+  out.ctime = static_cast<uint64_t>(st.st_ctim.tv_sec);
+  out.atimensec = static_cast<uint32_t>(st.st_atim.tv_nsec);
+  out.mtimensec = static_cast<uint32_t>(st.st_mtim.tv_nsec);
+  out.ctimensec = static_cast<uint32_t>(st.st_ctim.tv_nsec);
+  return out;
+}
+
+}  // namespace
+
+fuse_file_info to_file_info(const FileInfo& info) {
+  fuse_file_info fi{};
+  fi.fh = info.fh;
+  fi.direct_io = info.direct_io;
+  fi.keep_cache = info.keep_cache;
+  fi.nonseekable = info.nonseekable;
+  return fi;
+}
+
+fuse_attr_out attr_reply_payload(const EntryAttributes& a) {
+  fuse_attr_out out{};
+  wire::split_timeout(a.attr_timeout, &out.attr_valid, &out.attr_valid_nsec);
+  out.attr = to_fuse_attr(a);
+  return out;
+}
+
+fuse_entry_out entry_reply_payload(const EntryAttributes& a) {
+  fuse_entry_out out{};
+  out.nodeid = a.st_ino;
+  out.generation = a.generation;
+  wire::split_timeout(a.entry_timeout, &out.entry_valid, &out.entry_valid_nsec);
+  wire::split_timeout(a.attr_timeout, &out.attr_valid, &out.attr_valid_nsec);
+  out.attr = to_fuse_attr(a);
+  return out;
+}
+
+fuse_open_out open_reply_payload(const FileInfo& info) {
+  uint32_t flags = (info.direct_io ? FOPEN_DIRECT_IO : 0u) | (info.keep_cache ? FOPEN_KEEP_CACHE : 0u) |
+                   (info.nonseekable ? FOPEN_NONSEEKABLE : 0u);
+  return fuse_open_out{info.fh, flags};
+}
+
+int reply_error(fuse_req_t req, int err) {
+  if (const InlineAnswer* a = direct_answer(req)) return send_direct(*a, err, nullptr, 0);
+  return fuse_reply_err(req, err);
+}
+
+int reply_attr(fuse_req_t req, const EntryAttributes& attr) {
+  if (const InlineAnswer* a = direct_answer(req)) {
+    fuse_attr_out out = attr_reply_payload(attr);
+    return send_direct(*a, 0, &out, sizeof out);
+  }
+  struct stat st = attr.to_stat();
+  return fuse_reply_attr(req, &st, attr.attr_timeout);
+}
+
+int reply_entry_attributes(fuse_req_t req, const EntryAttributes& attr) {
+  if (const InlineAnswer* a = direct_answer(req)) {
+    fuse_entry_out out = entry_reply_payload(attr);
+    return send_direct(*a, 0, &out, sizeof out);
+  }
+  fuse_entry_param e = to_entry_param(attr);
+  return fuse_reply_entry(req, &e);
+}
+
+int reply_create(fuse_req_t req, const EntryAttributes& attr, const FileInfo& info) {
+  if (const InlineAnswer* a = direct_answer(req)) {
+    struct {
+      fuse_entry_out entry;
+      fuse_open_out open;
+    } out{entry_reply_payload(attr), open_reply_payload(info)};
+    static_assert(sizeof out == sizeof(fuse_entry_out) + sizeof(fuse_open_out));
+    return send_direct(*a, 0, &out, sizeof out);
+  }
+  fuse_entry_param e = to_entry_param(attr);
+  fuse_file_info fi = to_file_info(info);
+  return fuse_reply_create(req, &e, &fi);
+}
+
 void reply_entry(fuse_req_t req, Result<EntryAttributes>& r) {
   Dispatcher& d = dispatcher_of(req);  // req is freed by the reply, even a failed one
-  fuse_entry_param e = to_entry_param(*r);
-  undo_entry_if_unanswered(d, fuse_reply_entry(req, &e), e.ino);
+  uint64_t ino = r->st_ino;
+  undo_entry_if_unanswered(d, reply_entry_attributes(req, *r), ino);
 }
 
 void undo_entry_if_unanswered(Dispatcher& d, int reply_rc, uint64_t ino) {
@@ -127,7 +242,7 @@ void undo_open_if_unanswered(Dispatcher& d, int reply_rc, FileHandleT fh, bool d
   }
 }
 
-void reply_ok(fuse_req_t req, Result<void>&) { fuse_reply_err(req, 0); }
+void reply_ok(fuse_req_t req, Result<void>&) { reply_error(req, 0); }
 
 EntryAttributes from_stat(fuse_ino_t ino, const struct stat& st) {
   EntryAttributes a;

@@ -7,7 +7,6 @@
 #include <sys/uio.h>
 
 #include <cerrno>
-#include <cmath>
 #include <cstring>
 #include <string_view>
 
@@ -29,12 +28,6 @@ void write_at(char* message, size_t offset, const T& value) {
 
 constexpr size_t kIn = sizeof(fuse_in_header);
 constexpr size_t kOut = sizeof(fuse_out_header);
-
-void split_timeout(double seconds, uint64_t* whole, uint32_t* nsec) {
-  if (!(seconds > 0)) seconds = 0;  // NaN and negatives: no caching
-  *whole = static_cast<uint64_t>(seconds);
-  *nsec = static_cast<uint32_t>(std::fmod(seconds, 1.0) * 1e9);
-}
 
 void change_attr(fuse_attr& attr, const ReplyOverride& o) {
   if (o.mode) attr.mode = *o.mode;
@@ -117,6 +110,14 @@ void describe_success(uint32_t opcode, char* payload, size_t length, const Reply
 }
 
 }  // namespace
+
+void split_timeout(double seconds, uint64_t* whole, uint32_t* nsec) {
+  constexpr double kMost = 18446744073709551615.0;  // 2^64 - 1, as a double (2^64)
+  if (!(seconds > 0)) seconds = 0;                  // NaN and negatives: no caching
+  *whole = seconds >= kMost ? UINT64_MAX : static_cast<uint64_t>(seconds);
+  double fraction = seconds >= kMost ? 0 : seconds - static_cast<double>(*whole);
+  *nsec = fraction >= 0.999999999 ? 999999999u : static_cast<uint32_t>(fraction * 1e9);
+}
 
 bool read_request_header(const char* message, size_t length, RequestHeader* out) {
   fuse_in_header h{};

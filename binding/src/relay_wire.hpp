@@ -49,6 +49,10 @@ bool is_opendir(uint32_t opcode);
 // the kernel would send them.
 std::vector<char> forget_request(uint64_t unique, uint64_t node, uint64_t nlookup);
 std::vector<char> release_request(uint64_t unique, bool dir, uint64_t node, uint64_t fh);
+// A timeout in seconds as a reply's whole seconds and nanoseconds, rounded as libfuse 3.14
+// rounds it (negative and NaN: 0; beyond 2^64 s: the most there is).
+void split_timeout(double seconds, uint64_t* whole, uint32_t* nsec);
+
 // Replies the relay sends the kernel itself.
 std::vector<char> error_reply(uint64_t unique, int err);
 std::vector<char> negative_entry_reply(uint64_t unique, double timeout);

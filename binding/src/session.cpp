@@ -384,6 +384,7 @@ Session::Session(Operations& ops, const std::filesystem::path& mountpoint, const
   }
   fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), const_cast<char**>(argv.data()));
   impl_->se = fuse_session_new(&args, &Dispatcher::table(), sizeof(fuse_lowlevel_ops), &impl_->dispatcher);
+  impl_->debug = options.count("debug") != 0;
   fuse_opt_free_args(&args);
   if (!impl_->se)
     throw std::system_error(
@@ -424,6 +425,7 @@ void Session::main(MainOptions options) {
   if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0)
     throw std::system_error(errno, std::generic_category(), "fusepp: making /dev/fuse non-blocking");
 
+  s.dispatcher.direct_reply_fd = s.debug ? -1 : fd;
   s.hooks.max_tasks = options.max_tasks;
   s.hooks.on_slot_free = [&s] { s.resume_paused(); };
   unsigned threads = options.threads == 0 ? 1 : options.threads;

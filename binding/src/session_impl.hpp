@@ -75,6 +75,7 @@ struct Session::Impl {
   Dispatcher dispatcher{ops, io, hooks};
   asio::io_context io;
   fuse_session* se = nullptr;
+  bool debug = false;  // libfuse prints every request and reply
   bool closed = false;
   std::mutex state_mutex;  // guards se against close() racing notifications
   std::vector<std::unique_ptr<Reader>> readers;
