@@ -3,36 +3,17 @@
 // st_blocks tmpfs-like; every mount made here is exclusive, so statvfs deltas are compared.
 #include "fusecheck/fuzz_command.hpp"
 
-#include <sched.h>
 #include <unistd.h>
 
 #include <iostream>
 
+#include "fusecheck/cpu_affinity.hpp"
 #include "fusecheck/errors.hpp"
 #include "fusecheck/exit_codes.hpp"
 #include "fusecheck/fuzz.hpp"
 #include "fusecheck/target.hpp"
 
 namespace fusecheck::fuzz {
-
-namespace {
-
-// A run is a chain of round trips (fuzzer -> actor -> FUSE daemon -> actor -> fuzzer), and on
-// a virtual machine a wake-up on another CPU costs tens of microseconds. So the fuzzer keeps
-// itself, and with it every process it starts later (the daemon of --fs memfs or exec:, the
-// actors), on the CPU it runs on: on this project's 2-CPU VM the default run took 7.4-8.5 s
-// that way against 10.3-11.3 s spread over both (docs/fuzzing.md, "Speed").
-void keep_to_current_cpu() {
-  const int cpu = ::sched_getcpu();
-  cpu_set_t allowed;
-  if (cpu < 0 || ::sched_getaffinity(0, sizeof allowed, &allowed) != 0 || !CPU_ISSET(cpu, &allowed)) return;
-  cpu_set_t one;
-  CPU_ZERO(&one);
-  CPU_SET(cpu, &one);
-  ::sched_setaffinity(0, sizeof one, &one);  // best effort: a failure only costs speed
-}
-
-}  // namespace
 
 CLI::App* add_fuzz_command(CLI::App& app, CommandOptions& options) {
   auto* command = app.add_subcommand("fuzz", "random operation sequences, differential against tmpfs");
@@ -68,7 +49,13 @@ int run_fuzz_command(const CommandOptions& command, const std::atomic<bool>* sto
   }
   try {
     TargetSpec spec = parse_target(command.fs, command.exclusive);
-    if (!command.all_cpus) keep_to_current_cpu();
+    // A run is a chain of round trips (fuzzer -> actor -> FUSE daemon -> actor -> fuzzer),
+    // so the fuzzer keeps itself, and every process it starts later (the daemon of --fs memfs
+    // or exec:, the actors), on the CPU it runs on (cpu_affinity.hpp): on this project's 2-CPU
+    // VM the default run took 7.4-8.5 s that way against 10.3-11.3 s spread over both
+    // (docs/fuzzing.md, "Speed").
+    if (!command.all_cpus)
+      if (auto cpus = cpus_from_current(); !cpus.empty()) keep_thread_to_cpu(cpus.front());
     // Read before mounting: a bad file is a usage error with nothing to unmount.
     auto known = command.known.empty() ? std::vector<KnownDifference>{} : load_known_differences(command.known);
     auto mount = Mount::create(spec, {});

@@ -2,6 +2,7 @@
 // with deadlines, features probed per mount, and recovery (abort + remount) when a target
 // hangs or its daemon dies. Below: executing a test's steps, a mount's session, the workers.
 #include "fusecheck/runner.hpp"
+#include "fusecheck/cpu_affinity.hpp"
 
 #include <fcntl.h>
 #include <fnmatch.h>
@@ -1405,28 +1406,6 @@ std::string safe_component(const std::string& part) {
     safe += (c == ',' || c == '=' || c == ' ' || static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? '_' : c;
   if (safe.empty() || safe == "." || safe == "..") safe = "_" + safe;
   return safe;
-}
-
-// The CPUs this thread may run on, the one it runs on first: worker j takes the j-th (modulo
-// their number), so the first worker stays where the run started.
-std::vector<int> cpus_from_current() {
-  cpu_set_t allowed;
-  if (::sched_getaffinity(0, sizeof allowed, &allowed) != 0) return {};
-  std::vector<int> cpus;
-  const int current = ::sched_getcpu();
-  if (current >= 0 && CPU_ISSET(current, &allowed)) cpus.push_back(current);
-  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
-    if (CPU_ISSET(cpu, &allowed) && cpu != current) cpus.push_back(cpu);
-  return cpus;
-}
-
-// The calling thread, and every process it starts from now on (fork copies the caller's
-// affinity), runs on `cpu` only. Best effort: a failure only costs speed.
-void keep_thread_to_cpu(int cpu) {
-  cpu_set_t one;
-  CPU_ZERO(&one);
-  CPU_SET(cpu, &one);
-  ::sched_setaffinity(0, sizeof one, &one);
 }
 
 }  // namespace
