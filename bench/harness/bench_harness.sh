@@ -48,17 +48,12 @@ EOF
 }
 
 # Sequences per second of the fuzzer (seed = the round, the same on both targets). The tmpfs
-# target has tmpfs's coarse clock, so its times are not compared (docs/fuzzing.md, "Times");
-# a run that stopped at a counterexample would inflate the rate, so it fails the bench.
-printf '%s\n' "format: 1" "known:" \
-  "  - {field: atime, reason: \"the tmpfs target's coarse clock\"}" \
-  "  - {field: mtime, reason: \"the tmpfs target's coarse clock\"}" \
-  "  - {field: ctime, reason: \"the tmpfs target's coarse clock\"}" >"$work/tmpfs-known.yaml"
+# target's coarse clock is detected and its times compared as tmpfs's are (docs/fuzzing.md,
+# "Times"); a run that stopped at a counterexample would inflate the rate, so it fails the bench.
 fuzz_rate() {
-  local seconds known=()
-  [ "$1" = memfs ] || known=(--known "$work/tmpfs-known.yaml")
+  local seconds
   TIMEFORMAT=%R
-  if ! seconds=$({ time "$bin/fusecheck" fuzz --fs "$(target "$1")" $(exclusive "$1") "${known[@]}" \
+  if ! seconds=$({ time "$bin/fusecheck" fuzz --fs "$(target "$1")" $(exclusive "$1") \
     --seed "$2" --runs "$fuzz_runs" --out /dev/null >/dev/null 2>&1; } 2>&1); then
     echo "bench_harness: fusecheck fuzz on $1 found a counterexample (seed $2)" >&2
     return 1
