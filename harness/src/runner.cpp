@@ -603,15 +603,23 @@ class MountSession {
                           r.value("bfree", 0ULL), r.value("ffree", 0ULL)};
     };
     // A file with data: a target whose file count is stuck (a bug a statfs scenario should
-    // catch) still shows its blocks move.
-    std::string probe_file = mount_->root() + "/.fusecheck-statfs-probe";
+    // catch) still shows its blocks move. It goes in a directory of its own, which mkdir
+    // refuses to reuse, so nothing already on the target is overwritten.
+    const std::string probe_dir = mount_->root() + "/.fusecheck-statfs-probe";
+    const std::string probe_file = probe_dir + "/f";
+    auto call = [&](const json& request) {
+      return reply_ok(service(request, deadline::seconds(deadline::feature_probe)));
+    };
     auto change_target = [&](bool make) {
-      auto reply =
-          service(make ? make_request("create_file",
-                                      {{"path", probe_file}, {"mode", 0644}, {"data", std::string(2 * 16384, '7')}})
-                       : make_request("unlink", {{"path", probe_file}}),
-                  deadline::seconds(deadline::feature_probe));
-      return reply_ok(reply);
+      if (!make)
+        return call(make_request("unlink", {{"path", probe_file}})) &&
+               call(make_request("rmdir", {{"path", probe_dir}}));
+      if (!call(make_request("mkdir", {{"path", probe_dir}, {"mode", 0755}}))) return false;
+      if (call(make_request("create_file",
+                            {{"path", probe_file}, {"mode", 0644}, {"data", std::string(2 * 16384, '7')}})))
+        return true;
+      call(make_request("rmdir", {{"path", probe_dir}}));
+      return false;
     };
     auto shared = shared_filesystem_with(target_statfs, mount_->root(), change_target);
     if (!failure.empty())
