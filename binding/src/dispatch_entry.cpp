@@ -36,7 +36,9 @@ void start_forget(fuse_req_t req, std::vector<ForgetRequest> list) {
     for (const ForgetRequest& f : list) pairs.emplace_back(f.inode, f.nlookup);
     o->forgotten(current_request_args(), pairs, &plan);
   }
-  fuse_reply_none(req);  // the kernel waits for nothing; the handler runs afterwards
+  // The kernel waits for nothing; the handler runs afterwards. A decoded FORGET (null req)
+  // has no libfuse request to free.
+  if (req != nullptr) fuse_reply_none(req);
   if (plan.rule == 0) return run_forget_handler(d, std::move(list));
   try {
     launch_coroutine(d, run_forget_after_fault(d, *o, std::move(plan), std::move(list)));

@@ -24,9 +24,8 @@ void open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
         return ops.open(InodeT{ino}, flags, ctx);
       },
       [](fuse_req_t r, Result<FileInfo>& res) {
-        Dispatcher& d = dispatcher_of(r);
-        fuse_file_info out = to_file_info(*res);
-        undo_open_if_unanswered(d, fuse_reply_open(r, &out), res->fh, false);
+        Dispatcher& d = dispatcher_of(r);  // r is freed by the reply
+        undo_open_if_unanswered(d, reply_open(r, *res), res->fh, false);
       });
 }
 

@@ -11,6 +11,8 @@ void init(void* userdata, fuse_conn_info* conn) {
   Dispatcher& d = *static_cast<Dispatcher*>(userdata);
   d.protocol_7_9_or_later.store(conn->proto_major > 7 || (conn->proto_major == 7 && conn->proto_minor >= 9),
                                 std::memory_order_relaxed);
+  d.protocol_7_12_or_later.store(conn->proto_major > 7 || (conn->proto_major == 7 && conn->proto_minor >= 12),
+                                 std::memory_order_relaxed);
   // Name and data views handed to handlers point into our receive buffer, so the payload
   // must really be there: no splice in either direction.
   conn->want &= ~(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);

@@ -112,7 +112,7 @@ int send_direct(const InlineAnswer& a, int error, const void* payload, size_t si
   iovec iov[2] = {{&header, sizeof header}, {const_cast<void*>(payload), size}};
   int rc = ::syscall(SYS_writev, a.fd, iov, size == 0 ? 1 : 2) < 0 ? -errno : 0;
   if (rc != 0 && rc != -ENOENT) std::fprintf(stderr, "fuse: writing device: %s\n", std::strerror(-rc));
-  fuse_reply_none(a.req);
+  if (a.req != nullptr) fuse_reply_none(a.req);  // null: decoded by the binding, no libfuse request
   return rc;
 }
 
@@ -206,6 +206,15 @@ int reply_create(fuse_req_t req, const EntryAttributes& attr, const FileInfo& in
   fuse_entry_param e = to_entry_param(attr);
   fuse_file_info fi = to_file_info(info);
   return fuse_reply_create(req, &e, &fi);
+}
+
+int reply_open(fuse_req_t req, const FileInfo& info) {
+  if (const InlineAnswer* a = direct_answer(req)) {
+    fuse_open_out out = open_reply_payload(info);
+    return send_direct(*a, 0, &out, sizeof out);
+  }
+  fuse_file_info fi = to_file_info(info);
+  return fuse_reply_open(req, &fi);
 }
 
 void reply_entry(fuse_req_t req, Result<EntryAttributes>& r) {

@@ -118,6 +118,12 @@ class Dispatcher {
   // The kernel speaks protocol 7.9 or later, whose reply layouts the direct replies write
   // (set at INIT, which comes before any other request).
   std::atomic<bool> protocol_7_9_or_later{false};
+  // The kernel speaks 7.12 or later, whose request layouts serve_decoded() reads (set at INIT).
+  std::atomic<bool> protocol_7_12_or_later{false};
+  // Set by Session::main when the hot requests may skip libfuse (serve_decoded, below): one
+  // serving thread, direct replies, no max_tasks. The session the adoption goes through.
+  bool decodes_hot_requests = false;
+  fuse_session* session = nullptr;
   // The attached Observer (Session::observe), or null: then requests take the plain path.
   std::atomic<Observer::Impl*> observer{nullptr};
   Observer::Impl* observing() const { return observer.load(std::memory_order_acquire); }
@@ -138,7 +144,22 @@ class Dispatcher {
   }
 };
 
-inline Dispatcher& dispatcher_of(fuse_req_t req) { return *static_cast<Dispatcher*>(fuse_req_userdata(req)); }
+// A request the binding decoded from the receive buffer itself (serve_decoded): it has no
+// libfuse request, so its callback gets a null fuse_req_t, and these are what libfuse's
+// request would have said. Set only while the request is dispatched on this thread.
+struct DecodedRequest {
+  Dispatcher& d;
+  uint32_t uid;
+  uint32_t gid;
+  uint32_t pid;
+  uint32_t umask;
+};
+inline thread_local const DecodedRequest* tl_decoded = nullptr;
+
+inline Dispatcher& dispatcher_of(fuse_req_t req) {
+  if (req == nullptr) return tl_decoded->d;
+  return *static_cast<Dispatcher*>(fuse_req_userdata(req));
+}
 
 // Holds a reference to a receive buffer (none for a null one): views into it stay valid.
 class BufferPin {
@@ -184,6 +205,10 @@ int errno_from_current_exception(const char* op, uint64_t ino) noexcept;
 int checked_errno(int err, const char* op, uint64_t ino) noexcept;
 
 inline RequestContext make_context(fuse_req_t req) {
+  if (req == nullptr) {
+    const DecodedRequest& r = *tl_decoded;
+    return RequestContext(r.uid, r.gid, static_cast<pid_t>(r.pid), r.umask, nullptr);
+  }
   const fuse_ctx* c = fuse_req_ctx(req);
   return RequestContext(c->uid, c->gid, c->pid, c->umask, req);
 }
@@ -228,6 +253,18 @@ int reply_error(fuse_req_t req, int err);
 int reply_attr(fuse_req_t req, const EntryAttributes& attr);
 int reply_entry_attributes(fuse_req_t req, const EntryAttributes& attr);
 int reply_create(fuse_req_t req, const EntryAttributes& attr, const FileInfo& info);
+int reply_open(fuse_req_t req, const FileInfo& info);
+
+// Where start() puts the request libfuse made for a decoded request (libfuse_request_for)
+// instead of starting its handler a second time.
+inline thread_local fuse_req_t* tl_adopting = nullptr;
+// Has libfuse make its request for the decoded request in buf, whose handler is about to
+// suspend: libfuse processes the same message, and start() hands its request over (null
+// when libfuse did not call back: it has then answered the kernel itself).
+fuse_req_t libfuse_request_for(Dispatcher& d, RecvBuffer* buf);
+// Serves the request in buf (n bytes) if it is one of the hot requests the binding decodes
+// itself (dispatch_decoded.cpp); false when libfuse is to process it.
+bool serve_decoded(Dispatcher& d, RecvBuffer* buf, size_t n);
 
 // Sends the success reply, done(req, result), and returns 0; or returns the errno to answer.
 // A throw from done can only come before its fuse_reply_*: the caller answers it.
@@ -483,6 +520,10 @@ class InlineRun : public InlineRequest {
  private:
   static void adopt_request(InlineRequest& r) {
     auto& self = static_cast<InlineRun&>(r);
+    if (self.req_ == nullptr) {  // decoded by the binding: serve() answers through libfuse
+      self.req_ = libfuse_request_for(self.d_, self.buf_);
+      if (self.req_ == nullptr) throw std::bad_alloc();  // already answered: the handler fails
+    }
     stack_of(r).adopt(
         serve<T>(self.d_, self.buf_, self.req_, self.op_, self.ino_, std::move(self.done_), self.handler_));
   }
@@ -511,8 +552,15 @@ asio::awaitable<void> serve_later(Dispatcher& d, RecvBuffer* buf, fuse_req_t req
 // is suspended. With max_tasks, every request counts in flight from its start (serve()).
 template <class T, class Call, class Done>
 void start(fuse_req_t req, const char* op, uint64_t ino, Call call, Done done) {
+  if (tl_adopting != nullptr) [[unlikely]] {  // libfuse_request_for: the handler runs already
+    *std::exchange(tl_adopting, nullptr) = req;
+    ::new (tl_current_buffer->context) RequestContext(make_context(req));
+    return;
+  }
   Dispatcher& d = dispatcher_of(req);
-  if (Observer::Impl* o = d.observing(); o != nullptr) [[unlikely]] {
+  // A decoded request (null req) never takes the Observer's path: one read just before an
+  // observer was attached goes unobserved, as one answered just before would.
+  if (Observer::Impl* o = d.observing(); o != nullptr && req != nullptr) [[unlikely]] {
     launch(req, d, serve_observed<T>(d, *o, current_request_args(), req, op, ino, std::move(call), std::move(done)));
     return;
   }
@@ -527,7 +575,7 @@ void start(fuse_req_t req, const char* op, uint64_t ino, Call call, Done done) {
     launch(req, d, serve_later<T>(d, buf, req, op, ino, std::move(done), std::move(handler)));
 #endif
   } catch (...) {  // only from call(): the handler threw before returning its coroutine
-    fuse_reply_err(req, errno_from_current_exception(op, ino));
+    reply_error(req, errno_from_current_exception(op, ino));
   }
 }
 #pragma GCC diagnostic pop

@@ -261,6 +261,7 @@ bool Reader::process(size_t n) {
     ll::statx(s_.dispatcher, fd(), current_->buf.mem, n);
     return true;
   }
+  if (s_.dispatcher.decodes_hot_requests && serve_decoded(s_.dispatcher, current_, n)) return true;
   tl_current_buffer = current_;
   fuse_session_process_buf(s_.se, &current_->buf);
   tl_current_buffer = nullptr;
@@ -429,6 +430,9 @@ void Session::main(MainOptions options) {
   s.hooks.max_tasks = options.max_tasks;
   s.hooks.on_slot_free = [&s] { s.resume_paused(); };
   unsigned threads = options.threads == 0 ? 1 : options.threads;
+  s.dispatcher.session = s.se;
+  s.dispatcher.decodes_hot_requests =
+      FUSEPP_ASIO_INTERNALS && threads == 1 && options.max_tasks == 0 && s.dispatcher.direct_reply_fd >= 0;
   s.single_thread = threads == 1;
   {
     std::lock_guard lock(s.idle_thread_mutex);  // terminate() may be looking at the readers
