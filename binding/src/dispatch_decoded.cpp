@@ -61,36 +61,38 @@ bool serve_mkdir(const fuse_in_header& in, Arguments args, uint32_t& umask) {
   return true;
 }
 
-bool serve_open(const fuse_in_header& in, Arguments args) {
-  fuse_open_in a;
-  if (!args.take(a)) return false;
+// The fuse_file_info libfuse 3.14's do_open, do_flush and do_release fill in.
+fuse_file_info file_info(const fuse_open_in& a) {
   fuse_file_info fi{};
   fi.flags = static_cast<int>(a.flags);
-  ll::open(nullptr, in.nodeid, &fi);
-  return true;
+  return fi;
 }
 
-bool serve_flush(const fuse_in_header& in, Arguments args) {
-  fuse_flush_in a;
-  if (!args.take(a)) return false;
+fuse_file_info file_info(const fuse_flush_in& a) {
   fuse_file_info fi{};
   fi.fh = a.fh;
   fi.flush = 1;
   fi.lock_owner = a.lock_owner;
-  ll::flush(nullptr, in.nodeid, &fi);
-  return true;
+  return fi;
 }
 
-bool serve_release(const fuse_in_header& in, Arguments args) {
-  fuse_release_in a;
-  if (!args.take(a)) return false;
+fuse_file_info file_info(const fuse_release_in& a) {
   fuse_file_info fi{};
   fi.flags = static_cast<int>(a.flags);
   fi.fh = a.fh;
   fi.flush = (a.release_flags & FUSE_RELEASE_FLUSH) != 0;
   fi.flock_release = (a.release_flags & FUSE_RELEASE_FLOCK_UNLOCK) != 0;
   fi.lock_owner = a.lock_owner;
-  ll::release(nullptr, in.nodeid, &fi);
+  return fi;
+}
+
+// Serves OPEN, FLUSH or RELEASE: arguments In, and the file information made of them.
+template <class In, void (*Callback)(fuse_req_t, fuse_ino_t, fuse_file_info*)>
+bool serve_file(const fuse_in_header& in, Arguments args) {
+  In a;
+  if (!args.take(a)) return false;
+  fuse_file_info fi = file_info(a);
+  Callback(nullptr, in.nodeid, &fi);
   return true;
 }
 
@@ -127,9 +129,9 @@ bool dispatch(const fuse_in_header& in, Arguments args, uint32_t& umask) {
     case FUSE_MKDIR: return serve_mkdir(in, args, umask);
     case FUSE_UNLINK: return serve_named<ll::unlink>(in, args);
     case FUSE_RMDIR: return serve_named<ll::rmdir>(in, args);
-    case FUSE_OPEN: return serve_open(in, args);
-    case FUSE_FLUSH: return serve_flush(in, args);
-    case FUSE_RELEASE: return serve_release(in, args);
+    case FUSE_OPEN: return serve_file<fuse_open_in, ll::open>(in, args);
+    case FUSE_FLUSH: return serve_file<fuse_flush_in, ll::flush>(in, args);
+    case FUSE_RELEASE: return serve_file<fuse_release_in, ll::release>(in, args);
     case FUSE_FORGET: return serve_forget(in, args);
     case FUSE_BATCH_FORGET: return serve_batch_forget(args);
     default: return false;

@@ -187,45 +187,59 @@ int reply_error(fuse_req_t req, int err) {
   return fuse_reply_err(req, err);
 }
 
-int reply_attr(fuse_req_t req, const EntryAttributes& attr) {
+namespace {
+// The reply written directly when req is answered inline on this thread (payload() builds its
+// body), else through libfuse (through_libfuse()).
+template <class Payload, class Libfuse>
+int reply_either(fuse_req_t req, Payload payload, Libfuse through_libfuse) {
   if (const InlineAnswer* a = direct_answer(req)) {
-    fuse_attr_out out = attr_reply_payload(attr);
+    auto out = payload();
     return send_direct(*a, 0, &out, sizeof out);
   }
-  struct stat st = attr.to_stat();
-  return fuse_reply_attr(req, &st, attr.attr_timeout);
+  return through_libfuse();
+}
+}  // namespace
+
+int reply_attr(fuse_req_t req, const EntryAttributes& attr) {
+  return reply_either(
+      req, [&] { return attr_reply_payload(attr); },
+      [&] {
+        struct stat st = attr.to_stat();
+        return fuse_reply_attr(req, &st, attr.attr_timeout);
+      });
 }
 
 int reply_entry_attributes(fuse_req_t req, const EntryAttributes& attr) {
-  if (const InlineAnswer* a = direct_answer(req)) {
-    fuse_entry_out out = entry_reply_payload(attr);
-    return send_direct(*a, 0, &out, sizeof out);
-  }
-  fuse_entry_param e = to_entry_param(attr);
-  return fuse_reply_entry(req, &e);
+  return reply_either(
+      req, [&] { return entry_reply_payload(attr); },
+      [&] {
+        fuse_entry_param e = to_entry_param(attr);
+        return fuse_reply_entry(req, &e);
+      });
 }
 
 int reply_create(fuse_req_t req, const EntryAttributes& attr, const FileInfo& info) {
-  if (const InlineAnswer* a = direct_answer(req)) {
-    struct {
-      fuse_entry_out entry;
-      fuse_open_out open;
-    } out{entry_reply_payload(attr), open_reply_payload(info)};
-    static_assert(sizeof out == sizeof(fuse_entry_out) + sizeof(fuse_open_out));
-    return send_direct(*a, 0, &out, sizeof out);
-  }
-  fuse_entry_param e = to_entry_param(attr);
-  fuse_file_info fi = to_file_info(info);
-  return fuse_reply_create(req, &e, &fi);
+  struct Payload {
+    fuse_entry_out entry;
+    fuse_open_out open;
+  };
+  static_assert(sizeof(Payload) == sizeof(fuse_entry_out) + sizeof(fuse_open_out));
+  return reply_either(
+      req,
+      [&] {
+        return Payload{entry_reply_payload(attr), open_reply_payload(info)};
+      },
+      [&] {
+        fuse_entry_param e = to_entry_param(attr);
+        fuse_file_info fi = to_file_info(info);
+        return fuse_reply_create(req, &e, &fi);
+      });
 }
 
 int reply_open(fuse_req_t req, const FileInfo& info) {
-  if (const InlineAnswer* a = direct_answer(req)) {
-    fuse_open_out out = open_reply_payload(info);
-    return send_direct(*a, 0, &out, sizeof out);
-  }
-  fuse_file_info fi = to_file_info(info);
-  return fuse_reply_open(req, &fi);
+  fuse_file_info fi = to_file_info(info);  // a few stores: no need to put it off
+  return reply_either(
+      req, [&] { return open_reply_payload(info); }, [&] { return fuse_reply_open(req, &fi); });
 }
 
 void reply_entry(fuse_req_t req, Result<EntryAttributes>& r) {
