@@ -95,24 +95,24 @@ void flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 }
 
 namespace {
-// The kernel ignores RELEASE's answer, so an error is only worth a log line. A coroutine of its
-// own, not a lambda's: start()'s lambda is gone once the handler suspends.
-Reply<void> release_logging_errors(Operations& ops, FileHandleT fh, fuse_ino_t ino, const RequestContext& ctx) {
-  Result<void> res = co_await ops.release(fh, ctx);
-  if (!res.ok() && res.error() != ENOSYS)  // ENOSYS: the filesystem keeps no open state
-    std::fprintf(stderr, "fusepp: release(inode %llu) failed: %s\n", static_cast<unsigned long long>(ino),
-                 FUSEError(res.error()).what());
-  co_return res;
-}
+// The kernel ignores RELEASE's answer, so an error is only worth a log line.
+struct ReleaseReply {
+  void operator()(fuse_req_t req, Result<void>& res) const { reply_ok(req, res); }
+  static void failed(int err, uint64_t ino) {
+    if (err != ENOSYS)  // the filesystem keeps no open state
+      std::fprintf(stderr, "fusepp: release(inode %llu) failed: %s\n", static_cast<unsigned long long>(ino),
+                   FUSEError(err).what());
+  }
+};
 }  // namespace
 
 void release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   start<void>(
       req, "release", ino,
-      [&ops = dispatcher_of(req).ops, fh = FileHandleT{fi->fh}, ino](const RequestContext& ctx) {
-        return release_logging_errors(ops, fh, ino, ctx);
+      [&ops = dispatcher_of(req).ops, fh = FileHandleT{fi->fh}](const RequestContext& ctx) {
+        return ops.release(fh, ctx);
       },
-      reply_ok);
+      ReleaseReply{});
 }
 
 void fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) {

@@ -266,11 +266,20 @@ fuse_req_t libfuse_request_for(Dispatcher& d, RecvBuffer* buf);
 // itself (dispatch_decoded.cpp); false when libfuse is to process it.
 bool serve_decoded(Dispatcher& d, RecvBuffer* buf, size_t n);
 
+// The errno to answer for a handler's error; a Done that has failed(err, ino) hears of it
+// (RELEASE, whose answer the kernel ignores, logs it).
+template <class Done>
+int failure(int handler_error, const char* op, uint64_t ino) {
+  int err = checked_errno(handler_error, op, ino);
+  if constexpr (requires { Done::failed(err, ino); }) Done::failed(err, ino);
+  return err;
+}
+
 // Sends the success reply, done(req, result), and returns 0; or returns the errno to answer.
 // A throw from done can only come before its fuse_reply_*: the caller answers it.
 template <class T, class Done>
 int answer(fuse_req_t req, const char* op, uint64_t ino, Done& done, Result<T>& result) {
-  if (!result.ok()) return checked_errno(result.error(), op, ino);
+  if (!result.ok()) return failure<Done>(result.error(), op, ino);
   done(req, result);
   return 0;
 }
@@ -409,7 +418,7 @@ asio::awaitable<void> serve_observed(Dispatcher& d, Observer::Impl& o, RequestAr
       done(req, *result);
       co_return;
     }
-    err = checked_errno(result->error(), op, ino);
+    err = failure<Done>(result->error(), op, ino);
   }
   facts.error = err;
   if (err == ENOENT && plan.reply.negative_timeout && args.opcode == 1 /* LOOKUP */) {

@@ -43,6 +43,7 @@ class RecordingFs : public Operations {
   std::atomic<bool> slow_getattr{false};
   std::atomic<bool> saw_interrupt{false};
   std::atomic<unsigned> batched_forgets{0};  // forget() calls with more than one inode
+  std::atomic<int> release_error{0};         // what release() fails with (0: it succeeds)
 
   std::string take_log() {
     std::lock_guard lock(mutex);
@@ -98,7 +99,11 @@ class RecordingFs : public Operations {
     co_return info;
   }
   Reply<void> flush(FileHandleT fh, const RequestContext&) override { co_return note("flush", fh); }
-  Reply<void> release(FileHandleT fh, const RequestContext&) override { co_return note("release", fh); }
+  Reply<void> release(FileHandleT fh, const RequestContext&) override {
+    Result<void> noted = note("release", fh);
+    if (release_error != 0) co_return FUSEError(release_error);
+    co_return noted;
+  }
   Reply<void> unlink(InodeT, std::string_view name, const RequestContext&) override {
     co_return remove(std::string(name));
   }
@@ -228,6 +233,26 @@ TEST(DecodedRequests, HandlersSeeWhatLibfuseWouldHaveDecoded) {
   EXPECT_NE(decoded.find("create file uid=1234 gid=4321 pid=PID umask=027"), std::string::npos) << decoded;
   EXPECT_NE(decoded.find("mkdir sub uid=1234 gid=4321 pid=PID umask=027"), std::string::npos) << decoded;
   EXPECT_NE(decoded.find("flush fh=100\nrelease fh=100\nopen 100 uid=1234"), std::string::npos) << decoded;
+}
+
+// What the binding logs when release fails with err, decoded or through libfuse.
+std::string release_log(int err, bool decoded) {
+  RecordingFs fs;
+  fs.release_error = err;
+  Mount m(fs, decoded);
+  ::testing::internal::CaptureStderr();
+  { std::ofstream(m.mount.path() / "file") << "x"; }
+  for (int i = 0; i < 200 && fs.take_log().find("release") == std::string::npos; ++i) std::this_thread::sleep_for(5ms);
+  struct stat st {};
+  ::stat(m.mount.path().c_str(), &st);  // served by the one thread after release() returned
+  return ::testing::internal::GetCapturedStderr();
+}
+
+TEST(DecodedRequests, AFailedReleaseIsLoggedUnlessNotImplemented) {
+  for (bool decoded : {true, false}) {
+    EXPECT_NE(release_log(EIO, decoded).find("fusepp: release(inode 100) failed: "), std::string::npos) << decoded;
+    EXPECT_EQ(release_log(ENOSYS, decoded), "") << decoded;
+  }
 }
 
 TEST(DecodedRequests, EveryLookupIsForgottenAfterUnlinkRmdirAndACacheDrop) {
