@@ -307,33 +307,12 @@ void end_streaming(bool streaming) {
   (void)streaming;
 }
 
-}  // namespace
-
-// One map walk for the whole write, and a page the write fills whole is allocated without
-// zeroing: a 1 MiB write costs 256 node inserts and one copy of the data. `next` is the first
-// page at or after the one being written; a page inserted goes just before it, so appending
-// never walks the tree (`++` from the last node climbs to the root).
-fusepp::Result<size_t> State::store(Inode& inode, uint64_t off, std::string_view data) {
-  if (!inode.pages) inode.pages = std::make_unique<PageMap>();
-  PageMap& pages = *inode.pages;
+// Copies `data` (written at `off`) into consecutive pages from `page` on, which all exist.
+void copy_into(PageMap::iterator page, uint64_t off, std::string_view data) {
   bool streaming = data.size() >= kStreamingWriteSize;
-  size_t done = 0;
-  for (auto next = pages.lower_bound(off / kPageSize); done < data.size();) {
-    uint64_t pos = off + done;
-    uint64_t index = pos / kPageSize;
-    size_t in_page = pos % kPageSize;
+  for (size_t done = 0; done < data.size(); ++page) {
+    size_t in_page = (off + done) % kPageSize;
     size_t chunk = std::min(data.size() - done, kPageSize - in_page);
-    PageMap::iterator page;
-    if (next != pages.end() && next->first == index) {
-      page = next++;
-    } else {
-      if (used_pages >= max_pages && pages_in_use() >= max_pages) {
-        if (done == 0) return FUSEError(ENOSPC);
-        break;
-      }
-      page = pages.emplace_hint(next, index, chunk == kPageSize ? Page::Fill::uninitialised : Page::Fill::zeros);
-      used_pages++;
-    }
     if (chunk == kPageSize)
       copy_page(page->second.bytes(), data.data() + done, streaming);
     else
@@ -342,6 +321,42 @@ fusepp::Result<size_t> State::store(Inode& inode, uint64_t off, std::string_view
     done += chunk;
   }
   end_streaming(streaming);
+}
+
+}  // namespace
+
+// Two passes: every page the write needs is found or inserted first (a page it fills whole
+// without zeroing), then the data is copied. Keeping the allocations (malloc, the arena's
+// lock) out of the copy lets the streaming stores run back to back: a locked instruction
+// after a page waits until that page's streaming stores have drained. `next` is the first
+// page at or after the one being reached; an inserted page goes just before it, so
+// appending never walks the tree (`++` from the last node climbs to the root).
+fusepp::Result<size_t> State::store(Inode& inode, uint64_t off, std::string_view data) {
+  if (!inode.pages) inode.pages = std::make_unique<PageMap>();
+  PageMap& pages = *inode.pages;
+  uint64_t first = off / kPageSize;
+  uint64_t end = (off + data.size() + kPageSize - 1) / kPageSize;
+  uint64_t index = first;
+  auto reached = [&] { return std::min<uint64_t>(data.size(), index * kPageSize - off); };
+  try {
+    for (auto next = pages.lower_bound(first); index < end; ++index) {
+      if (next != pages.end() && next->first == index) {
+        ++next;
+        continue;
+      }
+      if (used_pages >= max_pages && pages_in_use() >= max_pages) break;
+      bool whole = index * kPageSize >= off && (index + 1) * kPageSize <= off + data.size();
+      pages.emplace_hint(next, index, whole ? Page::Fill::uninitialised : Page::Fill::zeros);
+      used_pages++;
+    }
+  } catch (...) {
+    // No page inserted uninitialised may keep its slot's earlier bytes.
+    if (index > first) copy_into(pages.find(first), off, data.substr(0, reached()));
+    throw;
+  }
+  if (index == first) return FUSEError(ENOSPC);
+  size_t done = reached();
+  copy_into(pages.find(first), off, data.substr(0, done));
   inode.size = std::max<int64_t>(inode.size, static_cast<int64_t>(off + done));
   return done;
 }
