@@ -272,10 +272,9 @@ void State::free_pages(Inode& inode, uint64_t first_index, uint64_t end_index) {
 
 namespace {
 
-// A large write's pages are copied with non-temporal stores: the arena's background thread
-// has just populated them (zeroed, likely in another CPU's cache), and writing whole cache
-// lines around the cache skips reading each line first (a 1 GiB write: 0.088 -> 0.049 s of
-// the serving thread's CPU in a microbenchmark). Small writes keep memcpy: their pages are
+// A large write's whole pages are copied with non-temporal stores: writing whole cache lines
+// around the cache skips reading each destination line first (1 GiB rewritten: the serving
+// thread's CPU 0.240 -> 0.208 s; bench/README.md). Small writes keep memcpy: their pages are
 // likely read again soon.
 constexpr size_t kStreamingWriteSize = 128 * 1024;
 
