@@ -1,7 +1,8 @@
 // I/O benchmark of fusecheck-memfs against a tmpfs in the same run (rounds alternate): sequential
 // 1 MiB-block write (into a fresh mount, and again after deleting the file) and cold read (also
 // as CPU time per GiB, client + daemon), random 4 KiB reads and writes (buffered and O_DIRECT),
-// mount-to-ready. Usage: bench_io [--size MiB] [--rounds N] [--random-ops N] [--memfs-option OPT]... (root)
+// mount-to-ready. Usage: bench_io [--size MiB] [--rounds N] [--random-ops N] [--rows TEXT]
+// [--memfs-option OPT]... (root)
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mount.h>
@@ -82,6 +83,7 @@ struct Config {
   size_t size_mib = 1024;
   int rounds = 3;
   int random_ops = 20000;
+  std::string rows;  // only the rows whose name contains this
   std::vector<std::string> memfs_options;
 };
 
@@ -170,7 +172,7 @@ double daemon_cpu_seconds(pid_t pid) {
   return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
-std::vector<Row> rows(const Config& c) {
+std::vector<Row> all_rows(const Config& c) {
   size_t mib = c.size_mib;
   int ops = c.random_ops;
   return {
@@ -190,11 +192,19 @@ std::vector<Row> rows(const Config& c) {
   };
 }
 
+// The rows --rows selects, in table order (a row may rely on the file an earlier one wrote).
+std::vector<Row> rows(const Config& c) {
+  std::vector<Row> selected;
+  for (auto& row : all_rows(c))
+    if (row.name.find(c.rows) != std::string::npos) selected.push_back(std::move(row));
+  return selected;
+}
+
 int parse(int argc, char** argv, Config& c) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "-h" || a == "--help") {
-      std::puts("usage: bench_io [--size MiB] [--rounds N] [--random-ops N] [--memfs-option OPT]...");
+      std::puts("usage: bench_io [--size MiB] [--rounds N] [--random-ops N] [--rows TEXT] [--memfs-option OPT]...");
       return 0;
     }
     if (i + 1 >= argc) {
@@ -208,6 +218,8 @@ int parse(int argc, char** argv, Config& c) {
       c.rounds = std::atoi(v.c_str());
     else if (a == "--random-ops")
       c.random_ops = std::atoi(v.c_str());
+    else if (a == "--rows")
+      c.rows = v;
     else if (a == "--memfs-option")
       c.memfs_options.push_back(v);
     else {
@@ -229,6 +241,10 @@ int main(int argc, char** argv) {
   if (int rc = parse(argc, argv, c); rc >= 0) return rc;
   ::signal(SIGPIPE, SIG_IGN);
   auto table = rows(c);
+  if (table.empty()) {
+    std::fprintf(stderr, "bench_io: no row's name contains '%s'\n", c.rows.c_str());
+    return 2;
+  }
   std::vector<double> mount_memfs, mount_tmpfs;
   for (int round = 0; round < c.rounds; ++round) {
     for (int k = 0; k < 2; ++k) {
@@ -263,6 +279,14 @@ int main(int argc, char** argv) {
     std::printf(
         "| %s, memfs%s: CPU per GiB, client + daemon (ratio: tmpfs / memfs) | s | %.2f | %.2f tmpfs | %.2fx |\n",
         row.name.c_str(), options.c_str(), m, t, t / m);
+  }
+  // The first write swings between runs with where the scheduler puts the writer and memfs's
+  // serving thread (bench/README.md): each round's ratio shows it.
+  for (auto& row : table) {
+    if (row.unit != "MiB/s") continue;
+    std::printf("# %s: ratio per round", row.name.c_str());
+    for (size_t i = 0; i < row.memfs.size(); ++i) std::printf(" %.2f", row.memfs[i] / row.tmpfs[i]);
+    std::printf("\n");
   }
   double mm = median(mount_memfs), mt = median(mount_tmpfs);
   std::printf("| mount to ready, memfs (ratio: tmpfs time / memfs time) | ms | %.2f | %.2f tmpfs | %.3fx |\n", mm * 1e3,

@@ -5,6 +5,10 @@
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 #include <algorithm>
 #include <cctype>
 #include <cstring>
@@ -266,30 +270,92 @@ void State::free_pages(Inode& inode, uint64_t first_index, uint64_t end_index) {
   inode.pages->erase(first, last);
 }
 
-// One map walk for the whole write (the next page is the iterator's successor), and a page
-// the write fills whole is allocated without zeroing: a 1 MiB write costs 256 node inserts
-// and one copy of the data.
+namespace {
+
+// A large write's whole pages are copied with non-temporal stores: writing whole cache lines
+// around the cache skips reading each destination line first (1 GiB rewritten: the serving
+// thread's CPU 0.240 -> 0.208 s; bench/README.md). Small writes keep memcpy: their pages are
+// likely read again soon.
+constexpr size_t kStreamingWriteSize = 128 * 1024;
+
+void copy_page(char* to, const char* from, bool streaming) {
+#if defined(__x86_64__)
+  if (streaming) {
+    for (size_t i = 0; i < kPageSize; i += 64) {
+      __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(from + i));
+      __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(from + i + 16));
+      __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(from + i + 32));
+      __m128i d = _mm_loadu_si128(reinterpret_cast<const __m128i*>(from + i + 48));
+      _mm_stream_si128(reinterpret_cast<__m128i*>(to + i), a);
+      _mm_stream_si128(reinterpret_cast<__m128i*>(to + i + 16), b);
+      _mm_stream_si128(reinterpret_cast<__m128i*>(to + i + 32), c);
+      _mm_stream_si128(reinterpret_cast<__m128i*>(to + i + 48), d);
+    }
+    return;
+  }
+#endif
+  (void)streaming;
+  std::memcpy(to, from, kPageSize);
+}
+
+// Orders the streaming stores before anything the caller does next (the reply, the unlock).
+void end_streaming(bool streaming) {
+#if defined(__x86_64__)
+  if (streaming) _mm_sfence();
+#endif
+  (void)streaming;
+}
+
+// Copies `data` (written at `off`) into consecutive pages from `page` on, which all exist.
+void copy_into(PageMap::iterator page, uint64_t off, std::string_view data) {
+  bool streaming = data.size() >= kStreamingWriteSize;
+  for (size_t done = 0; done < data.size(); ++page) {
+    size_t in_page = (off + done) % kPageSize;
+    size_t chunk = std::min(data.size() - done, kPageSize - in_page);
+    if (chunk == kPageSize)
+      copy_page(page->second.bytes(), data.data() + done, streaming);
+    else
+      std::memcpy(page->second.bytes() + in_page, data.data() + done, chunk);
+    page->second.written = true;
+    done += chunk;
+  }
+  end_streaming(streaming);
+}
+
+}  // namespace
+
+// Two passes: every page the write needs is found or inserted first (a page it fills whole
+// without zeroing), then the data is copied. Keeping the allocations (malloc, the arena's
+// lock) out of the copy lets the streaming stores run back to back: a locked instruction
+// after a page waits until that page's streaming stores have drained. `next` is the first
+// page at or after the one being reached; an inserted page goes just before it, so
+// appending never walks the tree (`++` from the last node climbs to the root).
 fusepp::Result<size_t> State::store(Inode& inode, uint64_t off, std::string_view data) {
   if (!inode.pages) inode.pages = std::make_unique<PageMap>();
   PageMap& pages = *inode.pages;
-  size_t done = 0;
-  for (auto it = pages.lower_bound(off / kPageSize); done < data.size(); ++it) {
-    uint64_t pos = off + done;
-    uint64_t index = pos / kPageSize;
-    size_t in_page = pos % kPageSize;
-    size_t chunk = std::min(data.size() - done, kPageSize - in_page);
-    if (it == pages.end() || it->first != index) {
-      if (used_pages >= max_pages && pages_in_use() >= max_pages) {
-        if (done == 0) return FUSEError(ENOSPC);
-        break;
+  uint64_t first = off / kPageSize;
+  uint64_t end = (off + data.size() + kPageSize - 1) / kPageSize;
+  uint64_t index = first;
+  auto reached = [&] { return std::min<uint64_t>(data.size(), index * kPageSize - off); };
+  try {
+    for (auto next = pages.lower_bound(first); index < end; ++index) {
+      if (next != pages.end() && next->first == index) {
+        ++next;
+        continue;
       }
-      it = pages.emplace_hint(it, index, chunk == kPageSize ? Page::Fill::uninitialised : Page::Fill::zeros);
+      if (used_pages >= max_pages && pages_in_use() >= max_pages) break;
+      bool whole = index * kPageSize >= off && (index + 1) * kPageSize <= off + data.size();
+      pages.emplace_hint(next, index, whole ? Page::Fill::uninitialised : Page::Fill::zeros);
       used_pages++;
     }
-    std::memcpy(it->second.bytes() + in_page, data.data() + done, chunk);
-    it->second.written = true;
-    done += chunk;
+  } catch (...) {
+    // No page inserted uninitialised may keep its slot's earlier bytes.
+    if (index > first) copy_into(pages.find(first), off, data.substr(0, reached()));
+    throw;
   }
+  if (index == first) return FUSEError(ENOSPC);
+  size_t done = reached();
+  copy_into(pages.find(first), off, data.substr(0, done));
   inode.size = std::max<int64_t>(inode.size, static_cast<int64_t>(off + done));
   return done;
 }

@@ -374,6 +374,32 @@ TEST_F(Handlers, ReusedPagesReadAsZeros) {
   expect_consistent();
 }
 
+// A large write (copied with streaming stores, whole pages) over a file whose pages are partly
+// there already: new pages go between the old ones, old ones are overwritten in place, and the
+// partial pages at both ends keep the bytes the write does not cover.
+TEST_F(Handlers, LargeWriteAmongExistingPages) {
+  auto created = run_handler(fs.create(ROOT_INODE, "f", ModeT{0644}, fusepp::FlagT{O_RDWR}, root));
+  auto fh = created->first.fh;
+  std::string expected(70 * 4096, '\0');
+  for (size_t page : {0, 5, 6, 40, 69}) {
+    std::string old(4096, static_cast<char>('a' + page % 26));
+    ASSERT_EQ(run_handler(fs.write(fh, static_cast<off_t>(page * 4096), old, root)).value(), 4096u);
+    expected.replace(page * 4096, 4096, old);
+  }
+  std::string large(200 * 1024 + 123, '\0');  // the fixture's size= is 256 KiB
+  for (size_t i = 0; i < large.size(); ++i) large[i] = static_cast<char>(i * 7 % 251);
+  constexpr size_t kAt = 2 * 4096 + 1000;  // mid-page: partial pages at both ends
+  ASSERT_EQ(run_handler(fs.write(fh, kAt, large, root)).value(), large.size());
+  expected.replace(kAt, large.size(), large);
+  std::string got = run_handler(fs.read(fh, 0, expected.size())).value();
+  ASSERT_EQ(got.size(), expected.size());
+  auto differs = std::mismatch(got.begin(), got.end(), expected.begin());
+  EXPECT_EQ(differs.first, got.end()) << "first wrong byte at offset " << differs.first - got.begin();
+  EXPECT_EQ(run_handler(fs.getattr(created->second.st_ino, root))->st_blocks, (51 + 2) * 8) << "pages 0, 2-52 and 69";
+  ASSERT_TRUE(run_handler(fs.release(fh)).ok());
+  expect_consistent();
+}
+
 TEST(ParseSize, AcceptsTmpfsSuffixes) {
   EXPECT_EQ(parse_size("4096"), 4096u);
   EXPECT_EQ(parse_size("64k"), 64u << 10);
