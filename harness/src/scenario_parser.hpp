@@ -66,8 +66,8 @@ class Parser {
   }
   std::string where(const YAML::Node& node) const;
 
-  // Map keys, in place (see scenario_values.cpp).
-  void rewrite_keys(YAML::Node node, bool substitute_params, std::set<size_t>& seen, bool top = false) const;
+  // Map keys, in place; true if one outside params holds a '$' (see scenario_values.cpp).
+  bool rewrite_keys(YAML::Node node, bool substitute_params, std::set<size_t>& seen, bool top = false) const;
   // Fails unless the document, counted through its aliases, has at most kMaxExpandedNodes nodes.
   void check_expanded_size(const YAML::Node& doc) const;
   // Charges `bytes` of generated data or list items to the file's budget.

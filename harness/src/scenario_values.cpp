@@ -52,15 +52,17 @@ std::string Parser::substitute(const YAML::Node& node, const std::string& raw) c
 // false it only checks: merge keys are refused (yaml-cpp 0.7 reads `<<` as a plain key and
 // would not merge) and so are duplicate keys (one of them would be silently ignored). The
 // keys of `params` are parameter names and are never substituted. Aliased maps are visited
-// once, so `$$` cannot be expanded twice.
-void Parser::rewrite_keys(YAML::Node node, bool substitute_params, std::set<size_t>& seen, bool top) const {
+// once, so `$$` cannot be expanded twice. Returns whether a key substitution could change
+// (a key outside `params` holds a '$').
+bool Parser::rewrite_keys(YAML::Node node, bool substitute_params, std::set<size_t>& seen, bool top) const {
   // A node reached again through an alias has the same position: visit it once.
-  if ((node.IsSequence() || node.IsMap()) && !seen.insert(node.Mark().pos).second) return;
+  if ((node.IsSequence() || node.IsMap()) && !seen.insert(node.Mark().pos).second) return false;
+  bool dollar = false;
   if (node.IsSequence()) {
-    for (YAML::Node item : node) rewrite_keys(item, substitute_params, seen);
-    return;
+    for (YAML::Node item : node) dollar = rewrite_keys(item, substitute_params, seen) || dollar;
+    return dollar;
   }
-  if (!node.IsMap()) return;
+  if (!node.IsMap()) return false;
   std::set<std::string> keys;
   for (auto entry : node) {
     YAML::Node key = entry.first;
@@ -68,11 +70,14 @@ void Parser::rewrite_keys(YAML::Node node, bool substitute_params, std::set<size
     if (key.Scalar() == "<<")
       fail(key, "merge keys (<<) are not supported; use an alias of a whole value (*name) or write the keys out");
     bool is_params = top && key.Scalar() == "params";
-    if (substitute_params && !is_params && key.Scalar().find('$') != std::string::npos)
-      key = substitute(key, key.Scalar());
+    if (!is_params && key.Scalar().find('$') != std::string::npos) {
+      dollar = true;
+      if (substitute_params) key = substitute(key, key.Scalar());
+    }
     if (!keys.insert(key.Scalar()).second) fail(key, fmt::format("duplicate key '{}'", key.Scalar()));
-    if (!is_params) rewrite_keys(entry.second, substitute_params, seen);
+    if (!is_params) dollar = rewrite_keys(entry.second, substitute_params, seen) || dollar;
   }
+  return dollar;
 }
 
 namespace {
@@ -231,7 +236,7 @@ std::string Parser::data_value(const YAML::Node& step, const std::string& key, c
     // with gen {size: S, seed} can be named on their own.
     auto from = value["from"] ? static_cast<size_t>(non_negative(value["from"], "gen from")) : 0;
     spend_data(value["size"], from + size);
-    return generate_bytes(from + size, static_cast<unsigned long long>(seed)).substr(from);
+    return generate_bytes(size, static_cast<unsigned long long>(seed), from);
   }
   fail(step, "unknown data form " + key);
 }

@@ -385,3 +385,11 @@ TEST(Parser, GeneratedBytesAreSplitmix64LittleEndian) {
   EXPECT_EQ(fusecheck::to_hex(fusecheck::generate_bytes(3, 0)), "afcd1d");
   EXPECT_EQ(fusecheck::generate_bytes(0, 5), "");
 }
+
+// `from` jumps into the stream: the same bytes as generating from the start and cutting.
+TEST(Parser, GeneratedBytesFromAnOffsetAreTheStreamsTail) {
+  for (size_t from : {0, 1, 7, 8, 9, 37303})
+    for (size_t size : {0, 1, 5, 8, 13, 1034})
+      EXPECT_EQ(fusecheck::generate_bytes(size, 1001, from), fusecheck::generate_bytes(from + size, 1001).substr(from))
+          << "from " << from << " size " << size;
+}

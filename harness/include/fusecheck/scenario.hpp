@@ -156,7 +156,8 @@ std::vector<Scenario> parse_scenario_text(const std::string& text, const std::st
 // a file that `fusecheck replay` runs as exactly this test.
 std::string repro_yaml(const Scenario& scenario, const std::string& fs, unsigned seed);
 
-// Deterministic pseudo-random bytes for `gen: {size, seed}` data.
-std::string generate_bytes(size_t size, unsigned long long seed);
+// Deterministic pseudo-random bytes for `gen: {size, seed, from}` data: `size` bytes of the
+// stream `seed` from its byte `from` on.
+std::string generate_bytes(size_t size, unsigned long long seed, size_t from = 0);
 
 }  // namespace fusecheck
