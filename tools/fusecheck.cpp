@@ -110,30 +110,38 @@ std::optional<ShardSpec> selected_shard(const Options& options) {
   return options.shard.empty() ? shard_from_environment() : parse_shard(options.shard);
 }
 
-// Loads and selects scenarios. Every file error is printed (file:line:col), then one
-// HarnessError (exit 2) says how many files had errors: nothing runs.
-std::vector<Scenario> load_selected(const Options& options) {
-  std::vector<Scenario> out;
+// The files under the scenarios directory whose tests could be selected, in name order.
+std::vector<ScenarioFile> selected_files(const Options& options) {
   std::string root = scenarios_dir(options);
   std::error_code ec;
   if (!fs::is_directory(root, ec))
     throw HarnessError(fmt::format("scenarios directory {} does not exist (use --scenarios DIR)", root),
                        exit_code::usage);
-  std::vector<fs::path> files;
+  std::vector<fs::path> paths;
   for (const auto& entry : fs::recursive_directory_iterator(root, ec))
-    if (entry.is_regular_file() && entry.path().extension() == ".yaml") files.push_back(entry.path());
-  std::sort(files.begin(), files.end());
+    if (entry.is_regular_file() && entry.path().extension() == ".yaml") paths.push_back(entry.path());
+  std::sort(paths.begin(), paths.end());
+  std::vector<ScenarioFile> files;
+  for (const auto& path : paths) {
+    // The walk's paths all start with root: no need for fs::relative's system calls.
+    std::string base = path.lexically_relative(root).replace_extension("").string();
+    if (file_selected(options, base)) files.push_back({path.string(), std::move(base)});
+  }
+  return files;
+}
+
+// Loads and selects scenarios. Every file error is printed (file:line:col), then one
+// HarnessError (exit 2) says how many files had errors: nothing runs.
+std::vector<Scenario> load_selected(const Options& options) {
+  std::vector<Scenario> out;
   int errors = 0;
-  for (const auto& file : files) {
-    std::string base = fs::relative(file, root).replace_extension("").string();
-    if (!file_selected(options, base)) continue;
-    try {
-      for (auto& scenario : load_scenario_file(file.string(), base))
-        if (name_selected(options, scenario)) out.push_back(std::move(scenario));
-    } catch (const FileError& error) {
-      std::cerr << error.what() << "\n";
+  for (auto& file : load_scenario_files(selected_files(options))) {
+    if (!file.error.empty()) {
+      std::cerr << file.error << "\n";
       ++errors;
     }
+    for (auto& scenario : file.scenarios)
+      if (name_selected(options, scenario)) out.push_back(std::move(scenario));
   }
   if (errors > 0)
     throw HarnessError(fmt::format("{} scenario file{} with errors; nothing was run", errors, errors == 1 ? "" : "s"),

@@ -152,6 +152,22 @@ std::vector<Scenario> load_scenario_file(const std::string& path, const std::str
 std::vector<Scenario> parse_scenario_text(const std::string& text, const std::string& file,
                                           const std::string& base_name);
 
+// A scenario file to load and its test name stem (path under scenarios/ without .yaml).
+struct ScenarioFile {
+  std::string path;
+  std::string base_name;
+};
+
+// One file's outcome: its scenarios, or the FileError's text (FILE:LINE:COL: message).
+struct LoadedFile {
+  std::vector<Scenario> scenarios;
+  std::string error;
+};
+
+// Loads every file, in parallel where the process may use more than one CPU; the outcomes
+// are in the order of `files` (scenario_files.cpp). Only errors other than FileError throw.
+std::vector<LoadedFile> load_scenario_files(const std::vector<ScenarioFile>& files);
+
 // The scenario's document restricted to this params combination, plus a `repro` key:
 // a file that `fusecheck replay` runs as exactly this test.
 std::string repro_yaml(const Scenario& scenario, const std::string& fs, unsigned seed);
