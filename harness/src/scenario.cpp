@@ -105,17 +105,17 @@ namespace parsing {
 
 Identity Parser::identity(const YAML::Node& node, const std::string& name) const {
   check_keys(node, {"uid", "gid", "groups", "umask"}, "actor '" + name + "'");
-  if (!node["uid"]) fail(node, fmt::format("actor '{}' needs a uid", name));
+  if (!child(node, "uid")) fail(node, fmt::format("actor '{}' needs a uid", name));
   Identity id;
-  id.uid = static_cast<uid_t>(id_number(node["uid"], "uid"));
-  id.gid = node["gid"] ? static_cast<gid_t>(id_number(node["gid"], "gid")) : id.uid;
-  if (node["groups"]) {
-    if (!node["groups"].IsSequence()) fail(node["groups"], "groups must be a list of gids");
-    for (const auto& group : node["groups"]) id.groups.push_back(static_cast<gid_t>(id_number(group, "group")));
+  id.uid = static_cast<uid_t>(id_number(child(node, "uid"), "uid"));
+  id.gid = child(node, "gid") ? static_cast<gid_t>(id_number(child(node, "gid"), "gid")) : id.uid;
+  if (child(node, "groups")) {
+    if (!child(node, "groups").IsSequence()) fail(child(node, "groups"), "groups must be a list of gids");
+    for (const auto& group : child(node, "groups")) id.groups.push_back(static_cast<gid_t>(id_number(group, "group")));
   }
-  if (node["umask"]) {
-    long long mask = integer(node["umask"], "umask");
-    if (mask < 0 || mask > 0777) fail(node["umask"], "umask must be within 0..0777");
+  if (child(node, "umask")) {
+    long long mask = integer(child(node, "umask"), "umask");
+    if (mask < 0 || mask > 0777) fail(child(node, "umask"), "umask must be within 0..0777");
     id.umask = static_cast<mode_t>(mask);
   }
   return id;
@@ -139,50 +139,55 @@ Scenario Parser::scenario(const YAML::Node& doc, const std::string& base_name,
   }
   scenario_header(doc, s);
   scenario_actors(doc, s);
-  std::string default_actor = doc["default_actor"] ? text(doc["default_actor"], "default_actor") : "root";
-  if (!s.actors.count(default_actor)) fail(doc["default_actor"], fmt::format("unknown actor '{}'", default_actor));
-  if (doc["workdir"]) {
-    const YAML::Node& w = doc["workdir"];
+  std::string default_actor = child(doc, "default_actor") ? text(child(doc, "default_actor"), "default_actor") : "root";
+  if (!s.actors.count(default_actor))
+    fail(child(doc, "default_actor"), fmt::format("unknown actor '{}'", default_actor));
+  if (child(doc, "workdir")) {
+    const YAML::Node& w = child(doc, "workdir");
     check_keys(w, {"mode", "owner", "group"}, "workdir");
-    if (w["mode"]) s.workdir.mode = static_cast<mode_t>(integer(w["mode"], "workdir mode"));
-    if (w["owner"]) s.workdir.uid = static_cast<uid_t>(id_value(w["owner"], true, s.actors, "workdir owner", false));
-    if (w["group"]) s.workdir.gid = static_cast<gid_t>(id_value(w["group"], false, s.actors, "workdir group", false));
+    if (child(w, "mode")) s.workdir.mode = static_cast<mode_t>(integer(child(w, "mode"), "workdir mode"));
+    if (child(w, "owner"))
+      s.workdir.uid = static_cast<uid_t>(id_value(child(w, "owner"), true, s.actors, "workdir owner", false));
+    if (child(w, "group"))
+      s.workdir.gid = static_cast<gid_t>(id_value(child(w, "group"), false, s.actors, "workdir group", false));
   }
-  if (doc["timeout"]) s.timeout = seconds(doc["timeout"], "timeout");
-  if (doc["repro"]) check_keys(doc["repro"], {"test", "fs", "seed"}, "repro");
-  if (!doc["steps"] || !doc["steps"].IsSequence() || doc["steps"].size() == 0)
-    fail(doc["steps"] ? doc["steps"] : doc, "steps must be a non-empty list");
+  if (child(doc, "timeout")) s.timeout = seconds(child(doc, "timeout"), "timeout");
+  if (child(doc, "repro")) check_keys(child(doc, "repro"), {"test", "fs", "seed"}, "repro");
+  if (!child(doc, "steps") || !child(doc, "steps").IsSequence() || child(doc, "steps").size() == 0)
+    fail(child(doc, "steps") ? child(doc, "steps") : doc, "steps must be a non-empty list");
   FlowState flow;
-  s.setup = steps(doc["setup"], "setup", s, "root", flow);
-  s.steps = steps(doc["steps"], "steps", s, default_actor, flow);
-  s.cleanup = steps(doc["cleanup"], "cleanup", s, default_actor, flow);
+  s.setup = steps(child(doc, "setup"), "setup", s, "root", flow);
+  s.steps = steps(child(doc, "steps"), "steps", s, default_actor, flow);
+  s.cleanup = steps(child(doc, "cleanup"), "cleanup", s, default_actor, flow);
   kernel_requirements(doc, s);
   return s;
 }
 
 // format, title, refs, tags, requires and mount.
 void Parser::scenario_header(const YAML::Node& doc, Scenario& s) const {
-  if (!doc["format"]) fail(doc, "missing 'format: 1'");
-  if (text(doc["format"], "format") != "1") fail(doc["format"], "unsupported format (this fusecheck reads format 1)");
-  if (!doc["title"]) fail(doc, "missing 'title'");
-  s.title = text(doc["title"], "title");
-  if (!doc["refs"]) fail(doc, "missing 'refs' (cite what the scenario checks)");
-  s.refs = string_list(doc["refs"], "refs");
-  if (s.refs.empty()) fail(doc["refs"], "refs must cite at least one source");
-  if (doc["tags"]) s.tags = string_list(doc["tags"], "tags");
-  if (doc["requires"]) {
-    for (const auto& feature : string_list(doc["requires"], "requires")) {
+  if (!child(doc, "format")) fail(doc, "missing 'format: 1'");
+  if (text(child(doc, "format"), "format") != "1")
+    fail(child(doc, "format"), "unsupported format (this fusecheck reads format 1)");
+  if (!child(doc, "title")) fail(doc, "missing 'title'");
+  s.title = text(child(doc, "title"), "title");
+  if (!child(doc, "refs")) fail(doc, "missing 'refs' (cite what the scenario checks)");
+  s.refs = string_list(child(doc, "refs"), "refs");
+  if (s.refs.empty()) fail(child(doc, "refs"), "refs must cite at least one source");
+  if (child(doc, "tags")) s.tags = string_list(child(doc, "tags"), "tags");
+  if (child(doc, "requires")) {
+    for (const auto& feature : string_list(child(doc, "requires"), "requires")) {
       const auto& known = known_features();
       if (std::find(known.begin(), known.end(), feature) == known.end())
-        fail(doc["requires"], fmt::format("unknown feature '{}' (see docs/scenario-format.md section 6)", feature));
+        fail(child(doc, "requires"),
+             fmt::format("unknown feature '{}' (see docs/scenario-format.md section 6)", feature));
       s.requires_features.insert(feature);
     }
   }
-  if (doc["mount"]) {
-    s.mount_options = string_list(doc["mount"], "mount");
+  if (child(doc, "mount")) {
+    s.mount_options = string_list(child(doc, "mount"), "mount");
     for (const auto& option : s.mount_options)
       if (option.empty() || option.find_first_of(", ") != std::string::npos)
-        fail(doc["mount"], fmt::format("mount option '{}' must be one option without commas or spaces", option));
+        fail(child(doc, "mount"), fmt::format("mount option '{}' must be one option without commas or spaces", option));
     std::sort(s.mount_options.begin(), s.mount_options.end());
     if (!s.mount_options.empty()) s.requires_features.insert("mount_options");
   }
@@ -191,10 +196,11 @@ void Parser::scenario_header(const YAML::Node& doc, Scenario& s) const {
 void Parser::scenario_actors(const YAML::Node& doc, Scenario& s) const {
   s.actors["root"] = Identity{};
   actors_ = &s.actors;
-  if (!doc["actors"]) return;
-  if (!doc["actors"].IsMap()) fail(doc["actors"], "actors must be a map of name: {uid, gid, groups, umask}");
+  if (!child(doc, "actors")) return;
+  if (!child(doc, "actors").IsMap())
+    fail(child(doc, "actors"), "actors must be a map of name: {uid, gid, groups, umask}");
   static const std::regex actor_name("[a-z][a-z0-9_]*");
-  for (const auto& entry : doc["actors"]) {
+  for (const auto& entry : child(doc, "actors")) {
     std::string name = entry.first.Scalar();
     if (!std::regex_match(name, actor_name))
       fail(entry.first, fmt::format("actor name '{}' must match [a-z][a-z0-9_]*", name));
@@ -260,6 +266,7 @@ std::vector<std::vector<std::pair<std::string, std::string>>> combinations(const
 
 }  // namespace parsing
 
+using parsing::child;
 using parsing::ParseBudget;
 using parsing::Parser;
 
@@ -283,7 +290,7 @@ std::vector<Scenario> parse_scenario_text(const std::string& text, const std::st
   const bool keys_use_params = plain.rewrite_keys(doc, false, seen, true);
   std::vector<Scenario> out;
   ParseBudget budget;
-  for (const auto& combination : combinations(doc["params"], plain)) {
+  for (const auto& combination : combinations(child(doc, "params"), plain)) {
     std::map<std::string, std::string> values(combination.begin(), combination.end());
     Parser parser(file, values, &budget);
     // Keys are substituted in place, so each combination reads its own copy of the document

@@ -14,6 +14,17 @@ namespace fusecheck::parsing {
 
 using nlohmann::json;
 
+YAML::Node child(const YAML::Node& map, std::string_view key) {
+  if (!map.IsMap()) return map[std::string(key)];  // yaml-cpp's own answer, errors included
+  for (const auto& entry : map)
+    if (entry.first.Scalar() == key) return entry.second;
+  static const YAML::Node absent = [] {
+    const YAML::Node empty(YAML::NodeType::Map);
+    return empty["absent"];  // the const operator[] adds nothing
+  }();
+  return absent;
+}
+
 std::string Parser::where(const YAML::Node& node) const {
   YAML::Mark mark = node.Mark();
   if (mark.is_null()) return file_;
@@ -229,13 +240,13 @@ std::string Parser::data_value(const YAML::Node& step, const std::string& key, c
   }
   if (key == "gen") {
     check_keys(value, {"size", "seed", "from"}, "gen");
-    if (!value["size"]) fail(value, "gen needs a size");
-    long long seed = value["seed"] ? integer(value["seed"], "gen seed") : 0;
-    auto size = static_cast<size_t>(non_negative(value["size"], "gen size"));
+    if (!child(value, "size")) fail(value, "gen needs a size");
+    long long seed = child(value, "seed") ? integer(child(value, "seed"), "gen seed") : 0;
+    auto size = static_cast<size_t>(non_negative(child(value, "size"), "gen size"));
     // from: N skips the stream's first N bytes, so the bytes at file offset N of a file written
     // with gen {size: S, seed} can be named on their own.
-    auto from = value["from"] ? static_cast<size_t>(non_negative(value["from"], "gen from")) : 0;
-    spend_data(value["size"], from + size);
+    auto from = child(value, "from") ? static_cast<size_t>(non_negative(child(value, "from"), "gen from")) : 0;
+    spend_data(child(value, "size"), from + size);
     return generate_bytes(size, static_cast<unsigned long long>(seed), from);
   }
   fail(step, "unknown data form " + key);
@@ -314,8 +325,8 @@ long long Parser::id_value(const YAML::Node& node, bool want_uid, const std::map
 json Parser::time_value(const YAML::Node& node, const std::string& what) const {
   if (node.IsMap()) {
     check_keys(node, {"sec", "nsec"}, what);
-    long long sec = node["sec"] ? integer(node["sec"], what + ".sec") : 0;
-    long long nsec = node["nsec"] ? integer(node["nsec"], what + ".nsec") : 0;
+    long long sec = child(node, "sec") ? integer(child(node, "sec"), what + ".sec") : 0;
+    long long nsec = child(node, "nsec") ? integer(child(node, "nsec"), what + ".nsec") : 0;
     // Kept apart, as written: an out-of-range tv_nsec must reach the kernel (EINVAL), not
     // be folded into the seconds.
     return json{{"kind", "ts"}, {"sec", sec}, {"nsec", nsec}};
