@@ -12,6 +12,7 @@
 #include <fstream>
 #include <regex>
 #include <sstream>
+#include <type_traits>
 
 #include "fusecheck/names.hpp"
 #include "fusecheck/protocol.hpp"
@@ -25,6 +26,8 @@ std::string Identity::key() const {
   for (gid_t group : groups) groups_text += fmt::format("{},", group);
   return fmt::format("{}:{}:{}:{:o}", uid, gid, groups_text, umask);
 }
+
+static_assert(std::is_nothrow_move_constructible_v<Scenario>, "vectors of scenarios must move, not copy");
 
 std::string Scenario::mount_key() const {
   std::string key;

@@ -115,6 +115,15 @@ struct Workdir {
 };
 
 struct Scenario {
+  // yaml-cpp's Node (`source`) has a copy constructor only, which would make the implicit
+  // move constructor throwing, so a growing vector of scenarios would copy every step (5% of
+  // loading them all). Copying a valid Node copies two shared pointers and cannot throw.
+  Scenario() = default;
+  Scenario(const Scenario&) = default;
+  Scenario(Scenario&&) noexcept = default;
+  Scenario& operator=(const Scenario&) = default;
+  Scenario& operator=(Scenario&&) = default;
+
   std::string file;       // path of the YAML file
   std::string base_name;  // path under scenarios/ without .yaml
   std::string name;       // base_name plus "@k=v,..." for a params combination
