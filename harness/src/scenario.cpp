@@ -299,10 +299,10 @@ std::vector<Scenario> parse_scenario_text(const std::string& text, const std::st
     // Keys are substituted in place, so each combination reads its own copy of the document
     // (a fresh load keeps every position; YAML::Clone would drop them). `source` stays as
     // written. Values are substituted as they are read: a document whose keys hold no '$'
-    // is read as loaded by every combination (loading was 60% of `fusecheck list`).
-    YAML::Node working = doc;
+    // is read as loaded by every combination (loading was 60% of `fusecheck list`). The copy
+    // is made by construction: yaml-cpp's `=` would make doc's own node refer to it.
+    YAML::Node working = keys_use_params ? YAML::Load(text) : doc;
     if (keys_use_params) {
-      working = YAML::Load(text);
       seen.clear();
       parser.rewrite_keys(working, true, seen, true);
     }

@@ -210,6 +210,20 @@ TEST(Parser, ReproFileRunsTheSameSingleCombination) {
   EXPECT_EQ(again[0].steps[0].request["size"], 2);
 }
 
+// A key that holds a parameter stays as written in every combination's source, so the repro
+// of the first combination runs the first combination (each combination reads its own copy).
+TEST(Parser, ReproOfAParameterInAKeyRunsItsOwnCombination) {
+  auto tests = parse_scenario_text(std::string(header) +
+                                       "params:\n  field: [size, nlink]\n"
+                                       "steps:\n  - {op: stat, path: f, expect: {\"${field}\": 1}}\n",
+                                   "s.yaml", "area/s");
+  ASSERT_EQ(tests.size(), 2u);
+  auto again = parse_scenario_text(repro_yaml(tests[0], "memfs", 0), "repro.yaml", "area/s");
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].name, "area/s@field=size");
+  EXPECT_EQ(again[0].steps[0].expect.fields.at(0).field, "size");
+}
+
 TEST(Expectations, EntriesNeedAReasonAndMatchByNameOrGlob) {
   auto dir = std::filesystem::temp_directory_path() / ("fusecheck-exp-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
