@@ -14,10 +14,29 @@ namespace fusecheck::parsing {
 
 using nlohmann::json;
 
+namespace {
+
+// The entries of the map child() read last on this thread: the parser asks one map for
+// several keys in a row (a step's optional keys), and each walk of a yaml-cpp map builds
+// nodes for every entry. The copy of the map keeps its document, so the key views stay valid
+// (documents are not changed once their keys are checked).
+struct RecentMap {
+  YAML::Node map;
+  std::vector<std::pair<std::string_view, YAML::Node>> entries;
+};
+thread_local RecentMap recent;
+
+}  // namespace
+
 YAML::Node child(const YAML::Node& map, std::string_view key) {
   if (!map.IsMap()) return map[std::string(key)];  // yaml-cpp's own answer, errors included
-  for (const auto& entry : map)
-    if (entry.first.Scalar() == key) return entry.second;
+  if (!map.is(recent.map)) {
+    recent.entries.clear();
+    for (const auto& entry : map) recent.entries.emplace_back(entry.first.Scalar(), entry.second);
+    recent.map.reset(map);  // not `=`, which would make the old map's node refer to this one
+  }
+  for (const auto& [name, value] : recent.entries)
+    if (name == key) return value;
   static const YAML::Node absent = [] {
     const YAML::Node empty(YAML::NodeType::Map);
     return empty["absent"];  // the const operator[] adds nothing
