@@ -17,9 +17,14 @@ namespace {
 
 const char* header = "format: 1\ntitle: t\nrefs: [r]\n";
 
+// The scenarios of a file "s.yaml" (test name stem "area/s") that is `header` + body.
+std::vector<Scenario> parse(const std::string& body) {
+  return parse_scenario_text(std::string(header) + body, "s.yaml", "area/s");
+}
+
 std::string parse_error(const std::string& body) {
   try {
-    parse_scenario_text(std::string(header) + body, "s.yaml", "area/s");
+    parse(body);
   } catch (const FileError& error) {
     return error.what();
   }
@@ -81,10 +86,9 @@ TEST(Parser, HandlesMustBeOpenAndSavedNamesMustExist) {
 }
 
 TEST(Parser, ParamsExpandIntoNamedTestsWithSubstitution) {
-  auto tests = parse_scenario_text(std::string(header) +
-                                       "params:\n  mode: [0644, 0600]\n  kind: [a, b]\n"
-                                       "steps:\n  - {op: chmod, path: f, mode: \"${mode}\"}\n",
-                                   "s.yaml", "area/s");
+  auto tests = parse(
+      "params:\n  mode: [0644, 0600]\n  kind: [a, b]\n"
+      "steps:\n  - {op: chmod, path: f, mode: \"${mode}\"}\n");
   ASSERT_EQ(tests.size(), 4u);
   EXPECT_EQ(tests[0].name, "area/s@mode=0644,kind=a");
   EXPECT_EQ(tests[3].name, "area/s@mode=0600,kind=b");
@@ -95,13 +99,11 @@ TEST(Parser, ParamsExpandIntoNamedTestsWithSubstitution) {
 }
 
 TEST(Parser, ValueReferencesTakeAnIntegerOffset) {
-  auto tests =
-      parse_scenario_text(std::string(header) +
-                              "steps:\n  - {op: statvfs, path: ., save: s0}\n"
-                              "  - {op: statvfs, path: ., expect: {bfree: {eq: {saved: s0, field: bfree, add: -3}}}}\n"
-                              "  - {op: opendir, path: ., dir: d}\n  - {op: telldir, dir: d, save: t}\n"
-                              "  - {op: seekdir, dir: d, pos: {saved: t, field: pos, add: 0x10}}\n",
-                          "s.yaml", "area/s");
+  auto tests = parse(
+      "steps:\n  - {op: statvfs, path: ., save: s0}\n"
+      "  - {op: statvfs, path: ., expect: {bfree: {eq: {saved: s0, field: bfree, add: -3}}}}\n"
+      "  - {op: opendir, path: ., dir: d}\n  - {op: telldir, dir: d, save: t}\n"
+      "  - {op: seekdir, dir: d, pos: {saved: t, field: pos, add: 0x10}}\n");
   ASSERT_EQ(tests.size(), 1u);
   const Matcher& eq = tests[0].steps[1].expect.fields.at(0).matchers.at(0);
   EXPECT_EQ(eq.value.kind, ValueRef::Kind::saved);
@@ -120,10 +122,9 @@ TEST(Parser, ValueReferencesTakeAnIntegerOffset) {
 }
 
 TEST(Parser, ParamsAreSubstitutedInMapKeys) {
-  auto tests = parse_scenario_text(std::string(header) +
-                                       "params:\n  field: [size, nlink]\n  arg: [path]\n"
-                                       "steps:\n  - {op: stat, \"${arg}\": f, expect: {\"${field}\": 1}}\n",
-                                   "s.yaml", "area/s");
+  auto tests = parse(
+      "params:\n  field: [size, nlink]\n  arg: [path]\n"
+      "steps:\n  - {op: stat, \"${arg}\": f, expect: {\"${field}\": 1}}\n");
   ASSERT_EQ(tests.size(), 2u);
   EXPECT_EQ(tests[0].steps[0].request["path"], "f");
   EXPECT_EQ(tests[0].steps[0].expect.fields.at(0).field, "size");
@@ -141,11 +142,9 @@ TEST(Parser, ParamsAreSubstitutedInMapKeys) {
 }
 
 TEST(Parser, ChmodTakesAWholeModeOtherModesOnlyPermissions) {
-  auto tests = parse_scenario_text(
-      std::string(header) +
-          "steps:\n  - {op: chmod, path: f, mode: 0100644}\n"
-          "  - {op: open, path: f, flags: O_RDONLY, fd: h}\n  - {op: fchmod, fd: h, mode: 0177777}\n",
-      "s.yaml", "area/s");
+  auto tests = parse(
+      "steps:\n  - {op: chmod, path: f, mode: 0100644}\n"
+      "  - {op: open, path: f, flags: O_RDONLY, fd: h}\n  - {op: fchmod, fd: h, mode: 0177777}\n");
   EXPECT_EQ(tests[0].steps[0].request["mode"], 0100644);  // passed to chmod(2) as written
   EXPECT_EQ(tests[0].steps[2].request["mode"], 0177777);
   EXPECT_NE(parse_error("steps:\n  - {op: chmod, path: f, mode: 0200000}\n")
@@ -161,11 +160,9 @@ TEST(Parser, ChmodTakesAWholeModeOtherModesOnlyPermissions) {
 }
 
 TEST(Parser, TimesAsSecNsecArePassedAsWritten) {
-  auto tests = parse_scenario_text(
-      std::string(header) +
-          "steps:\n  - {op: utimensat, path: f, atime: {sec: 1, nsec: 1000000000}, mtime: {sec: 5, nsec: -1}}\n"
-          "  - {op: utimensat, path: f, atime: 1500000000, mtime: now}\n",
-      "s.yaml", "area/s");
+  auto tests = parse(
+      "steps:\n  - {op: utimensat, path: f, atime: {sec: 1, nsec: 1000000000}, mtime: {sec: 5, nsec: -1}}\n"
+      "  - {op: utimensat, path: f, atime: 1500000000, mtime: now}\n");
   const json& request = tests[0].steps[0].request;
   EXPECT_EQ(request["atime"], (json{{"kind", "ts"}, {"sec", 1}, {"nsec", 1000000000}}));
   EXPECT_EQ(request["mtime"], (json{{"kind", "ts"}, {"sec", 5}, {"nsec", -1}}));
@@ -173,11 +170,10 @@ TEST(Parser, TimesAsSecNsecArePassedAsWritten) {
 }
 
 TEST(Parser, AliasesAreAcceptedMergeKeysAreRefused) {
-  auto tests = parse_scenario_text(std::string(header) +
-                                       "setup:\n  - &mk {op: create_file, path: f, mode: 0600}\n"
-                                       "steps:\n  - *mk\n  - {op: stat, path: f, expect: &perm {perm: 0600}}\n"
-                                       "  - {op: lstat, path: f, expect: *perm}\n",
-                                   "s.yaml", "area/s");
+  auto tests = parse(
+      "setup:\n  - &mk {op: create_file, path: f, mode: 0600}\n"
+      "steps:\n  - *mk\n  - {op: stat, path: f, expect: &perm {perm: 0600}}\n"
+      "  - {op: lstat, path: f, expect: *perm}\n");
   ASSERT_EQ(tests[0].steps.size(), 3u);
   EXPECT_EQ(tests[0].steps[0].request["mode"], 0600);
   EXPECT_EQ(tests[0].steps[2].expect.fields.at(0).field, "perm");
@@ -186,11 +182,9 @@ TEST(Parser, AliasesAreAcceptedMergeKeysAreRefused) {
 }
 
 TEST(Parser, NonRootActorsImplyOtherUsersAndMountOptionsImplyTheFeature) {
-  auto tests =
-      parse_scenario_text(std::string(header) +
-                              "mount: [entry_timeout=0]\nactors:\n  bob: {uid: 1001, groups: [5, 6], umask: 077}\n"
-                              "steps:\n  - {op: stat, actor: bob, path: ., expect: {uid: bob}}\n",
-                          "s.yaml", "area/s");
+  auto tests = parse(
+      "mount: [entry_timeout=0]\nactors:\n  bob: {uid: 1001, groups: [5, 6], umask: 077}\n"
+      "steps:\n  - {op: stat, actor: bob, path: ., expect: {uid: bob}}\n");
   ASSERT_EQ(tests.size(), 1u);
   EXPECT_TRUE(tests[0].requires_features.count("other_users"));
   EXPECT_TRUE(tests[0].requires_features.count("mount_options"));
@@ -200,9 +194,7 @@ TEST(Parser, NonRootActorsImplyOtherUsersAndMountOptionsImplyTheFeature) {
 }
 
 TEST(Parser, ReproFileRunsTheSameSingleCombination) {
-  auto tests = parse_scenario_text(
-      std::string(header) + "params:\n  n: [1, 2]\nsteps:\n  - {op: truncate, path: f, size: \"${n}\"}\n", "s.yaml",
-      "area/s");
+  auto tests = parse("params:\n  n: [1, 2]\nsteps:\n  - {op: truncate, path: f, size: \"${n}\"}\n");
   std::string repro = repro_yaml(tests[1], "memfs", 0);
   auto again = parse_scenario_text(repro, "repro.yaml", "area/s");
   ASSERT_EQ(again.size(), 1u);
@@ -213,10 +205,9 @@ TEST(Parser, ReproFileRunsTheSameSingleCombination) {
 // A key that holds a parameter stays as written in every combination's source, so the repro
 // of the first combination runs the first combination (each combination reads its own copy).
 TEST(Parser, ReproOfAParameterInAKeyRunsItsOwnCombination) {
-  auto tests = parse_scenario_text(std::string(header) +
-                                       "params:\n  field: [size, nlink]\n"
-                                       "steps:\n  - {op: stat, path: f, expect: {\"${field}\": 1}}\n",
-                                   "s.yaml", "area/s");
+  auto tests = parse(
+      "params:\n  field: [size, nlink]\n"
+      "steps:\n  - {op: stat, path: f, expect: {\"${field}\": 1}}\n");
   ASSERT_EQ(tests.size(), 2u);
   auto again = parse_scenario_text(repro_yaml(tests[0], "memfs", 0), "repro.yaml", "area/s");
   ASSERT_EQ(again.size(), 1u);
@@ -237,7 +228,7 @@ TEST(Expectations, EntriesNeedAReasonAndMatchByNameOrGlob) {
   }
   std::ofstream(dir / "good.yaml") << "format: 1\nentries:\n  - {test: 'area/*', status: skip, reason: because}\n";
   auto expectations = Expectations::load((dir / "good.yaml").string());
-  auto tests = parse_scenario_text(std::string(header) + "steps:\n  - {op: stat, path: f}\n", "s.yaml", "area/s");
+  auto tests = parse("steps:\n  - {op: stat, path: f}\n");
   const ExpectationEntry* entry = expectations.find(tests[0]);
   ASSERT_NE(entry, nullptr);
   EXPECT_TRUE(entry->skip);
@@ -342,7 +333,7 @@ TEST(KernelSteps, StepsSetTheScenariosRequirements) {
   const std::string body =
       "must_fail_with: {mount: [x]}\nsteps:\n  - {op: backend, action: write, path: g, keep_times: true}\n"
       "  - {op: drop_caches}\n  - {op: fault, rule: {op: GETATTR, reply: {mtime_ns: 1500000000123456789}}}\n";
-  Scenario kernel = parse_scenario_text(std::string(header) + body, "s.yaml", "area/s").at(0);
+  Scenario kernel = parse(body).at(0);
   EXPECT_TRUE(kernel.isolated && kernel.control);
   for (const char* feature : {"trace", "backend", "root", "fuse"})
     EXPECT_TRUE(kernel.requires_features.count(feature)) << feature;
@@ -350,9 +341,7 @@ TEST(KernelSteps, StepsSetTheScenariosRequirements) {
   EXPECT_EQ(kernel.steps.at(0).engine.value("keep_times", false), true);
   EXPECT_EQ(kernel.steps.at(2).engine["rule"]["reply"]["mtime_ns"], 1500000000123456789LL);
   // The kernel forgets the dentries of any filesystem: drop_caches alone needs root, not FUSE.
-  Scenario forgetting =
-      parse_scenario_text(std::string(header) + "steps:\n  - {op: drop_caches, what: dentries}\n", "s.yaml", "area/s")
-          .at(0);
+  Scenario forgetting = parse("steps:\n  - {op: drop_caches, what: dentries}\n").at(0);
   EXPECT_TRUE(forgetting.requires_features.count("root"));
   EXPECT_FALSE(forgetting.requires_features.count("fuse"));
 }
@@ -375,7 +364,7 @@ TEST(KernelSteps, RemountRefusesHandlesStillOpen) {
   const std::string closed =
       "steps:\n  - {op: open, path: f, flags: [O_RDONLY], fd: h}\n  - {op: close, fd: h}\n"
       "  - {op: remount}\n";
-  Scenario remounts = parse_scenario_text(std::string(header) + closed, "s.yaml", "area/s").at(0);
+  Scenario remounts = parse(closed).at(0);
   EXPECT_TRUE(remounts.isolated && remounts.control);
   EXPECT_TRUE(remounts.requires_features.count("root"));
   EXPECT_FALSE(remounts.requires_features.count("fuse"));
@@ -384,7 +373,7 @@ TEST(KernelSteps, RemountRefusesHandlesStillOpen) {
 
 TEST(KernelSteps, WaitRequestMayCountOnlyInterruptedRequests) {
   const std::string body = "steps:\n  - {op: wait_request, gate: g, interrupted: true}\n";
-  Scenario scenario = parse_scenario_text(std::string(header) + body, "s.yaml", "area/s").at(0);
+  Scenario scenario = parse(body).at(0);
   ASSERT_EQ(scenario.steps.size(), 1u);
   EXPECT_EQ(scenario.steps[0].engine.value("interrupted", false), true);
 }
