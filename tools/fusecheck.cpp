@@ -118,15 +118,16 @@ std::vector<ScenarioFile> selected_files(const Options& options) {
     throw HarnessError(fmt::format("scenarios directory {} does not exist (use --scenarios DIR)", root),
                        exit_code::usage);
   std::vector<fs::path> paths;
-  for (const auto& entry : fs::recursive_directory_iterator(root, ec))
-    if (entry.is_regular_file() && entry.path().extension() == ".yaml") paths.push_back(entry.path());
-  std::sort(paths.begin(), paths.end());
-  std::vector<ScenarioFile> files;
-  for (const auto& path : paths) {
+  for (const auto& entry : fs::recursive_directory_iterator(root, ec)) {
+    if (!entry.is_regular_file() || entry.path().extension() != ".yaml") continue;
     // The walk's paths all start with root: no need for fs::relative's system calls.
-    std::string base = path.lexically_relative(root).replace_extension("").string();
-    if (file_selected(options, base)) files.push_back({path.string(), std::move(base)});
+    if (file_selected(options, entry.path().lexically_relative(root).replace_extension("").string()))
+      paths.push_back(entry.path());
   }
+  std::sort(paths.begin(), paths.end());  // after the selection: comparing paths is not cheap
+  std::vector<ScenarioFile> files;
+  for (const auto& path : paths)
+    files.push_back({path.string(), path.lexically_relative(root).replace_extension("").string()});
   return files;
 }
 
