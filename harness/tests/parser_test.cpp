@@ -1,5 +1,6 @@
 // Unit tests of the scenario parser and expectations reader: every bad input is refused
 // with FILE:LINE:COL, paths cannot leave the workdir, params expand into named tests.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -213,6 +214,38 @@ TEST(Parser, ReproOfAParameterInAKeyRunsItsOwnCombination) {
   ASSERT_EQ(again.size(), 1u);
   EXPECT_EQ(again[0].name, "area/s@field=size");
   EXPECT_EQ(again[0].steps[0].expect.fields.at(0).field, "size");
+}
+
+// Many files load on several threads where the machine has CPUs for them, and come back in
+// the order given, each with its own scenarios or its own error, as loading them one by one.
+TEST(Parser, ManyFilesLoadInTheirOrderWithTheirOwnErrors) {
+  auto dir = std::filesystem::temp_directory_path() / ("fusecheck-many-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::vector<ScenarioFile> files;
+  for (int i = 0; i < 64; ++i) {
+    std::string name = fmt::format("f{:02}", i);
+    std::string body = i % 16 == 5 ? "steps:\n  - {op: nope}\n"
+                                   : fmt::format(
+                                         "params:\n  n: [1, {}]\nsteps:\n  - {{op: truncate, path: f, size: "
+                                         "\"${{n}}\"}}\n",
+                                         i + 2);
+    std::ofstream((dir / (name + ".yaml")).string()) << header << body;
+    files.push_back({(dir / (name + ".yaml")).string(), "many/" + name});
+  }
+  auto loaded = load_scenario_files(files);
+  ASSERT_EQ(loaded.size(), files.size());
+  for (size_t i = 0; i < files.size(); ++i) {
+    if (i % 16 == 5) {
+      EXPECT_NE(loaded[i].error.find(files[i].path + ":5:10: unknown op 'nope'"), std::string::npos) << loaded[i].error;
+      EXPECT_TRUE(loaded[i].scenarios.empty());
+      continue;
+    }
+    EXPECT_EQ(loaded[i].error, "");
+    ASSERT_EQ(loaded[i].scenarios.size(), 2u);
+    EXPECT_EQ(loaded[i].scenarios[1].name, fmt::format("{}@n={}", files[i].base_name, i + 2));
+    EXPECT_EQ(loaded[i].scenarios[1].steps[0].request["size"], static_cast<int>(i) + 2);
+  }
+  std::filesystem::remove_all(dir);
 }
 
 TEST(Expectations, EntriesNeedAReasonAndMatchByNameOrGlob) {
