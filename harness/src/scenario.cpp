@@ -307,7 +307,7 @@ std::vector<Scenario> parse_scenario_text(const std::string& text, const std::st
       parser.rewrite_keys(working, true, seen, true);
     }
     out.push_back(parser.scenario(working, base_name, combination));
-    out.back().source = doc;
+    out.back().source.reset(doc);
   }
   return out;
 }
