@@ -307,7 +307,7 @@ std::vector<Scenario> parse_scenario_text(const std::string& text, const std::st
       parser.rewrite_keys(working, true, seen, true);
     }
     out.push_back(parser.scenario(working, base_name, combination));
-    out.back().source.reset(doc);
+    out.back().source = DocumentHandle(doc);
   }
   return out;
 }
@@ -321,7 +321,7 @@ std::vector<Scenario> load_scenario_file(const std::string& path, const std::str
 }
 
 std::string repro_yaml(const Scenario& scenario, const std::string& fs, unsigned seed) {
-  YAML::Node doc = YAML::Clone(scenario.source);
+  YAML::Node doc = YAML::Clone(scenario.source.get());
   if (!scenario.params.empty()) {
     YAML::Node row(YAML::NodeType::Map);
     for (const auto& [key, value] : scenario.params) row[key] = value;

@@ -114,16 +114,28 @@ struct Workdir {
   gid_t gid = 0;
 };
 
-struct Scenario {
-  // yaml-cpp's Node (`source`) has a copy constructor only, which would make the implicit
-  // move constructor throwing, so a growing vector of scenarios would copy every step (5% of
-  // loading them all). Copying a valid Node copies two shared pointers and cannot throw.
-  Scenario() = default;
-  Scenario(const Scenario&) = default;
-  Scenario(Scenario&&) noexcept = default;
-  Scenario& operator=(const Scenario&) = default;
-  Scenario& operator=(Scenario&&) = default;
+// A parsed YAML document, held so that it copies, moves and assigns as a handle. yaml-cpp's
+// Node `=` makes the node on its left refer to the right one, changing every other handle on
+// the left's document (a shard that drops tests moves the kept ones over them), and Node has
+// no move constructor, so a vector of scenarios holding Nodes would copy them all as it grows.
+class DocumentHandle {
+ public:
+  DocumentHandle() = default;
+  explicit DocumentHandle(const YAML::Node& document) : document_(document) {}
+  DocumentHandle(const DocumentHandle&) = default;
+  DocumentHandle(DocumentHandle&& other) noexcept : document_(other.document_) {}  // two shared pointers
+  DocumentHandle& operator=(const DocumentHandle& other) {
+    document_.reset(other.document_);
+    return *this;
+  }
+  DocumentHandle& operator=(DocumentHandle&& other) noexcept { return *this = other; }
+  const YAML::Node& get() const { return document_; }
 
+ private:
+  YAML::Node document_;
+};
+
+struct Scenario {
   std::string file;       // path of the YAML file
   std::string base_name;  // path under scenarios/ without .yaml
   std::string name;       // base_name plus "@k=v,..." for a params combination
@@ -146,7 +158,7 @@ struct Scenario {
   nlohmann::json breaker_rules = nlohmann::json::array();
   std::vector<std::string> breaker_mount;
   bool has_breaker = false;
-  YAML::Node source;  // the parsed document, for writing repro.yaml
+  DocumentHandle source;  // the parsed document, for writing repro.yaml
   std::string mount_key() const;
 };
 
