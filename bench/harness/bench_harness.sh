@@ -2,7 +2,8 @@
 # bench/harness/bench_harness.sh: the harness's own speed as rows of bench/README.md's table:
 # a full `fusecheck run`, one scenario step (an actor round trip: stat) and `fusecheck fuzz`
 # sequences per second, each on memfs against the same on a fresh tmpfs target (dir:, nothing
-# between the actors and the kernel), measured in the same run, interleaved, median of rounds.
+# between the actors and the kernel), and the start-up (`fusecheck list` of every scenario
+# against one test's), measured in the same run, interleaved, median of rounds.
 # Usage: bench/harness/bench_harness.sh BIN_DIR [ROUNDS]   (root, /dev/fuse; BIN_DIR: build/bin)
 set -euo pipefail
 bin=${1:?usage: bench_harness.sh BIN_DIR [ROUNDS]}
@@ -61,6 +62,17 @@ fuzz_rate() {
   awk -v s="$seconds" -v n="$fuzz_runs" 'BEGIN {printf "%.1f\n", n / s}'
 }
 
+# Milliseconds of a `fusecheck list` (every scenario file loaded, or with a --filter).
+list_ms() {
+  local start end
+  start=$(date +%s%N)
+  "$bin/fusecheck" list -q "$@" >/dev/null 2>&1
+  end=$(date +%s%N)
+  awk -v ns="$((end - start))" 'BEGIN {printf "%.1f\n", ns / 1e6}'
+}
+one_test=setattr/chmod-by-owner-sets-mode
+list_samples=5  # per round: a listing is short
+
 median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 declare -A got
 for ((round = 1; round <= rounds; round++)); do
@@ -71,11 +83,16 @@ for ((round = 1; round <= rounds; round++)); do
     got[rt_$fs]+="$(round_trip "$fs") "
     got[fuzz_$fs]+="$(fuzz_rate "$fs" "$round") "
   done
+  for ((sample = 0; sample < list_samples; sample++)); do
+    got[list_all]+="$(list_ms) "
+    got[list_one]+="$(list_ms --filter "$one_test") "
+  done
 done
 m() { tr ' ' '\n' <<<"${got[$1]}" | grep . | median; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2fx\n", a / b}'; }
 full_m=$(m full_memfs) full_t=$(m full_tmpfs) rt_m=$(m rt_memfs) rt_t=$(m rt_tmpfs)
-fuzz_m=$(m fuzz_memfs) fuzz_t=$(m fuzz_tmpfs)
+fuzz_m=$(m fuzz_memfs) fuzz_t=$(m fuzz_tmpfs) list_a=$(m list_all) list_o=$(m list_one)
 echo "| harness: full conformance run, memfs (ratio: tmpfs time / memfs time; tmpfs skips what it lacks) | s | $full_m | $full_t tmpfs | $(ratio "$full_t" "$full_m") |"
 echo "| harness: one scenario step (stat through an actor), memfs (ratio: tmpfs time / memfs time) | us | $rt_m | $rt_t tmpfs | $(ratio "$rt_t" "$rt_m") |"
 echo "| fuzz: sequences per second, $fuzz_runs per run, memfs against tmpfs (baseline: a tmpfs target) | sequences/s | $fuzz_m | $fuzz_t tmpfs | $(ratio "$fuzz_m" "$fuzz_t") |"
+echo "| harness: start-up, \`fusecheck list\` of every scenario file (baseline: the listing of one test, \`--filter\`; ratio: baseline / value) | ms | $list_a | $list_o one test | $(ratio "$list_o" "$list_a") |"

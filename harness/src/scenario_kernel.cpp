@@ -57,34 +57,34 @@ json Parser::json_scalar(const YAML::Node& node, const std::string& what) const 
 
 json Parser::notification(const YAML::Node& node, const std::string& what) const {
   json n;
-  n["kind"] = text(node["kind"], what + " kind");
+  n["kind"] = text(child(node, "kind"), what + " kind");
   static const std::vector<std::string> kinds = {"inval_entry", "expire_entry", "delete", "inval_inode", "store"};
   if (std::find(kinds.begin(), kinds.end(), n["kind"].get<std::string>()) == kinds.end())
-    fail(node["kind"], fmt::format("{} kind must be one of: {}", what, fmt::join(kinds, ", ")));
-  std::string path = node["path"] ? text(node["path"], what + " path") : ".";
-  if (path != ".") confined(node["path"], path, "path");
+    fail(child(node, "kind"), fmt::format("{} kind must be one of: {}", what, fmt::join(kinds, ", ")));
+  std::string path = child(node, "path") ? text(child(node, "path"), what + " path") : ".";
+  if (path != ".") confined(child(node, "path"), path, "path");
   n["path"] = path;
   bool entry = n["kind"] != "inval_inode" && n["kind"] != "store";
   if (entry) {
-    if (!node["name"])
+    if (!child(node, "name"))
       fail(node,
            fmt::format("{} {} needs name: (an entry of the directory path:)", what, n["kind"].get<std::string>()));
-    n["name"] = text(node["name"], what + " name");
-  } else if (node["name"]) {
-    fail(node["name"], what + " name: belongs to the entry kinds (inval_entry, expire_entry, delete)");
+    n["name"] = text(child(node, "name"), what + " name");
+  } else if (child(node, "name")) {
+    fail(child(node, "name"), what + " name: belongs to the entry kinds (inval_entry, expire_entry, delete)");
   }
-  if (node["child"]) {
-    if (n["kind"] != "delete") fail(node["child"], "child: belongs to a delete notification");
-    confined(node["child"], text(node["child"], "child"), "child");
-    n["child_path"] = text(node["child"], "child");
+  if (child(node, "child")) {
+    if (n["kind"] != "delete") fail(child(node, "child"), "child: belongs to a delete notification");
+    confined(child(node, "child"), text(child(node, "child"), "child"), "child");
+    n["child_path"] = text(child(node, "child"), "child");
   } else if (n["kind"] == "delete") {
     fail(node, what + " delete needs child: the path of the node being deleted");
   }
   for (const char* key : {"offset", "length"})
-    if (node[key]) n[key] = integer(node[key], what + " " + key);
+    if (child(node, key)) n[key] = integer(child(node, key), what + " " + key);
   if (n["kind"] == "store") {
-    if (!node["data"]) fail(node, what + " store needs data: (the bytes put into the page cache)");
-    n["data"] = text(node["data"], what + " data");
+    if (!child(node, "data")) fail(node, what + " store needs data: (the bytes put into the page cache)");
+    n["data"] = text(child(node, "data"), what + " data");
   }
   return n;
 }
@@ -96,36 +96,37 @@ json Parser::fault_rule(const YAML::Node& node) const {
               "ignore_interrupts"},
              "fault rule");
   json rule = json::object();
-  if (node["op"]) {
-    std::string op = text(node["op"], "fault op");
+  if (child(node, "op")) {
+    std::string op = text(child(node, "op"), "fault op");
     const auto& names = opcode_names();
     if (std::find(names.begin(), names.end(), op) == names.end())
-      fail(node["op"], fmt::format("fault op '{}' is not a FUSE opcode name (LOOKUP, GETATTR, READ...)", op));
+      fail(child(node, "op"), fmt::format("fault op '{}' is not a FUSE opcode name (LOOKUP, GETATTR, READ...)", op));
     rule["op"] = op;
   }
-  if (node["path"]) {
-    std::string path = text(node["path"], "fault path");
-    if (path != ".") confined(node["path"], path, "path");
+  if (child(node, "path")) {
+    std::string path = text(child(node, "path"), "fault path");
+    if (path != ".") confined(child(node, "path"), path, "path");
     rule["path"] = path;
   }
-  if (node["name"]) rule["name"] = text(node["name"], "fault name");
+  if (child(node, "name")) rule["name"] = text(child(node, "name"), "fault name");
   for (const char* key : {"nth", "times", "delay_ms"})
-    if (node[key]) rule[key] = non_negative(node[key], std::string("fault ") + key);
-  if (node["hold"]) rule["hold"] = text(node["hold"], "fault hold (a gate name)");
-  if (node["error"]) {
-    auto err = errno_from_name(text(node["error"], "fault error"));
-    if (!err) fail(node["error"], "fault error must be an errno name (EIO, ENOENT, ESTALE...)");
+    if (child(node, key)) rule[key] = non_negative(child(node, key), std::string("fault ") + key);
+  if (child(node, "hold")) rule["hold"] = text(child(node, "hold"), "fault hold (a gate name)");
+  if (child(node, "error")) {
+    auto err = errno_from_name(text(child(node, "error"), "fault error"));
+    if (!err) fail(child(node, "error"), "fault error must be an errno name (EIO, ENOENT, ESTALE...)");
     rule["error"] = *err;
   }
-  if (node["negative_entry"]) rule["negative_entry"] = seconds(node["negative_entry"], "negative_entry");
-  if (node["ignore_interrupts"]) rule["ignore_interrupts"] = boolean(node["ignore_interrupts"], "ignore_interrupts");
-  if (node["notify"]) {
-    if (!node["notify"].IsMap()) fail(node["notify"], "fault notify is a notification map");
-    check_keys(node["notify"], {"kind", "path", "name", "child", "offset", "length", "data"}, "notification");
-    rule["notify"] = notification(node["notify"], "fault notify");
+  if (child(node, "negative_entry")) rule["negative_entry"] = seconds(child(node, "negative_entry"), "negative_entry");
+  if (child(node, "ignore_interrupts"))
+    rule["ignore_interrupts"] = boolean(child(node, "ignore_interrupts"), "ignore_interrupts");
+  if (child(node, "notify")) {
+    if (!child(node, "notify").IsMap()) fail(child(node, "notify"), "fault notify is a notification map");
+    check_keys(child(node, "notify"), {"kind", "path", "name", "child", "offset", "length", "data"}, "notification");
+    rule["notify"] = notification(child(node, "notify"), "fault notify");
   }
-  if (node["reply"]) {
-    const YAML::Node& reply = node["reply"];
+  if (child(node, "reply")) {
+    const YAML::Node& reply = child(node, "reply");
     if (!reply.IsMap()) fail(reply, "fault reply is a map of reply changes");
     check_keys(reply,
                {"mode", "size", "ino", "generation", "mtime_ns", "entry_timeout", "attr_timeout", "keep_cache",
@@ -149,28 +150,28 @@ json Parser::fault_rule(const YAML::Node& node) const {
 json Parser::request_matcher(const YAML::Node& node) const {
   if (!node.IsMap()) fail(node, "a request matcher is a map such as {op: LOOKUP, name: f, count: 1}");
   check_keys(node, {"op", "name", "path", "error", "interrupted", "entries", "count"}, "request matcher");
-  if (!node["op"]) fail(node, "a request matcher needs op: (a FUSE opcode name)");
+  if (!child(node, "op")) fail(node, "a request matcher needs op: (a FUSE opcode name)");
   json m;
-  m["op"] = text(node["op"], "op");
+  m["op"] = text(child(node, "op"), "op");
   const auto& names = opcode_names();
   if (std::find(names.begin(), names.end(), m["op"].get<std::string>()) == names.end())
-    fail(node["op"], fmt::format("'{}' is not a FUSE opcode name", m["op"].get<std::string>()));
-  if (node["name"]) m["name"] = text(node["name"], "name");
-  if (node["path"]) {
-    std::string path = text(node["path"], "path");
-    if (path != ".") confined(node["path"], path, "path");
+    fail(child(node, "op"), fmt::format("'{}' is not a FUSE opcode name", m["op"].get<std::string>()));
+  if (child(node, "name")) m["name"] = text(child(node, "name"), "name");
+  if (child(node, "path")) {
+    std::string path = text(child(node, "path"), "path");
+    if (path != ".") confined(child(node, "path"), path, "path");
     m["path"] = path;
   }
-  if (node["error"]) {
-    std::string raw = text(node["error"], "error");
+  if (child(node, "error")) {
+    std::string raw = text(child(node, "error"), "error");
     auto err = raw == "ok" ? std::optional<int>(0) : errno_from_name(raw);
-    if (!err) fail(node["error"], "error must be ok or an errno name");
+    if (!err) fail(child(node, "error"), "error must be ok or an errno name");
     m["error"] = *err;
   }
-  if (node["interrupted"]) m["interrupted"] = boolean(node["interrupted"], "interrupted");
-  if (node["entries"]) m["entries"] = non_negative(node["entries"], "entries");
+  if (child(node, "interrupted")) m["interrupted"] = boolean(child(node, "interrupted"), "interrupted");
+  if (child(node, "entries")) m["entries"] = non_negative(child(node, "entries"), "entries");
   m["count"] = json{{"ge", 1}};
-  if (const YAML::Node& count = node["count"]) {
+  if (const YAML::Node& count = child(node, "count")) {
     if (count.IsScalar()) {
       m["count"] = json{{"eq", non_negative(count, "count")}};
     } else {
@@ -187,27 +188,28 @@ json Parser::request_matcher(const YAML::Node& node) const {
 void Parser::kernel_step_actor(const YAML::Node& node, const Scenario& scenario, const FlowState& flow,
                                Step& step) const {
   const std::string& op = step.op;
-  if (node["background"]) fail(node["background"], op + " is made by the engine and cannot run in the background");
+  if (child(node, "background"))
+    fail(child(node, "background"), op + " is made by the engine and cannot run in the background");
   if (op != "signal" && op != "await") {
-    if (node["actor"]) fail(node["actor"], op + " is made by the engine and takes no actor");
+    if (child(node, "actor")) fail(child(node, "actor"), op + " is made by the engine and takes no actor");
     return;
   }
-  if (!node["actor"]) fail(node, op + " needs actor: (the actor whose background call it concerns)");
-  step.actor = text(node["actor"], "actor");
-  if (!scenario.actors.count(step.actor)) fail(node["actor"], fmt::format("unknown actor '{}'", step.actor));
+  if (!child(node, "actor")) fail(node, op + " needs actor: (the actor whose background call it concerns)");
+  step.actor = text(child(node, "actor"), "actor");
+  if (!scenario.actors.count(step.actor)) fail(child(node, "actor"), fmt::format("unknown actor '{}'", step.actor));
   if (!flow.background.count(step.actor))
-    fail(node["actor"], fmt::format("actor '{}' has no call running in the background here", step.actor));
+    fail(child(node, "actor"), fmt::format("actor '{}' has no call running in the background here", step.actor));
 }
 
 // notify and backend may expect an errno (or, notify, a hang); the others take no expect.
 void Parser::kernel_step_expect(const YAML::Node& node, Step& step) const {
   const std::string& op = step.op;
   bool may_expect = op == "notify" || op == "backend";
-  if (node["expect"] && !may_expect)
-    fail(node["expect"],
+  if (child(node, "expect") && !may_expect)
+    fail(child(node, "expect"),
          op == "await" ? "await checks the expect: of the background step itself" : op + " takes no expect:");
-  if (!node["expect"]) return;
-  std::string raw = text(node["expect"], "expect");
+  if (!child(node, "expect")) return;
+  std::string raw = text(child(node, "expect"), "expect");
   if (raw == "ok") return;
   if (raw == "hang" && op == "notify") {
     step.expect.kind = Expect::Kind::hang;
@@ -215,7 +217,8 @@ void Parser::kernel_step_expect(const YAML::Node& node, Step& step) const {
   }
   auto err = errno_from_name(raw);
   if (!err)
-    fail(node["expect"], fmt::format("{} expect must be ok{} or an errno name", op, op == "notify" ? ", hang" : ""));
+    fail(child(node, "expect"),
+         fmt::format("{} expect must be ok{} or an errno name", op, op == "notify" ? ", hang" : ""));
   step.expect.kind = Expect::Kind::error;
   step.expect.errnos.push_back(*err);
 }
@@ -228,57 +231,57 @@ Step Parser::kernel_step(const YAML::Node& node, const Scenario& scenario, FlowS
   e = json::object();
   step.summary = op;
   if (op == "mark") {
-    std::string name = text(node["name"], "mark name");
-    if (!std::regex_match(name, plain_name())) fail(node["name"], "a mark name must match [a-z][a-z0-9_]*");
+    std::string name = text(child(node, "name"), "mark name");
+    if (!std::regex_match(name, plain_name())) fail(child(node, "name"), "a mark name must match [a-z][a-z0-9_]*");
     flow.marks.insert(name);
     e["name"] = name;
     step.summary += " " + name;
   } else if (op == "expect_requests") {
     for (const char* key : {"since", "until"}) {
-      if (!node[key]) continue;
-      std::string mark = text(node[key], key);
-      if (!flow.marks.count(mark)) fail(node[key], fmt::format("no mark '{}' before this step", mark));
+      if (!child(node, key)) continue;
+      std::string mark = text(child(node, key), key);
+      if (!flow.marks.count(mark)) fail(child(node, key), fmt::format("no mark '{}' before this step", mark));
       e[key] = mark;
     }
-    if (!node["requests"] || !node["requests"].IsSequence())
+    if (!child(node, "requests") || !child(node, "requests").IsSequence())
       fail(node, "expect_requests needs requests: a list of request matchers");
     e["requests"] = json::array();
-    for (const auto& item : node["requests"]) e["requests"].push_back(request_matcher(item));
-    e["order"] = node["order"] ? boolean(node["order"], "order") : false;
-    std::string others = node["others"] ? text(node["others"], "others") : "any";
-    if (others != "any" && others != "none") fail(node["others"], "others must be any or none");
+    for (const auto& item : child(node, "requests")) e["requests"].push_back(request_matcher(item));
+    e["order"] = child(node, "order") ? boolean(child(node, "order"), "order") : false;
+    std::string others = child(node, "others") ? text(child(node, "others"), "others") : "any";
+    if (others != "any" && others != "none") fail(child(node, "others"), "others must be any or none");
     e["others"] = others;
     step.summary += e.contains("since") ? " since " + e["since"].get<std::string>() : " of the previous step";
   } else if (op == "fault") {
-    e["rule"] = fault_rule(node["rule"]);
+    e["rule"] = fault_rule(child(node, "rule"));
     step.summary += " " + e["rule"].dump();
   } else if (op == "wait_request" || op == "release") {
-    e["gate"] = text(node["gate"], "gate");
-    if (node["count"]) e["count"] = integer(node["count"], "count");
-    if (node["interrupted"]) e["interrupted"] = boolean(node["interrupted"], "interrupted");
+    e["gate"] = text(child(node, "gate"), "gate");
+    if (child(node, "count")) e["count"] = integer(child(node, "count"), "count");
+    if (child(node, "interrupted")) e["interrupted"] = boolean(child(node, "interrupted"), "interrupted");
     step.summary += " " + e["gate"].get<std::string>();
   } else if (op == "notify") {
     e = notification(node, "notify");
     step.summary += " " + e["kind"].get<std::string>() + " " + e["path"].get<std::string>();
   } else if (op == "backend") {
-    e["action"] = text(node["action"], "action");
+    e["action"] = text(child(node, "action"), "action");
     for (const char* key : {"path", "to"})
-      if (node[key]) {
-        confined(node[key], text(node[key], key), key);
-        e[key] = text(node[key], key);
+      if (child(node, key)) {
+        confined(child(node, key), text(child(node, key), key), key);
+        e[key] = text(child(node, key), key);
       }
     for (const char* key : {"offset", "size", "mode", "type"})
-      if (node[key]) e[key] = integer(node[key], key);
-    if (node["data"]) e["data"] = text(node["data"], "data");
-    if (node["keep_times"]) e["keep_times"] = boolean(node["keep_times"], "keep_times");
+      if (child(node, key)) e[key] = integer(child(node, key), key);
+    if (child(node, "data")) e["data"] = text(child(node, "data"), "data");
+    if (child(node, "keep_times")) e["keep_times"] = boolean(child(node, "keep_times"), "keep_times");
     step.summary += " " + e["action"].get<std::string>() + " " + e["path"].get<std::string>();
   } else if (op == "drop_caches") {
-    e["what"] = node["what"] ? text(node["what"], "what") : "all";
+    e["what"] = child(node, "what") ? text(child(node, "what"), "what") : "all";
     step.summary += " " + e["what"].get<std::string>();
   } else if (op == "remount") {
     no_handles_across_remount(node, flow);
   } else if (op == "signal") {
-    e["signal"] = text(node["signal"], "signal");
+    e["signal"] = text(child(node, "signal"), "signal");
     step.summary += " " + e["signal"].get<std::string>() + " to " + step.actor;
     if (e["signal"] == "SIGKILL") flow.background.erase(step.actor);
   } else if (op == "await") {
@@ -310,18 +313,20 @@ void Parser::actor_flow(const YAML::Node& node, Step& step, FlowState& flow) con
   if (flow.background.count(step.actor))
     fail(node, fmt::format("actor '{}' is still in its background call from {} (await it first)", step.actor,
                            flow.background.at(step.actor)));
-  if (node["background"]) {
-    step.background = boolean(node["background"], "background");
-    if (step.background && flow.section != "steps") fail(node["background"], "background calls belong in steps:");
+  if (child(node, "background")) {
+    step.background = boolean(child(node, "background"), "background");
+    if (step.background && flow.section != "steps")
+      fail(child(node, "background"), "background calls belong in steps:");
     if (step.background) {
-      if (!step.save.empty()) fail(node["save"], "a background call cannot save its result");
+      if (!step.save.empty()) fail(child(node, "save"), "a background call cannot save its result");
       flow.background[step.actor] = step.where;
       step.summary += " (in the background)";
     }
   }
   if (step.expect.kind != Expect::Kind::hang) return;
-  if (flow.section != "steps") fail(node["expect"], "expect: hang belongs in steps:");
-  if (step.background) fail(node["expect"], "a background call cannot expect a hang; expect it of the call itself");
+  if (flow.section != "steps") fail(child(node, "expect"), "expect: hang belongs in steps:");
+  if (step.background)
+    fail(child(node, "expect"), "a background call cannot expect a hang; expect it of the call itself");
   flow.hung = true;
 }
 
@@ -344,18 +349,18 @@ void Parser::kernel_requirements(const YAML::Node& doc, Scenario& s) const {
   scan(s.steps);
   scan(s.cleanup);
   bool kernel_tag = std::find(s.tags.begin(), s.tags.end(), "kernel") != s.tags.end();
-  if (kernel_tag || doc["must_fail_with"]) s.isolated = true;
-  if (const YAML::Node& breaker = doc["must_fail_with"]) {
+  if (kernel_tag || child(doc, "must_fail_with")) s.isolated = true;
+  if (const YAML::Node& breaker = child(doc, "must_fail_with")) {
     if (!breaker.IsMap()) fail(breaker, "must_fail_with is a map: {fault: RULE or [RULES], mount: [OPTIONS]}");
     check_keys(breaker, {"fault", "mount"}, "must_fail_with");
-    if (const YAML::Node& rules = breaker["fault"]) {
+    if (const YAML::Node& rules = child(breaker, "fault")) {
       if (rules.IsSequence())
         for (const auto& rule : rules) s.breaker_rules.push_back(fault_rule(rule));
       else
         s.breaker_rules.push_back(fault_rule(rules));
       s.requires_features.insert("trace");
     }
-    if (breaker["mount"]) s.breaker_mount = string_list(breaker["mount"], "must_fail_with mount");
+    if (child(breaker, "mount")) s.breaker_mount = string_list(child(breaker, "mount"), "must_fail_with mount");
     if (s.breaker_rules.empty() && s.breaker_mount.empty()) fail(breaker, "must_fail_with needs fault: or mount:");
     s.has_breaker = true;
   } else if (kernel_tag) {

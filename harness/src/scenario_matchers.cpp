@@ -47,26 +47,27 @@ ValueRef Parser::value_ref(const YAML::Node& node, const std::string& what, cons
   ValueRef ref;
   if (node.IsMap()) {
     check_keys(node, {"saved", "field", "add"}, what);
-    if (node["add"]) ref.add = integer(node["add"], what + " add");
-    if (node["saved"]) {
+    if (child(node, "add")) ref.add = integer(child(node, "add"), what + " add");
+    if (child(node, "saved")) {
       ref.kind = ValueRef::Kind::saved;
-      ref.saved = text(node["saved"], "saved");
+      ref.saved = text(child(node, "saved"), "saved");
       auto saved = flow.saved.find(ref.saved);
       if (saved == flow.saved.end())
-        fail(node["saved"], fmt::format("no earlier step saves a result named '{}'", ref.saved));
-      if (node["field"]) {
-        ref.field = text(node["field"], "field");
+        fail(child(node, "saved"), fmt::format("no earlier step saves a result named '{}'", ref.saved));
+      if (child(node, "field")) {
+        ref.field = text(child(node, "field"), "field");
         if (!saved->second->result(ref.field))
-          fail(node["field"],
+          fail(child(node, "field"),
                fmt::format("saved result '{}' ({}) has no field '{}'", ref.saved, saved->second->name, ref.field));
       }
-    } else if (node["field"]) {
+    } else if (child(node, "field")) {
       ref.kind = ValueRef::Kind::field;
-      ref.field = text(node["field"], "field");
+      ref.field = text(child(node, "field"), "field");
       if (current == nullptr || !current->result(ref.field))
-        fail(node["field"], fmt::format("this result has no field '{}'", ref.field));
+        fail(child(node, "field"), fmt::format("this result has no field '{}'", ref.field));
     } else {
-      fail(node, what + " reference needs saved: or field:" + (node["add"] ? " (add: offsets a reference)" : ""));
+      fail(node,
+           what + " reference needs saved: or field:" + (child(node, "add") ? " (add: offsets a reference)" : ""));
     }
     return ref;
   }
@@ -90,12 +91,12 @@ json Parser::literal_of(FieldKind kind, const YAML::Node& node, const std::strin
       // An element names the keys the op's entries carry (op table), name required.
       if (node.IsScalar()) return json{{"name", text(node, what)}};
       check_keys(node, field ? field->entry_keys : std::vector<std::string>{"name"}, what);
-      if (!node["name"]) fail(node, what + " needs a name");
-      json entry{{"name", text(node["name"], "name")}};
+      if (!child(node, "name")) fail(node, what + " needs a name");
+      json entry{{"name", text(child(node, "name"), "name")}};
       for (const char* key : {"type"})
-        if (node[key]) entry[key] = text(node[key], key);
+        if (child(node, key)) entry[key] = text(child(node, key), key);
       for (const char* key : {"ino", "off"})
-        if (node[key]) entry[key] = integer(node[key], key);
+        if (child(node, key)) entry[key] = integer(child(node, key), key);
       return entry;
     }
   }
@@ -121,7 +122,7 @@ std::vector<Matcher> Parser::matchers(FieldKind kind, const YAML::Node& node, co
              : kind == FieldKind::integer ? integer_matchers
                                           : other_matchers,
              fmt::format("matcher of '{}'", field));
-  if (node["mask"] && !node["eq"]) fail(node, "mask: needs eq: (the value of the masked bits)");
+  if (child(node, "mask") && !child(node, "eq")) fail(node, "mask: needs eq: (the value of the masked bits)");
   std::vector<Matcher> out;
   for (const auto& entry : node) {
     std::string key = entry.first.Scalar();
@@ -137,13 +138,13 @@ Matcher Parser::field_matcher(const std::string& key, const YAML::Node& value, c
                               const std::string& field, const FlowState& flow, const OpSpec& op) const {
   Matcher m{matcher_kinds.at(key)};
   if (m.compares()) {
-    if (value.IsMap() && (value["saved"] || value["field"] || value["add"]))
+    if (value.IsMap() && (child(value, "saved") || child(value, "field") || child(value, "add")))
       m.value = value_ref(value, key, flow, &op);
     else
       m.value.literal = literal_of(kind, value, field, op.result(field));
-    if (key == "eq" && node["mask"]) {
+    if (key == "eq" && child(node, "mask")) {
       m.kind = Matcher::Kind::mask_eq;
-      m.mask = integer(node["mask"], "mask");
+      m.mask = integer(child(node, "mask"), "mask");
     }
     return m;
   }
@@ -181,18 +182,18 @@ Matcher Parser::field_matcher(const std::string& key, const YAML::Node& value, c
 void Parser::list_items(Matcher& m, FieldKind kind, const YAML::Node& value, const std::string& field,
                         const ResultField* spec) const {
   for (const auto& item : value) {
-    if (!(item.IsMap() && item["range"])) {
+    if (!(item.IsMap() && child(item, "range"))) {
       m.items.push_back(literal_of(kind, item, field + " item", spec));
       continue;
     }
     check_keys(item, {"range"}, "range item");
-    const YAML::Node& range = item["range"];
+    const YAML::Node& range = child(item, "range");
     check_keys(range, {"prefix", "count", "start"}, "range");
-    if (!range["count"]) fail(range, "range needs a count");
-    std::string prefix = range["prefix"] ? text(range["prefix"], "range prefix") : "";
-    long long start = range["start"] ? integer(range["start"], "range start") : 0;
-    long long count = non_negative(range["count"], "range count");
-    spend_data(range["count"], static_cast<size_t>(count) * 16);  // each name costs about that much
+    if (!child(range, "count")) fail(range, "range needs a count");
+    std::string prefix = child(range, "prefix") ? text(child(range, "prefix"), "range prefix") : "";
+    long long start = child(range, "start") ? integer(child(range, "start"), "range start") : 0;
+    long long count = non_negative(child(range, "count"), "range count");
+    spend_data(child(range, "count"), static_cast<size_t>(count) * 16);  // each name costs about that much
     for (long long i = start; i < start + count; ++i) {
       json name = prefix + std::to_string(i);
       m.items.push_back(kind == FieldKind::entries ? json{{"name", name}} : name);
@@ -226,14 +227,14 @@ Expect Parser::expect(const YAML::Node& node, const OpSpec& op, const FlowState&
   }
   if (!node.IsMap()) fail(node, "expect must be ok, any, an errno name, or a map of field matchers");
   for (const char* key : {"errno", "signal"}) {
-    if (!node[key]) continue;
+    if (!child(node, key)) continue;
     bool is_errno = key == std::string("errno");
     if (node.size() != 1)
       fail(node, fmt::format("expect with {}: takes no field matchers (a failed call has no result)", key));
     result.kind = Expect::Kind::error;
-    for (const auto& name : string_list(node[key], key)) {
+    for (const auto& name : string_list(child(node, key), key)) {
       auto number = is_errno ? errno_from_name(name) : signal_from_name(name);
-      if (!number) fail(node[key], fmt::format("unknown {} name '{}'", key, name));
+      if (!number) fail(child(node, key), fmt::format("unknown {} name '{}'", key, name));
       (is_errno ? result.errnos : result.signals).push_back(*number);
     }
     return result;

@@ -41,7 +41,7 @@ std::vector<Step> Parser::steps(const YAML::Node& node, const std::string& secti
   flow.section = section;
   for (const auto& item : node) {
     if (flow.hung) fail(item, "no step can follow one that expects a hang (the engine aborts the connection)");
-    if (item.IsMap() && item["repeat"])
+    if (item.IsMap() && child(item, "repeat"))
       repeat(item, scenario, default_actor, flow, out);
     else
       out.push_back(step(item, scenario, default_actor, flow, false));
@@ -58,10 +58,11 @@ void Parser::repeat(const YAML::Node& node, const Scenario& scenario, const std:
   check_keys(node, {"repeat", "start", "steps", "note"}, "repeat");
   if (!repeat_vars_.empty()) fail(node, "repeat cannot nest");
   if (params_.count("i")) fail(node, "repeat sets ${i}, which is also a parameter of this scenario");
-  long long count = integer(node["repeat"], "repeat");
-  if (count < 1 || count > kMaxRepeat) fail(node["repeat"], fmt::format("repeat must be within 1..{}", kMaxRepeat));
-  long long start = node["start"] ? integer(node["start"], "repeat start") : 0;
-  const YAML::Node& body = node["steps"];
+  long long count = integer(child(node, "repeat"), "repeat");
+  if (count < 1 || count > kMaxRepeat)
+    fail(child(node, "repeat"), fmt::format("repeat must be within 1..{}", kMaxRepeat));
+  long long start = child(node, "start") ? integer(child(node, "start"), "repeat start") : 0;
+  const YAML::Node& body = child(node, "steps");
   if (!body || !body.IsSequence() || body.size() == 0) fail(node, "repeat needs steps: a non-empty list of steps");
   struct ClearVars {
     std::map<std::string, std::string>& vars;
@@ -70,7 +71,7 @@ void Parser::repeat(const YAML::Node& node, const Scenario& scenario, const std:
   for (long long i = start; i < start + count; ++i) {
     repeat_vars_["i"] = std::to_string(i);
     for (const auto& item : body) {
-      if (item.IsMap() && item["repeat"]) fail(item, "repeat cannot nest");
+      if (item.IsMap() && child(item, "repeat")) fail(item, "repeat cannot nest");
       out.push_back(step(item, scenario, default_actor, flow, false));
       out.back().summary += fmt::format(" [i={}]", i);
     }
@@ -80,15 +81,15 @@ void Parser::repeat(const YAML::Node& node, const Scenario& scenario, const std:
 Step Parser::step(const YAML::Node& node, const Scenario& scenario, const std::string& default_actor, FlowState& flow,
                   bool in_parallel) const {
   if (!node.IsMap()) fail(node, "a step must be a map with an op");
-  if (!node["op"]) fail(node, node["repeat"] ? "repeat cannot be used here" : "step has no op");
+  if (!child(node, "op")) fail(node, child(node, "repeat") ? "repeat cannot be used here" : "step has no op");
   if (++budget_->steps > kMaxSteps)
     fail(node, fmt::format("more than {} steps in the file (repeats and params included)", kMaxSteps));
   if (interrupt_requested()) fail(node, "interrupted");
   Step step;
   step.where = where(node);
-  step.op = text(node["op"], "op");
+  step.op = text(child(node, "op"), "op");
   const OpSpec* op = find_op(step.op);
-  if (op == nullptr) fail(node["op"], fmt::format("unknown op '{}'", step.op));
+  if (op == nullptr) fail(child(node, "op"), fmt::format("unknown op '{}'", step.op));
 
   std::vector<std::string> allowed = step_common_keys;
   for (const auto& arg : op->args) allowed.push_back(arg.name);
@@ -98,8 +99,8 @@ Step Parser::step(const YAML::Node& node, const Scenario& scenario, const std::s
   if (step.op == "parallel") allowed = {"op", "steps", "note"};
   check_keys(node, allowed, "step '" + step.op + "'");
 
-  if (node["note"]) step.note = text(node["note"], "note");
-  if (node["timeout"]) step.timeout = seconds(node["timeout"], "timeout");
+  if (child(node, "note")) step.note = text(child(node, "note"), "note");
+  if (child(node, "timeout")) step.timeout = seconds(child(node, "timeout"), "timeout");
 
   if (step.op == "parallel") {
     if (in_parallel) fail(node, "parallel steps cannot nest");
@@ -108,15 +109,15 @@ Step Parser::step(const YAML::Node& node, const Scenario& scenario, const std::s
   if (step.op == "sleep") return sleep_step(node, std::move(step));
   if (op->family == OpFamily::engine) return kernel_step(node, scenario, flow, std::move(step));
 
-  step.actor = node["actor"] ? text(node["actor"], "actor") : default_actor;
+  step.actor = child(node, "actor") ? text(child(node, "actor"), "actor") : default_actor;
   if (!scenario.actors.count(step.actor))
-    fail(node["actor"] ? node["actor"] : node,
+    fail(child(node, "actor") ? child(node, "actor") : node,
          fmt::format("unknown actor '{}' (declare it under actors:)", step.actor));
   StepInput in{node, *op, scenario, flow, step};
   arguments(in);
   times_and_data(in);
   if (step.actor != "root") step.summary += " (as " + step.actor + ")";
-  step.expect = expect(node["expect"], *op, flow);
+  step.expect = expect(child(node, "expect"), *op, flow);
   save(in);
   actor_flow(node, step, flow);
   if (in_parallel && (step.background || step.expect.kind == Expect::Kind::hang))
@@ -126,10 +127,10 @@ Step Parser::step(const YAML::Node& node, const Scenario& scenario, const std::s
 
 Step Parser::parallel_step(const YAML::Node& node, const Scenario& scenario, const std::string& default_actor,
                            FlowState& flow, Step step) const {
-  if (!node["steps"] || !node["steps"].IsSequence() || node["steps"].size() < 2)
+  if (!child(node, "steps") || !child(node, "steps").IsSequence() || child(node, "steps").size() < 2)
     fail(node, "parallel needs steps: a list of at least two steps");
   std::set<std::string> used;
-  for (const auto& sub : node["steps"]) {
+  for (const auto& sub : child(node, "steps")) {
     Step inner = this->step(sub, scenario, default_actor, flow, true);
     if (inner.op == "sleep") fail(sub, "sleep cannot run inside parallel");
     if (!used.insert(inner.actor).second)
@@ -142,9 +143,9 @@ Step Parser::parallel_step(const YAML::Node& node, const Scenario& scenario, con
 }
 
 Step Parser::sleep_step(const YAML::Node& node, Step step) const {
-  if (node["actor"]) fail(node["actor"], "sleep is made by the engine and takes no actor");
-  step.sleep_seconds = seconds(node["seconds"], "seconds");
-  if (step.sleep_seconds > 60) fail(node["seconds"], "sleep longer than 60 s");
+  if (child(node, "actor")) fail(child(node, "actor"), "sleep is made by the engine and takes no actor");
+  step.sleep_seconds = seconds(child(node, "seconds"), "seconds");
+  if (step.sleep_seconds > 60) fail(child(node, "seconds"), "sleep longer than 60 s");
   step.summary = fmt::format("sleep {}", step.sleep_seconds);
   return step;
 }
@@ -153,7 +154,7 @@ void Parser::arguments(StepInput in) const {
   in.step.request["op"] = in.step.op;
   in.step.summary = in.step.op;
   for (const auto& arg : in.op.args) {
-    YAML::Node value = in.node[arg.name];
+    YAML::Node value = child(in.node, arg.name);
     if (!value) {
       if (arg.required) fail(in.node, fmt::format("{} needs '{}'", in.step.op, arg.name));
       continue;
@@ -185,7 +186,7 @@ void Parser::argument(StepInput in, const ArgSpec& arg, const YAML::Node& value)
       summary += " " + flags_text(value);
       return;
     case ArgType::time:
-      if (in.node["times"]) fail(value, "give either times: null or atime/mtime");
+      if (child(in.node, "times")) fail(value, "give either times: null or atime/mtime");
       request[arg.name] = time_value(value, what);
       summary += fmt::format(" {}={}", arg.name, value.IsScalar() ? text(value, what) : "{..}");
       return;
@@ -224,8 +225,8 @@ void Parser::path_argument(StepInput in, const ArgSpec& arg, const YAML::Node& v
     confined(value, text_value + "0", arg.name);
   } else {
     // A link's text is confined relative to the directory the link is made in.
-    if (!in.node["path"]) fail(in.node, "symlink needs 'path'");
-    auto link = confined(in.node["path"], text(in.node["path"], "path"), "path");
+    if (!child(in.node, "path")) fail(in.node, "symlink needs 'path'");
+    auto link = confined(child(in.node, "path"), text(child(in.node, "path"), "path"), "path");
     link.pop_back();
     confined(value, text_value, "symlink target", link);
   }
@@ -281,20 +282,20 @@ void Parser::check_limits(const YAML::Node& value, const ArgSpec& arg, long long
 void Parser::times_and_data(StepInput in) const {
   const YAML::Node& node = in.node;
   if (has_times(in.step.op)) {
-    if (node["times"]) {
-      if (!node["times"].IsNull()) fail(node["times"], "times: may only be null (a NULL times array)");
+    if (child(node, "times")) {
+      if (!child(node, "times").IsNull()) fail(child(node, "times"), "times: may only be null (a NULL times array)");
       in.step.request["times_null"] = true;
       in.step.summary += " times=NULL";
-    } else if (!node["atime"] || !node["mtime"]) {
+    } else if (!child(node, "atime") || !child(node, "mtime")) {
       fail(node, in.step.op + " needs atime and mtime (now, omit, ns or {sec, nsec}), or times: null");
     }
   }
   if (in.op.data == DataArg::none) return;
   int given = 0;
   for (const auto& key : data_keys) {
-    if (!node[key]) continue;
+    if (!child(node, key)) continue;
     ++given;
-    std::string bytes = data_value(node, key, node[key]);
+    std::string bytes = data_value(node, key, child(node, key));
     in.step.request["data"] = to_hex(bytes);
     in.step.summary += fmt::format(" <{} bytes>", bytes.size());
   }
@@ -303,10 +304,10 @@ void Parser::times_and_data(StepInput in) const {
 }
 
 void Parser::save(StepInput in) const {
-  if (!in.node["save"]) return;
-  in.step.save = text(in.node["save"], "save");
-  if (in.step.expect.kind != Expect::Kind::ok) fail(in.node["save"], "save: needs a step that expects success");
-  if (in.op.results.empty()) fail(in.node["save"], fmt::format("{} has no result to save", in.step.op));
+  if (!child(in.node, "save")) return;
+  in.step.save = text(child(in.node, "save"), "save");
+  if (in.step.expect.kind != Expect::Kind::ok) fail(child(in.node, "save"), "save: needs a step that expects success");
+  if (in.op.results.empty()) fail(child(in.node, "save"), fmt::format("{} has no result to save", in.step.op));
   in.flow.saved[in.step.save] = &in.op;
 }
 

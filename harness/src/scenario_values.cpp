@@ -14,6 +14,36 @@ namespace fusecheck::parsing {
 
 using nlohmann::json;
 
+namespace {
+
+// The entries of the map child() read last on this thread: the parser asks one map for
+// several keys in a row (a step's optional keys), and each walk of a yaml-cpp map builds
+// nodes for every entry. The copy of the map keeps its document, so the key views stay valid
+// (documents are not changed once their keys are checked).
+struct RecentMap {
+  YAML::Node map;
+  std::vector<std::pair<std::string_view, YAML::Node>> entries;
+};
+thread_local RecentMap recent;
+
+}  // namespace
+
+YAML::Node child(const YAML::Node& map, std::string_view key) {
+  if (!map.IsMap()) return map[std::string(key)];  // yaml-cpp's own answer, errors included
+  if (!map.is(recent.map)) {
+    recent.entries.clear();
+    for (const auto& entry : map) recent.entries.emplace_back(entry.first.Scalar(), entry.second);
+    recent.map.reset(map);  // not `=`, which would make the old map's node refer to this one
+  }
+  for (const auto& [name, value] : recent.entries)
+    if (name == key) return value;
+  static const YAML::Node absent = [] {
+    const YAML::Node empty(YAML::NodeType::Map);
+    return empty["absent"];  // the const operator[] adds nothing
+  }();
+  return absent;
+}
+
 std::string Parser::where(const YAML::Node& node) const {
   YAML::Mark mark = node.Mark();
   if (mark.is_null()) return file_;
@@ -52,15 +82,17 @@ std::string Parser::substitute(const YAML::Node& node, const std::string& raw) c
 // false it only checks: merge keys are refused (yaml-cpp 0.7 reads `<<` as a plain key and
 // would not merge) and so are duplicate keys (one of them would be silently ignored). The
 // keys of `params` are parameter names and are never substituted. Aliased maps are visited
-// once, so `$$` cannot be expanded twice.
-void Parser::rewrite_keys(YAML::Node node, bool substitute_params, std::set<size_t>& seen, bool top) const {
+// once, so `$$` cannot be expanded twice. Returns whether a key substitution could change
+// (a key outside `params` holds a '$').
+bool Parser::rewrite_keys(YAML::Node node, bool substitute_params, std::set<size_t>& seen, bool top) const {
   // A node reached again through an alias has the same position: visit it once.
-  if ((node.IsSequence() || node.IsMap()) && !seen.insert(node.Mark().pos).second) return;
+  if ((node.IsSequence() || node.IsMap()) && !seen.insert(node.Mark().pos).second) return false;
+  bool dollar = false;
   if (node.IsSequence()) {
-    for (YAML::Node item : node) rewrite_keys(item, substitute_params, seen);
-    return;
+    for (YAML::Node item : node) dollar = rewrite_keys(item, substitute_params, seen) || dollar;
+    return dollar;
   }
-  if (!node.IsMap()) return;
+  if (!node.IsMap()) return false;
   std::set<std::string> keys;
   for (auto entry : node) {
     YAML::Node key = entry.first;
@@ -68,11 +100,14 @@ void Parser::rewrite_keys(YAML::Node node, bool substitute_params, std::set<size
     if (key.Scalar() == "<<")
       fail(key, "merge keys (<<) are not supported; use an alias of a whole value (*name) or write the keys out");
     bool is_params = top && key.Scalar() == "params";
-    if (substitute_params && !is_params && key.Scalar().find('$') != std::string::npos)
-      key = substitute(key, key.Scalar());
+    if (!is_params && key.Scalar().find('$') != std::string::npos) {
+      dollar = true;
+      if (substitute_params) key = substitute(key, key.Scalar());
+    }
     if (!keys.insert(key.Scalar()).second) fail(key, fmt::format("duplicate key '{}'", key.Scalar()));
-    if (!is_params) rewrite_keys(entry.second, substitute_params, seen);
+    if (!is_params) dollar = rewrite_keys(entry.second, substitute_params, seen) || dollar;
   }
+  return dollar;
 }
 
 namespace {
@@ -224,14 +259,14 @@ std::string Parser::data_value(const YAML::Node& step, const std::string& key, c
   }
   if (key == "gen") {
     check_keys(value, {"size", "seed", "from"}, "gen");
-    if (!value["size"]) fail(value, "gen needs a size");
-    long long seed = value["seed"] ? integer(value["seed"], "gen seed") : 0;
-    auto size = static_cast<size_t>(non_negative(value["size"], "gen size"));
+    if (!child(value, "size")) fail(value, "gen needs a size");
+    long long seed = child(value, "seed") ? integer(child(value, "seed"), "gen seed") : 0;
+    auto size = static_cast<size_t>(non_negative(child(value, "size"), "gen size"));
     // from: N skips the stream's first N bytes, so the bytes at file offset N of a file written
     // with gen {size: S, seed} can be named on their own.
-    auto from = value["from"] ? static_cast<size_t>(non_negative(value["from"], "gen from")) : 0;
-    spend_data(value["size"], from + size);
-    return generate_bytes(from + size, static_cast<unsigned long long>(seed)).substr(from);
+    auto from = child(value, "from") ? static_cast<size_t>(non_negative(child(value, "from"), "gen from")) : 0;
+    spend_data(child(value, "size"), from + size);
+    return generate_bytes(size, static_cast<unsigned long long>(seed), from);
   }
   fail(step, "unknown data form " + key);
 }
@@ -309,8 +344,8 @@ long long Parser::id_value(const YAML::Node& node, bool want_uid, const std::map
 json Parser::time_value(const YAML::Node& node, const std::string& what) const {
   if (node.IsMap()) {
     check_keys(node, {"sec", "nsec"}, what);
-    long long sec = node["sec"] ? integer(node["sec"], what + ".sec") : 0;
-    long long nsec = node["nsec"] ? integer(node["nsec"], what + ".nsec") : 0;
+    long long sec = child(node, "sec") ? integer(child(node, "sec"), what + ".sec") : 0;
+    long long nsec = child(node, "nsec") ? integer(child(node, "nsec"), what + ".nsec") : 0;
     // Kept apart, as written: an out-of-range tv_nsec must reach the kernel (EINVAL), not
     // be folded into the seconds.
     return json{{"kind", "ts"}, {"sec", sec}, {"nsec", nsec}};

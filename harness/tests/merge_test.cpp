@@ -174,6 +174,23 @@ TEST(ShardDurations, RecordedSecondsBalanceTheShardsAndUnrecordedTestsGetTheMedi
   EXPECT_LE(std::max(seconds_of(by_time), seconds_of(take_shard(tests, ShardSpec{2, 2}, durations))), 11);
 }
 
+// A shard drops tests by moving the others down the vector: each kept test's repro file is
+// still its own document (yaml-cpp's Node `=` would make a dropped test's document refer to
+// the one moved over it, and so change every handle of that document).
+TEST(ShardDurations, KeptTestsKeepTheirOwnSourceDocuments) {
+  std::vector<Scenario> tests;
+  for (int i = 0; i < 8; ++i)
+    for (auto& test : parse_scenario_text(
+             fmt::format("format: 1\ntitle: title-{}\nrefs: [r]\nparams:\n  n: [1, 2]\nsteps:\n  - {{op: stat, "
+                         "path: f}}\n",
+                         i),
+             "s.yaml", fmt::format("f{}", i)))
+      tests.push_back(std::move(test));
+  for (int index = 1; index <= 3; ++index)
+    for (const auto& test : take_shard(tests, ShardSpec{index, 3}))
+      EXPECT_NE(repro_yaml(test, "memfs", 0).find("title: " + test.title + "\n"), std::string::npos) << test.name;
+}
+
 TEST_F(MergeTest, WrittenExpectationsExpectTodaysFailuresAndKeepWhatIsStillNeeded) {
   std::string existing_path = (dir_ / "old.yaml").string();
   std::ofstream(existing_path) << "format: 1\nentries:\n"

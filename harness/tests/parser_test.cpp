@@ -1,5 +1,6 @@
 // Unit tests of the scenario parser and expectations reader: every bad input is refused
 // with FILE:LINE:COL, paths cannot leave the workdir, params expand into named tests.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -17,9 +18,14 @@ namespace {
 
 const char* header = "format: 1\ntitle: t\nrefs: [r]\n";
 
+// The scenarios of a file "s.yaml" (test name stem "area/s") that is `header` + body.
+std::vector<Scenario> parse(const std::string& body) {
+  return parse_scenario_text(std::string(header) + body, "s.yaml", "area/s");
+}
+
 std::string parse_error(const std::string& body) {
   try {
-    parse_scenario_text(std::string(header) + body, "s.yaml", "area/s");
+    parse(body);
   } catch (const FileError& error) {
     return error.what();
   }
@@ -81,10 +87,9 @@ TEST(Parser, HandlesMustBeOpenAndSavedNamesMustExist) {
 }
 
 TEST(Parser, ParamsExpandIntoNamedTestsWithSubstitution) {
-  auto tests = parse_scenario_text(std::string(header) +
-                                       "params:\n  mode: [0644, 0600]\n  kind: [a, b]\n"
-                                       "steps:\n  - {op: chmod, path: f, mode: \"${mode}\"}\n",
-                                   "s.yaml", "area/s");
+  auto tests = parse(
+      "params:\n  mode: [0644, 0600]\n  kind: [a, b]\n"
+      "steps:\n  - {op: chmod, path: f, mode: \"${mode}\"}\n");
   ASSERT_EQ(tests.size(), 4u);
   EXPECT_EQ(tests[0].name, "area/s@mode=0644,kind=a");
   EXPECT_EQ(tests[3].name, "area/s@mode=0600,kind=b");
@@ -95,13 +100,11 @@ TEST(Parser, ParamsExpandIntoNamedTestsWithSubstitution) {
 }
 
 TEST(Parser, ValueReferencesTakeAnIntegerOffset) {
-  auto tests =
-      parse_scenario_text(std::string(header) +
-                              "steps:\n  - {op: statvfs, path: ., save: s0}\n"
-                              "  - {op: statvfs, path: ., expect: {bfree: {eq: {saved: s0, field: bfree, add: -3}}}}\n"
-                              "  - {op: opendir, path: ., dir: d}\n  - {op: telldir, dir: d, save: t}\n"
-                              "  - {op: seekdir, dir: d, pos: {saved: t, field: pos, add: 0x10}}\n",
-                          "s.yaml", "area/s");
+  auto tests = parse(
+      "steps:\n  - {op: statvfs, path: ., save: s0}\n"
+      "  - {op: statvfs, path: ., expect: {bfree: {eq: {saved: s0, field: bfree, add: -3}}}}\n"
+      "  - {op: opendir, path: ., dir: d}\n  - {op: telldir, dir: d, save: t}\n"
+      "  - {op: seekdir, dir: d, pos: {saved: t, field: pos, add: 0x10}}\n");
   ASSERT_EQ(tests.size(), 1u);
   const Matcher& eq = tests[0].steps[1].expect.fields.at(0).matchers.at(0);
   EXPECT_EQ(eq.value.kind, ValueRef::Kind::saved);
@@ -120,10 +123,9 @@ TEST(Parser, ValueReferencesTakeAnIntegerOffset) {
 }
 
 TEST(Parser, ParamsAreSubstitutedInMapKeys) {
-  auto tests = parse_scenario_text(std::string(header) +
-                                       "params:\n  field: [size, nlink]\n  arg: [path]\n"
-                                       "steps:\n  - {op: stat, \"${arg}\": f, expect: {\"${field}\": 1}}\n",
-                                   "s.yaml", "area/s");
+  auto tests = parse(
+      "params:\n  field: [size, nlink]\n  arg: [path]\n"
+      "steps:\n  - {op: stat, \"${arg}\": f, expect: {\"${field}\": 1}}\n");
   ASSERT_EQ(tests.size(), 2u);
   EXPECT_EQ(tests[0].steps[0].request["path"], "f");
   EXPECT_EQ(tests[0].steps[0].expect.fields.at(0).field, "size");
@@ -141,11 +143,9 @@ TEST(Parser, ParamsAreSubstitutedInMapKeys) {
 }
 
 TEST(Parser, ChmodTakesAWholeModeOtherModesOnlyPermissions) {
-  auto tests = parse_scenario_text(
-      std::string(header) +
-          "steps:\n  - {op: chmod, path: f, mode: 0100644}\n"
-          "  - {op: open, path: f, flags: O_RDONLY, fd: h}\n  - {op: fchmod, fd: h, mode: 0177777}\n",
-      "s.yaml", "area/s");
+  auto tests = parse(
+      "steps:\n  - {op: chmod, path: f, mode: 0100644}\n"
+      "  - {op: open, path: f, flags: O_RDONLY, fd: h}\n  - {op: fchmod, fd: h, mode: 0177777}\n");
   EXPECT_EQ(tests[0].steps[0].request["mode"], 0100644);  // passed to chmod(2) as written
   EXPECT_EQ(tests[0].steps[2].request["mode"], 0177777);
   EXPECT_NE(parse_error("steps:\n  - {op: chmod, path: f, mode: 0200000}\n")
@@ -161,11 +161,9 @@ TEST(Parser, ChmodTakesAWholeModeOtherModesOnlyPermissions) {
 }
 
 TEST(Parser, TimesAsSecNsecArePassedAsWritten) {
-  auto tests = parse_scenario_text(
-      std::string(header) +
-          "steps:\n  - {op: utimensat, path: f, atime: {sec: 1, nsec: 1000000000}, mtime: {sec: 5, nsec: -1}}\n"
-          "  - {op: utimensat, path: f, atime: 1500000000, mtime: now}\n",
-      "s.yaml", "area/s");
+  auto tests = parse(
+      "steps:\n  - {op: utimensat, path: f, atime: {sec: 1, nsec: 1000000000}, mtime: {sec: 5, nsec: -1}}\n"
+      "  - {op: utimensat, path: f, atime: 1500000000, mtime: now}\n");
   const json& request = tests[0].steps[0].request;
   EXPECT_EQ(request["atime"], (json{{"kind", "ts"}, {"sec", 1}, {"nsec", 1000000000}}));
   EXPECT_EQ(request["mtime"], (json{{"kind", "ts"}, {"sec", 5}, {"nsec", -1}}));
@@ -173,11 +171,10 @@ TEST(Parser, TimesAsSecNsecArePassedAsWritten) {
 }
 
 TEST(Parser, AliasesAreAcceptedMergeKeysAreRefused) {
-  auto tests = parse_scenario_text(std::string(header) +
-                                       "setup:\n  - &mk {op: create_file, path: f, mode: 0600}\n"
-                                       "steps:\n  - *mk\n  - {op: stat, path: f, expect: &perm {perm: 0600}}\n"
-                                       "  - {op: lstat, path: f, expect: *perm}\n",
-                                   "s.yaml", "area/s");
+  auto tests = parse(
+      "setup:\n  - &mk {op: create_file, path: f, mode: 0600}\n"
+      "steps:\n  - *mk\n  - {op: stat, path: f, expect: &perm {perm: 0600}}\n"
+      "  - {op: lstat, path: f, expect: *perm}\n");
   ASSERT_EQ(tests[0].steps.size(), 3u);
   EXPECT_EQ(tests[0].steps[0].request["mode"], 0600);
   EXPECT_EQ(tests[0].steps[2].expect.fields.at(0).field, "perm");
@@ -186,11 +183,9 @@ TEST(Parser, AliasesAreAcceptedMergeKeysAreRefused) {
 }
 
 TEST(Parser, NonRootActorsImplyOtherUsersAndMountOptionsImplyTheFeature) {
-  auto tests =
-      parse_scenario_text(std::string(header) +
-                              "mount: [entry_timeout=0]\nactors:\n  bob: {uid: 1001, groups: [5, 6], umask: 077}\n"
-                              "steps:\n  - {op: stat, actor: bob, path: ., expect: {uid: bob}}\n",
-                          "s.yaml", "area/s");
+  auto tests = parse(
+      "mount: [entry_timeout=0]\nactors:\n  bob: {uid: 1001, groups: [5, 6], umask: 077}\n"
+      "steps:\n  - {op: stat, actor: bob, path: ., expect: {uid: bob}}\n");
   ASSERT_EQ(tests.size(), 1u);
   EXPECT_TRUE(tests[0].requires_features.count("other_users"));
   EXPECT_TRUE(tests[0].requires_features.count("mount_options"));
@@ -200,14 +195,57 @@ TEST(Parser, NonRootActorsImplyOtherUsersAndMountOptionsImplyTheFeature) {
 }
 
 TEST(Parser, ReproFileRunsTheSameSingleCombination) {
-  auto tests = parse_scenario_text(
-      std::string(header) + "params:\n  n: [1, 2]\nsteps:\n  - {op: truncate, path: f, size: \"${n}\"}\n", "s.yaml",
-      "area/s");
+  auto tests = parse("params:\n  n: [1, 2]\nsteps:\n  - {op: truncate, path: f, size: \"${n}\"}\n");
   std::string repro = repro_yaml(tests[1], "memfs", 0);
   auto again = parse_scenario_text(repro, "repro.yaml", "area/s");
   ASSERT_EQ(again.size(), 1u);
   EXPECT_EQ(again[0].name, "area/s@n=2");
   EXPECT_EQ(again[0].steps[0].request["size"], 2);
+}
+
+// A key that holds a parameter stays as written in every combination's source, so the repro
+// of the first combination runs the first combination (each combination reads its own copy).
+TEST(Parser, ReproOfAParameterInAKeyRunsItsOwnCombination) {
+  auto tests = parse(
+      "params:\n  field: [size, nlink]\n"
+      "steps:\n  - {op: stat, path: f, expect: {\"${field}\": 1}}\n");
+  ASSERT_EQ(tests.size(), 2u);
+  auto again = parse_scenario_text(repro_yaml(tests[0], "memfs", 0), "repro.yaml", "area/s");
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].name, "area/s@field=size");
+  EXPECT_EQ(again[0].steps[0].expect.fields.at(0).field, "size");
+}
+
+// Many files load on several threads where the machine has CPUs for them, and come back in
+// the order given, each with its own scenarios or its own error, as loading them one by one.
+TEST(Parser, ManyFilesLoadInTheirOrderWithTheirOwnErrors) {
+  auto dir = std::filesystem::temp_directory_path() / ("fusecheck-many-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::vector<ScenarioFile> files;
+  for (int i = 0; i < 64; ++i) {
+    std::string name = fmt::format("f{:02}", i);
+    std::string body = i % 16 == 5 ? "steps:\n  - {op: nope}\n"
+                                   : fmt::format(
+                                         "params:\n  n: [1, {}]\nsteps:\n  - {{op: truncate, path: f, size: "
+                                         "\"${{n}}\"}}\n",
+                                         i + 2);
+    std::ofstream((dir / (name + ".yaml")).string()) << header << body;
+    files.push_back({(dir / (name + ".yaml")).string(), "many/" + name});
+  }
+  auto loaded = load_scenario_files(files);
+  ASSERT_EQ(loaded.size(), files.size());
+  for (size_t i = 0; i < files.size(); ++i) {
+    if (i % 16 == 5) {
+      EXPECT_NE(loaded[i].error.find(files[i].path + ":5:10: unknown op 'nope'"), std::string::npos) << loaded[i].error;
+      EXPECT_TRUE(loaded[i].scenarios.empty());
+      continue;
+    }
+    EXPECT_EQ(loaded[i].error, "");
+    ASSERT_EQ(loaded[i].scenarios.size(), 2u);
+    EXPECT_EQ(loaded[i].scenarios[1].name, fmt::format("{}@n={}", files[i].base_name, i + 2));
+    EXPECT_EQ(loaded[i].scenarios[1].steps[0].request["size"], static_cast<int>(i) + 2);
+  }
+  std::filesystem::remove_all(dir);
 }
 
 TEST(Expectations, EntriesNeedAReasonAndMatchByNameOrGlob) {
@@ -223,7 +261,7 @@ TEST(Expectations, EntriesNeedAReasonAndMatchByNameOrGlob) {
   }
   std::ofstream(dir / "good.yaml") << "format: 1\nentries:\n  - {test: 'area/*', status: skip, reason: because}\n";
   auto expectations = Expectations::load((dir / "good.yaml").string());
-  auto tests = parse_scenario_text(std::string(header) + "steps:\n  - {op: stat, path: f}\n", "s.yaml", "area/s");
+  auto tests = parse("steps:\n  - {op: stat, path: f}\n");
   const ExpectationEntry* entry = expectations.find(tests[0]);
   ASSERT_NE(entry, nullptr);
   EXPECT_TRUE(entry->skip);
@@ -328,7 +366,7 @@ TEST(KernelSteps, StepsSetTheScenariosRequirements) {
   const std::string body =
       "must_fail_with: {mount: [x]}\nsteps:\n  - {op: backend, action: write, path: g, keep_times: true}\n"
       "  - {op: drop_caches}\n  - {op: fault, rule: {op: GETATTR, reply: {mtime_ns: 1500000000123456789}}}\n";
-  Scenario kernel = parse_scenario_text(std::string(header) + body, "s.yaml", "area/s").at(0);
+  Scenario kernel = parse(body).at(0);
   EXPECT_TRUE(kernel.isolated && kernel.control);
   for (const char* feature : {"trace", "backend", "root", "fuse"})
     EXPECT_TRUE(kernel.requires_features.count(feature)) << feature;
@@ -336,9 +374,7 @@ TEST(KernelSteps, StepsSetTheScenariosRequirements) {
   EXPECT_EQ(kernel.steps.at(0).engine.value("keep_times", false), true);
   EXPECT_EQ(kernel.steps.at(2).engine["rule"]["reply"]["mtime_ns"], 1500000000123456789LL);
   // The kernel forgets the dentries of any filesystem: drop_caches alone needs root, not FUSE.
-  Scenario forgetting =
-      parse_scenario_text(std::string(header) + "steps:\n  - {op: drop_caches, what: dentries}\n", "s.yaml", "area/s")
-          .at(0);
+  Scenario forgetting = parse("steps:\n  - {op: drop_caches, what: dentries}\n").at(0);
   EXPECT_TRUE(forgetting.requires_features.count("root"));
   EXPECT_FALSE(forgetting.requires_features.count("fuse"));
 }
@@ -361,7 +397,7 @@ TEST(KernelSteps, RemountRefusesHandlesStillOpen) {
   const std::string closed =
       "steps:\n  - {op: open, path: f, flags: [O_RDONLY], fd: h}\n  - {op: close, fd: h}\n"
       "  - {op: remount}\n";
-  Scenario remounts = parse_scenario_text(std::string(header) + closed, "s.yaml", "area/s").at(0);
+  Scenario remounts = parse(closed).at(0);
   EXPECT_TRUE(remounts.isolated && remounts.control);
   EXPECT_TRUE(remounts.requires_features.count("root"));
   EXPECT_FALSE(remounts.requires_features.count("fuse"));
@@ -370,7 +406,7 @@ TEST(KernelSteps, RemountRefusesHandlesStillOpen) {
 
 TEST(KernelSteps, WaitRequestMayCountOnlyInterruptedRequests) {
   const std::string body = "steps:\n  - {op: wait_request, gate: g, interrupted: true}\n";
-  Scenario scenario = parse_scenario_text(std::string(header) + body, "s.yaml", "area/s").at(0);
+  Scenario scenario = parse(body).at(0);
   ASSERT_EQ(scenario.steps.size(), 1u);
   EXPECT_EQ(scenario.steps[0].engine.value("interrupted", false), true);
 }
@@ -384,4 +420,12 @@ TEST(Parser, GeneratedBytesAreSplitmix64LittleEndian) {
   EXPECT_EQ(fusecheck::to_hex(fusecheck::generate_bytes(8, 7)), "d70d3259e4e1cb63");
   EXPECT_EQ(fusecheck::to_hex(fusecheck::generate_bytes(3, 0)), "afcd1d");
   EXPECT_EQ(fusecheck::generate_bytes(0, 5), "");
+}
+
+// `from` jumps into the stream: the same bytes as generating from the start and cutting.
+TEST(Parser, GeneratedBytesFromAnOffsetAreTheStreamsTail) {
+  for (size_t from : {0, 1, 7, 8, 9, 37303})
+    for (size_t size : {0, 1, 5, 8, 13, 1034})
+      EXPECT_EQ(fusecheck::generate_bytes(size, 1001, from), fusecheck::generate_bytes(from + size, 1001).substr(from))
+          << "from " << from << " size " << size;
 }

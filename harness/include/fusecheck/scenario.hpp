@@ -114,6 +114,27 @@ struct Workdir {
   gid_t gid = 0;
 };
 
+// A parsed YAML document, held so that it copies, moves and assigns as a handle. yaml-cpp's
+// Node `=` makes the node on its left refer to the right one, changing every other handle on
+// the left's document (a shard that drops tests moves the kept ones over them), and Node has
+// no move constructor, so a vector of scenarios holding Nodes would copy them all as it grows.
+class DocumentHandle {
+ public:
+  DocumentHandle() = default;
+  explicit DocumentHandle(const YAML::Node& document) : document_(document) {}
+  DocumentHandle(const DocumentHandle&) = default;
+  DocumentHandle(DocumentHandle&& other) noexcept : document_(other.document_) {}  // two shared pointers
+  DocumentHandle& operator=(const DocumentHandle& other) {
+    document_.reset(other.document_);
+    return *this;
+  }
+  DocumentHandle& operator=(DocumentHandle&& other) noexcept { return *this = other; }
+  const YAML::Node& get() const { return document_; }
+
+ private:
+  YAML::Node document_;
+};
+
 struct Scenario {
   std::string file;       // path of the YAML file
   std::string base_name;  // path under scenarios/ without .yaml
@@ -137,7 +158,7 @@ struct Scenario {
   nlohmann::json breaker_rules = nlohmann::json::array();
   std::vector<std::string> breaker_mount;
   bool has_breaker = false;
-  YAML::Node source;  // the parsed document, for writing repro.yaml
+  DocumentHandle source;  // the parsed document, for writing repro.yaml
   std::string mount_key() const;
 };
 
@@ -152,11 +173,28 @@ std::vector<Scenario> load_scenario_file(const std::string& path, const std::str
 std::vector<Scenario> parse_scenario_text(const std::string& text, const std::string& file,
                                           const std::string& base_name);
 
+// A scenario file to load and its test name stem (path under scenarios/ without .yaml).
+struct ScenarioFile {
+  std::string path;
+  std::string base_name;
+};
+
+// One file's outcome: its scenarios, or the FileError's text (FILE:LINE:COL: message).
+struct LoadedFile {
+  std::vector<Scenario> scenarios;
+  std::string error;
+};
+
+// Loads every file, in parallel where the process may use more than one CPU; the outcomes
+// are in the order of `files` (scenario_files.cpp). Only errors other than FileError throw.
+std::vector<LoadedFile> load_scenario_files(const std::vector<ScenarioFile>& files);
+
 // The scenario's document restricted to this params combination, plus a `repro` key:
 // a file that `fusecheck replay` runs as exactly this test.
 std::string repro_yaml(const Scenario& scenario, const std::string& fs, unsigned seed);
 
-// Deterministic pseudo-random bytes for `gen: {size, seed}` data.
-std::string generate_bytes(size_t size, unsigned long long seed);
+// Deterministic pseudo-random bytes for `gen: {size, seed, from}` data: `size` bytes of the
+// stream `seed` from its byte `from` on.
+std::string generate_bytes(size_t size, unsigned long long seed, size_t from = 0);
 
 }  // namespace fusecheck
