@@ -28,9 +28,10 @@ namespace {
 constexpr size_t kBlock = 1 << 20;
 constexpr size_t kSmall = 4096;
 
+// Gives up: every mount still listed (bench::started) is removed first.
 [[noreturn]] void fail(const std::string& what) {
   std::fprintf(stderr, "bench_io: %s: %s\n", what.c_str(), std::strerror(errno));
-  std::exit(1);
+  bench::started::clean_up_and_exit(1);
 }
 
 using bench::Clock;
@@ -43,6 +44,7 @@ class Target {
   Target(bool memfs, const std::vector<std::string>& memfs_options) : memfs_(memfs) {
     path_ = bench::make_temp_dir("bench-io-");
     if (path_.empty()) fail("mkdtemp");
+    slot_ = bench::started::add(path_);
     auto start = Clock::now();
     if (!memfs_) {
       if (::mount("tmpfs", path_.c_str(), "tmpfs", 0, "size=50%") != 0) fail("mount tmpfs");
@@ -55,7 +57,10 @@ class Target {
   }
   Target(const Target&) = delete;
   Target& operator=(const Target&) = delete;
-  ~Target() { bench::stop_daemon(path_, daemon_, false); }
+  ~Target() {
+    bench::started::remove(slot_);
+    bench::stop_daemon(path_, daemon_, false);
+  }
   const std::string& path() const { return path_; }
   pid_t daemon() const { return daemon_; }
   const char* name() const { return memfs_ ? "memfs" : "tmpfs"; }
@@ -66,16 +71,17 @@ class Target {
     std::vector<std::string> args{FUSECHECK_MEMFS_PATH, path_};
     for (const auto& o : options) args.insert(args.end(), {"-o", o});
     daemon_ = bench::spawn(args);
+    bench::started::set_pid(slot_, daemon_);
     if (daemon_ == 0 || bench::wait_for_mount(path_, daemon_, std::chrono::hours(24), std::chrono::microseconds(200)) !=
                             bench::MountWait::mounted) {
-      daemon_ = 0;
       std::fprintf(stderr, "bench_io: fusecheck-memfs did not mount\n");
-      std::exit(1);
+      bench::started::clean_up_and_exit(1);
     }
   }
   bool memfs_;
   std::string path_;
   pid_t daemon_ = 0;
+  int slot_ = -1;  // in bench::started, so that giving up or a signal unmounts it
   double mount_s_ = 0;
 };
 
@@ -239,7 +245,7 @@ int parse(int argc, char** argv, Config& c) {
 int main(int argc, char** argv) {
   Config c;
   if (int rc = parse(argc, argv, c); rc >= 0) return rc;
-  ::signal(SIGPIPE, SIG_IGN);
+  bench::started::clean_up_on_signals();
   auto table = rows(c);
   if (table.empty()) {
     std::fprintf(stderr, "bench_io: no row's name contains '%s'\n", c.rows.c_str());
