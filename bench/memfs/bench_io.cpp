@@ -198,7 +198,8 @@ std::vector<Row> all_rows(const Config& c) {
   };
 }
 
-// The rows --rows selects, in table order (a row may rely on the file an earlier one wrote).
+// The rows --rows selects, in table order (a row may rely on the file an earlier one wrote,
+// or on the untimed write main() makes when no write row comes first).
 std::vector<Row> rows(const Config& c) {
   std::vector<Row> selected;
   for (auto& row : all_rows(c))
@@ -258,6 +259,9 @@ int main(int argc, char** argv) {
       Target t(memfs, c.memfs_options);
       (memfs ? mount_memfs : mount_tmpfs).push_back(t.mount_seconds());
       std::string file = t.path() + "/data";
+      // The read rows read the file a write row made; with none selected first, an
+      // untimed write makes it.
+      if (table.front().name.rfind("sequential write", 0) != 0) sequential_write(file, c.size_mib, false);
       for (auto& row : table) {
         double cpu_before = own_cpu_seconds() + daemon_cpu_seconds(t.daemon());
         (memfs ? row.memfs : row.tmpfs).push_back(row.run(file));
