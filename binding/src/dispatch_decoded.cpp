@@ -2,8 +2,6 @@
 // per-request object (a calloc, a mutex initialised and destroyed, the session's request list
 // under its lock). They reach the same callbacks as through libfuse, with a null fuse_req_t
 // (DecodedRequest says what libfuse's request would have) and their replies written directly.
-#include <sys/stat.h>
-
 #include "dispatcher.hpp"
 
 namespace fusepp {
@@ -116,8 +114,9 @@ bool serve_batch_forget(Arguments args) {
 // Serves a request that carries a name and nothing before it.
 template <void (*Callback)(fuse_req_t, fuse_ino_t, const char*)>
 bool serve_named(const fuse_in_header& in, Arguments args) {
-  if (!args.name()) return false;
-  Callback(nullptr, in.nodeid, args.name());
+  const char* name = args.name();  // one scan for the NUL
+  if (!name) return false;
+  Callback(nullptr, in.nodeid, name);
   return true;
 }
 
