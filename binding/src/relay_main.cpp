@@ -22,8 +22,8 @@
 #include <vector>
 
 #include "fusepp/control.hpp"
+#include "fusepp/fuse_connection.hpp"
 #include "fusepp/relay.hpp"
-#include "fuse_connection.hpp"
 
 namespace {
 

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -20,10 +21,8 @@
 #include <boost/asio/post.hpp>
 
 #include "fusepp/cache_lock.hpp"
+#include "fusepp/fuse_connection.hpp"
 #include "fusepp/mountinfo.hpp"
-#include <optional>
-
-#include "fuse_connection.hpp"
 
 namespace fusepp::testing {
 

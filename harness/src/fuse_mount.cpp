@@ -23,9 +23,9 @@
 
 #include "fusecheck/actor.hpp"
 #include "fusecheck/deadlines.hpp"
+#include "fusepp/fuse_connection.hpp"
 #include "fusepp/mountinfo.hpp"
 #include "fusecheck/state.hpp"
-#include "process.hpp"
 #include "statfs_probe.hpp"
 
 namespace bp = boost::process;
@@ -130,7 +130,7 @@ void FuseMount::wait_until_mounted(std::chrono::milliseconds ready_timeout) {
   auto deadline = std::chrono::steady_clock::now() + ready_timeout;
   for (;;) {
     if (auto entry = fusepp::mount_at(layout_.mountpoint)) {
-      conn_ = entry->major == 0 ? entry->minor : static_cast<unsigned>(makedev(entry->major, entry->minor));
+      conn_ = static_cast<unsigned>(fusepp::connection_number(*entry));
       device_ = makedev(entry->major, entry->minor);
       break;
     }
@@ -186,7 +186,7 @@ void FuseMount::abort_connection(const std::string& why) {
   if (aborted_) return;
   aborted_ = true;
   abort_reason_ = why;
-  if (conn_ != 0) abort_fuse_connection(conn_);
+  if (conn_ != 0) fusepp::abort_connection(std::to_string(conn_));
 }
 
 std::string FuseMount::daemon_log_tail(size_t lines) const {

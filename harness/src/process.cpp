@@ -1,14 +1,12 @@
-// Process and FUSE-connection helpers (see process.hpp), read from /proc and /sys.
+// Process helpers (see process.hpp), read from /proc.
 #include "process.hpp"
-
-#include <sys/mount.h>
 
 #include <filesystem>
 #include <fmt/format.h>
 #include <fstream>
 #include <sstream>
-
-#include "fusepp/mountinfo.hpp"
+#include <string>
+#include <vector>
 
 namespace fusecheck {
 namespace {
@@ -56,16 +54,6 @@ std::string process_program(int pid) {
   if (auto deleted = name.rfind(" (deleted)"); deleted != std::string::npos && deleted + 10 == name.size())
     name.resize(deleted);
   return name;
-}
-
-bool abort_fuse_connection(unsigned conn) {
-  const char* connections = "/sys/fs/fuse/connections";
-  // Containers often lack the fusectl mount that holds the abort files.
-  if (!fusepp::mount_at(connections)) ::mount("fusectl", connections, "fusectl", 0, nullptr);
-  std::ofstream abort_file(fmt::format("{}/{}/abort", connections, conn));
-  if (!abort_file) return false;
-  abort_file << "1";
-  return static_cast<bool>(abort_file);
 }
 
 }  // namespace fusecheck

@@ -1,5 +1,5 @@
-// Process and FUSE-connection helpers shared by mounts and state records (private to the
-// harness library): identifying a process across pid reuse, and aborting a connection.
+// Process helpers shared by mounts and state records (private to the harness library):
+// identifying a process across pid reuse.
 #pragma once
 
 #include <string>
@@ -19,9 +19,5 @@ long process_uid(int pid);
 
 // The file name of `pid`'s executable ("fusecheck"), or "" if it cannot be read.
 std::string process_program(int pid);
-
-// Writes /sys/fs/fuse/connections/N/abort (mounting fusectl there first if the system has
-// not): every request in flight fails and the daemon is cut off. False if it could not.
-bool abort_fuse_connection(unsigned conn);
 
 }  // namespace fusecheck

@@ -18,6 +18,7 @@
 #include <sstream>
 
 #include "fusecheck/errors.hpp"
+#include "fusepp/fuse_connection.hpp"
 #include "fusepp/mountinfo.hpp"
 #include "process.hpp"
 
@@ -30,7 +31,7 @@ namespace {
 std::mutex state_mutex;
 
 void clear_mount(const std::string& mountpoint, unsigned conn) {
-  if (conn != 0) abort_fuse_connection(conn);
+  if (conn != 0) fusepp::abort_connection(std::to_string(conn));
   ::umount2(mountpoint.c_str(), MNT_DETACH);
 }
 
