@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -29,6 +30,28 @@ double seconds_since(Clock::time_point start) { return std::chrono::duration<dou
 double median(std::vector<double> values) {
   std::sort(values.begin(), values.end());
   return values.empty() ? 0 : values[values.size() / 2];
+}
+
+MedianInterval median_interval(std::vector<double> values, double wanted) {
+  MedianInterval m;
+  size_t n = values.size();
+  if (n == 0) return m;
+  std::sort(values.begin(), values.end());
+  m.median = median(values);
+  // below = P(B < k) for B ~ Binomial(n, 1/2), k = 1, 2, ...: the chance that fewer than k
+  // rounds fall under the true median, i.e. that x(k) lies above it.
+  double tail = (1 - wanted) / 2, below = std::pow(0.5, static_cast<double>(n)), term = below;
+  size_t k = 1;
+  while (k < n / 2) {
+    term *= static_cast<double>(n - k + 1) / static_cast<double>(k);  // C(n, k) / 2^n
+    if (below + term > tail) break;
+    below += term;
+    ++k;
+  }
+  m.low = values[k - 1];
+  m.high = values[n - k];
+  m.confidence = 1 - 2 * below;
+  return m;
 }
 
 double rate(double seconds, int batch, const std::function<bool()>& op) {

@@ -19,6 +19,14 @@ inline constexpr const char* kMountpoint = "{mnt}";
 
 double seconds_since(Clock::time_point start);
 double median(std::vector<double> values);
+// The median of per-round values with a distribution-free interval around it: the order
+// statistics x(k) and x(n+1-k), k the largest rank for which P(Binomial(n, 1/2) < k) is at
+// most (1 - wanted) / 2. `confidence` is what that interval achieves (at least `wanted`, or
+// what min..max gives when n is too small for it: 0.75 for 3 rounds, 0.94 for 5).
+struct MedianInterval {
+  double median = 0, low = 0, high = 0, confidence = 0;
+};
+MedianInterval median_interval(std::vector<double> values, double wanted = 0.95);
 // Operations per second of op() run in batches for `seconds`; -1 as soon as one op() fails.
 double rate(double seconds, int batch, const std::function<bool()>& op);
 // Pins this process (and so the daemons it starts afterwards) to one CPU; perror on failure.

@@ -87,7 +87,7 @@ class Target {
 
 struct Config {
   size_t size_mib = 1024;
-  int rounds = 3;
+  int rounds = 5;  // the fewest whose min..max brackets the median ratio at 94%
   int random_ops = 20000;
   std::string rows;  // only the rows whose name contains this
   std::vector<std::string> memfs_options;
@@ -272,13 +272,18 @@ int main(int argc, char** argv) {
   }
   std::string options;
   for (auto& o : c.memfs_options) options += " -o " + o;
-  std::printf("# %zu MiB file, %d rounds alternating targets, medians; memfs%s\n", c.size_mib, c.rounds,
-              options.c_str());
+  auto confidence = bench::median_interval(std::vector<double>(static_cast<size_t>(c.rounds), 1.0)).confidence;
+  std::printf(
+      "# %zu MiB file, %d rounds alternating targets, medians; ratio = median of the rounds' memfs/tmpfs, in "
+      "parentheses its %.1f%% interval; memfs%s\n",
+      c.size_mib, c.rounds, confidence * 100, options.c_str());
   // Rows of bench/README.md's table: | benchmark | unit | measured | baseline | ratio |
   for (auto& row : table) {
-    double m = median(row.memfs), t = median(row.tmpfs);
-    std::printf("| %s, memfs%s | %s | %.0f | %.0f tmpfs | %.2fx |\n", row.name.c_str(), options.c_str(),
-                row.unit.c_str(), m, t, m / t);
+    std::vector<double> ratios;
+    for (size_t i = 0; i < row.memfs.size(); ++i) ratios.push_back(row.memfs[i] / row.tmpfs[i]);
+    auto r = bench::median_interval(ratios);
+    std::printf("| %s, memfs%s | %s | %.0f | %.0f tmpfs | %.2fx (%.2f-%.2f) |\n", row.name.c_str(), options.c_str(),
+                row.unit.c_str(), median(row.memfs), median(row.tmpfs), r.median, r.low, r.high);
   }
   // Load from other processes stretches the wall clock far more than the CPU time a GiB
   // costs, so the sequential rows are also given as CPU seconds per GiB (lower is better).

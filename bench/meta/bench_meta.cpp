@@ -114,13 +114,18 @@ std::vector<Row> make_rows() {
   };
 }
 
-// One row of bench/README.md's table: | benchmark | unit | measured | baseline | ratio |
+// One row of bench/README.md's table: | benchmark | unit | measured | baseline | ratio |, the
+// ratio with the interval the rounds give its median (bench::median_interval).
 void print_row(const std::string& name, const std::vector<double>& memfs, const std::vector<double>& raw,
                const char* unit) {
   std::vector<double> ratios;
   for (size_t i = 0; i < memfs.size(); ++i) ratios.push_back(memfs[i] / raw[i]);
-  std::printf("| %s, memfs | %s | %.0f | %.0f raw C | %.3fx |\n", name.c_str(), unit, median(memfs), median(raw),
-              median(ratios));
+  auto r = bench::median_interval(ratios);
+  std::printf("| %s, memfs | %s | %.0f | %.0f raw C | %.3fx (%.3f-%.3f) |\n", name.c_str(), unit, median(memfs),
+              median(raw), r.median, r.low, r.high);
+  std::printf("# %s: ratio per round", name.c_str());
+  for (double x : ratios) std::printf(" %.3f", x);
+  std::printf("\n");
 }
 
 }  // namespace
@@ -181,8 +186,11 @@ int main(int argc, char** argv) {
       lists[i].push_back(rate(seconds * 2, [&] { return list_all(mounts[i]->path()); }));
     }
   for (int fd : fds) ::close(fd);
-  std::printf("# per request, CPU %d, %d rounds of %.2f s windows; medians, ratio = median of per-round memfs/raw\n",
-              cpu, rounds, seconds);
+  auto confidence = bench::median_interval(std::vector<double>(static_cast<size_t>(rounds), 1.0)).confidence;
+  std::printf(
+      "# per request, CPU %d, %d rounds of %.2f s windows; medians, ratio = median of per-round memfs/raw "
+      "in parentheses its %.1f%% interval\n",
+      cpu, rounds, seconds, confidence * 100);
   for (auto& row : rows) print_row("per request: " + row.name, row.rates[0], row.rates[1], "ops/s");
   print_row("list " + std::to_string(entries) + " entries (readdirplus)", lists[0], lists[1], "listings/s");
   return 0;
