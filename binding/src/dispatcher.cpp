@@ -1,12 +1,11 @@
-// Shared pieces of the dispatcher: the receive-buffer pool, the malloc setting for libfuse's
-// per-request allocation, exception-to-errno mapping with its one-line log, conversions
-// between EntryAttributes and libfuse's structs, and the replies written directly.
+// Shared pieces of the dispatcher: the receive-buffer pool, exception-to-errno mapping with its
+// one-line log, conversions between EntryAttributes and libfuse's structs, and the replies
+// written directly.
 #include "dispatcher.hpp"
 
 #include "relay_wire.hpp"
 
 #include <cxxabi.h>
-#include <malloc.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -15,8 +14,6 @@
 #include <typeinfo>
 
 namespace fusepp {
-
-void make_request_allocation_cheap() { mallopt(M_MXFAST, 160); }
 
 const size_t BufferPool::kBufferSize = 256 * static_cast<size_t>(sysconf(_SC_PAGESIZE)) + 4096;
 

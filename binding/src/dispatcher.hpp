@@ -94,18 +94,9 @@ struct PendingRetrievals {
   std::map<uint64_t, std::function<void(std::string)>> waiting;
 };
 
-// libfuse allocates each request's 128-byte fuse_req with calloc, which bypasses glibc's
-// per-thread cache, and its 144-byte chunk is just over the default fastbin limit (128): every
-// request then went through the unsorted bin and chunk coalescing, and its cost swung by ~200
-// instructions with the heap's layout. Raising the limit to glibc's maximum (160 bytes, for
-// the whole process) makes that allocation a fastbin pop and push (mallopt M_MXFAST).
-void make_request_allocation_cheap();
-
 class Dispatcher {
  public:
-  Dispatcher(Operations& ops, asio::io_context& io, LoopHooks& hooks) : ops(ops), io(io), hooks(hooks) {
-    make_request_allocation_cheap();
-  }
+  Dispatcher(Operations& ops, asio::io_context& io, LoopHooks& hooks) : ops(ops), io(io), hooks(hooks) {}
   static const fuse_lowlevel_ops& table();  // the single fixed ops table (dispatch_table.cpp)
 
   Operations& ops;
