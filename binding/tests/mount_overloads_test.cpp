@@ -8,10 +8,12 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <fstream>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -135,6 +137,13 @@ class ContextCloseFs : public WritableHelloFs {
   }
 };
 
+// RELEASE is asynchronous: the kernel queues it when the last descriptor closes, and an
+// unmount aborts whatever the daemon has not read by then. So wait for it first.
+template <class Done>
+void wait_for_release(Done done) {
+  for (int i = 0; i < 500 && !done(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+}
+
 std::string open_fsync_close(const std::filesystem::path& file) {
   int fd = ::open(file.c_str(), O_WRONLY);
   if (fd < 0) return "open: " + errno_name(-1);
@@ -148,7 +157,11 @@ TEST(Overloads, FlushFsyncAndReleaseWithContextSeeTheCaller) {
   testing::ScopedMount mnt(fs);
   auto r = run_in_child([&] { return open_fsync_close(mnt.path() / HelloFs::kFileName); });
   ASSERT_TRUE(r.ok()) << r.output;
-  mnt.unmount();  // RELEASE is asynchronous; after unmount it has been served
+  wait_for_release([&] {
+    std::lock_guard lock(fs.mutex);
+    return fs.calls.size() >= 3;
+  });
+  mnt.unmount();
   std::lock_guard lock(fs.mutex);
   ASSERT_EQ(fs.calls.size(), 3u) << ::testing::PrintToString(fs.calls);
   EXPECT_EQ(fs.calls[0], "fsync " + r.output);
@@ -179,6 +192,7 @@ TEST(Overloads, PyfuseFlushFsyncAndReleaseAreReachedThroughTheDefaultForwarding)
   testing::ScopedMount mnt(fs);
   auto r = run_in_child([&] { return open_fsync_close(mnt.path() / HelloFs::kFileName); });
   ASSERT_TRUE(r.ok()) << r.output;
+  wait_for_release([&] { return fs.releases.load() != 0; });
   mnt.unmount();
   EXPECT_EQ(fs.flushes.load(), 1);
   EXPECT_EQ(fs.fsyncs.load(), 1);
