@@ -6,6 +6,7 @@
 
 #include <sys/mman.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
@@ -90,8 +91,11 @@ Arena& arena() {
 
 void unmap(Chunk* c) { ::munmap(c, kChunkSize); }
 
+std::atomic<bool> fail_next_chunk{false};  // fail_next_chunk_for_test()
+
 // A fresh chunk, aligned to its size so that a slot finds its header by masking.
 Chunk* map_chunk() {
+  if (fail_next_chunk.exchange(false, std::memory_order_relaxed)) throw std::bad_alloc();
   void* raw = ::mmap(nullptr, 2 * kChunkSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (raw == MAP_FAILED) throw std::bad_alloc();
   auto start = reinterpret_cast<std::uintptr_t>(raw);
@@ -246,5 +250,7 @@ std::size_t chunks_retained() {
   std::lock_guard lock(a.mutex);
   return a.retained.size;
 }
+
+void fail_next_chunk_for_test(bool fail) { fail_next_chunk.store(fail, std::memory_order_relaxed); }
 
 }  // namespace memfs::page_arena

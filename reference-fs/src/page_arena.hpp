@@ -32,5 +32,8 @@ void set_retention(Retention retention);
 // Chunks currently mapped, and those of them retained empty (for tests).
 std::size_t chunks_mapped();
 std::size_t chunks_retained();
+// For tests: while set, the next chunk the arena maps fails as when the kernel has no memory
+// (allocate() throws std::bad_alloc), once. Only mapping a chunk looks, never a slot's path.
+void fail_next_chunk_for_test(bool fail = true);
 
 }  // namespace memfs::page_arena

@@ -400,6 +400,53 @@ TEST_F(Handlers, LargeWriteAmongExistingPages) {
   expect_consistent();
 }
 
+// Takes every free slot the arena has, up to a fresh chunk's last, each filled with `stale`,
+// then gives back the last `left`: the next `left` allocations reuse slots holding `stale`
+// and the one after maps a chunk. The arena must retain no emptied chunk meanwhile.
+std::vector<char*> leave_stale_slots(size_t left, char stale) {
+  std::vector<char*> taken;
+  for (int fresh_chunks = 0; fresh_chunks < 2; ++fresh_chunks) {
+    for (size_t mapped = arena::chunks_mapped(); arena::chunks_mapped() == mapped;) {
+      taken.push_back(static_cast<char*>(arena::allocate()));
+      std::memset(taken.back(), stale, arena::kSlotSize);
+    }
+  }
+  // The last slot is the second fresh chunk's only one: giving it back unmaps that chunk.
+  for (size_t i = 0; i <= left; ++i) {
+    arena::deallocate(taken.back());
+    taken.pop_back();
+  }
+  return taken;
+}
+
+// The arena cannot map a chunk midway through a write: the write fails (the binding answers
+// EIO; tmpfs would report a short write instead) and the size stays, but the pages inserted
+// before the failure hold the write's bytes, never what their reused slots held, so nothing
+// stale shows once a later write grows the file over them.
+TEST_F(Handlers, WriteFailingMidwayLeavesNoStaleBytes) {
+  constexpr char kStale = '\xee';
+  auto created = run_handler(fs.create(ROOT_INODE, "f", ModeT{0644}, fusepp::FlagT{O_RDWR}, root));
+  auto fh = created->first.fh;
+  ASSERT_EQ(run_handler(fs.write(fh, 0, std::string(4096, 'o'), root)).value(), 4096u);
+  {
+    RetentionForTest retention({0, std::chrono::hours(1)});
+    std::vector<char*> taken = leave_stale_slots(2, kStale);
+    arena::fail_next_chunk_for_test();
+    EXPECT_THROW(run_handler(fs.write(fh, 4096, std::string(5 * 4096, 'n'), root)), std::bad_alloc);  // pages 1-5
+    arena::fail_next_chunk_for_test(false);
+    give_back(taken);
+  }
+  EXPECT_EQ(run_handler(fs.getattr(created->second.st_ino, root))->st_size, 4096);
+  EXPECT_EQ(run_handler(fs.read(fh, 0, 8 * 4096)).value(), std::string(4096, 'o'));
+  ASSERT_EQ(run_handler(fs.write(fh, 3 * 4096, "x", root)).value(), 1u);
+  std::string grown = run_handler(fs.read(fh, 4096, 2 * 4096)).value();
+  ASSERT_EQ(grown.size(), 2u * 4096);
+  EXPECT_EQ(grown.find(kStale), std::string::npos) << "a reused slot's earlier bytes show at offset "
+                                                   << 4096 + grown.find(kStale);
+  ASSERT_TRUE(run_handler(fs.release(fh)).ok());
+  expect_consistent();
+}
+
 TEST(ParseSize, AcceptsTmpfsSuffixes) {
   EXPECT_EQ(parse_size("4096"), 4096u);
   EXPECT_EQ(parse_size("64k"), 64u << 10);
