@@ -22,7 +22,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "../src/fuse_connection.hpp"
+#include "fusepp/fuse_connection.hpp"
 #include "fusepp/relay.hpp"
 #include "fusepp/testing.hpp"
 
