@@ -14,6 +14,7 @@
 #include <cstring>
 #include <ctime>
 #include <fmt/format.h>
+#include <new>
 
 namespace memfs {
 
@@ -329,7 +330,8 @@ void copy_into(PageMap::iterator page, uint64_t off, std::string_view data) {
 // lock) out of the copy lets the streaming stores run back to back: a locked instruction
 // after a page waits until that page's streaming stores have drained. `next` is the first
 // page at or after the one being reached; an inserted page goes just before it, so
-// appending never walks the tree (`++` from the last node climbs to the root).
+// appending never walks the tree (`++` from the last node climbs to the root). Running out
+// of pages (size=) or of memory ends the write short, after the pages it has.
 fusepp::Result<size_t> State::store(Inode& inode, uint64_t off, std::string_view data) {
   if (!inode.pages) inode.pages = std::make_unique<PageMap>();
   PageMap& pages = *inode.pages;
@@ -348,10 +350,9 @@ fusepp::Result<size_t> State::store(Inode& inode, uint64_t off, std::string_view
       pages.emplace_hint(next, index, whole ? Page::Fill::uninitialised : Page::Fill::zeros);
       used_pages++;
     }
-  } catch (...) {
-    // No page inserted uninitialised may keep its slot's earlier bytes.
-    if (index > first) copy_into(pages.find(first), off, data.substr(0, reached()));
-    throw;
+  } catch (const std::bad_alloc&) {
+    // Out of memory midway: as tmpfs, a short write of what has pages, ENOMEM if nothing has.
+    if (index == first) return FUSEError(ENOMEM);
   }
   if (index == first) return FUSEError(ENOSPC);
   size_t done = reached();
