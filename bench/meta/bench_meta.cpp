@@ -5,7 +5,6 @@
 // Usage: bench_meta [--rounds N] [--seconds S] [--cpu C] [--entries N] [--baseline-memfs PATH] (root)
 #include <dirent.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -59,7 +58,7 @@ double rate(double seconds, const std::function<bool()>& op) {
   double r = bench::rate(seconds, 16, op);
   if (r < 0) {
     std::perror("bench_meta: operation failed");
-    std::exit(1);
+    bench::started::clean_up_and_exit(1);  // std::exit alone skips the mounts' destructors
   }
   return r;
 }
@@ -161,7 +160,7 @@ int main(int argc, char** argv) {
     std::fputs(kUsage, stderr);
     return 2;
   }
-  ::signal(SIGPIPE, SIG_IGN);
+  bench::started::clean_up_on_signals();  // Ctrl-C or a closed pipe must not leave the mounts
   bench::pin_to_cpu(cpu);  // daemons inherit it
   auto dir = std::filesystem::canonical("/proc/self/exe").parent_path();
   auto memfs_argv = [](const std::string& program) {
