@@ -110,7 +110,8 @@ asio::awaitable<void> run_readdir(Dispatcher& d, Observer::Impl* o, RequestArgs 
       }
       int rc = fuse_reply_buf(req, buf.data(), buf.size());
       if (o && rc == -ENOENT) o->reply_discarded(seq, facts);
-      // Interrupted: the kernel drops the entries, so the lookups they counted are undone.
+      // Refused (the connection was aborted): the kernel never got the entries, so the lookups
+      // they counted are undone.
       if (rc == -ENOENT && plus) give_back_lookups(d, Dispatcher::token_looked_up(token));
       give_back_lookups(d, Dispatcher::token_zeroed(token));
       co_return;

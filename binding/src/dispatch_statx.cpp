@@ -15,7 +15,7 @@ namespace {
 // takes replies to its own requests.
 void reply_error(int fd, uint64_t unique, int err) {
   std::vector<char> reply = wire::error_reply(unique, err);
-  // A failed write (ENOENT: the caller was interrupted and the kernel gave up) needs nothing more.
+  // A failed write (ENOENT: the connection was aborted) needs nothing more.
   [[maybe_unused]] ssize_t written = ::write(fd, reply.data(), reply.size());
 }
 

@@ -238,7 +238,7 @@ class InlineAnswerScope {
 };
 
 // Replies as libfuse's fuse_reply_err/attr/entry/create would, and return what they return
-// (0, or -errno when the kernel refused it: -ENOENT after the caller was interrupted); written
+// (0, or -errno when the kernel refused it: -ENOENT once the connection was aborted); written
 // directly for the request answered inline on this thread (InlineAnswer).
 int reply_error(fuse_req_t req, int err);
 int reply_attr(fuse_req_t req, const EntryAttributes& attr);

@@ -330,11 +330,13 @@ void Relay::Impl::on_reply(char* message, size_t length) {
 }
 
 // Records the reply before the kernel sees it (the kernel may act on it at once, e.g. FORGET
-// an entry), then passes it on. A reply the kernel no longer waits for (ENOENT: the caller
-// was interrupted) gave the kernel nothing, though the daemon's own write succeeded: the
-// balance is corrected, and the daemon gets the FORGETs (an entry reply's node, READDIRPLUS's
-// entries) and RELEASE the kernel never will, as libfuse's high-level API does for itself
-// when its reply fails (RELEASE first, as the kernel orders them).
+// an entry), then passes it on. A reply the kernel no longer waits for (ENOENT: the
+// connection was aborted after the request was read; the kernel waits for the reply to every
+// request a daemon has read, even once its caller is killed) gave the kernel nothing, though
+// the daemon's own write succeeded: the balance is corrected, and the daemon gets the FORGETs
+// (an entry reply's node, READDIRPLUS's entries) and RELEASE the kernel never will, as
+// libfuse's high-level API does for itself when its reply fails (RELEASE first, as the kernel
+// orders them).
 void Relay::Impl::reply_to_kernel(const Pending& p, char* message, size_t length, const ReplyFacts& facts) {
   observer.end(p.seq, p.args, facts);
   ssize_t n = ::write(kernel_fd, message, length);
