@@ -160,14 +160,16 @@ int main(int argc, char** argv) {
     std::fputs(kUsage, stderr);
     return 2;
   }
-  bench::started::clean_up_on_signals();  // Ctrl-C or a closed pipe must not leave the mounts
+  // Ctrl-C or a closed pipe must not leave the mounts behind.
+  bench::started::clean_up_on_signals();
   bench::pin_to_cpu(cpu);  // daemons inherit it
   auto dir = std::filesystem::canonical("/proc/self/exe").parent_path();
   auto memfs_argv = [](const std::string& program) {
     return std::vector<std::string>{program, "{mnt}", "-o", "entry_timeout=0,attr_timeout=0", "--threads", "1"};
   };
-  Mount baseline_mount("baseline", baseline_memfs.empty() ? std::vector<std::string>{(dir / "bench_raw_meta_fs").string(), "{mnt}"}
-                                               : memfs_argv(baseline_memfs));
+  auto baseline_argv = baseline_memfs.empty() ? std::vector<std::string>{(dir / "bench_raw_meta_fs").string(), "{mnt}"}
+                                              : memfs_argv(baseline_memfs);
+  Mount baseline_mount("baseline", baseline_argv);
   Mount memfs("memfs", memfs_argv(FUSECHECK_MEMFS_PATH));
   const char* baseline = baseline_memfs.empty() ? "raw C" : "baseline memfs";
   std::vector<const Mount*> mounts{&memfs, &baseline_mount};

@@ -440,8 +440,8 @@ TEST_F(Handlers, WriteFailingMidwayIsShortAndShowsNoStaleBytes) {
   }
   EXPECT_EQ(run_handler(fs.getattr(created->second.st_ino, root))->st_size, 3 * 4096);
   std::string content = run_handler(fs.read(fh, 0, 8 * 4096)).value();
-  EXPECT_EQ(content.find(kStale), std::string::npos) << "a reused slot's earlier bytes show at offset "
-                                                     << content.find(kStale);
+  EXPECT_EQ(content.find(kStale), std::string::npos)
+      << "a reused slot's earlier bytes show at offset " << content.find(kStale);
   EXPECT_EQ(content, std::string(4096, 'o') + std::string(2 * 4096, 'n'));
   ASSERT_TRUE(run_handler(fs.release(fh)).ok());
   expect_consistent();
