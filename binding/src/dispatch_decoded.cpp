@@ -43,19 +43,21 @@ bool serve_getattr(const fuse_in_header& in, Arguments args) {
 
 bool serve_create(const fuse_in_header& in, Arguments args, uint32_t& umask) {
   fuse_create_in a;
-  if (!args.take(a) || !args.name()) return false;
+  const char* name = args.take(a) ? args.name() : nullptr;  // one scan for the NUL
+  if (!name) return false;
   umask = a.umask;
   fuse_file_info fi{};
   fi.flags = static_cast<int>(a.flags);
-  ll::create(nullptr, in.nodeid, args.name(), a.mode, &fi);
+  ll::create(nullptr, in.nodeid, name, a.mode, &fi);
   return true;
 }
 
 bool serve_mkdir(const fuse_in_header& in, Arguments args, uint32_t& umask) {
   fuse_mkdir_in a;
-  if (!args.take(a) || !args.name()) return false;
+  const char* name = args.take(a) ? args.name() : nullptr;
+  if (!name) return false;
   umask = a.umask;
-  ll::mkdir(nullptr, in.nodeid, args.name(), a.mode);
+  ll::mkdir(nullptr, in.nodeid, name, a.mode);
   return true;
 }
 

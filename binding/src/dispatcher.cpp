@@ -234,9 +234,12 @@ int reply_create(fuse_req_t req, const EntryAttributes& attr, const FileInfo& in
 }
 
 int reply_open(fuse_req_t req, const FileInfo& info) {
-  fuse_file_info fi = to_file_info(info);  // a few stores: no need to put it off
   return reply_either(
-      req, [&] { return open_reply_payload(info); }, [&] { return fuse_reply_open(req, &fi); });
+      req, [&] { return open_reply_payload(info); },
+      [&] {
+        fuse_file_info fi = to_file_info(info);
+        return fuse_reply_open(req, &fi);
+      });
 }
 
 void reply_entry(fuse_req_t req, Result<EntryAttributes>& r) {
