@@ -32,14 +32,12 @@ double median(std::vector<double> values) {
   return values.empty() ? 0 : values[values.size() / 2];
 }
 
-MedianInterval median_interval(std::vector<double> values, double wanted) {
-  MedianInterval m;
-  size_t n = values.size();
-  if (n == 0) return m;
-  std::sort(values.begin(), values.end());
-  m.median = median(values);
-  // below = P(B < k) for B ~ Binomial(n, 1/2), k = 1, 2, ...: the chance that fewer than k
-  // rounds fall under the true median, i.e. that x(k) lies above it.
+namespace {
+
+// The rank k of median_interval() for n values, and the confidence [x(k), x(n+1-k)] holds.
+// below = P(B < k) for B ~ Binomial(n, 1/2), k = 1, 2, ...: the chance that fewer than k
+// rounds fall under the true median, i.e. that x(k) lies above it.
+size_t interval_rank(size_t n, double wanted, double* confidence) {
   double tail = (1 - wanted) / 2, below = std::pow(0.5, static_cast<double>(n)), term = below;
   size_t k = 1;
   while (k < n / 2) {
@@ -48,10 +46,40 @@ MedianInterval median_interval(std::vector<double> values, double wanted) {
     below += term;
     ++k;
   }
+  *confidence = 1 - 2 * below;
+  return k;
+}
+
+}  // namespace
+
+MedianInterval median_interval(std::vector<double> values, double wanted) {
+  MedianInterval m;
+  size_t n = values.size();
+  if (n == 0) return m;
+  std::sort(values.begin(), values.end());
+  m.median = median(values);
+  size_t k = interval_rank(n, wanted, &m.confidence);
   m.low = values[k - 1];
   m.high = values[n - k];
-  m.confidence = 1 - 2 * below;
   return m;
+}
+
+double median_interval_confidence(size_t rounds, double wanted) {
+  double confidence = 0;
+  if (rounds != 0) interval_rank(rounds, wanted, &confidence);
+  return confidence;
+}
+
+std::vector<double> per_round_ratios(const std::vector<double>& measured, const std::vector<double>& baseline) {
+  std::vector<double> ratios;
+  for (size_t i = 0; i < measured.size() && i < baseline.size(); ++i) ratios.push_back(measured[i] / baseline[i]);
+  return ratios;
+}
+
+void print_per_round(const std::string& name, const std::vector<double>& ratios, int decimals) {
+  std::printf("# %s: ratio per round", name.c_str());
+  for (double r : ratios) std::printf(" %.*f", decimals, r);
+  std::printf("\n");
 }
 
 double rate(double seconds, int batch, const std::function<bool()>& op) {

@@ -27,6 +27,12 @@ struct MedianInterval {
   double median = 0, low = 0, high = 0, confidence = 0;
 };
 MedianInterval median_interval(std::vector<double> values, double wanted = 0.95);
+// The confidence median_interval() achieves with `rounds` values.
+double median_interval_confidence(size_t rounds, double wanted = 0.95);
+// measured[i] / baseline[i] for every round.
+std::vector<double> per_round_ratios(const std::vector<double>& measured, const std::vector<double>& baseline);
+// A comment line of the table's output: "# NAME: ratio per round R1 R2 ..." (`decimals` each).
+void print_per_round(const std::string& name, const std::vector<double>& ratios, int decimals);
 // Operations per second of op() run in batches for `seconds`; -1 as soon as one op() fails.
 double rate(double seconds, int batch, const std::function<bool()>& op);
 // Pins this process (and so the daemons it starts afterwards) to one CPU; perror on failure.

@@ -272,16 +272,14 @@ int main(int argc, char** argv) {
   }
   std::string options;
   for (auto& o : c.memfs_options) options += " -o " + o;
-  auto confidence = bench::median_interval(std::vector<double>(static_cast<size_t>(c.rounds), 1.0)).confidence;
+  double confidence = bench::median_interval_confidence(static_cast<size_t>(c.rounds));
   std::printf(
       "# %zu MiB file, %d rounds alternating targets, medians; ratio = median of the rounds' memfs/tmpfs, in "
       "parentheses its %.1f%% interval; memfs%s\n",
       c.size_mib, c.rounds, confidence * 100, options.c_str());
   // Rows of bench/README.md's table: | benchmark | unit | measured | baseline | ratio |
   for (auto& row : table) {
-    std::vector<double> ratios;
-    for (size_t i = 0; i < row.memfs.size(); ++i) ratios.push_back(row.memfs[i] / row.tmpfs[i]);
-    auto r = bench::median_interval(ratios);
+    auto r = bench::median_interval(bench::per_round_ratios(row.memfs, row.tmpfs));
     std::printf("| %s, memfs%s | %s | %.0f | %.0f tmpfs | %.2fx (%.2f-%.2f) |\n", row.name.c_str(), options.c_str(),
                 row.unit.c_str(), median(row.memfs), median(row.tmpfs), r.median, r.low, r.high);
   }
@@ -297,12 +295,8 @@ int main(int argc, char** argv) {
   }
   // The first write swings between runs with where the scheduler puts the writer and memfs's
   // serving thread (bench/README.md): each round's ratio shows it.
-  for (auto& row : table) {
-    if (row.unit != "MiB/s") continue;
-    std::printf("# %s: ratio per round", row.name.c_str());
-    for (size_t i = 0; i < row.memfs.size(); ++i) std::printf(" %.2f", row.memfs[i] / row.tmpfs[i]);
-    std::printf("\n");
-  }
+  for (auto& row : table)
+    if (row.unit == "MiB/s") bench::print_per_round(row.name, bench::per_round_ratios(row.memfs, row.tmpfs), 2);
   double mm = median(mount_memfs), mt = median(mount_tmpfs);
   std::printf("| mount to ready, memfs (ratio: tmpfs time / memfs time) | ms | %.2f | %.2f tmpfs | %.3fx |\n", mm * 1e3,
               mt * 1e3, mt / mm);

@@ -118,14 +118,11 @@ std::vector<Row> make_rows() {
 // ratio with the interval the rounds give its median (bench::median_interval).
 void print_row(const std::string& name, const std::vector<double>& memfs, const std::vector<double>& baseline_rates,
                const char* unit, const char* baseline) {
-  std::vector<double> ratios;
-  for (size_t i = 0; i < memfs.size(); ++i) ratios.push_back(memfs[i] / baseline_rates[i]);
+  std::vector<double> ratios = bench::per_round_ratios(memfs, baseline_rates);
   auto r = bench::median_interval(ratios);
   std::printf("| %s, memfs | %s | %.0f | %.0f %s | %.3fx (%.3f-%.3f) |\n", name.c_str(), unit, median(memfs),
               median(baseline_rates), baseline, r.median, r.low, r.high);
-  std::printf("# %s: ratio per round", name.c_str());
-  for (double x : ratios) std::printf(" %.3f", x);
-  std::printf("\n");
+  bench::print_per_round(name, ratios, 3);
 }
 
 constexpr const char* kUsage =
@@ -201,7 +198,7 @@ int main(int argc, char** argv) {
       lists[i].push_back(rate(seconds * 2, [&] { return list_all(mounts[i]->path()); }));
     }
   for (int fd : fds) ::close(fd);
-  auto confidence = bench::median_interval(std::vector<double>(static_cast<size_t>(rounds), 1.0)).confidence;
+  double confidence = bench::median_interval_confidence(static_cast<size_t>(rounds));
   std::printf(
       "# per request, CPU %d, %d rounds of %.2f s windows; medians, ratio = median of per-round memfs/baseline "
       "in parentheses its %.1f%% interval\n",
