@@ -106,10 +106,14 @@ bool serve_forget(const fuse_in_header& in, Arguments args) {
 bool serve_batch_forget(Arguments args) {
   fuse_batch_forget_in a;
   if (!args.take(a) || args.left() / sizeof(fuse_forget_one) < a.count) return false;
-  std::vector<fuse_forget_data> list(a.count);
-  static_assert(sizeof(fuse_forget_data) == sizeof(fuse_forget_one));
-  if (a.count != 0) std::memcpy(list.data(), args.rest(), a.count * sizeof(fuse_forget_one));
-  ll::forget_multi(nullptr, list.size(), list.data());
+  std::vector<ForgetRequest> list;
+  list.reserve(a.count);
+  for (uint32_t i = 0; i < a.count; ++i) {
+    fuse_forget_one one;  // copied out: the message gives no alignment guarantee we rely on
+    std::memcpy(&one, args.rest() + i * sizeof one, sizeof one);
+    list.push_back({InodeT{one.nodeid}, one.nlookup});
+  }
+  ll::forget_list(nullptr, std::move(list));
   return true;
 }
 

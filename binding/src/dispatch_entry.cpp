@@ -124,6 +124,8 @@ void forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
   start_forget(req, {ForgetRequest{InodeT{ino}, nlookup}});
 }
 
+void forget_list(fuse_req_t req, std::vector<ForgetRequest> list) { start_forget(req, std::move(list)); }
+
 void forget_multi(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
   std::vector<ForgetRequest> list;
   list.reserve(count);

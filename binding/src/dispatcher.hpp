@@ -619,6 +619,9 @@ void run_forget_handler(Dispatcher& d, std::vector<ForgetRequest> list);
 void lookup(fuse_req_t, fuse_ino_t, const char*);
 void forget(fuse_req_t, fuse_ino_t, uint64_t);
 void forget_multi(fuse_req_t, size_t, fuse_forget_data*);
+// FORGET or BATCH_FORGET's list, already decoded (the decoded path builds it straight from
+// the kernel's message).
+void forget_list(fuse_req_t, std::vector<ForgetRequest> list);
 void mknod(fuse_req_t, fuse_ino_t, const char*, mode_t, dev_t);
 void mkdir(fuse_req_t, fuse_ino_t, const char*, mode_t);
 void unlink(fuse_req_t, fuse_ino_t, const char*);
