@@ -1,6 +1,6 @@
 # Precompiled headers: the standard and third-party headers that most translation units parse
-# (Boost.Asio, Boost.Process, nlohmann/json, fmt, yaml-cpp, GoogleTest) are parsed once per set
-# of targets instead of once per file. Parsing was half of every file's compile time, and the
+# (the standard library, nlohmann/json, fmt, Boost.Asio where fusepp is linked, GoogleTest in
+# tests) are parsed once per set of targets instead of once per file. Parsing was half of every file's compile time, and the
 # two cold builds are most of CI's time. Project headers stay out, so editing one never
 # rebuilds a header set.
 option(FUSECHECK_PCH "Precompile the standard and third-party headers" ON)
