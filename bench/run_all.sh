@@ -26,7 +26,13 @@ echo "|---|---|---:|---:|---:|"
 ((${#pyfuse3[@]})) || echo "| latency-bound fstat, pyfuse3 | | not measured: python3-pyfuse3 is not installed | | |"
 # Thread scaling: short windows, many rounds (3 rounds of 2 s swung from 0.44x to 1.86x).
 "$bin/bench_latency" --delay-us 0 --clients 2 --rounds 15 --seconds 0.5 --only fusepp-1,fusepp-2 | rows
-"$bin/bench_latency" --delay-us 0 --compute-us 20 --clients 2 --rounds 15 --seconds 0.5 --only fusepp-1,fusepp-2 | rows
+# raw-mt-2: what libfuse's own two threads make of the same handlers on the same two CPUs.
+"$bin/bench_latency" --delay-us 0 --compute-us 20 --clients 2 --rounds 15 --seconds 0.5 --only fusepp-1,fusepp-2,raw-mt-2 | rows
+# Per-thread device fds (FUSE_DEV_IOC_CLONE), measured where libfuse implements them: N workers
+# on cloned fds against N workers sharing the session's fd, N clients.
+for n in 1 2 4; do
+  "$bin/bench_latency" --delay-us 0 --clients $n --rounds 15 --seconds 0.5 --only raw-mt-$n,raw-mt-$n-clone | rows
+done
 "$bin/bench_io" | rows
 "$bin/bench_io" --memfs-option writeback_cache | rows | grep 'buffered'
 "$(dirname "$0")/harness/bench_harness.sh" "$bin" | rows

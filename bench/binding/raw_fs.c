@@ -24,5 +24,5 @@ int main(int argc, char** argv) {
       .open = bench_reply_open,
       .release = bench_reply_ok,
   };
-  return bench_serve(argv[0], argv[1], NULL, &ops, -1);
+  return bench_serve(argv[0], argv[1], NULL, &ops, -1, 0);
 }

@@ -44,23 +44,24 @@ int bench_usage_ok(int argc, char** argv, int min_args, int max_args, const char
   return 0;
 }
 
-static int run_loop(struct fuse_session* se, int max_threads) {
+static int run_loop(struct fuse_session* se, int max_threads, int clone_fd) {
   if (max_threads < 0) return fuse_session_loop(se);
   struct fuse_loop_config* cfg = fuse_loop_cfg_create();
   if (max_threads > 0) fuse_loop_cfg_set_max_threads(cfg, (unsigned)max_threads);
+  fuse_loop_cfg_set_clone_fd(cfg, (unsigned)clone_fd);
   int rc = fuse_session_loop_mt(se, cfg);
   fuse_loop_cfg_destroy(cfg);
   return rc;
 }
 
 int bench_serve(const char* argv0, const char* mountpoint, const char* options, const struct fuse_lowlevel_ops* ops,
-                int max_threads) {
+                int max_threads, int clone_fd) {
   char* args_v[] = {(char*)argv0, "-o", (char*)options};
   struct fuse_args args = FUSE_ARGS_INIT(options ? 3 : 1, args_v);
   struct fuse_session* se = fuse_session_new(&args, ops, sizeof *ops, NULL);
   fuse_opt_free_args(&args); /* parsing copied them: ASan's leak check (mount_relay_test) */
   if (!se || fuse_session_mount(se, mountpoint) != 0) return 1;
-  int rc = run_loop(se, max_threads);
+  int rc = run_loop(se, max_threads, clone_fd);
   fuse_session_unmount(se);
   fuse_session_destroy(se);
   return rc < 0 ? 1 : 0;

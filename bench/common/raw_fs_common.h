@@ -21,8 +21,9 @@ int bench_usage_ok(int argc, char** argv, int min_args, int max_args, const char
 
 /* Mounts ops on mountpoint with "-o options" (NULL: none) and serves until unmounted:
  * fuse_session_loop when max_threads < 0, else fuse_session_loop_mt (0 keeps libfuse's default
- * thread limit). Returns main()'s exit status: 0 on a clean end, 1 otherwise. */
+ * thread limit), each worker on its own FUSE_DEV_IOC_CLONE'd device fd when clone_fd is 1.
+ * Returns main()'s exit status: 0 on a clean end, 1 otherwise. */
 int bench_serve(const char* argv0, const char* mountpoint, const char* options, const struct fuse_lowlevel_ops* ops,
-                int max_threads);
+                int max_threads, int clone_fd);
 
 #endif

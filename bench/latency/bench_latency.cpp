@@ -1,5 +1,5 @@
 // Latency-bound benchmark driver: N client processes loop on fstat/stat/read against daemons
-// whose handlers wait on a simulated backend (fusepp 1 and 2 threads, raw libfuse
+// whose handlers wait on a simulated backend (by default fusepp 1 and 2 threads, raw libfuse
 // fuse_session_loop_mt with 10 and 64 threads, optionally pyfuse3), in rotating windows; each
 // daemon's peak requests in flight shows the kernel had N outstanding. Usage: kUsage (root).
 #include <fcntl.h>
@@ -32,7 +32,10 @@ using bench::median;
 constexpr const char* kUsage =
     "usage: bench_latency [--clients 1,8,32,64] [--seconds S] [--rounds R] [--delay-us US]\n"
     "                     [--compute-us US] [--op fstat|stat|read] [--pyfuse3] [--only NAME,...]\n"
-    "  --pyfuse3 also runs bench/latency/latency_pyfuse3.py (apt-get install python3-pyfuse3)\n";
+    "  --pyfuse3 also runs bench/latency/latency_pyfuse3.py (apt-get install python3-pyfuse3)\n"
+    "  --only: subjects in this order, the first the ratios' baseline, from fusepp-N (N serving\n"
+    "    threads), raw-mt-N (libfuse's fuse_session_loop_mt, at most N threads), raw-mt-N-clone\n"
+    "    (each worker on its own cloned /dev/fuse fd), raw-mt-default (10 threads) and pyfuse3\n";
 
 constexpr int kMaxClients = 256;
 struct Subject {
@@ -165,19 +168,40 @@ struct Config {
   std::vector<std::string> only;
 };
 
-std::vector<Subject> subjects(const Config& c) {
+// The thread count N in NAME = PREFIX + N + SUFFIX (N from 1 to kMaxClients), or 0.
+int threads_in(const std::string& name, const std::string& prefix, const std::string& suffix = "") {
+  if (name.size() <= prefix.size() + suffix.size() || !name.starts_with(prefix) || !name.ends_with(suffix)) return 0;
+  std::string digits = name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
+  if (digits.size() > 3 || !std::all_of(digits.begin(), digits.end(), ::isdigit)) return 0;
+  int n = std::stoi(digits);
+  return n >= 1 && n <= kMaxClients ? n : 0;
+}
+
+// A subject by name: fusepp-N (N serving threads), raw-mt-N (fuse_session_loop_mt with at most
+// N threads), raw-mt-N-clone (the same, each worker on its own cloned device fd),
+// raw-mt-default (libfuse's default limit) and pyfuse3. Empty argv: no such subject.
+Subject subject_named(const std::string& name, const Config& c) {
   auto dir = std::filesystem::canonical("/proc/self/exe").parent_path();
   std::string fpp = (dir / "bench_latency_fusepp").string(), raw = (dir / "bench_latency_raw").string();
   std::string delay = std::to_string(c.delay_us), compute = std::to_string(c.compute_us);
-  std::vector<Subject> all{
-      {"raw-mt-default", {raw, kMountpoint, "0", delay, compute}},
-      {"raw-mt-64", {raw, kMountpoint, "64", delay, compute}},
-      {"fusepp-1", {fpp, kMountpoint, "1", delay, compute}},
-      {"fusepp-2", {fpp, kMountpoint, "2", delay, compute}},
-  };
-  if (c.pyfuse3) all.push_back({"pyfuse3", {"/usr/bin/python3", BENCH_LATENCY_PYFUSE3, kMountpoint, delay}});
-  if (c.only.empty()) return all;
-  std::erase_if(all, [&](const Subject& s) { return std::find(c.only.begin(), c.only.end(), s.name) == c.only.end(); });
+  if (name == "pyfuse3") return {name, {"/usr/bin/python3", BENCH_LATENCY_PYFUSE3, kMountpoint, delay}};
+  if (name == "raw-mt-default") return {name, {raw, kMountpoint, "0", delay, compute}};
+  if (int n = threads_in(name, "fusepp-")) return {name, {fpp, kMountpoint, std::to_string(n), delay, compute}};
+  if (int n = threads_in(name, "raw-mt-", "-clone"))
+    return {name, {raw, kMountpoint, std::to_string(n), delay, compute, "1"}};
+  if (int n = threads_in(name, "raw-mt-")) return {name, {raw, kMountpoint, std::to_string(n), delay, compute}};
+  return {name, {}};
+}
+
+// --only's subjects in its order (the first is every ratio's baseline), else the default set.
+std::vector<Subject> subjects(const Config& c) {
+  std::vector<std::string> names = c.only;
+  if (names.empty()) {
+    names = {"raw-mt-default", "raw-mt-64", "fusepp-1", "fusepp-2"};
+    if (c.pyfuse3) names.push_back("pyfuse3");
+  }
+  std::vector<Subject> all;
+  for (auto& name : names) all.push_back(subject_named(name, c));
   return all;
 }
 
@@ -212,6 +236,12 @@ int parse(int argc, char** argv, Config& c) {
       c.op = v;
     } else if (a == "--only") {
       c.only = split(v);
+      for (auto& name : c.only)
+        if (subject_named(name, c).argv.empty()) {
+          std::fprintf(stderr, "bench_latency: no subject '%s'\n%s", name.c_str(), kUsage);
+          return 2;
+        }
+      c.pyfuse3 |= std::find(c.only.begin(), c.only.end(), "pyfuse3") != c.only.end();
     } else {
       std::fprintf(stderr, "bench_latency: unknown option '%s'\n%s", a.c_str(), kUsage);
       return 2;

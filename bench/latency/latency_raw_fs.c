@@ -1,7 +1,8 @@
 /* Latency-bound benchmark baseline: the same filesystem as latency_fusepp_fs.cpp in raw libfuse
  * C, where a handler waiting on its backend blocks its thread (nanosleep), served by libfuse's
- * fuse_session_loop_mt. MAX_THREADS 0 keeps libfuse's default (10 in 3.14). Prints
- * "peak_in_flight N" at exit. Usage: bench_latency_raw MOUNTPOINT MAX_THREADS DELAY_US [COMPUTE_US] */
+ * fuse_session_loop_mt. MAX_THREADS 0 keeps libfuse's default (10 in 3.14); CLONE_FD 1 gives each
+ * worker its own cloned device fd. Prints "peak_in_flight N" at exit.
+ * Usage: bench_latency_raw MOUNTPOINT MAX_THREADS DELAY_US [COMPUTE_US [CLONE_FD]] */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,9 +63,10 @@ static void slow_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, st
 }
 
 int main(int argc, char** argv) {
-  if (!bench_usage_ok(argc, argv, 3, 4, "MOUNTPOINT MAX_THREADS DELAY_US [COMPUTE_US]")) return 2;
+  if (!bench_usage_ok(argc, argv, 3, 5, "MOUNTPOINT MAX_THREADS DELAY_US [COMPUTE_US [CLONE_FD]]")) return 2;
   delay_us = atol(argv[3]);
-  compute_us = argc == 5 ? atol(argv[4]) : 0;
+  compute_us = argc >= 5 ? atol(argv[4]) : 0;
+  int clone_fd = argc == 6 && atoi(argv[5]) == 1;
   memset(data, 'x', sizeof data);
   const struct fuse_lowlevel_ops ops = {
       .lookup = slow_lookup,
@@ -74,7 +76,7 @@ int main(int argc, char** argv) {
       .release = bench_reply_ok,
   };
   int rc = bench_serve(argv[0], argv[1], "default_permissions,fsname=latency,subtype=latency", &ops,
-                       atoi(argv[2]) > 0 ? atoi(argv[2]) : 0);
+                       atoi(argv[2]) > 0 ? atoi(argv[2]) : 0, clone_fd);
   printf("peak_in_flight %u\n", atomic_load(&peak));
   return rc;
 }

@@ -170,5 +170,5 @@ int main(int argc, char** argv) {
   ops.opendir = bench_reply_open;
   ops.releasedir = bench_reply_ok;
   ops.readdirplus = raw_readdirplus;
-  return bench_serve(argv[0], argv[1], "default_permissions,fsname=rawmeta,subtype=rawmeta", &ops, -1);
+  return bench_serve(argv[0], argv[1], "default_permissions,fsname=rawmeta,subtype=rawmeta", &ops, -1, 0);
 }
