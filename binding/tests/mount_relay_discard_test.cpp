@@ -17,10 +17,12 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "fusepp/fuse_connection.hpp"
 #include "fusepp/relay.hpp"
@@ -57,17 +59,40 @@ class ScriptedDaemon {
     std::string message = bytes_of(out) + payload;
     ASSERT_EQ(::send(fd_, message.data(), message.size(), MSG_NOSIGNAL), static_cast<ssize_t>(message.size()));
   }
-  // Answers as an empty directory would until the kernel asks READDIRPLUS, whose header it
-  // returns (opcode 0 when no READDIRPLUS came).
-  fuse_in_header serve_until_readdirplus() {
+  // Answers as an empty directory would until the kernel asks `opcode`, whose header it
+  // returns (opcode 0 when none came).
+  fuse_in_header serve_until(uint32_t opcode) {
     for (;;) {
       std::string message = next_message();
       fuse_in_header in{};
       if (message.size() < sizeof in) return in;
       std::memcpy(&in, message.data(), sizeof in);
-      if (in.opcode == FUSE_READDIRPLUS) return in;
+      if (in.opcode == opcode) return in;
       answer(in, message);
     }
+  }
+  // What the relay sent the daemon within `limit`, one line per FORGET ("FORGET node 20
+  // nlookup 1"), RELEASE or RELEASEDIR ("RELEASE node 21 fh 99"), in order.
+  std::vector<std::string> undone(std::chrono::milliseconds limit) {
+    std::vector<std::string> sent;
+    for (std::string message; !(message = next_message(limit)).empty();) {
+      fuse_in_header in{};
+      if (message.size() < sizeof in) continue;
+      std::memcpy(&in, message.data(), sizeof in);
+      std::string node = " node " + std::to_string(in.nodeid);
+      if (in.opcode == FUSE_FORGET && message.size() >= sizeof in + sizeof(fuse_forget_in)) {
+        fuse_forget_in forget{};
+        std::memcpy(&forget, message.data() + sizeof in, sizeof forget);
+        sent.push_back("FORGET" + node + " nlookup " + std::to_string(forget.nlookup));
+      } else if ((in.opcode == FUSE_RELEASE || in.opcode == FUSE_RELEASEDIR) &&
+                 message.size() >= sizeof in + sizeof(fuse_release_in)) {
+        fuse_release_in release{};
+        std::memcpy(&release, message.data() + sizeof in, sizeof release);
+        sent.push_back((in.opcode == FUSE_RELEASE ? "RELEASE" : "RELEASEDIR") + node + " fh " +
+                       std::to_string(release.fh));
+      }
+    }
+    return sent;
   }
   // What the relay sent the daemon as FORGETs within `limit`: node -> nlookup.
   std::map<uint64_t, uint64_t> forgets(std::chrono::milliseconds limit) {
@@ -111,6 +136,7 @@ class ScriptedDaemon {
       attr.attr.nlink = 2;
       return reply(in.unique, bytes_of(attr));
     }
+    if (in.opcode == FUSE_LOOKUP) return reply(in.unique, {}, ENOENT);
     reply(in.unique, {}, ENOSYS);
   }
 
@@ -134,6 +160,16 @@ std::string direntplus(uint64_t node, const std::string& name, uint64_t next_off
   return bytes;
 }
 
+// An entry reply's payload: a regular file with this node id.
+fuse_entry_out file_entry(uint64_t node) {
+  fuse_entry_out entry{};
+  entry.nodeid = node;
+  entry.attr.ino = node;
+  entry.attr.mode = S_IFREG | 0644;
+  entry.attr.nlink = 1;
+  return entry;
+}
+
 // Moves this process into a mount namespace of its own, private from the host's, where
 // fusectl is mounted (systems and containers may lack it; its abort files are the only way to
 // make the kernel refuse replies): what the test mounts there ends with the process, even if
@@ -148,13 +184,25 @@ struct PrivateMountNamespace {
   }
 };
 
+// What a client child does in the mounted directory; it returns what happened.
+using Client = std::function<std::string(const std::string& dir)>;
+
+std::string list_directory(const std::string& dir) {
+  DIR* listing = ::opendir(dir.c_str());
+  if (listing == nullptr) return "opendir: " + errno_name(-1);
+  errno = 0;
+  std::string outcome = ::readdir(listing) != nullptr ? "an entry" : "readdir: " + errno_name(errno ? -1 : 0);
+  ::closedir(listing);
+  return outcome;
+}
+
 // A FUSE mount of a fresh directory on a /dev/fuse descriptor of its own, a Relay between it
-// and a ScriptedDaemon, and a child listing the directory (started before any relay thread:
-// its requests wait for INIT). Whatever happens, the connection is aborted (which ends the
-// child's wait and the relay's reads), the relay stopped, the mount and directory removed.
+// and a ScriptedDaemon, and a client child (started before any relay thread: its requests wait
+// for INIT). Whatever happens, the connection is aborted (which ends the child's wait and the
+// relay's reads), the relay stopped, the mount and directory removed.
 class RelayedScript {
  public:
-  RelayedScript() {
+  explicit RelayedScript(Client client = list_directory) {
     char templ[] = "/tmp/fusecheck-relay-discard-XXXXXX";
     if (::mkdtemp(templ) == nullptr) throw std::runtime_error("mkdtemp: " + errno_name(-1));
     dir_ = templ;
@@ -167,21 +215,14 @@ class RelayedScript {
       throw std::runtime_error("cannot mount " + dir_ + ": " + why);
     }
     connection_ = fusepp::connection_id(dir_);
-    lister_ = fusepp::testing::start_child([dir = dir_] {
-      DIR* listing = ::opendir(dir.c_str());
-      if (listing == nullptr) return "opendir: " + errno_name(-1);
-      errno = 0;
-      std::string outcome = ::readdir(listing) != nullptr ? "an entry" : "readdir: " + errno_name(errno ? -1 : 0);
-      ::closedir(listing);
-      return outcome;
-    });
+    client_ = fusepp::testing::start_child([dir = dir_, client = std::move(client)] { return client(dir); });
     relay_.emplace(kernel_fd_, channel_[0], observer_);
     relay_->start([](const std::string&) {});
   }
   ~RelayedScript() {
     abort();
     relay_->stop();
-    fusepp::testing::finish_child(lister_, 10s);
+    fusepp::testing::finish_child(client_, 10s);
     remove();
   }
   void abort() { fusepp::abort_connection(connection_); }
@@ -204,8 +245,21 @@ class RelayedScript {
   std::string connection_;
   fusepp::Observer observer_;
   std::optional<fusepp::Relay> relay_;
-  fusepp::testing::RunningChild lister_;
+  fusepp::testing::RunningChild client_;
 };
+
+// The relay saw the kernel refuse the reply to `op`, and every reference the daemon handed out
+// came back.
+void expect_refused_and_balanced(fusepp::Observer& observer, const std::string& op) {
+  auto trace = observer.trace();
+  auto record = std::find_if(trace.begin(), trace.end(), [&](const auto& r) { return r.op == op; });
+  ASSERT_NE(record, trace.end()) << "no " << op << " in the trace";
+  EXPECT_TRUE(record->interrupted) << "the relay did not see the kernel refuse the reply to " << op;
+  fusepp::BalanceReport balance = observer.lookup_balance();
+  EXPECT_TRUE(balance.problems.empty()) << balance.describe();
+  for (const fusepp::NodeBalance& node : balance.nodes)
+    EXPECT_EQ(node.lookups, node.forgets) << "node " << node.node << " " << node.path;
+}
 
 // The daemon counted a reference for each entry of its READDIRPLUS reply with a node id other
 // than "." and ".."; the kernel, whose connection was aborted meanwhile, refuses the reply, so
@@ -213,7 +267,7 @@ class RelayedScript {
 TEST(RelayDiscardedReply, EveryEntryOfARefusedReaddirplusIsForgotten) {
   RelayedScript script;
   ScriptedDaemon daemon = script.daemon();
-  fuse_in_header readdirplus = daemon.serve_until_readdirplus();
+  fuse_in_header readdirplus = daemon.serve_until(FUSE_READDIRPLUS);
   ASSERT_EQ(readdirplus.opcode, FUSE_READDIRPLUS) << "the kernel asked no READDIRPLUS";
   script.abort();
   daemon.reply(readdirplus.unique, direntplus(FUSE_ROOT_ID, ".", 1) + direntplus(10, "a", 2) + direntplus(11, "b", 3) +
@@ -221,14 +275,63 @@ TEST(RelayDiscardedReply, EveryEntryOfARefusedReaddirplusIsForgotten) {
   std::map<uint64_t, uint64_t> expected{{10, 1}, {11, 1}};
   EXPECT_EQ(daemon.forgets(1s), expected);
 
-  auto trace = script.observer().trace();
-  auto record = std::find_if(trace.begin(), trace.end(), [](const auto& r) { return r.op == "READDIRPLUS"; });
-  ASSERT_NE(record, trace.end());
-  EXPECT_TRUE(record->interrupted) << "the relay did not see the kernel refuse the reply";
-  fusepp::BalanceReport balance = script.observer().lookup_balance();
-  EXPECT_TRUE(balance.problems.empty()) << balance.describe();
-  for (const fusepp::NodeBalance& node : balance.nodes)
-    EXPECT_EQ(node.lookups, node.forgets) << "node " << node.node << " " << node.path;
+  expect_refused_and_balanced(script.observer(), "READDIRPLUS");
+}
+
+// A client that stats "file" in dir (a LOOKUP).
+std::string stat_file(const std::string& dir) {
+  struct stat st {};
+  return ::stat((dir + "/file").c_str(), &st) == 0 ? "found" : "stat: " + errno_name(-1);
+}
+
+// The daemon counted a reference for the node of its LOOKUP reply, which the kernel refused.
+TEST(RelayDiscardedReply, ARefusedEntryReplysNodeIsForgotten) {
+  RelayedScript script(stat_file);
+  ScriptedDaemon daemon = script.daemon();
+  fuse_in_header lookup = daemon.serve_until(FUSE_LOOKUP);
+  ASSERT_EQ(lookup.opcode, FUSE_LOOKUP) << "the kernel asked no LOOKUP";
+  script.abort();
+  daemon.reply(lookup.unique, bytes_of(file_entry(20)));
+  EXPECT_EQ(daemon.undone(1s), std::vector<std::string>{"FORGET node 20 nlookup 1"});
+  expect_refused_and_balanced(script.observer(), "LOOKUP");
+}
+
+// A client that creates "file" in dir (a LOOKUP, answered ENOENT, then a CREATE).
+std::string create_file(const std::string& dir) {
+  int fd = ::open((dir + "/file").c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
+  if (fd < 0) return "open: " + errno_name(-1);
+  ::close(fd);
+  return "created";
+}
+
+// A refused CREATE opened a file in the daemon and counted a reference for its node: the
+// relay releases the handle, then forgets the node, the order in which the kernel would.
+TEST(RelayDiscardedReply, ARefusedCreateIsReleasedThenItsNodeForgotten) {
+  RelayedScript script(create_file);
+  ScriptedDaemon daemon = script.daemon();
+  fuse_in_header create = daemon.serve_until(FUSE_CREATE);
+  ASSERT_EQ(create.opcode, FUSE_CREATE) << "the kernel asked no CREATE";
+  script.abort();
+  fuse_open_out open{};
+  open.fh = 99;
+  daemon.reply(create.unique, bytes_of(file_entry(21)) + bytes_of(open));
+  EXPECT_EQ(daemon.undone(1s), (std::vector<std::string>{"RELEASE node 21 fh 99", "FORGET node 21 nlookup 1"}));
+  expect_refused_and_balanced(script.observer(), "CREATE");
+}
+
+// A refused OPENDIR opened a directory in the daemon: RELEASEDIR for the node it was asked
+// about, and nothing to forget (an open takes no reference).
+TEST(RelayDiscardedReply, ARefusedOpendirIsReleased) {
+  RelayedScript script;  // lists the directory: OPENDIR of the root
+  ScriptedDaemon daemon = script.daemon();
+  fuse_in_header opendir = daemon.serve_until(FUSE_OPENDIR);
+  ASSERT_EQ(opendir.opcode, FUSE_OPENDIR) << "the kernel asked no OPENDIR";
+  script.abort();
+  fuse_open_out open{};
+  open.fh = 77;
+  daemon.reply(opendir.unique, bytes_of(open));
+  EXPECT_EQ(daemon.undone(1s), std::vector<std::string>{"RELEASEDIR node 1 fh 77"});
+  expect_refused_and_balanced(script.observer(), "OPENDIR");
 }
 
 }  // namespace
