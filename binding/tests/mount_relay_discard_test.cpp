@@ -1,8 +1,7 @@
-// fusepp::Relay run in this process between a real FUSE mount and a daemon that the test plays
-// itself on the socket pair, so that the test chooses when each reply goes out. That reaches a
-// reply the kernel refuses, which no real daemon can time: the kernel waits for the reply of
-// any request the daemon read, and only after an abort of the connection does writing a reply
-// give ENOENT. The relay must then give the daemon back the references that reply carried.
+// fusepp::Relay between a real FUSE mount and a daemon the test plays on the socket pair, so
+// that the test times each reply: after an abort of the connection the kernel refuses a reply
+// (ENOENT), which no real daemon can time, and the relay must give the daemon back what that
+// reply carried (a FORGET per node it named, a RELEASE for the handle it opened).
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
