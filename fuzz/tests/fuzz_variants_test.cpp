@@ -36,7 +36,12 @@ const std::set<std::string> kMustPass = {};
 // Reachable, but missed with default settings today (docs/fuzzing.md says why): reported,
 // not asserted, so that the suite tracks the catch rate rather than fail on a known gap.
 // With seed 1 (docs/fuzzing.md, "Catch rate"):
-const std::set<std::string> kMissedToday = {};  // none: all 51 reachable ones are caught
+const std::set<std::string> kMissedToday = {
+    // Needs a file opened in a directory, unlinked while open, the directory removed and statvfs
+    // before and after: seed 11 found it with 3000 runs of up to 80 operations, seeds 1 and
+    // 12-15 not (docs/fuzzing.md).
+    "removed-dir-freed-at-once",
+};
 
 const std::set<std::string> kMountOptions = {"default_permissions", "allow_other"};
 

@@ -81,6 +81,7 @@ void drop_name(State& state, Inode& parent, std::string_view name, Inode& victim
   bool extra_link = !victim.is_dir() && victim.nlink > 1;
   state.remove_name(parent, name, victim);
   if (extra_link) state.release_ispace(kInodeSpaceUnit);
+  if (victim.nlink == 0 && State::holds_space(victim)) state.pin_parent(victim, parent);
   victim.ctime_ns = now;
   parent.mtime_ns = parent.ctime_ns = now;
 }

@@ -1,7 +1,7 @@
 // memfs filesystem-wide operations: statfs with tmpfs's accounting (pages of data and long
 // symlinks against size=, "inode space" of inodes, extra hard links and xattrs against
-// nr_inodes=). An unlinked inode nobody has open counts as free at once, as on tmpfs, even
-// while the kernel's lookup count keeps its storage alive until FORGET.
+// nr_inodes=). An unlinked inode that nothing open keeps counts as free at once, as on tmpfs,
+// even while the kernel's lookup count keeps its storage alive until FORGET (State::holds_space).
 #include <algorithm>
 
 #include "state.hpp"

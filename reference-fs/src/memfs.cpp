@@ -15,6 +15,7 @@
 #include <ctime>
 #include <fmt/format.h>
 #include <new>
+#include <utility>
 
 namespace memfs {
 
@@ -219,6 +220,8 @@ void State::release_if_unreferenced(Inode& inode) {
     inodes.at(last).kept_at = inode.kept_at;
     unlinked_kept.pop_back();
   }
+  inode.pinned_by = 0;  // gone for the kernel too: nothing it pinned is kept by it any more
+  unpin_if_free(inode);
   used_pages -= static_cast<uint64_t>(inode.page_count());
   release_ispace(ispace_of(inode));
   inodes.erase(inode.ino);
@@ -232,11 +235,30 @@ uint64_t State::ispace_of(const Inode& inode) const {
   return ispace;
 }
 
+// On tmpfs an open file's dentry refers to its parent's, so a directory removed while a file
+// removed from it is still open (or a directory removed from it is open) lives until that
+// closes. The kernel's FORGET of the directory says the same, but comes in no fixed order with
+// the requests after it. What memfs cannot see, a process's cwd inside a removed directory
+// or an O_PATH descriptor, frees it at once (reference-fs/README.md, "Accounting").
+void State::pin_parent(Inode& inode, Inode& parent) {
+  inode.pins_dir = parent.ino;
+  parent.pinned_by++;
+}
+
+void State::unpin_if_free(Inode& inode) {
+  for (Inode* node = &inode; node->pins_dir != 0 && !holds_space(*node);) {
+    Inode* dir = find(std::exchange(node->pins_dir, 0));
+    if (!dir) return;  // the kernel forgot it already: its FORGET came before this RELEASE
+    dir->pinned_by--;
+    node = dir;
+  }
+}
+
 uint64_t State::pages_in_use() const {
   uint64_t freed = 0;
   for (uint64_t ino : unlinked_kept) {
     const Inode& inode = inodes.at(ino);
-    if (inode.open_count == 0) freed += static_cast<uint64_t>(inode.page_count());
+    if (!holds_space(inode)) freed += static_cast<uint64_t>(inode.page_count());
   }
   return used_pages - freed;
 }
@@ -245,7 +267,7 @@ uint64_t State::ispace_in_use() const {
   uint64_t freed = 0;
   for (uint64_t ino : unlinked_kept) {
     const Inode& inode = inodes.at(ino);
-    if (inode.open_count == 0) freed += ispace_of(inode);
+    if (!holds_space(inode)) freed += ispace_of(inode);
   }
   return used_ispace - freed;
 }
@@ -543,6 +565,16 @@ std::vector<std::string> State::check_consistency() const {
     uint32_t expected = opens.count(ino) ? opens.at(ino) : 0;
     if (inode.open_count != expected)
       problem("inode {}: open_count {} but {} handles", ino, inode.open_count, expected);
+  }
+  std::unordered_map<uint64_t, uint32_t> pins;  // directory -> unlinked inodes keeping it
+  for (const auto& [ino, inode] : inodes) {
+    if (inode.pins_dir == 0) continue;
+    if (inode.nlink != 0 || !holds_space(inode)) problem("inode {} pins dir {} without need", ino, inode.pins_dir);
+    pins[inode.pins_dir]++;
+  }
+  for (const auto& [ino, inode] : inodes) {
+    uint32_t expected = pins.count(ino) ? pins.at(ino) : 0;
+    if (inode.pinned_by != expected) problem("dir {}: pinned by {} but {} pin it", ino, inode.pinned_by, expected);
   }
   if (excess_forgets) problem("the kernel forgot {} references memfs never counted", excess_forgets);
   if (pages != used_pages) problem("used_pages {} but inodes hold {}", used_pages, pages);

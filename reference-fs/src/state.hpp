@@ -82,7 +82,12 @@ struct Inode {
   uint64_t lookup_count = 0;  // the kernel's references (lookup/create/readdirplus - forget)
   uint64_t generation = 0;    // raised when the backend reuses this inode number
   size_t kept_at = kNotKept;  // its index in State::unlinked_kept
-  uint32_t fsflags = 0;       // FS_*_FL bits of FS_IOC_GETFLAGS/SETFLAGS (ioctl_ops.cpp)
+  // An unlinked inode still open keeps the directory its last name was removed from alive, as
+  // its dentry's parent does on tmpfs (State::pin_parent): that directory, and on a directory
+  // how many unlinked inodes keep it so.
+  uint64_t pins_dir = 0;
+  uint32_t pinned_by = 0;
+  uint32_t fsflags = 0;  // FS_*_FL bits of FS_IOC_GETFLAGS/SETFLAGS (ioctl_ops.cpp)
   dev_t rdev = 0;
   int64_t size = 0;
   int64_t atime_ns = 0;
@@ -169,9 +174,16 @@ struct State {
   void release_if_unreferenced(Inode& inode);
 
   // What the limits and statfs count as used: everything charged, minus unlinked inodes
-  // nobody has open (computed on demand; there are few such inodes, briefly).
+  // tmpfs would have freed already (computed on demand; there are few such inodes, briefly).
   uint64_t pages_in_use() const;
   uint64_t ispace_in_use() const;
+  // Whether an unlinked inode still holds its space on tmpfs: while a handle is open, and a
+  // directory also while an unlinked inode inside it does (State::pin_parent).
+  static bool holds_space(const Inode& unlinked) { return unlinked.open_count != 0 || unlinked.pinned_by != 0; }
+  // `inode` lost its last name in `parent` and still holds space: it keeps `parent` too.
+  void pin_parent(Inode& inode, Inode& parent);
+  // Once `inode` no longer holds space, neither does what it kept, up the chain of directories.
+  void unpin_if_free(Inode& inode);
   uint64_t ispace_of(const Inode& inode) const;  // its unit plus its xattrs
 
   bool reserve_ispace(uint64_t bytes);

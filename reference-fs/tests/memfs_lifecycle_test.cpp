@@ -71,6 +71,34 @@ TEST(Lifecycle, UnlinkedClosedFileIsFreeWhileTheKernelStillHoldsIt) {
   EXPECT_EQ(mount.fs().check_consistency(), std::vector<std::string>{});
 }
 
+// A file kept open after its name and both directories above it were removed keeps all three
+// charged, as tmpfs does (the open dentry keeps its parent's, which keeps its own parent's),
+// and its close frees all three; the pins are consistent at every point.
+TEST(Lifecycle, AnOpenRemovedFileKeepsTheRemovedDirectoriesAboveItCharged) {
+  MemfsMount mount(uncached());
+  auto a = mount.path() / "a";
+  auto b = a / "b";
+  struct statvfs before, removed, closed;
+  ASSERT_EQ(::statvfs(mount.path().c_str(), &before), 0);
+  ASSERT_EQ(::mkdir(a.c_str(), 0755), 0);
+  ASSERT_EQ(::mkdir(b.c_str(), 0755), 0);
+  int fd = ::open((b / "f").c_str(), O_CREAT | O_RDWR, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::unlink((b / "f").c_str()), 0);
+  ASSERT_EQ(::rmdir(b.c_str()), 0);
+  ASSERT_EQ(::rmdir(a.c_str()), 0);
+  EXPECT_EQ(::statvfs(mount.path().c_str(), &removed), 0);
+  EXPECT_EQ(mount.fs().check_consistency(), std::vector<std::string>{});
+  ASSERT_EQ(::close(fd), 0);
+  EXPECT_EQ(::statvfs(mount.path().c_str(), &closed), 0);
+  EXPECT_EQ(removed.f_ffree, before.f_ffree - 3) << "a, a/b and the open file are all still charged";
+  EXPECT_EQ(closed.f_ffree, before.f_ffree) << "the close frees all three";
+  drop_kernel_caches();
+  EXPECT_EQ(wait_for_inode_count(mount.fs(), 1), 1u);
+  mount.unmount();
+  EXPECT_EQ(mount.fs().check_consistency(), std::vector<std::string>{});
+}
+
 // Four processes create, link, rename and unlink in a small name space; once everything
 // is removed and the kernel forgot its inodes, memfs's table must hold the root alone,
 // before and after unmount.

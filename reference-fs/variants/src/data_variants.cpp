@@ -61,6 +61,27 @@ class StatfsFfreeConstant : public VariantFs {
   }
 };
 
+// statfs counts a removed directory's inode as free at once, even while something removed from
+// it and still open keeps the directory alive, as it does on tmpfs.
+class RemovedDirFreedAtOnce : public VariantFs {
+ public:
+  using VariantFs::VariantFs;
+  Reply<fusepp::StatvfsData> statfs(const RequestContext& ctx) override {
+    auto result = co_await VariantFs::statfs(ctx);
+    uint64_t kept_dirs = with_state([](State& state) {
+      uint64_t units = 0;
+      for (uint64_t ino : state.unlinked_kept) {
+        const Inode& inode = state.inodes.at(ino);
+        if (inode.is_dir() && inode.open_count == 0 && inode.pinned_by != 0)
+          units += state.ispace_of(inode) / kInodeSpaceUnit;
+      }
+      return units;
+    });
+    if (result) result->f_ffree = result->f_favail = result->f_ffree + kept_dirs;
+    co_return result;
+  }
+};
+
 // Truncating down keeps the bytes past the new end in the last page, so growing the file
 // again shows the old data instead of zeros.
 class TruncateNoZero : public VariantFs {
@@ -218,6 +239,9 @@ std::vector<CatalogEntry> data_variants() {
                                    "unlinking an open file's last name drops its data"),
       entry<ShortRead>("short-read", "short reads", "read returns at most 1000 bytes per request"),
       entry<StatfsFfreeConstant>("statfs-ffree-constant", "statfs counters", "statfs f_ffree never changes"),
+      entry<RemovedDirFreedAtOnce>(
+          "removed-dir-freed-at-once", "statfs counters",
+          "a removed directory's inode is free at once, while an open file inside still pins it"),
       entry<TruncateNoZero>("truncate-no-zero", "crude", "truncate down keeps the old bytes for a later grow"),
       entry<OtruncIgnored>("otrunc-ignored", "crude", "open(O_TRUNC) does not truncate"),
       entry<WriteGapGarbage>("write-gap-garbage", "crude", "a write past EOF fills the gap with 'G', not zeros"),

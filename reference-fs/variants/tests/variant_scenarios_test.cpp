@@ -48,6 +48,8 @@ const Case kCases[] = {
     {"chown-clobbers-gid", "setattr/chown-minus-one-keeps-that-id@uid=1000,gid=-1,ruid=1000,rgid=3000"},
     {"mknod-drops-rdev", "attributes/rdev-of-char-device@major=0,minor=3"},
     {"statfs-ffree-constant", "statfs/files-accounting"},
+    {"removed-dir-freed-at-once", "statfs/removed-directory-keeps-its-inode-while-a-file-inside-is-open"},
+    {"removed-dir-freed-at-once", "statfs/removed-directory-keeps-its-inode-while-a-removed-subdirectory-is-open"},
     {"rename-keeps-old-name", "readdir/listing-shows-only-the-new-name-after-rename"},
     {"otrunc-ignored", "setattr/open-trunc-discards-data"},
     {"rmdir-nonempty", "namespace/rmdir-of-a-non-empty-directory-fails-with-enotempty@kind=file"},
