@@ -17,7 +17,6 @@
 #include <chrono>
 #include <cstring>
 #include <functional>
-#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -92,19 +91,6 @@ class ScriptedDaemon {
       }
     }
     return sent;
-  }
-  // What the relay sent the daemon as FORGETs within `limit`: node -> nlookup.
-  std::map<uint64_t, uint64_t> forgets(std::chrono::milliseconds limit) {
-    std::map<uint64_t, uint64_t> forgotten;
-    for (std::string message; !(message = next_message(limit)).empty();) {
-      fuse_in_header in{};
-      fuse_forget_in forget{};
-      if (message.size() < sizeof in + sizeof forget) continue;
-      std::memcpy(&in, message.data(), sizeof in);
-      std::memcpy(&forget, message.data() + sizeof in, sizeof forget);
-      if (in.opcode == FUSE_FORGET) forgotten[in.nodeid] += forget.nlookup;
-    }
-    return forgotten;
   }
 
  private:
@@ -260,21 +246,33 @@ void expect_refused_and_balanced(fusepp::Observer& observer, const std::string& 
     EXPECT_EQ(node.lookups, node.forgets) << "node " << node.node << " " << node.path;
 }
 
+// Runs `client` until the kernel asks `opcode` (`op` in the trace), aborts the connection,
+// answers with `payload`, and returns what the relay then gave back to the daemon, after
+// checking that it saw the reply refused and that every reference came back.
+std::vector<std::string> refused_reply_undoes(const Client& client, uint32_t opcode, const std::string& op,
+                                              const std::string& payload) {
+  RelayedScript script(client);
+  ScriptedDaemon daemon = script.daemon();
+  fuse_in_header request = daemon.serve_until(opcode);
+  if (request.opcode != opcode) {
+    ADD_FAILURE() << "the kernel asked no " << op;
+    return {};
+  }
+  script.abort();
+  daemon.reply(request.unique, payload);
+  std::vector<std::string> undone = daemon.undone(1s);
+  expect_refused_and_balanced(script.observer(), op);
+  return undone;
+}
+
 // The daemon counted a reference for each entry of its READDIRPLUS reply with a node id other
 // than "." and ".."; the kernel, whose connection was aborted meanwhile, refuses the reply, so
 // only the relay can give those references back, one FORGET each.
 TEST(RelayDiscardedReply, EveryEntryOfARefusedReaddirplusIsForgotten) {
-  RelayedScript script;
-  ScriptedDaemon daemon = script.daemon();
-  fuse_in_header readdirplus = daemon.serve_until(FUSE_READDIRPLUS);
-  ASSERT_EQ(readdirplus.opcode, FUSE_READDIRPLUS) << "the kernel asked no READDIRPLUS";
-  script.abort();
-  daemon.reply(readdirplus.unique, direntplus(FUSE_ROOT_ID, ".", 1) + direntplus(10, "a", 2) + direntplus(11, "b", 3) +
-                                       direntplus(0, "c", 4));
-  std::map<uint64_t, uint64_t> expected{{10, 1}, {11, 1}};
-  EXPECT_EQ(daemon.forgets(1s), expected);
-
-  expect_refused_and_balanced(script.observer(), "READDIRPLUS");
+  std::string entries =
+      direntplus(FUSE_ROOT_ID, ".", 1) + direntplus(10, "a", 2) + direntplus(11, "b", 3) + direntplus(0, "c", 4);
+  EXPECT_EQ(refused_reply_undoes(list_directory, FUSE_READDIRPLUS, "READDIRPLUS", entries),
+            (std::vector<std::string>{"FORGET node 10 nlookup 1", "FORGET node 11 nlookup 1"}));
 }
 
 // A client that stats "file" in dir (a LOOKUP).
@@ -285,14 +283,8 @@ std::string stat_file(const std::string& dir) {
 
 // The daemon counted a reference for the node of its LOOKUP reply, which the kernel refused.
 TEST(RelayDiscardedReply, ARefusedEntryReplysNodeIsForgotten) {
-  RelayedScript script(stat_file);
-  ScriptedDaemon daemon = script.daemon();
-  fuse_in_header lookup = daemon.serve_until(FUSE_LOOKUP);
-  ASSERT_EQ(lookup.opcode, FUSE_LOOKUP) << "the kernel asked no LOOKUP";
-  script.abort();
-  daemon.reply(lookup.unique, bytes_of(file_entry(20)));
-  EXPECT_EQ(daemon.undone(1s), std::vector<std::string>{"FORGET node 20 nlookup 1"});
-  expect_refused_and_balanced(script.observer(), "LOOKUP");
+  EXPECT_EQ(refused_reply_undoes(stat_file, FUSE_LOOKUP, "LOOKUP", bytes_of(file_entry(20))),
+            std::vector<std::string>{"FORGET node 20 nlookup 1"});
 }
 
 // A client that creates "file" in dir (a LOOKUP, answered ENOENT, then a CREATE).
@@ -306,31 +298,19 @@ std::string create_file(const std::string& dir) {
 // A refused CREATE opened a file in the daemon and counted a reference for its node: the
 // relay releases the handle, then forgets the node, the order in which the kernel would.
 TEST(RelayDiscardedReply, ARefusedCreateIsReleasedThenItsNodeForgotten) {
-  RelayedScript script(create_file);
-  ScriptedDaemon daemon = script.daemon();
-  fuse_in_header create = daemon.serve_until(FUSE_CREATE);
-  ASSERT_EQ(create.opcode, FUSE_CREATE) << "the kernel asked no CREATE";
-  script.abort();
   fuse_open_out open{};
   open.fh = 99;
-  daemon.reply(create.unique, bytes_of(file_entry(21)) + bytes_of(open));
-  EXPECT_EQ(daemon.undone(1s), (std::vector<std::string>{"RELEASE node 21 fh 99", "FORGET node 21 nlookup 1"}));
-  expect_refused_and_balanced(script.observer(), "CREATE");
+  EXPECT_EQ(refused_reply_undoes(create_file, FUSE_CREATE, "CREATE", bytes_of(file_entry(21)) + bytes_of(open)),
+            (std::vector<std::string>{"RELEASE node 21 fh 99", "FORGET node 21 nlookup 1"}));
 }
 
 // A refused OPENDIR opened a directory in the daemon: RELEASEDIR for the node it was asked
 // about, and nothing to forget (an open takes no reference).
 TEST(RelayDiscardedReply, ARefusedOpendirIsReleased) {
-  RelayedScript script;  // lists the directory: OPENDIR of the root
-  ScriptedDaemon daemon = script.daemon();
-  fuse_in_header opendir = daemon.serve_until(FUSE_OPENDIR);
-  ASSERT_EQ(opendir.opcode, FUSE_OPENDIR) << "the kernel asked no OPENDIR";
-  script.abort();
   fuse_open_out open{};
   open.fh = 77;
-  daemon.reply(opendir.unique, bytes_of(open));
-  EXPECT_EQ(daemon.undone(1s), std::vector<std::string>{"RELEASEDIR node 1 fh 77"});
-  expect_refused_and_balanced(script.observer(), "OPENDIR");
+  EXPECT_EQ(refused_reply_undoes(list_directory, FUSE_OPENDIR, "OPENDIR", bytes_of(open)),
+            std::vector<std::string>{"RELEASEDIR node 1 fh 77"});
 }
 
 }  // namespace
