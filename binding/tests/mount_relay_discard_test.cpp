@@ -187,7 +187,7 @@ std::string list_directory(const std::string& dir) {
 // relay's reads), the relay stopped, the mount and directory removed.
 class RelayedScript {
  public:
-  explicit RelayedScript(Client client = list_directory) {
+  explicit RelayedScript(Client client) {
     char templ[] = "/tmp/fusecheck-relay-discard-XXXXXX";
     if (::mkdtemp(templ) == nullptr) throw std::runtime_error("mkdtemp: " + errno_name(-1));
     dir_ = templ;

@@ -3,7 +3,7 @@
 # --runs 3000 --max-steps 80` blames memfs. Linux 6.18 tmpfs: seekdir to the position telldir
 # gave before the last entry, after that entry was unlinked, restarts the listing from the start.
 # usage: mount -t tmpfs none /mnt/t && cd /mnt/t && python3 tmpfs-seekdir-to-removed-entry.py
-import ctypes, os
+import ctypes, os, shutil
 libc = ctypes.CDLL(None, use_errno=True)
 libc.opendir.restype = ctypes.c_void_p
 libc.readdir.restype = ctypes.c_void_p
@@ -13,7 +13,7 @@ libc.seekdir.argtypes = [ctypes.c_void_p, ctypes.c_long]
 def next_name(d):
     entry = libc.readdir(d)
     return None if not entry else ctypes.string_at(entry + 19).decode()  # glibc x86-64 d_name
-os.system("rm -rf d"); os.mkdir("d")
+shutil.rmtree("d", ignore_errors=True); os.mkdir("d")
 for i in range(20): os.close(os.open("d/f%d" % i, os.O_CREAT | os.O_WRONLY))
 def listing():
     d = libc.opendir(b"d"); names = []

@@ -145,7 +145,6 @@ Reply<void> MemFs::release(FileHandleT fh) {
   Inode& inode = *state.find(file->second.ino);
   state.open_files.erase(file);
   inode.open_count--;
-  state.unpin_if_free(inode);
   state.release_if_unreferenced(inode);
   co_return fusepp::ok;
 }

@@ -207,7 +207,10 @@ fusepp::EntryAttributes State::reference(Inode& inode) {
 
 void State::release_if_unreferenced(Inode& inode) {
   if (inode.nlink != 0 || inode.ino == fusepp::ROOT_INODE) return;
-  if (inode.open_count != 0 || inode.lookup_count != 0) {
+  bool referenced = inode.open_count != 0 || inode.lookup_count != 0;
+  if (!referenced) inode.pinned_by = 0;  // gone for the kernel too: nothing it pinned keeps it
+  unpin_if_free(inode);                  // its last handle closed, or it is gone
+  if (referenced) {
     if (inode.kept_at == kNotKept) {
       inode.kept_at = unlinked_kept.size();
       unlinked_kept.push_back(inode.ino);
@@ -220,8 +223,6 @@ void State::release_if_unreferenced(Inode& inode) {
     inodes.at(last).kept_at = inode.kept_at;
     unlinked_kept.pop_back();
   }
-  inode.pinned_by = 0;  // gone for the kernel too: nothing it pinned is kept by it any more
-  unpin_if_free(inode);
   used_pages -= static_cast<uint64_t>(inode.page_count());
   release_ispace(ispace_of(inode));
   inodes.erase(inode.ino);

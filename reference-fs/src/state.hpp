@@ -170,7 +170,8 @@ struct State {
   fusepp::EntryAttributes reference(Inode& inode);
   void add_name(Inode& parent, std::string_view name, Inode& child);
   void remove_name(Inode& parent, std::string_view name, Inode& child);
-  // Frees the inode once nothing can reach it: no name, no open handle, no kernel reference.
+  // Frees the inode once nothing can reach it: no name, no open handle, no kernel reference;
+  // an unlinked inode that no longer holds space lets go of the directory it pinned.
   void release_if_unreferenced(Inode& inode);
 
   // What the limits and statfs count as used: everything charged, minus unlinked inodes
