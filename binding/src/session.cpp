@@ -601,12 +601,14 @@ void Session::Impl::serve_single() {
       if (b == Reader::Blocking::next) continue;  // look again: leave for epoll only while work is outstanding
       can_block = false;                          // would_block: someone else sets O_NONBLOCK; stay in epoll
     }
-    r.start_async();
     // run() must end only when the reader finishes or stops it to check whether the
     // io_context is idle, never for lack of work: a reader paused by max_tasks has no read
     // pending, and its handlers may await something that holds no work on the io_context.
+    // Restarted before the reader is armed: arming finishes it when terminate() ran in the
+    // look above, and that stop must hold.
     auto until_stopped = asio::make_work_guard(io);
     io.restart();
+    r.start_async();
     run_reading_between_handlers(r);
   }
 }

@@ -205,6 +205,43 @@ TEST(Loop, TerminateRacingTheLoopAlwaysEndsIt) {
   EXPECT_TRUE(s.returned_within(5s));
 }
 
+// terminate() run by the loop itself just before it moves from read(2) into epoll: posted while
+// the loop blocks in read(2), it runs when a request's handler has suspended, and the reader
+// then finishes while the loop arms it. main() must still return, leaving the slow handler
+// suspended (as terminate() leaves any), for the next main() to finish. Hung in CI before the
+// loop restarted its io_context ahead of arming the reader.
+TEST(Loop, TerminateAsTheLoopEntersEpollEndsIt) {
+  HelloFs fs;
+  fs.slow_delay = 300ms;
+  Served s(fs);
+  ASSERT_TRUE(s.idle());
+  // The child has no descriptor of ours: a file outside the mount says "go".
+  std::filesystem::path go = s.path().string() + ".go";
+  auto client = testing::start_child([&] {
+    int fd = ::open((s.path() / HelloFs::kSlowName).c_str(), O_PATH);  // its LOOKUP is quick
+    if (fd < 0) return std::string("open failed");
+    for (int i = 0; i < 5000 && !std::filesystem::exists(go); ++i) ::usleep(1000);
+    struct stat st {};
+    ::fstat(fd, &st);  // only the slow GETATTR: the first request after the post
+    return std::string("done");
+  });
+  std::this_thread::sleep_for(50ms);
+  ASSERT_TRUE(s.idle());
+  asio::post(s.session().io_context(), [&] { s.session().terminate(); });
+  std::ofstream{go};
+  bool returned = s.returned_within(5s);
+  EXPECT_TRUE(returned) << "terminate() lost while the loop entered epoll";
+  if (!returned) {
+    s.session().io_context().stop();  // lets the failed test end
+    ASSERT_TRUE(s.returned_within(5s));
+  }
+  s.start();  // the abandoned handler finishes: its request is answered and the client ends
+  EXPECT_EQ(testing::finish_child(client, 10s).output, "done");
+  s.session().terminate();
+  EXPECT_TRUE(s.returned_within(5s));
+  std::filesystem::remove(go);
+}
+
 // A suspended handler moves the loop into epoll (other requests keep flowing: see
 // MountHello.SuspendedHandlerDoesNotDelayOthers); once it is done the loop goes back to
 // read(2), and terminate() still reaches it there.
