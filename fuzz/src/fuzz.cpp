@@ -32,11 +32,18 @@
 namespace fusecheck::fuzz {
 namespace {
 
+// The oracle's listings held to POSIX (drop_oracle_repeats) over the whole check: a note.
+struct OracleLapses {
+  size_t listings = 0;
+  std::string first;  // the call, and the names tmpfs listed more than once
+};
+
 struct Differential {
   Side& target;
   Side& oracle;
   CaseWorkdirs& workdirs;
   const Options& options;
+  OracleLapses& lapses;
   std::vector<RecordedStep> steps;
   std::vector<const Operation*> owners;  // the operation each step belongs to
   // Other processes' cache drops made while this case's own forget steps waited for the lock
@@ -93,6 +100,7 @@ struct FsCommand : rc::state::Command<NameModel, Differential> {
   // Records the call and fails the case if the normalised answers differ.
   void compare(Differential& sut, const Call& made, std::pair<Observed, Observed> observed, bool first) const {
     auto& [expected, got] = observed;
+    hold_oracle_to_posix(sut, made, expected.result);
     drop_unknown_times(expected.result, got.result);
     json expected_result = expected.result, got_result = got.result;
     // What a coarse-clock target could not tell is not compared either; tmpfs's result keeps it
@@ -103,6 +111,16 @@ struct FsCommand : rc::state::Command<NameModel, Differential> {
     sut.owners.push_back(&operation);
     if (expected_result != got_result)
       RC_FAIL(scenario_step(made) + ": tmpfs gave " + expected_result.dump() + ", the target " + got_result.dump());
+  }
+  // A rule tmpfs breaks is its bug, not the target's: the target is held to POSIX's answer.
+  static void hold_oracle_to_posix(Differential& sut, const Call& made, json& oracle_result) {
+    const auto repeated = drop_oracle_repeats(oracle_result);
+    if (repeated.empty()) return;
+    if (sut.lapses.listings++ != 0) return;
+    std::string names;
+    for (size_t i = 0; i < repeated.size() && i < 3; ++i) names += (i ? ", " : "") + repeated[i];
+    if (repeated.size() > 3) names += " and " + std::to_string(repeated.size() - 3) + " more";
+    sut.lapses.first = scenario_step(made) + " repeated " + names;
   }
   void show(std::ostream& os) const override { os << operation; }
 };
@@ -208,6 +226,7 @@ Result check_against_tmpfs(const std::filesystem::path& mountpoint, const Option
   }
 
   RecordedCase last_failure;
+  OracleLapses lapses;
   auto record_failure = [&](Differential& sut) {
     // rapidcheck only moves on to a failing shrink, so the last failing run is the minimum.
     if (result.first_difference.empty() && !sut.steps.empty()) {
@@ -232,7 +251,7 @@ Result check_against_tmpfs(const std::filesystem::path& mountpoint, const Option
     CaseWorkdirs::Scope workdir(workdirs, case_prefix + std::to_string(++case_number));
     target.observer = SideObserver(compare);
     oracle.observer = SideObserver(CompareOptions{compare.blocks, compare.statfs, /*coarse_times=*/true});
-    Differential sut{target, oracle, workdirs, options, {}, {}};
+    Differential sut{target, oracle, workdirs, options, lapses, {}, {}};
     try {
       rc::state::runAll(commands, initial, sut);
       result.calls_compared += sut.steps.size();
@@ -285,6 +304,10 @@ Result check_against_tmpfs(const std::filesystem::path& mountpoint, const Option
     result.notes.push_back(std::to_string(runs_again) +
                            " failing runs were run again: another process dropped the kernel's caches during them "
                            "without the cache lock");
+  if (lapses.listings != 0)
+    result.notes.push_back("tmpfs listed a name that existed throughout a directory stream more than once, in " +
+                           std::to_string(lapses.listings) + " listing(s) (the first: " + lapses.first +
+                           "); POSIX lists each once, and the target was held to that (docs/fuzzing.md)");
   if (workdirs.removal_failures() != 0)
     result.notes.push_back(std::to_string(workdirs.removal_failures()) +
                            " case workdirs could not be removed; the first: " + workdirs.first_removal_failure());

@@ -258,4 +258,18 @@ void drop_unknown_times(const json& told, json& other) {
     if (!told.at("ok").contains(time) && other.at("ok").is_object()) other.at("ok").erase(time);
 }
 
+std::vector<std::string> drop_oracle_repeats(json& oracle_result) {
+  std::vector<std::string> repeated;
+  if (!oracle_result.contains("ok") || !oracle_result.at("ok").is_object()) return repeated;
+  json& fields = oracle_result.at("ok");
+  if (!fields.contains("listed")) return repeated;
+  auto listed = fields.at("listed").get<std::vector<std::string>>();  // sorted by listing_fields
+  for (size_t i = 1; i < listed.size(); ++i)
+    if (listed[i] == listed[i - 1] && (repeated.empty() || repeated.back() != listed[i])) repeated.push_back(listed[i]);
+  if (repeated.empty()) return repeated;
+  listed.erase(std::unique(listed.begin(), listed.end()), listed.end());
+  fields.at("listed") = listed;
+  return repeated;
+}
+
 }  // namespace fusecheck::fuzz

@@ -105,6 +105,13 @@ void accept_reused_number(const SideObserver& oracle, const Observed& oracle_see
 // target's from a copy of tmpfs's).
 void drop_unknown_times(const json& told, json& other);
 
+// tmpfs (Linux 6.18) lists a directory stream resumed at the cookie of a removed last entry
+// again from its start (docs/kernel-bugs/README.md), so its finished listing can repeat names
+// that existed throughout, which POSIX forbids. Such a result of the oracle's is held to
+// POSIX instead: each of those names once. Returns the names it repeated (none: it kept the
+// rule, and the result is untouched).
+std::vector<std::string> drop_oracle_repeats(json& oracle_result);
+
 struct KnownDifference;
 // Removes what the known differences say to look past from both normalised results of a
 // call (known.cpp); a `result` entry makes both results equal.

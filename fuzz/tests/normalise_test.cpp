@@ -298,6 +298,27 @@ TEST(FuzzNormalise, AResumedListingComparesOnlyTheNamesThatExistedThroughout) {
   EXPECT_NE(listing_after_changes({".", "..", "g2", "g3", "g3"}), survivors) << "a repeated survivor shows";
 }
 
+// tmpfs restarting a resumed listing (docs/kernel-bugs/README.md) is held to POSIX: each
+// survivor once. A target that repeats one still differs from that.
+TEST(FuzzNormalise, AnOracleListingThatRepeatsASurvivorIsHeldToEachOnce) {
+  SideObserver oracle, target;
+  auto finished_listing = [](SideObserver& side, std::vector<std::string> listed) {
+    side.observe({{"op", "opendir"}, {"path", "e"}, {"dir", "l"}}, {{"ok", true}, {"r", json::object()}}, 0, "");
+    return side.observe({{"op", "readdir_many"}, {"dir", "l"}}, readdir_many_reply(listed, true, listed.size()), 0, "")
+        .result;
+  };
+  json restarted = finished_listing(oracle, {".", "..", "g1", "g2", ".", "..", "g1", "g2", "g2"});
+  EXPECT_EQ(fusecheck::fuzz::drop_oracle_repeats(restarted), (std::vector<std::string>{".", "..", "g1", "g2"}));
+  const json each_once = {{"ok", {{"end", true}, {"listed", {".", "..", "g1", "g2"}}}}};
+  EXPECT_EQ(restarted, each_once);
+  json kept = each_once;
+  EXPECT_TRUE(fusecheck::fuzz::drop_oracle_repeats(kept).empty());
+  EXPECT_EQ(kept, each_once) << "a listing that keeps the rule is left as it is";
+  json not_a_listing = {{"errno", "ENOENT"}};
+  EXPECT_TRUE(fusecheck::fuzz::drop_oracle_repeats(not_a_listing).empty());
+  EXPECT_NE(finished_listing(target, {".", "..", "g1", "g2", "g2"}), each_once) << "the target's repeat shows";
+}
+
 TEST(FuzzNormalise, ANamesChangesCountOnlyWhileItsDirectorysStreamIsOpen) {
   SideObserver side;
   side.observe({{"op", "unlink"}, {"path", "e/g1"}}, {{"ok", true}, {"r", json::object()}}, 0, "");
