@@ -76,17 +76,7 @@ struct ControlledMemfs {
   // SIGTERM must end memfs; one that does not is a failure, killed so that nothing is left.
   ~ControlledMemfs() {
     ::kill(pid, SIGTERM);
-    int status = 0;
-    auto until = std::chrono::steady_clock::now() + 10s;
-    while (::waitpid(pid, &status, WNOHANG) == 0) {
-      if (std::chrono::steady_clock::now() > until) {
-        ADD_FAILURE() << "fusecheck-memfs did not end within 10 s of SIGTERM";
-        ::kill(pid, SIGKILL);
-        ::waitpid(pid, &status, 0);
-        break;
-      }
-      std::this_thread::sleep_for(5ms);
-    }
+    if (wait_exit(pid) == -1) ADD_FAILURE() << "fusecheck-memfs did not end within 10 s of SIGTERM";
     ::umount2(mnt.c_str(), MNT_DETACH);
     std::error_code ignored;
     std::filesystem::remove(mnt, ignored);

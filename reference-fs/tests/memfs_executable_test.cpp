@@ -33,12 +33,6 @@ pid_t start(const std::vector<std::string>& args) {
   return pid;
 }
 
-int wait_exit(pid_t pid) {
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 // A mountpoint that is unmounted and removed however the test ends.
 struct Mountpoint {
   std::filesystem::path path = make_temp_dir("memfs-exe-");

@@ -61,6 +61,25 @@ inline size_t wait_for_inode_count(const MemFs& fs, size_t expected,
   return count;
 }
 
+// How a process the test forked ended: its exit code, 128 + the signal that ended it, or -1
+// when it was still running at the deadline. It is then killed, so that no daemon and no
+// mount outlive the test.
+inline int wait_exit(pid_t pid, std::chrono::milliseconds deadline = std::chrono::seconds(10)) {
+  int status = 0;
+  const auto until = std::chrono::steady_clock::now() + deadline;
+  pid_t ended;
+  while ((ended = ::waitpid(pid, &status, WNOHANG)) == 0) {
+    if (std::chrono::steady_clock::now() > until) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      return -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  if (ended != pid) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 inline std::filesystem::path make_temp_dir(const char* prefix) {
   std::string pattern = (std::filesystem::temp_directory_path() / (std::string(prefix) + "XXXXXX")).string();
   if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
