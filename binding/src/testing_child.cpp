@@ -73,20 +73,29 @@ ChildResult finish_child(RunningChild child, std::chrono::milliseconds deadline)
   ::close(child.output_fd);
   // The output pipe closes when the body is done, but the child may still sit in close()'s
   // FLUSH or in exit; give it 10 s, then SIGKILL, then give up waiting (reported as timed out).
-  int status = 0;
-  pid_t reaped = 0;
-  for (int i = 0; i < 1100 && reaped == 0; ++i) {
-    reaped = ::waitpid(child.pid, &status, WNOHANG);
-    if (reaped != 0) break;
-    if (i == 1000) ::kill(child.pid, SIGKILL);
-    ::usleep(i < 20 ? 1000 : 10'000);
+  std::optional<int> status = wait_for_exit(child.pid, std::chrono::seconds(10));
+  if (!status) {
+    ::kill(child.pid, SIGKILL);
+    status = wait_for_exit(child.pid, std::chrono::seconds(1));
   }
-  if (reaped != child.pid) {
+  if (!status) {
     result.timed_out = true;
     return result;
   }
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  result.exit_code = WIFEXITED(*status) ? WEXITSTATUS(*status) : -1;
   return result;
+}
+
+std::optional<int> wait_for_exit(pid_t pid, std::chrono::milliseconds limit) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  for (int polls = 0;; ++polls) {
+    int status = 0;
+    pid_t reaped = ::waitpid(pid, &status, WNOHANG);
+    if (reaped == pid) return status;
+    if (reaped < 0 && errno != EINTR) return std::nullopt;  // not a child of ours (or reaped already)
+    if (std::chrono::steady_clock::now() >= until) return std::nullopt;
+    ::usleep(polls < 20 ? 1000 : 10'000);
+  }
 }
 
 std::string errno_name(int rc) { return rc == 0 ? "ok" : std::string(strerrordesc_np(errno)); }

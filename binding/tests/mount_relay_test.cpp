@@ -39,16 +39,6 @@ bool is_mounted(const fs::path& mountpoint) {
   return false;
 }
 
-// The exit status of pid within limit, or nullopt.
-std::optional<int> wait_exit(pid_t pid, std::chrono::milliseconds limit) {
-  for (auto until = std::chrono::steady_clock::now() + limit; std::chrono::steady_clock::now() < until;) {
-    int status = 0;
-    if (::waitpid(pid, &status, WNOHANG) == pid) return status;
-    std::this_thread::sleep_for(10ms);
-  }
-  return std::nullopt;
-}
-
 // fusecheck-relay running a daemon on a fresh directory; always unmounted and reaped.
 class RelayedDaemon {
  public:
@@ -77,7 +67,7 @@ class RelayedDaemon {
     control_.reset();
     if (pid_ > 0 && !exit_status_) {
       ::kill(pid_, SIGTERM);
-      if (!wait_exit(pid_, 10s)) {
+      if (!fusepp::testing::wait_for_exit(pid_, 10s)) {
         ::kill(pid_, SIGKILL);
         ::waitpid(pid_, nullptr, 0);
       }
@@ -98,7 +88,7 @@ class RelayedDaemon {
     return child;
   }
   std::optional<int> wait_for_exit(std::chrono::milliseconds limit) {
-    if (!exit_status_) exit_status_ = wait_exit(pid_, limit);
+    if (!exit_status_) exit_status_ = fusepp::testing::wait_for_exit(pid_, limit);
     return exit_status_;
   }
   // Writes 2 to drop_caches (dentries and inodes: the kernel sends its FORGETs) and waits

@@ -65,19 +65,13 @@ inline size_t wait_for_inode_count(const MemFs& fs, size_t expected,
 // when it was still running at the deadline. It is then killed, so that no daemon and no
 // mount outlive the test.
 inline int wait_exit(pid_t pid, std::chrono::milliseconds deadline = std::chrono::seconds(10)) {
-  int status = 0;
-  const auto until = std::chrono::steady_clock::now() + deadline;
-  pid_t ended;
-  while ((ended = ::waitpid(pid, &status, WNOHANG)) == 0) {
-    if (std::chrono::steady_clock::now() > until) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      return -1;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  std::optional<int> status = fusepp::testing::wait_for_exit(pid, deadline);
+  if (!status) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    return -1;
   }
-  if (ended != pid) return -1;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return WIFEXITED(*status) ? WEXITSTATUS(*status) : 128 + WTERMSIG(*status);
 }
 
 inline std::filesystem::path make_temp_dir(const char* prefix) {

@@ -108,6 +108,10 @@ RunningChild start_child(const std::function<std::string()>& body);
 // until its connection is aborted, so the wait for its exit is bounded too (timed_out then).
 ChildResult finish_child(RunningChild child, std::chrono::milliseconds deadline = std::chrono::seconds(60));
 
+// The wait status (waitpid's) of a child of this process once it has ended, or nullopt if it
+// is still running after `limit`; it is reaped, never killed, here. Polls, quickly at first.
+std::optional<int> wait_for_exit(pid_t pid, std::chrono::milliseconds limit);
+
 inline ChildResult run_in_child(const std::function<std::string()>& body,
                                 std::chrono::milliseconds deadline = std::chrono::seconds(60)) {
   return finish_child(start_child(body), deadline);
