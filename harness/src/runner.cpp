@@ -290,11 +290,29 @@ StepStatus take_step_mark(TestContext& ctx, const std::string& label) {
   }
 }
 
+int64_t clock_ns(clockid_t clock) {
+  timespec now{};
+  ::clock_gettime(clock, &now);
+  return int64_t{now.tv_sec} * 1'000'000'000 + now.tv_nsec;
+}
+
+// A scenario sleeps so that the next change is stamped later, so the sleep also lasts its
+// seconds on the kernel's coarse clock, which tmpfs stamps from: on a loaded VM that clock
+// was measured standing still through more than a 12 ms sleep.
+void sleep_on_the_stamping_clock(double seconds) {
+  auto wanted = clock_ns(CLOCK_REALTIME) + static_cast<int64_t>(seconds * 1e9);
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  auto give_up = std::chrono::steady_clock::now() + deadline::coarse_clock_lag;
+  while (clock_ns(CLOCK_REALTIME_COARSE) <= wanted && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
 StepStatus run_step(const Step& step, TestContext& ctx, const std::string& section, int index) {
   std::string label = fmt::format("{} step {} ({})", section, index, step.summary);
   if (take_step_mark(ctx, label) == StepStatus::broken) return StepStatus::broken;
   if (step.op == "sleep") {
-    std::this_thread::sleep_for(std::chrono::duration<double>(step.sleep_seconds));
+    sleep_on_the_stamping_clock(step.sleep_seconds);
     ctx.result.transcript.push_back(label + ": done");
     return StepStatus::ok;
   }

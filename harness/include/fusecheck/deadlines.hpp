@@ -25,6 +25,9 @@ inline constexpr std::chrono::milliseconds daemon_term{1000};
 inline constexpr std::chrono::milliseconds daemon_kill{1000};
 // A daemon that closed its connection is seen to exit a moment later.
 inline constexpr std::chrono::milliseconds daemon_leaving{1000};
+// A scenario's sleep step: how much longer than its seconds it waits for the kernel's coarse
+// clock (the one tmpfs stamps times from) to have moved as far.
+inline constexpr std::chrono::milliseconds coarse_clock_lag{1000};
 // fuzz: one system call on the target or the oracle before it counts as hung.
 inline constexpr std::chrono::milliseconds fuzz_step{5000};
 
