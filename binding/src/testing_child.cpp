@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -95,6 +96,21 @@ std::optional<int> wait_for_exit(pid_t pid, std::chrono::milliseconds limit) {
     if (reaped < 0 && errno != EINTR) return std::nullopt;  // not a child of ours (or reaped already)
     if (std::chrono::steady_clock::now() >= until) return std::nullopt;
     ::usleep(polls < 20 ? 1000 : 10'000);
+  }
+}
+
+void wait_for_tick(clockid_t coarse_clock) {
+  auto nanoseconds = [](clockid_t clock) {
+    timespec now{};
+    ::clock_gettime(clock, &now);
+    return int64_t{now.tv_sec} * 1'000'000'000 + now.tv_nsec;
+  };
+  clockid_t fine_clock = coarse_clock == CLOCK_REALTIME_COARSE ? CLOCK_REALTIME : CLOCK_MONOTONIC;
+  const int64_t moment = nanoseconds(fine_clock);
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (nanoseconds(coarse_clock) <= moment) {
+    if (std::chrono::steady_clock::now() >= give_up) throw std::runtime_error("the kernel's tick stood still for 5 s");
+    ::usleep(1000);
   }
 }
 

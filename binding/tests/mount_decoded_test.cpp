@@ -312,8 +312,8 @@ TEST(DecodedRequests, InterruptReachesAHandlerThatSuspended) {
     if (fd < 0) return "open: " + errno_name(-1);
     struct sigaction sa {};
     sa.sa_handler = [](int) {};
-    ::sigaction(SIGALRM, &sa, nullptr);  // no SA_RESTART: the syscall returns EINTR
-    std::this_thread::sleep_for(20ms);   // LOOKUP's attributes stay valid for the jiffy they came in
+    ::sigaction(SIGALRM, &sa, nullptr);              // no SA_RESTART: the syscall returns EINTR
+    testing::wait_for_tick(CLOCK_MONOTONIC_COARSE);  // LOOKUP's attributes last the jiffy they came in
     ::alarm(1);
     struct stat st {};
     auto start = std::chrono::steady_clock::now();

@@ -16,15 +16,15 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <ctime>
 #include <functional>
 #include <map>
 #include <optional>
 #include <sstream>
-#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "fusepp/testing.hpp"
 
 namespace memfs::test {
 
@@ -245,26 +245,6 @@ inline Outcome run_as(uid_t uid, const std::function<Outcome(Script&)>& call, Sc
 }
 
 // Runs all steps in the current directory; one transcript line per step.
-inline std::pair<time_t, long> clock_now(clockid_t clock) {
-  timespec now{};
-  ::clock_gettime(clock, &now);
-  return {now.tv_sec, now.tv_nsec};
-}
-
-// Returns once the kernel's coarse clock (tmpfs's timestamp clock) is past this moment, so an
-// update the next step makes is stamped later than anything stamped so far and "updated" never
-// reads as "unchanged". A fixed sleep is not enough: on a loaded 2-CPU VM the coarse clock was
-// measured standing still through 3 of 2,000 sleeps of 12 ms.
-inline void wait_for_coarse_tick() {
-  using namespace std::chrono_literals;
-  auto moment = clock_now(CLOCK_REALTIME);
-  auto deadline = std::chrono::steady_clock::now() + 5s;
-  while (clock_now(CLOCK_REALTIME_COARSE) <= moment) {
-    if (std::chrono::steady_clock::now() > deadline) throw std::runtime_error("the coarse clock did not tick in 5 s");
-    std::this_thread::sleep_for(1ms);
-  }
-}
-
 inline std::vector<std::string> run_steps(const std::vector<Step>& steps) {
   ::umask(022);
   Script script;
@@ -272,7 +252,7 @@ inline std::vector<std::string> run_steps(const std::vector<Step>& steps) {
   for (const Step& step : steps) {
     std::vector<Observation> before;
     for (const auto& path : step.observe) before.push_back(observe(script, path));
-    wait_for_coarse_tick();
+    fusepp::testing::wait_for_tick(CLOCK_REALTIME_COARSE);  // so "updated" never reads as "unchanged"
     Outcome out = step.uid ? run_as(step.uid, step.call, script) : step.call(script);
     std::string line = step.text + " -> " + std::to_string(out.ret) + " " + errno_name(out.err);
     if (!out.data.empty()) line += " [" + out.data + "]";

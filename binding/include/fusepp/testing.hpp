@@ -7,6 +7,7 @@
 #include <utility>  // before Asio: Boost 1.74's awaitable.hpp needs std::exchange
 
 #include <sys/types.h>
+#include <time.h>
 
 #include <chrono>
 #include <exception>
@@ -111,6 +112,14 @@ ChildResult finish_child(RunningChild child, std::chrono::milliseconds deadline 
 // The wait status (waitpid's) of a child of this process once it has ended, or nullopt if it
 // is still running after `limit`; it is reaped, never killed, here. Polls, quickly at first.
 std::optional<int> wait_for_exit(pid_t pid, std::chrono::milliseconds limit);
+
+// Returns once the kernel's tick has moved `coarse_clock` past this moment: with
+// CLOCK_REALTIME_COARSE, the clock tmpfs and ext4 stamp times from, so a change made next is
+// stamped later than any so far; with CLOCK_MONOTONIC_COARSE, the tick that also advances
+// jiffies, by which FUSE's entry and attribute timeouts expire. No fixed sleep does this: on a
+// loaded VM the tick was measured standing still through 12 ms. Throws std::runtime_error
+// when the clock has not moved in 5 s.
+void wait_for_tick(clockid_t coarse_clock);
 
 inline ChildResult run_in_child(const std::function<std::string()>& body,
                                 std::chrono::milliseconds deadline = std::chrono::seconds(60)) {
