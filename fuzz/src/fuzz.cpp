@@ -32,10 +32,17 @@
 namespace fusecheck::fuzz {
 namespace {
 
-// The oracle's listings held to POSIX (drop_oracle_repeats) over the whole check: a note.
+// The oracle's listings held to POSIX (drop_oracle_repeats): a note. Counted per run, and
+// summed over the runs that count (the passing ones and the last failing one), so replays
+// made while shrinking do not count a listing again.
 struct OracleLapses {
   size_t listings = 0;
   std::string first;  // the call, and the names tmpfs listed more than once
+  void add(const OracleLapses& run) {
+    if (run.listings == 0) return;
+    if (listings == 0) first = run.first;
+    listings += run.listings;
+  }
 };
 
 struct Differential {
@@ -43,7 +50,7 @@ struct Differential {
   Side& oracle;
   CaseWorkdirs& workdirs;
   const Options& options;
-  OracleLapses& lapses;
+  OracleLapses lapses;
   std::vector<RecordedStep> steps;
   std::vector<const Operation*> owners;  // the operation each step belongs to
   // Other processes' cache drops made while this case's own forget steps waited for the lock
@@ -226,7 +233,7 @@ Result check_against_tmpfs(const std::filesystem::path& mountpoint, const Option
   }
 
   RecordedCase last_failure;
-  OracleLapses lapses;
+  OracleLapses lapses, failing_run_lapses;
   auto record_failure = [&](Differential& sut) {
     // rapidcheck only moves on to a failing shrink, so the last failing run is the minimum.
     if (result.first_difference.empty() && !sut.steps.empty()) {
@@ -235,6 +242,7 @@ Result check_against_tmpfs(const std::filesystem::path& mountpoint, const Option
                                 ", the target " + step.target.result.dump();
     }
     last_failure = RecordedCase{operations_of(sut.steps, sut.owners), std::move(sut.steps)};
+    failing_run_lapses = sut.lapses;
   };
   int case_number = 0;
   const std::string case_prefix = "fuzz-" + std::to_string(::getpid()) + "-";
@@ -251,10 +259,11 @@ Result check_against_tmpfs(const std::filesystem::path& mountpoint, const Option
     CaseWorkdirs::Scope workdir(workdirs, case_prefix + std::to_string(++case_number));
     target.observer = SideObserver(compare);
     oracle.observer = SideObserver(CompareOptions{compare.blocks, compare.statfs, /*coarse_times=*/true});
-    Differential sut{target, oracle, workdirs, options, lapses, {}, {}};
+    Differential sut{target, oracle, workdirs, options, {}, {}, {}};
     try {
       rc::state::runAll(commands, initial, sut);
       result.calls_compared += sut.steps.size();
+      lapses.add(sut.lapses);
       return true;
     } catch (const rc::detail::CaseResult&) {
       const bool foreign = foreign_cache_drops() - foreign_before > sut.drops_beside_own;
@@ -304,6 +313,7 @@ Result check_against_tmpfs(const std::filesystem::path& mountpoint, const Option
     result.notes.push_back(std::to_string(runs_again) +
                            " failing runs were run again: another process dropped the kernel's caches during them "
                            "without the cache lock");
+  lapses.add(failing_run_lapses);
   if (lapses.listings != 0)
     result.notes.push_back("tmpfs listed a name that existed throughout a directory stream more than once, in " +
                            std::to_string(lapses.listings) + " listing(s) (the first: " + lapses.first +
