@@ -97,6 +97,9 @@ Reply<EntryAttributes> MemFs::lookup(InodeT parent_inode, std::string_view name,
   if (!parent) co_return FUSEError(ENOENT);
   // open_by_handle_at of a node the kernel forgot asks for "." in that node, whatever its
   // type (fs/fuse/inode.c fuse_get_dentry()): a file or symlink is found, not ENOTDIR (ESTALE).
+  // An unlinked one is closed everywhere, since the kernel holds no inode of it, so tmpfs has
+  // freed it: not found (ESTALE), although its FORGET may still be on the way.
+  if (name == "." && parent->nlink == 0) co_return FUSEError(ENOENT);
   if (name == ".") co_return state.reference(*parent);
   if (!parent->is_dir()) co_return FUSEError(ENOTDIR);
   if (int err = state.check_search(*parent, caller)) co_return FUSEError(err);

@@ -94,6 +94,22 @@ TEST_F(Handlers, DotAndDotDotLookupsCountReferences) {
   expect_freed_by_second_forget(dir, "the '.' lookup still holds it");
 }
 
+// The kernel asks for "." only for a node it holds no inode of (open_by_handle_at), so an
+// unlinked one is closed everywhere: on tmpfs its handle is stale. Its FORGET may still be
+// queued behind the LOOKUP (seed 17 of the fuzzer, 3000 runs of 80 steps, met that).
+TEST_F(Handlers, DotLookupOfAnUnlinkedNodeWhoseForgetIsPendingIsNotFound) {
+  InodeT file = make_file("f");
+  InodeT dir = make_dir("d");
+  ASSERT_TRUE(run_handler(fs.unlink(ROOT_INODE, "f", root)).ok());
+  ASSERT_TRUE(run_handler(fs.rmdir(ROOT_INODE, "d", root)).ok());
+  EXPECT_EQ(run_handler(fs.lookup(file, ".", root)).error(), ENOENT);
+  EXPECT_EQ(run_handler(fs.lookup(dir, ".", root)).error(), ENOENT);
+  forget(file, 1);
+  forget(dir, 1);
+  EXPECT_EQ(fs.inode_count(), 1u);
+  expect_consistent();
+}
+
 TEST_F(Handlers, DirectoryLinkCountsFollowSubdirectories) {
   InodeT a = make_dir("a");
   InodeT b = make_dir("b");
