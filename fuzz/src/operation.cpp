@@ -799,8 +799,12 @@ std::vector<Call> Operation::calls() const {
     case OpKind::mkdir:
     case OpKind::rmdir:
     case OpKind::unlink:
+      // rmdir between two statvfs: what the removal freed (a removed directory that an open file
+      // inside still refers to keeps its inode on tmpfs), which only the free-inode delta shows.
+      if (kind == OpKind::rmdir) calls.push_back(call(who, "statvfs", {{"path", "."}}));
       calls.push_back(kind == OpKind::mkdir ? call(who, "mkdir", {{"path", path}, {"mode", mode}})
                                             : call(who, kind == OpKind::rmdir ? "rmdir" : "unlink", {{"path", path}}));
+      if (kind == OpKind::rmdir) calls.push_back(call(who, "statvfs", {{"path", "."}}));
       observe_paths(calls, {path, parent});
       break;
     case OpKind::mknod: {

@@ -37,9 +37,9 @@ const std::set<std::string> kMustPass = {};
 // not asserted, so that the suite tracks the catch rate rather than fail on a known gap.
 // With seed 1 (docs/fuzzing.md, "Catch rate"):
 const std::set<std::string> kMissedToday = {
-    // Needs a file opened in a directory, unlinked while open, the directory removed and statvfs
-    // before and after: seed 11 found it with 3000 runs of up to 80 operations, seeds 1 and
-    // 12-15 not (docs/fuzzing.md).
+    // Needs a file opened in a directory, unlinked while open, and the directory removed (rmdir
+    // has statvfs before and after): seeds 11-14 find it with 3000 runs of up to 80 operations,
+    // seed 15 and seeds 1-6 with the default settings not (docs/fuzzing.md).
     "removed-dir-freed-at-once",
 };
 
