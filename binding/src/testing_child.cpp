@@ -5,7 +5,6 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -13,6 +12,7 @@
 #include <exception>
 #include <stdexcept>
 
+#include "fusepp/kernel_tick.hpp"
 #include "fusepp/testing.hpp"
 
 namespace fusepp::testing {
@@ -100,18 +100,8 @@ std::optional<int> wait_for_exit(pid_t pid, std::chrono::milliseconds limit) {
 }
 
 void wait_for_tick(clockid_t coarse_clock) {
-  auto nanoseconds = [](clockid_t clock) {
-    timespec now{};
-    ::clock_gettime(clock, &now);
-    return int64_t{now.tv_sec} * 1'000'000'000 + now.tv_nsec;
-  };
-  clockid_t fine_clock = coarse_clock == CLOCK_REALTIME_COARSE ? CLOCK_REALTIME : CLOCK_MONOTONIC;
-  const int64_t moment = nanoseconds(fine_clock);
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (nanoseconds(coarse_clock) <= moment) {
-    if (std::chrono::steady_clock::now() >= give_up) throw std::runtime_error("the kernel's tick stood still for 5 s");
-    ::usleep(1000);
-  }
+  if (!kernel_tick::sleep_as_the_tick_sees(coarse_clock, std::chrono::nanoseconds(0), std::chrono::seconds(5)))
+    throw std::runtime_error("the kernel's tick stood still for 5 s");
 }
 
 std::string errno_name(int rc) { return rc == 0 ? "ok" : std::string(strerrordesc_np(errno)); }

@@ -1,8 +1,8 @@
 // Unit tests of the client-side helpers (pyfuse3's test_api.py): get_sup_groups against
 // getgroups, listdir against a directory we fill, syncfs, and the xattr helpers (skipped where
 // the temporary directory's filesystem has no user xattrs), including the ERANGE retry, and
-// the mountinfo parser (fusepp/mountinfo.hpp), and the machine-wide cache lock
-// (fusepp/cache_lock.hpp).
+// the mountinfo parser (fusepp/mountinfo.hpp), the machine-wide cache lock
+// (fusepp/cache_lock.hpp) and the wait for the kernel's tick (fusepp/kernel_tick.hpp).
 #include <grp.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "fusepp/cache_lock.hpp"
+#include "fusepp/kernel_tick.hpp"
 #include "fusepp/mountinfo.hpp"
 #include "fusepp/session.hpp"
 
@@ -94,6 +95,26 @@ TEST(Helpers, XattrRoundTripWithSmallSizeGuess) {
 }
 
 // Another process's cache-sensitive test keeps this process's drop waiting until it ends.
+// A plain 5 ms sleep leaves the coarse clock short of start + 5 ms most of the time: it lags
+// the fine clock by up to a tick (4 ms here).
+TEST(KernelTick, ASleepLastsAsLongOnTheCoarseClock) {
+  for (int round = 0; round < 20; ++round) {
+    const int64_t start = kernel_tick::now_ns(CLOCK_REALTIME);
+    ASSERT_TRUE(kernel_tick::sleep_as_the_tick_sees(CLOCK_REALTIME_COARSE, std::chrono::milliseconds(5),
+                                                    std::chrono::seconds(1)));
+    EXPECT_GT(kernel_tick::now_ns(CLOCK_REALTIME_COARSE), start + 5'000'000) << "round " << round;
+  }
+}
+
+TEST(KernelTick, AZeroSleepWaitsForTheNextJiffy) {
+  for (int round = 0; round < 20; ++round) {
+    const int64_t start = kernel_tick::now_ns(CLOCK_MONOTONIC);
+    ASSERT_TRUE(kernel_tick::sleep_as_the_tick_sees(CLOCK_MONOTONIC_COARSE, std::chrono::nanoseconds(0),
+                                                    std::chrono::seconds(1)));
+    EXPECT_GT(kernel_tick::now_ns(CLOCK_MONOTONIC_COARSE), start) << "round " << round;
+  }
+}
+
 TEST(CacheLock, ADropWaitsForAnotherProcesssCacheSensitiveTest) {
   if (::access("/run", W_OK) != 0) GTEST_SKIP() << "/run is not writable: no cache lock (and no drop_caches)";
   int held[2], release[2];

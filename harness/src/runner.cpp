@@ -23,6 +23,7 @@
 #include <filesystem>
 #include <fstream>
 #include <fusepp/cache_lock.hpp>
+#include <fusepp/kernel_tick.hpp>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -290,22 +291,11 @@ StepStatus take_step_mark(TestContext& ctx, const std::string& label) {
   }
 }
 
-int64_t clock_ns(clockid_t clock) {
-  timespec now{};
-  ::clock_gettime(clock, &now);
-  return int64_t{now.tv_sec} * 1'000'000'000 + now.tv_nsec;
-}
-
 // A scenario sleeps so that the next change is stamped later, so the sleep also lasts its
-// seconds on the kernel's coarse clock, which tmpfs stamps from: on a loaded VM that clock
-// was measured standing still through more than a 12 ms sleep.
+// seconds on the kernel's coarse clock, which tmpfs stamps from.
 void sleep_on_the_stamping_clock(double seconds) {
-  auto wanted = clock_ns(CLOCK_REALTIME) + static_cast<int64_t>(seconds * 1e9);
-  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
-  auto give_up = std::chrono::steady_clock::now() + deadline::coarse_clock_lag;
-  while (clock_ns(CLOCK_REALTIME_COARSE) <= wanted && std::chrono::steady_clock::now() < give_up) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  auto duration = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double>(seconds));
+  fusepp::kernel_tick::sleep_as_the_tick_sees(CLOCK_REALTIME_COARSE, duration, deadline::coarse_clock_lag);
 }
 
 StepStatus run_step(const Step& step, TestContext& ctx, const std::string& section, int index) {

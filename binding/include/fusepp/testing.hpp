@@ -113,12 +113,11 @@ ChildResult finish_child(RunningChild child, std::chrono::milliseconds deadline 
 // is still running after `limit`; it is reaped, never killed, here. Polls, quickly at first.
 std::optional<int> wait_for_exit(pid_t pid, std::chrono::milliseconds limit);
 
-// Returns once the kernel's tick has moved `coarse_clock` past this moment: with
-// CLOCK_REALTIME_COARSE, the clock tmpfs and ext4 stamp times from, so a change made next is
-// stamped later than any so far; with CLOCK_MONOTONIC_COARSE, the tick that also advances
-// jiffies, by which FUSE's entry and attribute timeouts expire. No fixed sleep does this: on a
-// loaded VM the tick was measured standing still through 12 ms. Throws std::runtime_error
-// when the clock has not moved in 5 s.
+// Returns once the kernel's tick has moved `coarse_clock` past this moment
+// (fusepp/kernel_tick.hpp): with CLOCK_REALTIME_COARSE a change made next is stamped later
+// than any so far on tmpfs; with CLOCK_MONOTONIC_COARSE the jiffy has moved on, so FUSE's
+// entry and attribute timeouts of 0 have expired. Throws std::runtime_error when the clock
+// has not moved in 5 s.
 void wait_for_tick(clockid_t coarse_clock);
 
 inline ChildResult run_in_child(const std::function<std::string()>& body,
