@@ -796,15 +796,14 @@ std::vector<Call> Operation::calls() const {
     case OpKind::shared_write:
     case OpKind::truncate:
     case OpKind::read_file: return data_calls(*this);
-    case OpKind::mkdir:
+    case OpKind::mkdir: changing(call(who, "mkdir", {{"path", path}, {"mode", mode}}), {path, parent}); break;
+    case OpKind::unlink: changing(call(who, "unlink", {{"path", path}}), {path, parent}); break;
     case OpKind::rmdir:
-    case OpKind::unlink:
-      // rmdir between two statvfs: what the removal freed (a removed directory that an open file
+      // Between two statvfs: what the removal freed (a removed directory that an open file
       // inside still refers to keeps its inode on tmpfs), which only the free-inode delta shows.
-      if (kind == OpKind::rmdir) calls.push_back(call(who, "statvfs", {{"path", "."}}));
-      calls.push_back(kind == OpKind::mkdir ? call(who, "mkdir", {{"path", path}, {"mode", mode}})
-                                            : call(who, kind == OpKind::rmdir ? "rmdir" : "unlink", {{"path", path}}));
-      if (kind == OpKind::rmdir) calls.push_back(call(who, "statvfs", {{"path", "."}}));
+      calls.push_back(call(who, "statvfs", {{"path", "."}}));
+      calls.push_back(call(who, "rmdir", {{"path", path}}));
+      calls.push_back(call(who, "statvfs", {{"path", "."}}));
       observe_paths(calls, {path, parent});
       break;
     case OpKind::mknod: {
